@@ -1,0 +1,245 @@
+//! The vocabulary shared by the rules engine (which produces alert events)
+//! and the notifiers (which deliver them): who is being watched, and what
+//! happened to an alert.
+//!
+//! Pure data, no behaviour beyond formatting: `rules` and `notify` both
+//! depend on this module and on nothing of each other.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A meeting as qoswatch knows it from webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct MeetingInfo {
+    /// The meeting instance UUID (`payload.object.uuid`): the identity.
+    pub uuid: String,
+    /// The meeting number people type in (`payload.object.id`), when known.
+    pub id: Option<String>,
+    pub topic: Option<String>,
+}
+
+/// A participant as qoswatch knows it from webhooks and QoS answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ParticipantInfo {
+    /// Meeting-scoped `user_id`: the Dashboard API's participant id.
+    pub user_id: String,
+    pub name: Option<String>,
+    /// Personal data: shown in alerts only where a channel allows it, never logged.
+    pub email: Option<String>,
+    pub device: Option<String>,
+    pub location: Option<String>,
+    pub network_type: Option<String>,
+}
+
+impl ParticipantInfo {
+    /// The name to show people: the display name, else "participant <id>".
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(name) if !name.trim().is_empty() => name.clone(),
+            _ => format!("participant {}", self.user_id),
+        }
+    }
+}
+
+/// Identity of one watch: a participant in one meeting instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantKey {
+    pub meeting_uuid: String,
+    pub user_id: String,
+}
+
+impl fmt::Display for ParticipantKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.meeting_uuid, self.user_id)
+    }
+}
+
+/// Alert severity. Ordered: `Critical > Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to an alert instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    /// The problem started, or its severity changed while it lasts.
+    Firing,
+    /// The problem still lasts; a reminder on the repeat schedule.
+    Repeat,
+    /// The problem cleared.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// Upper-case tag used at the front of messages: `FIRING`, `RESOLVED`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "FIRING",
+            AlertStatus::Repeat => "STILL FIRING",
+            AlertStatus::Resolved => "RESOLVED",
+        }
+    }
+}
+
+/// Stable identity of one alert instance: (rule, meeting, participant).
+/// Downstream code uses it as a deduplication and threading key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey(pub String);
+
+impl AlertKey {
+    /// Builds the key of rule `rule` for one participant (or the whole
+    /// meeting when `user_id` is `None`).
+    pub fn new(rule: &str, meeting_uuid: &str, user_id: Option<&str>) -> Self {
+        AlertKey(format!("{rule}|{meeting_uuid}|{}", user_id.unwrap_or("*")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where an alert goes: named channels and the repeat policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Route {
+    /// Names of notification channels (defined in the rules file).
+    pub channels: Vec<String>,
+    /// Reminder interval while firing; `None` means no reminders.
+    pub repeat_interval: Option<Duration>,
+    /// Whether a resolved message is sent when the alert clears.
+    pub send_resolved: bool,
+}
+
+/// One alert transition, ready to be routed and rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    pub key: AlertKey,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    /// Severity before this transition, when it changed (escalation / de-escalation).
+    pub previous_severity: Option<Severity>,
+    /// Rule name, as written in the rules file.
+    pub rule: String,
+    /// Rendered summary line (templating already applied).
+    pub summary: String,
+    pub runbook: Option<String>,
+    /// Metric name as in rule files (`audio_input.jitter`), or a label for
+    /// meeting-level alerts from Zoom.
+    pub metric: String,
+    /// Stream that triggered, for rules over several streams.
+    pub stream: Option<String>,
+    /// Observed value with unit (`"420 ms"`), when there is one.
+    pub value: Option<String>,
+    /// Threshold crossed, with unit and direction (`"> 400 ms"`).
+    pub threshold: Option<String>,
+    /// When the problem started (first sample over the threshold).
+    pub started_at: DateTime<Utc>,
+    /// When this transition happened (sample time).
+    pub at: DateTime<Utc>,
+    pub meeting: MeetingInfo,
+    /// `None` for meeting-level alerts (Zoom's `meeting.alert`).
+    pub participant: Option<ParticipantInfo>,
+    pub route: Route,
+}
+
+/// A notification channel as defined in the rules file. Secrets are named by
+/// environment variable and resolved by `notify` at start-up, never stored here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelSpec {
+    /// A Slack incoming webhook whose URL is in environment variable `webhook_url_env`.
+    Slack {
+        webhook_url_env: String,
+        show_email: bool,
+        send_resolved: bool,
+    },
+    /// E-mail to fixed recipients over the SMTP relay configured for the server.
+    Email {
+        to: Vec<String>,
+        show_email: bool,
+        send_resolved: bool,
+    },
+    /// One JSON line per notification on standard output.
+    Console { send_resolved: bool },
+}
+
+impl ChannelSpec {
+    pub fn send_resolved(&self) -> bool {
+        match self {
+            ChannelSpec::Slack { send_resolved, .. }
+            | ChannelSpec::Email { send_resolved, .. }
+            | ChannelSpec::Console { send_resolved } => *send_resolved,
+        }
+    }
+}
+
+/// A named channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub spec: ChannelSpec,
+}
+
+/// Masks an e-mail address for logs: `jchill@example.com` → `j***@example.com`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first = local.chars().next().map(String::from).unwrap_or_default();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_email() {
+        assert_eq!(mask_email("jchill@example.com"), "j***@example.com");
+        assert_eq!(mask_email("nonsense"), "***");
+    }
+
+    #[test]
+    fn alert_key_is_stable_and_distinguishes_meeting_level() {
+        let a = AlertKey::new("high-latency", "abc==", Some("16778240"));
+        assert_eq!(a.as_str(), "high-latency|abc==|16778240");
+        assert_eq!(
+            AlertKey::new("zoom", "abc==", None).as_str(),
+            "zoom|abc==|*"
+        );
+    }
+
+    #[test]
+    fn display_name_falls_back_to_id() {
+        let p = ParticipantInfo {
+            user_id: "42".into(),
+            ..Default::default()
+        };
+        assert_eq!(p.display_name(), "participant 42");
+    }
+}

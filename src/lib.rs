@@ -1,0 +1,6 @@
+//! qoswatch: watches live Zoom meetings' per-participant QoS and tells IT
+//! teams, while the meeting runs, when a participant's call quality has gone
+//! bad and why. See `ARCHITECTURE.md` for the module map.
+
+pub mod alert;
+pub mod qos;
