@@ -3,5 +3,6 @@
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
 pub mod alert;
+pub mod config;
 pub mod qos;
 pub mod zoom;
