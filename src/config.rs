@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// All settings of `qoswatch serve`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -178,20 +178,6 @@ impl Default for LogSettings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            webhook: WebhookSettings::default(),
-            zoom: ZoomSettings::default(),
-            polling: PollingSettings::default(),
-            rules: RulesSettings::default(),
-            log: LogSettings::default(),
-            secrets: Secrets::default(),
-        }
-    }
-}
-
 /// A problem with the configuration, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -249,59 +235,101 @@ const OVERLAYS: &[Overlay] = &[
     },
     Overlay {
         name: "QOSWATCH_MAX_BODY_BYTES",
-        apply: |s, v| Ok(s.server.max_body_bytes = number(v)?),
+        apply: |s, v| {
+            s.server.max_body_bytes = number(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_SHUTDOWN_GRACE",
-        apply: |s, v| Ok(s.server.shutdown_grace = duration(v)?),
+        apply: |s, v| {
+            s.server.shutdown_grace = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_REPLAY_WINDOW",
-        apply: |s, v| Ok(s.webhook.replay_window = duration(v)?),
+        apply: |s, v| {
+            s.webhook.replay_window = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_API_BASE",
-        apply: |s, v| Ok(s.zoom.api_base = v.trim().to_owned()),
+        apply: |s, v| {
+            s.zoom.api_base = v.trim().to_owned();
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_TOKEN_URL",
-        apply: |s, v| Ok(s.zoom.token_url = v.trim().to_owned()),
+        apply: |s, v| {
+            s.zoom.token_url = v.trim().to_owned();
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_REQUEST_TIMEOUT",
-        apply: |s, v| Ok(s.zoom.request_timeout = duration(v)?),
+        apply: |s, v| {
+            s.zoom.request_timeout = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_REQUESTS_PER_SECOND",
-        apply: |s, v| Ok(s.zoom.requests_per_second = number(v)?),
+        apply: |s, v| {
+            s.zoom.requests_per_second = number(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_DAILY_LIMIT",
-        apply: |s, v| Ok(s.zoom.daily_limit = number(v)?),
+        apply: |s, v| {
+            s.zoom.daily_limit = number(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN",
-        apply: |s, v| Ok(s.zoom.token_refresh_margin = duration(v)?),
+        apply: |s, v| {
+            s.zoom.token_refresh_margin = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_POLL_INTERVAL",
-        apply: |s, v| Ok(s.polling.interval = duration(v)?),
+        apply: |s, v| {
+            s.polling.interval = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_STALE_AFTER",
-        apply: |s, v| Ok(s.polling.stale_after = duration(v)?),
+        apply: |s, v| {
+            s.polling.stale_after = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_MAX_WATCH_AGE",
-        apply: |s, v| Ok(s.polling.max_watch_age = duration(v)?),
+        apply: |s, v| {
+            s.polling.max_watch_age = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_MAX_BACKOFF",
-        apply: |s, v| Ok(s.polling.max_backoff = duration(v)?),
+        apply: |s, v| {
+            s.polling.max_backoff = duration(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_MAX_WATCHERS",
-        apply: |s, v| Ok(s.polling.max_watchers = number(v)?),
+        apply: |s, v| {
+            s.polling.max_watchers = number(v)?;
+            Ok(())
+        },
     },
     Overlay {
         name: "QOSWATCH_RULES_FILE",
@@ -323,7 +351,10 @@ const OVERLAYS: &[Overlay] = &[
     },
     Overlay {
         name: "QOSWATCH_LOG_FILTER",
-        apply: |s, v| Ok(s.log.filter = v.trim().to_owned()),
+        apply: |s, v| {
+            s.log.filter = v.trim().to_owned();
+            Ok(())
+        },
     },
 ];
 

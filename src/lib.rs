@@ -4,5 +4,9 @@
 
 pub mod alert;
 pub mod config;
+pub mod http;
+pub mod monitor;
 pub mod qos;
+pub mod startup;
+pub mod store;
 pub mod zoom;
