@@ -26,6 +26,11 @@ enum Command {
         #[arg(long, env = "QOSWATCH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 fn init_tracing(format: LogFormat, filter: &str) {
@@ -62,6 +67,31 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Healthcheck { url } => healthcheck(&url).await,
+    }
+}
+
+async fn healthcheck(url: &str) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("qoswatch healthcheck: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(url).send().await {
+        Ok(answer) if answer.status().is_success() => ExitCode::SUCCESS,
+        Ok(answer) => {
+            eprintln!("qoswatch healthcheck: {url} answered {}", answer.status());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("qoswatch healthcheck: {url}: {error}");
+            ExitCode::FAILURE
         }
     }
 }
