@@ -3,4 +3,5 @@
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
 pub mod alert;
+pub mod notify;
 pub mod qos;
