@@ -487,6 +487,46 @@ impl EmailChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn settings(tls: SmtpTls) -> SmtpSettings {
+        SmtpSettings {
+            host: "smtp.example.com".into(),
+            port: 587,
+            tls,
+            username: None,
+            password: None,
+            from: "qoswatch <alerts@example.org>".into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn mailer_builds_for_every_tls_mode_and_checks_settings() {
+        for tls in [SmtpTls::Implicit, SmtpTls::StartTls, SmtpTls::None] {
+            let mailer = Mailer::new(&settings(tls)).unwrap();
+            assert_eq!(mailer.domain(), "example.org");
+        }
+        let half_auth = SmtpSettings {
+            username: Some("user".into()),
+            ..settings(SmtpTls::StartTls)
+        };
+        assert!(matches!(
+            Mailer::new(&half_auth),
+            Err(NotifyError::InvalidSmtp(_))
+        ));
+        let bad_from = SmtpSettings {
+            from: "not a mailbox".into(),
+            ..settings(SmtpTls::StartTls)
+        };
+        assert!(Mailer::new(&bad_from).is_err());
+        let mailer = Mailer::new(&settings(SmtpTls::None)).unwrap();
+        let error = EmailChannel::new("mail", mailer, &["secret-person@@x".into()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("recipient #1"));
+        assert!(!error.contains("secret-person"));
+    }
 
     #[test]
     fn escapes_html() {

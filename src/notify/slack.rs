@@ -38,7 +38,7 @@ fn link(url: &str, label: &str) -> String {
     if (url.starts_with("https://") || url.starts_with("http://"))
         && !url.contains(['<', '>', '|', ' '])
     {
-        format!("<{url}|{}>", escape_mrkdwn(label))
+        format!("<{}|{}>", url.replace('&', "&amp;"), escape_mrkdwn(label))
     } else {
         escape_mrkdwn(url)
     }
@@ -104,8 +104,12 @@ fn event_fields(
             ),
         )),
     }
-    fields.push(field("Participant", &participant_text(event, show_email)));
+    // In a group the participant heads each alert's section already.
     if with_meeting {
+        match &event.participant {
+            Some(_) => fields.push(field("Participant", &participant_text(event, show_email))),
+            None => fields.push(field("Scope", "whole meeting (reported by Zoom)")),
+        }
         fields.push(field("Meeting", &meeting_with_id(&event.meeting)));
     }
     fields.push(field("Severity", event.severity.as_str()));
@@ -168,17 +172,22 @@ fn render_single(notification: &Notification, show_email: bool) -> Vec<Value> {
         notification.tag(),
         event.summary
     ))];
-    let mut intro = match notification.phase {
-        Phase::Problem => format!(
-            "*{}* in *{}*",
-            escape_mrkdwn(&participant_text(event, show_email)),
-            escape_mrkdwn(&meeting_with_id(&event.meeting))
+    let meeting = escape_mrkdwn(&meeting_with_id(&event.meeting));
+    let mut intro = match (notification.phase, &event.participant) {
+        (Phase::Problem, Some(_)) => format!(
+            "*{}* in *{meeting}*",
+            escape_mrkdwn(&participant_text(event, show_email))
         ),
-        Phase::Resolved => format!(
-            "Cleared for *{}* in *{}*",
-            escape_mrkdwn(&participant_text(event, show_email)),
-            escape_mrkdwn(&meeting_with_id(&event.meeting))
+        (Phase::Resolved, Some(_)) => format!(
+            "Cleared for *{}* in *{meeting}*",
+            escape_mrkdwn(&participant_text(event, show_email))
         ),
+        (Phase::Problem, None) => {
+            format!("*{meeting}*: reported by Zoom for the meeting as a whole.")
+        }
+        (Phase::Resolved, None) => {
+            format!("Cleared for *{meeting}* (reported by Zoom for the meeting as a whole).")
+        }
     };
     if let Some(previous) = event.previous_severity.filter(|p| *p != event.severity) {
         intro.push_str(&format!(
@@ -186,9 +195,6 @@ fn render_single(notification: &Notification, show_email: bool) -> Vec<Value> {
             previous.as_str(),
             event.severity.as_str()
         ));
-    }
-    if event.participant.is_none() {
-        intro.push_str("\nReported by Zoom for the meeting as a whole.");
     }
     blocks.push(json!({
         "type": "section",
@@ -208,7 +214,14 @@ fn render_single(notification: &Notification, show_email: bool) -> Vec<Value> {
 
 fn render_group(notification: &Notification, show_email: bool) -> Vec<Value> {
     let meeting = meeting_with_id(&notification.meeting);
+    let people = notification.participant_count();
     let header = match notification.phase {
+        Phase::Problem if notification.shared_cause.is_some() && people > 1 => format!(
+            "{} {}: {people} participants degraded together in {}",
+            icon(notification),
+            notification.tag(),
+            notification.meeting_name()
+        ),
         Phase::Problem => format!(
             "{} {}: {} alerts in {}",
             icon(notification),
