@@ -158,6 +158,8 @@ impl Dispatcher {
             .build()
             .map_err(|_| NotifyError::HttpClient)?;
         let mailer = smtp.as_ref().map(Mailer::new).transpose()?;
+        let settings_grace = settings.shutdown_grace;
+        let smtp_timeout = smtp.as_ref().map(|s| s.timeout).unwrap_or_default();
         let factory = Factory {
             http,
             mailer,
@@ -183,11 +185,26 @@ impl Dispatcher {
             cancel,
         };
         router.install(built);
+        let closing = router.cancel.clone();
         tracker.spawn(
             router
                 .run()
                 .instrument(tracing::info_span!("notify_router")),
         );
+        if let Some(mailer) = shared.factory.mailer.clone() {
+            // Close the SMTP pool once the workers are done (or should be).
+            let mut outstanding = shared.outstanding.subscribe();
+            let bound = settings_grace + smtp_timeout;
+            tracker.spawn(
+                async move {
+                    closing.cancelled().await;
+                    let _ = tokio::time::timeout(bound, outstanding.wait_for(|count| *count == 0))
+                        .await;
+                    mailer.shutdown().await;
+                }
+                .instrument(tracing::info_span!("notify_smtp_close")),
+            );
+        }
         Ok(DispatchHandle { shared })
     }
 }

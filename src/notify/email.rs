@@ -390,6 +390,11 @@ impl Mailer {
             })
     }
 
+    /// Closes pooled connections politely (QUIT). Later sends fail.
+    pub async fn shutdown(&self) {
+        self.transport.shutdown().await;
+    }
+
     pub async fn send(&self, message: Message) -> Result<(), DeliveryError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
