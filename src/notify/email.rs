@@ -41,8 +41,10 @@ pub struct RenderedEmail {
     pub html: String,
     /// `<…@qoswatch.domain>` of this mail.
     pub message_id: String,
-    /// Thread roots this mail answers (empty for the first mail of a thread).
-    pub in_reply_to: Vec<String>,
+    /// The thread root this mail answers (`None` for the first mail of a thread).
+    pub in_reply_to: Option<String>,
+    /// Thread roots of every alert in this mail other than its own id.
+    pub references: Vec<String>,
 }
 
 /// The Message-ID of the first mail about one alert instance: stable for the
@@ -79,7 +81,7 @@ pub fn render(notification: &Notification, show_email: bool, domain: &str) -> Re
         .events
         .iter()
         .position(|event| event.status == AlertStatus::Firing);
-    let (message_id, in_reply_to) = match opening {
+    let (message_id, in_reply_to, references) = match opening {
         Some(index) => {
             let others = roots
                 .iter()
@@ -87,7 +89,7 @@ pub fn render(notification: &Notification, show_email: bool, domain: &str) -> Re
                 .filter(|(i, _)| *i != index)
                 .map(|(_, root)| root.clone())
                 .collect();
-            (roots[index].clone(), others)
+            (roots[index].clone(), None, others)
         }
         None => {
             let first = notification.first();
@@ -103,7 +105,7 @@ pub fn render(notification: &Notification, show_email: bool, domain: &str) -> Re
                 hex::encode(hasher.finalize()),
                 status_word(first.status)
             );
-            (id, roots)
+            (id, roots.first().cloned(), roots)
         }
     };
     RenderedEmail {
@@ -112,6 +114,7 @@ pub fn render(notification: &Notification, show_email: bool, domain: &str) -> Re
         html: render_html(notification, show_email),
         message_id,
         in_reply_to,
+        references,
     }
 }
 
@@ -367,9 +370,11 @@ impl Mailer {
         for mailbox in to {
             builder = builder.to(mailbox.clone());
         }
-        if !rendered.in_reply_to.is_empty() {
-            let ids = rendered.in_reply_to.join(" ");
-            builder = builder.in_reply_to(ids.clone()).references(ids);
+        if let Some(parent) = rendered.in_reply_to {
+            builder = builder.in_reply_to(parent);
+        }
+        if !rendered.references.is_empty() {
+            builder = builder.references(rendered.references.join(" "));
         }
         builder
             .multipart(
@@ -531,6 +536,87 @@ mod tests {
             .to_string();
         assert!(error.contains("recipient #1"));
         assert!(!error.contains("secret-person"));
+    }
+
+    fn event(user: &str, status: AlertStatus, at_minute: u32) -> AlertEvent {
+        use chrono::TimeZone;
+        let started = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+            .unwrap();
+        AlertEvent {
+            key: crate::alert::AlertKey::new("latency", "m1", Some(user)),
+            status,
+            severity: crate::alert::Severity::Warning,
+            previous_severity: None,
+            rule: "latency".into(),
+            summary: "High latency".into(),
+            runbook: None,
+            metric: "audio_input.latency".into(),
+            stream: None,
+            value: None,
+            threshold: None,
+            started_at: started,
+            at: started + chrono::Duration::minutes(at_minute.into()),
+            meeting: crate::alert::MeetingInfo {
+                uuid: "m1".into(),
+                ..Default::default()
+            },
+            participant: Some(crate::alert::ParticipantInfo {
+                user_id: user.into(),
+                ..Default::default()
+            }),
+            route: crate::alert::Route::default(),
+        }
+    }
+
+    fn rendered(events: Vec<AlertEvent>) -> RenderedEmail {
+        render(&Notification::new(events).unwrap(), false, "example.org")
+    }
+
+    #[test]
+    fn firing_repeat_and_resolved_mails_of_one_alert_share_a_thread() {
+        let firing = rendered(vec![event("1", AlertStatus::Firing, 0)]);
+        let repeat = rendered(vec![event("1", AlertStatus::Repeat, 10)]);
+        let resolved = rendered(vec![event("1", AlertStatus::Resolved, 12)]);
+        let root = thread_root(&event("1", AlertStatus::Firing, 0), "example.org");
+        assert_eq!(firing.message_id, root);
+        assert!(root.starts_with('<') && root.ends_with("@qoswatch.example.org>"));
+        assert_eq!(firing.in_reply_to, None);
+        assert!(firing.references.is_empty());
+        for later in [&repeat, &resolved] {
+            assert_ne!(later.message_id, root);
+            assert_eq!(later.in_reply_to.as_ref(), Some(&root));
+            assert_eq!(later.references, vec![root.clone()]);
+        }
+        assert_ne!(repeat.message_id, resolved.message_id);
+        assert_eq!(
+            repeat.subject,
+            "[STILL FIRING] High latency — participant 1 — meeting m1"
+        );
+        // A different participant has a different thread.
+        assert_ne!(
+            thread_root(&event("2", AlertStatus::Firing, 0), "example.org"),
+            root
+        );
+    }
+
+    #[test]
+    fn a_grouped_mail_opens_the_first_thread_and_references_the_others() {
+        let group = rendered(vec![
+            event("1", AlertStatus::Firing, 0),
+            event("2", AlertStatus::Firing, 0),
+        ]);
+        let root_1 = thread_root(&event("1", AlertStatus::Firing, 0), "example.org");
+        let root_2 = thread_root(&event("2", AlertStatus::Firing, 0), "example.org");
+        assert_eq!(group.message_id, root_1);
+        assert_eq!(group.in_reply_to, None);
+        assert_eq!(group.references, vec![root_2.clone()]);
+        let resolved = rendered(vec![
+            event("1", AlertStatus::Resolved, 5),
+            event("2", AlertStatus::Resolved, 5),
+        ]);
+        assert_eq!(resolved.in_reply_to.as_ref(), Some(&root_1));
+        assert_eq!(resolved.references, vec![root_1, root_2]);
     }
 
     #[test]

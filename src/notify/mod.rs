@@ -83,7 +83,16 @@ pub enum SmtpTls {
 
 /// The SMTP relay, from the server configuration (`smtp:`).
 ///
-/// `timeout` is a humantime string such as `"10s"` (default 10 s).
+/// ```yaml
+/// smtp:
+///   host: smtp.example.com
+///   port: 587
+///   tls: starttls        # implicit | starttls (default) | none
+///   username: qoswatch   # optional; together with password
+///   password: ...        # better from the environment, never committed
+///   from: "qoswatch <qoswatch@example.com>"
+///   timeout: 10s         # humantime string, default 10s
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
@@ -108,7 +117,8 @@ fn default_smtp_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-/// Dispatch policy. Durations are humantime strings (`"30s"`, `"5m"`).
+/// Dispatch policy. Durations are humantime strings (`"30s"`, `"5m"`); every
+/// field has a default, unknown keys are rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
