@@ -4,4 +4,5 @@
 
 pub mod alert;
 pub mod qos;
+pub mod simulator;
 pub mod zoom;
