@@ -3,6 +3,11 @@
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
 pub mod alert;
+pub mod config;
+pub mod http;
+pub mod monitor;
 pub mod qos;
 pub mod simulator;
+pub mod startup;
+pub mod store;
 pub mod zoom;

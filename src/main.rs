@@ -1,1 +1,107 @@
-fn main() {}
+//! The `qoswatch` command. Parses the command line, sets up logging, loads
+//! settings and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use qoswatch::config::{LogFormat, Settings};
+use qoswatch::startup::{Application, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Alerts IT teams while a Zoom meeting runs when a participant's call quality goes bad"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the webhook receiver and the QoS watchers.
+    Serve {
+        /// Settings file (YAML); every setting can also come from QOSWATCH_* variables.
+        #[arg(long, env = "QOSWATCH_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
+}
+
+fn init_tracing(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let env = |name: &str| std::env::var(name).ok();
+            let settings = match Settings::load(config.as_deref(), &env) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    eprintln!("qoswatch: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_tracing(settings.log.format, &settings.log.filter);
+            match serve(settings).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "qoswatch failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Healthcheck { url } => healthcheck(&url).await,
+    }
+}
+
+async fn healthcheck(url: &str) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("qoswatch healthcheck: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(url).send().await {
+        Ok(answer) if answer.status().is_success() => ExitCode::SUCCESS,
+        Ok(answer) => {
+            eprintln!("qoswatch healthcheck: {url} answered {}", answer.status());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("qoswatch healthcheck: {url}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        shutdown.cancel();
+    });
+    app.run_until_stopped().await
+}

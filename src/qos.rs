@@ -666,7 +666,7 @@ fn parse_number_field(raw: &Json, unit: Unit, path: &str, report: &mut ParseRepo
         Json::Number(n) => n.as_f64().filter(|v| v.is_finite()),
         Json::String(s) => match parse_value(s, unit) {
             Ok(value) => value,
-            Err(()) => {
+            Err(BadValue) => {
                 report.bad(path.to_owned(), s);
                 None
             }
@@ -688,7 +688,7 @@ fn parse_resolution_field(raw: &Json, path: &str, report: &mut ParseReport) -> O
     };
     match parse_resolution(s) {
         Ok(value) => value,
-        Err(()) => {
+        Err(BadValue) => {
             report.bad(path.to_owned(), s);
             None
         }
@@ -697,10 +697,10 @@ fn parse_resolution_field(raw: &Json, path: &str, report: &mut ParseReport) -> O
 
 /// Parses one of Zoom's value strings into a number in `unit`.
 ///
-/// `Ok(None)` is "no data" (`""`); `Err(())` is a value qoswatch cannot read
+/// `Ok(None)` is "no data" (`""`); `Err(BadValue)` is a value qoswatch cannot read
 /// (the caller counts it). A unit that belongs to another family is an error;
 /// a missing unit is accepted, as Zoom sometimes sends bare numbers.
-pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, ()> {
+pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, BadValue> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed == "-" {
         return Ok(None);
@@ -709,9 +709,9 @@ pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, ()> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .unwrap_or(trimmed.len());
     let (number, suffix) = trimmed.split_at(split);
-    let amount: f64 = number.parse().map_err(|_| ())?;
+    let amount: f64 = number.parse().map_err(|_| BadValue)?;
     if !amount.is_finite() {
-        return Err(());
+        return Err(BadValue);
     }
     let suffix = suffix.trim().to_ascii_lowercase();
     let amount = match (unit, suffix.as_str()) {
@@ -725,25 +725,30 @@ pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, ()> {
         (Unit::Fps, "fps") => amount,
         (Unit::Pixels, "p" | "px") => amount,
         (Unit::Dbm, "dbm") => amount,
-        _ => return Err(()),
+        _ => return Err(BadValue),
     };
     Ok(Some(amount))
 }
 
 /// Parses `"1280*720"` (also `1280x720`). `"0*0"` and `""` are no data.
-pub fn parse_resolution(raw: &str) -> Result<Option<Resolution>, ()> {
+pub fn parse_resolution(raw: &str) -> Result<Option<Resolution>, BadValue> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Ok(None);
     }
-    let (width, height) = trimmed.split_once(['*', 'x', 'X']).ok_or(())?;
-    let width: u32 = width.trim().parse().map_err(|_| ())?;
-    let height: u32 = height.trim().parse().map_err(|_| ())?;
+    let (width, height) = trimmed.split_once(['*', 'x', 'X']).ok_or(BadValue)?;
+    let width: u32 = width.trim().parse().map_err(|_| BadValue)?;
+    let height: u32 = height.trim().parse().map_err(|_| BadValue)?;
     if width == 0 && height == 0 {
         return Ok(None);
     }
     Ok(Some(Resolution { width, height }))
 }
+
+/// A value string qoswatch cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable QoS value")]
+pub struct BadValue;
 
 /// The QoS answer was not a JSON object at all.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -777,10 +782,10 @@ mod tests {
 
     #[test]
     fn wrong_or_garbage_units_are_errors() {
-        assert_eq!(parse_value("126 fps", Unit::Millis), Err(()));
-        assert_eq!(parse_value("abc", Unit::Millis), Err(()));
-        assert_eq!(parse_value("NaN", Unit::Millis), Err(()));
-        assert_eq!(parse_resolution("1280"), Err(()));
+        assert_eq!(parse_value("126 fps", Unit::Millis), Err(BadValue));
+        assert_eq!(parse_value("abc", Unit::Millis), Err(BadValue));
+        assert_eq!(parse_value("NaN", Unit::Millis), Err(BadValue));
+        assert_eq!(parse_resolution("1280"), Err(BadValue));
     }
 
     #[test]

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+
+# ---- build ---------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+RUN cargo build --release --locked --bin qoswatch \
+ && install -D -m 0755 target/release/qoswatch /out/qoswatch
+
+# ---- runtime: no compiler, no shell tools beyond the base image ------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 qoswatch \
+ && useradd --system --uid 10001 --gid qoswatch --home-dir /var/lib/qoswatch --shell /usr/sbin/nologin qoswatch \
+ && install -d -o qoswatch -g qoswatch /var/lib/qoswatch /etc/qoswatch
+COPY --from=build /out/qoswatch /usr/local/bin/qoswatch
+COPY config/qoswatch.example.yaml /etc/qoswatch/qoswatch.yaml
+COPY rules.example.yaml /etc/qoswatch/rules.yaml
+
+USER qoswatch:qoswatch
+WORKDIR /var/lib/qoswatch
+# Settings and rules (mount your own over them) and the data directory.
+VOLUME ["/etc/qoswatch", "/var/lib/qoswatch"]
+ENV QOSWATCH_CONFIG=/etc/qoswatch/qoswatch.yaml \
+    QOSWATCH_RULES_FILE=/etc/qoswatch/rules.yaml \
+    QOSWATCH_LISTEN=0.0.0.0:8080 \
+    QOSWATCH_LOG_FORMAT=json
+EXPOSE 8080
+# The binary checks itself: no curl in the image.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["qoswatch", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["qoswatch"]
+CMD ["serve"]

@@ -1,0 +1,675 @@
+//! Typed settings: a YAML file, overlaid by environment variables, then
+//! validated. This is the only module that reads the environment (through
+//! the `env` function it is handed, so tests pass a map).
+//!
+//! Secrets come only from the environment, never from the file: the Zoom
+//! webhook secret token(s) and the Server-to-Server OAuth credentials. Each
+//! secret `NAME` may also be given as `NAME_FILE` (a path whose contents are
+//! the secret), the Docker / Kubernetes secrets convention.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Where an environment variable is looked up. `std::env::var` in `main`,
+/// a map in tests.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// All settings of `qoswatch serve`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub webhook: WebhookSettings,
+    pub zoom: ZoomSettings,
+    pub polling: PollingSettings,
+    pub rules: RulesSettings,
+    pub log: LogSettings,
+    /// Secrets, filled from the environment only.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for watchers and deliveries to finish.
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Largest accepted distance between `x-zm-request-timestamp` and now.
+    #[serde(with = "humantime_serde_compat")]
+    pub replay_window: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoomSettings {
+    /// Base URL of Zoom's REST API, without a trailing slash.
+    pub api_base: String,
+    /// Server-to-Server OAuth token endpoint.
+    pub token_url: String,
+    /// Timeout of one request to Zoom.
+    #[serde(with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
+    /// Requests per second to the QoS endpoints, shared by every watcher.
+    pub requests_per_second: u32,
+    /// Requests per UTC day to the QoS endpoints (Zoom's daily cap, minus
+    /// what other apps on the account use).
+    pub daily_limit: u32,
+    /// Renew the OAuth token this long before it expires.
+    #[serde(with = "humantime_serde_compat")]
+    pub token_refresh_margin: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollingSettings {
+    /// Time between two polls of one participant. Zoom's samples are per minute.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// Stop watching a participant after this long without a new sample.
+    #[serde(with = "humantime_serde_compat")]
+    pub stale_after: Duration,
+    /// Stop watching a participant after this long in any case.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_watch_age: Duration,
+    /// Upper bound of the back-off between failed polls of one participant.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_backoff: Duration,
+    /// Most participants watched at once; joins beyond it are logged and counted.
+    pub max_watchers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesSettings {
+    /// The rules file. Without one, samples are only logged and counted.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for containers.
+    Json,
+    /// Human-readable lines, for terminals.
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `qoswatch=debug,info`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+/// Secrets from the environment. `Debug` never prints them.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// One or more webhook secret tokens (several while rotating).
+    pub webhook_secret_tokens: Vec<SecretString>,
+    pub account_id: Option<SecretString>,
+    pub client_id: Option<SecretString>,
+    pub client_secret: Option<SecretString>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_body_bytes: 256 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            replay_window: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Default for ZoomSettings {
+    fn default() -> Self {
+        Self {
+            api_base: "https://api.zoom.us/v2".into(),
+            token_url: "https://zoom.us/oauth/token".into(),
+            request_timeout: Duration::from_secs(10),
+            requests_per_second: 10,
+            daily_limit: 30_000,
+            token_refresh_margin: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Default for PollingSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            stale_after: Duration::from_secs(10 * 60),
+            max_watch_age: Duration::from_secs(24 * 3600),
+            max_backoff: Duration::from_secs(5 * 60),
+            max_watchers: 5_000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// A problem with the configuration, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("missing secret: set environment variable {name} (or {name}_FILE)")]
+    MissingSecret { name: &'static str },
+    #[error("invalid setting {name}: {message}")]
+    Invalid { name: String, message: String },
+}
+
+/// Names of the secret variables, as Zoom's documentation spells them.
+pub const ENV_WEBHOOK_SECRET: &str = "ZOOM_WEBHOOK_SECRET_TOKEN";
+pub const ENV_ACCOUNT_ID: &str = "ZOOM_ACCOUNT_ID";
+pub const ENV_CLIENT_ID: &str = "ZOOM_CLIENT_ID";
+pub const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
+
+/// One environment variable that overrides one setting.
+struct Overlay {
+    name: &'static str,
+    apply: fn(&mut Settings, &str) -> Result<(), String>,
+}
+
+fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| format!("{e}; expected a duration such as 60s, 5m or 1h"))
+}
+
+fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number".to_string())
+}
+
+/// Every non-secret setting that the environment can override. README's
+/// table lists the same names.
+const OVERLAYS: &[Overlay] = &[
+    Overlay {
+        name: "QOSWATCH_LISTEN",
+        apply: |s, v| {
+            s.server.listen = v
+                .trim()
+                .parse()
+                .map_err(|_| "expected an address such as 0.0.0.0:8080".to_string())?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_MAX_BODY_BYTES",
+        apply: |s, v| {
+            s.server.max_body_bytes = number(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_SHUTDOWN_GRACE",
+        apply: |s, v| {
+            s.server.shutdown_grace = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_REPLAY_WINDOW",
+        apply: |s, v| {
+            s.webhook.replay_window = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_API_BASE",
+        apply: |s, v| {
+            s.zoom.api_base = v.trim().to_owned();
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_TOKEN_URL",
+        apply: |s, v| {
+            s.zoom.token_url = v.trim().to_owned();
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_REQUEST_TIMEOUT",
+        apply: |s, v| {
+            s.zoom.request_timeout = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_REQUESTS_PER_SECOND",
+        apply: |s, v| {
+            s.zoom.requests_per_second = number(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_DAILY_LIMIT",
+        apply: |s, v| {
+            s.zoom.daily_limit = number(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN",
+        apply: |s, v| {
+            s.zoom.token_refresh_margin = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_POLL_INTERVAL",
+        apply: |s, v| {
+            s.polling.interval = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_STALE_AFTER",
+        apply: |s, v| {
+            s.polling.stale_after = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_MAX_WATCH_AGE",
+        apply: |s, v| {
+            s.polling.max_watch_age = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_MAX_BACKOFF",
+        apply: |s, v| {
+            s.polling.max_backoff = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_MAX_WATCHERS",
+        apply: |s, v| {
+            s.polling.max_watchers = number(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_RULES_FILE",
+        apply: |s, v| {
+            s.rules.file = (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_LOG_FORMAT",
+        apply: |s, v| {
+            s.log.format = match v.trim() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                _ => return Err("expected json or pretty".into()),
+            };
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_LOG_FILTER",
+        apply: |s, v| {
+            s.log.filter = v.trim().to_owned();
+            Ok(())
+        },
+    },
+];
+
+/// Names of every environment variable qoswatch reads for settings.
+pub fn overlay_names() -> impl Iterator<Item = &'static str> {
+    OVERLAYS.iter().map(|o| o.name)
+}
+
+impl Settings {
+    /// Reads the file (if any), applies the environment, loads secrets and
+    /// validates. This is what `qoswatch serve` runs.
+    pub fn load(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Settings, ConfigError> {
+        let mut settings = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Settings::from_yaml(&path.display().to_string(), &text)?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        settings.secrets = Secrets::from_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses a settings file. Unknown keys are rejected by name.
+    pub fn from_yaml(path: &str, text: &str) -> Result<Settings, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Settings::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies `QOSWATCH_*` environment overrides.
+    pub fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
+        for overlay in OVERLAYS {
+            if let Some(value) = env(overlay.name) {
+                (overlay.apply)(self, &value).map_err(|message| ConfigError::Env {
+                    name: overlay.name.to_owned(),
+                    message,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what types cannot: ranges, URLs, required secrets.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                name: name.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        for (name, url) in [
+            ("zoom.api_base", &self.zoom.api_base),
+            ("zoom.token_url", &self.zoom.token_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return invalid(name, "expected an http(s) URL");
+            }
+        }
+        if self.zoom.requests_per_second == 0 {
+            return invalid("zoom.requests_per_second", "must be at least 1");
+        }
+        if self.zoom.daily_limit == 0 {
+            return invalid("zoom.daily_limit", "must be at least 1");
+        }
+        if self.polling.interval.is_zero() {
+            return invalid("polling.interval", "must be longer than 0s");
+        }
+        if self.polling.stale_after < self.polling.interval {
+            return invalid(
+                "polling.stale_after",
+                "must be at least polling.interval, or every watch ends after one poll",
+            );
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.secrets.webhook_secret_tokens.is_empty() {
+            return Err(ConfigError::MissingSecret {
+                name: ENV_WEBHOOK_SECRET,
+            });
+        }
+        for (name, value) in [
+            (ENV_ACCOUNT_ID, &self.secrets.account_id),
+            (ENV_CLIENT_ID, &self.secrets.client_id),
+            (ENV_CLIENT_SECRET, &self.secrets.client_secret),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError::MissingSecret { name });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Secrets {
+    /// Reads every secret from `NAME` or `NAME_FILE`. A missing one is left
+    /// empty here; [`Settings::validate`] names it.
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Secrets, ConfigError> {
+        let tokens = secret_value(env, ENV_WEBHOOK_SECRET)?
+            .map(|raw| {
+                // Several tokens, comma-separated, while one is rotated out.
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| SecretString::from(t.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Secrets {
+            webhook_secret_tokens: tokens,
+            account_id: secret_value(env, ENV_ACCOUNT_ID)?.map(SecretString::from),
+            client_id: secret_value(env, ENV_CLIENT_ID)?.map(SecretString::from),
+            client_secret: secret_value(env, ENV_CLIENT_SECRET)?.map(SecretString::from),
+        })
+    }
+}
+
+/// `NAME` or the contents of the file named by `NAME_FILE`, trimmed.
+pub fn secret_value(env: EnvLookup<'_>, name: &str) -> Result<Option<String>, ConfigError> {
+    if let Some(value) = env(name).filter(|v| !v.trim().is_empty()) {
+        return Ok(Some(value.trim().to_owned()));
+    }
+    let file_var = format!("{name}_FILE");
+    let Some(path) = env(&file_var).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let contents = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::Env {
+        name: file_var.clone(),
+        // The path is not secret; the contents are never shown.
+        message: format!("cannot read {}: {e}", path.trim()),
+    })?;
+    let contents = contents.trim();
+    if contents.is_empty() {
+        return Err(ConfigError::Env {
+            name: file_var,
+            message: "the file is empty".into(),
+        });
+    }
+    Ok(Some(contents.to_owned()))
+}
+
+/// Serde glue for durations written as `60s`, `5m`, `1h 30m`.
+pub mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        humantime::parse_duration(raw.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {raw:?} ({e}); expected a duration such as 60s, 5m or 1h"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const SECRETS: &[(&str, &str)] = &[
+        ("ZOOM_WEBHOOK_SECRET_TOKEN", "whsec-7Qx9"),
+        ("ZOOM_ACCOUNT_ID", "acct-3Lp2"),
+        ("ZOOM_CLIENT_ID", "cid-8Vn4"),
+        ("ZOOM_CLIENT_SECRET", "csec-1Zr6"),
+    ];
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../config/qoswatch.example.yaml");
+        let settings = Settings::from_yaml("qoswatch.example.yaml", text).expect("parses");
+        assert_eq!(settings.polling.interval, Duration::from_secs(60));
+        assert_eq!(settings.webhook.replay_window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn durations_read_like_humans_write_them() {
+        let s = Settings::from_yaml(
+            "t.yaml",
+            "polling:\n  interval: 1s\n  stale_after: 5m\n  max_watch_age: 24h\n",
+        )
+        .expect("parses");
+        assert_eq!(s.polling.interval, Duration::from_secs(1));
+        assert_eq!(s.polling.stale_after, Duration::from_secs(300));
+        assert_eq!(s.polling.max_watch_age, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = Settings::from_yaml("t.yaml", "polling:\n  intervall: 1s\n").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("intervall"), "{message}");
+        assert!(message.starts_with("t.yaml"), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_says_what_was_expected() {
+        let err = Settings::from_yaml("t.yaml", "polling:\n  interval: soon\n").unwrap_err();
+        assert!(err.to_string().contains("expected a duration"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_POLL_INTERVAL", "2s"));
+        pairs.push(("QOSWATCH_ZOOM_API_BASE", "http://127.0.0.1:9/v2"));
+        pairs.push(("QOSWATCH_LISTEN", "127.0.0.1:0"));
+        let env = env_of(&pairs);
+        let mut s = Settings::from_yaml("t.yaml", "polling:\n  interval: 30s\n").expect("parses");
+        s.apply_env(&env).expect("applies");
+        assert_eq!(s.polling.interval, Duration::from_secs(2));
+        assert_eq!(s.zoom.api_base, "http://127.0.0.1:9/v2");
+        assert_eq!(s.server.listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let env = env_of(&[("QOSWATCH_ZOOM_REQUESTS_PER_SECOND", "lots")]);
+        let err = Settings::default().apply_env(&env).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("QOSWATCH_ZOOM_REQUESTS_PER_SECOND"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_variable() {
+        for missing in [
+            ENV_WEBHOOK_SECRET,
+            ENV_ACCOUNT_ID,
+            ENV_CLIENT_ID,
+            ENV_CLIENT_SECRET,
+        ] {
+            let pairs: Vec<_> = SECRETS
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let env = env_of(&pairs);
+            let err = Settings::load(None, &env).unwrap_err();
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+    }
+
+    #[test]
+    fn several_webhook_tokens_for_rotation_and_file_secrets() {
+        let dir = std::env::temp_dir().join(format!("qoswatch-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let secret_file = dir.join("client_secret");
+        std::fs::write(&secret_file, "from-file\n").expect("write");
+        let path = secret_file.display().to_string();
+        let env = env_of(&[
+            ("ZOOM_WEBHOOK_SECRET_TOKEN", "new-token, old-token"),
+            ("ZOOM_ACCOUNT_ID", "acc"),
+            ("ZOOM_CLIENT_ID", "cid"),
+            ("ZOOM_CLIENT_SECRET_FILE", &path),
+        ]);
+        let s = Settings::load(None, &env).expect("loads");
+        let tokens: Vec<&str> = s
+            .secrets
+            .webhook_secret_tokens
+            .iter()
+            .map(|t| t.expose_secret())
+            .collect();
+        assert_eq!(tokens, ["new-token", "old-token"]);
+        assert_eq!(
+            s.secrets.client_secret.as_ref().map(|s| s.expose_secret()),
+            Some("from-file")
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let env = env_of(SECRETS);
+        let s = Settings::load(None, &env).expect("loads");
+        let debug = format!("{s:?}");
+        for (_, value) in SECRETS {
+            assert!(!debug.contains(value), "{value} leaked: {debug}");
+        }
+    }
+
+    #[test]
+    fn validation_catches_nonsense() {
+        let env = env_of(SECRETS);
+        let mut s =
+            Settings::from_yaml("t.yaml", "zoom:\n  requests_per_second: 0\n").expect("parses");
+        s.secrets = Secrets::from_env(&env).expect("secrets");
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("requests_per_second")
+        );
+    }
+}

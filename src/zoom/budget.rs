@@ -1,0 +1,361 @@
+//! One request budget for every watcher: Zoom's per-second rate, the daily
+//! quota, and the account-wide pause after a 429.
+//!
+//! Zoom's limits are per account, so one watcher's 429 means every watcher
+//! must wait. Requests are spaced evenly (`1 / rate`), which never exceeds
+//! the rate in any one-second window; a pause pushes every later slot past
+//! its end. Built on `tokio::time` so tests drive it with paused time.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rand::Rng;
+use tokio::time::Instant;
+
+/// The shared limiter. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Budget {
+    interval: Duration,
+    daily_limit: u32,
+    state: Mutex<State>,
+    metrics: BudgetMetrics,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Earliest instant the next request may go out.
+    next_slot: Instant,
+    /// Until when every request waits (after a 429).
+    paused_until: Option<Instant>,
+    /// 429s in a row without a `Retry-After`, for exponential back-off.
+    rate_limited_in_a_row: u32,
+    day: NaiveDate,
+    used_today: u32,
+    exhausted_logged: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct BudgetMetrics {
+    requests: Counter,
+    rate_limited: Counter,
+    paused: Gauge,
+}
+
+/// Why `acquire` did not hand out a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    /// The daily quota is used up until the next 00:00 UTC.
+    #[error("daily Zoom quota of {limit} requests used up; resets at 00:00 UTC in {reset_in:?}")]
+    DailyQuotaExhausted { limit: u32, reset_in: Duration },
+}
+
+impl Budget {
+    pub fn new(requests_per_second: u32, daily_limit: u32, registry: &mut Registry) -> Self {
+        let metrics = BudgetMetrics::default();
+        registry.register(
+            "qoswatch_zoom_requests",
+            "Requests sent to Zoom's QoS endpoints",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_rate_limited",
+            "429 answers from Zoom",
+            metrics.rate_limited.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_paused",
+            "1 while every watcher waits out a Zoom rate limit",
+            metrics.paused.clone(),
+        );
+        Self {
+            interval: Duration::from_secs(1) / requests_per_second.max(1),
+            daily_limit,
+            state: Mutex::new(State {
+                next_slot: Instant::now(),
+                paused_until: None,
+                rate_limited_in_a_row: 0,
+                day: Utc::now().date_naive(),
+                used_today: 0,
+                exhausted_logged: false,
+            }),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update of
+        // plain numbers; the numbers are still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a request slot. Returns an error, without waiting, when the
+    /// daily quota is used up; the caller waits `reset_in` (cancellably).
+    pub async fn acquire(&self) -> Result<(), BudgetError> {
+        loop {
+            let slot = {
+                let mut state = self.lock();
+                let today = Utc::now().date_naive();
+                if today != state.day {
+                    state.day = today;
+                    state.used_today = 0;
+                    state.exhausted_logged = false;
+                }
+                if state.used_today >= self.daily_limit {
+                    if !state.exhausted_logged {
+                        state.exhausted_logged = true;
+                        tracing::error!(
+                            limit = self.daily_limit,
+                            "daily Zoom request quota used up: polling pauses until 00:00 UTC"
+                        );
+                    }
+                    return Err(BudgetError::DailyQuotaExhausted {
+                        limit: self.daily_limit,
+                        reset_in: until_next_utc_midnight(Utc::now()),
+                    });
+                }
+                let now = Instant::now();
+                let mut slot = state.next_slot.max(now);
+                if let Some(paused_until) = state.paused_until {
+                    if paused_until > now {
+                        slot = slot.max(paused_until);
+                    } else {
+                        state.paused_until = None;
+                        self.metrics.paused.set(0);
+                    }
+                }
+                if slot <= now {
+                    // Take it now.
+                    state.next_slot = now + self.interval;
+                    state.used_today += 1;
+                    self.metrics.requests.inc();
+                    return Ok(());
+                }
+                slot
+            };
+            // Sleep, then look again: a pause may have begun meanwhile, and
+            // another watcher may have taken this slot.
+            tokio::time::sleep_until(slot).await;
+        }
+    }
+
+    /// Zoom answered 429. Pauses every watcher for `retry_after`, or for an
+    /// exponential back-off with jitter when Zoom gave no `Retry-After`.
+    /// Returns the pause applied.
+    pub fn rate_limited(&self, retry_after: Option<Duration>) -> Duration {
+        self.metrics.rate_limited.inc();
+        let mut state = self.lock();
+        let pause = match retry_after {
+            Some(pause) => {
+                state.rate_limited_in_a_row = 0;
+                pause
+            }
+            None => {
+                state.rate_limited_in_a_row = state.rate_limited_in_a_row.saturating_add(1);
+                backoff_with_jitter(
+                    state.rate_limited_in_a_row,
+                    Duration::from_secs(1),
+                    Duration::from_secs(60),
+                )
+            }
+        };
+        let until = Instant::now() + pause;
+        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        self.metrics.paused.set(1);
+        pause
+    }
+
+    /// A request went through without a 429.
+    pub fn succeeded(&self) {
+        self.lock().rate_limited_in_a_row = 0;
+    }
+
+    /// Requests counted against today's quota so far.
+    pub fn used_today(&self) -> u32 {
+        self.lock().used_today
+    }
+
+    /// Remaining pause, if every watcher is waiting out a 429.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let state = self.lock();
+        state
+            .paused_until
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// Exponential back-off, `base * 2^(attempt-1)` capped at `max`, with
+/// "equal jitter": half fixed, half random, so waits never collapse to zero.
+pub fn backoff_with_jitter(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let full = base.saturating_mul(1u32 << exponent).min(max);
+    let half = full / 2;
+    let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
+    half + Duration::from_millis(jitter)
+}
+
+/// Time from `now` until the next 00:00 UTC.
+pub fn until_next_utc_midnight(now: DateTime<Utc>) -> Duration {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    midnight
+        .and_then(|m| (m - now).to_std().ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// Parses Zoom's `Retry-After`: an ISO-8601 timestamp (Zoom's usual form)
+/// or a number of seconds (the HTTP standard's). Returns the wait from `now`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| DateTime::parse_from_rfc2822(value).map(|t| t.with_timezone(&Utc)))
+        .ok()?;
+    // A time in the past means "now"; keep a small floor so a burst of
+    // watchers does not hammer Zoom on a clock skew.
+    Some(
+        (at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(100)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn budget(rate: u32, daily: u32) -> Budget {
+        Budget::new(rate, daily, &mut Registry::default())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_spaced_by_the_rate() {
+        let budget = budget(4, 1000);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..9 {
+            budget.acquire().await.expect("quota left");
+            times.push(Instant::now() - start);
+        }
+        assert_eq!(times[0], Duration::ZERO);
+        assert_eq!(times[8], Duration::from_millis(2000));
+        // No one-second window holds more than 4 requests.
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 4, "window from {t:?} holds {in_window}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_watchers_share_one_rate() {
+        let budget = Arc::new(budget(10, 1000));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let budget = budget.clone();
+            tasks.push(tokio::spawn(async move {
+                budget.acquire().await.expect("quota left");
+                Instant::now() - start
+            }));
+        }
+        let mut times = Vec::new();
+        for task in tasks {
+            times.push(task.await.expect("task"));
+        }
+        times.sort();
+        assert_eq!(times[19], Duration::from_millis(1900));
+        assert_eq!(budget.used_today(), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_everyone_for_retry_after() {
+        let budget = budget(10, 1000);
+        budget.acquire().await.expect("quota left");
+        budget.rate_limited(Some(Duration::from_secs(7)));
+        let start = Instant::now();
+        budget.acquire().await.expect("quota left");
+        assert_eq!(Instant::now() - start, Duration::from_secs(7));
+        assert_eq!(budget.paused_for(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_that_starts_while_waiting_still_holds() {
+        let budget = Arc::new(budget(1, 1000));
+        budget.acquire().await.expect("first");
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                budget.acquire().await.expect("second");
+                Instant::now() - start
+            })
+        };
+        tokio::task::yield_now().await;
+        budget.rate_limited(Some(Duration::from_secs(5)));
+        assert_eq!(waiter.await.expect("task"), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_grows_without_retry_after() {
+        let budget = budget(10, 1000);
+        let first = budget.rate_limited(None);
+        let second = budget.rate_limited(None);
+        let third = budget.rate_limited(None);
+        assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+        assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2));
+        assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn daily_quota_stops_requests() {
+        let budget = budget(100, 3);
+        for _ in 0..3 {
+            budget.acquire().await.expect("quota left");
+        }
+        let err = budget.acquire().await.unwrap_err();
+        let BudgetError::DailyQuotaExhausted { limit, reset_in } = err;
+        assert_eq!(limit, 3);
+        assert!(reset_in <= Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after("2026-11-25T10:00:12Z", now),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            parse_retry_after("2026-11-26T00:00:00Z", now),
+            Some(Duration::from_secs(14 * 3600))
+        );
+        assert_eq!(
+            parse_retry_after("2026-11-25T09:00:00Z", now),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn midnight_is_computed_in_utc() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T23:59:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(until_next_utc_midnight(now), Duration::from_secs(60));
+    }
+}

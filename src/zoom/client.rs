@@ -1,0 +1,348 @@
+//! Zoom's Dashboard API, as qoswatch uses it: Server-to-Server OAuth and
+//! *Get meeting participant QoS*. The client classifies Zoom's answers into
+//! [`ZoomError`]s; what to do about them is the watcher's policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::budget::{Budget, BudgetError, parse_retry_after};
+use super::{encode_meeting_uuid, encode_path_segment};
+use crate::qos::{ParseReport, ParticipantQos, parse_participant_qos};
+
+/// The Server-to-Server OAuth app's credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account_id: SecretString,
+    pub client_id: SecretString,
+    pub client_secret: SecretString,
+}
+
+/// Where and how to reach Zoom.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub api_base: String,
+    pub token_url: String,
+    pub request_timeout: Duration,
+    pub token_refresh_margin: Duration,
+}
+
+/// Zoom's answers, classified so a caller can act on them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ZoomError {
+    /// 429: every watcher is paused for `pause` already (see [`Budget`]).
+    #[error("rate limited by Zoom; all polling paused for {pause:?}")]
+    RateLimited { pause: Duration },
+    /// The daily quota of this process is used up.
+    #[error(transparent)]
+    Quota(#[from] BudgetError),
+    /// 401 even with a fresh token.
+    #[error("Zoom rejected a fresh access token (401)")]
+    Unauthorized,
+    /// The token endpoint refused our credentials: an operator must fix them.
+    #[error("Zoom's token endpoint refused the credentials ({status}): {reason}")]
+    BadCredentials { status: u16, reason: String },
+    /// 404 / code 3001: the meeting is not live (ended, not started) or the id is wrong.
+    #[error("meeting not live or not found (Zoom code 3001)")]
+    NotLive,
+    /// 400 / code 200: no Business+ plan or Dashboard disabled.
+    #[error("Zoom account is not entitled to the Dashboard API (code 200): {message}")]
+    NotEntitled { message: String },
+    /// Another 4xx: a request Zoom will keep refusing.
+    #[error("Zoom refused the request ({status}, code {code:?}): {message}")]
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
+    /// 5xx, timeouts, connection failures: worth retrying later.
+    #[error("transient Zoom failure: {0}")]
+    Transient(String),
+}
+
+#[derive(Deserialize)]
+struct ZoomErrorBody {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default = "default_expires_in")]
+    expires_in: u64,
+}
+
+fn default_expires_in() -> u64 {
+    3600
+}
+
+#[derive(Debug)]
+struct CachedToken {
+    value: Arc<SecretString>,
+    renew_at: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ClientMetrics {
+    token_fetches: Counter,
+    token_failures: Counter,
+    unauthorized: Counter,
+}
+
+/// The Zoom API client. One per process, shared by every watcher.
+#[derive(Debug)]
+pub struct ZoomClient {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    credentials: Credentials,
+    budget: Arc<Budget>,
+    /// Held across the token request: however many watchers need a token at
+    /// once, one request goes out and the others wait for its answer.
+    token: Mutex<Option<CachedToken>>,
+    metrics: ClientMetrics,
+}
+
+impl ZoomClient {
+    pub fn new(
+        settings: ClientSettings,
+        credentials: Credentials,
+        budget: Arc<Budget>,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let metrics = ClientMetrics::default();
+        registry.register(
+            "qoswatch_zoom_token_fetches",
+            "Access tokens requested from Zoom's OAuth endpoint",
+            metrics.token_fetches.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_token_failures",
+            "Failed access token requests",
+            metrics.token_failures.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_unauthorized",
+            "401 answers from Zoom's API (token renewed and retried once)",
+            metrics.unauthorized.clone(),
+        );
+        Ok(Self {
+            http,
+            settings,
+            credentials,
+            budget,
+            token: Mutex::new(None),
+            metrics,
+        })
+    }
+
+    /// The shared request budget.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
+    /// A valid access token, from the cache or freshly requested.
+    async fn access_token(&self) -> Result<Arc<SecretString>, ZoomError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.renew_at
+        {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token().await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    /// Forgets `used` if it is still the cached token, so the next caller
+    /// fetches a new one. A token already replaced is left alone.
+    async fn invalidate(&self, used: &Arc<SecretString>) {
+        let mut cached = self.token.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|token| Arc::ptr_eq(&token.value, used))
+        {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, ZoomError> {
+        self.metrics.token_fetches.inc();
+        let started = Instant::now();
+        let answer = self
+            .http
+            .post(&self.settings.token_url)
+            .basic_auth(
+                self.credentials.client_id.expose_secret(),
+                Some(self.credentials.client_secret.expose_secret()),
+            )
+            .form(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", self.credentials.account_id.expose_secret()),
+            ])
+            .send()
+            .await
+            .map_err(|e| {
+                self.metrics.token_failures.inc();
+                ZoomError::Transient(format!("token request failed: {}", without_url(&e)))
+            })?;
+        let status = answer.status();
+        if !status.is_success() {
+            self.metrics.token_failures.inc();
+            let reason = answer
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| {
+                    v.get("reason")
+                        .or_else(|| v.get("error"))
+                        .and_then(|r| r.as_str().map(str::to_owned))
+                })
+                .unwrap_or_else(|| "no reason given".into());
+            return Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    ZoomError::Transient(format!("token endpoint answered {status}"))
+                } else {
+                    ZoomError::BadCredentials {
+                        status: status.as_u16(),
+                        reason,
+                    }
+                },
+            );
+        }
+        let token: TokenAnswer = answer.json().await.map_err(|e| {
+            self.metrics.token_failures.inc();
+            ZoomError::Transient(format!("token answer unreadable: {}", without_url(&e)))
+        })?;
+        let lifetime = Duration::from_secs(token.expires_in);
+        // Renew ahead of expiry; for very short lifetimes, at half-life.
+        let margin = self.settings.token_refresh_margin.min(lifetime / 2);
+        tracing::debug!(expires_in = token.expires_in, "fetched a Zoom access token");
+        Ok(CachedToken {
+            value: Arc::new(SecretString::from(token.access_token)),
+            renew_at: started + lifetime - margin,
+        })
+    }
+
+    /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`.
+    pub async fn participant_qos(
+        &self,
+        meeting_uuid: &str,
+        user_id: &str,
+    ) -> Result<(ParticipantQos, ParseReport), ZoomError> {
+        let url = format!(
+            "{}/metrics/meetings/{}/participants/{}/qos",
+            self.settings.api_base.trim_end_matches('/'),
+            encode_meeting_uuid(meeting_uuid),
+            encode_path_segment(user_id),
+        );
+        let mut renewed = false;
+        loop {
+            self.budget.acquire().await?;
+            let token = self.access_token().await?;
+            let answer = self
+                .http
+                .get(&url)
+                .query(&[("type", "live")])
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| ZoomError::Transient(without_url(&e)))?;
+            let status = answer.status();
+            if status == StatusCode::UNAUTHORIZED {
+                self.metrics.unauthorized.inc();
+                if renewed {
+                    return Err(ZoomError::Unauthorized);
+                }
+                // Code 124: token invalid or expired. Renew once and retry.
+                self.invalidate(&token).await;
+                renewed = true;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = answer
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, Utc::now()));
+                let limit_type = answer
+                    .headers()
+                    .get("x-ratelimit-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                let pause = self.budget.rate_limited(retry_after);
+                tracing::warn!(
+                    limit_type,
+                    pause_ms = pause.as_millis() as u64,
+                    retry_after_given = retry_after.is_some(),
+                    "Zoom rate limit hit: pausing every watcher"
+                );
+                return Err(ZoomError::RateLimited { pause });
+            }
+            if status.is_success() {
+                self.budget.succeeded();
+                let body = answer
+                    .bytes()
+                    .await
+                    .map_err(|e| ZoomError::Transient(without_url(&e)))?;
+                return parse_participant_qos(&body)
+                    .map_err(|e| ZoomError::Transient(e.to_string()));
+            }
+            let body: Option<ZoomErrorBody> = answer.json().await.ok();
+            let code = body.as_ref().and_then(|b| b.code);
+            let message = body
+                .and_then(|b| b.message)
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect::<String>();
+            return Err(match (status.as_u16(), code) {
+                (404, _) | (_, Some(3001)) => ZoomError::NotLive,
+                (400, Some(200)) => ZoomError::NotEntitled { message },
+                (status, _) if status >= 500 => {
+                    ZoomError::Transient(format!("Zoom answered {status}"))
+                }
+                (status, code) => ZoomError::Rejected {
+                    status,
+                    code,
+                    message,
+                },
+            });
+        }
+    }
+}
+
+/// A reqwest error's text without its URL (URLs carry meeting ids, and the
+/// token URL's query could one day carry more).
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_decode() {
+        "answer could not be decoded"
+    } else if error.is_body() {
+        "answer body failed"
+    } else {
+        "request failed"
+    };
+    match error.status() {
+        Some(status) => format!("{kind} ({status})"),
+        None => kind.to_owned(),
+    }
+}
