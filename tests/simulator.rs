@@ -732,3 +732,68 @@ async fn the_simulator_stops_with_its_cancellation_token() {
         "no longer listening"
     );
 }
+
+/// The lead's client against the simulator: the two halves agree on paths,
+/// tokens and error codes.
+#[tokio::test]
+async fn qoswatch_zoom_client_works_against_the_simulator() {
+    use qoswatch::zoom::budget::Budget;
+    use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError};
+    use secrecy::SecretString;
+    use std::sync::Arc;
+
+    let sim = start(SimConfig::default()).await;
+    sim.add_meeting(MeetingSpec::new(GUEST_UUID, 84_712_639_219, "Weekly sync"))
+        .expect("meeting");
+    sim.add_participant(
+        GUEST_UUID,
+        ParticipantSpec::new("16790528", "Guest Caller").as_guest(),
+    )
+    .expect("join");
+    let mut registry = prometheus_client::registry::Registry::default();
+    let budget = Arc::new(Budget::new(40, 60_000, &mut registry));
+    let credentials = sim.credentials();
+    let client = ZoomClient::new(
+        ClientSettings {
+            api_base: sim.api_base(),
+            token_url: sim.token_url(),
+            request_timeout: Duration::from_secs(5),
+            token_refresh_margin: Duration::from_secs(60),
+        },
+        Credentials {
+            account_id: SecretString::from(credentials.account_id.clone()),
+            client_id: SecretString::from(credentials.client_id.clone()),
+            client_secret: credentials.client_secret.clone(),
+        },
+        budget,
+        &mut registry,
+    )
+    .expect("client");
+
+    let (qos, _) = client
+        .participant_qos(GUEST_UUID, "16790528")
+        .await
+        .expect("qos of a double-encoded UUID");
+    assert_eq!(qos.details.user_id.as_deref(), Some("16790528"));
+    assert_eq!(sim.token_requests(), 1);
+
+    // A revoked token is renewed once and the call succeeds.
+    sim.push_fault(Fault::InvalidToken);
+    client
+        .participant_qos(GUEST_UUID, "16790528")
+        .await
+        .expect("renews the token");
+    assert_eq!(sim.token_requests(), 2);
+
+    sim.push_fault(Fault::NotEntitled);
+    assert!(matches!(
+        client.participant_qos(GUEST_UUID, "16790528").await,
+        Err(ZoomError::NotEntitled { .. })
+    ));
+    sim.end_meeting(GUEST_UUID).expect("ends");
+    assert_eq!(
+        client.participant_qos(GUEST_UUID, "16790528").await.err(),
+        Some(ZoomError::NotLive)
+    );
+    sim.shutdown().await;
+}
