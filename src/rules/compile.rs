@@ -310,7 +310,7 @@ fn threshold(
         ctx.error(
             node.pos,
             format!(
-                "{what} must be a value with a unit such as `300ms`, found {}",
+                "the {what} must be a value with a unit such as `300ms`, found {}",
                 node.value.kind()
             ),
         );
@@ -322,7 +322,7 @@ fn threshold(
                 ctx.error(
                     node.pos,
                     format!(
-                        "wrong unit for {what}: `{}` is measured in {} but `{text}` is in {}",
+                        "wrong unit for the {what}: `{}` is measured in {} but `{text}` is in {}",
                         metric,
                         expected.suffix(),
                         found.suffix()
@@ -512,7 +512,8 @@ fn pattern_regex(pattern: &str) -> Result<String, String> {
         Regex::new(inner).map_err(|e| {
             // The pattern itself is not repeated: it may be an e-mail address.
             let first = e.to_string();
-            let last = first.lines().last().unwrap_or("").trim().to_owned();
+            let last = first.lines().last().unwrap_or("").trim();
+            let last = last.strip_prefix("error: ").unwrap_or(last).to_owned();
             format!("bad regular expression in a pattern: {last}")
         })?;
         return Ok(format!("(?:{inner})"));
@@ -859,7 +860,18 @@ fn rule(
     channels: &BTreeMap<String, Channel>,
     names: &mut HashMap<String, Pos>,
 ) -> Option<(Rule, bool)> {
-    let what = format!("rule #{}", index + 1);
+    // Name the rule in messages as soon as possible, even before its keys are checked.
+    let written_name = match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find_map(|(k, v)| match (&k.value, &v.value) {
+                (Value::Str(k), Value::Str(name)) if k == "name" => Some(name.clone()),
+                _ => None,
+            }),
+        _ => None,
+    };
+    let what =
+        written_name.map_or_else(|| format!("rule #{}", index + 1), |n| format!("rule `{n}`"));
     let fields = Fields::read(ctx, node, &what, RULE_KEYS)?;
     let errors_before = ctx.errors.len();
     let name = match fields.get("name") {
@@ -928,10 +940,10 @@ fn rule(
             if let Some(levels) = Fields::read(ctx, node, &format!("`{dir}`"), LEVEL_KEYS) {
                 warning = levels
                     .get("warning")
-                    .and_then(|n| threshold(ctx, n, unit, &metric_label, "the warning threshold"));
+                    .and_then(|n| threshold(ctx, n, unit, &metric_label, "warning threshold"));
                 critical = levels
                     .get("critical")
-                    .and_then(|n| threshold(ctx, n, unit, &metric_label, "the critical threshold"));
+                    .and_then(|n| threshold(ctx, n, unit, &metric_label, "critical threshold"));
                 if levels.get("warning").is_none() && levels.get("critical").is_none() {
                     ctx.error(
                         node.pos,
@@ -941,7 +953,7 @@ fn rule(
             }
         } else {
             // `above: 150ms` is shorthand for a warning threshold.
-            warning = threshold(ctx, node, unit, &metric_label, "the warning threshold");
+            warning = threshold(ctx, node, unit, &metric_label, "warning threshold");
         }
         if let (Some(w), Some(c)) = (warning, critical)
             && (direction.worse(w, c) || w == c)
@@ -977,7 +989,7 @@ fn rule(
                 ctx.error(pos, format!("the rule fires `{}` its threshold, so it clears `{right}` a value: write `clear: {{ {right}: ... }}`", direction.as_str()));
             }
             if let Some(n) = clear.get(right) {
-                clear_threshold = threshold(ctx, n, unit, &metric_label, "the clear threshold");
+                clear_threshold = threshold(ctx, n, unit, &metric_label, "clear threshold");
                 let entry = warning.or(critical);
                 if let (Some(c), Some(e)) = (clear_threshold, entry)
                     && direction.breaches(c, e)

@@ -146,7 +146,7 @@ impl ParticipantState {
         self.entries
             .iter()
             .flatten()
-            .find(|e| e.rule.name == rule && e.firing.is_some())
+            .find(|e| e.rule.name == rule && e.firing.is_some() && e.rule.metrics.len() > 1)
             .and_then(|e| e.last)
             .and_then(|o| stream_of(o.metric))
     }

@@ -196,9 +196,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Node, Vec<Diagnostic>> {
 /// prefix already says where.
 fn strip_location(message: &str) -> String {
     let first_line = message.lines().next().unwrap_or(message);
-    match first_line.rfind(" at line ") {
-        Some(index) => first_line[..index].to_owned(),
-        None => first_line.to_owned(),
+    let message = match first_line.rfind(" at line ") {
+        Some(index) => &first_line[..index],
+        None => first_line,
+    };
+    // Advice meant for programmers using serde-saphyr, not for rule authors.
+    match message.find(", set DuplicateKeyPolicy") {
+        Some(index) => format!("{}; each key may appear once", &message[..index]),
+        None => message.to_owned(),
     }
 }
 
