@@ -448,7 +448,7 @@ fn reconcile(
             let index = old
                 .iter()
                 .position(|e| e.rule.name == rule.name && e.rule.fingerprint == rule.fingerprint)?;
-            let mut entry = old.swap_remove(index);
+            let mut entry = old.remove(index);
             entry.rule = Arc::clone(rule);
             Some(entry)
         })
