@@ -63,3 +63,60 @@ fn broken_files_give_the_golden_messages() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn failing_rule_tests_fail_with_a_diff() {
+    let outcome = test_rules(&root().join("tests/rules/failing.test.yaml"));
+    assert!(!outcome.success, "{}", outcome.output);
+    let expected = "\
+FAIL wrong severity expected
+     at 2m (line 10):
+       expected firing:
+       - audio-latency critical
+       got firing:
+       + audio-latency warning for Ann
+ok   right expectation
+FAIL alert expected not to fire does fire
+     at 2m (line 26), rule `zoom-cpu`:
+       expected firing:
+         (nothing)
+       got firing:
+       + zoom-cpu warning for Bo
+FAIL: 1 of 3 tests passed
+";
+    assert_eq!(outcome.output, expected);
+}
+
+#[test]
+fn broken_test_files_report_positions() {
+    let dir = std::env::temp_dir().join(format!("qoswatch-test-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.test.yaml");
+    std::fs::write(
+        &file,
+        "rules: missing.yaml\ntests:\n  - name: x\n    participants:\n      - name: A\n        series:\n          audio_input.latency: 100fps x2\n    expect:\n      - at: soon\n        firing: []\n",
+    )
+    .expect("write");
+    let outcome = test_rules(&file);
+    assert!(!outcome.success);
+    let name = file.display().to_string();
+    assert_eq!(
+        outcome.output,
+        format!(
+            "{name}:7:32: `100fps` is in fps but `audio_input.latency` is measured in ms\n\
+             {name}:9:13: bad duration `soon` for `at`; expected a number and a unit such as `30s`, `5m` or `1h`\n"
+        )
+    );
+    // A valid test file naming a missing rules file says which file.
+    std::fs::write(&file, "rules: missing.yaml\ntests: []\n").expect("write");
+    let outcome = test_rules(&file);
+    assert!(!outcome.success);
+    assert!(
+        outcome
+            .output
+            .contains("missing.yaml:1:1: cannot read the rules file"),
+        "{}",
+        outcome.output
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
