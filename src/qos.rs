@@ -700,6 +700,7 @@ fn parse_resolution_field(raw: &Json, path: &str, report: &mut ParseReport) -> O
 /// `Ok(None)` is "no data" (`""`); `Err(())` is a value qoswatch cannot read
 /// (the caller counts it). A unit that belongs to another family is an error;
 /// a missing unit is accepted, as Zoom sometimes sends bare numbers.
+#[allow(clippy::result_unit_err)] // the caller counts the failure; there is nothing to say
 pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, ()> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed == "-" {
@@ -731,6 +732,7 @@ pub fn parse_value(raw: &str, unit: Unit) -> Result<Option<f64>, ()> {
 }
 
 /// Parses `"1280*720"` (also `1280x720`). `"0*0"` and `""` are no data.
+#[allow(clippy::result_unit_err)] // as parse_value
 pub fn parse_resolution(raw: &str) -> Result<Option<Resolution>, ()> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {

@@ -37,7 +37,7 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Builds the list, sorted by position and without exact duplicates.
     pub fn new(file: impl Into<String>, mut items: Vec<Diagnostic>) -> Self {
-        items.sort_by(|a, b| a.pos.cmp(&b.pos));
+        items.sort_by_key(|item| item.pos);
         items.dedup();
         Self {
             file: file.into(),

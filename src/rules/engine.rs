@@ -159,6 +159,18 @@ fn stream_of(metric: MetricId) -> Option<String> {
     }
 }
 
+/// One transition to report.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    status: AlertStatus,
+    severity: Severity,
+    /// The severity before, on escalation and de-escalation.
+    previous: Option<Severity>,
+    cause: Cause,
+    started_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+}
+
 /// Context to build events.
 struct Emit<'a> {
     subject: &'a Subject,
@@ -166,16 +178,15 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    fn push(
-        &mut self,
-        state: &RuleState,
-        status: AlertStatus,
-        severity: Severity,
-        previous: Option<Severity>,
-        cause: Cause,
-        started_at: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) {
+    fn push(&mut self, state: &RuleState, change: Change) {
+        let Change {
+            status,
+            severity,
+            previous,
+            cause,
+            started_at,
+            at,
+        } = change;
         let rule = &state.rule;
         let subject = self.subject;
         let metric = state
@@ -252,12 +263,14 @@ impl Emit<'_> {
         if let Some(firing) = state.firing.take() {
             self.push(
                 state,
-                AlertStatus::Resolved,
-                firing.severity,
-                None,
-                firing.cause,
-                firing.started_at,
-                at,
+                Change {
+                    status: AlertStatus::Resolved,
+                    severity: firing.severity,
+                    previous: None,
+                    cause: firing.cause,
+                    started_at: firing.started_at,
+                    at,
+                },
             );
         }
         state.reset_runs();
@@ -300,12 +313,14 @@ fn missing_data_check(state: &mut RuleState, emit: &mut Emit<'_>, now: DateTime<
         });
         emit.push(
             state,
-            AlertStatus::Firing,
-            missing.severity,
-            None,
-            Cause::NoData,
-            started_at,
-            now,
+            Change {
+                status: AlertStatus::Firing,
+                severity: missing.severity,
+                previous: None,
+                cause: Cause::NoData,
+                started_at,
+                at: now,
+            },
         );
     }
 }
@@ -325,12 +340,14 @@ fn repeat_check(state: &mut RuleState, emit: &mut Emit<'_>, now: DateTime<Utc>, 
         }
         emit.push(
             state,
-            AlertStatus::Repeat,
-            severity,
-            None,
-            cause,
-            started_at,
-            at,
+            Change {
+                status: AlertStatus::Repeat,
+                severity,
+                previous: None,
+                cause,
+                started_at,
+                at,
+            },
         );
     }
 }
@@ -385,12 +402,14 @@ fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: 
             state.calm_run = Run::default();
             emit.push(
                 state,
-                AlertStatus::Firing,
-                severity,
-                None,
-                Cause::Threshold,
-                started_at,
-                at,
+                Change {
+                    status: AlertStatus::Firing,
+                    severity,
+                    previous: None,
+                    cause: Cause::Threshold,
+                    started_at,
+                    at,
+                },
             );
         }
         return;
@@ -417,12 +436,14 @@ fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: 
         }
         emit.push(
             state,
-            AlertStatus::Firing,
-            severity,
-            Some(firing.severity),
-            Cause::Threshold,
-            firing.started_at,
-            at,
+            Change {
+                status: AlertStatus::Firing,
+                severity,
+                previous: Some(firing.severity),
+                cause: Cause::Threshold,
+                started_at: firing.started_at,
+                at,
+            },
         );
         return;
     }

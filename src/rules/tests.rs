@@ -121,7 +121,9 @@ use Severity::{Critical, Warning};
 
 #[test]
 fn sustain_by_duration_and_by_count() {
-    let cases: &[(&str, &[Option<f64>], Vec<Step>)] = &[
+    // (rule lines, values, expected transitions)
+    type Case<'a> = (&'a str, &'a [Option<f64>], Vec<Step>);
+    let cases: &[Case] = &[
         // 2m of sample time: the third sample over the threshold fires.
         (
             "    for: 2m\n",
