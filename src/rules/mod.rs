@@ -32,7 +32,9 @@ use crate::qos::QosSample;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};
 pub use engine::ParticipantState;
-pub use live::{LiveRules, ReloadOutcome, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
+pub use live::{
+    LiveRules, ReloadOutcome, RulesMetrics, WatchError, spawn_file_watcher, spawn_sighup_reloader,
+};
 pub use model::{Direction, Rule, Sustain};
 
 /// Who a sample is about: the alert types' meeting and participant.
