@@ -527,7 +527,10 @@ fn run_case(rules: &RuleSet, case: &Case) -> Vec<String> {
             }
             failures.push(text);
         }
-        step_time += interval;
+        match step_time.checked_add_signed(interval) {
+            Some(next) => step_time = next,
+            None => break,
+        }
     }
     failures
 }
@@ -535,23 +538,25 @@ fn run_case(rules: &RuleSet, case: &Case) -> Vec<String> {
 /// Runs a test file; returns (all passed, report).
 pub(crate) fn run(path: &Path) -> (bool, String) {
     let name = path.display().to_string();
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            return (
-                false,
-                Diagnostics::whole_file(&name, format!("cannot read the test file: {error}"))
-                    .to_string(),
-            );
-        }
-    };
-    let root = match yaml::parse(&bytes) {
+    match std::fs::read(path) {
+        Ok(bytes) => run_bytes(&name, &bytes, path.parent().unwrap_or(Path::new(""))),
+        Err(error) => (
+            false,
+            Diagnostics::whole_file(&name, format!("cannot read the test file: {error}"))
+                .to_string(),
+        ),
+    }
+}
+
+/// Runs a test file's content; the rules file is looked up from `base`.
+pub(crate) fn run_bytes(name: &str, bytes: &[u8], base: &Path) -> (bool, String) {
+    let root = match yaml::parse(bytes) {
         Ok(root) => root,
-        Err(items) => return (false, Diagnostics::new(&name, items).to_string()),
+        Err(items) => return (false, Diagnostics::new(name, items).to_string()),
     };
     let mut ctx = Ctx::default();
     let Some(fields) = Fields::read(&mut ctx, &root, "the test file", TOP_KEYS) else {
-        return (false, Diagnostics::new(&name, ctx.errors).to_string());
+        return (false, Diagnostics::new(name, ctx.errors).to_string());
     };
     let rules_path = match fields.get("rules") {
         Some(n) => string(&mut ctx, n, "`rules`"),
@@ -583,12 +588,12 @@ pub(crate) fn run(path: &Path) -> (bool, String) {
         None => ctx.error(fields.pos, "the test file has no `tests`"),
     }
     if !ctx.errors.is_empty() {
-        return (false, Diagnostics::new(&name, ctx.errors).to_string());
+        return (false, Diagnostics::new(name, ctx.errors).to_string());
     }
     let Some(rules_path) = rules_path else {
         return (false, String::new());
     };
-    let rules_path = path.parent().unwrap_or(Path::new("")).join(rules_path);
+    let rules_path = base.join(rules_path);
     let rules = match RuleSet::load(&rules_path) {
         Ok(rules) => rules,
         Err(diagnostics) => return (false, diagnostics.to_string()),
@@ -617,4 +622,38 @@ pub(crate) fn run(path: &Path) -> (bool, String) {
         cases.len()
     );
     (all, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../rules.example.test.yaml");
+
+    fn base() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn example_runs_from_text() {
+        let (passed, report) = run_bytes("example.test.yaml", EXAMPLE.as_bytes(), base());
+        assert!(passed, "{report}");
+    }
+
+    proptest! {
+        #[test]
+        fn test_files_never_panic(at in 0..EXAMPLE.len(), cut in 0..30usize, insert in "[ -~\n]{0,12}") {
+            let mut text = EXAMPLE.as_bytes().to_vec();
+            let end = (at + cut).min(text.len());
+            text.splice(at..end, insert.bytes());
+            let _ = run_bytes("fuzz.test.yaml", &text, base());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = run_bytes("fuzz.test.yaml", &bytes, base());
+        }
+    }
 }
