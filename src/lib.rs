@@ -8,6 +8,7 @@ pub mod http;
 pub mod monitor;
 pub mod notify;
 pub mod qos;
+pub mod rules;
 pub mod simulator;
 pub mod startup;
 pub mod store;

@@ -1,0 +1,555 @@
+//! The alert state machine: pure and deterministic. `(state, sample, now)`
+//! in, transitions out; no IO, no clock.
+//!
+//! Per rule instance (rule, meeting, participant):
+//! - a *breach run* per severity counts how long the value has been over
+//!   that severity's threshold (sample time, or consecutive samples); the
+//!   alert fires at the worst severity whose run satisfies `for`;
+//! - while firing, a *clear run* counts how long the value has been back on
+//!   the good side of the clear threshold; when it satisfies `clear.for` the
+//!   alert resolves. Between the threshold and the clear threshold nothing
+//!   changes (hysteresis);
+//! - a critical alert whose value stays under the critical threshold for
+//!   `clear.for` steps down to warning (de-escalation);
+//! - a sample without data for the rule's metrics resets the runs (so it can
+//!   never fire nor resolve anything) and leaves a firing alert firing;
+//! - repeats and missing-data alerts are measured with `now`, sustain and
+//!   clear with sample time.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::{AlertEvent, AlertKey, AlertStatus, Severity};
+use crate::qos::{MetricId, QosSample, Quantity};
+
+use super::Subject;
+use super::model::{Rule, Sustain, Var};
+
+/// A run of consecutive samples for which a condition held.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Run {
+    since: Option<DateTime<Utc>>,
+    count: u32,
+}
+
+impl Run {
+    fn step(&mut self, holds: bool, at: DateTime<Utc>) {
+        if holds {
+            if self.since.is_none() {
+                self.since = Some(at);
+            }
+            self.count = self.count.saturating_add(1);
+        } else {
+            *self = Run::default();
+        }
+    }
+
+    fn satisfies(&self, sustain: Sustain, at: DateTime<Utc>) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
+        match sustain {
+            Sustain::Samples(n) => self.count >= n,
+            Sustain::For(duration) => (at - since)
+                .to_std()
+                .is_ok_and(|elapsed| elapsed >= duration),
+        }
+    }
+}
+
+/// Why an alert fires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cause {
+    Threshold,
+    NoData,
+}
+
+/// The latest observation that drove an alert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Observation {
+    metric: MetricId,
+    value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Firing {
+    severity: Severity,
+    cause: Cause,
+    started_at: DateTime<Utc>,
+    /// `now` of the last notification (firing or repeat).
+    last_notified: DateTime<Utc>,
+}
+
+/// The state of one rule for one participant.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleState {
+    rule: Arc<Rule>,
+    warning_run: Run,
+    critical_run: Run,
+    clear_run: Run,
+    calm_run: Run,
+    firing: Option<Firing>,
+    last: Option<Observation>,
+    /// `now` of the first evaluation, and of the last data seen.
+    first_seen: DateTime<Utc>,
+    last_data: Option<DateTime<Utc>>,
+}
+
+impl RuleState {
+    fn new(rule: Arc<Rule>, now: DateTime<Utc>) -> Self {
+        Self {
+            rule,
+            warning_run: Run::default(),
+            critical_run: Run::default(),
+            clear_run: Run::default(),
+            calm_run: Run::default(),
+            firing: None,
+            last: None,
+            first_seen: now,
+            last_data: None,
+        }
+    }
+
+    fn reset_runs(&mut self) {
+        self.warning_run = Run::default();
+        self.critical_run = Run::default();
+        self.clear_run = Run::default();
+        self.calm_run = Run::default();
+    }
+}
+
+/// Per-participant alert state, owned by the participant's watcher task.
+///
+/// Entries are matched to rules by name and fingerprint: after a reload, an
+/// unchanged rule keeps its state (a firing alert stays firing, a pending
+/// one keeps counting); a changed or removed rule's firing alert is resolved
+/// and its state dropped.
+#[derive(Debug, Default, Clone)]
+pub struct ParticipantState {
+    generation: Option<u64>,
+    entries: Vec<Option<RuleState>>,
+}
+
+impl ParticipantState {
+    /// Names and severities of the alerts currently firing.
+    pub fn firing(&self) -> Vec<(String, Severity)> {
+        self.entries
+            .iter()
+            .flatten()
+            .filter_map(|e| e.firing.as_ref().map(|f| (e.rule.name.clone(), f.severity)))
+            .collect()
+    }
+
+    /// The stream of the last observation of a firing rule, for multi-stream rules.
+    pub fn firing_stream(&self, rule: &str) -> Option<String> {
+        self.entries
+            .iter()
+            .flatten()
+            .find(|e| e.rule.name == rule && e.firing.is_some() && e.rule.metrics.len() > 1)
+            .and_then(|e| e.last)
+            .and_then(|o| stream_of(o.metric))
+    }
+}
+
+fn stream_of(metric: MetricId) -> Option<String> {
+    match metric {
+        MetricId::Stream(stream, _) => Some(stream.name()),
+        _ => None,
+    }
+}
+
+/// One transition to report.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    status: AlertStatus,
+    severity: Severity,
+    /// The severity before, on escalation and de-escalation.
+    previous: Option<Severity>,
+    cause: Cause,
+    started_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+}
+
+/// Context to build events.
+struct Emit<'a> {
+    subject: &'a Subject,
+    events: &'a mut Vec<AlertEvent>,
+}
+
+impl Emit<'_> {
+    fn push(&mut self, state: &RuleState, change: Change) {
+        let Change {
+            status,
+            severity,
+            previous,
+            cause,
+            started_at,
+            at,
+        } = change;
+        let rule = &state.rule;
+        let subject = self.subject;
+        let metric = state
+            .last
+            .map(|o| o.metric)
+            .or_else(|| rule.metrics.first().copied());
+        let metric_name = metric.map(|m| m.name()).unwrap_or_default();
+        let stream = if rule.metrics.len() > 1 {
+            metric.and_then(stream_of)
+        } else {
+            None
+        };
+        let value = match cause {
+            Cause::NoData => None,
+            Cause::Threshold => state
+                .last
+                .map(|o| Quantity::new(o.value, rule.unit).to_string()),
+        };
+        let threshold = match cause {
+            Cause::NoData => rule
+                .missing_data
+                .map(|m| format!("no data for {}", humantime::format_duration(m.after))),
+            Cause::Threshold => rule.threshold_text(severity),
+        };
+        let meeting = &subject.meeting;
+        let participant = &subject.participant;
+        let lookup = |var: Var| -> String {
+            match var {
+                Var::Participant => participant.display_name(),
+                Var::Meeting => meeting
+                    .topic
+                    .clone()
+                    .or_else(|| meeting.id.clone())
+                    .unwrap_or_else(|| meeting.uuid.clone()),
+                Var::MeetingId => meeting.id.clone().unwrap_or_else(|| meeting.uuid.clone()),
+                Var::Metric => metric_name.clone(),
+                Var::Stream => metric
+                    .and_then(|m| match m {
+                        MetricId::Stream(s, _) => Some(s.label()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                Var::Value => value.clone().unwrap_or_else(|| "no data".into()),
+                Var::Threshold => threshold.clone().unwrap_or_default(),
+                Var::Severity => severity.to_string(),
+                Var::Rule => rule.name.clone(),
+                Var::Device => participant.device.clone().unwrap_or_default(),
+                Var::Location => participant.location.clone().unwrap_or_default(),
+            }
+        };
+        let summary = rule.summary.render(lookup);
+        let runbook = rule.runbook.as_ref().map(|t| t.render(lookup));
+        self.events.push(AlertEvent {
+            key: AlertKey::new(&rule.name, &meeting.uuid, Some(&participant.user_id)),
+            status,
+            severity,
+            previous_severity: previous,
+            rule: rule.name.clone(),
+            summary,
+            runbook,
+            metric: metric_name,
+            stream,
+            value,
+            threshold,
+            started_at,
+            at,
+            meeting: meeting.clone(),
+            participant: Some(participant.clone()),
+            route: rule.route(severity).clone(),
+        });
+    }
+
+    fn resolve(&mut self, state: &mut RuleState, at: DateTime<Utc>) {
+        if let Some(firing) = state.firing.take() {
+            self.push(
+                state,
+                Change {
+                    status: AlertStatus::Resolved,
+                    severity: firing.severity,
+                    previous: None,
+                    cause: firing.cause,
+                    started_at: firing.started_at,
+                    at,
+                },
+            );
+        }
+        state.reset_runs();
+    }
+}
+
+/// The worst value of the rule's metrics in `sample`.
+fn worst(rule: &Rule, sample: &QosSample) -> Option<Observation> {
+    let mut worst: Option<Observation> = None;
+    for metric in &rule.metrics {
+        if let Some(value) = sample.get(*metric) {
+            let better = worst.is_none_or(|w| rule.direction.worse(value, w.value));
+            if better {
+                worst = Some(Observation {
+                    metric: *metric,
+                    value,
+                });
+            }
+        }
+    }
+    worst
+}
+
+fn missing_data_check(state: &mut RuleState, emit: &mut Emit<'_>, now: DateTime<Utc>) {
+    let Some(missing) = state.rule.missing_data else {
+        return;
+    };
+    if state.firing.is_some() {
+        return;
+    }
+    let since = state.last_data.unwrap_or(state.first_seen);
+    let elapsed = (now - since).to_std().unwrap_or_default();
+    if elapsed >= missing.after {
+        let started_at = since;
+        state.firing = Some(Firing {
+            severity: missing.severity,
+            cause: Cause::NoData,
+            started_at,
+            last_notified: now,
+        });
+        emit.push(
+            state,
+            Change {
+                status: AlertStatus::Firing,
+                severity: missing.severity,
+                previous: None,
+                cause: Cause::NoData,
+                started_at,
+                at: now,
+            },
+        );
+    }
+}
+
+fn repeat_check(state: &mut RuleState, emit: &mut Emit<'_>, now: DateTime<Utc>, at: DateTime<Utc>) {
+    let Some(firing) = &state.firing else { return };
+    let Some(interval) = state.rule.route(firing.severity).repeat_interval else {
+        return;
+    };
+    let due = (now - firing.last_notified)
+        .to_std()
+        .is_ok_and(|elapsed| elapsed >= interval);
+    if due {
+        let (severity, cause, started_at) = (firing.severity, firing.cause, firing.started_at);
+        if let Some(firing) = state.firing.as_mut() {
+            firing.last_notified = now;
+        }
+        emit.push(
+            state,
+            Change {
+                status: AlertStatus::Repeat,
+                severity,
+                previous: None,
+                cause,
+                started_at,
+                at,
+            },
+        );
+    }
+}
+
+/// One sample for one rule.
+fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: DateTime<Utc>) {
+    let at = sample.at;
+    let Some(observation) = worst(&state.rule, sample) else {
+        // No data: never fires, never resolves.
+        state.reset_runs();
+        missing_data_check(state, emit, now);
+        repeat_check(state, emit, now, at);
+        return;
+    };
+    state.last_data = Some(now);
+    if state
+        .firing
+        .as_ref()
+        .is_some_and(|f| f.cause == Cause::NoData)
+    {
+        // Data is back: the missing-data alert is over.
+        emit.resolve(state, at);
+    }
+    state.last = Some(observation);
+    let rule = Arc::clone(&state.rule);
+    let level = rule.level(observation.value);
+    state.warning_run.step(level.is_some(), at);
+    state
+        .critical_run
+        .step(level == Some(Severity::Critical), at);
+    let sustained = if rule.critical.is_some() && state.critical_run.satisfies(rule.sustain, at) {
+        Some(Severity::Critical)
+    } else if rule.warning.is_some() && state.warning_run.satisfies(rule.sustain, at) {
+        Some(Severity::Warning)
+    } else {
+        None
+    };
+    let Some(firing) = state.firing.clone() else {
+        if let Some(severity) = sustained {
+            let started_at = state
+                .warning_run
+                .since
+                .or(state.critical_run.since)
+                .unwrap_or(at);
+            state.firing = Some(Firing {
+                severity,
+                cause: Cause::Threshold,
+                started_at,
+                last_notified: now,
+            });
+            state.clear_run = Run::default();
+            state.calm_run = Run::default();
+            emit.push(
+                state,
+                Change {
+                    status: AlertStatus::Firing,
+                    severity,
+                    previous: None,
+                    cause: Cause::Threshold,
+                    started_at,
+                    at,
+                },
+            );
+        }
+        return;
+    };
+    state.clear_run.step(rule.is_clear(observation.value), at);
+    if state.clear_run.satisfies(rule.clear_for, at) {
+        emit.resolve(state, at);
+        return;
+    }
+    let mut changed_to = None;
+    if sustained.is_some_and(|s| s > firing.severity) {
+        changed_to = sustained;
+    } else if firing.severity == Severity::Critical && rule.warning.is_some() {
+        state.calm_run.step(level != Some(Severity::Critical), at);
+        if state.calm_run.satisfies(rule.clear_for, at) {
+            changed_to = Some(Severity::Warning);
+        }
+    }
+    if let Some(severity) = changed_to {
+        state.calm_run = Run::default();
+        if let Some(f) = state.firing.as_mut() {
+            f.severity = severity;
+            f.last_notified = now;
+        }
+        emit.push(
+            state,
+            Change {
+                status: AlertStatus::Firing,
+                severity,
+                previous: Some(firing.severity),
+                cause: Cause::Threshold,
+                started_at: firing.started_at,
+                at,
+            },
+        );
+        return;
+    }
+    repeat_check(state, emit, now, at);
+}
+
+/// Aligns `state` with the rules of `generation`: unchanged rules keep their
+/// state; firing alerts of changed or removed rules are resolved.
+fn reconcile(
+    rules: &[Arc<Rule>],
+    generation: u64,
+    state: &mut ParticipantState,
+    emit: &mut Emit<'_>,
+    now: DateTime<Utc>,
+) {
+    if state.generation == Some(generation) && state.entries.len() == rules.len() {
+        return;
+    }
+    let mut old: Vec<RuleState> = state.entries.drain(..).flatten().collect();
+    state.entries = rules
+        .iter()
+        .map(|rule| {
+            let index = old
+                .iter()
+                .position(|e| e.rule.name == rule.name && e.rule.fingerprint == rule.fingerprint)?;
+            let mut entry = old.remove(index);
+            entry.rule = Arc::clone(rule);
+            Some(entry)
+        })
+        .collect();
+    for mut entry in old {
+        emit.resolve(&mut entry, now);
+    }
+    state.generation = Some(generation);
+}
+
+pub(crate) fn evaluate(
+    rules: &[Arc<Rule>],
+    generation: u64,
+    state: &mut ParticipantState,
+    subject: &Subject,
+    sample: &QosSample,
+    now: DateTime<Utc>,
+) -> Vec<AlertEvent> {
+    let mut events = Vec::new();
+    let mut emit = Emit {
+        subject,
+        events: &mut events,
+    };
+    reconcile(rules, generation, state, &mut emit, now);
+    for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
+        if !rule.scope.is_everything() && !rule.scope.applies_to(subject) {
+            if let Some(mut entry) = slot.take() {
+                emit.resolve(&mut entry, sample.at);
+            }
+            continue;
+        }
+        let entry = slot.get_or_insert_with(|| RuleState::new(Arc::clone(rule), now));
+        observe(entry, &mut emit, sample, now);
+    }
+    events
+}
+
+pub(crate) fn tick(
+    rules: &[Arc<Rule>],
+    generation: u64,
+    state: &mut ParticipantState,
+    subject: &Subject,
+    now: DateTime<Utc>,
+) -> Vec<AlertEvent> {
+    let mut events = Vec::new();
+    let mut emit = Emit {
+        subject,
+        events: &mut events,
+    };
+    reconcile(rules, generation, state, &mut emit, now);
+    for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
+        if slot.is_none() {
+            if rule.missing_data.is_none()
+                || (!rule.scope.is_everything() && !rule.scope.applies_to(subject))
+            {
+                continue;
+            }
+            *slot = Some(RuleState::new(Arc::clone(rule), now));
+        }
+        if let Some(entry) = slot.as_mut() {
+            missing_data_check(entry, &mut emit, now);
+            repeat_check(entry, &mut emit, now, now);
+        }
+    }
+    events
+}
+
+pub(crate) fn finish(
+    state: &mut ParticipantState,
+    subject: &Subject,
+    now: DateTime<Utc>,
+) -> Vec<AlertEvent> {
+    let mut events = Vec::new();
+    let mut emit = Emit {
+        subject,
+        events: &mut events,
+    };
+    for mut entry in state.entries.drain(..).flatten() {
+        emit.resolve(&mut entry, now);
+    }
+    state.generation = None;
+    events
+}
