@@ -797,3 +797,195 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
     );
     sim.shutdown().await;
 }
+
+/// What the tiny receiver saw.
+#[derive(Debug)]
+struct Received {
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+/// A receiver that verifies like qoswatch does and answers url_validation.
+async fn start_receiver(
+    secret: &str,
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<Received>,
+    tokio_util::sync::CancellationToken,
+) {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use qoswatch::zoom::signature::Verifier;
+    use secrecy::SecretString;
+
+    #[derive(Clone)]
+    struct App {
+        verifier: Verifier,
+        seen: tokio::sync::mpsc::UnboundedSender<Received>,
+    }
+    async fn hook(
+        State(app): State<App>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> (axum::http::StatusCode, String) {
+        let _ = app.seen.send(Received {
+            headers: headers.clone(),
+            body: body.to_vec(),
+        });
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let verified = match app.verifier.verify(
+            header("x-zm-signature"),
+            header("x-zm-request-timestamp"),
+            &body,
+            chrono::Utc::now().timestamp(),
+        ) {
+            Ok(verified) => verified,
+            Err(error) => return (axum::http::StatusCode::UNAUTHORIZED, error.to_string()),
+        };
+        let event: Json = serde_json::from_slice(verified.body()).unwrap_or_default();
+        if event["event"] == "endpoint.url_validation" {
+            let plain = event["payload"]["plainToken"].as_str().unwrap_or_default();
+            let answer = serde_json::json!({
+                "plainToken": plain,
+                "encryptedToken": verified.url_validation_token(plain),
+            });
+            return (axum::http::StatusCode::OK, answer.to_string());
+        }
+        (axum::http::StatusCode::OK, String::new())
+    }
+
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = App {
+        verifier: Verifier::new(
+            vec![SecretString::from(secret.to_owned())],
+            Duration::from_secs(300),
+        ),
+        seen: tx,
+    };
+    let router = axum::Router::new()
+        .route("/webhooks/zoom", axum::routing::post(hook))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/webhooks/zoom",
+        listener.local_addr().expect("addr")
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .expect("receiver");
+    });
+    (url, rx, cancel)
+}
+
+#[tokio::test]
+async fn webhook_sender_signs_events_that_verify() {
+    use qoswatch::simulator::webhooks::WebhookSender;
+    use secrecy::SecretString;
+
+    let secret = "dOL1a7aQTa2ZsXZ5FFwCAg";
+    let (url, mut seen, stop) = start_receiver(secret).await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret.to_owned())).expect("sender");
+    let meeting = MeetingSpec::new(GUEST_UUID, 84_712_639_219, "Weekly sync");
+    let guest = ParticipantSpec::new("16790528", "Guest Caller").as_guest();
+    let start = chrono::Utc::now();
+
+    let answer = sender
+        .url_validation("qgg8vlvZRS6UYooatFL8Aw")
+        .await
+        .expect("sent");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body: Json = serde_json::from_str(&answer.body).expect("json");
+    assert_eq!(
+        body["encryptedToken"],
+        // openssl dgst -sha256 -hmac dOL1a7aQTa2ZsXZ5FFwCAg of the token
+        "0eb6ba256e1a730ddef2e57cc08d0986cf80a08acdf01a1077ec58fb9a0a7429"
+    );
+
+    let answers = [
+        sender.meeting_started(&meeting, start).await.expect("sent"),
+        sender
+            .participant_joined(&meeting, start, &guest, start)
+            .await
+            .expect("sent"),
+        sender
+            .participant_left(
+                &meeting,
+                start,
+                &guest,
+                start,
+                "Guest Caller left the meeting.",
+            )
+            .await
+            .expect("sent"),
+        sender
+            .meeting_alert(&meeting, start, &["Unstable audio quality".to_owned()])
+            .await
+            .expect("sent"),
+        sender
+            .meeting_ended(&meeting, start, start)
+            .await
+            .expect("sent"),
+    ];
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "signature verified: {}", answer.body);
+    }
+
+    let mut events = Vec::new();
+    for _ in 0..6 {
+        let received = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        assert_eq!(
+            received.headers["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(received.headers["user-agent"], "Zoom Marketplace/1.0a");
+        assert!(received.headers.contains_key("x-zm-trackingid"));
+        let timestamp: i64 = received.headers["x-zm-request-timestamp"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("unix seconds");
+        assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
+        events.push(serde_json::from_slice::<Json>(&received.body).expect("json"));
+    }
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().expect("event"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "endpoint.url_validation",
+            "meeting.started",
+            "meeting.participant_joined",
+            "meeting.participant_left",
+            "meeting.alert",
+            "meeting.ended"
+        ]
+    );
+    assert!(events[1]["payload"]["object"]["id"].is_number());
+    assert!(events[2]["payload"]["object"]["id"].is_string());
+    assert_eq!(events[2]["payload"]["object"]["uuid"], GUEST_UUID);
+    assert_eq!(
+        events[2]["payload"]["object"]["participant"]["user_id"],
+        "16790528"
+    );
+    assert_eq!(
+        events[3]["payload"]["object"]["participant"]["leave_reason"],
+        "Guest Caller left the meeting."
+    );
+
+    // A sender with the wrong secret is refused by the receiver.
+    let wrong = WebhookSender::new(&url, SecretString::from("other".to_owned())).expect("sender");
+    let refused = wrong.meeting_started(&meeting, start).await.expect("sent");
+    assert_eq!(refused.status, 401);
+    stop.cancel();
+}
