@@ -989,3 +989,81 @@ async fn webhook_sender_signs_events_that_verify() {
     assert_eq!(refused.status, 401);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
+    use qoswatch::simulator::scenario::{DEMO_MEETING_UUID, Scenario};
+    use qoswatch::simulator::webhooks::WebhookSender;
+    use secrecy::SecretString;
+
+    let secret = "demo-secret-token";
+    let (url, mut seen, stop) = start_receiver(secret).await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret.to_owned())).expect("sender");
+    let sim = start(SimConfig {
+        sample_period: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let token = token(&sim, &http).await;
+    // 50 ms per minute: ten samples at 0.5 s, the meeting ends at 0.9 s.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let demo = Scenario::demo();
+
+    // Watch Ana (bad Wi-Fi on samples 4..9) while the story runs.
+    let runner = {
+        let sim = sim.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { demo.run(&sim, Some(&sender), &cancel).await })
+    };
+    let ana_url = qos_url(&sim, &encode_meeting_uuid(DEMO_MEETING_UUID), "16778301");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let ana = loop {
+        let (status, _, body) = get(&http, &ana_url, &token).await;
+        if status == 200 && body["user_qos"].as_array().map_or(0, Vec::len) >= 10 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saw ten samples: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let report = runner.await.expect("joins").expect("runs");
+    assert_eq!(report.webhook_failures, 0);
+    assert!(!report.cancelled);
+
+    let raw = serde_json::to_vec(&ana).expect("json");
+    let (ana, _) = parse_participant_qos(&raw).expect("parses");
+    let latency = MetricId::parse("audio_input.latency").expect("metric");
+    let degraded: Vec<bool> = ana.samples[..10]
+        .iter()
+        .map(|s| s.get(latency).expect("latency") >= 400.0)
+        .collect();
+    assert_eq!(
+        degraded,
+        [
+            false, false, false, false, true, true, true, true, true, false
+        ]
+    );
+
+    // 1 started, 7 joined, 1 alert, Dana leaves, 6 leave at the end, 1 ended.
+    let mut names = Vec::new();
+    while let Ok(received) = seen.try_recv() {
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        names.push(event["event"].as_str().expect("event").to_owned());
+    }
+    let count = |name: &str| names.iter().filter(|n| *n == name).count();
+    assert_eq!(names.len(), report.webhooks_sent);
+    assert_eq!(names.first().map(String::as_str), Some("meeting.started"));
+    assert_eq!(names.last().map(String::as_str), Some("meeting.ended"));
+    assert_eq!(count("meeting.participant_joined"), 7);
+    assert_eq!(count("meeting.participant_left"), 7);
+    assert_eq!(count("meeting.alert"), 1);
+
+    // The meeting is over; the injected 429 was consumed or is still queued.
+    let (status, _, _) = get(&http, &ana_url, &token).await;
+    assert!(status == 404 || status == 429, "{status}");
+    stop.cancel();
+    sim.shutdown().await;
+}
