@@ -643,6 +643,8 @@ async fn list_endpoint_pages_with_tokens() {
         let (status, _, body) = get(&http, &url, &token).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["page_size"], 10);
+        assert_eq!(body["total_records"], 23);
+        assert_eq!(body["page_count"], 3);
         let participants = body["participants"].as_array().expect("participants");
         page_sizes.push(participants.len());
         for participant in participants {

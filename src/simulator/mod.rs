@@ -157,8 +157,6 @@ pub struct ParticipantSpec {
     pub device: String,
     /// Zoom's location string, e.g. `"Berlin (DE)"`; an office shares one.
     pub location: String,
-    /// `"Wifi"`, `"Wired"`, `"Cellular"`, …
-    pub network_type: String,
     pub profile: Profile,
 }
 
@@ -185,7 +183,6 @@ impl ParticipantSpec {
             user_name,
             device: "Windows".into(),
             location: "Remote (US)".into(),
-            network_type: "Wifi".into(),
             profile: Profile::healthy(seed),
         }
     }
@@ -201,7 +198,6 @@ impl ParticipantSpec {
     }
 
     pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.network_type = if profile.wifi { "Wifi" } else { "Wired" }.into();
         self.profile = profile;
         self
     }
@@ -444,7 +440,9 @@ impl SimHandle {
         let mut state = self.shared.lock();
         state.participants_added += 1;
         // Documentation addresses (RFC 5737), never a real one.
-        let ip_address = format!("192.0.2.{}", state.participants_added % 254 + 1);
+        let host = state.participants_added % 254 + 1;
+        let ip_address = format!("192.0.2.{host}");
+        let internal_ip_address = format!("198.51.100.{host}");
         let meeting = state.live_meeting_mut(meeting_uuid)?;
         if meeting
             .participants
@@ -461,6 +459,7 @@ impl SimHandle {
             joined_at: now,
             left_at: None,
             ip_address,
+            internal_ip_address,
         });
         Ok(self.shared.sim_utc(now))
     }
@@ -679,7 +678,9 @@ struct Participant {
     spec: ParticipantSpec,
     joined_at: Instant,
     left_at: Option<Instant>,
+    /// Documentation addresses (RFC 5737), never real ones.
     ip_address: String,
+    internal_ip_address: String,
 }
 
 /// Where the next page of a list answer starts.

@@ -548,8 +548,11 @@ fn list_participants(
     } else {
         String::new()
     };
+    let total_records = meeting.participants.len();
     axum::Json(json!({
+        "page_count": total_records.div_ceil(page_size),
         "page_size": page_size,
+        "total_records": total_records,
         "next_page_token": next_page_token,
         "participants": participants,
     }))
@@ -580,24 +583,19 @@ fn participant_json(
         })
         .collect();
     let time = |t: Instant| shared.sim_utc(t).to_rfc3339_opts(SecondsFormat::Secs, true);
+    // The fields of Zoom's own typings (zoom/rivet-javascript,
+    // `DashboardsGetMeetingParticipantQoSResponse`), no more: qoswatch must
+    // not come to rely on fields the real answer lacks.
     json!({
+        "id": spec.id,
         "user_id": spec.user_id,
         "user_name": spec.user_name,
         "device": spec.device,
         "ip_address": participant.ip_address,
+        "internal_ip_addresses": [participant.internal_ip_address],
         "location": spec.location,
-        "network_type": spec.network_type,
-        "microphone": "Microphone Array (Realtek(R) Audio)",
-        "speaker": "Speakers (Realtek(R) Audio)",
-        "camera": if spec.profile.video { "Integrated Webcam" } else { "" },
-        "data_center": "Frankfurt (DE)",
-        "connection_type": "UDP",
         "join_time": time(participant.joined_at),
         "leave_time": participant.left_at.map(time).unwrap_or_default(),
-        "share_application": false,
-        "share_desktop": spec.profile.screen_share,
-        "share_whiteboard": false,
-        "recording": false,
         "pc_name": format!("{}'s PC", spec.user_name),
         "domain": "",
         "mac_addr": "",
