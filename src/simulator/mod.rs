@@ -31,7 +31,7 @@ pub mod scenario;
 mod server;
 pub mod webhooks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -347,6 +347,7 @@ impl Simulator {
                 tokens: HashMap::new(),
                 faults: VecDeque::new(),
                 degradations: Vec::new(),
+                degradations_version: 0,
                 qps_limit: config.qps_limit,
                 qps_window: (0, 0),
                 random_429: config.random_429.clamp(0.0, 1.0),
@@ -460,6 +461,8 @@ impl SimHandle {
             left_at: None,
             ip_address,
             internal_ip_address,
+            samples: BTreeMap::new(),
+            samples_version: 0,
         });
         Ok(self.shared.sim_utc(now))
     }
@@ -507,7 +510,9 @@ impl SimHandle {
     /// Adds a scripted degradation; it applies to samples served from now on
     /// (including past sample indices in its window).
     pub fn add_degradation(&self, degradation: Degradation) {
-        self.shared.lock().degradations.push(degradation);
+        let mut state = self.shared.lock();
+        state.degradations.push(degradation);
+        state.degradations_version += 1;
     }
 
     /// Queues a fault for the next QoS request.
@@ -642,6 +647,8 @@ struct State {
     tokens: HashMap<String, Instant>,
     faults: VecDeque<Fault>,
     degradations: Vec<Degradation>,
+    /// Bumped on every change of `degradations`: invalidates sample caches.
+    degradations_version: u64,
     qps_limit: Option<u32>,
     /// (second since epoch, requests in it).
     qps_window: (u64, u32),
@@ -681,6 +688,9 @@ struct Participant {
     /// Documentation addresses (RFC 5737), never real ones.
     ip_address: String,
     internal_ip_address: String,
+    /// Serialized samples by index, for the current degradations version.
+    samples: BTreeMap<u32, String>,
+    samples_version: u64,
 }
 
 /// Where the next page of a list answer starts.
