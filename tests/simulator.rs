@@ -1069,3 +1069,106 @@ async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
     stop.cancel();
     sim.shutdown().await;
 }
+
+/// qoswatch itself, fed by the simulator's webhooks, polls the simulator's
+/// QoS API for the joined participant and stops when the meeting ends.
+#[tokio::test]
+async fn qoswatch_end_to_end_polls_what_the_simulator_announces() {
+    use qoswatch::config::Settings;
+    use qoswatch::simulator::webhooks::WebhookSender;
+    use qoswatch::startup::Application;
+    use secrecy::SecretString;
+
+    let sim = start(SimConfig {
+        sample_period: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await;
+    let webhook_secret = "e2e-webhook-secret";
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.zoom.api_base = sim.api_base();
+    settings.zoom.token_url = sim.token_url();
+    settings.zoom.requests_per_second = 40;
+    settings.polling.interval = Duration::from_millis(100);
+    let credentials = sim.credentials();
+    settings.secrets.webhook_secret_tokens = vec![SecretString::from(webhook_secret.to_owned())];
+    settings.secrets.account_id = Some(SecretString::from(credentials.account_id.clone()));
+    settings.secrets.client_id = Some(SecretString::from(credentials.client_id.clone()));
+    settings.secrets.client_secret = Some(credentials.client_secret.clone());
+    let app = Application::build(settings).await.expect("qoswatch builds");
+    let url = format!("http://{}/webhooks/zoom", app.address());
+    let stop = app.shutdown_token();
+    let running = tokio::spawn(app.run_until_stopped());
+
+    let sender =
+        WebhookSender::new(&url, SecretString::from(webhook_secret.to_owned())).expect("sender");
+    assert_eq!(
+        sender
+            .url_validation("e2eToken")
+            .await
+            .expect("sent")
+            .status,
+        200
+    );
+    let meeting = MeetingSpec::new(GUEST_UUID, 84_712_639_219, "Weekly sync");
+    sim.add_meeting(meeting.clone()).expect("meeting");
+    let start_time = sim.sim_now();
+    assert_eq!(
+        sender
+            .meeting_started(&meeting, start_time)
+            .await
+            .expect("sent")
+            .status,
+        200
+    );
+    let guest = ParticipantSpec::new("16790528", "Guest Caller").as_guest();
+    let joined = sim
+        .add_participant(GUEST_UUID, guest.clone())
+        .expect("join");
+    let answer = sender
+        .participant_joined(&meeting, start_time, &guest, joined)
+        .await
+        .expect("sent");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    assert!(
+        sim.wait_until(
+            |log| log.qos_requests_for("16790528") >= 3,
+            Duration::from_secs(10)
+        )
+        .await,
+        "qoswatch polls the participant: {:?}",
+        sim.log()
+            .requests()
+            .map(|r| (&r.raw_path, r.status))
+            .collect::<Vec<_>>()
+    );
+    let polled = sim.qos_requests();
+    assert!(
+        polled
+            .iter()
+            .all(|r| r.raw_path.contains("%252Fgsqg0HKxTQ2Tx%252F%252F"))
+    );
+    assert!(polled.iter().all(|r| r.bearer_token.is_some()));
+
+    // The meeting ends: qoswatch gets 3001 and stops polling.
+    let ended = sim.end_meeting(GUEST_UUID).expect("ends");
+    sender
+        .meeting_ended(&meeting, start_time, ended)
+        .await
+        .expect("sent");
+    let before = sim.qos_requests_for("16790528");
+    // At most one poll may have been under way when the meeting ended.
+    let grew = sim
+        .wait_until(
+            |log| log.qos_requests_for("16790528") > before + 1,
+            Duration::from_millis(600),
+        )
+        .await;
+    assert!(!grew, "qoswatch kept polling an ended meeting");
+
+    stop.cancel();
+    running.await.expect("joins").expect("clean stop");
+    sim.shutdown().await;
+}
