@@ -1002,13 +1002,13 @@ async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
     let (url, mut seen, stop) = start_receiver(secret).await;
     let sender = WebhookSender::new(&url, SecretString::from(secret.to_owned())).expect("sender");
     let sim = start(SimConfig {
-        sample_period: Duration::from_millis(50),
+        sample_period: Duration::from_millis(100),
         ..SimConfig::default()
     })
     .await;
     let http = http();
     let token = token(&sim, &http).await;
-    // 50 ms per minute: ten samples at 0.5 s, the meeting ends at 0.9 s.
+    // 100 ms per minute: ten samples at 1 s, the meeting ends at 1.8 s.
     let cancel = tokio_util::sync::CancellationToken::new();
     let demo = Scenario::demo();
 

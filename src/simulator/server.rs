@@ -272,11 +272,10 @@ async fn qos(
     bearer_token: Option<&str>,
 ) -> Response {
     let fault = shared.lock().faults.pop_front();
-    if let Some(fault) = fault {
-        match fault {
-            Fault::Slow(delay) => tokio::time::sleep(delay).await,
-            other => return fault_response(shared, other),
-        }
+    if let Some(fault) = fault
+        && let Some(response) = apply_fault(shared, fault).await
+    {
+        return response;
     }
     let now = Instant::now();
     let mut state = shared.lock();
@@ -328,8 +327,10 @@ async fn qos(
     }
 }
 
-fn fault_response(shared: &Shared, fault: Fault) -> Response {
-    match fault {
+/// The answer an injected fault forces, or `None` when the request goes on
+/// to its normal answer (after a delay, for [`Fault::Slow`]).
+async fn apply_fault(shared: &Shared, fault: Fault) -> Option<Response> {
+    let response = match fault {
         Fault::RateLimited {
             retry_after,
             headers,
@@ -363,9 +364,12 @@ fn fault_response(shared: &Shared, fault: Fault) -> Response {
             );
             (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
         }
-        // Handled before answering.
-        Fault::Slow(_) => zoom_error(StatusCode::INTERNAL_SERVER_ERROR, 500, "unexpected"),
-    }
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            return None;
+        }
+    };
+    Some(response)
 }
 
 /// A 429 with `Retry-After` and, when `headers` is set, Zoom's rate-limit headers.
