@@ -57,7 +57,8 @@ impl fmt::Display for ParticipantKey {
 }
 
 /// Alert severity. Ordered: `Critical > Warning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
     Critical,

@@ -27,6 +27,7 @@ pub struct Settings {
     pub zoom: ZoomSettings,
     pub polling: PollingSettings,
     pub rules: RulesSettings,
+    pub alerts: AlertSettings,
     pub log: LogSettings,
     /// Secrets, filled from the environment only.
     #[serde(skip)]
@@ -99,6 +100,45 @@ pub struct RulesSettings {
     pub file: Option<PathBuf>,
 }
 
+/// Delivery of alerts: the SMTP relay for e-mail channels, the dispatch
+/// policy, and Zoom's own meeting alerts. The channels themselves are defined
+/// by name in the rules file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// The SMTP relay; needed when the rules file defines an e-mail channel.
+    /// Its password comes from `QOSWATCH_SMTP_PASSWORD` only.
+    pub smtp: Option<crate::notify::SmtpSettings>,
+    /// Grouping window, retries and pacing of deliveries.
+    pub dispatch: crate::notify::NotifySettings,
+    /// Zoom's `meeting.alert` webhooks ("Unstable audio quality", ...).
+    pub zoom_meeting_alerts: ZoomMeetingAlerts,
+}
+
+/// Turning Zoom's `meeting.alert` webhooks into meeting-level alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoomMeetingAlerts {
+    pub enabled: bool,
+    /// Channel names from the rules file.
+    pub channels: Vec<String>,
+    pub severity: crate::alert::Severity,
+    /// The same issue of the same meeting is not announced again within this time.
+    #[serde(with = "humantime_serde_compat")]
+    pub repeat_after: Duration,
+}
+
+impl Default for ZoomMeetingAlerts {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            channels: vec!["console".into()],
+            severity: crate::alert::Severity::Warning,
+            repeat_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -124,6 +164,8 @@ pub struct Secrets {
     pub account_id: Option<SecretString>,
     pub client_id: Option<SecretString>,
     pub client_secret: Option<SecretString>,
+    /// Password of the SMTP relay, if it needs one.
+    pub smtp_password: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
@@ -201,6 +243,7 @@ pub const ENV_WEBHOOK_SECRET: &str = "ZOOM_WEBHOOK_SECRET_TOKEN";
 pub const ENV_ACCOUNT_ID: &str = "ZOOM_ACCOUNT_ID";
 pub const ENV_CLIENT_ID: &str = "ZOOM_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
+pub const ENV_SMTP_PASSWORD: &str = "QOSWATCH_SMTP_PASSWORD";
 
 /// One environment variable that overrides one setting.
 struct Overlay {
@@ -339,6 +382,64 @@ const OVERLAYS: &[Overlay] = &[
         },
     },
     Overlay {
+        name: "QOSWATCH_SMTP_HOST",
+        apply: |s, v| {
+            smtp_mut(s).host = v.trim().to_owned();
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_SMTP_PORT",
+        apply: |s, v| {
+            smtp_mut(s).port = number(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_SMTP_TLS",
+        apply: |s, v| {
+            smtp_mut(s).tls = match v.trim() {
+                "implicit" => crate::notify::SmtpTls::Implicit,
+                "starttls" => crate::notify::SmtpTls::StartTls,
+                "none" => crate::notify::SmtpTls::None,
+                _ => return Err("expected implicit, starttls or none".into()),
+            };
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_SMTP_USERNAME",
+        apply: |s, v| {
+            smtp_mut(s).username = (!v.trim().is_empty()).then(|| v.trim().to_owned());
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_SMTP_FROM",
+        apply: |s, v| {
+            smtp_mut(s).from = v.trim().to_owned();
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ALERT_GROUP_WINDOW",
+        apply: |s, v| {
+            s.alerts.dispatch.group_window = duration(v)?;
+            Ok(())
+        },
+    },
+    Overlay {
+        name: "QOSWATCH_ZOOM_MEETING_ALERTS",
+        apply: |s, v| {
+            s.alerts.zoom_meeting_alerts.enabled = match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err("expected true or false".into()),
+            };
+            Ok(())
+        },
+    },
+    Overlay {
         name: "QOSWATCH_LOG_FORMAT",
         apply: |s, v| {
             s.log.format = match v.trim() {
@@ -357,6 +458,23 @@ const OVERLAYS: &[Overlay] = &[
         },
     },
 ];
+
+/// The SMTP settings, created with defaults when the environment names a
+/// relay that the file does not.
+fn smtp_mut(settings: &mut Settings) -> &mut crate::notify::SmtpSettings {
+    settings
+        .alerts
+        .smtp
+        .get_or_insert_with(|| crate::notify::SmtpSettings {
+            host: String::new(),
+            port: 587,
+            tls: crate::notify::SmtpTls::StartTls,
+            username: None,
+            password: None,
+            from: String::new(),
+            timeout: Duration::from_secs(10),
+        })
+}
 
 /// Names of every environment variable qoswatch reads for settings.
 pub fn overlay_names() -> impl Iterator<Item = &'static str> {
@@ -380,6 +498,9 @@ impl Settings {
         settings.apply_env(env)?;
         settings.secrets = Secrets::from_env(env)?;
         settings.validate()?;
+        if let Some(smtp) = settings.alerts.smtp.as_mut() {
+            smtp.password = settings.secrets.smtp_password.clone();
+        }
         Ok(settings)
     }
 
@@ -441,6 +562,20 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
+        if let Some(smtp) = &self.alerts.smtp {
+            if smtp.password.is_some() {
+                return invalid(
+                    "alerts.smtp.password",
+                    "secrets are not read from the settings file; set QOSWATCH_SMTP_PASSWORD",
+                );
+            }
+            if smtp.host.trim().is_empty() {
+                return invalid("alerts.smtp.host", "must name the SMTP relay");
+            }
+            if smtp.from.trim().is_empty() {
+                return invalid("alerts.smtp.from", "must be the sender address");
+            }
+        }
         if self.secrets.webhook_secret_tokens.is_empty() {
             return Err(ConfigError::MissingSecret {
                 name: ENV_WEBHOOK_SECRET,
@@ -478,6 +613,7 @@ impl Secrets {
             account_id: secret_value(env, ENV_ACCOUNT_ID)?.map(SecretString::from),
             client_id: secret_value(env, ENV_CLIENT_ID)?.map(SecretString::from),
             client_secret: secret_value(env, ENV_CLIENT_SECRET)?.map(SecretString::from),
+            smtp_password: secret_value(env, ENV_SMTP_PASSWORD)?.map(SecretString::from),
         })
     }
 }
@@ -657,6 +793,48 @@ mod tests {
         for (_, value) in SECRETS {
             assert!(!debug.contains(value), "{value} leaked: {debug}");
         }
+    }
+
+    #[test]
+    fn smtp_comes_from_file_and_environment_but_its_password_only_from_environment() {
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_SMTP_HOST", "smtp.example.com"));
+        pairs.push(("QOSWATCH_SMTP_FROM", "qoswatch@example.com"));
+        pairs.push(("QOSWATCH_SMTP_PASSWORD", "smtp-pass-4Kd"));
+        let env = env_of(&pairs);
+        let s = Settings::load(None, &env).expect("loads");
+        let smtp = s.alerts.smtp.as_ref().expect("smtp from env");
+        assert_eq!(smtp.host, "smtp.example.com");
+        assert_eq!(smtp.port, 587);
+        assert_eq!(
+            smtp.password.as_ref().map(|p| p.expose_secret()),
+            Some("smtp-pass-4Kd")
+        );
+        assert!(!format!("{s:?}").contains("smtp-pass-4Kd"));
+
+        let mut in_file = Settings::from_yaml(
+            "t.yaml",
+            "alerts:\n  smtp:\n    host: relay\n    port: 25\n    from: a@b.c\n    password: oops\n",
+        )
+        .expect("parses");
+        in_file.secrets = Secrets::from_env(&env_of(SECRETS)).expect("secrets");
+        let err = in_file.validate().unwrap_err().to_string();
+        assert!(err.contains("QOSWATCH_SMTP_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn zoom_meeting_alerts_settings() {
+        let s = Settings::from_yaml(
+            "t.yaml",
+            "alerts:\n  zoom_meeting_alerts:\n    enabled: true\n    channels: [it-slack]\n    severity: critical\n",
+        )
+        .expect("parses");
+        assert!(s.alerts.zoom_meeting_alerts.enabled);
+        assert_eq!(s.alerts.zoom_meeting_alerts.channels, ["it-slack"]);
+        assert_eq!(
+            s.alerts.zoom_meeting_alerts.severity,
+            crate::alert::Severity::Critical
+        );
     }
 
     #[test]

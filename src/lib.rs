@@ -6,6 +6,7 @@ pub mod alert;
 pub mod config;
 pub mod http;
 pub mod monitor;
+pub mod notify;
 pub mod qos;
 pub mod simulator;
 pub mod startup;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -39,7 +39,7 @@ pub struct WatchSubject {
 }
 
 /// Why a watch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StopReason {
     /// `meeting.participant_left` arrived.
     Left,
@@ -59,6 +59,29 @@ pub enum StopReason {
     MaxAge,
     /// qoswatch is shutting down.
     Shutdown,
+}
+
+impl StopReason {
+    /// Short snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Left => "left",
+            StopReason::MeetingEnded => "meeting_ended",
+            StopReason::LeaveTime => "leave_time",
+            StopReason::NotLive => "not_live",
+            StopReason::NotEntitled => "not_entitled",
+            StopReason::Rejected => "rejected",
+            StopReason::Stale => "stale",
+            StopReason::MaxAge => "max_age",
+            StopReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl EncodeLabelValue for StopReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 impl fmt::Display for StopReason {

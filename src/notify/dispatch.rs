@@ -1,0 +1,656 @@
+//! The dispatcher: a router task that groups events per meeting and channel,
+//! and one worker task per channel that owns the channel's outbox and
+//! delivers with retries, back-off and pacing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, error, info, warn};
+
+use super::console::{ConsoleChannel, ConsoleWriter};
+use super::email::{EmailChannel, Mailer};
+use super::message::{Notification, Phase};
+use super::metrics::{ChannelKind, NotifyMetrics};
+use super::outbox::{MemoryOutbox, Outbox, Pending};
+use super::slack::{SlackChannel, WebhookUrl};
+use super::{DeliveryError, NotifyError, NotifySettings, SmtpSettings};
+use crate::alert::{AlertEvent, AlertStatus, Channel, ChannelSpec};
+
+/// A built, ready-to-deliver channel.
+#[derive(Debug, Clone)]
+enum Delivery {
+    Slack(SlackChannel),
+    Email(EmailChannel),
+    Console(ConsoleChannel),
+}
+
+impl Delivery {
+    fn kind(&self) -> ChannelKind {
+        match self {
+            Delivery::Slack(_) => ChannelKind::Slack,
+            Delivery::Email(_) => ChannelKind::Email,
+            Delivery::Console(_) => ChannelKind::Console,
+        }
+    }
+
+    async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
+        match self {
+            Delivery::Slack(slack) => slack.deliver(notification).await,
+            Delivery::Email(email) => email.deliver(notification).await,
+            Delivery::Console(console) => console.deliver(notification),
+        }
+    }
+}
+
+/// What channels are built from: the shared clients.
+struct Factory {
+    http: reqwest::Client,
+    mailer: Option<Mailer>,
+    console: ConsoleWriter,
+}
+
+impl Factory {
+    fn build(
+        &self,
+        channels: &[Channel],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(Channel, Delivery)>, NotifyError> {
+        let mut built: Vec<(Channel, Delivery)> = Vec::with_capacity(channels.len());
+        for channel in channels {
+            if built.iter().any(|(c, _)| c.name == channel.name) {
+                return Err(NotifyError::DuplicateChannel {
+                    channel: channel.name.clone(),
+                });
+            }
+            let delivery = match &channel.spec {
+                ChannelSpec::Slack {
+                    webhook_url_env,
+                    show_email,
+                    ..
+                } => {
+                    let value = env(webhook_url_env)
+                        .filter(|value| !value.trim().is_empty())
+                        .ok_or_else(|| NotifyError::MissingWebhookEnv {
+                            channel: channel.name.clone(),
+                            variable: webhook_url_env.clone(),
+                        })?;
+                    let url = WebhookUrl::parse(webhook_url_env, &value)?;
+                    Delivery::Slack(SlackChannel::new(url, *show_email, self.http.clone()))
+                }
+                ChannelSpec::Email { to, show_email, .. } => {
+                    let mailer = self
+                        .mailer
+                        .clone()
+                        .ok_or_else(|| NotifyError::MissingSmtp {
+                            channel: channel.name.clone(),
+                        })?;
+                    Delivery::Email(EmailChannel::new(&channel.name, mailer, to, *show_email)?)
+                }
+                ChannelSpec::Console { .. } => {
+                    Delivery::Console(ConsoleChannel::new(&channel.name, self.console.clone()))
+                }
+            };
+            built.push((channel.clone(), delivery));
+        }
+        Ok(built)
+    }
+}
+
+enum Command {
+    Event(Box<AlertEvent>),
+    /// Send every open group now (drain, shutdown).
+    Flush,
+    Reconfigure(Vec<(Channel, Delivery)>),
+}
+
+/// State shared by the handle, the router and the workers.
+struct Shared {
+    commands: mpsc::UnboundedSender<Command>,
+    /// Alert events (per channel) accepted and not yet delivered or given up on.
+    outstanding: watch::Sender<usize>,
+    metrics: NotifyMetrics,
+    factory: Factory,
+}
+
+impl Shared {
+    fn add_outstanding(&self, n: usize) {
+        self.outstanding.send_modify(|count| *count += n);
+    }
+
+    fn done(&self, n: usize) {
+        self.outstanding
+            .send_modify(|count| *count = count.saturating_sub(n));
+    }
+}
+
+/// Starts the notification pipeline.
+#[derive(Debug)]
+pub struct Dispatcher;
+
+impl Dispatcher {
+    /// Builds every channel (failing on a missing webhook variable or missing
+    /// SMTP settings) and spawns the router and one worker per channel on
+    /// `tracker`. They stop on `cancel`, after delivering what they can
+    /// within `settings.shutdown_grace`. Must be called within a Tokio runtime.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        channels: &[Channel],
+        smtp: Option<SmtpSettings>,
+        settings: NotifySettings,
+        env: &dyn Fn(&str) -> Option<String>,
+        console: Box<dyn Write + Send>,
+        registry: &mut Registry,
+        tracker: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> Result<DispatchHandle, NotifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.http_timeout)
+            .connect_timeout(settings.http_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| NotifyError::HttpClient)?;
+        let mailer = smtp.as_ref().map(Mailer::new).transpose()?;
+        let settings_grace = settings.shutdown_grace;
+        let smtp_timeout = smtp.as_ref().map(|s| s.timeout).unwrap_or_default();
+        let factory = Factory {
+            http,
+            mailer,
+            console: Arc::new(Mutex::new(console)),
+        };
+        let built = factory.build(channels, env)?;
+        let metrics = NotifyMetrics::register(registry);
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (outstanding, _) = watch::channel(0usize);
+        let shared = Arc::new(Shared {
+            commands,
+            outstanding,
+            metrics,
+            factory,
+        });
+        let mut router = Router {
+            commands: receiver,
+            shared: Arc::clone(&shared),
+            settings,
+            workers: HashMap::new(),
+            groups: BTreeMap::new(),
+            tracker: tracker.clone(),
+            cancel,
+        };
+        router.install(built);
+        let closing = router.cancel.clone();
+        tracker.spawn(
+            router
+                .run()
+                .instrument(tracing::info_span!("notify_router")),
+        );
+        if let Some(mailer) = shared.factory.mailer.clone() {
+            // Close the SMTP pool once the workers are done (or should be).
+            let mut outstanding = shared.outstanding.subscribe();
+            let bound = settings_grace + smtp_timeout;
+            tracker.spawn(
+                async move {
+                    closing.cancelled().await;
+                    let _ = tokio::time::timeout(bound, outstanding.wait_for(|count| *count == 0))
+                        .await;
+                    mailer.shutdown().await;
+                }
+                .instrument(tracing::info_span!("notify_smtp_close")),
+            );
+        }
+        Ok(DispatchHandle { shared })
+    }
+}
+
+/// The producers' side: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct DispatchHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DispatchHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchHandle")
+            .field("outstanding", &*self.shared.outstanding.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `drain` ran out of time with messages still queued (waiting for a retry,
+/// most likely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{pending} notifications still pending")]
+pub struct NotDrained {
+    pub pending: usize,
+}
+
+impl DispatchHandle {
+    /// Hands an alert event to the dispatcher. Never waits and never drops
+    /// while the dispatcher runs; after shutdown the event is logged and counted.
+    pub fn send(&self, event: AlertEvent) {
+        self.shared.add_outstanding(1);
+        if let Err(mpsc::error::SendError(command)) =
+            self.shared.commands.send(Command::Event(Box::new(event)))
+        {
+            self.shared.done(1);
+            self.shared.metrics.dropped_after_shutdown.inc();
+            if let Command::Event(event) = command {
+                error!(alert_key = %event.key, "alert event received after the dispatcher stopped; not delivered");
+            }
+        }
+    }
+
+    /// Sends open groups now and waits until everything queued so far is
+    /// delivered or given up on, at most `within`.
+    pub async fn drain(&self, within: Duration) -> Result<(), NotDrained> {
+        let mut outstanding = self.shared.outstanding.subscribe();
+        // Without a router (stopped) there is nothing left to flush.
+        let _ = self.shared.commands.send(Command::Flush);
+        let wait = outstanding.wait_for(|count| *count == 0);
+        match tokio::time::timeout(within, wait).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(NotDrained {
+                pending: *self.shared.outstanding.borrow(),
+            }),
+        }
+    }
+
+    /// Replaces the channel definitions (rules reload). Unchanged channels keep
+    /// their queue; removed or changed ones finish their queue with the old
+    /// definition. On error nothing changes.
+    pub fn reconfigure(
+        &self,
+        channels: &[Channel],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), NotifyError> {
+        let built = self.shared.factory.build(channels, env)?;
+        self.shared
+            .commands
+            .send(Command::Reconfigure(built))
+            .map_err(|_| NotifyError::Stopped)
+    }
+
+    /// Notifications (counted per alert event and channel) not yet delivered
+    /// or given up on.
+    pub fn pending(&self) -> usize {
+        *self.shared.outstanding.borrow()
+    }
+}
+
+struct WorkerHandle {
+    spec: ChannelSpec,
+    kind: ChannelKind,
+    queue: mpsc::UnboundedSender<Notification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    channel: String,
+    meeting: String,
+    phase: Phase,
+}
+
+struct Group {
+    deadline: Instant,
+    events: Vec<AlertEvent>,
+}
+
+struct Router {
+    commands: mpsc::UnboundedReceiver<Command>,
+    shared: Arc<Shared>,
+    settings: NotifySettings,
+    workers: HashMap<String, WorkerHandle>,
+    groups: BTreeMap<GroupKey, Group>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Router {
+    async fn run(mut self) {
+        loop {
+            let next_deadline = self.groups.values().map(|group| group.deadline).min();
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(Command::Event(event)) => self.route(*event),
+                    Some(Command::Flush) => self.flush(None),
+                    Some(Command::Reconfigure(built)) => {
+                        self.flush(None);
+                        self.install(built);
+                    }
+                    None => break,
+                },
+                () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                    self.flush(Some(Instant::now()));
+                }
+            }
+        }
+        // Shutdown: take what was already sent, hand everything to the
+        // workers, and stop; the workers deliver within their grace period.
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Event(event) => self.route(*event),
+                Command::Flush | Command::Reconfigure(_) => {}
+            }
+        }
+        self.flush(None);
+        debug!("notification router stopped");
+    }
+
+    /// Starts workers for new or changed channels; drops the handles of
+    /// removed or changed ones so their workers finish their queue and stop.
+    fn install(&mut self, built: Vec<(Channel, Delivery)>) {
+        let mut workers = HashMap::with_capacity(built.len());
+        for (channel, delivery) in built {
+            if let Some(existing) = self.workers.remove(&channel.name)
+                && existing.spec == channel.spec
+            {
+                workers.insert(channel.name, existing);
+                continue;
+            }
+            let kind = delivery.kind();
+            let (queue, receiver) = mpsc::unbounded_channel();
+            let worker = Worker {
+                kind,
+                delivery,
+                outbox: MemoryOutbox::new(),
+                queue: receiver,
+                shared: Arc::clone(&self.shared),
+                settings: self.settings.clone(),
+                cancel: self.cancel.clone(),
+                not_before: Instant::now(),
+            };
+            let span = tracing::info_span!("notify_channel", channel = %channel.name, kind = kind.as_str());
+            self.tracker.spawn(worker.run().instrument(span));
+            workers.insert(
+                channel.name,
+                WorkerHandle {
+                    spec: channel.spec,
+                    kind,
+                    queue,
+                },
+            );
+        }
+        for name in self.workers.keys() {
+            info!(channel = %name, "channel removed or changed; its queue is finished with the old definition");
+        }
+        self.workers = workers;
+    }
+
+    fn route(&mut self, event: AlertEvent) {
+        let mut targets = 0;
+        for (index, name) in event.route.channels.iter().enumerate() {
+            if event.route.channels[..index].contains(name) {
+                continue;
+            }
+            let Some(worker) = self.workers.get(name) else {
+                self.shared.metrics.unknown_channel.inc();
+                warn!(alert_key = %event.key, channel = %name, "alert routed to an undefined channel; skipped");
+                continue;
+            };
+            if event.status == AlertStatus::Resolved
+                && !(event.route.send_resolved && worker.spec.send_resolved())
+            {
+                debug!(alert_key = %event.key, channel = %name, "resolved message disabled for this rule or channel");
+                continue;
+            }
+            targets += 1;
+            self.shared.add_outstanding(1);
+            if self.settings.group_window.is_zero() {
+                self.enqueue(name.clone(), vec![event.clone()]);
+                continue;
+            }
+            let key = GroupKey {
+                channel: name.clone(),
+                meeting: event.meeting.uuid.clone(),
+                phase: Phase::of(event.status),
+            };
+            let deadline = Instant::now() + self.settings.group_window;
+            self.groups
+                .entry(key)
+                .or_insert_with(|| Group {
+                    deadline,
+                    events: Vec::new(),
+                })
+                .events
+                .push(event.clone());
+        }
+        debug!(alert_key = %event.key, targets, "alert event routed");
+        // The event itself is now accounted for per channel.
+        self.shared.done(1);
+    }
+
+    /// Sends groups whose window ended at `now`, or all groups.
+    fn flush(&mut self, now: Option<Instant>) {
+        let due: Vec<GroupKey> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| now.is_none_or(|now| group.deadline <= now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            if let Some(group) = self.groups.remove(&key) {
+                self.enqueue(key.channel, group.events);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, channel: String, events: Vec<AlertEvent>) {
+        let count = events.len();
+        let Some(notification) = Notification::new(events) else {
+            return;
+        };
+        let sent = match self.workers.get(&channel) {
+            Some(worker) => match worker.queue.send(notification) {
+                Ok(()) => true,
+                Err(_) => {
+                    error!(channel = %channel, kind = worker.kind.as_str(), "channel worker stopped; notification not delivered");
+                    self.shared.metrics.failed(worker.kind);
+                    false
+                }
+            },
+            None => {
+                // The channel was removed while the group was open.
+                self.shared.metrics.unknown_channel.inc();
+                warn!(channel = %channel, "channel removed before its group was sent; skipped");
+                false
+            }
+        };
+        if !sent {
+            self.shared.done(count);
+        }
+    }
+}
+
+struct Worker {
+    kind: ChannelKind,
+    delivery: Delivery,
+    outbox: MemoryOutbox,
+    queue: mpsc::UnboundedReceiver<Notification>,
+    shared: Arc<Shared>,
+    settings: NotifySettings,
+    cancel: CancellationToken,
+    /// Pacing and server-requested pauses: nothing is sent before this.
+    not_before: Instant,
+}
+
+fn alert_keys(notification: &Notification) -> String {
+    notification
+        .events
+        .iter()
+        .map(|event| event.key.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Exponential back-off with jitter: `initial * 2^(attempt-1)`, capped, then
+/// a random point in its upper half.
+pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let full = initial.saturating_mul(1u32 << exponent).min(max);
+    let half = full / 2;
+    let jitter_range = full.saturating_sub(half).as_millis() as u64;
+    let jitter = if jitter_range == 0 {
+        0
+    } else {
+        rand::rng().random_range(0..=jitter_range)
+    };
+    half + Duration::from_millis(jitter)
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut closed = false;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if closed && self.outbox.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                break;
+            }
+            if now >= self.not_before
+                && let Some(pending) = self.outbox.next_due(now)
+            {
+                self.attempt(pending).await;
+                continue;
+            }
+            let wake = self
+                .outbox
+                .next_due_at()
+                .map(|due| due.max(self.not_before));
+            let wake = match (wake, deadline) {
+                (Some(wake), Some(deadline)) => Some(wake.min(deadline)),
+                (wake, None) => wake,
+                (None, deadline) => deadline,
+            };
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled(), if deadline.is_none() => {
+                    deadline = Some(Instant::now() + self.settings.shutdown_grace);
+                }
+                notification = self.queue.recv(), if !closed => match notification {
+                    Some(notification) => {
+                        self.outbox.enqueue(Arc::new(notification), Instant::now());
+                    }
+                    None => closed = true,
+                },
+                () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            }
+        }
+        for pending in self.outbox.remaining() {
+            error!(
+                alert_keys = %alert_keys(&pending.notification),
+                attempts = pending.attempts,
+                "notification not delivered before shutdown"
+            );
+            self.shared.metrics.failed(self.kind);
+            self.shared.done(pending.notification.events.len());
+        }
+        debug!("notification channel worker stopped");
+    }
+
+    async fn attempt(&mut self, pending: Pending) {
+        let notification = &pending.notification;
+        let weight = notification.events.len();
+        let result = self.delivery.deliver(notification).await;
+        let now = Instant::now();
+        if self.kind == ChannelKind::Slack {
+            self.not_before = self.not_before.max(now + self.settings.slack_min_interval);
+        }
+        let attempts = pending.attempts + 1;
+        match result {
+            Ok(()) => {
+                self.outbox.ack(pending.id);
+                self.shared.metrics.sent(self.kind);
+                self.shared.done(weight);
+                info!(
+                    alert_keys = %alert_keys(notification),
+                    alerts = weight,
+                    attempts,
+                    "notification delivered"
+                );
+            }
+            Err(DeliveryError::Permanent { reason }) => {
+                self.outbox.fail(pending.id);
+                self.shared.metrics.failed(self.kind);
+                self.shared.done(weight);
+                error!(
+                    alert_keys = %alert_keys(notification),
+                    attempts,
+                    reason = %reason,
+                    "notification failed permanently; not retried"
+                );
+            }
+            Err(DeliveryError::Transient {
+                retry_after,
+                reason,
+            }) => {
+                let age = now.saturating_duration_since(pending.enqueued_at);
+                if attempts >= self.settings.max_attempts || age >= self.settings.max_age {
+                    self.outbox.fail(pending.id);
+                    self.shared.metrics.failed(self.kind);
+                    self.shared.done(weight);
+                    error!(
+                        alert_keys = %alert_keys(notification),
+                        attempts,
+                        age_s = age.as_secs(),
+                        reason = %reason,
+                        "notification failed; retries exhausted"
+                    );
+                    return;
+                }
+                let delay = match retry_after {
+                    Some(retry_after) => {
+                        // The server asked the whole webhook to pause.
+                        self.not_before = self.not_before.max(now + retry_after);
+                        retry_after
+                    }
+                    None => backoff(
+                        attempts,
+                        self.settings.initial_backoff,
+                        self.settings.max_backoff,
+                    ),
+                };
+                self.outbox.retry(pending.id, now + delay);
+                self.shared.metrics.retried(self.kind);
+                warn!(
+                    alert_keys = %alert_keys(notification),
+                    attempts,
+                    retry_in_ms = delay.as_millis() as u64,
+                    reason = %reason,
+                    "notification delivery failed; will retry"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let initial = Duration::from_secs(1);
+        let max = Duration::from_secs(60);
+        for _ in 0..50 {
+            let first = backoff(1, initial, max);
+            assert!(first >= Duration::from_millis(500) && first <= initial);
+            let third = backoff(3, initial, max);
+            assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
+            let late = backoff(40, initial, max);
+            assert!(late >= Duration::from_secs(30) && late <= max);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! From alert events to people: routing by channel name, grouping per
+//! meeting, a per-channel outbox with retries, and the Slack, e-mail and
+//! console channels.
+//!
+//! ```text
+//! DispatchHandle::send ──unbounded──▶ router ── group window ──▶ worker per channel
+//!                                                                 │ Outbox (in memory now)
+//!                                                                 ▼
+//!                                            render + deliver → Ok | Transient | Permanent
+//! ```
+//!
+//! Producers never wait: `send` pushes into an unbounded channel. Each channel
+//! has its own worker and queue, so a slow or failing Slack webhook never
+//! delays e-mail. Logs carry alert keys and channel names, never webhook URLs,
+//! SMTP passwords or participant e-mail addresses.
+
+mod console;
+mod dispatch;
+pub mod email;
+mod message;
+mod metrics;
+mod outbox;
+pub mod slack;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub use console::render as render_console;
+pub use dispatch::{DispatchHandle, Dispatcher, NotDrained};
+pub use message::{Notification, Phase, SharedCause, truncate_chars};
+pub use metrics::{ChannelKind, NotifyMetrics};
+pub use outbox::{MemoryOutbox, MessageId, Outbox, Pending};
+
+/// Errors found while building channels. Messages name variables and
+/// channels, never secret values or addresses.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("channel `{channel}`: environment variable `{variable}` (webhook_url_env) is not set")]
+    MissingWebhookEnv { channel: String, variable: String },
+    #[error("environment variable `{variable}` does not hold a valid http(s) webhook URL")]
+    InvalidWebhookUrl { variable: String },
+    #[error("channel `{channel}` sends e-mail, but no `smtp:` settings are configured")]
+    MissingSmtp { channel: String },
+    #[error("channel `{channel}`: {reason}")]
+    InvalidChannel { channel: String, reason: String },
+    #[error("channel `{channel}` is defined twice")]
+    DuplicateChannel { channel: String },
+    #[error("invalid smtp settings: {0}")]
+    InvalidSmtp(String),
+    #[error("building the HTTP client for Slack failed")]
+    HttpClient,
+    #[error("the dispatcher has stopped")]
+    Stopped,
+}
+
+/// Outcome of one failed delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Worth trying again, not before `retry_after` when the server said so.
+    Transient {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// Sending the same message again cannot succeed.
+    Permanent { reason: String },
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum SmtpTls {
+    /// TLS from the first byte (SMTPS, usually port 465).
+    #[serde(rename = "implicit")]
+    Implicit,
+    /// Plain connection upgraded with STARTTLS, which is required (usually port 587).
+    #[default]
+    #[serde(rename = "starttls")]
+    StartTls,
+    /// No encryption: only for a relay on localhost or a trusted network.
+    #[serde(rename = "none")]
+    None,
+}
+
+/// The SMTP relay, from the server configuration (`smtp:`).
+///
+/// ```yaml
+/// smtp:
+///   host: smtp.example.com
+///   port: 587
+///   tls: starttls        # implicit | starttls (default) | none
+///   username: qoswatch   # optional; together with password
+///   password: ...        # better from the environment, never committed
+///   from: "qoswatch <qoswatch@example.com>"
+///   timeout: 10s         # humantime string, default 10s
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<secrecy::SecretString>,
+    /// Sender mailbox, `qoswatch <qoswatch@example.com>` or a bare address.
+    pub from: String,
+    #[serde(
+        default = "default_smtp_timeout",
+        deserialize_with = "humantime_duration"
+    )]
+    pub timeout: Duration,
+}
+
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Dispatch policy. Durations are humantime strings (`"30s"`, `"5m"`); every
+/// field has a default, unknown keys are rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Alerts of one meeting arriving within this window go out as one
+    /// message. Zero disables grouping.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub group_window: Duration,
+    /// Delivery attempts per message before giving up.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub initial_backoff: Duration,
+    /// Longest retry delay.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub max_backoff: Duration,
+    /// A message older than this is given up on instead of retried.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub max_age: Duration,
+    /// Least time between two messages to one Slack webhook (Slack allows
+    /// about one a second).
+    #[serde(deserialize_with = "humantime_duration")]
+    pub slack_min_interval: Duration,
+    /// Timeout of one Slack request.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub http_timeout: Duration,
+    /// After cancellation, how long workers keep delivering what is queued.
+    #[serde(deserialize_with = "humantime_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            group_window: Duration::from_secs(30),
+            max_attempts: 8,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_age: Duration::from_secs(3600),
+            slack_min_interval: Duration::from_secs(1),
+            http_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Deserializes a humantime duration string such as `"10s"` or `"1m 30s"`.
+pub fn humantime_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?}: {error} (write e.g. \"10s\")"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_settings_parse_and_reject_unknown_keys() {
+        let settings: SmtpSettings = serde_json::from_str(
+            r#"{"host":"smtp.example.com","port":465,"tls":"implicit","username":"u","password":"p","from":"qoswatch <q@example.com>","timeout":"5s"}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.tls, SmtpTls::Implicit);
+        assert_eq!(settings.timeout, Duration::from_secs(5));
+        assert!(!format!("{settings:?}").contains("\"p\""));
+        let error = serde_json::from_str::<SmtpSettings>(
+            r#"{"host":"h","port":25,"from":"a@b.c","tsl":"none"}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("tsl"));
+        let error = serde_json::from_str::<SmtpSettings>(
+            r#"{"host":"h","port":25,"from":"a@b.c","timeout":"soon"}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("invalid duration"));
+    }
+
+    #[test]
+    fn notify_settings_default_and_partial() {
+        let settings: NotifySettings =
+            serde_json::from_str(r#"{"group_window":"0s","max_attempts":3}"#).unwrap();
+        assert_eq!(settings.group_window, Duration::ZERO);
+        assert_eq!(settings.max_attempts, 3);
+        assert_eq!(settings.max_backoff, NotifySettings::default().max_backoff);
+    }
+}

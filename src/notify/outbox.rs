@@ -1,0 +1,119 @@
+//! The queue of messages waiting for delivery, one per channel.
+//!
+//! The dispatcher talks to it only through [`Outbox`], so a persistent outbox
+//! (the `store` module's SQLite table) can replace [`MemoryOutbox`] without
+//! touching the channels or the retry policy.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::message::Notification;
+
+/// Identity of one queued message within its outbox.
+pub type MessageId = u64;
+
+/// One message waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: MessageId,
+    pub notification: Arc<Notification>,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub enqueued_at: Instant,
+    /// Not to be attempted before this time.
+    pub due: Instant,
+}
+
+/// A queue of messages for one channel, at-least-once: a message stays queued
+/// until it is acknowledged or given up on.
+pub trait Outbox: Send {
+    /// Queues a message, due now.
+    fn enqueue(&mut self, notification: Arc<Notification>, now: Instant) -> MessageId;
+    /// The message due first, if it is due at `now`. It stays queued.
+    fn next_due(&self, now: Instant) -> Option<Pending>;
+    /// When the next message becomes due, if any is queued.
+    fn next_due_at(&self) -> Option<Instant>;
+    /// Delivered: forget the message.
+    fn ack(&mut self, id: MessageId);
+    /// Failed for now: count the attempt and try again at `retry_at`.
+    fn retry(&mut self, id: MessageId, retry_at: Instant);
+    /// Failed for good: forget the message (the caller logs and counts it).
+    fn fail(&mut self, id: MessageId);
+    /// Number of queued messages.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Everything still queued, in due order (for the shutdown report).
+    fn remaining(&self) -> Vec<Pending>;
+}
+
+/// The in-memory outbox: lost on restart, which the at-least-once promise
+/// tolerates only until a persistent outbox stands behind the same trait.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    next_id: MessageId,
+    queue: Vec<Pending>,
+}
+
+impl MemoryOutbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn earliest(&self) -> Option<&Pending> {
+        self.queue
+            .iter()
+            .min_by_key(|pending| (pending.due, pending.id))
+    }
+}
+
+impl Outbox for MemoryOutbox {
+    fn enqueue(&mut self, notification: Arc<Notification>, now: Instant) -> MessageId {
+        self.next_id += 1;
+        self.queue.push(Pending {
+            id: self.next_id,
+            notification,
+            attempts: 0,
+            enqueued_at: now,
+            due: now,
+        });
+        self.next_id
+    }
+
+    fn next_due(&self, now: Instant) -> Option<Pending> {
+        self.earliest()
+            .filter(|pending| pending.due <= now)
+            .cloned()
+    }
+
+    fn next_due_at(&self) -> Option<Instant> {
+        self.earliest().map(|pending| pending.due)
+    }
+
+    fn ack(&mut self, id: MessageId) {
+        self.queue.retain(|pending| pending.id != id);
+    }
+
+    fn retry(&mut self, id: MessageId, retry_at: Instant) {
+        if let Some(pending) = self.queue.iter_mut().find(|pending| pending.id == id) {
+            pending.attempts += 1;
+            pending.due = retry_at;
+        }
+    }
+
+    fn fail(&mut self, id: MessageId) {
+        self.ack(id);
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn remaining(&self) -> Vec<Pending> {
+        let mut all = self.queue.clone();
+        all.sort_by_key(|pending| (pending.due, pending.id));
+        all
+    }
+}

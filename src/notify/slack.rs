@@ -1,0 +1,446 @@
+//! Slack incoming webhooks: Block Kit rendering within Slack's limits, and
+//! delivery with Slack's answers classified into transient and permanent.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::message::{
+    Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line,
+    truncate_chars, who,
+};
+use super::{DeliveryError, NotifyError};
+use crate::alert::AlertEvent;
+
+/// Block Kit limits (<https://api.slack.com/reference/block-kit>).
+pub const MAX_BLOCKS: usize = 50;
+pub const MAX_SECTION_TEXT: usize = 3000;
+pub const MAX_HEADER_TEXT: usize = 150;
+pub const MAX_FIELDS: usize = 10;
+pub const MAX_FIELD_TEXT: usize = 2000;
+/// The top-level `text` is what phones show; Slack truncates long ones anyway.
+pub const MAX_TOP_TEXT: usize = 300;
+
+/// Escapes the three characters Slack's mrkdwn treats as control characters.
+pub fn escape_mrkdwn(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A link in mrkdwn, or the escaped text when the target is not http(s).
+fn link(url: &str, label: &str) -> String {
+    let url = url.trim();
+    if (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(['<', '>', '|', ' '])
+    {
+        format!("<{}|{}>", url.replace('&', "&amp;"), escape_mrkdwn(label))
+    } else {
+        escape_mrkdwn(url)
+    }
+}
+
+fn plain_header(text: &str) -> Value {
+    json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate_chars(&one_line(text), MAX_HEADER_TEXT), "emoji": true}
+    })
+}
+
+fn section(text: &str) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(text, MAX_SECTION_TEXT)}})
+}
+
+fn field(label: &str, value: &str) -> Value {
+    let text = format!("*{label}*\n{}", escape_mrkdwn(value));
+    json!({"type": "mrkdwn", "text": truncate_chars(&text, MAX_FIELD_TEXT)})
+}
+
+fn context(text: &str) -> Value {
+    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate_chars(text, MAX_FIELD_TEXT)}]})
+}
+
+/// Who, with the e-mail address only when the channel allows it.
+fn participant_text(event: &AlertEvent, show_email: bool) -> String {
+    let name = who(event.participant.as_ref());
+    match event.participant.as_ref().and_then(|p| p.email.as_deref()) {
+        Some(email) if show_email && !email.trim().is_empty() => {
+            format!("{name} ({})", one_line(email))
+        }
+        _ => name,
+    }
+}
+
+/// The fields of one event, at most [`MAX_FIELDS`].
+fn event_fields(
+    event: &AlertEvent,
+    phase: Phase,
+    show_email: bool,
+    with_meeting: bool,
+) -> Vec<Value> {
+    let mut fields = vec![field("Metric", &metric_label(event))];
+    if let Some(value) = &event.value {
+        let label = match phase {
+            Phase::Problem => "Value",
+            Phase::Resolved => "Last value",
+        };
+        fields.push(field(label, value));
+    }
+    if let Some(threshold) = &event.threshold {
+        fields.push(field("Threshold", threshold));
+    }
+    match phase {
+        Phase::Problem => fields.push(field("Since", &format_time(event.started_at))),
+        Phase::Resolved => fields.push(field(
+            "Lasted",
+            &format!(
+                "{} (from {})",
+                format_duration(event.started_at, event.at),
+                format_time(event.started_at)
+            ),
+        )),
+    }
+    // In a group the participant heads each alert's section already.
+    if with_meeting {
+        match &event.participant {
+            Some(_) => fields.push(field("Participant", &participant_text(event, show_email))),
+            None => fields.push(field("Scope", "whole meeting (reported by Zoom)")),
+        }
+        fields.push(field("Meeting", &meeting_with_id(&event.meeting)));
+    }
+    fields.push(field("Severity", event.severity.as_str()));
+    if let Some(participant) = &event.participant {
+        if let Some(location) = participant
+            .location
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+        {
+            fields.push(field("Location", location));
+        }
+        let device = match (&participant.device, &participant.network_type) {
+            (Some(device), Some(network)) => Some(format!("{device}, {network}")),
+            (Some(device), None) => Some(device.clone()),
+            (None, Some(network)) => Some(network.clone()),
+            (None, None) => None,
+        };
+        if let Some(device) = device {
+            fields.push(field("Device / network", &device));
+        }
+    }
+    fields.truncate(MAX_FIELDS);
+    fields
+}
+
+fn runbook_line(event: &AlertEvent) -> Option<String> {
+    event
+        .runbook
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|runbook| format!(":book: {}", link(runbook, "Runbook")))
+}
+
+/// Renders a notification as a Slack webhook payload.
+pub fn render(notification: &Notification, show_email: bool) -> Value {
+    let text = truncate_chars(&notification.headline(), MAX_TOP_TEXT);
+    let blocks = if notification.events.len() == 1 {
+        render_single(notification, show_email)
+    } else {
+        render_group(notification, show_email)
+    };
+    json!({"text": text, "blocks": blocks})
+}
+
+fn icon(notification: &Notification) -> &'static str {
+    match notification.phase {
+        Phase::Resolved => "✅",
+        Phase::Problem => match notification.events.iter().map(|e| e.severity).max() {
+            Some(crate::alert::Severity::Critical) => "🔴",
+            _ => "🟠",
+        },
+    }
+}
+
+fn render_single(notification: &Notification, show_email: bool) -> Vec<Value> {
+    let event = notification.first();
+    let mut blocks = vec![plain_header(&format!(
+        "{} {}: {}",
+        icon(notification),
+        notification.tag(),
+        event.summary
+    ))];
+    let meeting = escape_mrkdwn(&meeting_with_id(&event.meeting));
+    let mut intro = match (notification.phase, &event.participant) {
+        (Phase::Problem, Some(_)) => format!(
+            "*{}* in *{meeting}*",
+            escape_mrkdwn(&participant_text(event, show_email))
+        ),
+        (Phase::Resolved, Some(_)) => format!(
+            "Cleared for *{}* in *{meeting}*",
+            escape_mrkdwn(&participant_text(event, show_email))
+        ),
+        (Phase::Problem, None) => {
+            format!("*{meeting}*: reported by Zoom for the meeting as a whole.")
+        }
+        (Phase::Resolved, None) => {
+            format!("Cleared for *{meeting}* (reported by Zoom for the meeting as a whole).")
+        }
+    };
+    if let Some(previous) = event.previous_severity.filter(|p| *p != event.severity) {
+        intro.push_str(&format!(
+            " (severity {} → {})",
+            previous.as_str(),
+            event.severity.as_str()
+        ));
+    }
+    blocks.push(json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": truncate_chars(&intro, MAX_SECTION_TEXT)},
+        "fields": event_fields(event, notification.phase, show_email, true),
+    }));
+    if let Some(runbook) = runbook_line(event) {
+        blocks.push(section(&runbook));
+    }
+    blocks.push(context(&format!(
+        "qoswatch · rule `{}` · meeting UUID `{}`",
+        escape_mrkdwn(&one_line(&event.rule)),
+        escape_mrkdwn(&event.meeting.uuid)
+    )));
+    blocks
+}
+
+fn render_group(notification: &Notification, show_email: bool) -> Vec<Value> {
+    let meeting = meeting_with_id(&notification.meeting);
+    let people = notification.participant_count();
+    let header = match notification.phase {
+        Phase::Problem if notification.shared_cause.is_some() && people > 1 => format!(
+            "{} {}: {people} participants degraded together in {}",
+            icon(notification),
+            notification.tag(),
+            notification.meeting_name()
+        ),
+        Phase::Problem => format!(
+            "{} {}: {} alerts in {}",
+            icon(notification),
+            notification.tag(),
+            notification.events.len(),
+            notification.meeting_name()
+        ),
+        Phase::Resolved => format!(
+            "{} {}: {} alerts cleared in {}",
+            icon(notification),
+            notification.tag(),
+            notification.events.len(),
+            notification.meeting_name()
+        ),
+    };
+    let mut blocks = vec![plain_header(&header)];
+    let mut intro = format!("*Meeting:* {}", escape_mrkdwn(&meeting));
+    if let Some(cause) = &notification.shared_cause {
+        intro.push_str(&format!(
+            "\n:link: *Likely shared cause:* {}",
+            escape_mrkdwn(&cause.describe(notification.participant_count()))
+        ));
+    }
+    blocks.push(section(&intro));
+    blocks.push(json!({"type": "divider"}));
+    // Header, intro, divider and the closing context take four blocks.
+    let room = MAX_BLOCKS - 4;
+    let shown = if notification.events.len() > room {
+        room - 1
+    } else {
+        notification.events.len()
+    };
+    for event in &notification.events[..shown] {
+        let mut text = format!(
+            "*{}* — {}",
+            escape_mrkdwn(&one_line(&event.summary)),
+            escape_mrkdwn(&participant_text(event, show_email))
+        );
+        if let Some(runbook) = runbook_line(event) {
+            text.push_str(&format!("\n{runbook}"));
+        }
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate_chars(&text, MAX_SECTION_TEXT)},
+            "fields": event_fields(event, notification.phase, show_email, false),
+        }));
+    }
+    if shown < notification.events.len() {
+        blocks.push(section(&format!(
+            "… and {} more alerts in this meeting.",
+            notification.events.len() - shown
+        )));
+    }
+    blocks.push(context(&format!(
+        "qoswatch · meeting UUID `{}`",
+        escape_mrkdwn(&notification.meeting.uuid)
+    )));
+    blocks
+}
+
+/// A Slack webhook URL: a secret, never shown in `Debug`, logs or errors.
+#[derive(Clone)]
+pub struct WebhookUrl(SecretString);
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookUrl(<redacted>)")
+    }
+}
+
+impl WebhookUrl {
+    /// Checks the value read from environment variable `variable`. Errors name
+    /// the variable, never the value.
+    pub fn parse(variable: &str, value: &str) -> Result<WebhookUrl, NotifyError> {
+        let value = value.trim();
+        match reqwest::Url::parse(value) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {
+                Ok(WebhookUrl(SecretString::from(value.to_string())))
+            }
+            _ => Err(NotifyError::InvalidWebhookUrl {
+                variable: variable.to_string(),
+            }),
+        }
+    }
+}
+
+/// Delivers to one Slack incoming webhook.
+#[derive(Debug, Clone)]
+pub struct SlackChannel {
+    url: WebhookUrl,
+    show_email: bool,
+    client: reqwest::Client,
+}
+
+impl SlackChannel {
+    pub fn new(url: WebhookUrl, show_email: bool, client: reqwest::Client) -> Self {
+        SlackChannel {
+            url,
+            show_email,
+            client,
+        }
+    }
+
+    pub async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
+        let payload = render(notification, self.show_email);
+        let response = self
+            .client
+            .post(self.url.0.expose_secret())
+            .json(&payload)
+            .send()
+            .await
+            .map_err(|error| DeliveryError::Transient {
+                retry_after: None,
+                reason: describe_reqwest_error(&error),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        // Slack answers with a short error code such as `channel_not_found`;
+        // keep it short and single-line so it is safe to log.
+        let body = response.text().await.unwrap_or_default();
+        let code = truncate_chars(&one_line(&body), 80);
+        Err(classify(status, retry_after, code))
+    }
+}
+
+/// Slack's answer → what to do with the message.
+pub fn classify(status: StatusCode, retry_after: Option<Duration>, code: String) -> DeliveryError {
+    let reason = if code.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {} {code}", status.as_u16())
+    };
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        DeliveryError::Transient {
+            retry_after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+            reason,
+        }
+    } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        DeliveryError::Transient {
+            retry_after,
+            reason,
+        }
+    } else {
+        // invalid_payload, channel_not_found, channel_is_archived, no_service,
+        // action_prohibited, … : sending the same message again cannot help.
+        DeliveryError::Permanent { reason }
+    }
+}
+
+/// A reqwest error without its URL (the URL is the secret).
+fn describe_reqwest_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timeout".to_string()
+    } else if error.is_connect() {
+        "connection failed".to_string()
+    } else if error.is_body() || error.is_decode() {
+        "reading the answer failed".to_string()
+    } else {
+        "request failed".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_mrkdwn_control_characters() {
+        assert_eq!(escape_mrkdwn("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+
+    #[test]
+    fn links_only_http_urls() {
+        assert_eq!(
+            link("https://x.test/a", "Runbook"),
+            "<https://x.test/a|Runbook>"
+        );
+        assert_eq!(
+            link("javascript:alert(1)", "Runbook"),
+            "javascript:alert(1)"
+        );
+        assert_eq!(link("https://x.test/<b>", "R"), "https://x.test/&lt;b&gt;");
+    }
+
+    #[test]
+    fn classifies_slack_answers() {
+        let c = |status: u16, retry: Option<u64>| {
+            classify(
+                StatusCode::from_u16(status).unwrap(),
+                retry.map(Duration::from_secs),
+                "x".into(),
+            )
+        };
+        assert!(matches!(
+            c(429, Some(7)),
+            DeliveryError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)
+        ));
+        assert!(matches!(c(500, None), DeliveryError::Transient { .. }));
+        assert!(matches!(c(503, None), DeliveryError::Transient { .. }));
+        assert!(matches!(c(404, None), DeliveryError::Permanent { .. }));
+        assert!(matches!(c(400, None), DeliveryError::Permanent { .. }));
+        assert!(matches!(c(410, None), DeliveryError::Permanent { .. }));
+    }
+
+    #[test]
+    fn webhook_url_errors_name_the_variable_only() {
+        let error = WebhookUrl::parse("SLACK_URL", "not a url secret-123").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("SLACK_URL"));
+        assert!(!text.contains("secret-123"));
+        let url = WebhookUrl::parse("SLACK_URL", "https://hooks.slack.test/T/B/secret").unwrap();
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+}

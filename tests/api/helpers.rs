@@ -1,0 +1,275 @@
+//! `spawn_app()`: qoswatch on 127.0.0.1:0 with every outside service pointed
+//! at a loopback server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use qoswatch::config::Settings;
+use qoswatch::monitor::Monitor;
+use qoswatch::simulator::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
+use qoswatch::startup::Application;
+use qoswatch::zoom::signature::sign;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The webhook secret token of test apps. The url_validation vector below
+/// was computed with it by openssl, independently of qoswatch.
+pub const SECRET: &str = "dOL1a7aQTa2ZsXZ5FFwCAg";
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub http: reqwest::Client,
+    pub sim: SimHandle,
+    pub monitor: Monitor,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<anyhow::Result<()>>,
+    pub poll_interval: Duration,
+}
+
+/// Settings for a test app talking to `sim`.
+pub fn test_settings(sim: &SimHandle) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().expect("address");
+    settings.server.shutdown_grace = Duration::from_secs(5);
+    settings.zoom.api_base = sim.api_base();
+    settings.zoom.token_url = sim.token_url();
+    settings.zoom.request_timeout = Duration::from_millis(800);
+    settings.zoom.requests_per_second = 50;
+    settings.polling.interval = Duration::from_millis(200);
+    settings.polling.max_backoff = Duration::from_millis(400);
+    let credentials = sim.credentials();
+    settings.secrets.webhook_secret_tokens = vec![SecretString::from(SECRET.to_owned())];
+    settings.secrets.account_id = Some(SecretString::from(credentials.account_id.clone()));
+    settings.secrets.client_id = Some(SecretString::from(credentials.client_id.clone()));
+    settings.secrets.client_secret = Some(SecretString::from(
+        credentials.client_secret.expose_secret().to_owned(),
+    ));
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(SimConfig::default(), |_| {}).await
+}
+
+pub async fn spawn_app_with(sim_config: SimConfig, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let sim = Simulator::start(sim_config, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("simulator starts");
+    let mut settings = test_settings(&sim);
+    tweak(&mut settings);
+    settings.validate().expect("test settings are valid");
+    let poll_interval = settings.polling.interval;
+    let app = Application::build(settings).await.expect("app builds");
+    let address = app.address();
+    let monitor = app.monitor();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        sim,
+        monitor,
+        shutdown,
+        server,
+        poll_interval,
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `within` passes.
+pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// POSTs a body signed with `secret` at `timestamp`.
+    pub async fn post_signed(&self, body: &str, secret: &str, timestamp: i64) -> reqwest::Response {
+        let timestamp = timestamp.to_string();
+        let signature = sign(
+            &SecretString::from(secret.to_owned()),
+            &timestamp,
+            body.as_bytes(),
+        );
+        self.http
+            .post(self.url("/webhooks/zoom"))
+            .header("content-type", "application/json; charset=utf-8")
+            .header("x-zm-signature", signature)
+            .header("x-zm-request-timestamp", timestamp)
+            .header("x-zm-trackingid", "v=2.0;clid=test;rid=1")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// POSTs a correctly signed webhook now.
+    pub async fn post_webhook(&self, body: &str) -> reqwest::Response {
+        self.post_signed(body, SECRET, now_unix()).await
+    }
+
+    /// Adds a meeting to the simulator.
+    pub fn start_meeting(&self, uuid: &str, topic: &str) {
+        self.sim
+            .add_meeting(MeetingSpec::new(uuid, 84712639219, topic))
+            .expect("meeting added");
+    }
+
+    /// The participant joins in the simulator and Zoom sends `participant_joined`.
+    pub async fn join(&self, meeting_uuid: &str, user_id: &str, name: &str) {
+        self.sim
+            .add_participant(meeting_uuid, ParticipantSpec::new(user_id, name))
+            .expect("participant added");
+        let response = self
+            .post_webhook(&joined_body(meeting_uuid, user_id, name))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    pub async fn readyz(&self) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// The value of one metric line (name with labels, exactly as exported).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// Waits until `user_id` has been polled `n` more times than now.
+    pub async fn wait_for_polls(&self, user_id: &str, n: usize) -> bool {
+        let target = self.sim.qos_requests_for(user_id) + n;
+        let user = user_id.to_owned();
+        self.sim
+            .wait_until(
+                move |log| log.qos_requests_for(&user) >= target,
+                Duration::from_secs(10),
+            )
+            .await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(10), self.server)
+            .await
+            .expect("server stops within the bound")
+            .expect("server task");
+        result.expect("server ends cleanly");
+        self.sim.shutdown().await;
+    }
+}
+
+pub fn joined_body(meeting_uuid: &str, user_id: &str, name: &str) -> String {
+    json!({
+        "event": "meeting.participant_joined",
+        "event_ts": 1_700_000_000_123_i64,
+        "payload": {
+            "account_id": "simAccount0000000000001",
+            "object": {
+                "id": 84712639219_i64,
+                "uuid": meeting_uuid,
+                "host_id": "8lzIwvZTSOqjndWPbPqzuA",
+                "topic": "Weekly sync",
+                "type": 2,
+                "participant": {
+                    "user_id": user_id,
+                    "user_name": name,
+                    "id": "",
+                    "participant_uuid": format!("SIM-{user_id}"),
+                    "join_time": "2023-11-14T22:13:20Z",
+                    "email": ""
+                }
+            }
+        }
+    })
+    .to_string()
+}
+
+pub fn left_body(meeting_uuid: &str, user_id: &str) -> String {
+    json!({
+        "event": "meeting.participant_left",
+        "event_ts": 1_700_000_000_456_i64,
+        "payload": {
+            "account_id": "simAccount0000000000001",
+            "object": {
+                "id": "84712639219",
+                "uuid": meeting_uuid,
+                "topic": "Weekly sync",
+                "participant": {
+                    "user_id": user_id,
+                    "user_name": "someone",
+                    "leave_time": "2023-11-14T22:43:20Z",
+                    "leave_reason": "left the meeting",
+                    "email": ""
+                }
+            }
+        }
+    })
+    .to_string()
+}
+
+pub fn ended_body(meeting_uuid: &str) -> String {
+    json!({
+        "event": "meeting.ended",
+        "event_ts": 1_700_000_000_789_i64,
+        "payload": {
+            "account_id": "simAccount0000000000001",
+            "object": {
+                "id": "84712639219",
+                "uuid": meeting_uuid,
+                "topic": "Weekly sync",
+                "end_time": "2023-11-14T23:00:00Z"
+            }
+        }
+    })
+    .to_string()
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real server on a random loopback port, Zoom played
+//! by qoswatch's simulator on another. One test binary, so it links once.
+
+mod helpers;
+mod polling;
+mod webhooks;
