@@ -13,7 +13,9 @@ use tokio_util::task::TaskTracker;
 use super::scenario::{Scenario, wall_time};
 use super::webhooks::WebhookSender;
 use super::{SimConfig, SimCredentials, Simulator};
-use crate::config::{ENV_ACCOUNT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET};
+use crate::config::{
+    ENV_ACCOUNT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET, EnvLookup, secret_value,
+};
 
 /// Which story to play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,47 +75,74 @@ fn parse_probability(raw: &str) -> Result<f64, String> {
 /// Largest load the simulator is meant for on one machine.
 const MAX_LOAD_PARTICIPANTS: u64 = 100_000;
 
-/// Runs the simulator until `cancel` fires.
+/// Runs the simulator until `cancel` fires, reading the webhook secret from
+/// the process environment.
 pub async fn run(args: SimulateArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    if args.sample_period < Duration::from_millis(10) {
-        bail!("--sample-period must be at least 10ms");
-    }
-    let scenario = match args.scenario {
-        ScenarioKind::Demo => Scenario::demo(),
-        ScenarioKind::Load => {
-            let total = u64::from(args.meetings) * u64::from(args.participants);
-            if total == 0 {
-                bail!(
-                    "--meetings and --participants must both be at least 1 for the load scenario"
-                );
-            }
-            if total > MAX_LOAD_PARTICIPANTS {
-                bail!(
-                    "--meetings × --participants is {total}, more than the {MAX_LOAD_PARTICIPANTS} the simulator is meant for"
-                );
-            }
-            Scenario::load(args.meetings, args.participants)
+    let env = |name: &str| std::env::var(name).ok();
+    let plan = Plan::from_args(&args, &env)?;
+    serve(args, plan, cancel).await
+}
+
+/// [`run`] with the environment lookup passed in (tests). The secret may also
+/// come from the file named by `<NAME>_FILE`, as for qoswatch's own secrets.
+pub async fn run_with_env(
+    args: SimulateArgs,
+    cancel: CancellationToken,
+    env: EnvLookup<'_>,
+) -> anyhow::Result<()> {
+    let plan = Plan::from_args(&args, env)?;
+    serve(args, plan, cancel).await
+}
+
+/// What the arguments ask for, checked before anything starts.
+struct Plan {
+    scenario: Scenario,
+    webhooks: Option<WebhookSender>,
+}
+
+impl Plan {
+    fn from_args(args: &SimulateArgs, env: EnvLookup<'_>) -> anyhow::Result<Plan> {
+        if args.sample_period < Duration::from_millis(10) {
+            bail!("--sample-period must be at least 10ms");
         }
-    };
-    let webhooks = match &args.webhook_url {
-        Some(url) => {
-            let secret = std::env::var(&args.webhook_secret_env)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .with_context(|| {
+        let scenario = match args.scenario {
+            ScenarioKind::Demo => Scenario::demo(),
+            ScenarioKind::Load => {
+                let total = u64::from(args.meetings) * u64::from(args.participants);
+                if total == 0 {
+                    bail!(
+                        "--meetings and --participants must both be at least 1 for the load scenario"
+                    );
+                }
+                if total > MAX_LOAD_PARTICIPANTS {
+                    bail!(
+                        "--meetings × --participants is {total}, more than the {MAX_LOAD_PARTICIPANTS} the simulator is meant for"
+                    );
+                }
+                Scenario::load(args.meetings, args.participants)
+            }
+        };
+        let webhooks = match &args.webhook_url {
+            Some(url) => {
+                let secret = secret_value(env, &args.webhook_secret_env)?.with_context(|| {
                     format!(
-                        "--webhook-url needs the Webhook Secret Token in the environment variable {}, which is not set",
-                        args.webhook_secret_env
+                        "--webhook-url needs the Webhook Secret Token in the environment variable {} (or {}_FILE), which is not set",
+                        args.webhook_secret_env, args.webhook_secret_env
                     )
                 })?;
-            Some(
-                WebhookSender::new(url, SecretString::from(secret))
-                    .context("--webhook-url is not a usable http(s) URL")?,
-            )
-        }
-        None => None,
-    };
+                Some(
+                    WebhookSender::new(url, SecretString::from(secret))
+                        .context("--webhook-url is not a usable http(s) URL")?,
+                )
+            }
+            None => None,
+        };
+        Ok(Plan { scenario, webhooks })
+    }
+}
 
+async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> anyhow::Result<()> {
+    let Plan { scenario, webhooks } = plan;
     let config = SimConfig {
         credentials: SimCredentials::generate(),
         sample_period: args.sample_period,
@@ -252,6 +281,25 @@ mod tests {
                 .contains("QOSWATCH_TEST_SURELY_UNSET_SECRET_VAR"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_secret_comes_from_the_named_variable() {
+        let args = parse(&[
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks/zoom",
+            "--webhook-secret-env",
+            "SIM_SECRET",
+            "--scenario",
+            "load",
+        ])
+        .expect("parses");
+        let env = |name: &str| (name == "SIM_SECRET").then(|| "s3cret".to_owned());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        run_with_env(args, cancel, &env)
+            .await
+            .expect("starts with the secret from SIM_SECRET and stops when cancelled");
     }
 
     #[tokio::test]
