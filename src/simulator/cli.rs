@@ -1,1 +1,325 @@
-//! placeholder
+//! `qoswatch simulate`: runs the Zoom simulator on a real port, prints what
+//! to point qoswatch at, plays a scenario (and its webhooks, when given a
+//! target) and serves until cancelled.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::scenario::{Scenario, wall_time};
+use super::webhooks::WebhookSender;
+use super::{SimConfig, SimCredentials, Simulator};
+use crate::config::{
+    ENV_ACCOUNT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET, EnvLookup, secret_value,
+};
+
+/// Which story to play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioKind {
+    /// ~18 simulated minutes: bad Wi-Fi, an office losing packets, a pegged CPU, no video.
+    Demo,
+    /// `--meetings` × `--participants`, all joining at once, until cancelled.
+    Load,
+}
+
+/// Arguments of `qoswatch simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to serve the fake Zoom API on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Meetings of the load scenario.
+    #[arg(long, default_value_t = 2)]
+    pub meetings: u32,
+    /// Participants per meeting of the load scenario.
+    #[arg(long, default_value_t = 5)]
+    pub participants: u32,
+    /// Real time per simulated minute (one QoS sample per participant), e.g. `10s`, `60s`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub sample_period: Duration,
+    /// Per-second limit of the QoS endpoints, answered 429 beyond (Zoom: 10 Pro, 40 Business+).
+    #[arg(long)]
+    pub qps_limit: Option<u32>,
+    /// Probability (0–1) that a QoS request gets a random 429.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub random_429: f64,
+    /// qoswatch's webhook endpoint, e.g. `http://127.0.0.1:8080/webhooks/zoom`; no webhooks without it.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// NAME of the environment variable holding the Webhook Secret Token (never the secret itself).
+    #[arg(long, default_value = ENV_WEBHOOK_SECRET)]
+    pub webhook_secret_env: String,
+    /// The story to play.
+    #[arg(long, value_enum, default_value_t = ScenarioKind::Demo)]
+    pub scenario: ScenarioKind,
+    /// Seed of the simulator's randomness (same seed, same run).
+    #[arg(long, default_value_t = 0x5EED)]
+    pub seed: u64,
+}
+
+fn parse_probability(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a probability between 0 and 1"))
+    }
+}
+
+/// Largest load the simulator is meant for on one machine.
+const MAX_LOAD_PARTICIPANTS: u64 = 100_000;
+
+/// Runs the simulator until `cancel` fires, reading the webhook secret from
+/// the process environment.
+pub async fn run(args: SimulateArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).ok();
+    let plan = Plan::from_args(&args, &env)?;
+    serve(args, plan, cancel).await
+}
+
+/// [`run`] with the environment lookup passed in (tests). The secret may also
+/// come from the file named by `<NAME>_FILE`, as for qoswatch's own secrets.
+pub async fn run_with_env(
+    args: SimulateArgs,
+    cancel: CancellationToken,
+    env: EnvLookup<'_>,
+) -> anyhow::Result<()> {
+    let plan = Plan::from_args(&args, env)?;
+    serve(args, plan, cancel).await
+}
+
+/// What the arguments ask for, checked before anything starts.
+struct Plan {
+    scenario: Scenario,
+    webhooks: Option<WebhookSender>,
+}
+
+impl Plan {
+    fn from_args(args: &SimulateArgs, env: EnvLookup<'_>) -> anyhow::Result<Plan> {
+        if args.sample_period < Duration::from_millis(10) {
+            bail!("--sample-period must be at least 10ms");
+        }
+        let scenario = match args.scenario {
+            ScenarioKind::Demo => Scenario::demo(),
+            ScenarioKind::Load => {
+                let total = u64::from(args.meetings) * u64::from(args.participants);
+                if total == 0 {
+                    bail!(
+                        "--meetings and --participants must both be at least 1 for the load scenario"
+                    );
+                }
+                if total > MAX_LOAD_PARTICIPANTS {
+                    bail!(
+                        "--meetings × --participants is {total}, more than the {MAX_LOAD_PARTICIPANTS} the simulator is meant for"
+                    );
+                }
+                Scenario::load(args.meetings, args.participants)
+            }
+        };
+        let webhooks = match &args.webhook_url {
+            Some(url) => {
+                let secret = secret_value(env, &args.webhook_secret_env)?.with_context(|| {
+                    format!(
+                        "--webhook-url needs the Webhook Secret Token in the environment variable {} (or {}_FILE), which is not set",
+                        args.webhook_secret_env, args.webhook_secret_env
+                    )
+                })?;
+                Some(
+                    WebhookSender::new(url, SecretString::from(secret))
+                        .context("--webhook-url is not a usable http(s) URL")?,
+                )
+            }
+            None => None,
+        };
+        Ok(Plan { scenario, webhooks })
+    }
+}
+
+async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> anyhow::Result<()> {
+    let Plan { scenario, webhooks } = plan;
+    let config = SimConfig {
+        credentials: SimCredentials::generate(),
+        sample_period: args.sample_period,
+        qps_limit: args.qps_limit,
+        random_429: args.random_429,
+        seed: args.seed,
+        ..SimConfig::default()
+    };
+    let tracker = TaskTracker::new();
+    let sim = Simulator::start_with(config, args.listen, &tracker, &cancel).await?;
+    print_connection(&sim);
+    println!(
+        "scenario {}: {} simulated minutes, about {} of wall time",
+        scenario.name,
+        scenario.length_minutes(),
+        humantime::format_duration(wall_time(&scenario, args.sample_period))
+    );
+
+    if let Some(sender) = &webhooks {
+        match sender.url_validation("simulatorPlainToken01").await {
+            Ok(answer) => println!("url_validation answered {}", answer.status),
+            Err(error) => println!("url_validation failed: {error:#}"),
+        }
+    }
+    let report = scenario.run(&sim, webhooks.as_ref(), &cancel).await?;
+    if !report.cancelled {
+        println!(
+            "scenario {} done: {} steps, {} webhooks ({} failed); serving until stopped",
+            scenario.name, report.steps_run, report.webhooks_sent, report.webhook_failures
+        );
+        cancel.cancelled().await;
+    }
+    sim.shutdown().await;
+    tracker.close();
+    tracker.wait().await;
+    let log = sim.log();
+    println!(
+        "simulator stopped after {} token and {} QoS requests",
+        log.token_requests(),
+        log.qos_requests().len()
+    );
+    Ok(())
+}
+
+/// What to point qoswatch at. The credentials are the simulator's own,
+/// generated for this run: printing them is the point.
+fn print_connection(sim: &super::SimHandle) {
+    use secrecy::ExposeSecret;
+    let credentials = sim.credentials();
+    println!("Zoom simulator listening on http://{}", sim.local_addr());
+    println!("Point qoswatch at it with:");
+    println!("  QOSWATCH_ZOOM_API_BASE={}", sim.api_base());
+    println!("  QOSWATCH_ZOOM_TOKEN_URL={}", sim.token_url());
+    println!("  {ENV_ACCOUNT_ID}={}", credentials.account_id);
+    println!("  {ENV_CLIENT_ID}={}", credentials.client_id);
+    println!(
+        "  {ENV_CLIENT_SECRET}={}",
+        credentials.client_secret.expose_secret()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))
+            .map(|cli| cli.args)
+    }
+
+    #[test]
+    fn defaults_and_flags_parse() {
+        let args = parse(&[]).expect("defaults");
+        assert_eq!(args.sample_period, Duration::from_secs(10));
+        assert_eq!(args.scenario, ScenarioKind::Demo);
+        assert_eq!(args.webhook_secret_env, "ZOOM_WEBHOOK_SECRET_TOKEN");
+        assert_eq!(args.listen.port(), 0);
+        let args = parse(&[
+            "--scenario",
+            "load",
+            "--meetings",
+            "3",
+            "--participants",
+            "40",
+            "--sample-period",
+            "1s",
+            "--qps-limit",
+            "40",
+            "--random-429",
+            "0.05",
+            "--listen",
+            "127.0.0.1:9911",
+            "--webhook-url",
+            "http://127.0.0.1:8080/webhooks/zoom",
+            "--webhook-secret-env",
+            "MY_SECRET",
+        ])
+        .expect("flags");
+        assert_eq!(args.scenario, ScenarioKind::Load);
+        assert_eq!((args.meetings, args.participants), (3, 40));
+        assert_eq!(args.sample_period, Duration::from_secs(1));
+        assert_eq!(args.qps_limit, Some(40));
+        assert_eq!(args.random_429, 0.05);
+        assert_eq!(args.webhook_secret_env, "MY_SECRET");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--random-429", "1.5"]).is_err());
+        assert!(parse(&["--sample-period", "often"]).is_err());
+        assert!(parse(&["--scenario", "chaos"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_variable_is_a_clear_error() {
+        let args = parse(&[
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks/zoom",
+            "--webhook-secret-env",
+            "QOSWATCH_TEST_SURELY_UNSET_SECRET_VAR",
+        ])
+        .expect("parses");
+        let error = run(args, CancellationToken::new())
+            .await
+            .expect_err("no secret");
+        assert!(
+            error
+                .to_string()
+                .contains("QOSWATCH_TEST_SURELY_UNSET_SECRET_VAR"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_secret_comes_from_the_named_variable() {
+        let args = parse(&[
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks/zoom",
+            "--webhook-secret-env",
+            "SIM_SECRET",
+            "--scenario",
+            "load",
+        ])
+        .expect("parses");
+        let env = |name: &str| (name == "SIM_SECRET").then(|| "s3cret".to_owned());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        run_with_env(args, cancel, &env)
+            .await
+            .expect("starts with the secret from SIM_SECRET and stops when cancelled");
+    }
+
+    #[tokio::test]
+    async fn bad_load_sizes_and_periods_are_refused() {
+        let zero = parse(&["--scenario", "load", "--meetings", "0"]).expect("parses");
+        assert!(run(zero, CancellationToken::new()).await.is_err());
+        let fast = parse(&["--sample-period", "1ms"]).expect("parses");
+        assert!(run(fast, CancellationToken::new()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn runs_until_cancelled() {
+        let args = parse(&["--scenario", "load", "--sample-period", "50ms"]).expect("parses");
+        let cancel = CancellationToken::new();
+        let running = tokio::spawn(run(args, cancel.clone()));
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("stops in time")
+            .expect("joins")
+            .expect("clean exit");
+    }
+}

@@ -31,7 +31,7 @@ pub mod scenario;
 mod server;
 pub mod webhooks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -157,8 +157,6 @@ pub struct ParticipantSpec {
     pub device: String,
     /// Zoom's location string, e.g. `"Berlin (DE)"`; an office shares one.
     pub location: String,
-    /// `"Wifi"`, `"Wired"`, `"Cellular"`, …
-    pub network_type: String,
     pub profile: Profile,
 }
 
@@ -185,7 +183,6 @@ impl ParticipantSpec {
             user_name,
             device: "Windows".into(),
             location: "Remote (US)".into(),
-            network_type: "Wifi".into(),
             profile: Profile::healthy(seed),
         }
     }
@@ -201,7 +198,6 @@ impl ParticipantSpec {
     }
 
     pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.network_type = if profile.wifi { "Wifi" } else { "Wired" }.into();
         self.profile = profile;
         self
     }
@@ -351,6 +347,7 @@ impl Simulator {
                 tokens: HashMap::new(),
                 faults: VecDeque::new(),
                 degradations: Vec::new(),
+                degradations_version: 0,
                 qps_limit: config.qps_limit,
                 qps_window: (0, 0),
                 random_429: config.random_429.clamp(0.0, 1.0),
@@ -444,7 +441,9 @@ impl SimHandle {
         let mut state = self.shared.lock();
         state.participants_added += 1;
         // Documentation addresses (RFC 5737), never a real one.
-        let ip_address = format!("192.0.2.{}", state.participants_added % 254 + 1);
+        let host = state.participants_added % 254 + 1;
+        let ip_address = format!("192.0.2.{host}");
+        let internal_ip_address = format!("198.51.100.{host}");
         let meeting = state.live_meeting_mut(meeting_uuid)?;
         if meeting
             .participants
@@ -461,6 +460,9 @@ impl SimHandle {
             joined_at: now,
             left_at: None,
             ip_address,
+            internal_ip_address,
+            samples: BTreeMap::new(),
+            samples_version: 0,
         });
         Ok(self.shared.sim_utc(now))
     }
@@ -508,7 +510,9 @@ impl SimHandle {
     /// Adds a scripted degradation; it applies to samples served from now on
     /// (including past sample indices in its window).
     pub fn add_degradation(&self, degradation: Degradation) {
-        self.shared.lock().degradations.push(degradation);
+        let mut state = self.shared.lock();
+        state.degradations.push(degradation);
+        state.degradations_version += 1;
     }
 
     /// Queues a fault for the next QoS request.
@@ -643,6 +647,8 @@ struct State {
     tokens: HashMap<String, Instant>,
     faults: VecDeque<Fault>,
     degradations: Vec<Degradation>,
+    /// Bumped on every change of `degradations`: invalidates sample caches.
+    degradations_version: u64,
     qps_limit: Option<u32>,
     /// (second since epoch, requests in it).
     qps_window: (u64, u32),
@@ -679,7 +685,12 @@ struct Participant {
     spec: ParticipantSpec,
     joined_at: Instant,
     left_at: Option<Instant>,
+    /// Documentation addresses (RFC 5737), never real ones.
     ip_address: String,
+    internal_ip_address: String,
+    /// Serialized samples by index, for the current degradations version.
+    samples: BTreeMap<u32, String>,
+    samples_version: u64,
 }
 
 /// Where the next page of a list answer starts.

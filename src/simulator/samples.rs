@@ -26,7 +26,8 @@ pub struct Profile {
     pub video: bool,
     /// Sharing the screen: `as_input`/`as_output` carry data. Off: both `""`.
     pub screen_share: bool,
-    /// Whether samples carry a `wifi_rssi` block (newer accounts, Wi-Fi clients).
+    /// Whether samples carry a `wifi_rssi` block (newer accounts, Wi-Fi
+    /// clients). Its values are JSON numbers, as in Zoom's typings.
     pub wifi: bool,
 }
 
@@ -367,7 +368,7 @@ pub fn sample_json(
     if profile.wifi {
         let mut block: Map<String, Json> = wifi
             .iter()
-            .map(|(metric, value)| (metric.name().to_owned(), format!("{value:.0}").into()))
+            .map(|(metric, value)| (metric.name().to_owned(), json!(value.round() as i64)))
             .collect();
         block.insert("rssi_unit".into(), json!("dBm"));
         entry.insert("wifi_rssi".into(), Json::Object(block));
@@ -493,7 +494,12 @@ mod tests {
         unit_re(&entry["as_input"]["resolution"], r"^1920\*1080$");
         unit_re(&entry["video_input"]["frame_rate"], r"^\d+ fps$");
         unit_re(&entry["cpu_usage"]["zoom_avg_cpu_usage"], r"^\d+%$");
-        unit_re(&entry["wifi_rssi"]["avg_rssi"], r"^-\d+$");
+        // Numbers, not strings, in Zoom's typings.
+        assert!(
+            entry["wifi_rssi"]["avg_rssi"]
+                .as_i64()
+                .is_some_and(|v| v < 0)
+        );
         assert_eq!(entry["wifi_rssi"]["rssi_unit"], json!("dBm"));
         assert_eq!(entry["date_time"], json!("2026-01-05T09:00:00Z"));
     }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::log::{Endpoint, RecordedRequest};
 use super::samples::{Degradation, sample_json};
 use super::{
-    Fault, LeftParticipant, Meeting, PageCursor, Participant, RateLimitKind, RetryAfter, Shared,
+    Fault, LeftParticipant, PageCursor, Participant, RateLimitKind, RetryAfter, Shared,
     State as SimState, random_token,
 };
 use crate::zoom::needs_double_encoding;
@@ -272,11 +272,10 @@ async fn qos(
     bearer_token: Option<&str>,
 ) -> Response {
     let fault = shared.lock().faults.pop_front();
-    if let Some(fault) = fault {
-        match fault {
-            Fault::Slow(delay) => tokio::time::sleep(delay).await,
-            other => return fault_response(shared, other),
-        }
+    if let Some(fault) = fault
+        && let Some(response) = apply_fault(shared, fault).await
+    {
+        return response;
     }
     let now = Instant::now();
     let mut state = shared.lock();
@@ -320,7 +319,7 @@ async fn qos(
         Endpoint::ParticipantQos {
             raw_meeting_id,
             participant_id,
-        } => single_participant(shared, &state, raw_meeting_id, participant_id, now),
+        } => single_participant(shared, &mut state, raw_meeting_id, participant_id, now),
         Endpoint::ListQos { raw_meeting_id } => {
             list_participants(shared, &mut state, raw_meeting_id, &pairs, now)
         }
@@ -328,8 +327,10 @@ async fn qos(
     }
 }
 
-fn fault_response(shared: &Shared, fault: Fault) -> Response {
-    match fault {
+/// The answer an injected fault forces, or `None` when the request goes on
+/// to its normal answer (after a delay, for [`Fault::Slow`]).
+async fn apply_fault(shared: &Shared, fault: Fault) -> Option<Response> {
+    let response = match fault {
         Fault::RateLimited {
             retry_after,
             headers,
@@ -363,9 +364,12 @@ fn fault_response(shared: &Shared, fault: Fault) -> Response {
             );
             (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
         }
-        // Handled before answering.
-        Fault::Slow(_) => zoom_error(StatusCode::INTERNAL_SERVER_ERROR, 500, "unexpected"),
-    }
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            return None;
+        }
+    };
+    Some(response)
 }
 
 /// A 429 with `Retry-After` and, when `headers` is set, Zoom's rate-limit headers.
@@ -418,19 +422,19 @@ fn iso_after(after: Duration) -> String {
     whole.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Finds the live meeting a raw `{meetingId}` segment names.
+/// Finds the live meeting a raw `{meetingId}` segment names; its index.
 ///
 /// Decoded once, the segment must be a known UUID that does not need double
 /// encoding, or the meeting number. Otherwise it must decode twice to a
 /// known UUID (what Zoom requires for UUIDs that start with `/` or contain
 /// `//`; accepted for the others too). A UUID that needs double encoding
 /// but came encoded once finds nothing: Zoom answers that with code 3001.
-fn resolve_meeting<'a>(state: &'a SimState, raw_meeting_id: &str) -> Option<&'a Meeting> {
+fn resolve_meeting(state: &SimState, raw_meeting_id: &str) -> Option<usize> {
     let live = |uuid: &str| {
         state
             .meetings
             .iter()
-            .find(|m| m.spec.uuid == uuid && m.ended_at.is_none())
+            .position(|m| m.spec.uuid == uuid && m.ended_at.is_none())
     };
     let once = percent_decode_str(raw_meeting_id).decode_utf8().ok()?;
     if !needs_double_encoding(&once)
@@ -442,8 +446,7 @@ fn resolve_meeting<'a>(state: &'a SimState, raw_meeting_id: &str) -> Option<&'a 
         return state
             .meetings
             .iter()
-            .rev()
-            .find(|m| m.spec.id.to_string() == *once && m.ended_at.is_none());
+            .rposition(|m| m.spec.id.to_string() == *once && m.ended_at.is_none());
     }
     // A correctly double-encoded UUID has no raw `/` after one decoding.
     if once.contains('/') {
@@ -456,19 +459,30 @@ fn resolve_meeting<'a>(state: &'a SimState, raw_meeting_id: &str) -> Option<&'a 
     live(&twice)
 }
 
+/// A JSON body built from pre-serialized parts.
+fn json_body(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 fn single_participant(
     shared: &Shared,
-    state: &SimState,
+    state: &mut SimState,
     raw_meeting_id: &str,
     participant_id: &str,
     now: Instant,
 ) -> Response {
-    let Some(meeting) = resolve_meeting(state, raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, raw_meeting_id) else {
         return zoom_error(StatusCode::NOT_FOUND, 3001, MEETING_NOT_FOUND);
     };
-    let Some(participant) = meeting
+    let SimState {
+        meetings,
+        degradations,
+        degradations_version,
+        ..
+    } = state;
+    let Some(participant) = meetings[index]
         .participants
-        .iter()
+        .iter_mut()
         .find(|p| p.spec.user_id == participant_id)
     else {
         return zoom_error(StatusCode::NOT_FOUND, 3001, MEETING_NOT_FOUND);
@@ -477,13 +491,13 @@ fn single_participant(
     {
         return zoom_error(StatusCode::NOT_FOUND, 3001, MEETING_NOT_FOUND);
     }
-    axum::Json(participant_json(
+    json_body(participant_json(
         shared,
-        &state.degradations,
+        degradations,
+        *degradations_version,
         participant,
         now,
     ))
-    .into_response()
 }
 
 fn list_participants(
@@ -493,10 +507,10 @@ fn list_participants(
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
-    let Some(meeting_uuid) = resolve_meeting(state, raw_meeting_id).map(|m| m.spec.uuid.clone())
-    else {
+    let Some(index) = resolve_meeting(state, raw_meeting_id) else {
         return zoom_error(StatusCode::NOT_FOUND, 3001, MEETING_NOT_FOUND);
     };
+    let meeting_uuid = state.meetings[index].spec.uuid.clone();
     let page_size = match form_value(pairs, "page_size") {
         None | Some("") => DEFAULT_PAGE_SIZE,
         Some(raw) => match raw.parse::<usize>() {
@@ -523,20 +537,26 @@ fn list_participants(
             }
         },
     };
-    let Some(meeting) = state.meetings.iter().find(|m| m.spec.uuid == meeting_uuid) else {
-        return zoom_error(StatusCode::NOT_FOUND, 3001, MEETING_NOT_FOUND);
-    };
-    let participants: Vec<Json> = meeting
+    let SimState {
+        meetings,
+        degradations,
+        degradations_version,
+        page_tokens,
+        ..
+    } = state;
+    let meeting = &mut meetings[index];
+    let total_records = meeting.participants.len();
+    let participants: Vec<String> = meeting
         .participants
-        .iter()
+        .iter_mut()
         .skip(offset)
         .take(page_size)
-        .map(|p| participant_json(shared, &state.degradations, p, now))
+        .map(|p| participant_json(shared, degradations, *degradations_version, p, now))
         .collect();
     let next_offset = offset + participants.len();
-    let next_page_token = if next_offset < meeting.participants.len() {
+    let next_page_token = if next_offset < total_records {
         let token = random_token(32);
-        state.page_tokens.insert(
+        page_tokens.insert(
             token.clone(),
             PageCursor {
                 meeting_uuid,
@@ -548,63 +568,94 @@ fn list_participants(
     } else {
         String::new()
     };
-    axum::Json(json!({
+    let head = json!({
+        "page_count": total_records.div_ceil(page_size),
         "page_size": page_size,
+        "total_records": total_records,
         "next_page_token": next_page_token,
-        "participants": participants,
-    }))
-    .into_response()
+    });
+    json_body(splice_array(&head, "participants", &participants))
 }
 
-/// One participant object in Zoom's shape, with the live samples up to now.
+/// `object` (a JSON object) with `key: [items…]` appended, `items` being
+/// serialized JSON values. Lets cached samples go out without re-serializing.
+fn splice_array(object: &Json, key: &str, items: &[String]) -> String {
+    let head = object.to_string();
+    let head = head.strip_suffix('}').unwrap_or(&head);
+    let items_len: usize = items.iter().map(|item| item.len() + 1).sum();
+    let mut body = String::with_capacity(head.len() + key.len() + items_len + 8);
+    body.push_str(head);
+    if head.len() > 1 {
+        body.push(',');
+    }
+    body.push('"');
+    body.push_str(key);
+    body.push_str("\":[");
+    for (position, item) in items.iter().enumerate() {
+        if position > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("]}");
+    body
+}
+
+/// One participant object in Zoom's shape, with the live samples up to now,
+/// serialized. Samples are generated once per degradation version and kept
+/// (the live window's worth), so polling costs a string copy, not a rebuild.
 fn participant_json(
     shared: &Shared,
     degradations: &[Degradation],
-    participant: &Participant,
+    degradations_version: u64,
+    participant: &mut Participant,
     now: Instant,
-) -> Json {
-    let spec = &participant.spec;
+) -> String {
     let end = participant.left_at.map_or(now, |left| left.min(now));
     let join_minute = shared.sim_minute(participant.joined_at);
     let available = shared.sim_minute(end).saturating_sub(join_minute);
     let first = available.saturating_sub(u64::from(shared.config.live_window));
-    let samples: Vec<Json> = (first..available)
-        .map(|index| {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
+    if participant.samples_version != degradations_version {
+        participant.samples.clear();
+        participant.samples_version = degradations_version;
+    }
+    let first_index = u32::try_from(first).unwrap_or(u32::MAX);
+    participant.samples = participant.samples.split_off(&first_index);
+    let spec = &participant.spec;
+    let mut samples = Vec::new();
+    for index in first..available {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let sample = participant.samples.entry(index).or_insert_with(|| {
             let applying: Vec<&Degradation> = degradations
                 .iter()
                 .filter(|d| d.applies(&spec.user_id, &spec.location, index))
                 .collect();
             let date_time = shared.minute_utc(join_minute + u64::from(index) + 1);
-            sample_json(&spec.profile, index, date_time, &applying)
-        })
-        .collect();
+            sample_json(&spec.profile, index, date_time, &applying).to_string()
+        });
+        samples.push(sample.clone());
+    }
     let time = |t: Instant| shared.sim_utc(t).to_rfc3339_opts(SecondsFormat::Secs, true);
-    json!({
+    // The fields of Zoom's own typings (zoom/rivet-javascript,
+    // `DashboardsGetMeetingParticipantQoSResponse`), no more: qoswatch must
+    // not come to rely on fields the real answer lacks.
+    let head = json!({
+        "id": spec.id,
         "user_id": spec.user_id,
         "user_name": spec.user_name,
         "device": spec.device,
         "ip_address": participant.ip_address,
+        "internal_ip_addresses": [participant.internal_ip_address],
         "location": spec.location,
-        "network_type": spec.network_type,
-        "microphone": "Microphone Array (Realtek(R) Audio)",
-        "speaker": "Speakers (Realtek(R) Audio)",
-        "camera": if spec.profile.video { "Integrated Webcam" } else { "" },
-        "data_center": "Frankfurt (DE)",
-        "connection_type": "UDP",
         "join_time": time(participant.joined_at),
         "leave_time": participant.left_at.map(time).unwrap_or_default(),
-        "share_application": false,
-        "share_desktop": spec.profile.screen_share,
-        "share_whiteboard": false,
-        "recording": false,
         "pc_name": format!("{}'s PC", spec.user_name),
         "domain": "",
         "mac_addr": "",
         "harddisk_id": "",
         "version": "6.2.11.50000",
-        "user_qos": samples,
-    })
+    });
+    splice_array(&head, "user_qos", &samples)
 }
 
 #[cfg(test)]
@@ -653,6 +704,19 @@ mod tests {
         );
         assert_eq!(classify(&Method::POST, "/oauth/token"), Endpoint::Token);
         assert_eq!(classify(&Method::GET, "/oauth/token"), Endpoint::Other);
+    }
+
+    #[test]
+    fn spliced_arrays_are_valid_json() {
+        let items = vec!["{\"a\":1}".to_owned(), "2".to_owned()];
+        let body = splice_array(&json!({"x": "y"}), "list", &items);
+        let parsed: Json = serde_json::from_str(&body).expect("valid json");
+        assert_eq!(parsed, json!({"x": "y", "list": [{"a": 1}, 2]}));
+        let empty = splice_array(&json!({}), "list", &[]);
+        assert_eq!(
+            serde_json::from_str::<Json>(&empty).expect("valid"),
+            json!({"list": []})
+        );
     }
 
     #[test]
