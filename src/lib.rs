@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod monitor;
 pub mod notify;
+pub mod pipeline;
 pub mod qos;
 pub mod rules;
 pub mod simulator;

@@ -26,6 +26,18 @@ enum Command {
         #[arg(long, env = "QOSWATCH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check a rules file: exit 0 when valid, else print every problem as FILE:LINE:COL: message.
+    CheckRules {
+        /// The rules file.
+        file: PathBuf,
+    },
+    /// Run rule unit tests (sample series and expected alerts) from a test file.
+    TestRules {
+        /// The test file; it names the rules file it tests.
+        file: PathBuf,
+    },
+    /// Serve a simulated Zoom API (and optionally send its webhooks) for load tests.
+    Simulate(qoswatch::simulator::cli::SimulateArgs),
     /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
@@ -68,7 +80,34 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::CheckRules { file } => outcome(qoswatch::rules::cli::check_rules(&file)),
+        Command::TestRules { file } => outcome(qoswatch::rules::cli::test_rules(&file)),
+        Command::Simulate(args) => {
+            init_tracing(LogFormat::Pretty, "info");
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop.cancel();
+            });
+            match qoswatch::simulator::cli::run(args, cancel).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("qoswatch simulate: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Healthcheck { url } => healthcheck(&url).await,
+    }
+}
+
+fn outcome(outcome: qoswatch::rules::cli::CommandOutcome) -> ExitCode {
+    print!("{}", outcome.output);
+    if outcome.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -1,6 +1,7 @@
 //! Builds the whole service from [`Settings`] and runs it. Owns the root
 //! [`CancellationToken`] and the [`TaskTracker`] of every background task.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,12 +12,46 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
-use crate::http::{AppState, WebhookMetrics, router};
+use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
 use crate::monitor::{LoggingSink, Monitor, SampleSink};
+use crate::notify::{DispatchHandle, Dispatcher};
+use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
+use crate::rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::store::MemoryStore;
 use crate::zoom::budget::Budget;
 use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
 use crate::zoom::signature::Verifier;
+
+/// Looks up environment variables (the Slack webhook variables named in the
+/// rules file). The process environment in `main`, a map in tests.
+pub type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What an embedder (tests, the demo) may plug in besides [`Settings`].
+pub struct Extras {
+    pub env: EnvFn,
+    /// Where the console channel writes its JSON lines.
+    pub console: Box<dyn Write + Send>,
+    /// Further observers of every watch, next to the rules.
+    pub sample_taps: Vec<Arc<dyn SampleSink>>,
+}
+
+impl std::fmt::Debug for Extras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extras")
+            .field("sample_taps", &self.sample_taps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Self {
+            env: Arc::new(|name: &str| std::env::var(name).ok()),
+            console: Box::new(std::io::stdout()),
+            sample_taps: Vec::new(),
+        }
+    }
+}
 
 /// A built, bound, not yet running qoswatch.
 #[derive(Debug)]
@@ -27,12 +62,18 @@ pub struct Application {
     tracker: TaskTracker,
     cancel: CancellationToken,
     monitor: Monitor,
+    dispatch: Option<DispatchHandle>,
     settings: Settings,
 }
 
 impl Application {
     /// Builds every part and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with(settings, Extras::default()).await
+    }
+
+    /// Like [`Application::build`], with the embedder's [`Extras`].
+    pub async fn build_with(settings: Settings, extras: Extras) -> anyhow::Result<Application> {
         let mut registry = Registry::default();
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
@@ -68,7 +109,31 @@ impl Application {
             budget,
             &mut registry,
         )?);
-        let sink: Arc<dyn SampleSink> = Arc::new(LoggingSink::new(&mut registry));
+        let alerting = build_alerting(
+            &settings,
+            extras.env,
+            extras.console,
+            &mut registry,
+            &tracker,
+            &cancel,
+        )?;
+        let mut sinks: Vec<Arc<dyn SampleSink>> = Vec::new();
+        let mut dispatch = None;
+        let mut meeting_alerts: Option<Arc<dyn MeetingAlertSink>> = None;
+        match alerting {
+            Some((rules_sink, handle, relay)) => {
+                sinks.push(Arc::new(rules_sink));
+                meeting_alerts = relay.map(|r| r as Arc<dyn MeetingAlertSink>);
+                dispatch = Some(handle);
+            }
+            None => sinks.push(Arc::new(LoggingSink::new(&mut registry))),
+        }
+        sinks.extend(extras.sample_taps);
+        let sink: Arc<dyn SampleSink> = if sinks.len() == 1 {
+            sinks.remove(0)
+        } else {
+            Arc::new(FanOutSink::new(sinks))
+        };
         let monitor = Monitor::new(
             client,
             sink,
@@ -86,7 +151,7 @@ impl Application {
         let state = AppState {
             verifier,
             monitor: monitor.clone(),
-            meeting_alerts: None,
+            meeting_alerts,
             metrics: Arc::new(registry),
             webhook_metrics,
             shutdown: cancel.clone(),
@@ -103,6 +168,7 @@ impl Application {
             tracker,
             cancel,
             monitor,
+            dispatch,
             settings,
         })
     }
@@ -120,6 +186,11 @@ impl Application {
     /// The watcher registry, for tests and embedding.
     pub fn monitor(&self) -> Monitor {
         self.monitor.clone()
+    }
+
+    /// The alert dispatcher, when a rules file is configured.
+    pub fn dispatch(&self) -> Option<DispatchHandle> {
+        self.dispatch.clone()
     }
 
     /// Serves until the shutdown token is cancelled, then stops accepting,
@@ -148,6 +219,113 @@ impl Application {
         tracing::info!("qoswatch stopped");
         Ok(())
     }
+}
+
+type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
+
+/// Rules, dispatcher, hot reload and Zoom's meeting alerts, when a rules
+/// file is configured.
+fn build_alerting(
+    settings: &Settings,
+    env: EnvFn,
+    console: Box<dyn Write + Send>,
+    registry: &mut Registry,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Alerting>> {
+    let zoom_alerts = &settings.alerts.zoom_meeting_alerts;
+    let Some(path) = &settings.rules.file else {
+        if zoom_alerts.enabled {
+            anyhow::bail!(
+                "alerts.zoom_meeting_alerts is enabled but no rules file (rules.file) defines its channels"
+            );
+        }
+        return Ok(None);
+    };
+    let live = LiveRules::load(path, RulesMetrics::register(registry))
+        .map_err(|diagnostics| anyhow::anyhow!("invalid rules file:\n{diagnostics}"))?;
+    let live = Arc::new(live);
+    let rules = live.current();
+    let dispatch = Dispatcher::start(
+        rules.channels(),
+        settings.alerts.smtp.clone(),
+        settings.alerts.dispatch.clone(),
+        &*env,
+        console,
+        registry,
+        tracker,
+        cancel.clone(),
+    )
+    .context("cannot set up the notification channels")?;
+    tracing::info!(
+        path = %path.display(),
+        rules = rules.len(),
+        channels = rules.channels().len(),
+        "rules loaded"
+    );
+    if zoom_alerts.enabled {
+        for name in &zoom_alerts.channels {
+            if !rules.channels().iter().any(|c| &c.name == name) {
+                anyhow::bail!(
+                    "alerts.zoom_meeting_alerts.channels names `{name}`, which the rules file does not define"
+                );
+            }
+        }
+    }
+    spawn_file_watcher(live.clone(), tracker, cancel.clone())
+        .context("cannot watch the rules file for changes")?;
+    spawn_sighup_reloader(live.clone(), tracker, cancel.clone())
+        .context("cannot listen for SIGHUP")?;
+    follow_channel_changes(&live, dispatch.clone(), env, tracker, cancel.clone());
+    let relay = zoom_alerts.enabled.then(|| {
+        Arc::new(ZoomAlertRelay::new(
+            zoom_alerts.clone(),
+            dispatch.clone(),
+            registry,
+        ))
+    });
+    let sink = RulesSink::new(live, dispatch.clone(), registry);
+    Ok(Some((sink, dispatch, relay)))
+}
+
+/// Keeps the dispatcher's channels in step with reloaded rules. A reload
+/// whose channels cannot be built (a Slack variable not set) keeps the old
+/// channels and says why.
+fn follow_channel_changes(
+    live: &LiveRules,
+    dispatch: DispatchHandle,
+    env: EnvFn,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let mut changes = live.subscribe();
+    let mut channels = live.current().channels().to_vec();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+            let next = changes.borrow_and_update().channels().to_vec();
+            if next == channels {
+                continue;
+            }
+            match dispatch.reconfigure(&next, &*env) {
+                Ok(()) => {
+                    tracing::info!(channels = next.len(), "notification channels reconfigured");
+                    channels = next;
+                }
+                Err(error) => tracing::error!(
+                    %error,
+                    "reloaded rules define channels that cannot be set up; the previous channels stay"
+                ),
+            }
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

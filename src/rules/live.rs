@@ -84,6 +84,9 @@ struct LastAttempt {
 pub struct LiveRules {
     path: PathBuf,
     current: ArcSwap<RuleSet>,
+    /// Announces every rule set put in force, for parts that must follow
+    /// (the dispatcher's channels).
+    changes: tokio::sync::watch::Sender<Arc<RuleSet>>,
     last: Mutex<LastAttempt>,
     metrics: RulesMetrics,
 }
@@ -102,9 +105,12 @@ impl LiveRules {
         })?;
         let rules = RuleSet::from_bytes(&name, &bytes)?;
         metrics.loaded_rules.set(rules.len() as i64);
+        let rules = Arc::new(rules);
+        let (changes, _) = tokio::sync::watch::channel(rules.clone());
         Ok(Self {
             path,
-            current: ArcSwap::from_pointee(rules),
+            current: ArcSwap::new(rules),
+            changes,
             last: Mutex::new(LastAttempt {
                 hash: digest(&bytes),
                 rejected: None,
@@ -120,6 +126,11 @@ impl LiveRules {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A receiver that sees every rule set put in force by a reload.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<RuleSet>> {
+        self.changes.subscribe()
     }
 
     pub fn metrics(&self) -> &RulesMetrics {
@@ -155,7 +166,9 @@ impl LiveRules {
         match RuleSet::from_bytes(&name, &bytes) {
             Ok(rules) => {
                 let count = rules.len();
-                self.current.store(Arc::new(rules));
+                let rules = Arc::new(rules);
+                self.current.store(rules.clone());
+                self.changes.send_replace(rules);
                 last.rejected = None;
                 self.metrics.reload_success.inc();
                 self.metrics.loaded_rules.set(count as i64);

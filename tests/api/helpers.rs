@@ -7,7 +7,7 @@ use std::time::Duration;
 use qoswatch::config::Settings;
 use qoswatch::monitor::Monitor;
 use qoswatch::simulator::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
-use qoswatch::startup::Application;
+use qoswatch::startup::{Application, Extras};
 use qoswatch::zoom::signature::sign;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -54,6 +54,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(sim_config: SimConfig, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_extras(sim_config, tweak, Extras::default()).await
+}
+
+pub async fn spawn_app_with_extras(
+    sim_config: SimConfig,
+    tweak: impl FnOnce(&mut Settings),
+    extras: Extras,
+) -> TestApp {
     let sim = Simulator::start(sim_config, "127.0.0.1:0".parse().expect("address"))
         .await
         .expect("simulator starts");
@@ -61,7 +69,9 @@ pub async fn spawn_app_with(sim_config: SimConfig, tweak: impl FnOnce(&mut Setti
     tweak(&mut settings);
     settings.validate().expect("test settings are valid");
     let poll_interval = settings.polling.interval;
-    let app = Application::build(settings).await.expect("app builds");
+    let app = Application::build_with(settings, extras)
+        .await
+        .expect("app builds");
     let address = app.address();
     let monitor = app.monitor();
     let shutdown = app.shutdown_token();
