@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod monitor;
 pub mod notify;

@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See qoswatch work in a minute: a simulated Zoom meeting, watched by the real server.
+    Demo(qoswatch::demo::DemoArgs),
     /// Run the webhook receiver and the QoS watchers.
     Serve {
         /// Settings file (YAML); every setting can also come from QOSWATCH_* variables.
@@ -76,6 +78,24 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(error = format!("{error:#}"), "qoswatch failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo(args) => {
+            // The story goes to stdout; only problems are logged.
+            init_tracing(LogFormat::Pretty, "error");
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop.cancel();
+            });
+            let env = |name: &str| std::env::var(name).ok();
+            match qoswatch::demo::run(args, &env, Box::new(std::io::stdout()), cancel).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("qoswatch demo: {error:#}");
                     ExitCode::FAILURE
                 }
             }

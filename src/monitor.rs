@@ -467,6 +467,7 @@ impl Monitor {
                 answer = client.participant_qos(&subject.meeting.uuid, &subject.participant.user_id) => answer,
             };
             let now = Utc::now();
+            tracing::trace!(ok = answer.is_ok(), "polled Zoom");
             match answer {
                 Ok((qos, report)) => {
                     failures = 0;
@@ -491,6 +492,7 @@ impl Monitor {
                         }
                         last_seen = Some(sample.at);
                         any_new = true;
+                        tracing::debug!(at = %sample.at, "new QoS sample");
                         self.inner.metrics.samples.inc();
                         observer.sample(&subject, &sample, now);
                     }

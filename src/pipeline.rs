@@ -28,11 +28,18 @@ use crate::zoom::event::Meeting;
 pub struct RulesSink {
     rules: Arc<LiveRules>,
     dispatch: DispatchHandle,
+    /// Channels that receive every alert besides the rules' own routes.
+    also_route: Arc<[String]>,
     transitions: Counter,
 }
 
 impl RulesSink {
-    pub fn new(rules: Arc<LiveRules>, dispatch: DispatchHandle, registry: &mut Registry) -> Self {
+    pub fn new(
+        rules: Arc<LiveRules>,
+        dispatch: DispatchHandle,
+        also_route: Vec<String>,
+        registry: &mut Registry,
+    ) -> Self {
         let transitions = Counter::default();
         registry.register(
             "qoswatch_alert_transitions",
@@ -42,6 +49,7 @@ impl RulesSink {
         Self {
             rules,
             dispatch,
+            also_route: also_route.into(),
             transitions,
         }
     }
@@ -64,7 +72,12 @@ struct RulesObserver {
 
 impl RulesObserver {
     fn send(&self, events: Vec<AlertEvent>) {
-        for event in events {
+        for mut event in events {
+            for channel in self.sink.also_route.iter() {
+                if !event.route.channels.contains(channel) {
+                    event.route.channels.push(channel.clone());
+                }
+            }
             self.sink.transitions.inc();
             tracing::info!(
                 alert = %event.key,

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert::Channel;
 use crate::config::Settings;
 use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
 use crate::monitor::{LoggingSink, Monitor, SampleSink};
@@ -33,6 +34,9 @@ pub struct Extras {
     pub console: Box<dyn Write + Send>,
     /// Further observers of every watch, next to the rules.
     pub sample_taps: Vec<Arc<dyn SampleSink>>,
+    /// Channels added to those of the rules file; every alert goes to them
+    /// too (the demo's Slack and e-mail when the user set them up).
+    pub extra_channels: Vec<Channel>,
 }
 
 impl std::fmt::Debug for Extras {
@@ -49,6 +53,7 @@ impl Default for Extras {
             env: Arc::new(|name: &str| std::env::var(name).ok()),
             console: Box::new(std::io::stdout()),
             sample_taps: Vec::new(),
+            extra_channels: Vec::new(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl Application {
             &settings,
             extras.env,
             extras.console,
+            extras.extra_channels,
             &mut registry,
             &tracker,
             &cancel,
@@ -229,6 +235,7 @@ fn build_alerting(
     settings: &Settings,
     env: EnvFn,
     console: Box<dyn Write + Send>,
+    extra_channels: Vec<Channel>,
     registry: &mut Registry,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
@@ -246,8 +253,13 @@ fn build_alerting(
         .map_err(|diagnostics| anyhow::anyhow!("invalid rules file:\n{diagnostics}"))?;
     let live = Arc::new(live);
     let rules = live.current();
+    let with_extra = |rules: &crate::rules::RuleSet| {
+        let mut channels = rules.channels().to_vec();
+        channels.extend(extra_channels.iter().cloned());
+        channels
+    };
     let dispatch = Dispatcher::start(
-        rules.channels(),
+        &with_extra(&rules),
         settings.alerts.smtp.clone(),
         settings.alerts.dispatch.clone(),
         &*env,
@@ -265,7 +277,7 @@ fn build_alerting(
     );
     if zoom_alerts.enabled {
         for name in &zoom_alerts.channels {
-            if !rules.channels().iter().any(|c| &c.name == name) {
+            if !with_extra(&rules).iter().any(|c| &c.name == name) {
                 anyhow::bail!(
                     "alerts.zoom_meeting_alerts.channels names `{name}`, which the rules file does not define"
                 );
@@ -276,15 +288,25 @@ fn build_alerting(
         .context("cannot watch the rules file for changes")?;
     spawn_sighup_reloader(live.clone(), tracker, cancel.clone())
         .context("cannot listen for SIGHUP")?;
-    follow_channel_changes(&live, dispatch.clone(), env, tracker, cancel.clone());
+    let extra_names: Vec<String> = extra_channels.iter().map(|c| c.name.clone()).collect();
+    follow_channel_changes(
+        &live,
+        dispatch.clone(),
+        env,
+        extra_channels,
+        tracker,
+        cancel.clone(),
+    );
     let relay = zoom_alerts.enabled.then(|| {
-        Arc::new(ZoomAlertRelay::new(
-            zoom_alerts.clone(),
-            dispatch.clone(),
-            registry,
-        ))
+        let mut settings = zoom_alerts.clone();
+        for name in &extra_names {
+            if !settings.channels.contains(name) {
+                settings.channels.push(name.clone());
+            }
+        }
+        Arc::new(ZoomAlertRelay::new(settings, dispatch.clone(), registry))
     });
-    let sink = RulesSink::new(live, dispatch.clone(), registry);
+    let sink = RulesSink::new(live, dispatch.clone(), extra_names, registry);
     Ok(Some((sink, dispatch, relay)))
 }
 
@@ -295,11 +317,17 @@ fn follow_channel_changes(
     live: &LiveRules,
     dispatch: DispatchHandle,
     env: EnvFn,
+    extra_channels: Vec<Channel>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) {
     let mut changes = live.subscribe();
-    let mut channels = live.current().channels().to_vec();
+    let all_channels = move |rules: &crate::rules::RuleSet| {
+        let mut channels = rules.channels().to_vec();
+        channels.extend(extra_channels.iter().cloned());
+        channels
+    };
+    let mut channels = all_channels(&live.current());
     tracker.spawn(async move {
         loop {
             tokio::select! {
@@ -310,7 +338,7 @@ fn follow_channel_changes(
                     }
                 }
             }
-            let next = changes.borrow_and_update().channels().to_vec();
+            let next = all_channels(&changes.borrow_and_update());
             if next == channels {
                 continue;
             }

@@ -591,6 +591,38 @@ async fn resolved_is_suppressed_per_channel_and_per_rule() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resolved_message_never_overtakes_its_firing_message() {
+    let settings = NotifySettings {
+        group_window: Duration::from_secs(30),
+        ..fast_settings()
+    };
+    let running = Running::start(
+        &[console_channel("stdout", true)],
+        None,
+        settings,
+        &HashMap::new(),
+    );
+    // Ann's alert ends: a resolved group opens (sent at 30 s).
+    let ann = firing(Some(person("1", "Ann Lee", "A", "Wifi")), &["stdout"]);
+    running.handle.send(resolved(&ann));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Bob's alert fires and clears within the window (a burst of samples
+    // after a pause): its firing opens a problem group due at 40 s, its
+    // resolved joins the group due at 30 s.
+    let mut bob = firing(Some(person("2", "Bob Ray", "B", "Wifi")), &["stdout"]);
+    bob.key = qoswatch::alert::AlertKey::new("audio-latency", "m==", Some("2"));
+    running.handle.send(bob.clone());
+    running.handle.send(resolved(&bob));
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let lines = running.console.json_lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines[0]["phase"], "problem", "firing first: {lines:#?}");
+    assert!(lines[0].to_string().contains("Bob Ray"));
+    assert_eq!(lines[1]["phase"], "resolved");
+    running.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
     let settings = NotifySettings {
         group_window: Duration::from_secs(30),

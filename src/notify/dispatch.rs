@@ -431,12 +431,26 @@ impl Router {
 
     /// Sends groups whose window ended at `now`, or all groups.
     fn flush(&mut self, now: Option<Instant>) {
-        let due: Vec<GroupKey> = self
+        let mut due: Vec<GroupKey> = self
             .groups
             .iter()
             .filter(|(_, group)| now.is_none_or(|now| group.deadline <= now))
             .map(|(key, _)| key.clone())
             .collect();
+        // A resolved message must never overtake the problem message it
+        // ends: when a meeting's resolved group is due, its open problem
+        // group goes out first, even if its own window is still open.
+        let held_problems: Vec<GroupKey> = due
+            .iter()
+            .filter(|key| key.phase == Phase::Resolved)
+            .map(|key| GroupKey {
+                phase: Phase::Problem,
+                ..key.clone()
+            })
+            .filter(|key| self.groups.contains_key(key) && !due.contains(key))
+            .collect();
+        due.extend(held_problems);
+        due.sort_by_key(|key| key.phase == Phase::Resolved);
         for key in due {
             if let Some(group) = self.groups.remove(&key) {
                 self.enqueue(key.channel, group.events);

@@ -94,6 +94,9 @@ impl Budget {
 
     /// Waits for a request slot. Returns an error, without waiting, when the
     /// daily quota is used up; the caller waits `reset_in` (cancellably).
+    ///
+    /// Slots are reserved in arrival order (first come, first served), so
+    /// no watcher starves while others poll.
     pub async fn acquire(&self) -> Result<(), BudgetError> {
         loop {
             let slot = {
@@ -119,26 +122,30 @@ impl Budget {
                 }
                 let now = Instant::now();
                 let mut slot = state.next_slot.max(now);
-                if let Some(paused_until) = state.paused_until {
-                    if paused_until > now {
-                        slot = slot.max(paused_until);
-                    } else {
+                match state.paused_until {
+                    Some(paused_until) if paused_until > now => slot = slot.max(paused_until),
+                    Some(_) => {
                         state.paused_until = None;
                         self.metrics.paused.set(0);
                     }
+                    None => {}
                 }
-                if slot <= now {
-                    // Take it now.
-                    state.next_slot = now + self.interval;
-                    state.used_today += 1;
-                    self.metrics.requests.inc();
-                    return Ok(());
-                }
+                state.next_slot = slot + self.interval;
                 slot
             };
-            // Sleep, then look again: a pause may have begun meanwhile, and
-            // another watcher may have taken this slot.
             tokio::time::sleep_until(slot).await;
+            let mut state = self.lock();
+            // A pause that began while we waited wins over our reservation:
+            // queue again behind it.
+            if state
+                .paused_until
+                .is_some_and(|paused_until| paused_until > Instant::now())
+            {
+                continue;
+            }
+            state.used_today += 1;
+            self.metrics.requests.inc();
+            return Ok(());
         }
     }
 
@@ -163,7 +170,10 @@ impl Budget {
             }
         };
         let until = Instant::now() + pause;
-        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        let until = state.paused_until.map_or(until, |p| p.max(until));
+        state.paused_until = Some(until);
+        // Reservations taken from now on line up after the pause.
+        state.next_slot = state.next_slot.max(until);
         self.metrics.paused.set(1);
         pause
     }
@@ -277,6 +287,32 @@ mod tests {
         times.sort();
         assert_eq!(times[19], Duration::from_millis(1900));
         assert_eq!(budget.used_today(), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_go_to_whoever_asked_first() {
+        // A watcher whose slot is due but who has not run yet keeps it; a
+        // newcomer queues behind. (Without reservations a busy runtime let
+        // newcomers take every freed slot and starved some watchers.)
+        let budget = Arc::new(budget(10, 1000));
+        let start = Instant::now();
+        budget.acquire().await.expect("first slot");
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                budget.acquire().await.expect("second slot");
+                Instant::now() - start
+            })
+        };
+        tokio::task::yield_now().await;
+        // Move the clock without running the waiter.
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let newcomer = {
+            budget.acquire().await.expect("third slot");
+            Instant::now() - start
+        };
+        assert_eq!(waiter.await.expect("task"), Duration::from_millis(100));
+        assert_eq!(newcomer, Duration::from_millis(200));
     }
 
     #[tokio::test(start_paused = true)]

@@ -94,6 +94,7 @@ async fn degraded_audio_reaches_slack_and_email_once_then_resolves() {
         env: Arc::new(move |name: &str| env.get(name).cloned()),
         console: Box::new(console.clone()),
         sample_taps: Vec::new(),
+        extra_channels: Vec::new(),
     };
     let app = spawn_app_with_extras(
         SimConfig::default(),

@@ -1,0 +1,99 @@
+//! `qoswatch demo` end to end: the simulator's signed webhooks reach the real
+//! endpoint, the watchers poll the simulator, the shipped rules fire, and the
+//! console channel reports. Asserts on the alerts the demo saw.
+
+use std::time::Duration;
+
+use qoswatch::demo::{DemoArgs, SharedOutput, run};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_demo_alerts_on_the_degraded_participants_only() {
+    let out = SharedOutput::default();
+    let args = DemoArgs {
+        sample_period: Duration::from_millis(400),
+        ..DemoArgs::default()
+    };
+    let no_env = |_: &str| None;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(
+            args,
+            &no_env,
+            Box::new(out.clone()),
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the demo ends by itself")
+    .expect("the demo runs");
+    let text = out.text();
+
+    assert_eq!(summary.participants.len(), 7, "{text}");
+    assert_eq!(summary.webhook_failures, 0);
+    assert!(
+        summary.webhooks_sent >= 16,
+        "joins, leaves, alert, end: {}",
+        summary.webhooks_sent
+    );
+    assert!(summary.samples > 50);
+
+    let fired = |who: &str, rule: &str| {
+        summary.alerts.iter().position(|a| {
+            a.status == "firing" && a.rule == rule && a.participant.as_deref() == Some(who)
+        })
+    };
+    let resolved = |who: &str, rule: &str| {
+        summary.alerts.iter().position(|a| {
+            a.status == "resolved" && a.rule == rule && a.participant.as_deref() == Some(who)
+        })
+    };
+    // Ana's Wi-Fi goes bad first (samples 4..9), and recovers.
+    for rule in ["audio-latency", "audio-jitter", "audio-loss"] {
+        let fire = fired("Ana Alvarez", rule).unwrap_or_else(|| panic!("Ana {rule}:\n{text}"));
+        let clear =
+            resolved("Ana Alvarez", rule).unwrap_or_else(|| panic!("Ana {rule} resolved:\n{text}"));
+        assert!(fire < clear, "{rule} resolved before it fired:\n{text}");
+    }
+    // The Berlin office loses packets together (samples 6..11): one message
+    // names the shared location.
+    let berlin = ["Bernd Becker", "Birgit Braun", "Bao Bui"];
+    for who in berlin {
+        let fire = fired(who, "audio-loss").unwrap_or_else(|| panic!("{who}:\n{text}"));
+        assert!(
+            fire > fired("Ana Alvarez", "audio-latency").unwrap_or(usize::MAX),
+            "Ana's Wi-Fi went bad before Berlin's uplink:\n{text}"
+        );
+    }
+    assert!(
+        summary.alerts.iter().any(|a| a.status == "firing"
+            && berlin.contains(&a.participant.as_deref().unwrap_or(""))
+            && a.shared_cause.as_deref() == Some("same location: Berlin (DE)")),
+        "a grouped Berlin message names the office:\n{text}"
+    );
+    // Carl's CPU pegs.
+    assert!(fired("Carl Czerny", "zoom-cpu").is_some(), "{text}");
+    // Zoom's own meeting alert is relayed.
+    assert!(
+        summary
+            .alerts
+            .iter()
+            .any(|a| a.participant.is_none() && a.summary.contains("Unstable audio quality")),
+        "{text}"
+    );
+    // Nothing for the healthy ones.
+    for who in ["Dana Dietz", "Eve Ek"] {
+        assert!(
+            !summary
+                .alerts
+                .iter()
+                .any(|a| a.participant.as_deref() == Some(who)),
+            "{who} is healthy:\n{text}"
+        );
+    }
+    // The terminal told the story.
+    assert!(text.contains("Ana Alvarez joined"));
+    assert!(text.contains("quality at a glance"));
+    assert!(text.contains("Summary"));
+    assert!(summary.zoom_rate_limited >= 1, "the scripted 429 happened");
+}
