@@ -7,6 +7,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+# The demo embeds the example rules.
+COPY rules.example.yaml ./
 RUN cargo build --release --locked --bin qoswatch \
  && install -D -m 0755 target/release/qoswatch /out/qoswatch
 

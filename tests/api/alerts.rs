@@ -267,3 +267,47 @@ async fn zoom_meeting_alerts_are_relayed_once_when_enabled() {
     app.stop().await;
     assert_eq!(console.json_lines().len(), 1, "{}", console.text());
 }
+
+#[tokio::test]
+async fn the_running_server_reloads_rules_and_keeps_the_last_good_ones() {
+    let rules = rules_file(
+        "reload",
+        "rules:\n  - name: audio-latency\n    metric: audio_input.latency\n    above: 150ms\n",
+    );
+    let app = spawn_app_with_extras(
+        SimConfig::default(),
+        |settings| settings.rules.file = Some(rules.clone()),
+        Extras {
+            console: Box::new(Buffer::default()),
+            ..Extras::default()
+        },
+    )
+    .await;
+    assert_eq!(app.metric("qoswatch_rules_loaded").await, Some(1.0));
+
+    // An editor saves by writing a temporary file and renaming it.
+    let write_by_rename = |text: &str| {
+        let temp = rules.with_extension("yaml.tmp");
+        std::fs::write(&temp, text).expect("write");
+        std::fs::rename(&temp, &rules).expect("rename");
+    };
+    write_by_rename(
+        "rules:\n  - name: audio-latency\n    metric: audio_input.latency\n    above: 150ms\n  - name: jitter\n    metric: any_audio.jitter\n    above: 30ms\n",
+    );
+    assert_eq!(
+        app.metric_becomes("qoswatch_rules_loaded", 2.0).await,
+        Some(2.0),
+        "the new file is in force"
+    );
+
+    // A broken file is rejected; the two rules stay.
+    write_by_rename("rules:\n  - name: jitter\n    metric: any_audio.jittr\n    above: 30ms\n");
+    assert_eq!(
+        app.metric_becomes("qoswatch_rules_reload_failures_total", 1.0)
+            .await,
+        Some(1.0),
+        "the failure is counted"
+    );
+    assert_eq!(app.metric("qoswatch_rules_loaded").await, Some(2.0));
+    app.stop().await;
+}

@@ -187,6 +187,18 @@ impl TestApp {
         })
     }
 
+    /// Polls `/metrics` until `series` has `value` or 5 s pass; returns the last value.
+    pub async fn metric_becomes(&self, series: &str, value: f64) -> Option<f64> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let current = self.metric(series).await;
+            if current == Some(value) || tokio::time::Instant::now() >= deadline {
+                return current;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until `user_id` has been polled `n` more times than now.
     pub async fn wait_for_polls(&self, user_id: &str, n: usize) -> bool {
         let target = self.sim.qos_requests_for(user_id) + n;

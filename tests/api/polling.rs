@@ -378,3 +378,44 @@ async fn shutdown_cancels_watchers_and_returns() {
     app.stop().await;
     assert_eq!(monitor.active(), 0);
 }
+
+#[tokio::test]
+async fn the_token_is_renewed_before_it_expires() {
+    let app = spawn_app_with(
+        SimConfig {
+            token_lifetime: Duration::from_secs(2),
+            ..SimConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, "1", "Someone").await;
+    // Renewal at half-life (1 s) for so short a token: within 4 s, at least
+    // two renewals, and Zoom never had to refuse a token.
+    assert!(
+        app.sim
+            .wait_until(|log| log.token_requests() >= 3, WAIT)
+            .await
+    );
+    assert_eq!(app.sim.log().with_status(401), 0);
+    assert_eq!(app.monitor.active(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_ends_at_its_maximum_age() {
+    let app = spawn_app_with(SimConfig::default(), |settings| {
+        settings.polling.max_watch_age = Duration::from_millis(700);
+    })
+    .await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, "1", "Marathon").await;
+    assert!(app.wait_for_polls("1", 2).await);
+    assert!(eventually(WAIT, || app.monitor.active() == 0).await);
+    let stopped = app
+        .metric("qoswatch_watchers_stopped_total{reason=\"max_age\"}")
+        .await;
+    assert_eq!(stopped, Some(1.0));
+    app.stop().await;
+}
