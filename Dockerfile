@@ -14,6 +14,9 @@ RUN cargo build --release --locked --bin qoswatch \
 
 # ---- runtime: no compiler, no shell tools beyond the base image ------------
 FROM debian:bookworm-slim
+# ca-certificates tracks the distribution's trust store; pinning it would
+# freeze stale roots.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -24,7 +27,7 @@ COPY --from=build /out/qoswatch /usr/local/bin/qoswatch
 COPY config/qoswatch.example.yaml /etc/qoswatch/qoswatch.yaml
 COPY rules.example.yaml /etc/qoswatch/rules.yaml
 
-USER qoswatch:qoswatch
+USER 10001:10001
 WORKDIR /var/lib/qoswatch
 # Settings and rules (mount your own over them) and the data directory.
 VOLUME ["/etc/qoswatch", "/var/lib/qoswatch"]
