@@ -168,21 +168,44 @@ async fn zoom_webhook(State(state): State<AppState>, headers: HeaderMap, body: B
             let label = match outcome {
                 StartOutcome::Started => "handled",
                 StartOutcome::AlreadyWatching => "duplicate",
-                StartOutcome::AtCapacity
-                | StartOutcome::PollingDisabled
-                | StartOutcome::ShuttingDown => "dropped",
+                StartOutcome::AlreadyEnded => "already_ended",
+                StartOutcome::PollingDisabled => "dropped",
+                StartOutcome::AtCapacity | StartOutcome::ShuttingDown => "retry_later",
             };
             state.webhook_metrics.handled(&name, label);
-            if label == "dropped" {
-                tracing::warn!(
-                    meeting = %joined.meeting.uuid,
-                    participant = %joined.participant.user_id,
-                    tracking_id = %tracking,
-                    ?outcome,
-                    "participant_joined not acted on"
-                );
+            match outcome {
+                StartOutcome::Started | StartOutcome::AlreadyWatching => accepted(),
+                StartOutcome::AlreadyEnded => {
+                    tracing::info!(
+                        meeting = %joined.meeting.uuid,
+                        participant = %joined.participant.user_id,
+                        tracking_id = %tracking,
+                        "late participant_joined for a participant who already left: ignored"
+                    );
+                    accepted()
+                }
+                StartOutcome::PollingDisabled => {
+                    tracing::warn!(
+                        meeting = %joined.meeting.uuid,
+                        participant = %joined.participant.user_id,
+                        tracking_id = %tracking,
+                        "participant_joined not acted on: Zoom says the account cannot use the Dashboard API"
+                    );
+                    accepted()
+                }
+                StartOutcome::AtCapacity | StartOutcome::ShuttingDown => {
+                    // Not accepted: Zoom retries in about 5 minutes, by then
+                    // at a new instance or with a free slot.
+                    tracing::warn!(
+                        meeting = %joined.meeting.uuid,
+                        participant = %joined.participant.user_id,
+                        tracking_id = %tracking,
+                        ?outcome,
+                        "participant_joined refused with 503 so that Zoom retries"
+                    );
+                    error(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+                }
             }
-            accepted()
         }
         Event::ParticipantLeft(left) => {
             let stopped = state.monitor.stop_watch(&left.key(), StopReason::Left);
@@ -234,19 +257,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    if state.monitor.polling_disabled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "polling disabled",
-                "reason": "Zoom says the account cannot use the Dashboard API (code 200)",
-            })),
-        )
-            .into_response();
-    }
+    // Still ready while Zoom refuses the Dashboard API: webhooks must keep
+    // arriving (and URL re-validation must keep passing) meanwhile.
+    let polling = if state.monitor.polling_disabled() {
+        "disabled: Zoom says the account cannot use the Dashboard API (code 200)"
+    } else {
+        "enabled"
+    };
     (
         StatusCode::OK,
-        Json(json!({ "status": "ready", "watchers": state.monitor.active() })),
+        Json(json!({
+            "status": "ready",
+            "watchers": state.monitor.active(),
+            "polling": polling,
+        })),
     )
         .into_response()
 }

@@ -165,6 +165,9 @@ pub enum StartOutcome {
     Started,
     /// A watcher for this key already runs (a duplicate delivery).
     AlreadyWatching,
+    /// This participant already left, or the meeting ended: a late retry of
+    /// `participant_joined` (Zoom retries up to 85 minutes later).
+    AlreadyEnded,
     /// `polling.max_watchers` reached.
     AtCapacity,
     /// Zoom said the account cannot use the Dashboard API; retried later.
@@ -187,6 +190,7 @@ struct MonitorMetrics {
     samples: Counter,
     bad_values: Counter,
     poll_errors: Counter,
+    polling_disabled: Gauge,
 }
 
 #[derive(Debug)]
@@ -208,7 +212,34 @@ struct Inner {
     settings: PollingSettings,
     /// Set after Zoom's code 200: no polling until then.
     polling_disabled_until: Mutex<Option<Instant>>,
+    /// Participants and meetings whose watch ended recently, so that a late
+    /// retry of `participant_joined` does not watch someone who is gone.
+    ended: Mutex<Ended>,
     metrics: MonitorMetrics,
+}
+
+/// How long ended participants and meetings are remembered: longer than
+/// Zoom's last webhook retry (about 85 minutes after the first attempt).
+const REMEMBER_ENDED: Duration = Duration::from_secs(2 * 3600);
+
+/// Recently ended watches and meetings, forgotten after [`REMEMBER_ENDED`].
+#[derive(Debug, Default)]
+struct Ended {
+    participants: HashMap<ParticipantKey, Instant>,
+    meetings: HashMap<String, Instant>,
+}
+
+impl Ended {
+    fn prune(&mut self, now: Instant) {
+        self.participants
+            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
+        self.meetings
+            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
+    }
+
+    fn contains(&self, key: &ParticipantKey) -> bool {
+        self.participants.contains_key(key) || self.meetings.contains_key(&key.meeting_uuid)
+    }
 }
 
 /// How long polling stays off after Zoom says the account is not entitled.
@@ -267,6 +298,11 @@ impl Monitor {
             metrics.bad_values.clone(),
         );
         registry.register(
+            "qoswatch_polling_disabled",
+            "1 while Zoom says the account cannot use the Dashboard API (code 200)",
+            metrics.polling_disabled.clone(),
+        );
+        registry.register(
             "qoswatch_poll_errors",
             "Failed polls (retried with back-off)",
             metrics.poll_errors.clone(),
@@ -282,6 +318,7 @@ impl Monitor {
                 store,
                 settings,
                 polling_disabled_until: Mutex::new(None),
+                ended: Mutex::new(Ended::default()),
                 metrics,
             }),
         }
@@ -289,6 +326,19 @@ impl Monitor {
 
     fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<ParticipantKey, Watch>> {
         self.inner.watches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ended(&self) -> std::sync::MutexGuard<'_, Ended> {
+        self.inner.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers that a participant left (even one never watched: a `left`
+    /// can arrive before its `joined`).
+    fn remember_ended_participant(&self, key: &ParticipantKey) {
+        let now = Instant::now();
+        let mut ended = self.ended();
+        ended.prune(now);
+        ended.participants.insert(key.clone(), now);
     }
 
     /// Number of running watchers.
@@ -312,6 +362,7 @@ impl Monitor {
             Some(t) if Instant::now() < t => true,
             Some(_) => {
                 *until = None;
+                self.inner.metrics.polling_disabled.set(0);
                 false
             }
             None => false,
@@ -334,6 +385,10 @@ impl Monitor {
             meeting_uuid: meeting.uuid.clone(),
             user_id: participant.user_id.clone(),
         };
+        if self.ended().contains(&key) {
+            metrics.duplicates.inc();
+            return StartOutcome::AlreadyEnded;
+        }
         let mut watches = self.watches();
         if watches.contains_key(&key) {
             metrics.duplicates.inc();
@@ -376,6 +431,13 @@ impl Monitor {
         let monitor = self.clone();
         self.inner.tracker.spawn(
             async move {
+                // Frees the registry entry however the task ends, a panic
+                // included, so the key never stays "already watching".
+                let _entry = EntryGuard {
+                    monitor: monitor.clone(),
+                    key: subject.key.clone(),
+                    id,
+                };
                 tracing::info!("watching participant");
                 let stop = monitor.run_watch(subject.clone(), cancel, reason).await;
                 monitor.finish_watch(&subject, id, stop);
@@ -388,6 +450,9 @@ impl Monitor {
     /// Stops one watcher. Harmless when there is none (a `left` before its
     /// `joined`, or twice).
     pub fn stop_watch(&self, key: &ParticipantKey, reason: StopReason) -> bool {
+        if reason != StopReason::Shutdown {
+            self.remember_ended_participant(key);
+        }
         let watches = self.watches();
         match watches.get(key) {
             Some(watch) => {
@@ -400,6 +465,12 @@ impl Monitor {
 
     /// Stops every watcher of a meeting. Returns how many were stopped.
     pub fn stop_meeting(&self, meeting_uuid: &str, reason: StopReason) -> usize {
+        {
+            let now = Instant::now();
+            let mut ended = self.ended();
+            ended.prune(now);
+            ended.meetings.insert(meeting_uuid.to_owned(), now);
+        }
         let watches = self.watches();
         let mut stopped = 0;
         for (key, watch) in watches.iter() {
@@ -421,19 +492,31 @@ impl Monitor {
     }
 
     fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
-        let mut watches = self.watches();
-        if watches.get(&subject.key).is_some_and(|w| w.id == id) {
-            watches.remove(&subject.key);
+        let ours = self.release_entry(&subject.key, id);
+        if reason != StopReason::Shutdown {
+            self.remember_ended_participant(&subject.key);
         }
-        self.inner.metrics.active.set(watches.len() as i64);
-        drop(watches);
         self.inner
             .metrics
             .stopped
             .get_or_create(&ReasonLabel { reason })
             .inc();
-        self.inner.store.watch_ended(&subject.key, reason);
+        if ours {
+            self.inner.store.watch_ended(&subject.key, reason);
+        }
         tracing::info!(%reason, "stopped watching participant");
+    }
+
+    /// Removes the registry entry of watch `id`; false when it was already
+    /// gone or belongs to a newer watch of the same key.
+    fn release_entry(&self, key: &ParticipantKey, id: u64) -> bool {
+        let mut watches = self.watches();
+        let ours = watches.get(key).is_some_and(|w| w.id == id);
+        if ours {
+            watches.remove(key);
+        }
+        self.inner.metrics.active.set(watches.len() as i64);
+        ours
     }
 
     /// The polling loop of one watch. Returns why it ended.
@@ -450,6 +533,7 @@ impl Monitor {
         let mut last_new_sample = started;
         let mut last_seen: Option<DateTime<Utc>> = None;
         let mut failures: u32 = 0;
+        let mut answered_before = false;
         let mut next_poll = started;
 
         let stop = 'watch: loop {
@@ -471,6 +555,7 @@ impl Monitor {
             match answer {
                 Ok((qos, report)) => {
                     failures = 0;
+                    answered_before = true;
                     if !report.bad_values.is_empty() {
                         self.inner
                             .metrics
@@ -522,10 +607,17 @@ impl Monitor {
                     next_poll = Instant::now() + reset_in;
                 }
                 Err(ZoomError::NotLive) => {
-                    // The whole meeting is over (or was never live): stop its
-                    // other watchers too, they would hear the same.
-                    let others = self.stop_meeting(&subject.meeting.uuid, StopReason::NotLive);
-                    tracing::info!(watchers = others, "Zoom says the meeting is not live");
+                    if answered_before {
+                        // Zoom answered for this participant before and now
+                        // says the meeting is not live: it is over, and its
+                        // other watchers would hear the same.
+                        let others = self.stop_meeting(&subject.meeting.uuid, StopReason::NotLive);
+                        tracing::info!(watchers = others, "Zoom says the meeting is not live");
+                    } else {
+                        // Never answered for this participant: a wrong or
+                        // stale id says nothing about the others.
+                        tracing::info!("Zoom knows no live meeting for this participant");
+                    }
                     break 'watch StopReason::NotLive;
                 }
                 Err(ZoomError::NotEntitled { message }) => {
@@ -567,6 +659,7 @@ impl Monitor {
                 .unwrap_or_else(|e| e.into_inner());
             *until = Some(Instant::now() + NOT_ENTITLED_COOL_OFF);
         }
+        self.inner.metrics.polling_disabled.set(1);
         let stopped = self.stop_all(StopReason::NotEntitled);
         tracing::error!(
             zoom_message = message,
@@ -576,6 +669,19 @@ impl Monitor {
              Business plan or higher with the Dashboard enabled, and the app needs the \
              dashboard_meetings:read:admin scope. All polling is stopped."
         );
+    }
+}
+
+/// Frees a watch's registry entry when its task ends in any way.
+struct EntryGuard {
+    monitor: Monitor,
+    key: ParticipantKey,
+    id: u64,
+}
+
+impl Drop for EntryGuard {
+    fn drop(&mut self) {
+        self.monitor.release_entry(&self.key, self.id);
     }
 }
 

@@ -294,7 +294,6 @@ struct WorkerHandle {
 struct GroupKey {
     channel: String,
     meeting: String,
-    phase: Phase,
 }
 
 struct Group {
@@ -412,7 +411,6 @@ impl Router {
             let key = GroupKey {
                 channel: name.clone(),
                 meeting: event.meeting.uuid.clone(),
-                phase: Phase::of(event.status),
             };
             let deadline = Instant::now() + self.settings.group_window;
             self.groups
@@ -431,29 +429,24 @@ impl Router {
 
     /// Sends groups whose window ended at `now`, or all groups.
     fn flush(&mut self, now: Option<Instant>) {
-        let mut due: Vec<GroupKey> = self
+        let due: Vec<GroupKey> = self
             .groups
             .iter()
             .filter(|(_, group)| now.is_none_or(|now| group.deadline <= now))
             .map(|(key, _)| key.clone())
             .collect();
-        // A resolved message must never overtake the problem message it
-        // ends: when a meeting's resolved group is due, its open problem
-        // group goes out first, even if its own window is still open.
-        let held_problems: Vec<GroupKey> = due
-            .iter()
-            .filter(|key| key.phase == Phase::Resolved)
-            .map(|key| GroupKey {
-                phase: Phase::Problem,
-                ..key.clone()
-            })
-            .filter(|key| self.groups.contains_key(key) && !due.contains(key))
-            .collect();
-        due.extend(held_problems);
-        due.sort_by_key(|key| key.phase == Phase::Resolved);
         for key in due {
             if let Some(group) = self.groups.remove(&key) {
-                self.enqueue(key.channel, group.events);
+                // One message per run of problems or of recoveries, in the
+                // order they happened: a RESOLVED never overtakes the FIRING
+                // it ends, and an alert that fires again within the window
+                // ends up shown as firing.
+                for run in group
+                    .events
+                    .chunk_by(|a, b| Phase::of(a.status) == Phase::of(b.status))
+                {
+                    self.enqueue(key.channel.clone(), run.to_vec());
+                }
             }
         }
     }

@@ -30,7 +30,7 @@ pub struct Pending {
 pub trait Outbox: Send {
     /// Queues a message, due now.
     fn enqueue(&mut self, notification: Arc<Notification>, now: Instant) -> MessageId;
-    /// The message due first, if it is due at `now`. It stays queued.
+    /// The oldest queued message, if it is due at `now`. It stays queued.
     fn next_due(&self, now: Instant) -> Option<Pending>;
     /// When the next message becomes due, if any is queued.
     fn next_due_at(&self) -> Option<Instant>;
@@ -62,10 +62,12 @@ impl MemoryOutbox {
         Self::default()
     }
 
+    /// The head of the queue: messages leave in the order they were queued.
+    /// A message waiting for its retry holds back the ones behind it, so a
+    /// RESOLVED message never overtakes the FIRING message it ends (they go
+    /// to the same destination, which is failing anyway).
     fn earliest(&self) -> Option<&Pending> {
-        self.queue
-            .iter()
-            .min_by_key(|pending| (pending.due, pending.id))
+        self.queue.iter().min_by_key(|pending| pending.id)
     }
 }
 
@@ -115,5 +117,53 @@ impl Outbox for MemoryOutbox {
         let mut all = self.queue.clone();
         all.sort_by_key(|pending| (pending.due, pending.id));
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertEvent, AlertKey, AlertStatus, MeetingInfo, Route, Severity};
+    use std::time::Duration;
+
+    fn notification(status: AlertStatus) -> Arc<Notification> {
+        let now = chrono::Utc::now();
+        let event = AlertEvent {
+            key: AlertKey::new("rule", "m==", Some("1")),
+            status,
+            severity: Severity::Warning,
+            previous_severity: None,
+            rule: "rule".into(),
+            summary: "summary".into(),
+            runbook: None,
+            metric: "audio_input.latency".into(),
+            stream: None,
+            value: None,
+            threshold: None,
+            started_at: now,
+            at: now,
+            meeting: MeetingInfo::default(),
+            participant: None,
+            route: Route::default(),
+        };
+        Arc::new(Notification::new(vec![event]).expect("one event"))
+    }
+
+    #[test]
+    fn a_message_waiting_for_its_retry_holds_back_later_ones() {
+        let mut outbox = MemoryOutbox::new();
+        let now = Instant::now();
+        let firing = outbox.enqueue(notification(AlertStatus::Firing), now);
+        let resolved = outbox.enqueue(notification(AlertStatus::Resolved), now);
+        let head = outbox.next_due(now).expect("due");
+        assert_eq!(head.id, firing);
+        // The firing message fails for now and is retried in 5 s.
+        outbox.retry(firing, now + Duration::from_secs(5));
+        assert!(outbox.next_due(now).is_none(), "resolved must wait");
+        assert_eq!(outbox.next_due_at(), Some(now + Duration::from_secs(5)));
+        let later = now + Duration::from_secs(5);
+        assert_eq!(outbox.next_due(later).map(|p| p.id), Some(firing));
+        outbox.ack(firing);
+        assert_eq!(outbox.next_due(later).map(|p| p.id), Some(resolved));
     }
 }

@@ -326,7 +326,7 @@ async fn leave_time_in_the_answer_stops_the_watch() {
 }
 
 #[tokio::test]
-async fn not_entitled_stops_all_polling_and_readiness_says_so() {
+async fn not_entitled_stops_all_polling_and_says_so() {
     let app = spawn_app().await;
     app.start_meeting(MEETING, "Weekly sync");
     for user in ["1", "2", "3"] {
@@ -335,9 +335,17 @@ async fn not_entitled_stops_all_polling_and_readiness_says_so() {
     assert!(app.wait_for_polls("3", 1).await);
     app.sim.push_fault(Fault::NotEntitled);
     assert!(eventually(WAIT, || app.monitor.active() == 0).await);
+    // Still ready for webhooks, but the operator can see why nothing polls.
     let (status, body) = app.readyz().await;
-    assert_eq!(status, 503);
-    assert_eq!(body["status"], "polling disabled");
+    assert_eq!(status, 200);
+    assert!(
+        body["polling"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("disabled"),
+        "{body}"
+    );
+    assert_eq!(app.metric("qoswatch_polling_disabled").await, Some(1.0));
     // New joins are not polled while Zoom says no.
     app.join(MEETING, "4", "Late").await;
     assert_eq!(app.monitor.active(), 0);
@@ -418,4 +426,100 @@ async fn a_watch_ends_at_its_maximum_age() {
         .await;
     assert_eq!(stopped, Some(1.0));
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_joined_retry_after_left_watches_nobody_and_stops_nobody() {
+    let app = spawn_app().await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, "1", "Leaver").await;
+    app.join(MEETING, "2", "Stayer").await;
+    assert!(app.wait_for_polls("1", 1).await);
+    // Jill leaves; Zoom's retry of her join arrives afterwards.
+    app.sim.participant_leaves(MEETING, "1").expect("left");
+    assert_eq!(
+        app.post_webhook(&left_body(MEETING, "1")).await.status(),
+        200
+    );
+    assert!(eventually(WAIT, || !app.monitor.is_watching(&key("1"))).await);
+    let polls = app.sim.qos_requests_for("1");
+    assert_eq!(
+        app.post_webhook(&joined_body(MEETING, "1", "Leaver"))
+            .await
+            .status(),
+        200
+    );
+    // A left before its joined is remembered too.
+    assert_eq!(
+        app.post_webhook(&left_body(MEETING, "3")).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post_webhook(&joined_body(MEETING, "3", "Out of order"))
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        app.wait_for_polls("2", 3).await,
+        "the others are still watched"
+    );
+    assert_eq!(
+        app.sim.qos_requests_for("1"),
+        polls,
+        "no new watch for a leaver"
+    );
+    assert_eq!(app.sim.qos_requests_for("3"), 0);
+    assert!(app.monitor.is_watching(&key("2")));
+    let ignored = app
+        .metric("qoswatch_webhooks_total{event=\"meeting.participant_joined\",outcome=\"already_ended\"}")
+        .await;
+    assert_eq!(ignored, Some(2.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_404_for_a_never_answered_participant_stops_only_that_watch() {
+    let app = spawn_app().await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, "1", "Known").await;
+    assert!(app.wait_for_polls("1", 1).await);
+    // Zoom does not know this participant id (a wrong or stale id).
+    let response = app
+        .post_webhook(&joined_body(MEETING, "777", "Unknown"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        app.sim
+            .wait_until(|log| log.qos_requests_for("777") >= 1, WAIT)
+            .await
+    );
+    assert!(eventually(WAIT, || !app.monitor.is_watching(&key("777"))).await);
+    assert!(app.wait_for_polls("1", 3).await);
+    assert!(app.monitor.is_watching(&key("1")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn joins_beyond_capacity_get_503_so_zoom_retries() {
+    let app = spawn_app_with(SimConfig::default(), |settings| {
+        settings.polling.max_watchers = 1;
+    })
+    .await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, "1", "First").await;
+    let response = app.post_webhook(&joined_body(MEETING, "2", "Second")).await;
+    assert_eq!(
+        response.status(),
+        503,
+        "at capacity: Zoom should retry later"
+    );
+    app.stop().await;
+}
+
+fn key(user_id: &str) -> qoswatch::alert::ParticipantKey {
+    qoswatch::alert::ParticipantKey {
+        meeting_uuid: MEETING.to_owned(),
+        user_id: user_id.to_owned(),
+    }
 }
