@@ -118,15 +118,38 @@ impl WatchObserver for RulesObserver {
         if reason == StopReason::Shutdown {
             return;
         }
-        // A watch that ends resolves what it had open: no alert stays
-        // firing for someone nobody watches any more.
         let rules = self.sink.rules.current();
-        let events = rules.finish(&mut self.state, &subject_of(subject), now);
-        if !events.is_empty() {
-            tracing::info!(%reason, resolved = events.len(), "watch ended: open alerts resolved");
+        let mut events = rules.finish(&mut self.state, &subject_of(subject), now);
+        if events.is_empty() {
+            return;
         }
+        if !ends_the_problem(reason) {
+            // The alert closes because qoswatch can no longer see, not
+            // because the call got better: say so in the message.
+            for event in &mut events {
+                event.summary = format!(
+                    "{} (no longer watched: {reason}; this is not a recovery)",
+                    event.summary
+                );
+            }
+        }
+        tracing::info!(%reason, resolved = events.len(), "watch ended: open alerts closed");
         self.send(events);
     }
+}
+
+/// Whether a watch that ended for `reason` means the participant's problem
+/// is over for them: they left, or the meeting ended. Otherwise (Zoom
+/// refuses, the watch got too old) qoswatch merely stopped looking.
+fn ends_the_problem(reason: StopReason) -> bool {
+    matches!(
+        reason,
+        StopReason::Left
+            | StopReason::MeetingEnded
+            | StopReason::LeaveTime
+            | StopReason::NotLive
+            | StopReason::Stale
+    )
 }
 
 /// Hands every watch to several sinks (the rules, and a demo's display).

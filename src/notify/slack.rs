@@ -346,7 +346,9 @@ impl SlackChannel {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // A nonsense value must not stall the channel for days (or
+            // overflow a deadline): Slack's real waits are seconds.
+            .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS)));
         // Slack answers with a short error code such as `channel_not_found`;
         // keep it short and single-line so it is safe to log.
         let body = response.text().await.unwrap_or_default();
@@ -356,6 +358,9 @@ impl SlackChannel {
 }
 
 /// Slack's answer → what to do with the message.
+/// The longest `Retry-After` from Slack that qoswatch honours.
+const MAX_RETRY_AFTER_SECS: u64 = 15 * 60;
+
 pub fn classify(status: StatusCode, retry_after: Option<Duration>, code: String) -> DeliveryError {
     let reason = if code.is_empty() {
         format!("HTTP {}", status.as_u16())

@@ -144,6 +144,13 @@ impl Budget {
                 continue;
             }
             state.used_today += 1;
+            if state.used_today == self.daily_limit / 10 * 8 && !state.exhausted_logged {
+                tracing::warn!(
+                    used = state.used_today,
+                    limit = self.daily_limit,
+                    "80% of today's Zoom request quota used"
+                );
+            }
             self.metrics.requests.inc();
             return Ok(());
         }
@@ -176,6 +183,15 @@ impl Budget {
         state.next_slot = state.next_slot.max(until);
         self.metrics.paused.set(1);
         pause
+    }
+
+    /// Zoom said the account's daily quota is used up (`X-RateLimit-Type:
+    /// Daily-limit`): no request until the next 00:00 UTC, whatever our own
+    /// count says (other apps share the quota).
+    pub fn daily_limit_reached(&self) {
+        let mut state = self.lock();
+        state.day = Utc::now().date_naive();
+        state.used_today = state.used_today.max(self.daily_limit);
     }
 
     /// A request went through without a 429.
@@ -218,11 +234,14 @@ pub fn until_next_utc_midnight(now: DateTime<Utc>) -> Duration {
 }
 
 /// Parses Zoom's `Retry-After`: an ISO-8601 timestamp (Zoom's usual form)
-/// or a number of seconds (the HTTP standard's). Returns the wait from `now`.
+/// or a number of seconds (the HTTP standard's). Returns the wait from `now`,
+/// never longer than until the next daily reset plus an hour: no limit of
+/// Zoom's lasts longer, and a nonsense value must not stop polling for good.
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let longest = until_next_utc_midnight(now) + Duration::from_secs(3600);
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+        return Some(Duration::from_secs(seconds).min(longest));
     }
     let at = DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
@@ -234,7 +253,8 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         (at - now)
             .to_std()
             .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(100)),
+            .max(Duration::from_millis(100))
+            .min(longest),
     )
 }
 
@@ -366,6 +386,17 @@ mod tests {
         assert!(reset_in <= Duration::from_secs(86_400));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn zoom_saying_daily_limit_stops_requests_until_midnight() {
+        let budget = budget(10, 1000);
+        budget.acquire().await.expect("quota left");
+        budget.daily_limit_reached();
+        assert!(matches!(
+            budget.acquire().await,
+            Err(BudgetError::DailyQuotaExhausted { .. })
+        ));
+    }
+
     #[test]
     fn retry_after_in_both_forms() {
         let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
@@ -385,6 +416,10 @@ mod tests {
             Some(Duration::from_millis(100))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // Nonsense is capped at the next reset plus an hour (15 h here).
+        let cap = Some(Duration::from_secs(15 * 3600));
+        assert_eq!(parse_retry_after("18446744073709551615", now), cap);
+        assert_eq!(parse_retry_after("2099-01-01T00:00:00Z", now), cap);
     }
 
     #[test]

@@ -91,6 +91,17 @@ struct CachedToken {
     renew_at: Instant,
 }
 
+#[derive(Debug, Default)]
+struct TokenState {
+    cached: Option<CachedToken>,
+    /// The last failed token request, shared with every watcher that asks
+    /// until `until`: one failure must not become one request per watcher.
+    failed: Option<(Instant, ZoomError)>,
+}
+
+/// How long a failed token request is answered from memory.
+const TOKEN_FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Default)]
 struct ClientMetrics {
     token_fetches: Counter,
@@ -107,7 +118,7 @@ pub struct ZoomClient {
     budget: Arc<Budget>,
     /// Held across the token request: however many watchers need a token at
     /// once, one request goes out and the others wait for its answer.
-    token: Mutex<Option<CachedToken>>,
+    token: Mutex<TokenState>,
     metrics: ClientMetrics,
 }
 
@@ -144,7 +155,7 @@ impl ZoomClient {
             settings,
             credentials,
             budget,
-            token: Mutex::new(None),
+            token: Mutex::new(TokenState::default()),
             metrics,
         })
     }
@@ -156,27 +167,41 @@ impl ZoomClient {
 
     /// A valid access token, from the cache or freshly requested.
     async fn access_token(&self) -> Result<Arc<SecretString>, ZoomError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref()
+        let mut state = self.token.lock().await;
+        if let Some(token) = state.cached.as_ref()
             && Instant::now() < token.renew_at
         {
             return Ok(token.value.clone());
         }
-        let token = self.fetch_token().await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        if let Some((until, error)) = &state.failed
+            && Instant::now() < *until
+        {
+            return Err(error.clone());
+        }
+        match self.fetch_token().await {
+            Ok(token) => {
+                let value = token.value.clone();
+                state.cached = Some(token);
+                state.failed = None;
+                Ok(value)
+            }
+            Err(error) => {
+                state.failed = Some((Instant::now() + TOKEN_FAILURE_MEMORY, error.clone()));
+                Err(error)
+            }
+        }
     }
 
     /// Forgets `used` if it is still the cached token, so the next caller
     /// fetches a new one. A token already replaced is left alone.
     async fn invalidate(&self, used: &Arc<SecretString>) {
-        let mut cached = self.token.lock().await;
-        if cached
+        let mut state = self.token.lock().await;
+        if state
+            .cached
             .as_ref()
             .is_some_and(|token| Arc::ptr_eq(&token.value, used))
         {
-            *cached = None;
+            state.cached = None;
         }
     }
 
@@ -286,6 +311,9 @@ impl ZoomClient {
                     .unwrap_or("unknown")
                     .to_owned();
                 let pause = self.budget.rate_limited(retry_after);
+                if limit_type.eq_ignore_ascii_case("daily-limit") {
+                    self.budget.daily_limit_reached();
+                }
                 tracing::warn!(
                     limit_type,
                     pause_ms = pause.as_millis() as u64,

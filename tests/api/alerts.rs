@@ -311,3 +311,50 @@ async fn the_running_server_reloads_rules_and_keeps_the_last_good_ones() {
     assert_eq!(app.metric("qoswatch_rules_loaded").await, Some(2.0));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_watch_that_merely_stops_closes_its_alerts_without_claiming_recovery() {
+    // Every healthy sample breaches 1 ms, so the alert fires at once.
+    let rules = rules_file(
+        "maxage",
+        "rules:\n  - name: any-latency\n    metric: audio_input.latency\n    above: 1ms\n",
+    );
+    let console = Buffer::default();
+    let app = spawn_app_with_extras(
+        SimConfig::default(),
+        |settings| {
+            settings.rules.file = Some(rules.clone());
+            settings.alerts.dispatch.group_window = Duration::ZERO;
+            settings.polling.max_watch_age = Duration::from_millis(1500);
+        },
+        Extras {
+            console: Box::new(console.clone()),
+            ..Extras::default()
+        },
+    )
+    .await;
+    app.start_meeting(MEETING, "Weekly sync");
+    app.join(MEETING, JILL, "Jill Chill").await;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            console
+                .json_lines()
+                .iter()
+                .any(|line| line["phase"] == "resolved")
+        })
+        .await,
+        "{}",
+        console.text()
+    );
+    let lines = console.json_lines();
+    assert_eq!(lines[0]["phase"], "problem");
+    let resolved = lines
+        .iter()
+        .find(|line| line["phase"] == "resolved")
+        .expect("resolved line");
+    assert!(
+        resolved.to_string().contains("this is not a recovery"),
+        "{resolved}"
+    );
+    app.stop().await;
+}

@@ -523,3 +523,34 @@ fn key(user_id: &str) -> qoswatch::alert::ParticipantKey {
         user_id: user_id.to_owned(),
     }
 }
+
+#[tokio::test]
+async fn bad_credentials_cost_one_token_request_not_one_per_watcher() {
+    let app = spawn_app_with(SimConfig::default(), |settings| {
+        settings.secrets.client_secret = Some(secrecy::SecretString::from("wrong".to_owned()));
+    })
+    .await;
+    app.start_meeting(MEETING, "Weekly sync");
+    for user in ["1", "2", "3", "4", "5"] {
+        app.join(MEETING, user, "Someone").await;
+    }
+    let mut errors = 0.0;
+    for _ in 0..250 {
+        errors = app
+            .metric("qoswatch_poll_errors_total")
+            .await
+            .unwrap_or(0.0);
+        if errors >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(errors >= 5.0, "every watcher tried: {errors}");
+    assert_eq!(
+        app.sim.token_requests(),
+        1,
+        "the failure is shared for a while"
+    );
+    assert_eq!(app.monitor.active(), 5, "nobody gives up");
+    app.stop().await;
+}
