@@ -3,7 +3,7 @@
 # ---- build ---------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# Only what the release binary needs; the runtime stage gets just the binary.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
@@ -36,7 +36,8 @@ ENV QOSWATCH_CONFIG=/etc/qoswatch/qoswatch.yaml \
     QOSWATCH_LISTEN=0.0.0.0:8080 \
     QOSWATCH_LOG_FORMAT=json
 EXPOSE 8080
-# The binary checks itself: no curl in the image.
+# The binary checks itself: no curl in the image. If you change
+# QOSWATCH_LISTEN's port, override this check's --url too.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["qoswatch", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
 STOPSIGNAL SIGTERM

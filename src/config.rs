@@ -173,7 +173,7 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 256 * 1024,
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(15),
         }
     }
 }
@@ -559,6 +559,23 @@ impl Settings {
                 "must be at least polling.interval, or every watch ends after one poll",
             );
         }
+        if self.webhook.replay_window < Duration::from_secs(1)
+            || self.webhook.replay_window > Duration::from_secs(3600)
+        {
+            return invalid(
+                "webhook.replay_window",
+                "must be between 1s and 1h: shorter rejects Zoom's own webhooks, longer disables replay protection",
+            );
+        }
+        if self.polling.max_watchers == 0 {
+            return invalid("polling.max_watchers", "must be at least 1");
+        }
+        if self.server.shutdown_grace <= self.alerts.dispatch.shutdown_grace {
+            return invalid(
+                "server.shutdown_grace",
+                "must be longer than alerts.dispatch.shutdown_grace, so queued alerts are delivered or reported before exit",
+            );
+        }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -835,6 +852,25 @@ mod tests {
             s.alerts.zoom_meeting_alerts.severity,
             crate::alert::Severity::Critical
         );
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let env = env_of(SECRETS);
+        for (yaml, name) in [
+            (
+                "webhook:\n  replay_window: 500ms\n",
+                "webhook.replay_window",
+            ),
+            ("webhook:\n  replay_window: 2h\n", "webhook.replay_window"),
+            ("polling:\n  max_watchers: 0\n", "polling.max_watchers"),
+            ("server:\n  shutdown_grace: 5s\n", "server.shutdown_grace"),
+        ] {
+            let mut s = Settings::from_yaml("t.yaml", yaml).expect("parses");
+            s.secrets = Secrets::from_env(&env).expect("secrets");
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{yaml}: {err}");
+        }
     }
 
     #[test]

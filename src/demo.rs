@@ -191,7 +191,7 @@ pub async fn run(
     let secret = SecretString::from(format!("demo-{}", uuid_like()));
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse()?;
-    settings.server.shutdown_grace = Duration::from_secs(5);
+    settings.server.shutdown_grace = Duration::from_secs(8);
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();
     settings.zoom.request_timeout = Duration::from_secs(5);
@@ -273,7 +273,9 @@ pub async fn run(
     let app_stop = app.shutdown_token();
     let monitor = app.monitor();
     let dispatch = app.dispatch();
-    let server = tokio::spawn(app.run_until_stopped());
+    // Every task of the demo is owned here and awaited before it returns.
+    let tasks = tokio_util::task::TaskTracker::new();
+    let server = tasks.spawn(app.run_until_stopped());
 
     let mut printer = Printer::new(out, args.json, period);
     let scenario = Scenario::demo();
@@ -295,7 +297,7 @@ pub async fn run(
 
     let scenario_cancel = cancel.child_token();
     let run_sim = sim.clone();
-    let scenario_task = tokio::spawn({
+    let scenario_task = tasks.spawn({
         let cancel = scenario_cancel.clone();
         async move { scenario.run(&run_sim, Some(&sender), &cancel).await }
     });
@@ -323,6 +325,9 @@ pub async fn run(
         }
     }
     scenario_cancel.cancel();
+    if let Some(task) = scenario_task.take() {
+        let _ = task.await;
+    }
     if let Some(dispatch) = &dispatch {
         let _ = dispatch.drain(Duration::from_secs(5)).await;
     }
@@ -333,6 +338,8 @@ pub async fn run(
     let metrics = fetch_metrics(address).await.unwrap_or_default();
     app_stop.cancel();
     let _ = server.await;
+    tasks.close();
+    tasks.wait().await;
     while let Ok(event) = story.try_recv() {
         printer.event(event);
     }

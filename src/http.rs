@@ -86,12 +86,51 @@ impl WebhookMetrics {
     }
 }
 
+/// How long one request may take, body included: Zoom itself gives up
+/// after 3 s, and a slow sender must not hold a connection and a task.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn bounded(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            error(StatusCode::REQUEST_TIMEOUT, "request timed out")
+        }
+    }
+}
+
+/// Refuses a body announced larger than `max` before reading any of it.
+/// (The body limit alone would read up to the limit first; a sender that
+/// announces more and trickles would hold the request until the timeout.)
+async fn refuse_oversized(
+    max: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > max as u64) {
+        tracing::warn!(announced, max, "webhook body too large: refused unread");
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    }
+    next.run(request).await
+}
+
 /// The router. `max_body_bytes` bounds webhook bodies (413 beyond).
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route(
             "/webhooks/zoom",
-            post(zoom_webhook).layer(DefaultBodyLimit::max(max_body_bytes)),
+            post(zoom_webhook)
+                .layer(DefaultBodyLimit::max(max_body_bytes))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    refuse_oversized(max_body_bytes, request, next)
+                }))
+                .layer(axum::middleware::from_fn(bounded)),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -236,11 +236,14 @@ pub fn spawn_file_watcher(
             None,
             move |result: DebounceEventResult| match result {
                 Ok(events) => {
+                    // Kubernetes updates a mounted ConfigMap by swapping the
+                    // `..data` symlink: no event names the file itself. The
+                    // content hash makes a spurious reload a no-op.
                     let ours = events.iter().any(|event| {
-                        event
-                            .paths
-                            .iter()
-                            .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
+                        event.paths.iter().any(|p| {
+                            let name = p.file_name().map(|n| n.to_os_string());
+                            name == file_name || name.as_deref() == Some("..data".as_ref())
+                        })
                     });
                     if ours {
                         let _ = changed_tx.try_send(());

@@ -33,6 +33,7 @@ pub fn test_settings(sim: &SimHandle) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("address");
     settings.server.shutdown_grace = Duration::from_secs(5);
+    settings.alerts.dispatch.shutdown_grace = Duration::from_secs(3);
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();
     settings.zoom.request_timeout = Duration::from_millis(800);

@@ -365,7 +365,7 @@ async fn stale_watches_end_by_themselves() {
     .await;
     app.start_meeting(MEETING, "Weekly sync");
     app.join(MEETING, "1", "Quiet").await;
-    assert!(eventually(WAIT, || app.monitor.active() == 1).await);
+    assert!(app.wait_for_polls("1", 1).await, "the watch started");
     assert!(eventually(WAIT, || app.monitor.active() == 0).await);
     let stopped = app
         .metric("qoswatch_watchers_stopped_total{reason=\"stale\"}")

@@ -162,3 +162,28 @@ async fn health_and_readiness() {
     assert_eq!(body["watchers"], 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connect");
+    // Announce 10 MB and send none of it: the answer must not wait for it.
+    stream
+        .write_all(
+            b"POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n\
+              content-length: 10000000\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .expect("read");
+    let head = String::from_utf8_lossy(&answer[..read]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    app.stop().await;
+}
