@@ -539,34 +539,9 @@ mod tests {
     }
 
     fn event(user: &str, status: AlertStatus, at_minute: u32) -> AlertEvent {
-        use chrono::TimeZone;
-        let started = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
-            .unwrap();
-        AlertEvent {
-            key: crate::alert::AlertKey::new("latency", "m1", Some(user)),
-            status,
-            severity: crate::alert::Severity::Warning,
-            previous_severity: None,
-            rule: "latency".into(),
-            summary: "High latency".into(),
-            runbook: None,
-            metric: "audio_input.latency".into(),
-            stream: None,
-            value: None,
-            threshold: None,
-            started_at: started,
-            at: started + chrono::Duration::minutes(at_minute.into()),
-            meeting: crate::alert::MeetingInfo {
-                uuid: "m1".into(),
-                ..Default::default()
-            },
-            participant: Some(crate::alert::ParticipantInfo {
-                user_id: user.into(),
-                ..Default::default()
-            }),
-            route: crate::alert::Route::default(),
-        }
+        let mut event = AlertEvent::example(user, status);
+        event.at = event.started_at + chrono::Duration::minutes(at_minute.into());
+        event
     }
 
     fn rendered(events: Vec<AlertEvent>) -> RenderedEmail {

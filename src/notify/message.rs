@@ -279,38 +279,15 @@ pub fn metric_label(event: &AlertEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertKey, Route, Severity};
     use chrono::TimeZone;
 
     fn event(user: &str, location: Option<&str>, network: Option<&str>) -> AlertEvent {
-        let at = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-        AlertEvent {
-            key: AlertKey::new("latency", "m1", Some(user)),
-            status: AlertStatus::Firing,
-            severity: Severity::Warning,
-            previous_severity: None,
-            rule: "latency".into(),
-            summary: "High latency".into(),
-            runbook: None,
-            metric: "audio_input.latency".into(),
-            stream: None,
-            value: None,
-            threshold: None,
-            started_at: at,
-            at,
-            meeting: MeetingInfo {
-                uuid: "m1".into(),
-                id: None,
-                topic: None,
-            },
-            participant: Some(ParticipantInfo {
-                user_id: user.into(),
-                location: location.map(String::from),
-                network_type: network.map(String::from),
-                ..Default::default()
-            }),
-            route: Route::default(),
+        let mut event = AlertEvent::example(user, AlertStatus::Firing);
+        if let Some(participant) = event.participant.as_mut() {
+            participant.location = location.map(String::from);
+            participant.network_type = network.map(String::from);
         }
+        event
     }
 
     #[test]

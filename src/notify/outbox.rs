@@ -123,29 +123,11 @@ impl Outbox for MemoryOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertEvent, AlertKey, AlertStatus, MeetingInfo, Route, Severity};
+    use crate::alert::{AlertEvent, AlertStatus};
     use std::time::Duration;
 
     fn notification(status: AlertStatus) -> Arc<Notification> {
-        let now = chrono::Utc::now();
-        let event = AlertEvent {
-            key: AlertKey::new("rule", "m==", Some("1")),
-            status,
-            severity: Severity::Warning,
-            previous_severity: None,
-            rule: "rule".into(),
-            summary: "summary".into(),
-            runbook: None,
-            metric: "audio_input.latency".into(),
-            stream: None,
-            value: None,
-            threshold: None,
-            started_at: now,
-            at: now,
-            meeting: MeetingInfo::default(),
-            participant: None,
-            route: Route::default(),
-        };
+        let event = AlertEvent::example("1", status);
         Arc::new(Notification::new(vec![event]).expect("one event"))
     }
 
