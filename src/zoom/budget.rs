@@ -6,6 +6,8 @@
 //! the rate in any one-second window; a pause pushes every later slot past
 //! its end. Built on `tokio::time` so tests drive it with paused time.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,6 +38,10 @@ struct State {
     day: NaiveDate,
     used_today: u32,
     exhausted_logged: bool,
+    /// Reserved slots still in the future whose callers were cancelled
+    /// (participant left while waiting): handed to the next callers so
+    /// cancellations do not leave the budget idle.
+    freed: BinaryHeap<Reverse<Instant>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,7 +78,10 @@ impl Budget {
             metrics.paused.clone(),
         );
         Self {
-            interval: Duration::from_secs(1) / requests_per_second.max(1),
+            // A 2.5 % margin: at exactly 1 s / rate, network jitter put
+            // rate + 1 requests into one second at the simulator.
+            interval: (Duration::from_secs(1) + Duration::from_millis(25))
+                / requests_per_second.max(1),
             daily_limit,
             state: Mutex::new(State {
                 next_slot: Instant::now(),
@@ -81,6 +90,7 @@ impl Budget {
                 day: Utc::now().date_naive(),
                 used_today: 0,
                 exhausted_logged: false,
+                freed: BinaryHeap::new(),
             }),
             metrics,
         }
@@ -121,20 +131,41 @@ impl Budget {
                     });
                 }
                 let now = Instant::now();
-                let mut slot = state.next_slot.max(now);
+                let mut earliest = now;
                 match state.paused_until {
-                    Some(paused_until) if paused_until > now => slot = slot.max(paused_until),
+                    Some(paused_until) if paused_until > now => earliest = paused_until,
                     Some(_) => {
                         state.paused_until = None;
                         self.metrics.paused.set(0);
                     }
                     None => {}
                 }
-                state.next_slot = slot + self.interval;
-                slot
+                // A slot freed by a cancelled caller comes first, if it is
+                // still ahead (a past one would crowd the schedule).
+                while state
+                    .freed
+                    .peek()
+                    .is_some_and(|Reverse(freed)| *freed < earliest)
+                {
+                    state.freed.pop();
+                }
+                match state.freed.pop() {
+                    Some(Reverse(freed)) => freed,
+                    None => {
+                        let slot = state.next_slot.max(earliest);
+                        state.next_slot = slot + self.interval;
+                        slot
+                    }
+                }
+            };
+            let mut reservation = Reservation {
+                budget: self,
+                slot,
+                used: false,
             };
             tokio::time::sleep_until(slot).await;
             let mut state = self.lock();
+            reservation.used = true;
             // A pause that began while we waited wins over our reservation:
             // queue again behind it.
             if state
@@ -214,6 +245,21 @@ impl Budget {
     }
 }
 
+/// A reserved slot; given back when its caller is cancelled before using it.
+struct Reservation<'a> {
+    budget: &'a Budget,
+    slot: Instant,
+    used: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.used && self.slot > Instant::now() {
+            self.budget.lock().freed.push(Reverse(self.slot));
+        }
+    }
+}
+
 /// Exponential back-off, `base * 2^(attempt-1)` capped at `max`, with
 /// "equal jitter": half fixed, half random, so waits never collapse to zero.
 pub fn backoff_with_jitter(attempt: u32, base: Duration, max: Duration) -> Duration {
@@ -277,7 +323,8 @@ mod tests {
             times.push(Instant::now() - start);
         }
         assert_eq!(times[0], Duration::ZERO);
-        assert_eq!(times[8], Duration::from_millis(2000));
+        // 1 s / 4 plus the 2.5 % margin.
+        assert_eq!(times[8], Duration::from_micros(8 * 256_250));
         // No one-second window holds more than 4 requests.
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..]
@@ -290,7 +337,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_watchers_share_one_rate() {
-        let budget = Arc::new(budget(10, 1000));
+        let budget = Arc::new(budget(5, 1000));
         let start = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -305,7 +352,7 @@ mod tests {
             times.push(task.await.expect("task"));
         }
         times.sort();
-        assert_eq!(times[19], Duration::from_millis(1900));
+        assert_eq!(times[19], Duration::from_millis(19 * 205));
         assert_eq!(budget.used_today(), 20);
     }
 
@@ -314,7 +361,7 @@ mod tests {
         // A watcher whose slot is due but who has not run yet keeps it; a
         // newcomer queues behind. (Without reservations a busy runtime let
         // newcomers take every freed slot and starved some watchers.)
-        let budget = Arc::new(budget(10, 1000));
+        let budget = Arc::new(budget(5, 1000));
         let start = Instant::now();
         budget.acquire().await.expect("first slot");
         let waiter = {
@@ -326,13 +373,43 @@ mod tests {
         };
         tokio::task::yield_now().await;
         // Move the clock without running the waiter.
-        tokio::time::advance(Duration::from_millis(100)).await;
+        tokio::time::advance(Duration::from_millis(205)).await;
         let newcomer = {
             budget.acquire().await.expect("third slot");
             Instant::now() - start
         };
-        assert_eq!(waiter.await.expect("task"), Duration::from_millis(100));
-        assert_eq!(newcomer, Duration::from_millis(200));
+        assert_eq!(waiter.await.expect("task"), Duration::from_millis(205));
+        assert_eq!(newcomer, Duration::from_millis(410));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_of_cancelled_callers_are_given_to_the_next() {
+        let budget = Arc::new(budget(5, 1000));
+        let start = Instant::now();
+        budget.acquire().await.expect("first slot");
+        // Four watchers queue (slots 1..4), then three of them are cancelled.
+        let mut waiters = Vec::new();
+        for _ in 0..4 {
+            let budget = budget.clone();
+            waiters.push(tokio::spawn(async move {
+                budget.acquire().await.expect("slot");
+                Instant::now() - start
+            }));
+            tokio::task::yield_now().await;
+        }
+        let last = waiters.pop().expect("four waiters");
+        for waiter in &waiters {
+            waiter.abort();
+        }
+        for waiter in waiters {
+            assert!(waiter.await.is_err(), "cancelled");
+        }
+        // A newcomer takes the earliest freed slot instead of queueing
+        // behind the cancelled ones; the last waiter keeps its own.
+        budget.acquire().await.expect("freed slot");
+        assert_eq!(Instant::now() - start, Duration::from_millis(205));
+        assert_eq!(last.await.expect("task"), Duration::from_millis(4 * 205));
+        assert_eq!(budget.used_today(), 3);
     }
 
     #[tokio::test(start_paused = true)]
