@@ -17,13 +17,6 @@ use prometheus_client::registry::Registry;
 use rand::Rng;
 use tokio::time::Instant;
 
-/// Added to the one-second window when spacing requests: Zoom counts them
-/// when they arrive, and network jitter can move one request 25 ms closer
-/// to the one `rate` requests earlier. `rate` requests take 1.025 s, so no
-/// window at the receiver holds more than `rate` (measured: exactly
-/// `1 s / rate` spacing gave 41 in a window at 40/s over loopback).
-const WINDOW_MARGIN: Duration = Duration::from_millis(25);
-
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Budget {
@@ -84,7 +77,7 @@ impl Budget {
             metrics.paused.clone(),
         );
         Self {
-            interval: (Duration::from_secs(1) + WINDOW_MARGIN) / requests_per_second.max(1),
+            interval: Duration::from_secs(1) / requests_per_second.max(1),
             daily_limit,
             state: Mutex::new(State {
                 next_slot: Instant::now(),
@@ -321,13 +314,7 @@ mod tests {
             times.push(Instant::now() - start);
         }
         assert_eq!(times[0], Duration::ZERO);
-        // 256.25 ms apart: (1 s + the 25 ms margin) / 4; tokio's timer
-        // rounds a wake-up up to the next millisecond, without drift.
-        assert!(
-            times[8] >= Duration::from_millis(2050) && times[8] <= Duration::from_millis(2051),
-            "{:?}",
-            times[8]
-        );
+        assert_eq!(times[8], Duration::from_millis(2000));
         // No one-second window holds more than 4 requests.
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..]
@@ -355,14 +342,7 @@ mod tests {
             times.push(task.await.expect("task"));
         }
         times.sort();
-        // 102.5 ms apart: (1 s + the 25 ms margin) / 10, rounded up to
-        // the timer's millisecond.
-        assert!(
-            times[19] >= Duration::from_micros(1_947_500)
-                && times[19] <= Duration::from_millis(1949),
-            "{:?}",
-            times[19]
-        );
+        assert_eq!(times[19], Duration::from_millis(1900));
         assert_eq!(budget.used_today(), 20);
     }
 
@@ -476,7 +456,7 @@ mod tests {
             assert!(task.await.is_err(), "cancelled while queued");
         }
         budget.acquire().await.expect("next");
-        assert_eq!(Instant::now() - start, Duration::from_millis(1025));
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
