@@ -3,9 +3,8 @@
 //!
 //! Zoom's limits are per account, so one watcher's 429 means every watcher
 //! must wait. Requests are spaced evenly (`1 / rate`), which never exceeds
-//! the rate in any one-second window, and served first come, first served;
-//! no request goes out during a pause (callers whose slot falls in it queue
-//! again behind it). Built on `tokio::time` so tests drive it with paused time.
+//! the rate in any one-second window; a pause pushes every later slot past
+//! its end. Built on `tokio::time` so tests drive it with paused time.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,12 +27,8 @@ pub struct Budget {
 
 #[derive(Debug)]
 struct State {
-    /// The first slot no caller has reserved yet (the end of the queue).
+    /// Earliest instant the next request may go out.
     next_slot: Instant,
-    /// When the last request went out (or will, once claimed).
-    last_sent: Option<Instant>,
-    /// Callers inside `acquire`.
-    waiting: usize,
     /// Until when every request waits (after a 429).
     paused_until: Option<Instant>,
     /// 429s in a row without a `Retry-After`, for exponential back-off.
@@ -81,8 +76,6 @@ impl Budget {
             daily_limit,
             state: Mutex::new(State {
                 next_slot: Instant::now(),
-                last_sent: None,
-                waiting: 0,
                 paused_until: None,
                 rate_limited_in_a_row: 0,
                 day: Utc::now().date_naive(),
@@ -101,101 +94,52 @@ impl Budget {
 
     /// Waits for a request slot. Returns an error, without waiting, when the
     /// daily quota is used up; the caller waits `reset_in` (cancellably).
-    ///
-    /// Callers are served in the order they ask: each reserves the next free
-    /// slot and only wakes when it comes, so under overload every watcher is
-    /// polled in turn (not whichever wins a race) and a slot costs one
-    /// wake-up, however many watchers wait. A caller dropped while waiting
-    /// leaves its slot unused, which only lowers the rate.
     pub async fn acquire(&self) -> Result<(), BudgetError> {
-        let mut wait_until = {
-            let mut state = self.lock();
-            self.check_quota(&mut state)?;
-            if state.waiting == 0 {
-                // Nobody is queued: slots reserved by callers that were
-                // dropped (cancelled watchers) must not delay this one.
-                state.next_slot = state.last_sent.map_or(Instant::now(), |last| {
-                    (last + self.interval).min(state.next_slot)
-                });
-            }
-            state.waiting += 1;
-            self.reserve(&mut state, Instant::now())
-        };
-        let _queued = Queued(self);
-        // Set once this caller has claimed its send time.
-        let mut claimed = false;
         loop {
-            if wait_until > Instant::now() {
-                tokio::time::sleep_until(wait_until).await;
-            }
-            let mut state = self.lock();
-            let now = Instant::now();
-            if let Some(paused_until) = state.paused_until {
-                if paused_until > now {
-                    // A pause began while this caller waited: queue again
-                    // behind it.
-                    wait_until = self.reserve(&mut state, now);
-                    claimed = false;
-                    continue;
+            let slot = {
+                let mut state = self.lock();
+                let today = Utc::now().date_naive();
+                if today != state.day {
+                    state.day = today;
+                    state.used_today = 0;
+                    state.exhausted_logged = false;
                 }
-                state.paused_until = None;
-                self.metrics.paused.set(0);
-            }
-            if !claimed {
-                // A late wake-up must not bunch requests: claim the first
-                // instant one interval after the previous request, in the
-                // order callers get here.
-                let send_at = state
-                    .last_sent
-                    .map_or(now, |last| (last + self.interval).max(now));
-                state.last_sent = Some(send_at);
-                claimed = true;
-                if send_at > now {
-                    wait_until = send_at;
-                    continue;
+                if state.used_today >= self.daily_limit {
+                    if !state.exhausted_logged {
+                        state.exhausted_logged = true;
+                        tracing::error!(
+                            limit = self.daily_limit,
+                            "daily Zoom request quota used up: polling pauses until 00:00 UTC"
+                        );
+                    }
+                    return Err(BudgetError::DailyQuotaExhausted {
+                        limit: self.daily_limit,
+                        reset_in: until_next_utc_midnight(Utc::now()),
+                    });
                 }
-            }
-            self.check_quota(&mut state)?;
-            state.used_today += 1;
-            self.metrics.requests.inc();
-            return Ok(());
+                let now = Instant::now();
+                let mut slot = state.next_slot.max(now);
+                if let Some(paused_until) = state.paused_until {
+                    if paused_until > now {
+                        slot = slot.max(paused_until);
+                    } else {
+                        state.paused_until = None;
+                        self.metrics.paused.set(0);
+                    }
+                }
+                if slot <= now {
+                    // Take it now.
+                    state.next_slot = now + self.interval;
+                    state.used_today += 1;
+                    self.metrics.requests.inc();
+                    return Ok(());
+                }
+                slot
+            };
+            // Sleep, then look again: a pause may have begun meanwhile, and
+            // another watcher may have taken this slot.
+            tokio::time::sleep_until(slot).await;
         }
-    }
-
-    /// The next free slot (after any pause), taken off the queue.
-    fn reserve(&self, state: &mut State, now: Instant) -> Instant {
-        let mut slot = state.next_slot.max(now);
-        if let Some(paused_until) = state.paused_until
-            && paused_until > now
-        {
-            slot = slot.max(paused_until);
-        }
-        state.next_slot = slot + self.interval;
-        slot
-    }
-
-    /// Rolls the day over at 00:00 UTC; an error once today's quota is used up.
-    fn check_quota(&self, state: &mut State) -> Result<(), BudgetError> {
-        let today = Utc::now().date_naive();
-        if today != state.day {
-            state.day = today;
-            state.used_today = 0;
-            state.exhausted_logged = false;
-        }
-        if state.used_today >= self.daily_limit {
-            if !state.exhausted_logged {
-                state.exhausted_logged = true;
-                tracing::error!(
-                    limit = self.daily_limit,
-                    "daily Zoom request quota used up: polling pauses until 00:00 UTC"
-                );
-            }
-            return Err(BudgetError::DailyQuotaExhausted {
-                limit: self.daily_limit,
-                reset_in: until_next_utc_midnight(Utc::now()),
-            });
-        }
-        Ok(())
     }
 
     /// Zoom answered 429. Pauses every watcher for `retry_after`, or for an
@@ -241,17 +185,6 @@ impl Budget {
             .paused_until
             .and_then(|until| until.checked_duration_since(Instant::now()))
             .filter(|d| !d.is_zero())
-    }
-}
-
-/// One caller in the queue of [`Budget::acquire`]; leaves it when dropped
-/// (served, refused, or the caller's future dropped).
-struct Queued<'a>(&'a Budget);
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.waiting = state.waiting.saturating_sub(1);
     }
 }
 
@@ -344,119 +277,6 @@ mod tests {
         times.sort();
         assert_eq!(times[19], Duration::from_millis(1900));
         assert_eq!(budget.used_today(), 20);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn waiting_watchers_are_served_in_turn() {
-        // Five watchers that ask again as soon as they got a slot: under
-        // overload each must get every fifth slot, none may be starved.
-        let budget = Arc::new(budget(10, 1000));
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for id in 0..5 {
-            let (budget, order) = (budget.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..6 {
-                    budget.acquire().await.expect("quota left");
-                    order.lock().expect("order").push(id);
-                    // The request itself takes a moment.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let order = order.lock().expect("order").clone();
-        assert_eq!(order.len(), 30);
-        for round in order.chunks(5) {
-            let mut ids = round.to_vec();
-            ids.sort_unstable();
-            assert_eq!(ids, [0, 1, 2, 3, 4], "order {order:?}");
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn first_come_first_served() {
-        // Ten watchers ask 10 ms apart while the budget is busy: they must
-        // get their slots in the order they asked.
-        let budget = Arc::new(budget(1, 1000));
-        budget.acquire().await.expect("quota left");
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for id in 0..10 {
-            let (budget, order) = (budget.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                budget.acquire().await.expect("quota left");
-                order.lock().expect("order").push(id);
-            }));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let order = order.lock().expect("order").clone();
-        assert_eq!(order, (0..10).collect::<Vec<_>>());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn no_watcher_is_starved_on_a_real_clock() {
-        // 20 watchers polling as fast as the budget lets them, on real
-        // threads: in 100 consecutive slots each must get its share (5),
-        // give or take the slot it was queued for when counting stopped.
-        const WATCHERS: usize = 20;
-        const SLOTS: usize = 100;
-        let budget = Arc::new(budget(200, 100_000));
-        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..WATCHERS {
-            let (budget, served) = (budget.clone(), served.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut mine = 0;
-                loop {
-                    budget.acquire().await.expect("quota left");
-                    if served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= SLOTS {
-                        return mine;
-                    }
-                    mine += 1;
-                    tokio::task::yield_now().await;
-                }
-            }));
-        }
-        let mut counts = Vec::new();
-        for task in tasks {
-            counts.push(task.await.expect("task"));
-        }
-        counts.sort_unstable();
-        assert_eq!(counts.iter().sum::<usize>(), SLOTS);
-        assert!(
-            counts[0] >= 4 && counts[WATCHERS - 1] <= 6,
-            "slots per watcher: {counts:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn slots_of_cancelled_callers_do_not_delay_the_next() {
-        // Ten watchers queue for slots and are cancelled (their meeting
-        // ended); the next caller must not wait for their ten seconds.
-        let budget = Arc::new(budget(1, 1000));
-        budget.acquire().await.expect("first");
-        let start = Instant::now();
-        let queued: Vec<_> = (0..10)
-            .map(|_| {
-                let budget = budget.clone();
-                tokio::spawn(async move { budget.acquire().await })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for task in &queued {
-            task.abort();
-        }
-        for task in queued {
-            assert!(task.await.is_err(), "cancelled while queued");
-        }
-        budget.acquire().await.expect("next");
-        assert_eq!(Instant::now() - start, Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
