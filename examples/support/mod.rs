@@ -78,6 +78,7 @@ impl InProcess {
         let mut settings = Settings::default();
         settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.server.shutdown_grace = Duration::from_secs(10);
+        settings.alerts.dispatch.shutdown_grace = Duration::from_secs(5);
         settings.zoom.api_base = sim.api_base();
         settings.zoom.token_url = sim.token_url();
         settings.zoom.request_timeout = Duration::from_secs(5);
