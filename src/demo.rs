@@ -188,7 +188,7 @@ pub async fn run(
         }
     };
 
-    let secret = SecretString::from(format!("demo-{}", uuid_like()));
+    let secret = SecretString::from(format!("demo-{}", crate::simulator::random_token(24)));
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse()?;
     settings.server.shutdown_grace = Duration::from_secs(8);
@@ -377,16 +377,6 @@ fn metric_value(text: &str, series: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
-}
-
-/// A random-enough token for the demo's webhook secret.
-fn uuid_like() -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(&rand::distr::Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect()
 }
 
 /// One participant as the terminal shows it.

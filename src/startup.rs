@@ -253,13 +253,9 @@ fn build_alerting(
         .map_err(|diagnostics| anyhow::anyhow!("invalid rules file:\n{diagnostics}"))?;
     let live = Arc::new(live);
     let rules = live.current();
-    let with_extra = |rules: &crate::rules::RuleSet| {
-        let mut channels = rules.channels().to_vec();
-        channels.extend(extra_channels.iter().cloned());
-        channels
-    };
+    let channels = channels_with(&rules, &extra_channels);
     let dispatch = Dispatcher::start(
-        &with_extra(&rules),
+        &channels,
         settings.alerts.smtp.clone(),
         settings.alerts.dispatch.clone(),
         &*env,
@@ -277,7 +273,7 @@ fn build_alerting(
     );
     if zoom_alerts.enabled {
         for name in &zoom_alerts.channels {
-            if !with_extra(&rules).iter().any(|c| &c.name == name) {
+            if !channels.iter().any(|c| &c.name == name) {
                 anyhow::bail!(
                     "alerts.zoom_meeting_alerts.channels names `{name}`, which the rules file does not define"
                 );
@@ -310,6 +306,14 @@ fn build_alerting(
     Ok(Some((sink, dispatch, relay)))
 }
 
+/// The rules file's channels plus the embedder's extra ones: what the
+/// dispatcher serves, at start-up and after every reload.
+fn channels_with(rules: &crate::rules::RuleSet, extra: &[Channel]) -> Vec<Channel> {
+    let mut channels = rules.channels().to_vec();
+    channels.extend(extra.iter().cloned());
+    channels
+}
+
 /// Keeps the dispatcher's channels in step with reloaded rules. A reload
 /// whose channels cannot be built (a Slack variable not set) keeps the old
 /// channels and says why.
@@ -322,12 +326,7 @@ fn follow_channel_changes(
     cancel: CancellationToken,
 ) {
     let mut changes = live.subscribe();
-    let all_channels = move |rules: &crate::rules::RuleSet| {
-        let mut channels = rules.channels().to_vec();
-        channels.extend(extra_channels.iter().cloned());
-        channels
-    };
-    let mut channels = all_channels(&live.current());
+    let mut channels = channels_with(&live.current(), &extra_channels);
     tracker.spawn(async move {
         loop {
             tokio::select! {
@@ -338,7 +337,7 @@ fn follow_channel_changes(
                     }
                 }
             }
-            let next = all_channels(&changes.borrow_and_update());
+            let next = channels_with(&changes.borrow_and_update(), &extra_channels);
             if next == channels {
                 continue;
             }

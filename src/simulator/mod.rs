@@ -702,7 +702,7 @@ struct PageCursor {
 }
 
 /// A random alphanumeric string (tokens, page tokens).
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     use rand::Rng;
     rand::rng()
         .sample_iter(&rand::distr::Alphanumeric)

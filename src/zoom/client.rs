@@ -160,11 +160,6 @@ impl ZoomClient {
         })
     }
 
-    /// The shared request budget.
-    pub fn budget(&self) -> &Arc<Budget> {
-        &self.budget
-    }
-
     /// A valid access token, from the cache or freshly requested.
     async fn access_token(&self) -> Result<Arc<SecretString>, ZoomError> {
         let mut state = self.token.lock().await;
