@@ -6,6 +6,7 @@ WORKDIR /src
 # Only what the release binary needs; the runtime stage gets just the binary.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY benches ./benches
 # The demo embeds the example rules.
 COPY rules.example.yaml ./

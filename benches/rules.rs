@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use qoswatch::alert::{MeetingInfo, ParticipantInfo};
-use qoswatch::qos::{CpuUsage, QosSample, Stream, StreamQos};
-use qoswatch::rules::{ParticipantState, RuleSet, Subject};
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo};
+use qoswatch_core::qos::{CpuUsage, QosSample, Stream, StreamQos};
+use qoswatch_core::rules::{ParticipantState, RuleSet, Subject};
 
 const SAMPLES: usize = 600;
 

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use qoswatch::simulator::webhooks::WebhookSender;
-use qoswatch::simulator::{Endpoint, RecordedRequest, SimConfig};
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{Endpoint, RecordedRequest, SimConfig};
 use secrecy::SecretString;
 use support::{InProcess, PollingPlan};
 use tokio::time::Instant;

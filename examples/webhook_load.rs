@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use qoswatch::simulator::webhooks::WebhookSender;
-use qoswatch::simulator::{MeetingSpec, ParticipantSpec, SimConfig};
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig};
 use secrecy::SecretString;
 use support::{InProcess, Latency, PollingPlan};
 use tokio::time::{Instant, MissedTickBehavior};

@@ -122,7 +122,7 @@ pub struct ZoomMeetingAlerts {
     pub enabled: bool,
     /// Channel names from the rules file.
     pub channels: Vec<String>,
-    pub severity: crate::alert::Severity,
+    pub severity: qoswatch_core::alert::Severity,
     /// The same issue of the same meeting is not announced again within this time.
     #[serde(with = "humantime_serde_compat")]
     pub repeat_after: Duration,
@@ -133,7 +133,7 @@ impl Default for ZoomMeetingAlerts {
         Self {
             enabled: false,
             channels: vec!["console".into()],
-            severity: crate::alert::Severity::Warning,
+            severity: qoswatch_core::alert::Severity::Warning,
             repeat_after: Duration::from_secs(15 * 60),
         }
     }
@@ -850,7 +850,7 @@ mod tests {
         assert_eq!(s.alerts.zoom_meeting_alerts.channels, ["it-slack"]);
         assert_eq!(
             s.alerts.zoom_meeting_alerts.severity,
-            crate::alert::Severity::Critical
+            qoswatch_core::alert::Severity::Critical
         );
     }
 

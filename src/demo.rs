@@ -20,14 +20,14 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::{Channel, ChannelSpec};
 use crate::config::{EnvLookup, Secrets, Settings};
 use crate::monitor::{SampleSink, StopReason, WatchObserver, WatchSubject};
-use crate::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
-use crate::simulator::scenario::{Scenario, wall_time};
-use crate::simulator::webhooks::WebhookSender;
-use crate::simulator::{SimConfig, Simulator};
 use crate::startup::{Application, Extras};
+use qoswatch_core::alert::{Channel, ChannelSpec};
+use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
+use qoswatch_zoomsim::scenario::{Scenario, wall_time};
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{SimConfig, Simulator};
 
 /// The rules the demo uses when `rules.example.yaml` is not in the current
 /// directory (an installed binary, the container).
@@ -188,7 +188,7 @@ pub async fn run(
         }
     };
 
-    let secret = SecretString::from(format!("demo-{}", crate::simulator::random_token(24)));
+    let secret = SecretString::from(format!("demo-{}", qoswatch_zoomsim::random_token(24)));
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse()?;
     settings.server.shutdown_grace = Duration::from_secs(8);

@@ -2,16 +2,13 @@
 //! teams, while the meeting runs, when a participant's call quality has gone
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
-pub mod alert;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod live_rules;
 pub mod monitor;
 pub mod notify;
 pub mod pipeline;
-pub mod qos;
-pub mod rules;
-pub mod simulator;
 pub mod startup;
 pub mod store;
 pub mod zoom;

@@ -39,7 +39,7 @@ enum Command {
         file: PathBuf,
     },
     /// Serve a simulated Zoom API (and optionally send its webhooks) for load tests.
-    Simulate(qoswatch::simulator::cli::SimulateArgs),
+    Simulate(qoswatch_zoomsim::cli::SimulateArgs),
     /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
@@ -100,8 +100,8 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckRules { file } => outcome(qoswatch::rules::cli::check_rules(&file)),
-        Command::TestRules { file } => outcome(qoswatch::rules::cli::test_rules(&file)),
+        Command::CheckRules { file } => outcome(qoswatch_core::rules::cli::check_rules(&file)),
+        Command::TestRules { file } => outcome(qoswatch_core::rules::cli::test_rules(&file)),
         Command::Simulate(args) => {
             init_tracing(LogFormat::Pretty, "info");
             let cancel = tokio_util::sync::CancellationToken::new();
@@ -110,7 +110,9 @@ async fn main() -> ExitCode {
                 shutdown_signal().await;
                 stop.cancel();
             });
-            match qoswatch::simulator::cli::run(args, cancel).await {
+            let env = |name: &str| std::env::var(name).ok();
+            let secrets = |name: &str| Ok(qoswatch::config::secret_value(&env, name)?);
+            match qoswatch_zoomsim::cli::run(args, cancel, &secrets).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("qoswatch simulate: {error:#}");
@@ -122,7 +124,7 @@ async fn main() -> ExitCode {
     }
 }
 
-fn outcome(outcome: qoswatch::rules::cli::CommandOutcome) -> ExitCode {
+fn outcome(outcome: qoswatch_core::rules::cli::CommandOutcome) -> ExitCode {
     print!("{}", outcome.output);
     if outcome.success {
         ExitCode::SUCCESS

@@ -22,12 +22,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
 use crate::config::PollingSettings;
-use crate::qos::{ParticipantDetails, QosSample};
 use crate::store::WatchStore;
 use crate::zoom::budget::backoff_with_jitter;
 use crate::zoom::client::{ZoomClient, ZoomError};
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::qos::{ParticipantDetails, QosSample};
 
 /// Who a watch is about. The participant details grow as Zoom's answers
 /// tell more (device, location).

@@ -14,13 +14,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
-use crate::alert::{AlertEvent, AlertKey, AlertStatus, Route};
 use crate::config::ZoomMeetingAlerts;
+use crate::live_rules::LiveRules;
 use crate::monitor::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use crate::notify::DispatchHandle;
-use crate::qos::QosSample;
-use crate::rules::{LiveRules, ParticipantState, Subject};
 use crate::zoom::event::Meeting;
+use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, Route};
+use qoswatch_core::qos::QosSample;
+use qoswatch_core::rules::{ParticipantState, Subject};
 
 /// Evaluates every sample against the rules in force and dispatches the
 /// resulting alert transitions.

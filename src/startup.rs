@@ -11,17 +11,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alert::Channel;
 use crate::config::Settings;
 use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
+use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::monitor::{LoggingSink, Monitor, SampleSink};
 use crate::notify::{DispatchHandle, Dispatcher};
 use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
-use crate::rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::store::MemoryStore;
 use crate::zoom::budget::Budget;
 use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
 use crate::zoom::signature::Verifier;
+use qoswatch_core::alert::Channel;
 
 /// Looks up environment variables (the Slack webhook variables named in the
 /// rules file). The process environment in `main`, a map in tests.
@@ -308,7 +308,7 @@ fn build_alerting(
 
 /// The rules file's channels plus the embedder's extra ones: what the
 /// dispatcher serves, at start-up and after every reload.
-fn channels_with(rules: &crate::rules::RuleSet, extra: &[Channel]) -> Vec<Channel> {
+fn channels_with(rules: &qoswatch_core::rules::RuleSet, extra: &[Channel]) -> Vec<Channel> {
     let mut channels = rules.channels().to_vec();
     channels.extend(extra.iter().cloned());
     channels

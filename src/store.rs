@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::ParticipantKey;
 use crate::monitor::{StopReason, WatchSubject};
+use qoswatch_core::alert::ParticipantKey;
 
 /// Records the life of every watch.
 pub trait WatchStore: Send + Sync + std::fmt::Debug {
@@ -57,7 +57,7 @@ impl WatchStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{MeetingInfo, ParticipantInfo};
+    use qoswatch_core::alert::{MeetingInfo, ParticipantInfo};
 
     #[test]
     fn remembers_only_running_watches() {

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use prometheus_client::registry::Registry;
-use qoswatch::alert::{
-    AlertEvent, AlertKey, AlertStatus, Channel, ChannelSpec, MeetingInfo, ParticipantInfo, Route,
-    Severity,
-};
 use qoswatch::notify::{
     self, DispatchHandle, Dispatcher, Notification, NotifyError, NotifySettings, SmtpSettings,
     SmtpTls,
+};
+use qoswatch_core::alert::{
+    AlertEvent, AlertKey, AlertStatus, Channel, ChannelSpec, MeetingInfo, ParticipantInfo, Route,
+    Severity,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -609,7 +609,7 @@ async fn messages_keep_the_order_of_what_happened_within_a_window() {
     // Bob's alert fires and clears within the window (a burst of samples
     // after a pause).
     let mut bob = firing(Some(person("2", "Bob Ray", "B", "Wifi")), &["stdout"]);
-    bob.key = qoswatch::alert::AlertKey::new("audio-latency", "m==", Some("2"));
+    bob.key = qoswatch_core::alert::AlertKey::new("audio-latency", "m==", Some("2"));
     running.handle.send(bob.clone());
     running.handle.send(resolved(&bob));
     // Bob fires again before the window ends: he must end up shown firing.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qoswatch::rules::cli::{check_rules, test_rules};
+use qoswatch_core::rules::cli::{check_rules, test_rules};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

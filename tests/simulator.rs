@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use qoswatch::qos::{MetricId, parse_participant_qos};
-use qoswatch::simulator::{
+use qoswatch::zoom::encode_meeting_uuid;
+use qoswatch_core::qos::{MetricId, parse_participant_qos};
+use qoswatch_zoomsim::{
     Degradation, Fault, LeftParticipant, MeetingSpec, ParticipantSpec, RetryAfter, SimConfig,
     SimHandle, Simulator, Target,
 };
-use qoswatch::zoom::encode_meeting_uuid;
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 
@@ -887,7 +887,7 @@ async fn start_receiver(
 
 #[tokio::test]
 async fn webhook_sender_signs_events_that_verify() {
-    use qoswatch::simulator::webhooks::WebhookSender;
+    use qoswatch_zoomsim::webhooks::WebhookSender;
     use secrecy::SecretString;
 
     let secret = "dOL1a7aQTa2ZsXZ5FFwCAg";
@@ -994,8 +994,8 @@ async fn webhook_sender_signs_events_that_verify() {
 
 #[tokio::test]
 async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
-    use qoswatch::simulator::scenario::{DEMO_MEETING_UUID, Scenario};
-    use qoswatch::simulator::webhooks::WebhookSender;
+    use qoswatch_zoomsim::scenario::{DEMO_MEETING_UUID, Scenario};
+    use qoswatch_zoomsim::webhooks::WebhookSender;
     use secrecy::SecretString;
 
     let secret = "demo-secret-token";
@@ -1075,8 +1075,8 @@ async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
 #[tokio::test]
 async fn qoswatch_end_to_end_polls_what_the_simulator_announces() {
     use qoswatch::config::Settings;
-    use qoswatch::simulator::webhooks::WebhookSender;
     use qoswatch::startup::Application;
+    use qoswatch_zoomsim::webhooks::WebhookSender;
     use secrecy::SecretString;
 
     let sim = start(SimConfig {

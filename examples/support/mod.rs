@@ -16,9 +16,9 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use qoswatch::config::Settings;
 use qoswatch::monitor::{Monitor, SampleSink, StopReason, WatchObserver, WatchSubject};
-use qoswatch::qos::QosSample;
-use qoswatch::simulator::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use qoswatch::startup::{Application, Extras};
+use qoswatch_core::qos::QosSample;
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -190,7 +190,7 @@ pub fn participant(j: usize) -> ParticipantSpec {
 /// `participant_joined` as Zoom would send it.
 pub fn joined_body(meeting: &MeetingSpec, who: &ParticipantSpec) -> Vec<u8> {
     let now = Utc::now();
-    qoswatch::simulator::webhooks::participant_joined_event(
+    qoswatch_zoomsim::webhooks::participant_joined_event(
         "simAccount0000000000001",
         meeting,
         now,
@@ -205,7 +205,7 @@ pub fn joined_body(meeting: &MeetingSpec, who: &ParticipantSpec) -> Vec<u8> {
 /// `participant_left` as Zoom would send it.
 pub fn left_body(meeting: &MeetingSpec, who: &ParticipantSpec) -> Vec<u8> {
     let now = Utc::now();
-    qoswatch::simulator::webhooks::participant_left_event(
+    qoswatch_zoomsim::webhooks::participant_left_event(
         "simAccount0000000000001",
         meeting,
         now,
@@ -220,7 +220,7 @@ pub fn left_body(meeting: &MeetingSpec, who: &ParticipantSpec) -> Vec<u8> {
 
 /// `endpoint.url_validation` with a fresh plain token.
 pub fn url_validation_body(i: usize) -> Vec<u8> {
-    qoswatch::simulator::webhooks::url_validation_event(
+    qoswatch_zoomsim::webhooks::url_validation_event(
         &format!("plainToken{i:012}"),
         Utc::now().timestamp_millis(),
     )

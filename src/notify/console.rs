@@ -8,16 +8,16 @@ use serde_json::{Value, json};
 
 use super::DeliveryError;
 use super::message::{Notification, Phase, SharedCause};
-use crate::alert::AlertEvent;
+use qoswatch_core::alert::AlertEvent;
 
 /// The writer shared by all console channels.
 pub type ConsoleWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
 fn status(event: &AlertEvent) -> &'static str {
     match event.status {
-        crate::alert::AlertStatus::Firing => "firing",
-        crate::alert::AlertStatus::Repeat => "repeat",
-        crate::alert::AlertStatus::Resolved => "resolved",
+        qoswatch_core::alert::AlertStatus::Firing => "firing",
+        qoswatch_core::alert::AlertStatus::Repeat => "repeat",
+        qoswatch_core::alert::AlertStatus::Resolved => "resolved",
     }
 }
 

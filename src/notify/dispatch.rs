@@ -22,7 +22,7 @@ use super::metrics::{ChannelKind, NotifyMetrics};
 use super::outbox::{MemoryOutbox, Outbox, Pending};
 use super::slack::{SlackChannel, WebhookUrl};
 use super::{DeliveryError, NotifyError, NotifySettings, SmtpSettings};
-use crate::alert::{AlertEvent, AlertStatus, Channel, ChannelSpec};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, Channel, ChannelSpec};
 
 /// A built, ready-to-deliver channel.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use super::message::{
     Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line, who,
 };
 use super::{DeliveryError, NotifyError, SmtpSettings, SmtpTls};
-use crate::alert::{AlertEvent, AlertStatus};
+use qoswatch_core::alert::{AlertEvent, AlertStatus};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(text: &str) -> String {
@@ -539,7 +539,7 @@ mod tests {
     }
 
     fn event(user: &str, status: AlertStatus, at_minute: u32) -> AlertEvent {
-        let mut event = AlertEvent::example(user, status);
+        let mut event = crate::notify::test_support::example_event(user, status);
         event.at = event.started_at + chrono::Duration::minutes(at_minute.into());
         event
     }

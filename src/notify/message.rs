@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::{AlertEvent, AlertStatus, MeetingInfo, ParticipantInfo};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, MeetingInfo, ParticipantInfo};
 
 /// Whether a notification reports problems or their end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -282,7 +282,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn event(user: &str, location: Option<&str>, network: Option<&str>) -> AlertEvent {
-        let mut event = AlertEvent::example(user, AlertStatus::Firing);
+        let mut event = crate::notify::test_support::example_event(user, AlertStatus::Firing);
         if let Some(participant) = event.participant.as_mut() {
             participant.location = location.map(String::from);
             participant.network_type = network.map(String::from);

@@ -123,11 +123,11 @@ impl Outbox for MemoryOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertEvent, AlertStatus};
+    use qoswatch_core::alert::AlertStatus;
     use std::time::Duration;
 
     fn notification(status: AlertStatus) -> Arc<Notification> {
-        let event = AlertEvent::example("1", status);
+        let event = crate::notify::test_support::example_event("1", status);
         Arc::new(Notification::new(vec![event]).expect("one event"))
     }
 

@@ -14,7 +14,7 @@ use super::message::{
     truncate_chars, who,
 };
 use super::{DeliveryError, NotifyError};
-use crate::alert::AlertEvent;
+use qoswatch_core::alert::AlertEvent;
 
 /// Block Kit limits (<https://api.slack.com/reference/block-kit>).
 pub const MAX_BLOCKS: usize = 50;
@@ -158,7 +158,7 @@ fn icon(notification: &Notification) -> &'static str {
     match notification.phase {
         Phase::Resolved => "✅",
         Phase::Problem => match notification.events.iter().map(|e| e.severity).max() {
-            Some(crate::alert::Severity::Critical) => "🔴",
+            Some(qoswatch_core::alert::Severity::Critical) => "🔴",
             _ => "🟠",
         },
     }

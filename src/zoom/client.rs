@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::budget::{Budget, BudgetError, parse_retry_after};
 use super::{encode_meeting_uuid, encode_path_segment};
-use crate::qos::{ParseReport, ParticipantQos, parse_participant_qos};
+use qoswatch_core::qos::{ParseReport, ParticipantQos, parse_participant_qos};
 
 /// The Server-to-Server OAuth app's credentials.
 #[derive(Debug, Clone)]

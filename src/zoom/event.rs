@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value as Json;
 
-use crate::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
 
 /// The events qoswatch acts on, and a catch-all for the rest.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,7 +28,7 @@ pub fn encode_meeting_uuid(uuid: &str) -> String {
 }
 
 /// Whether Zoom expects this UUID double-encoded.
-pub fn needs_double_encoding(uuid: &str) -> bool {
+fn needs_double_encoding(uuid: &str) -> bool {
     uuid.starts_with('/') || uuid.contains("//")
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qoswatch::notify::{SmtpSettings, SmtpTls};
-use qoswatch::simulator::{Degradation, ParticipantSpec, SimConfig, Target};
 use qoswatch::startup::Extras;
+use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use serde_json::Value;
 
 use crate::common::{Buffer, FakeSlack};

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use qoswatch::config::Settings;
 use qoswatch::monitor::Monitor;
-use qoswatch::simulator::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use qoswatch::startup::{Application, Extras};
-use qoswatch::zoom::signature::sign;
+use qoswatch_zoomsim::protocol::webhook_signature;
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -114,11 +114,7 @@ impl TestApp {
     /// POSTs a body signed with `secret` at `timestamp`.
     pub async fn post_signed(&self, body: &str, secret: &str, timestamp: i64) -> reqwest::Response {
         let timestamp = timestamp.to_string();
-        let signature = sign(
-            &SecretString::from(secret.to_owned()),
-            &timestamp,
-            body.as_bytes(),
-        );
+        let signature = webhook_signature(secret.as_bytes(), &timestamp, body.as_bytes());
         self.http
             .post(self.url("/webhooks/zoom"))
             .header("content-type", "application/json; charset=utf-8")

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use qoswatch::simulator::{Endpoint, Fault, RateLimitKind, RetryAfter, SimConfig};
+use qoswatch_zoomsim::{Endpoint, Fault, RateLimitKind, RetryAfter, SimConfig};
 
 use crate::helpers::*;
 
@@ -133,7 +133,7 @@ async fn the_double_encoded_uuid_is_on_the_wire_as_zoom_expects() {
     app.sim
         .add_participant(
             uuid,
-            qoswatch::simulator::ParticipantSpec::new("16790528", "Guest Caller").as_guest(),
+            qoswatch_zoomsim::ParticipantSpec::new("16790528", "Guest Caller").as_guest(),
         )
         .expect("participant");
     assert_eq!(app.post_webhook(&guest).await.status(), 200);
@@ -517,8 +517,8 @@ async fn joins_beyond_capacity_get_503_so_zoom_retries() {
     app.stop().await;
 }
 
-fn key(user_id: &str) -> qoswatch::alert::ParticipantKey {
-    qoswatch::alert::ParticipantKey {
+fn key(user_id: &str) -> qoswatch_core::alert::ParticipantKey {
+    qoswatch_core::alert::ParticipantKey {
         meeting_uuid: MEETING.to_owned(),
         user_id: user_id.to_owned(),
     }

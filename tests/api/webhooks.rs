@@ -47,8 +47,8 @@ async fn signatures_bad_missing_stale_and_wrong_secret_get_401() {
 
     // A signature over other bytes: the body was altered in transit.
     let timestamp = now_unix().to_string();
-    let signature = qoswatch::zoom::signature::sign(
-        &secrecy::SecretString::from(SECRET.to_owned()),
+    let signature = qoswatch_zoomsim::protocol::webhook_signature(
+        SECRET.as_bytes(),
         &timestamp,
         body.as_bytes(),
     );

@@ -21,7 +21,7 @@ use super::{
     Fault, LeftParticipant, PageCursor, Participant, RateLimitKind, RetryAfter, Shared,
     State as SimState, random_token,
 };
-use crate::zoom::needs_double_encoding;
+use crate::protocol::uuid_is_double_encoded;
 
 /// Token request bodies are tiny; anything bigger is not a token request.
 const MAX_BODY: usize = 16 * 1024;
@@ -437,7 +437,7 @@ fn resolve_meeting(state: &SimState, raw_meeting_id: &str) -> Option<usize> {
             .position(|m| m.spec.uuid == uuid && m.ended_at.is_none())
     };
     let once = percent_decode_str(raw_meeting_id).decode_utf8().ok()?;
-    if !needs_double_encoding(&once)
+    if !uuid_is_double_encoded(&once)
         && let Some(meeting) = live(&once)
     {
         return Some(meeting);

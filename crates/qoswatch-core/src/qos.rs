@@ -759,7 +759,7 @@ pub struct ParseError(String);
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../tests/fixtures/qos.participant.json");
+    const FIXTURE: &str = include_str!("../../../tests/fixtures/qos.participant.json");
 
     #[test]
     fn values_with_units_parse() {

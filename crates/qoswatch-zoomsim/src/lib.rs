@@ -26,6 +26,7 @@
 
 pub mod cli;
 mod log;
+pub mod protocol;
 pub mod samples;
 pub mod scenario;
 mod server;
@@ -702,7 +703,7 @@ struct PageCursor {
 }
 
 /// A random alphanumeric string (tokens, page tokens).
-pub(crate) fn random_token(len: usize) -> String {
+pub fn random_token(len: usize) -> String {
     use rand::Rng;
     rand::rng()
         .sample_iter(&rand::distr::Alphanumeric)

@@ -167,41 +167,6 @@ pub struct AlertEvent {
     pub route: Route,
 }
 
-#[cfg(test)]
-impl AlertEvent {
-    /// A warning of rule `latency` for participant `user` in meeting `m1`,
-    /// at 2026-11-25 10:00 UTC: the starting point of unit tests.
-    pub(crate) fn example(user: &str, status: AlertStatus) -> AlertEvent {
-        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 10, 0, 0)
-            .single()
-            .unwrap_or_default();
-        AlertEvent {
-            key: AlertKey::new("latency", "m1", Some(user)),
-            status,
-            severity: Severity::Warning,
-            previous_severity: None,
-            rule: "latency".into(),
-            summary: "High latency".into(),
-            runbook: None,
-            metric: "audio_input.latency".into(),
-            stream: None,
-            value: None,
-            threshold: None,
-            started_at: at,
-            at,
-            meeting: MeetingInfo {
-                uuid: "m1".into(),
-                ..MeetingInfo::default()
-            },
-            participant: Some(ParticipantInfo {
-                user_id: user.into(),
-                ..ParticipantInfo::default()
-            }),
-            route: Route::default(),
-        }
-    }
-}
-
 /// A notification channel as defined in the rules file. Secrets are named by
 /// environment variable and resolved by `notify` at start-up, never stored here.
 #[derive(Debug, Clone, PartialEq, Eq)]

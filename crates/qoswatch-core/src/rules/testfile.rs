@@ -630,10 +630,11 @@ mod tests {
 
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../rules.example.test.yaml");
+    const EXAMPLE: &str = include_str!("../../../../rules.example.test.yaml");
 
+    /// The repository root, where the example files live.
     fn base() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
     }
 
     #[test]

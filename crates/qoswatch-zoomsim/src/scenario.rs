@@ -433,7 +433,7 @@ pub fn wall_time(scenario: &Scenario, sample_period: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zoom::needs_double_encoding;
+    use crate::protocol::uuid_is_double_encoded;
 
     fn joins(scenario: &Scenario) -> Vec<&ParticipantSpec> {
         scenario
@@ -460,7 +460,7 @@ mod tests {
     #[test]
     fn demo_tells_the_promised_story() {
         let demo = Scenario::demo();
-        assert!(needs_double_encoding(DEMO_MEETING_UUID));
+        assert!(uuid_is_double_encoded(DEMO_MEETING_UUID));
         assert_eq!(
             wall_time(&demo, Duration::from_secs(10)),
             Duration::from_secs(180)
@@ -517,8 +517,8 @@ mod tests {
             })
             .collect::<Vec<_>>();
         assert_eq!(starts.len(), 4);
-        assert!(starts.iter().any(|u| needs_double_encoding(u)));
-        assert!(starts.iter().any(|u| !needs_double_encoding(u)));
+        assert!(starts.iter().any(|u| uuid_is_double_encoded(u)));
+        assert!(starts.iter().any(|u| !uuid_is_double_encoded(u)));
         assert_eq!(Scenario::load(0, 5).steps.len(), 0);
     }
 }

@@ -480,7 +480,7 @@ mod properties {
 
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../rules.example.yaml");
+    const EXAMPLE: &str = include_str!("../../../../rules.example.yaml");
 
     proptest! {
         #[test]

@@ -5,8 +5,6 @@
 //!   every problem in it as [`Diagnostics`] (`FILE:LINE:COL: message`).
 //! - [`RuleSet::evaluate`], [`RuleSet::tick`] and [`RuleSet::finish`] drive
 //!   one participant's [`ParticipantState`]; they do no IO and read no clock.
-//! - [`LiveRules`] holds the current rule set and reloads it on file change
-//!   ([`spawn_file_watcher`]) or SIGHUP ([`spawn_sighup_reloader`]).
 //! - [`cli`] implements `check-rules` and `test-rules`.
 //!
 //! The language is documented in `docs/RULES.md`.
@@ -15,7 +13,6 @@ pub mod cli;
 mod compile;
 mod diag;
 mod engine;
-mod live;
 mod model;
 mod testfile;
 mod yaml;
@@ -32,9 +29,6 @@ use crate::qos::QosSample;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};
 pub use engine::ParticipantState;
-pub use live::{
-    LiveRules, ReloadOutcome, RulesMetrics, WatchError, spawn_file_watcher, spawn_sighup_reloader,
-};
 pub use model::{Direction, Rule, Sustain};
 
 /// Who a sample is about: the alert types' meeting and participant.

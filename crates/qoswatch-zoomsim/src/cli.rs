@@ -13,9 +13,16 @@ use tokio_util::task::TaskTracker;
 use super::scenario::{Scenario, wall_time};
 use super::webhooks::WebhookSender;
 use super::{SimConfig, SimCredentials, Simulator};
-use crate::config::{
-    ENV_ACCOUNT_ID, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET, EnvLookup, secret_value,
-};
+
+/// Where qoswatch reads the Zoom credentials from (printed for the operator).
+const ENV_ACCOUNT_ID: &str = "ZOOM_ACCOUNT_ID";
+const ENV_CLIENT_ID: &str = "ZOOM_CLIENT_ID";
+const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
+const ENV_WEBHOOK_SECRET: &str = "ZOOM_WEBHOOK_SECRET_TOKEN";
+
+/// Resolves a secret by the NAME of the variable that holds it. The caller
+/// owns the environment (qoswatch: the variable or its `NAME_FILE`).
+pub type SecretLookup<'a> = &'a (dyn Fn(&str) -> anyhow::Result<Option<String>> + Sync);
 
 /// Which story to play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,22 +82,15 @@ fn parse_probability(raw: &str) -> Result<f64, String> {
 /// Largest load the simulator is meant for on one machine.
 const MAX_LOAD_PARTICIPANTS: u64 = 100_000;
 
-/// Runs the simulator until `cancel` fires, reading the webhook secret from
-/// the process environment.
-pub async fn run(args: SimulateArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let env = |name: &str| std::env::var(name).ok();
-    let plan = Plan::from_args(&args, &env)?;
-    serve(args, plan, cancel).await
-}
-
-/// [`run`] with the environment lookup passed in (tests). The secret may also
-/// come from the file named by `<NAME>_FILE`, as for qoswatch's own secrets.
-pub async fn run_with_env(
+/// Runs the simulator until `cancel` fires. The webhook secret, when
+/// `--webhook-url` asks for webhooks, comes from `secrets` by the name
+/// `--webhook-secret-env` gives.
+pub async fn run(
     args: SimulateArgs,
     cancel: CancellationToken,
-    env: EnvLookup<'_>,
+    secrets: SecretLookup<'_>,
 ) -> anyhow::Result<()> {
-    let plan = Plan::from_args(&args, env)?;
+    let plan = Plan::from_args(&args, secrets)?;
     serve(args, plan, cancel).await
 }
 
@@ -101,7 +101,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn from_args(args: &SimulateArgs, env: EnvLookup<'_>) -> anyhow::Result<Plan> {
+    fn from_args(args: &SimulateArgs, secrets: SecretLookup<'_>) -> anyhow::Result<Plan> {
         if args.sample_period < Duration::from_millis(10) {
             bail!("--sample-period must be at least 10ms");
         }
@@ -124,7 +124,7 @@ impl Plan {
         };
         let webhooks = match &args.webhook_url {
             Some(url) => {
-                let secret = secret_value(env, &args.webhook_secret_env)?.with_context(|| {
+                let secret = secrets(&args.webhook_secret_env)?.with_context(|| {
                     format!(
                         "--webhook-url needs the Webhook Secret Token in the environment variable {} (or {}_FILE), which is not set",
                         args.webhook_secret_env, args.webhook_secret_env
@@ -215,6 +215,10 @@ mod tests {
         args: SimulateArgs,
     }
 
+    fn no_secrets(_: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+
     fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))
             .map(|cli| cli.args)
@@ -272,7 +276,7 @@ mod tests {
             "QOSWATCH_TEST_SURELY_UNSET_SECRET_VAR",
         ])
         .expect("parses");
-        let error = run(args, CancellationToken::new())
+        let error = run(args, CancellationToken::new(), &no_secrets)
             .await
             .expect_err("no secret");
         assert!(
@@ -294,10 +298,10 @@ mod tests {
             "load",
         ])
         .expect("parses");
-        let env = |name: &str| (name == "SIM_SECRET").then(|| "s3cret".to_owned());
+        let secrets = |name: &str| Ok((name == "SIM_SECRET").then(|| "s3cret".to_owned()));
         let cancel = CancellationToken::new();
         cancel.cancel();
-        run_with_env(args, cancel, &env)
+        run(args, cancel, &secrets)
             .await
             .expect("starts with the secret from SIM_SECRET and stops when cancelled");
     }
@@ -305,16 +309,25 @@ mod tests {
     #[tokio::test]
     async fn bad_load_sizes_and_periods_are_refused() {
         let zero = parse(&["--scenario", "load", "--meetings", "0"]).expect("parses");
-        assert!(run(zero, CancellationToken::new()).await.is_err());
+        assert!(
+            run(zero, CancellationToken::new(), &no_secrets)
+                .await
+                .is_err()
+        );
         let fast = parse(&["--sample-period", "1ms"]).expect("parses");
-        assert!(run(fast, CancellationToken::new()).await.is_err());
+        assert!(
+            run(fast, CancellationToken::new(), &no_secrets)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn runs_until_cancelled() {
         let args = parse(&["--scenario", "load", "--sample-period", "50ms"]).expect("parses");
         let cancel = CancellationToken::new();
-        let running = tokio::spawn(run(args, cancel.clone()));
+        let stop = cancel.clone();
+        let running = tokio::spawn(async move { run(args, stop, &no_secrets).await });
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(10), running)
             .await

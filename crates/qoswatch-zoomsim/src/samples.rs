@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value as Json, json};
 
-use crate::qos::{CpuMetric, MetricId, Stream, StreamMetric, WifiMetric};
+use qoswatch_core::qos::{CpuMetric, MetricId, Stream, StreamMetric, WifiMetric};
 
 /// What a participant's client is doing: which streams flow and whether the
 /// account reports Wi-Fi signal strength.
@@ -379,7 +379,7 @@ pub fn sample_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qos::{QosSample, participant_from_json};
+    use qoswatch_core::qos::{QosSample, participant_from_json};
 
     fn at(minute: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
@@ -390,7 +390,7 @@ mod tests {
 
     /// Parses entries with the production parser, as qoswatch will.
     fn parse(entries: Vec<Json>) -> Vec<QosSample> {
-        let mut report = crate::qos::ParseReport::default();
+        let mut report = qoswatch_core::qos::ParseReport::default();
         let parsed = participant_from_json(&json!({ "user_qos": entries }), &mut report);
         assert!(report.bad_values.is_empty(), "{report:?}");
         parsed.samples

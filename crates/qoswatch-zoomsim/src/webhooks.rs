@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value as Json, json};
 
 use super::{MeetingSpec, ParticipantSpec};
-use crate::zoom::signature::sign;
+use crate::protocol::webhook_signature;
 
 /// The status and body qoswatch answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +176,8 @@ impl WebhookSender {
         timestamp: i64,
     ) -> Result<WebhookResponse, WebhookError> {
         let timestamp = timestamp.to_string();
-        let signature = sign(&self.secret, &timestamp, &body);
+        let signature =
+            webhook_signature(self.secret.expose_secret().as_bytes(), &timestamp, &body);
         let response = self
             .http
             .post(self.target_url.clone())
@@ -347,7 +348,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Json {
-        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
     }
 

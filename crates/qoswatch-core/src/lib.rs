@@ -1,0 +1,12 @@
+//! qoswatch's pure core: what an alert is ([`alert`]), what a QoS sample is
+//! ([`qos`]), and the rule language that turns samples into alerts
+//! ([`rules`]).
+//!
+//! Nothing here does network IO, reads a clock or spawns a task: the
+//! service (`qoswatch`) feeds samples and the current time in, and acts on
+//! the transitions that come out. Editing a rule or the engine rebuilds
+//! this crate and its dependents only.
+
+pub mod alert;
+pub mod qos;
+pub mod rules;
