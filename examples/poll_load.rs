@@ -37,16 +37,16 @@ struct Args {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
     participants: u32,
     /// How long to measure once every watcher runs (at most 10 minutes).
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = qoswatch_core::duration::parse)]
     duration: Duration,
     /// qoswatch's Zoom requests per second (zoom.requests_per_second).
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     rate: u32,
     /// qoswatch's polling interval per watcher.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = qoswatch_core::duration::parse)]
     poll_interval: Duration,
     /// The simulator's real time per simulated minute (one sample per period).
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = qoswatch_core::duration::parse)]
     sample_period: Duration,
     /// Make the simulator answer 429 beyond this many QoS requests per second.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]

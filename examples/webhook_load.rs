@@ -49,14 +49,14 @@ struct Args {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     concurrency: u16,
     /// Upper bound of the whole run; the burst stops early when it is reached.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = qoswatch_core::duration::parse)]
     max_duration: Duration,
     /// An already running qoswatch's webhook URL (loopback only); its secret
     /// comes from ZOOM_WEBHOOK_SECRET_TOKEN or ZOOM_WEBHOOK_SECRET_TOKEN_FILE.
     #[arg(long)]
     target: Option<String>,
     /// In-process qoswatch: polling interval of every watcher.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = qoswatch_core::duration::parse)]
     poll_interval: Duration,
     /// In-process qoswatch: Zoom requests per second (zoom.requests_per_second).
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -65,7 +65,7 @@ struct Args {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     meeting_size: u32,
     /// Length of the probe phase (0 skips it).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = qoswatch_core::duration::parse)]
     probe_secs: Duration,
     /// Webhooks per second in the probe phase.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]

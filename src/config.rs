@@ -42,7 +42,7 @@ pub struct ServerSettings {
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long shutdown waits for watchers and deliveries to finish.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub shutdown_grace: Duration,
 }
 
@@ -50,7 +50,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {
     /// Largest accepted distance between `x-zm-request-timestamp` and now.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub replay_window: Duration,
 }
 
@@ -62,7 +62,7 @@ pub struct ZoomSettings {
     /// Server-to-Server OAuth token endpoint.
     pub token_url: String,
     /// Timeout of one request to Zoom.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub request_timeout: Duration,
     /// Requests per second to the QoS endpoints, shared by every watcher.
     pub requests_per_second: u32,
@@ -70,7 +70,7 @@ pub struct ZoomSettings {
     /// what other apps on the account use).
     pub daily_limit: u32,
     /// Renew the OAuth token this long before it expires.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub token_refresh_margin: Duration,
 }
 
@@ -78,16 +78,16 @@ pub struct ZoomSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct PollingSettings {
     /// Time between two polls of one participant. Zoom's samples are per minute.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub interval: Duration,
     /// Stop watching a participant after this long without a new sample.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub stale_after: Duration,
     /// Stop watching a participant after this long in any case.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_watch_age: Duration,
     /// Upper bound of the back-off between failed polls of one participant.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_backoff: Duration,
     /// Most participants watched at once; joins beyond it are logged and counted.
     pub max_watchers: usize,
@@ -124,7 +124,7 @@ pub struct ZoomMeetingAlerts {
     pub channels: Vec<String>,
     pub severity: qoswatch_core::alert::Severity,
     /// The same issue of the same meeting is not announced again within this time.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub repeat_after: Duration,
 }
 
@@ -252,8 +252,7 @@ struct Overlay {
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value.trim())
-        .map_err(|e| format!("{e}; expected a duration such as 60s, 5m or 1h"))
+    qoswatch_core::duration::parse(value).map_err(|e| e.to_string())
 }
 
 fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
@@ -657,22 +656,6 @@ pub fn secret_value(env: EnvLookup<'_>, name: &str) -> Result<Option<String>, Co
         });
     }
     Ok(Some(contents.to_owned()))
-}
-
-/// Serde glue for durations written as `60s`, `5m`, `1h 30m`.
-pub mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        humantime::parse_duration(raw.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {raw:?} ({e}); expected a duration such as 60s, 5m or 1h"
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ const EMBEDDED_RULES: &str = include_str!("../rules.example.yaml");
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Real time per simulated minute (one QoS sample per participant).
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = qoswatch_core::duration::parse)]
     pub sample_period: Duration,
     /// Rules file; default `rules.example.yaml` here, else the copy built into qoswatch.
     #[arg(long)]

@@ -24,7 +24,7 @@ pub mod slack;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub use console::render as render_console;
 pub use dispatch::{DispatchHandle, Dispatcher, NotDrained};
@@ -108,7 +108,7 @@ pub struct SmtpSettings {
     pub from: String,
     #[serde(
         default = "default_smtp_timeout",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "qoswatch_core::duration::deserialize"
     )]
     pub timeout: Duration,
 }
@@ -124,28 +124,28 @@ fn default_smtp_timeout() -> Duration {
 pub struct NotifySettings {
     /// Alerts of one meeting arriving within this window go out as one
     /// message. Zero disables grouping.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub group_window: Duration,
     /// Delivery attempts per message before giving up.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt, with jitter.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub initial_backoff: Duration,
     /// Longest retry delay.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_backoff: Duration,
     /// A message older than this is given up on instead of retried.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_age: Duration,
     /// Least time between two messages to one Slack webhook (Slack allows
     /// about one a second).
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub slack_min_interval: Duration,
     /// Timeout of one Slack request.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub http_timeout: Duration,
     /// After cancellation, how long workers keep delivering what is queued.
-    #[serde(deserialize_with = "humantime_duration")]
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub shutdown_grace: Duration,
 }
 
@@ -162,18 +162,6 @@ impl Default for NotifySettings {
             shutdown_grace: Duration::from_secs(10),
         }
     }
-}
-
-/// Deserializes a humantime duration string such as `"10s"` or `"1m 30s"`.
-pub fn humantime_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(text.trim()).map_err(|error| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?}: {error} (write e.g. \"10s\")"
-        ))
-    })
 }
 
 #[cfg(test)]
@@ -198,7 +186,7 @@ mod tests {
             r#"{"host":"h","port":25,"from":"a@b.c","timeout":"soon"}"#,
         )
         .unwrap_err();
-        assert!(error.to_string().contains("invalid duration"));
+        assert!(error.to_string().contains("bad duration `soon`"), "{error}");
     }
 
     #[test]

@@ -8,5 +8,6 @@
 //! this crate and its dependents only.
 
 pub mod alert;
+pub mod duration;
 pub mod qos;
 pub mod rules;

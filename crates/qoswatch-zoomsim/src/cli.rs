@@ -46,7 +46,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 5)]
     pub participants: u32,
     /// Real time per simulated minute (one QoS sample per participant), e.g. `10s`, `60s`.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = qoswatch_core::duration::parse)]
     pub sample_period: Duration,
     /// Per-second limit of the QoS endpoints, answered 429 beyond (Zoom: 10 Pro, 40 Business+).
     #[arg(long)]
@@ -158,7 +158,7 @@ async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> any
         "scenario {}: {} simulated minutes, about {} of wall time",
         scenario.name,
         scenario.length_minutes(),
-        humantime::format_duration(wall_time(&scenario, args.sample_period))
+        qoswatch_core::duration::display(wall_time(&scenario, args.sample_period))
     );
 
     if let Some(sender) = &webhooks {

@@ -197,7 +197,7 @@ pub(crate) fn duration(
         );
         return None;
     };
-    match humantime::parse_duration(text.trim()) {
+    match crate::duration::parse(&text) {
         Ok(d) if d.is_zero() && !allow_zero => {
             ctx.error(node.pos, format!("{what} must be longer than zero"));
             None
@@ -243,7 +243,7 @@ pub(crate) fn sustain(ctx: &mut Ctx, node: &Node, what: &str) -> Option<Sustain>
         ctx.error(node.pos, format!("`{trimmed}` for {what} has no unit; write a duration such as `{trimmed}m` or a count such as `{trimmed} samples`"));
         return None;
     }
-    match humantime::parse_duration(trimmed) {
+    match crate::duration::parse(trimmed) {
         Ok(d) if d.is_zero() => Some(Sustain::IMMEDIATELY),
         Ok(d) => Some(Sustain::For(d)),
         Err(_) => {

@@ -208,7 +208,7 @@ impl Emit<'_> {
         let threshold = match cause {
             Cause::NoData => rule
                 .missing_data
-                .map(|m| format!("no data for {}", humantime::format_duration(m.after))),
+                .map(|m| format!("no data for {}", crate::duration::display(m.after))),
             Cause::Threshold => rule.threshold_text(severity),
         };
         let meeting = &subject.meeting;

@@ -63,7 +63,7 @@ impl Sustain {
 impl fmt::Display for Sustain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Sustain::For(duration) => write!(f, "{}", humantime::format_duration(*duration)),
+            Sustain::For(duration) => write!(f, "{}", crate::duration::display(*duration)),
             Sustain::Samples(1) => f.write_str("1 sample"),
             Sustain::Samples(n) => write!(f, "{n} samples"),
         }

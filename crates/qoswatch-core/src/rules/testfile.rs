@@ -502,7 +502,7 @@ fn run_case(rules: &RuleSet, case: &Case) -> Vec<String> {
             }
             let mut text = format!(
                 "at {} (line {}){}:\n  expected firing:\n",
-                humantime::format_duration(expectation.at),
+                crate::duration::display(expectation.at),
                 expectation.pos.line,
                 expectation
                     .rule
