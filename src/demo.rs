@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Secrets, Settings};
-use crate::monitor::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use crate::startup::{Application, Extras};
+use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use qoswatch_core::alert::{Channel, ChannelSpec};
 use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
 use qoswatch_zoomsim::scenario::{Scenario, wall_time};

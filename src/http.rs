@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::monitor::{Monitor, StartOutcome, StopReason};
+use crate::watch::{Monitor, StartOutcome, StopReason};
 use crate::zoom::event::{self, Event, Meeting};
 use crate::zoom::signature::Verifier;
 

@@ -2,13 +2,14 @@
 //! teams, while the meeting runs, when a participant's call quality has gone
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
+pub mod backoff;
 pub mod config;
 pub mod demo;
 pub mod http;
 pub mod live_rules;
-pub mod monitor;
 pub mod notify;
 pub mod pipeline;
 pub mod startup;
 pub mod store;
+pub mod watch;
 pub mod zoom;

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use crate::config::ZoomMeetingAlerts;
 use crate::live_rules::LiveRules;
-use crate::monitor::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use crate::notify::DispatchHandle;
+use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use crate::zoom::event::Meeting;
 use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, Route};
 use qoswatch_core::qos::QosSample;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::monitor::{StopReason, WatchSubject};
+use crate::watch::subject::{StopReason, WatchSubject};
 use qoswatch_core::alert::ParticipantKey;
 
 /// Records the life of every watch.

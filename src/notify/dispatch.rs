@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, warn};
+
+use crate::backoff::Backoff;
 
 use super::console::{ConsoleChannel, ConsoleWriter};
 use super::email::{EmailChannel, Mailer};
@@ -499,21 +500,6 @@ fn alert_keys(notification: &Notification) -> String {
         .join(",")
 }
 
-/// Exponential back-off with jitter: `initial * 2^(attempt-1)`, capped, then
-/// a random point in its upper half.
-pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(30);
-    let full = initial.saturating_mul(1u32 << exponent).min(max);
-    let half = full / 2;
-    let jitter_range = full.saturating_sub(half).as_millis() as u64;
-    let jitter = if jitter_range == 0 {
-        0
-    } else {
-        rand::rng().random_range(0..=jitter_range)
-    };
-    half + Duration::from_millis(jitter)
-}
-
 impl Worker {
     async fn run(mut self) {
         let mut closed = false;
@@ -623,11 +609,8 @@ impl Worker {
                         self.not_before = self.not_before.max(now + retry_after);
                         retry_after
                     }
-                    None => backoff(
-                        attempts,
-                        self.settings.initial_backoff,
-                        self.settings.max_backoff,
-                    ),
+                    None => Backoff::new(self.settings.initial_backoff, self.settings.max_backoff)
+                        .delay(attempts),
                 };
                 self.outbox.retry(pending.id, now + delay);
                 self.shared.metrics.retried(self.kind);
@@ -639,25 +622,6 @@ impl Worker {
                     "notification delivery failed; will retry"
                 );
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let initial = Duration::from_secs(1);
-        let max = Duration::from_secs(60);
-        for _ in 0..50 {
-            let first = backoff(1, initial, max);
-            assert!(first >= Duration::from_millis(500) && first <= initial);
-            let third = backoff(3, initial, max);
-            assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
-            let late = backoff(40, initial, max);
-            assert!(late >= Duration::from_secs(30) && late <= max);
         }
     }
 }

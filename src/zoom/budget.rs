@@ -15,8 +15,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rand::Rng;
 use tokio::time::Instant;
+
+use crate::backoff::Backoff;
 
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -200,11 +201,7 @@ impl Budget {
             }
             None => {
                 state.rate_limited_in_a_row = state.rate_limited_in_a_row.saturating_add(1);
-                backoff_with_jitter(
-                    state.rate_limited_in_a_row,
-                    Duration::from_secs(1),
-                    Duration::from_secs(60),
-                )
+                RATE_LIMIT_BACKOFF.delay(state.rate_limited_in_a_row)
             }
         };
         let until = Instant::now() + pause;
@@ -260,15 +257,11 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// Exponential back-off, `base * 2^(attempt-1)` capped at `max`, with
-/// "equal jitter": half fixed, half random, so waits never collapse to zero.
-pub fn backoff_with_jitter(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(20);
-    let full = base.saturating_mul(1u32 << exponent).min(max);
-    let half = full / 2;
-    let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
-    half + Duration::from_millis(jitter)
-}
+/// The pause after a 429 that came without `Retry-After`, by 429s in a row.
+const RATE_LIMIT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
 
 /// Time from `now` until the next 00:00 UTC.
 pub fn until_next_utc_midnight(now: DateTime<Utc>) -> Duration {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use qoswatch::config::Settings;
-use qoswatch::monitor::Monitor;
 use qoswatch::startup::{Application, Extras};
+use qoswatch::watch::Monitor;
 use qoswatch_zoomsim::protocol::webhook_signature;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};

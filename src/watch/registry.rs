@@ -1,0 +1,385 @@
+//! The watcher registry: one owned task per participant, started and
+//! stopped by webhooks (idempotently, keyed by [`ParticipantKey`]), and the
+//! consequences a watch's end has for the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use prometheus_client::registry::Registry;
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::metrics::WatchMetrics;
+use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
+use super::sink::SampleSink;
+use super::subject::{StopReason, WatchSubject};
+use crate::config::PollingSettings;
+use crate::store::WatchStore;
+use crate::zoom::client::ZoomClient;
+
+/// What `start_watch` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// A watcher for this key already runs (a duplicate delivery).
+    AlreadyWatching,
+    /// This participant already left, or the meeting ended: a late retry of
+    /// `participant_joined` (Zoom retries up to 85 minutes later).
+    AlreadyEnded,
+    /// `polling.max_watchers` reached.
+    AtCapacity,
+    /// Zoom said the account cannot use the Dashboard API; retried later.
+    PollingDisabled,
+    ShuttingDown,
+}
+
+/// A running watch, as the registry sees it.
+#[derive(Debug)]
+struct Watch {
+    id: u64,
+    stop: Arc<StopRequest>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    watches: Mutex<HashMap<ParticipantKey, Watch>>,
+    next_id: AtomicU64,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    poll: PollContext,
+    sink: Arc<dyn SampleSink>,
+    store: Arc<dyn WatchStore>,
+    /// Set after Zoom's code 200: no polling until then.
+    polling_disabled_until: Mutex<Option<Instant>>,
+    /// Participants and meetings whose watch ended recently, so that a late
+    /// retry of `participant_joined` does not watch someone who is gone.
+    ended: Mutex<Ended>,
+}
+
+/// How long ended participants and meetings are remembered: longer than
+/// Zoom's last webhook retry (about 85 minutes after the first attempt).
+const REMEMBER_ENDED: Duration = Duration::from_secs(2 * 3600);
+
+/// Recently ended watches and meetings, forgotten after [`REMEMBER_ENDED`].
+#[derive(Debug, Default)]
+struct Ended {
+    participants: HashMap<ParticipantKey, Instant>,
+    meetings: HashMap<String, Instant>,
+}
+
+impl Ended {
+    fn prune(&mut self, now: Instant) {
+        self.participants
+            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
+        self.meetings
+            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
+    }
+
+    fn contains(&self, key: &ParticipantKey) -> bool {
+        self.participants.contains_key(key) || self.meetings.contains_key(&key.meeting_uuid)
+    }
+}
+
+/// How long polling stays off after Zoom says the account is not entitled.
+const NOT_ENTITLED_COOL_OFF: Duration = Duration::from_secs(15 * 60);
+
+/// The watcher registry. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+}
+
+impl Monitor {
+    pub fn new(
+        client: Arc<ZoomClient>,
+        sink: Arc<dyn SampleSink>,
+        store: Arc<dyn WatchStore>,
+        settings: PollingSettings,
+        tracker: TaskTracker,
+        cancel: CancellationToken,
+        registry: &mut Registry,
+    ) -> Self {
+        let metrics = WatchMetrics::register(registry);
+        Self {
+            inner: Arc::new(Inner {
+                watches: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                tracker,
+                cancel,
+                poll: PollContext {
+                    client,
+                    settings,
+                    metrics,
+                },
+                sink,
+                store,
+                polling_disabled_until: Mutex::new(None),
+                ended: Mutex::new(Ended::default()),
+            }),
+        }
+    }
+
+    fn metrics(&self) -> &WatchMetrics {
+        &self.inner.poll.metrics
+    }
+
+    fn watches(&self) -> MutexGuard<'_, HashMap<ParticipantKey, Watch>> {
+        self.inner.watches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ended(&self) -> MutexGuard<'_, Ended> {
+        self.inner.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers that a participant left (even one never watched: a `left`
+    /// can arrive before its `joined`).
+    fn remember_ended_participant(&self, key: &ParticipantKey) {
+        let now = Instant::now();
+        let mut ended = self.ended();
+        ended.prune(now);
+        ended.participants.insert(key.clone(), now);
+    }
+
+    /// Number of running watchers.
+    pub fn active(&self) -> usize {
+        self.watches().len()
+    }
+
+    /// Whether a participant is being watched.
+    pub fn is_watching(&self, key: &ParticipantKey) -> bool {
+        self.watches().contains_key(key)
+    }
+
+    /// Whether Zoom said the account cannot use the Dashboard API (recently).
+    pub fn polling_disabled(&self) -> bool {
+        let mut until = self
+            .inner
+            .polling_disabled_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                self.metrics().polling_disabled.set(0);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Starts watching a participant, unless already watched. Never blocks:
+    /// the caller is the webhook handler.
+    pub fn start_watch(&self, meeting: MeetingInfo, participant: ParticipantInfo) -> StartOutcome {
+        let key = ParticipantKey {
+            meeting_uuid: meeting.uuid.clone(),
+            user_id: participant.user_id.clone(),
+        };
+        let (id, stop) = match self.register(&key) {
+            Ok(registered) => registered,
+            Err(refused) => return refused,
+        };
+        let subject = WatchSubject {
+            key,
+            meeting,
+            participant,
+        };
+        self.inner.store.watch_started(&subject);
+        self.spawn_watch(subject, id, stop);
+        StartOutcome::Started
+    }
+
+    /// Takes a registry slot for `key`, or says why not.
+    fn register(&self, key: &ParticipantKey) -> Result<(u64, Arc<StopRequest>), StartOutcome> {
+        let metrics = self.metrics();
+        if self.inner.cancel.is_cancelled() {
+            metrics.refused.inc();
+            return Err(StartOutcome::ShuttingDown);
+        }
+        if self.polling_disabled() {
+            metrics.refused.inc();
+            return Err(StartOutcome::PollingDisabled);
+        }
+        if self.ended().contains(key) {
+            metrics.duplicates.inc();
+            return Err(StartOutcome::AlreadyEnded);
+        }
+        let mut watches = self.watches();
+        if watches.contains_key(key) {
+            metrics.duplicates.inc();
+            return Err(StartOutcome::AlreadyWatching);
+        }
+        let max_watchers = self.inner.poll.settings.max_watchers;
+        if watches.len() >= max_watchers {
+            metrics.refused.inc();
+            tracing::warn!(
+                max_watchers,
+                "watcher limit reached: participant not watched"
+            );
+            return Err(StartOutcome::AtCapacity);
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop = Arc::new(StopRequest::new(self.inner.cancel.child_token()));
+        watches.insert(
+            key.clone(),
+            Watch {
+                id,
+                stop: stop.clone(),
+            },
+        );
+        metrics.active.set(watches.len() as i64);
+        drop(watches);
+        metrics.started.inc();
+        Ok((id, stop))
+    }
+
+    /// Runs one watch on the application's tracker, in a `watch` span.
+    fn spawn_watch(&self, mut subject: WatchSubject, id: u64, stop: Arc<StopRequest>) {
+        let span = tracing::info_span!(
+            "watch",
+            meeting = %subject.key.meeting_uuid,
+            participant = %subject.key.user_id,
+        );
+        let monitor = self.clone();
+        self.inner.tracker.spawn(
+            async move {
+                // Frees the registry entry however the task ends, a panic
+                // included, so the key never stays "already watching".
+                let _entry = EntryGuard {
+                    monitor: monitor.clone(),
+                    key: subject.key.clone(),
+                    id,
+                };
+                tracing::info!("watching participant");
+                let mut observer = monitor.inner.sink.open(&subject);
+                let end =
+                    poll_until_stopped(&monitor.inner.poll, &mut subject, observer.as_mut(), &stop)
+                        .await;
+                monitor.act_on(&subject, &end);
+                observer.finished(&subject, end.reason(), Utc::now());
+                monitor.finish_watch(&subject, id, end.reason());
+            }
+            .instrument(span),
+        );
+    }
+
+    /// What a watch's end means for the other watches.
+    fn act_on(&self, subject: &WatchSubject, end: &PollEnd) {
+        match end {
+            PollEnd::Stopped(_) => {}
+            PollEnd::MeetingOver => {
+                let others = self.stop_meeting(&subject.meeting.uuid, StopReason::NotLive);
+                tracing::info!(watchers = others, "Zoom says the meeting is not live");
+            }
+            PollEnd::NotEntitled { message } => self.disable_polling(message),
+        }
+    }
+
+    /// Stops one watcher. Harmless when there is none (a `left` before its
+    /// `joined`, or twice).
+    pub fn stop_watch(&self, key: &ParticipantKey, reason: StopReason) -> bool {
+        if reason.participant_gone() {
+            self.remember_ended_participant(key);
+        }
+        let watches = self.watches();
+        match watches.get(key) {
+            Some(watch) => {
+                watch.stop.request(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every watcher of a meeting. Returns how many were stopped.
+    pub fn stop_meeting(&self, meeting_uuid: &str, reason: StopReason) -> usize {
+        {
+            let now = Instant::now();
+            let mut ended = self.ended();
+            ended.prune(now);
+            ended.meetings.insert(meeting_uuid.to_owned(), now);
+        }
+        let watches = self.watches();
+        let mut stopped = 0;
+        for (key, watch) in watches.iter() {
+            if key.meeting_uuid == meeting_uuid {
+                watch.stop.request(reason);
+                stopped += 1;
+            }
+        }
+        stopped
+    }
+
+    /// Stops every watcher, for example when Zoom says the account is not entitled.
+    pub fn stop_all(&self, reason: StopReason) -> usize {
+        let watches = self.watches();
+        for watch in watches.values() {
+            watch.stop.request(reason);
+        }
+        watches.len()
+    }
+
+    fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
+        let ours = self.release_entry(&subject.key, id);
+        if reason.participant_gone() {
+            self.remember_ended_participant(&subject.key);
+        }
+        self.metrics().stopped(reason);
+        if ours {
+            self.inner.store.watch_ended(&subject.key, reason);
+        }
+        tracing::info!(%reason, "stopped watching participant");
+    }
+
+    /// Removes the registry entry of watch `id`; false when it was already
+    /// gone or belongs to a newer watch of the same key.
+    fn release_entry(&self, key: &ParticipantKey, id: u64) -> bool {
+        let mut watches = self.watches();
+        let ours = watches.get(key).is_some_and(|w| w.id == id);
+        if ours {
+            watches.remove(key);
+        }
+        self.metrics().active.set(watches.len() as i64);
+        ours
+    }
+
+    fn disable_polling(&self, message: &str) {
+        {
+            let mut until = self
+                .inner
+                .polling_disabled_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *until = Some(Instant::now() + NOT_ENTITLED_COOL_OFF);
+        }
+        self.metrics().polling_disabled.set(1);
+        let stopped = self.stop_all(StopReason::NotEntitled);
+        tracing::error!(
+            zoom_message = message,
+            stopped_watchers = stopped,
+            retry_in_s = NOT_ENTITLED_COOL_OFF.as_secs(),
+            "Zoom says this account cannot use the Dashboard API (code 200): it needs a \
+             Business plan or higher with the Dashboard enabled, and the app needs the \
+             dashboard_meetings:read:admin scope. All polling is stopped."
+        );
+    }
+}
+
+/// Frees a watch's registry entry when its task ends in any way.
+struct EntryGuard {
+    monitor: Monitor,
+    key: ParticipantKey,
+    id: u64,
+}
+
+impl Drop for EntryGuard {
+    fn drop(&mut self) {
+        self.monitor.release_entry(&self.key, self.id);
+    }
+}

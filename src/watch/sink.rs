@@ -1,0 +1,69 @@
+//! The seam through which samples leave the watchers: a [`SampleSink`]
+//! opens one [`WatchObserver`] per watch, owned by the watch's task.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use qoswatch_core::qos::QosSample;
+
+use super::subject::{StopReason, WatchSubject};
+
+/// Receives what one watch observes. Owned by the watcher task, so it may
+/// keep per-participant state (the rules engine's alert state) without locks.
+pub trait WatchObserver: Send {
+    /// A sample newer than any seen before in this watch.
+    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>);
+    /// A poll brought nothing new (or failed); time passes.
+    fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>);
+    /// The watch ended; the last call.
+    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>);
+}
+
+/// The seam through which samples leave the watchers: one observer per watch.
+pub trait SampleSink: Send + Sync + fmt::Debug {
+    fn open(&self, subject: &WatchSubject) -> Box<dyn WatchObserver>;
+}
+
+/// A sink that logs every sample at debug level and counts it. Used when no
+/// rules file is configured.
+#[derive(Debug, Clone)]
+pub struct LoggingSink {
+    samples: Counter,
+}
+
+impl LoggingSink {
+    pub fn new(registry: &mut Registry) -> Self {
+        let samples = Counter::default();
+        registry.register(
+            "qoswatch_samples_logged",
+            "QoS samples logged without rules",
+            samples.clone(),
+        );
+        Self { samples }
+    }
+}
+
+impl SampleSink for LoggingSink {
+    fn open(&self, _subject: &WatchSubject) -> Box<dyn WatchObserver> {
+        Box::new(self.clone())
+    }
+}
+
+impl WatchObserver for LoggingSink {
+    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
+        self.samples.inc();
+        tracing::debug!(
+            meeting = %subject.key.meeting_uuid,
+            participant = %subject.key.user_id,
+            at = %sample.at,
+            streams = sample.streams.len(),
+            "QoS sample"
+        );
+    }
+
+    fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
+
+    fn finished(&mut self, _subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {}
+}

@@ -1,0 +1,152 @@
+//! Who a watch is about and why it ended: the bottom layer of watching,
+//! shared with the store and the rules pipeline.
+
+use std::fmt;
+
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::qos::ParticipantDetails;
+
+/// Who a watch is about. The participant details grow as Zoom's answers
+/// tell more (device, location).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchSubject {
+    pub key: ParticipantKey,
+    pub meeting: MeetingInfo,
+    pub participant: ParticipantInfo,
+}
+
+impl WatchSubject {
+    /// Adds what Zoom's answer says about the participant to what webhooks
+    /// said: a name only where the webhook gave none; device, location and
+    /// network as Zoom last reported them.
+    pub fn merge_details(&mut self, details: &ParticipantDetails) {
+        let participant = &mut self.participant;
+        if participant.name.is_none() {
+            participant.name.clone_from(&details.user_name);
+        }
+        if details.device.is_some() {
+            participant.device.clone_from(&details.device);
+        }
+        if details.location.is_some() {
+            participant.location.clone_from(&details.location);
+        }
+        if details.network_type.is_some() {
+            participant.network_type.clone_from(&details.network_type);
+        }
+    }
+}
+
+/// Why a watch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// `meeting.participant_left` arrived.
+    Left,
+    /// `meeting.ended` arrived.
+    MeetingEnded,
+    /// Zoom's QoS answer carried a `leave_time`.
+    LeaveTime,
+    /// Zoom answered 404 / code 3001: the meeting is not live.
+    NotLive,
+    /// Zoom answered 400 / code 200: the account cannot use the Dashboard API.
+    NotEntitled,
+    /// Zoom refused the request for good (another 4xx).
+    Rejected,
+    /// No new sample for `polling.stale_after`.
+    Stale,
+    /// The watch reached `polling.max_watch_age`.
+    MaxAge,
+    /// qoswatch is shutting down.
+    Shutdown,
+}
+
+impl StopReason {
+    /// Short snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Left => "left",
+            StopReason::MeetingEnded => "meeting_ended",
+            StopReason::LeaveTime => "leave_time",
+            StopReason::NotLive => "not_live",
+            StopReason::NotEntitled => "not_entitled",
+            StopReason::Rejected => "rejected",
+            StopReason::Stale => "stale",
+            StopReason::MaxAge => "max_age",
+            StopReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether the end says the participant is gone, so that a late retry
+    /// of `participant_joined` must not start them again. A shutdown says
+    /// nothing about the call.
+    pub fn participant_gone(self) -> bool {
+        self != StopReason::Shutdown
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            StopReason::Left => "participant left",
+            StopReason::MeetingEnded => "meeting ended",
+            StopReason::LeaveTime => "Zoom reports the participant left",
+            StopReason::NotLive => "meeting not live",
+            StopReason::NotEntitled => "account not entitled to the Dashboard API",
+            StopReason::Rejected => "Zoom refused the request",
+            StopReason::Stale => "no new sample",
+            StopReason::MaxAge => "maximum watch age reached",
+            StopReason::Shutdown => "shutdown",
+        };
+        f.write_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoom_details_fill_in_without_overwriting_the_webhook_name() {
+        let mut subject = WatchSubject {
+            key: ParticipantKey {
+                meeting_uuid: "m".into(),
+                user_id: "1".into(),
+            },
+            meeting: MeetingInfo::default(),
+            participant: ParticipantInfo {
+                name: Some("From webhook".into()),
+                device: Some("Mac".into()),
+                ..ParticipantInfo::default()
+            },
+        };
+        let details = ParticipantDetails {
+            user_name: Some("From Zoom".into()),
+            device: None,
+            location: Some("Berlin".into()),
+            network_type: Some("Wifi".into()),
+            ..ParticipantDetails::default()
+        };
+        subject.merge_details(&details);
+        let p = &subject.participant;
+        assert_eq!(p.name.as_deref(), Some("From webhook"));
+        assert_eq!(
+            p.device.as_deref(),
+            Some("Mac"),
+            "no device in the answer keeps the old one"
+        );
+        assert_eq!(p.location.as_deref(), Some("Berlin"));
+        assert_eq!(p.network_type.as_deref(), Some("Wifi"));
+
+        let mut nameless = subject.clone();
+        nameless.participant.name = None;
+        nameless.merge_details(&details);
+        assert_eq!(nameless.participant.name.as_deref(), Some("From Zoom"));
+    }
+
+    #[test]
+    fn only_a_shutdown_leaves_the_participant_startable() {
+        assert!(!StopReason::Shutdown.participant_gone());
+        for reason in [StopReason::Left, StopReason::Stale, StopReason::NotLive] {
+            assert!(reason.participant_gone(), "{reason:?}");
+        }
+    }
+}
