@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use qoswatch::config::{LogFormat, Settings};
-use qoswatch::startup::{Application, shutdown_signal};
+use qoswatch::startup::{Application, until_stopped_by_signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,13 +86,9 @@ async fn main() -> ExitCode {
             // The story goes to stdout; only problems are logged.
             init_tracing(LogFormat::Pretty, "error");
             let cancel = tokio_util::sync::CancellationToken::new();
-            let stop = cancel.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stop.cancel();
-            });
             let env = |name: &str| std::env::var(name).ok();
-            match qoswatch::demo::run(args, &env, Box::new(std::io::stdout()), cancel).await {
+            let demo = qoswatch::demo::run(args, &env, Box::new(std::io::stdout()), cancel.clone());
+            match until_stopped_by_signal(cancel, demo).await {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("qoswatch demo: {error:#}");
@@ -105,14 +101,10 @@ async fn main() -> ExitCode {
         Command::Simulate(args) => {
             init_tracing(LogFormat::Pretty, "info");
             let cancel = tokio_util::sync::CancellationToken::new();
-            let stop = cancel.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stop.cancel();
-            });
             let env = |name: &str| std::env::var(name).ok();
             let secrets = |name: &str| Ok(qoswatch::config::secret_value(&env, name)?);
-            match qoswatch_zoomsim::cli::run(args, cancel, &secrets).await {
+            let simulator = qoswatch_zoomsim::cli::run(args, cancel.clone(), &secrets);
+            match until_stopped_by_signal(cancel, simulator).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("qoswatch simulate: {error:#}");
@@ -160,9 +152,5 @@ async fn healthcheck(url: &str) -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let shutdown = app.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        shutdown.cancel();
-    });
-    app.run_until_stopped().await
+    until_stopped_by_signal(shutdown, app.run_until_stopped()).await
 }

@@ -355,6 +355,21 @@ fn follow_channel_changes(
     });
 }
 
+/// Drives `work` to its end, cancelling `cancel` when SIGTERM or SIGINT
+/// arrives so that `work` winds down by itself. The signal is awaited inside
+/// this future, not in a spawned task: nothing outlives the command.
+pub async fn until_stopped_by_signal<F: std::future::Future>(
+    cancel: CancellationToken,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        output = &mut work => return output,
+        () = shutdown_signal() => cancel.cancel(),
+    }
+    work.await
+}
+
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
     let ctrl_c = async {

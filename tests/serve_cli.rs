@@ -73,6 +73,40 @@ fn sigterm_stops_the_server_with_exit_code_zero() {
         .map_while(Result::ok)
         .any(|line| line.contains("qoswatch listening"));
     assert!(listening, "server logged that it listens");
+    let exit = terminate_and_wait(&mut child);
+    assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+}
+
+/// `qoswatch simulate` listens for the same signals and stops cleanly: the
+/// signal is awaited by the command itself, no task is left behind.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_simulator_with_exit_code_zero() {
+    let mut child = base_command()
+        .args(["simulate", "--scenario", "load", "--sample-period", "1s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("Zoom simulator listening on"));
+    assert!(listening, "simulator said where it listens");
+    let exit = terminate_and_wait(&mut child);
+    assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter()
+            .any(|line| line.contains("simulator stopped after")),
+        "{rest:?}"
+    );
+}
+
+/// Sends SIGTERM and waits (bounded) for the process to exit.
+#[cfg(unix)]
+fn terminate_and_wait(child: &mut std::process::Child) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -81,12 +115,11 @@ fn sigterm_stops_the_server_with_exit_code_zero() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(exit) = child.try_wait().expect("wait") {
-            assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
-            break;
+            return exit;
         }
         assert!(
             Instant::now() < deadline,
-            "server did not stop after SIGTERM"
+            "process did not stop after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
