@@ -83,37 +83,7 @@ impl Application {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
 
-        let secrets = &settings.secrets;
-        let credentials = Credentials {
-            account_id: secrets
-                .account_id
-                .clone()
-                .context("ZOOM_ACCOUNT_ID is not set")?,
-            client_id: secrets
-                .client_id
-                .clone()
-                .context("ZOOM_CLIENT_ID is not set")?,
-            client_secret: secrets
-                .client_secret
-                .clone()
-                .context("ZOOM_CLIENT_SECRET is not set")?,
-        };
-        let budget = Arc::new(Budget::new(
-            settings.zoom.requests_per_second,
-            settings.zoom.daily_limit,
-            &mut registry,
-        ));
-        let client = Arc::new(ZoomClient::new(
-            ClientSettings {
-                api_base: settings.zoom.api_base.clone(),
-                token_url: settings.zoom.token_url.clone(),
-                request_timeout: settings.zoom.request_timeout,
-                token_refresh_margin: settings.zoom.token_refresh_margin,
-            },
-            credentials,
-            budget,
-            &mut registry,
-        )?);
+        let client = zoom_client(&settings, &mut registry)?;
         let alerting = build_alerting(
             &settings,
             extras.env,
@@ -123,23 +93,11 @@ impl Application {
             &tracker,
             &cancel,
         )?;
-        let mut sinks: Vec<Arc<dyn SampleSink>> = Vec::new();
-        let mut dispatch = None;
-        let mut meeting_alerts: Option<Arc<dyn MeetingAlertSink>> = None;
-        match alerting {
-            Some((rules_sink, handle, relay)) => {
-                sinks.push(Arc::new(rules_sink));
-                meeting_alerts = relay.map(|r| r as Arc<dyn MeetingAlertSink>);
-                dispatch = Some(handle);
-            }
-            None => sinks.push(Arc::new(LoggingSink::new(&mut registry))),
-        }
-        sinks.extend(extras.sample_taps);
-        let sink: Arc<dyn SampleSink> = if sinks.len() == 1 {
-            sinks.remove(0)
-        } else {
-            Arc::new(FanOutSink::new(sinks))
-        };
+        let SampleRoute {
+            sink,
+            dispatch,
+            meeting_alerts,
+        } = sample_route(alerting, extras.sample_taps, &mut registry);
         let monitor = Monitor::new(
             client,
             sink,
@@ -150,7 +108,7 @@ impl Application {
             &mut registry,
         );
         let verifier = Arc::new(Verifier::new(
-            secrets.webhook_secret_tokens.clone(),
+            settings.secrets.webhook_secret_tokens.clone(),
             settings.webhook.replay_window,
         ));
         let webhook_metrics = WebhookMetrics::new(&mut registry);
@@ -228,6 +186,81 @@ impl Application {
 }
 
 type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
+
+/// The Zoom client with its credentials and the one shared request budget.
+fn zoom_client(settings: &Settings, registry: &mut Registry) -> anyhow::Result<Arc<ZoomClient>> {
+    let secrets = &settings.secrets;
+    let credentials = Credentials {
+        account_id: secrets
+            .account_id
+            .clone()
+            .context("ZOOM_ACCOUNT_ID is not set")?,
+        client_id: secrets
+            .client_id
+            .clone()
+            .context("ZOOM_CLIENT_ID is not set")?,
+        client_secret: secrets
+            .client_secret
+            .clone()
+            .context("ZOOM_CLIENT_SECRET is not set")?,
+    };
+    let budget = Arc::new(Budget::new(
+        settings.zoom.requests_per_second,
+        settings.zoom.daily_limit,
+        registry,
+    ));
+    let client = ZoomClient::new(
+        ClientSettings {
+            api_base: settings.zoom.api_base.clone(),
+            token_url: settings.zoom.token_url.clone(),
+            request_timeout: settings.zoom.request_timeout,
+            token_refresh_margin: settings.zoom.token_refresh_margin,
+        },
+        credentials,
+        budget,
+        registry,
+    )?;
+    Ok(Arc::new(client))
+}
+
+/// Where the watchers' samples go, and the parts that exist only with rules.
+struct SampleRoute {
+    sink: Arc<dyn SampleSink>,
+    dispatch: Option<DispatchHandle>,
+    meeting_alerts: Option<Arc<dyn MeetingAlertSink>>,
+}
+
+/// The rules (or a logging sink without a rules file) plus the embedder's
+/// taps; with the dispatcher and the relay of Zoom's meeting alerts when
+/// rules are configured.
+fn sample_route(
+    alerting: Option<Alerting>,
+    taps: Vec<Arc<dyn SampleSink>>,
+    registry: &mut Registry,
+) -> SampleRoute {
+    let mut sinks: Vec<Arc<dyn SampleSink>> = Vec::new();
+    let mut dispatch = None;
+    let mut meeting_alerts: Option<Arc<dyn MeetingAlertSink>> = None;
+    match alerting {
+        Some((rules_sink, handle, relay)) => {
+            sinks.push(Arc::new(rules_sink));
+            meeting_alerts = relay.map(|r| r as Arc<dyn MeetingAlertSink>);
+            dispatch = Some(handle);
+        }
+        None => sinks.push(Arc::new(LoggingSink::new(registry))),
+    }
+    sinks.extend(taps);
+    let sink: Arc<dyn SampleSink> = if sinks.len() == 1 {
+        sinks.remove(0)
+    } else {
+        Arc::new(FanOutSink::new(sinks))
+    };
+    SampleRoute {
+        sink,
+        dispatch,
+        meeting_alerts,
+    }
+}
 
 /// Rules, dispatcher, hot reload and Zoom's meeting alerts, when a rules
 /// file is configured.
