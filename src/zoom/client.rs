@@ -258,6 +258,30 @@ impl ZoomClient {
         })
     }
 
+    /// Zoom answered 429: pause the shared budget (by `Retry-After`, or a
+    /// back-off when it is missing), note a daily limit, and say so once.
+    fn rate_limited(&self, headers: &reqwest::header::HeaderMap) -> ZoomError {
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let limit_type = headers
+            .get("x-ratelimit-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown");
+        let pause = self.budget.rate_limited(retry_after);
+        if limit_type.eq_ignore_ascii_case("daily-limit") {
+            self.budget.daily_limit_reached();
+        }
+        tracing::warn!(
+            limit_type,
+            pause_ms = pause.as_millis() as u64,
+            retry_after_given = retry_after.is_some(),
+            "Zoom rate limit hit: pausing every watcher"
+        );
+        ZoomError::RateLimited { pause }
+    }
+
     /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`.
     pub async fn participant_qos(
         &self,
@@ -294,28 +318,7 @@ impl ZoomClient {
                 continue;
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let retry_after = answer
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, Utc::now()));
-                let limit_type = answer
-                    .headers()
-                    .get("x-ratelimit-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("unknown")
-                    .to_owned();
-                let pause = self.budget.rate_limited(retry_after);
-                if limit_type.eq_ignore_ascii_case("daily-limit") {
-                    self.budget.daily_limit_reached();
-                }
-                tracing::warn!(
-                    limit_type,
-                    pause_ms = pause.as_millis() as u64,
-                    retry_after_given = retry_after.is_some(),
-                    "Zoom rate limit hit: pausing every watcher"
-                );
-                return Err(ZoomError::RateLimited { pause });
+                return Err(self.rate_limited(answer.headers()));
             }
             if status.is_success() {
                 self.budget.succeeded();
@@ -327,25 +330,7 @@ impl ZoomClient {
                     .map_err(|e| ZoomError::Transient(e.to_string()));
             }
             let body: Option<ZoomErrorBody> = answer.json().await.ok();
-            let code = body.as_ref().and_then(|b| b.code);
-            let message = body
-                .and_then(|b| b.message)
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect::<String>();
-            return Err(match (status.as_u16(), code) {
-                (404, _) | (_, Some(3001)) => ZoomError::NotLive,
-                (400, Some(200)) => ZoomError::NotEntitled { message },
-                (status, _) if status >= 500 => {
-                    ZoomError::Transient(format!("Zoom answered {status}"))
-                }
-                (status, code) => ZoomError::Rejected {
-                    status,
-                    code,
-                    message,
-                },
-            });
+            return Err(classify_refusal(status, body));
         }
     }
 }
@@ -367,5 +352,85 @@ fn without_url(error: &reqwest::Error) -> String {
     match error.status() {
         Some(status) => format!("{kind} ({status})"),
         None => kind.to_owned(),
+    }
+}
+
+/// A refusal other than 401 and 429, by HTTP status and Zoom's `code`.
+/// Zoom's message is kept (cut to 200 characters): it names no person.
+fn classify_refusal(status: StatusCode, body: Option<ZoomErrorBody>) -> ZoomError {
+    let code = body.as_ref().and_then(|b| b.code);
+    let message = body
+        .and_then(|b| b.message)
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    match (status.as_u16(), code) {
+        (404, _) | (_, Some(3001)) => ZoomError::NotLive,
+        (400, Some(200)) => ZoomError::NotEntitled { message },
+        (status, _) if status >= 500 => ZoomError::Transient(format!("Zoom answered {status}")),
+        (status, code) => ZoomError::Rejected {
+            status,
+            code,
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: i64, message: &str) -> Option<ZoomErrorBody> {
+        Some(ZoomErrorBody {
+            code: Some(code),
+            message: Some(message.to_owned()),
+        })
+    }
+
+    #[test]
+    fn refusals_map_to_the_policy_zoom_documents() {
+        let not_live = classify_refusal(StatusCode::NOT_FOUND, None);
+        assert!(matches!(not_live, ZoomError::NotLive), "{not_live:?}");
+        let not_live = classify_refusal(
+            StatusCode::BAD_REQUEST,
+            body(3001, "Meeting does not exist"),
+        );
+        assert!(matches!(not_live, ZoomError::NotLive), "{not_live:?}");
+        match classify_refusal(StatusCode::BAD_REQUEST, body(200, "No permission.")) {
+            ZoomError::NotEntitled { message } => assert_eq!(message, "No permission."),
+            other => panic!("{other:?}"),
+        }
+        let busy = classify_refusal(StatusCode::SERVICE_UNAVAILABLE, body(0, "x"));
+        assert!(matches!(busy, ZoomError::Transient(_)), "{busy:?}");
+        match classify_refusal(StatusCode::BAD_REQUEST, body(300, "Invalid meeting id")) {
+            ZoomError::Rejected {
+                status,
+                code,
+                message,
+            } => assert_eq!(
+                (status, code, message.as_str()),
+                (400, Some(300), "Invalid meeting id")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn code_200_without_400_is_a_plain_rejection() {
+        let forbidden = classify_refusal(StatusCode::FORBIDDEN, body(200, "x"));
+        assert!(
+            matches!(forbidden, ZoomError::Rejected { status: 403, .. }),
+            "{forbidden:?}"
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let long = "é".repeat(500);
+        match classify_refusal(StatusCode::BAD_REQUEST, body(300, &long)) {
+            ZoomError::Rejected { message, .. } => assert_eq!(message.chars().count(), 200),
+            other => panic!("{other:?}"),
+        }
     }
 }
