@@ -189,6 +189,12 @@ impl Application {
         self.cancel.clone()
     }
 
+    /// The application's router, sharing its state, for tests that call it
+    /// without a socket (`tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     /// The watcher registry, for tests and embedding.
     pub fn monitor(&self) -> Monitor {
         self.monitor.clone()
