@@ -50,7 +50,7 @@ impl std::fmt::Debug for Extras {
 impl Default for Extras {
     fn default() -> Self {
         Self {
-            env: Arc::new(|name: &str| std::env::var(name).ok()),
+            env: Arc::new(crate::config::process_env),
             console: Box::new(std::io::stdout()),
             sample_taps: Vec::new(),
             extra_channels: Vec::new(),
