@@ -14,8 +14,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// Where an environment variable is looked up. `std::env::var` in `main`,
-/// a map in tests.
+/// Where an environment variable is looked up. `std::env::var` in `main`
+/// (or [`process_env`]), a map in tests.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// All settings of `qoswatch serve`.
@@ -246,9 +246,76 @@ pub const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
 pub const ENV_SMTP_PASSWORD: &str = "QOSWATCH_SMTP_PASSWORD";
 
 /// One environment variable that overrides one setting.
-struct Overlay {
-    name: &'static str,
+#[derive(Debug)]
+pub struct EnvSetting {
+    /// The variable.
+    pub name: &'static str,
+    /// The setting it overrides, spelled as in the settings file.
+    pub setting: &'static str,
+    /// What the setting does, in one line.
+    pub description: &'static str,
     apply: fn(&mut Settings, &str) -> Result<(), String>,
+}
+
+/// The field of [`Settings`] that a path names. The SMTP relay is optional
+/// in the file; a variable that sets one of its fields creates it.
+macro_rules! setting_mut {
+    ($settings:ident, alerts.smtp.$field:ident) => {
+        smtp_mut($settings).$field
+    };
+    ($settings:ident, $($field:ident).+) => {
+        $settings.$($field).+
+    };
+}
+
+/// Declares [`ENV_SETTINGS`] from lines of
+/// `"VARIABLE" => settings.path: parser, "description";`
+/// where `parser` turns the variable's text into the field's type.
+macro_rules! env_settings {
+    ($($name:literal => $first:ident $(.$rest:ident)*: $parse:expr, $description:literal;)+) => {
+        /// Every non-secret setting that the environment can override, in
+        /// the order they are applied. README's configuration table lists
+        /// the same variables (a test checks it).
+        pub const ENV_SETTINGS: &[EnvSetting] = &[$(
+            EnvSetting {
+                name: $name,
+                setting: concat!(stringify!($first) $(, ".", stringify!($rest))*),
+                description: $description,
+                apply: |settings, value| {
+                    setting_mut!(settings, $first $(.$rest)*) = ($parse)(value)?;
+                    Ok(())
+                },
+            },
+        )+];
+    };
+}
+
+env_settings! {
+    "QOSWATCH_LISTEN" => server.listen: socket_address, "listen address";
+    "QOSWATCH_MAX_BODY_BYTES" => server.max_body_bytes: number, "largest webhook body accepted, in bytes";
+    "QOSWATCH_SHUTDOWN_GRACE" => server.shutdown_grace: duration, "how long shutdown waits for running tasks";
+    "QOSWATCH_REPLAY_WINDOW" => webhook.replay_window: duration, "largest distance of x-zm-request-timestamp from now";
+    "QOSWATCH_ZOOM_API_BASE" => zoom.api_base: text, "base URL of Zoom's REST API";
+    "QOSWATCH_ZOOM_TOKEN_URL" => zoom.token_url: text, "Server-to-Server OAuth token endpoint";
+    "QOSWATCH_ZOOM_REQUEST_TIMEOUT" => zoom.request_timeout: duration, "timeout of one request to Zoom";
+    "QOSWATCH_ZOOM_REQUESTS_PER_SECOND" => zoom.requests_per_second: number, "QoS requests per second, shared by every watcher";
+    "QOSWATCH_ZOOM_DAILY_LIMIT" => zoom.daily_limit: number, "QoS requests per UTC day";
+    "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN" => zoom.token_refresh_margin: duration, "renew the OAuth token this long before it expires";
+    "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "time between two polls of one participant";
+    "QOSWATCH_STALE_AFTER" => polling.stale_after: duration, "stop a watch with no new sample for this long";
+    "QOSWATCH_MAX_WATCH_AGE" => polling.max_watch_age: duration, "stop a watch after this long in any case";
+    "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
+    "QOSWATCH_MAX_WATCHERS" => polling.max_watchers: number, "most participants watched at once";
+    "QOSWATCH_RULES_FILE" => rules.file: optional_path, "the rules file; empty for none";
+    "QOSWATCH_SMTP_HOST" => alerts.smtp.host: text, "SMTP relay for e-mail channels";
+    "QOSWATCH_SMTP_PORT" => alerts.smtp.port: number, "SMTP relay port";
+    "QOSWATCH_SMTP_TLS" => alerts.smtp.tls: smtp_tls, "implicit, starttls or none";
+    "QOSWATCH_SMTP_USERNAME" => alerts.smtp.username: optional_text, "SMTP user; empty for none";
+    "QOSWATCH_SMTP_FROM" => alerts.smtp.from: text, "sender mailbox";
+    "QOSWATCH_ALERT_GROUP_WINDOW" => alerts.dispatch.group_window: duration, "one message for a meeting's alerts within this window";
+    "QOSWATCH_ZOOM_MEETING_ALERTS" => alerts.zoom_meeting_alerts.enabled: boolean, "relay Zoom's meeting.alert webhooks";
+    "QOSWATCH_LOG_FORMAT" => log.format: log_format, "json or pretty";
+    "QOSWATCH_LOG_FILTER" => log.filter: text, "tracing filter; RUST_LOG wins";
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
@@ -262,201 +329,53 @@ fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
         .map_err(|_| "expected a whole number".to_string())
 }
 
-/// Every non-secret setting that the environment can override. README's
-/// table lists the same names.
-const OVERLAYS: &[Overlay] = &[
-    Overlay {
-        name: "QOSWATCH_LISTEN",
-        apply: |s, v| {
-            s.server.listen = v
-                .trim()
-                .parse()
-                .map_err(|_| "expected an address such as 0.0.0.0:8080".to_string())?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_MAX_BODY_BYTES",
-        apply: |s, v| {
-            s.server.max_body_bytes = number(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SHUTDOWN_GRACE",
-        apply: |s, v| {
-            s.server.shutdown_grace = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_REPLAY_WINDOW",
-        apply: |s, v| {
-            s.webhook.replay_window = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_API_BASE",
-        apply: |s, v| {
-            s.zoom.api_base = v.trim().to_owned();
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_TOKEN_URL",
-        apply: |s, v| {
-            s.zoom.token_url = v.trim().to_owned();
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_REQUEST_TIMEOUT",
-        apply: |s, v| {
-            s.zoom.request_timeout = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_REQUESTS_PER_SECOND",
-        apply: |s, v| {
-            s.zoom.requests_per_second = number(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_DAILY_LIMIT",
-        apply: |s, v| {
-            s.zoom.daily_limit = number(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN",
-        apply: |s, v| {
-            s.zoom.token_refresh_margin = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_POLL_INTERVAL",
-        apply: |s, v| {
-            s.polling.interval = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_STALE_AFTER",
-        apply: |s, v| {
-            s.polling.stale_after = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_MAX_WATCH_AGE",
-        apply: |s, v| {
-            s.polling.max_watch_age = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_MAX_BACKOFF",
-        apply: |s, v| {
-            s.polling.max_backoff = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_MAX_WATCHERS",
-        apply: |s, v| {
-            s.polling.max_watchers = number(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_RULES_FILE",
-        apply: |s, v| {
-            s.rules.file = (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SMTP_HOST",
-        apply: |s, v| {
-            smtp_mut(s).host = v.trim().to_owned();
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SMTP_PORT",
-        apply: |s, v| {
-            smtp_mut(s).port = number(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SMTP_TLS",
-        apply: |s, v| {
-            smtp_mut(s).tls = match v.trim() {
-                "implicit" => crate::notify::SmtpTls::Implicit,
-                "starttls" => crate::notify::SmtpTls::StartTls,
-                "none" => crate::notify::SmtpTls::None,
-                _ => return Err("expected implicit, starttls or none".into()),
-            };
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SMTP_USERNAME",
-        apply: |s, v| {
-            smtp_mut(s).username = (!v.trim().is_empty()).then(|| v.trim().to_owned());
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_SMTP_FROM",
-        apply: |s, v| {
-            smtp_mut(s).from = v.trim().to_owned();
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ALERT_GROUP_WINDOW",
-        apply: |s, v| {
-            s.alerts.dispatch.group_window = duration(v)?;
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_ZOOM_MEETING_ALERTS",
-        apply: |s, v| {
-            s.alerts.zoom_meeting_alerts.enabled = match v.trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err("expected true or false".into()),
-            };
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_LOG_FORMAT",
-        apply: |s, v| {
-            s.log.format = match v.trim() {
-                "json" => LogFormat::Json,
-                "pretty" => LogFormat::Pretty,
-                _ => return Err("expected json or pretty".into()),
-            };
-            Ok(())
-        },
-    },
-    Overlay {
-        name: "QOSWATCH_LOG_FILTER",
-        apply: |s, v| {
-            s.log.filter = v.trim().to_owned();
-            Ok(())
-        },
-    },
-];
+fn socket_address(value: &str) -> Result<SocketAddr, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected an address such as 0.0.0.0:8080".to_string())
+}
+
+fn text(value: &str) -> Result<String, String> {
+    Ok(value.trim().to_owned())
+}
+
+/// Empty means none.
+fn optional_text(value: &str) -> Result<Option<String>, String> {
+    Ok(Some(value.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned))
+}
+
+/// Empty means none.
+fn optional_path(value: &str) -> Result<Option<PathBuf>, String> {
+    Ok(optional_text(value)?.map(PathBuf::from))
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn smtp_tls(value: &str) -> Result<crate::notify::SmtpTls, String> {
+    match value.trim() {
+        "implicit" => Ok(crate::notify::SmtpTls::Implicit),
+        "starttls" => Ok(crate::notify::SmtpTls::StartTls),
+        "none" => Ok(crate::notify::SmtpTls::None),
+        _ => Err("expected implicit, starttls or none".into()),
+    }
+}
+
+fn log_format(value: &str) -> Result<LogFormat, String> {
+    match value.trim() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" => Ok(LogFormat::Pretty),
+        _ => Err("expected json or pretty".into()),
+    }
+}
 
 /// The SMTP settings, created with defaults when the environment names a
 /// relay that the file does not.
@@ -477,7 +396,13 @@ fn smtp_mut(settings: &mut Settings) -> &mut crate::notify::SmtpSettings {
 
 /// Names of every environment variable qoswatch reads for settings.
 pub fn overlay_names() -> impl Iterator<Item = &'static str> {
-    OVERLAYS.iter().map(|o| o.name)
+    ENV_SETTINGS.iter().map(|setting| setting.name)
+}
+
+/// The process environment as a lookup, for embedders that bring none
+/// (`startup::Extras::default`). Everything else is handed a lookup.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 impl Settings {
@@ -516,10 +441,10 @@ impl Settings {
 
     /// Applies `QOSWATCH_*` environment overrides.
     pub fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
-        for overlay in OVERLAYS {
-            if let Some(value) = env(overlay.name) {
-                (overlay.apply)(self, &value).map_err(|message| ConfigError::Env {
-                    name: overlay.name.to_owned(),
+        for setting in ENV_SETTINGS {
+            if let Some(value) = env(setting.name) {
+                (setting.apply)(self, &value).map_err(|message| ConfigError::Env {
+                    name: setting.name.to_owned(),
                     message,
                 })?;
             }
@@ -662,7 +587,7 @@ pub fn secret_value(env: EnvLookup<'_>, name: &str) -> Result<Option<String>, Co
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = pairs
@@ -867,6 +792,137 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("requests_per_second")
+        );
+    }
+
+    /// `variable → setting` of README's configuration table (the one whose
+    /// header starts `| setting | environment variable |`); `—` rows have
+    /// no variable.
+    fn readme_environment_table(readme: &str) -> BTreeMap<String, String> {
+        let mut lines = readme
+            .lines()
+            .skip_while(|line| !line.starts_with("| setting | environment variable |"))
+            .skip(2); // the header and its |---| line
+        let mut table = BTreeMap::new();
+        for line in lines.by_ref().take_while(|line| line.starts_with('|')) {
+            let cells: Vec<&str> = line
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`'))
+                .collect();
+            let (setting, variable) = (cells[1], cells[2]);
+            if variable != "—" {
+                table.insert(variable.to_owned(), setting.to_owned());
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn readme_lists_exactly_the_environment_variables_of_the_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let documented = readme_environment_table(&readme);
+        let read: BTreeMap<String, String> = ENV_SETTINGS
+            .iter()
+            .map(|e| (e.name.to_owned(), e.setting.to_owned()))
+            .collect();
+        let undocumented: Vec<&String> = read
+            .keys()
+            .filter(|v| !documented.contains_key(*v))
+            .collect();
+        let not_read: Vec<&String> = documented
+            .keys()
+            .filter(|v| !read.contains_key(*v))
+            .collect();
+        assert!(
+            undocumented.is_empty() && not_read.is_empty(),
+            "README.md's configuration table and config::ENV_SETTINGS disagree\n\
+             read by qoswatch but not in README: {undocumented:?}\n\
+             in README but not read by qoswatch: {not_read:?}"
+        );
+        for (variable, setting) in &read {
+            assert_eq!(
+                &documented[variable], setting,
+                "README.md pairs {variable} with another setting than config::ENV_SETTINGS"
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_of_the_table_sets_its_setting() {
+        let pairs = [
+            ("QOSWATCH_LISTEN", "127.0.0.1:9"),
+            ("QOSWATCH_MAX_BODY_BYTES", "2048"),
+            ("QOSWATCH_SHUTDOWN_GRACE", "21s"),
+            ("QOSWATCH_REPLAY_WINDOW", "2m"),
+            ("QOSWATCH_ZOOM_API_BASE", " http://zoom.test/v2 "),
+            ("QOSWATCH_ZOOM_TOKEN_URL", "http://zoom.test/oauth/token"),
+            ("QOSWATCH_ZOOM_REQUEST_TIMEOUT", "3s"),
+            ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND", "7"),
+            ("QOSWATCH_ZOOM_DAILY_LIMIT", "900"),
+            ("QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN", "1m"),
+            ("QOSWATCH_POLL_INTERVAL", "30s"),
+            ("QOSWATCH_STALE_AFTER", "4m"),
+            ("QOSWATCH_MAX_WATCH_AGE", "2h"),
+            ("QOSWATCH_MAX_BACKOFF", "90s"),
+            ("QOSWATCH_MAX_WATCHERS", "12"),
+            ("QOSWATCH_RULES_FILE", "rules.yaml"),
+            ("QOSWATCH_SMTP_HOST", "relay.test"),
+            ("QOSWATCH_SMTP_PORT", "2525"),
+            ("QOSWATCH_SMTP_TLS", "implicit"),
+            ("QOSWATCH_SMTP_USERNAME", "mailer"),
+            ("QOSWATCH_SMTP_FROM", "qoswatch@example.com"),
+            ("QOSWATCH_ALERT_GROUP_WINDOW", "0s"),
+            ("QOSWATCH_ZOOM_MEETING_ALERTS", "yes"),
+            ("QOSWATCH_LOG_FORMAT", "pretty"),
+            ("QOSWATCH_LOG_FILTER", "qoswatch=debug"),
+        ];
+        assert_eq!(
+            pairs.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+            overlay_names().collect::<Vec<_>>(),
+            "this test covers every variable of ENV_SETTINGS, in order"
+        );
+        let mut s = Settings::default();
+        s.apply_env(&env_of(&pairs)).expect("applies");
+        assert_eq!(s.server.listen, "127.0.0.1:9".parse().expect("address"));
+        assert_eq!(s.server.max_body_bytes, 2048);
+        assert_eq!(s.server.shutdown_grace, Duration::from_secs(21));
+        assert_eq!(s.webhook.replay_window, Duration::from_secs(120));
+        assert_eq!(s.zoom.api_base, "http://zoom.test/v2");
+        assert_eq!(s.zoom.token_url, "http://zoom.test/oauth/token");
+        assert_eq!(s.zoom.request_timeout, Duration::from_secs(3));
+        assert_eq!(s.zoom.requests_per_second, 7);
+        assert_eq!(s.zoom.daily_limit, 900);
+        assert_eq!(s.zoom.token_refresh_margin, Duration::from_secs(60));
+        assert_eq!(s.polling.interval, Duration::from_secs(30));
+        assert_eq!(s.polling.stale_after, Duration::from_secs(240));
+        assert_eq!(s.polling.max_watch_age, Duration::from_secs(7200));
+        assert_eq!(s.polling.max_backoff, Duration::from_secs(90));
+        assert_eq!(s.polling.max_watchers, 12);
+        assert_eq!(s.rules.file, Some(PathBuf::from("rules.yaml")));
+        let smtp = s.alerts.smtp.as_ref().expect("smtp from the environment");
+        assert_eq!(smtp.host, "relay.test");
+        assert_eq!(smtp.port, 2525);
+        assert_eq!(smtp.tls, crate::notify::SmtpTls::Implicit);
+        assert_eq!(smtp.username.as_deref(), Some("mailer"));
+        assert_eq!(smtp.from, "qoswatch@example.com");
+        assert_eq!(s.alerts.dispatch.group_window, Duration::ZERO);
+        assert!(s.alerts.zoom_meeting_alerts.enabled);
+        assert_eq!(s.log.format, LogFormat::Pretty);
+        assert_eq!(s.log.filter, "qoswatch=debug");
+
+        // Empty means none for the optional ones.
+        let mut s = Settings::default();
+        s.rules.file = Some(PathBuf::from("from-the-file.yaml"));
+        let empty = env_of(&[("QOSWATCH_RULES_FILE", " "), ("QOSWATCH_SMTP_USERNAME", "")]);
+        s.apply_env(&empty).expect("applies");
+        assert_eq!(s.rules.file, None);
+        assert_eq!(
+            s.alerts
+                .smtp
+                .as_ref()
+                .and_then(|smtp| smtp.username.clone()),
+            None
         );
     }
 }

@@ -277,7 +277,7 @@ pub async fn run(
     let tasks = tokio_util::task::TaskTracker::new();
     let server = tasks.spawn(app.run_until_stopped());
 
-    let mut printer = Printer::new(out, args.json, period);
+    let mut printer = Printer::new(out, args.json, period, env);
     let scenario = Scenario::demo();
     printer.banner(
         &rules_path,
@@ -405,10 +405,10 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(out: Box<dyn Write + Send>, json: bool, period: Duration) -> Self {
+    fn new(out: Box<dyn Write + Send>, json: bool, period: Duration, env: EnvLookup<'_>) -> Self {
         Self {
             out,
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: std::io::stdout().is_terminal() && env("NO_COLOR").is_none(),
             json,
             period,
             started: tokio::time::Instant::now(),

@@ -19,8 +19,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::watch::{Monitor, StartOutcome, StopReason};
-use crate::zoom::event::{self, Event, Meeting};
-use crate::zoom::signature::Verifier;
+use crate::zoom::event::{self, Event, EventError, Meeting, ParticipantEvent};
+use crate::zoom::signature::{Verified, Verifier, VerifyError};
 
 /// Receives Zoom's meeting-level alerts (`meeting.alert`). Must not block.
 pub trait MeetingAlertSink: Send + Sync + std::fmt::Debug {
@@ -72,11 +72,11 @@ impl WebhookMetrics {
         metrics
     }
 
-    fn handled(&self, event: &str, outcome: &'static str) {
+    fn handled(&self, event: &str, outcome: WebhookOutcome) {
         self.handled
             .get_or_create(&WebhookLabels {
                 event: event.to_owned(),
-                outcome,
+                outcome: outcome.label(),
             })
             .inc();
     }
@@ -156,128 +156,227 @@ fn tracking_id(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-async fn zoom_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let tracking = tracking_id(&headers);
+/// Why the webhook endpoint answers without a 2xx. The `Display` text is
+/// the short public message of the JSON error body; the reasons stay
+/// inside (logged where they are detected, never sent back).
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    /// 401: no valid signature within the replay window.
+    #[error("invalid signature")]
+    Signature(#[source] VerifyError),
+    /// 400: signed by Zoom, but not an event qoswatch can read.
+    #[error("{}", unreadable(.0))]
+    Unreadable(#[source] EventError),
+    /// 503: not acted on now; Zoom retries in about 5 minutes, by then at
+    /// a new instance or with a free slot.
+    #[error("try again later")]
+    RetryLater,
+}
+
+/// The kind of problem only: serde's messages can quote values of the body.
+fn unreadable(reason: &EventError) -> String {
+    match reason {
+        EventError::NotJson(_) => "body is not JSON".to_owned(),
+        EventError::NoEventName => "no event name".to_owned(),
+        EventError::BadPayload { event, .. } => format!("unexpected payload for {event}"),
+    }
+}
+
+impl WebhookError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
+            WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            WebhookError::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `reason` label of `qoswatch_webhooks_rejected`. A verified
+    /// webhook answered with 503 is not rejected: it counts under
+    /// `qoswatch_webhooks{outcome="retry_later"}`.
+    fn rejected_reason(&self) -> Option<&'static str> {
+        match self {
+            WebhookError::Signature(_) => Some("signature"),
+            WebhookError::Unreadable(_) => Some("payload"),
+            WebhookError::RetryLater => None,
+        }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        error(self.status(), &self.to_string())
+    }
+}
+
+impl AppState {
+    /// Counts a refused webhook under its reason and hands the error back.
+    fn refused(&self, error: WebhookError) -> WebhookError {
+        if let Some(reason) = error.rejected_reason() {
+            self.webhook_metrics.rejected(reason);
+        }
+        error
+    }
+}
+
+/// What a verified webhook led to: the `outcome` label of `qoswatch_webhooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebhookOutcome {
+    Handled,
+    Duplicate,
+    AlreadyEnded,
+    /// Not acted on: Zoom refuses the Dashboard API to this account.
+    Dropped,
+    /// Answered 503 so that Zoom sends it again.
+    RetryLater,
+    /// `participant_left` for a participant not watched.
+    NoWatch,
+    Ignored,
+}
+
+impl WebhookOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            WebhookOutcome::Handled => "handled",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::AlreadyEnded => "already_ended",
+            WebhookOutcome::Dropped => "dropped",
+            WebhookOutcome::RetryLater => "retry_later",
+            WebhookOutcome::NoWatch => "no_watch",
+            WebhookOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+impl From<StartOutcome> for WebhookOutcome {
+    fn from(outcome: StartOutcome) -> Self {
+        match outcome {
+            StartOutcome::Started => WebhookOutcome::Handled,
+            StartOutcome::AlreadyWatching => WebhookOutcome::Duplicate,
+            StartOutcome::AlreadyEnded => WebhookOutcome::AlreadyEnded,
+            StartOutcome::PollingDisabled => WebhookOutcome::Dropped,
+            StartOutcome::AtCapacity | StartOutcome::ShuttingDown => WebhookOutcome::RetryLater,
+        }
+    }
+}
+
+/// Verifies the signature, then parses the verified body: the only way to
+/// an [`Event`]. A refused webhook is counted and logged here, once.
+fn read_webhook<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    body: &'a [u8],
+    tracking: &str,
+) -> Result<(Verified<'a>, Event), WebhookError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = match state.verifier.verify(
         header("x-zm-signature"),
         header("x-zm-request-timestamp"),
-        &body,
+        body,
         chrono::Utc::now().timestamp(),
     ) {
         Ok(verified) => verified,
         Err(reason) => {
-            state.webhook_metrics.rejected("signature");
             tracing::warn!(%reason, tracking_id = %tracking, "webhook rejected");
-            return error(StatusCode::UNAUTHORIZED, "invalid signature");
+            return Err(state.refused(WebhookError::Signature(reason)));
         }
     };
-    let event = match event::parse(verified.body()) {
-        Ok(event) => event,
+    match event::parse(verified.body()) {
+        Ok(event) => Ok((verified, event)),
         Err(reason) => {
-            state.webhook_metrics.rejected("payload");
-            // Only the kind of problem: serde's messages can quote values.
-            let kind = match &reason {
-                event::EventError::NotJson(_) => "body is not JSON".to_owned(),
-                event::EventError::NoEventName => "no event name".to_owned(),
-                event::EventError::BadPayload { event, .. } => {
-                    format!("unexpected payload for {event}")
-                }
-            };
-            tracing::warn!(problem = %kind, tracking_id = %tracking, "verified webhook unreadable");
-            return error(StatusCode::BAD_REQUEST, &kind);
+            let refused = WebhookError::Unreadable(reason);
+            tracing::warn!(problem = %refused, tracking_id = %tracking, "verified webhook unreadable");
+            Err(state.refused(refused))
         }
-    };
+    }
+}
+
+/// `POST /webhooks/zoom`: verify, parse, hand over, answer; then count the
+/// outcome under the event's name.
+async fn zoom_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let tracking = tracking_id(&headers);
+    let (verified, event) = read_webhook(&state, &headers, &body, &tracking)?;
     let name = event.name().to_owned();
-    match event {
+    let outcome = match event {
         Event::UrlValidation { plain_token } => {
-            state.webhook_metrics.handled(&name, "handled");
-            tracing::info!(tracking_id = %tracking, "answered Zoom's URL validation");
-            let encrypted = verified.url_validation_token(&plain_token);
-            (
-                StatusCode::OK,
-                Json(json!({ "plainToken": plain_token, "encryptedToken": encrypted })),
-            )
-                .into_response()
-        }
-        Event::ParticipantJoined(joined) => {
-            let outcome = state
-                .monitor
-                .start_watch(joined.meeting.info(), joined.participant_info());
-            let label = match outcome {
-                StartOutcome::Started => "handled",
-                StartOutcome::AlreadyWatching => "duplicate",
-                StartOutcome::AlreadyEnded => "already_ended",
-                StartOutcome::PollingDisabled => "dropped",
-                StartOutcome::AtCapacity | StartOutcome::ShuttingDown => "retry_later",
-            };
-            state.webhook_metrics.handled(&name, label);
-            match outcome {
-                StartOutcome::Started | StartOutcome::AlreadyWatching => accepted(),
-                StartOutcome::AlreadyEnded => {
-                    tracing::info!(
-                        meeting = %joined.meeting.uuid,
-                        participant = %joined.participant.user_id,
-                        tracking_id = %tracking,
-                        "late participant_joined for a participant who already left: ignored"
-                    );
-                    accepted()
-                }
-                StartOutcome::PollingDisabled => {
-                    tracing::warn!(
-                        meeting = %joined.meeting.uuid,
-                        participant = %joined.participant.user_id,
-                        tracking_id = %tracking,
-                        "participant_joined not acted on: Zoom says the account cannot use the Dashboard API"
-                    );
-                    accepted()
-                }
-                StartOutcome::AtCapacity | StartOutcome::ShuttingDown => {
-                    // Not accepted: Zoom retries in about 5 minutes, by then
-                    // at a new instance or with a free slot.
-                    tracing::warn!(
-                        meeting = %joined.meeting.uuid,
-                        participant = %joined.participant.user_id,
-                        tracking_id = %tracking,
-                        ?outcome,
-                        "participant_joined refused with 503 so that Zoom retries"
-                    );
-                    error(StatusCode::SERVICE_UNAVAILABLE, "try again later")
-                }
-            }
-        }
-        Event::ParticipantLeft(left) => {
-            let stopped = state.monitor.stop_watch(&left.key(), StopReason::Left);
             state
                 .webhook_metrics
-                .handled(&name, if stopped { "handled" } else { "no_watch" });
-            accepted()
+                .handled(&name, WebhookOutcome::Handled);
+            tracing::info!(tracking_id = %tracking, "answered Zoom's URL validation");
+            let encrypted = verified.url_validation_token(&plain_token);
+            let answer = json!({ "plainToken": plain_token, "encryptedToken": encrypted });
+            return Ok((StatusCode::OK, Json(answer)).into_response());
+        }
+        Event::ParticipantJoined(joined) => participant_joined(&state.monitor, &joined, &tracking),
+        Event::ParticipantLeft(left) => {
+            if state.monitor.stop_watch(&left.key(), StopReason::Left) {
+                WebhookOutcome::Handled
+            } else {
+                WebhookOutcome::NoWatch
+            }
         }
         Event::MeetingEnded(meeting) => {
             let stopped = state
                 .monitor
                 .stop_meeting(&meeting.uuid, StopReason::MeetingEnded);
             tracing::info!(meeting = %meeting.uuid, watchers = stopped, "meeting ended");
-            state.webhook_metrics.handled(&name, "handled");
-            accepted()
+            WebhookOutcome::Handled
         }
         Event::MeetingAlert { meeting, issues } => match &state.meeting_alerts {
             Some(sink) => {
                 sink.meeting_alert(&meeting, &issues);
-                state.webhook_metrics.handled(&name, "handled");
-                accepted()
+                WebhookOutcome::Handled
             }
-            None => {
-                state.webhook_metrics.handled(&name, "ignored");
-                accepted()
-            }
+            None => WebhookOutcome::Ignored,
         },
         Event::MeetingStarted(_) | Event::Other { .. } => {
-            state.webhook_metrics.handled(&name, "ignored");
             tracing::debug!(event = %name, "webhook ignored");
-            accepted()
+            WebhookOutcome::Ignored
         }
+    };
+    state.webhook_metrics.handled(&name, outcome);
+    match outcome {
+        WebhookOutcome::RetryLater => Err(WebhookError::RetryLater),
+        _ => Ok(accepted()),
     }
+}
+
+/// Starts a watch and says why when it did not.
+fn participant_joined(
+    monitor: &Monitor,
+    joined: &ParticipantEvent,
+    tracking: &str,
+) -> WebhookOutcome {
+    let started = monitor.start_watch(joined.meeting.info(), joined.participant_info());
+    let meeting = &joined.meeting.uuid;
+    let participant = &joined.participant.user_id;
+    match started {
+        StartOutcome::Started | StartOutcome::AlreadyWatching => {}
+        StartOutcome::AlreadyEnded => tracing::info!(
+            %meeting,
+            %participant,
+            tracking_id = %tracking,
+            "late participant_joined for a participant who already left: ignored"
+        ),
+        StartOutcome::PollingDisabled => tracing::warn!(
+            %meeting,
+            %participant,
+            tracking_id = %tracking,
+            "participant_joined not acted on: Zoom says the account cannot use the Dashboard API"
+        ),
+        StartOutcome::AtCapacity | StartOutcome::ShuttingDown => tracing::warn!(
+            %meeting,
+            %participant,
+            tracking_id = %tracking,
+            outcome = ?started,
+            "participant_joined refused with 503 so that Zoom retries"
+        ),
+    }
+    WebhookOutcome::from(started)
 }
 
 fn accepted() -> Response {

@@ -50,7 +50,7 @@ impl std::fmt::Debug for Extras {
 impl Default for Extras {
     fn default() -> Self {
         Self {
-            env: Arc::new(|name: &str| std::env::var(name).ok()),
+            env: Arc::new(crate::config::process_env),
             console: Box::new(std::io::stdout()),
             sample_taps: Vec::new(),
             extra_channels: Vec::new(),
@@ -145,6 +145,12 @@ impl Application {
     /// Cancelling this token stops the service gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// The application's router, sharing its state, for tests that call it
+    /// without a socket (`tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
     }
 
     /// The watcher registry, for tests and embedding.

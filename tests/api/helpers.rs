@@ -4,6 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+
 use qoswatch::config::Settings;
 use qoswatch::startup::{Application, Extras};
 use qoswatch::watch::Monitor;
@@ -13,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// The webhook secret token of test apps. The url_validation vector below
 /// was computed with it by openssl, independently of qoswatch.
@@ -291,4 +296,96 @@ pub fn fixture(name: &str) -> String {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture")
+}
+
+/// qoswatch's router, built like `spawn_app`'s but never served: tests hand
+/// it requests with `tower::ServiceExt::oneshot`, no socket in between.
+pub struct RouterApp {
+    pub router: axum::Router,
+    pub sim: SimHandle,
+    pub shutdown: CancellationToken,
+}
+
+pub async fn router_app() -> RouterApp {
+    let sim = Simulator::start(
+        SimConfig::default(),
+        "127.0.0.1:0".parse().expect("address"),
+    )
+    .await
+    .expect("simulator starts");
+    let settings = test_settings(&sim);
+    settings.validate().expect("test settings are valid");
+    let app = Application::build(settings).await.expect("app builds");
+    RouterApp {
+        router: app.router(),
+        sim,
+        shutdown: app.shutdown_token(),
+    }
+}
+
+/// A `POST /webhooks/zoom` of `body`, signed by the simulator's independent
+/// implementation of Zoom's signature with `secret` at `timestamp`.
+pub fn signed_request(body: &str, secret: &str, timestamp: i64) -> Request<Body> {
+    let timestamp = timestamp.to_string();
+    let signature = webhook_signature(secret.as_bytes(), &timestamp, body.as_bytes());
+    Request::post("/webhooks/zoom")
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-zm-signature", signature)
+        .header("x-zm-request-timestamp", timestamp)
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+impl RouterApp {
+    /// Sends one request through the router; the status and the body.
+    pub async fn call(&self, request: Request<Body>) -> (StatusCode, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (
+            status,
+            String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
+        )
+    }
+
+    /// A correctly signed webhook, now: the status and the JSON body.
+    pub async fn webhook(&self, body: &str) -> (StatusCode, Value) {
+        let (status, text) = self.call(signed_request(body, SECRET, now_unix())).await;
+        (status, serde_json::from_str(&text).expect("JSON body"))
+    }
+
+    pub async fn metrics(&self) -> String {
+        let request = Request::get("/metrics")
+            .body(Body::empty())
+            .expect("request");
+        let (status, text) = self.call(request).await;
+        assert_eq!(status, StatusCode::OK);
+        text
+    }
+
+    /// The value of one `/metrics` series (name with labels, as exported).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics().await.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.sim.shutdown().await;
+    }
 }

@@ -1,5 +1,10 @@
 //! The webhook endpoint: verification, challenge, limits, bad input.
 
+use axum::http::StatusCode;
+use qoswatch_zoomsim::protocol::url_validation_token;
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec};
+use serde_json::{Value, json};
+
 use crate::helpers::*;
 
 // Computed independently:
@@ -185,5 +190,159 @@ async fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
         .expect("read");
     let head = String::from_utf8_lossy(&answer[..read]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    app.stop().await;
+}
+
+// The same endpoint through `Router::oneshot`: no socket, the handler's
+// mapping of each case to a status, a body and a metric label.
+
+#[tokio::test]
+async fn router_a_bad_signature_gets_401_and_counts_as_rejected() {
+    let app = router_app().await;
+    let body = fixture("meeting.started.json");
+    let (status, text) = app
+        .call(signed_request(&body, "not-the-secret", now_unix()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let json: Value = serde_json::from_str(&text).expect("JSON error body");
+    assert_eq!(json, json!({ "error": "invalid signature" }));
+    let rejected = app
+        .metric("qoswatch_webhooks_rejected_total{reason=\"signature\"}")
+        .await;
+    assert_eq!(rejected, Some(1.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn router_a_stale_timestamp_gets_401_though_correctly_signed() {
+    let app = router_app().await;
+    let body = fixture("meeting.started.json");
+    let (fresh, _) = app.call(signed_request(&body, SECRET, now_unix())).await;
+    assert_eq!(fresh, StatusCode::OK);
+    let (stale, text) = app
+        .call(signed_request(&body, SECRET, now_unix() - 6 * 60))
+        .await;
+    assert_eq!(stale, StatusCode::UNAUTHORIZED, "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn router_a_signed_but_unreadable_body_gets_400_naming_only_the_kind_of_problem() {
+    let app = router_app().await;
+    let (status, json) = app.webhook("this is not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json, json!({ "error": "body is not JSON" }));
+    let (status, json) = app.webhook(r#"{"payload":{"object":{}}}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json, json!({ "error": "no event name" }));
+    let secret_looking = r#"{"event":"meeting.participant_joined","payload":{"object":{"uuid":42,"topic":"hunter2"}}}"#;
+    let (status, json) = app.webhook(secret_looking).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json,
+        json!({ "error": "unexpected payload for meeting.participant_joined" })
+    );
+    let rejected = app
+        .metric("qoswatch_webhooks_rejected_total{reason=\"payload\"}")
+        .await;
+    assert_eq!(rejected, Some(3.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn router_url_validation_answers_with_the_independently_computed_token() {
+    let app = router_app().await;
+    let body = json!({
+        "event": "endpoint.url_validation",
+        "event_ts": 1_700_000_000_000_i64,
+        "payload": { "plainToken": "router-test-plain-token" }
+    })
+    .to_string();
+    let (status, json) = app.webhook(&body).await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = url_validation_token(SECRET.as_bytes(), "router-test-plain-token");
+    assert_eq!(
+        json,
+        json!({ "plainToken": "router-test-plain-token", "encryptedToken": expected })
+    );
+    let handled = app
+        .metric("qoswatch_webhooks_total{event=\"endpoint.url_validation\",outcome=\"handled\"}")
+        .await;
+    assert_eq!(handled, Some(1.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn router_joins_are_accepted_and_counted_under_their_outcome() {
+    let app = router_app().await;
+    app.sim
+        .add_meeting(MeetingSpec::new(
+            "router-meeting==",
+            84712639219,
+            "Weekly sync",
+        ))
+        .expect("meeting added");
+    app.sim
+        .add_participant("router-meeting==", ParticipantSpec::new("16778240", "Ada"))
+        .expect("participant added");
+    let joined = joined_body("router-meeting==", "16778240", "Ada");
+    let series = |outcome: &str| {
+        format!(
+            "qoswatch_webhooks_total{{event=\"meeting.participant_joined\",outcome=\"{outcome}\"}}"
+        )
+    };
+
+    let (status, json) = app.webhook(&joined).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, json!({ "status": "accepted" }));
+    assert_eq!(app.metric(&series("handled")).await, Some(1.0));
+
+    // Zoom delivers the same webhook twice now and then.
+    let (status, _) = app.webhook(&joined).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.metric(&series("duplicate")).await, Some(1.0));
+
+    let (status, _) = app
+        .webhook(&left_body("router-meeting==", "16778240"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A `left` for someone never watched (e.g. it overtook its `joined`).
+    let (status, _) = app.webhook(&left_body("router-meeting==", "nobody")).await;
+    assert_eq!(status, StatusCode::OK);
+    let left = |outcome: &str| {
+        format!(
+            "qoswatch_webhooks_total{{event=\"meeting.participant_left\",outcome=\"{outcome}\"}}"
+        )
+    };
+    assert_eq!(app.metric(&left("handled")).await, Some(1.0));
+    assert_eq!(app.metric(&left("no_watch")).await, Some(1.0));
+
+    // A late retry of the join, after the participant left.
+    let (status, _) = app.webhook(&joined).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.metric(&series("already_ended")).await, Some(1.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn router_a_join_while_shutting_down_gets_503_without_internals() {
+    let app = router_app().await;
+    app.shutdown.cancel();
+    let (status, json) = app
+        .webhook(&joined_body("router-meeting==", "16778240", "Ada"))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json, json!({ "error": "try again later" }));
+    let retry = app
+        .metric(
+            "qoswatch_webhooks_total{event=\"meeting.participant_joined\",outcome=\"retry_later\"}",
+        )
+        .await;
+    assert_eq!(retry, Some(1.0));
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.contains("qoswatch_webhooks_rejected_total{"),
+        "a 503 is not a rejected webhook:\n{metrics}"
+    );
     app.stop().await;
 }
