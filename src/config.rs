@@ -399,8 +399,9 @@ pub fn overlay_names() -> impl Iterator<Item = &'static str> {
     ENV_SETTINGS.iter().map(|setting| setting.name)
 }
 
-/// The process environment as a lookup, for embedders that bring none
-/// (`startup::Extras::default`). Everything else is handed a lookup.
+/// The process environment as a lookup: the one place that reads it. The
+/// CLI (`main.rs`) and `startup::Extras::default` pass it on; everything
+/// else is handed a lookup, so tests can bring their own.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }

@@ -65,7 +65,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            let env = |name: &str| std::env::var(name).ok();
+            let env = qoswatch::config::process_env;
             let settings = match Settings::load(config.as_deref(), &env) {
                 Ok(settings) => settings,
                 Err(error) => {
@@ -86,7 +86,7 @@ async fn main() -> ExitCode {
             // The story goes to stdout; only problems are logged.
             init_tracing(LogFormat::Pretty, "error");
             let cancel = tokio_util::sync::CancellationToken::new();
-            let env = |name: &str| std::env::var(name).ok();
+            let env = qoswatch::config::process_env;
             let demo = qoswatch::demo::run(args, &env, Box::new(std::io::stdout()), cancel.clone());
             match until_stopped_by_signal(cancel, demo).await {
                 Ok(_) => ExitCode::SUCCESS,
@@ -101,7 +101,7 @@ async fn main() -> ExitCode {
         Command::Simulate(args) => {
             init_tracing(LogFormat::Pretty, "info");
             let cancel = tokio_util::sync::CancellationToken::new();
-            let env = |name: &str| std::env::var(name).ok();
+            let env = qoswatch::config::process_env;
             let secrets = |name: &str| Ok(qoswatch::config::secret_value(&env, name)?);
             let simulator = qoswatch_zoomsim::cli::run(args, cancel.clone(), &secrets);
             match until_stopped_by_signal(cancel, simulator).await {
