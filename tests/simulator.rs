@@ -1,6 +1,9 @@
 //! The Zoom simulator over real HTTP on loopback, as qoswatch's client and
 //! integration tests will use it.
 
+#[path = "simulator/samples.rs"]
+mod samples;
+
 use std::time::Duration;
 
 use qoswatch::zoom::encode_meeting_uuid;

@@ -27,6 +27,7 @@
 //! join, and its `date_time` advances one minute per period.
 
 pub mod cli;
+pub mod fields;
 mod log;
 pub mod protocol;
 pub mod samples;
@@ -49,6 +50,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use fields::Field;
 pub use log::{Endpoint, RecordedRequest, RequestLog};
 pub use samples::{Degradation, Profile, Target};
 
