@@ -26,7 +26,7 @@ use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use qoswatch_core::alert::{Channel, ChannelSpec};
 use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
 use qoswatch_zoomsim::scenario::{Scenario, wall_time};
-use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::webhooks::{BadAnswer, WebhookError, WebhookSender};
 use qoswatch_zoomsim::{SimConfig, Simulator};
 
 /// The rules the demo uses when `rules.example.yaml` is not in the current
@@ -287,11 +287,12 @@ pub async fn run(
     );
 
     let sender = WebhookSender::new(&format!("http://{address}/webhooks/zoom"), secret)?;
-    match sender.url_validation("demoPlainToken0001").await {
-        Ok(answer) if answer.status == 200 => {
-            printer.line("Zoom validated the webhook endpoint (url_validation answered)")
+    // Checked as Zoom checks it: a wrong encryptedToken is reported.
+    match sender.check_url_validation("demoPlainToken0001").await {
+        Ok(_) => printer.line("Zoom validated the webhook endpoint (url_validation answered)"),
+        Err(WebhookError::BadUrlValidation(BadAnswer::Status(status))) => {
+            printer.line(&format!("url_validation answered {status}"))
         }
-        Ok(answer) => printer.line(&format!("url_validation answered {}", answer.status)),
         Err(error) => printer.line(&format!("url_validation failed: {error}")),
     }
 

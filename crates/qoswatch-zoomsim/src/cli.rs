@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::scenario::{Scenario, wall_time};
-use super::webhooks::WebhookSender;
+use super::webhooks::{BadAnswer, WebhookError, WebhookSender};
 use super::{SimConfig, SimCredentials, Simulator};
 
 /// Where qoswatch reads the Zoom credentials from (printed for the operator).
@@ -162,8 +162,12 @@ async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> any
     );
 
     if let Some(sender) = &webhooks {
-        match sender.url_validation("simulatorPlainToken01").await {
+        // Checked as Zoom checks it: a wrong answer is reported, not just the status.
+        match sender.check_url_validation("simulatorPlainToken01").await {
             Ok(answer) => println!("url_validation answered {}", answer.status),
+            Err(WebhookError::BadUrlValidation(BadAnswer::Status(status))) => {
+                println!("url_validation answered {status}")
+            }
             Err(error) => println!("url_validation failed: {error:#}"),
         }
     }

@@ -5,8 +5,10 @@
 //! ([`webhooks`]) and a scenario runner ([`scenario`]) that drive qoswatch
 //! through its real endpoint.
 //!
-//! The simulator follows `FACTS.md`. Where Zoom's behaviour is unsettled it
-//! makes a choice, documented on the item that makes it:
+//! The simulator follows `docs/ZOOM.md` in the repository (Zoom's documented
+//! behaviour, with sources) and the payloads in `tests/fixtures/`. Where
+//! Zoom's behaviour is unsettled it makes a choice, documented on the item
+//! that makes it:
 //! - an unknown participant id in a live meeting answers 404 / code 3001;
 //! - a participant who left a running meeting answers 200 with `leave_time`
 //!   set (or 404 / 3001, see [`LeftParticipant`]);
@@ -25,6 +27,7 @@
 //! join, and its `date_time` advances one minute per period.
 
 pub mod cli;
+pub mod fields;
 mod log;
 pub mod protocol;
 pub mod samples;
@@ -47,6 +50,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use fields::Field;
 pub use log::{Endpoint, RecordedRequest, RequestLog};
 pub use samples::{Degradation, Profile, Target};
 

@@ -53,6 +53,16 @@ mod tests {
         );
     }
 
+    // Computed independently with
+    //   printf '%s' 'plainTokenExample' | openssl dgst -sha256 -hmac secret
+    #[test]
+    fn url_validation_token_matches_openssl() {
+        assert_eq!(
+            url_validation_token(b"secret", "plainTokenExample"),
+            "f0aecc05eedd81aa9393250d6dd9cd54d824f0fb3d6dae528571d4585d271218"
+        );
+    }
+
     #[test]
     fn double_encoding_rule() {
         assert!(uuid_is_double_encoded("/ajXp112QmuoKj4854875=="));

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value as Json, json};
 
-use qoswatch_core::qos::{CpuMetric, MetricId, Stream, StreamMetric, WifiMetric};
+use crate::fields::{CpuField, Field, RssiField, Stream, StreamField};
 
 /// What a participant's client is doing: which streams flow and whether the
 /// account reports Wi-Fi signal strength.
@@ -97,33 +97,25 @@ pub struct Degradation {
     pub label: String,
     pub target: Target,
     pub samples: Range<u32>,
-    /// `(metric, value in the metric's unit)`. A resolution is its height
-    /// (`720` gives `"1280*720"`). A metric of a stream that carries no data
+    /// `(figure, value in the figure's unit)`. A resolution is its height
+    /// (`720` gives `"1280*720"`). A figure of a stream that carries no data
     /// (camera off, not sharing, no Wi-Fi block) stays no data.
-    pub overrides: Vec<(MetricId, f64)>,
+    pub overrides: Vec<(Field, f64)>,
 }
-
-/// Audio and video, both directions: the streams a network problem hits.
-const MEDIA_STREAMS: [Stream; 4] = [
-    Stream::AudioInput,
-    Stream::AudioOutput,
-    Stream::VideoInput,
-    Stream::VideoOutput,
-];
 
 impl Degradation {
     /// Bad Wi-Fi: high latency and jitter, heavy loss, weak signal.
     pub fn bad_wifi(target: Target, samples: Range<u32>) -> Self {
         let mut overrides = Vec::new();
-        for stream in MEDIA_STREAMS {
-            overrides.push((MetricId::Stream(stream, StreamMetric::Latency), 420.0));
-            overrides.push((MetricId::Stream(stream, StreamMetric::Jitter), 65.0));
-            overrides.push((MetricId::Stream(stream, StreamMetric::AvgLoss), 12.5));
-            overrides.push((MetricId::Stream(stream, StreamMetric::MaxLoss), 31.0));
+        for stream in Stream::MEDIA {
+            overrides.push((Field::Stream(stream, StreamField::Latency), 420.0));
+            overrides.push((Field::Stream(stream, StreamField::Jitter), 65.0));
+            overrides.push((Field::Stream(stream, StreamField::AvgLoss), 12.5));
+            overrides.push((Field::Stream(stream, StreamField::MaxLoss), 31.0));
         }
-        overrides.push((MetricId::Wifi(WifiMetric::Avg), -82.0));
-        overrides.push((MetricId::Wifi(WifiMetric::Max), -76.0));
-        overrides.push((MetricId::Wifi(WifiMetric::Min), -88.0));
+        overrides.push((Field::Rssi(RssiField::Avg), -82.0));
+        overrides.push((Field::Rssi(RssiField::Max), -76.0));
+        overrides.push((Field::Rssi(RssiField::Min), -88.0));
         Self {
             label: "bad wifi".into(),
             target,
@@ -135,13 +127,10 @@ impl Degradation {
     /// Packet loss on every media stream (an office uplink dropping packets).
     pub fn packet_loss(target: Target, samples: Range<u32>, avg_loss_pct: f64) -> Self {
         let mut overrides = Vec::new();
-        for stream in MEDIA_STREAMS {
+        for stream in Stream::MEDIA {
+            overrides.push((Field::Stream(stream, StreamField::AvgLoss), avg_loss_pct));
             overrides.push((
-                MetricId::Stream(stream, StreamMetric::AvgLoss),
-                avg_loss_pct,
-            ));
-            overrides.push((
-                MetricId::Stream(stream, StreamMetric::MaxLoss),
+                Field::Stream(stream, StreamField::MaxLoss),
                 (avg_loss_pct * 2.0).min(100.0),
             ));
         }
@@ -160,16 +149,16 @@ impl Degradation {
             target,
             samples,
             overrides: vec![
-                (MetricId::Cpu(CpuMetric::ZoomMin), 71.0),
-                (MetricId::Cpu(CpuMetric::ZoomAvg), 86.0),
-                (MetricId::Cpu(CpuMetric::ZoomMax), 97.0),
-                (MetricId::Cpu(CpuMetric::SystemMax), 100.0),
+                (Field::Cpu(CpuField::ZoomMin), 71.0),
+                (Field::Cpu(CpuField::ZoomAvg), 86.0),
+                (Field::Cpu(CpuField::ZoomMax), 97.0),
+                (Field::Cpu(CpuField::SystemMax), 100.0),
                 (
-                    MetricId::Stream(Stream::VideoInput, StreamMetric::FrameRate),
+                    Field::Stream(Stream::VideoInput, StreamField::FrameRate),
                     4.0,
                 ),
                 (
-                    MetricId::Stream(Stream::VideoOutput, StreamMetric::FrameRate),
+                    Field::Stream(Stream::VideoOutput, StreamField::FrameRate),
                     5.0,
                 ),
             ],
@@ -196,19 +185,19 @@ struct StreamFigures {
 }
 
 impl StreamFigures {
-    fn set(&mut self, metric: StreamMetric, value: f64) {
-        match metric {
-            StreamMetric::Bitrate => self.bitrate = value,
-            StreamMetric::Latency => self.latency = value,
-            StreamMetric::Jitter => self.jitter = value,
-            StreamMetric::AvgLoss => self.avg_loss = value,
-            StreamMetric::MaxLoss => self.max_loss = value,
-            StreamMetric::Resolution => {
+    fn set(&mut self, field: StreamField, value: f64) {
+        match field {
+            StreamField::Bitrate => self.bitrate = value,
+            StreamField::Latency => self.latency = value,
+            StreamField::Jitter => self.jitter = value,
+            StreamField::AvgLoss => self.avg_loss = value,
+            StreamField::MaxLoss => self.max_loss = value,
+            StreamField::Resolution => {
                 if self.height.is_some() {
                     self.height = Some(value);
                 }
             }
-            StreamMetric::FrameRate => {
+            StreamField::FrameRate => {
                 if self.frame_rate.is_some() {
                     self.frame_rate = Some(value);
                 }
@@ -218,21 +207,21 @@ impl StreamFigures {
 
     fn to_json(self) -> Json {
         let mut object = Map::new();
-        object.insert("bitrate".into(), format!("{:.0} kbps", self.bitrate).into());
-        object.insert("latency".into(), format!("{:.0} ms", self.latency).into());
-        object.insert("jitter".into(), format!("{:.0} ms", self.jitter).into());
-        object.insert("avg_loss".into(), format!("{:.1}%", self.avg_loss).into());
-        object.insert("max_loss".into(), format!("{:.1}%", self.max_loss).into());
+        let mut put = |field: StreamField, text: String| {
+            object.insert(field.key().into(), text.into());
+        };
+        put(StreamField::Bitrate, format!("{:.0} kbps", self.bitrate));
+        put(StreamField::Latency, format!("{:.0} ms", self.latency));
+        put(StreamField::Jitter, format!("{:.0} ms", self.jitter));
+        put(StreamField::AvgLoss, format!("{:.1}%", self.avg_loss));
+        put(StreamField::MaxLoss, format!("{:.1}%", self.max_loss));
         if let Some(height) = self.height {
             let height = height.round().max(0.0);
             let width = (height * 16.0 / 9.0).round();
-            object.insert(
-                "resolution".into(),
-                format!("{width:.0}*{height:.0}").into(),
-            );
+            put(StreamField::Resolution, format!("{width:.0}*{height:.0}"));
         }
         if let Some(fps) = self.frame_rate {
-            object.insert("frame_rate".into(), format!("{fps:.0} fps").into());
+            put(StreamField::FrameRate, format!("{fps:.0} fps"));
         }
         Json::Object(object)
     }
@@ -257,8 +246,7 @@ fn baseline(stream: Stream, rng: &mut StdRng) -> StreamFigures {
             Some(360.0),
             Some(rng.random_range(22.0..31.0_f64).floor()),
         ),
-        // Screen share and the device streams.
-        _ => (
+        Stream::ShareInput | Stream::ShareOutput => (
             rng.random_range(60.0..180.0),
             Some(1080.0),
             Some(rng.random_range(5.0..11.0_f64).floor()),
@@ -278,7 +266,7 @@ fn baseline(stream: Stream, rng: &mut StdRng) -> StreamFigures {
 /// The QoS entry (`user_qos[]` element) of sample `index` of a participant.
 ///
 /// `degradations` are applied in order (a later one wins on the same
-/// metric); the caller passes only those that apply to this sample.
+/// figure); the caller passes only those that apply to this sample.
 pub fn sample_json(
     profile: &Profile,
     index: u32,
@@ -291,95 +279,115 @@ pub fn sample_json(
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .wrapping_add(u64::from(index)),
     );
+    let overrides: Vec<(Field, f64)> = degradations
+        .iter()
+        .flat_map(|d| d.overrides.iter().copied())
+        .collect();
     let mut entry = Map::new();
     entry.insert(
         "date_time".into(),
         date_time.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
     );
-    let overrides = || degradations.iter().flat_map(|d| d.overrides.iter());
-    for stream in Stream::CLASSIC {
+    for stream in Stream::ALL {
         // Draw the noise even for unused streams, so that turning the camera
         // off does not change the audio figures of the same seed.
-        let mut figures = baseline(stream, &mut rng);
+        let figures = baseline(stream, &mut rng);
         let flowing = match stream {
             Stream::VideoInput | Stream::VideoOutput => profile.video,
             Stream::ShareInput | Stream::ShareOutput => profile.screen_share,
-            _ => true,
+            Stream::AudioInput | Stream::AudioOutput => true,
         };
-        if !flowing {
-            entry.insert(stream.name(), Json::String(String::new()));
-            continue;
-        }
-        let mut max_loss_overridden = false;
-        for (metric, value) in overrides() {
-            if let MetricId::Stream(target, field) = metric
-                && *target == stream
-            {
-                figures.set(*field, *value);
-                max_loss_overridden |= *field == StreamMetric::MaxLoss;
-            }
-        }
-        if !max_loss_overridden && figures.max_loss < figures.avg_loss {
-            figures.max_loss = figures.avg_loss;
-        }
-        entry.insert(stream.name(), figures.to_json());
+        let block = if flowing {
+            stream_block(stream, figures, &overrides)
+        } else {
+            Json::String(String::new())
+        };
+        entry.insert(stream.key().into(), block);
     }
+    // Drawn after the streams and even without a Wi-Fi block, in this
+    // order, so that a seed gives the same figures whatever the profile.
+    let cpu = cpu_block(&mut rng, &overrides);
+    let wifi = rssi_block(&mut rng, &overrides);
+    entry.insert(CpuField::BLOCK.into(), cpu);
+    if profile.wifi {
+        entry.insert(RssiField::BLOCK.into(), wifi);
+    }
+    Json::Object(entry)
+}
 
+/// A flowing stream's block: its baseline with the overrides applied.
+fn stream_block(stream: Stream, mut figures: StreamFigures, overrides: &[(Field, f64)]) -> Json {
+    let mut max_loss_overridden = false;
+    for (field, value) in overrides {
+        if let Field::Stream(target, field) = field
+            && *target == stream
+        {
+            figures.set(*field, *value);
+            max_loss_overridden |= *field == StreamField::MaxLoss;
+        }
+    }
+    if !max_loss_overridden && figures.max_loss < figures.avg_loss {
+        figures.max_loss = figures.avg_loss;
+    }
+    figures.to_json()
+}
+
+/// `cpu_usage`: percent strings.
+fn cpu_block(rng: &mut StdRng, overrides: &[(Field, f64)]) -> Json {
     let zoom_min = rng.random_range(4.0..9.0_f64);
     let zoom_avg = zoom_min + rng.random_range(3.0..7.0);
     let zoom_max = zoom_avg + rng.random_range(4.0..9.0);
     let system_max = zoom_max + rng.random_range(12.0..25.0);
     let mut cpu = [
-        (CpuMetric::ZoomMin, zoom_min),
-        (CpuMetric::ZoomAvg, zoom_avg),
-        (CpuMetric::ZoomMax, zoom_max),
-        (CpuMetric::SystemMax, system_max),
+        (CpuField::ZoomMin, zoom_min),
+        (CpuField::ZoomAvg, zoom_avg),
+        (CpuField::ZoomMax, zoom_max),
+        (CpuField::SystemMax, system_max),
     ];
-    let rssi_avg = rng.random_range(-60.0..-50.0_f64);
-    let mut wifi = [
-        (WifiMetric::Avg, rssi_avg),
-        (WifiMetric::Max, rssi_avg + rng.random_range(3.0..8.0)),
-        (WifiMetric::Min, rssi_avg - rng.random_range(3.0..8.0)),
-    ];
-    for (metric, value) in overrides() {
-        match metric {
-            MetricId::Cpu(target) => {
-                for (cpu_metric, figure) in &mut cpu {
-                    if cpu_metric == target {
-                        *figure = *value;
-                    }
+    for (field, value) in overrides {
+        if let Field::Cpu(target) = field {
+            for (cpu_field, figure) in &mut cpu {
+                if cpu_field == target {
+                    *figure = *value;
                 }
             }
-            MetricId::Wifi(target) => {
-                for (wifi_metric, figure) in &mut wifi {
-                    if wifi_metric == target {
-                        *figure = *value;
-                    }
-                }
-            }
-            MetricId::Stream(..) => {}
         }
     }
-    let cpu: Map<String, Json> = cpu
+    let block: Map<String, Json> = cpu
         .iter()
-        .map(|(metric, value)| (metric.name().to_owned(), format!("{value:.0}%").into()))
+        .map(|(field, value)| (field.key().to_owned(), format!("{value:.0}%").into()))
         .collect();
-    entry.insert("cpu_usage".into(), Json::Object(cpu));
-    if profile.wifi {
-        let mut block: Map<String, Json> = wifi
-            .iter()
-            .map(|(metric, value)| (metric.name().to_owned(), json!(value.round() as i64)))
-            .collect();
-        block.insert("rssi_unit".into(), json!("dBm"));
-        entry.insert("wifi_rssi".into(), Json::Object(block));
+    Json::Object(block)
+}
+
+/// `wifi_rssi`: whole dBm as JSON numbers, as in Zoom's typings, and the unit.
+fn rssi_block(rng: &mut StdRng, overrides: &[(Field, f64)]) -> Json {
+    let rssi_avg = rng.random_range(-60.0..-50.0_f64);
+    let mut wifi = [
+        (RssiField::Avg, rssi_avg),
+        (RssiField::Max, rssi_avg + rng.random_range(3.0..8.0)),
+        (RssiField::Min, rssi_avg - rng.random_range(3.0..8.0)),
+    ];
+    for (field, value) in overrides {
+        if let Field::Rssi(target) = field {
+            for (rssi_field, figure) in &mut wifi {
+                if rssi_field == target {
+                    *figure = *value;
+                }
+            }
+        }
     }
-    Json::Object(entry)
+    let mut block: Map<String, Json> = wifi
+        .iter()
+        .map(|(field, value)| (field.key().to_owned(), json!(value.round() as i64)))
+        .collect();
+    block.insert(RssiField::UNIT_KEY.into(), json!("dBm"));
+    Json::Object(block)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qoswatch_core::qos::{QosSample, participant_from_json};
 
     fn at(minute: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
@@ -388,16 +396,22 @@ mod tests {
             + chrono::Duration::minutes(i64::from(minute))
     }
 
-    /// Parses entries with the production parser, as qoswatch will.
-    fn parse(entries: Vec<Json>) -> Vec<QosSample> {
-        let mut report = qoswatch_core::qos::ParseReport::default();
-        let parsed = participant_from_json(&json!({ "user_qos": entries }), &mut report);
-        assert!(report.bad_values.is_empty(), "{report:?}");
-        parsed.samples
-    }
-
-    fn metric(name: &str) -> MetricId {
-        MetricId::parse(name).expect(name)
+    /// The number a figure of `entry` shows, read from Zoom's formats
+    /// (`"126 ms"`, `"0.3%"`, `"1280*720"` gives its height, `-58`);
+    /// `None` when the block or the figure is absent.
+    fn figure(entry: &Json, path: &str) -> Option<f64> {
+        let (block, name) = path.split_once('.').expect("block.figure");
+        let value = entry.get(block)?.get(name)?;
+        if let Some(number) = value.as_f64() {
+            return Some(number);
+        }
+        let text = value.as_str()?;
+        let text = text.split_once('*').map_or(text, |(_, height)| height);
+        let number: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+            .collect();
+        Some(number.parse().expect("a number"))
     }
 
     #[test]
@@ -415,45 +429,33 @@ mod tests {
     #[test]
     fn healthy_baseline_stays_within_good_call_quality() {
         let profile = Profile::healthy(42);
-        let samples = parse(
-            (0..200)
-                .map(|i| sample_json(&profile, i, at(i), &[]))
-                .collect(),
-        );
-        assert_eq!(samples.len(), 200);
-        for sample in &samples {
-            for stream in [Stream::AudioInput, Stream::AudioOutput, Stream::VideoInput] {
-                let latency = sample
-                    .get(MetricId::Stream(stream, StreamMetric::Latency))
-                    .expect("latency present");
+        let entries: Vec<Json> = (0..200)
+            .map(|i| sample_json(&profile, i, at(i), &[]))
+            .collect();
+        for entry in &entries {
+            for stream in ["audio_input", "audio_output", "video_input"] {
+                let get = |name: &str| figure(entry, &format!("{stream}.{name}")).expect(name);
+                let latency = get("latency");
                 assert!((30.0..150.0).contains(&latency), "{latency}");
-                let jitter = sample
-                    .get(MetricId::Stream(stream, StreamMetric::Jitter))
-                    .expect("jitter");
+                let jitter = get("jitter");
                 assert!(jitter < 30.0, "{jitter}");
-                let loss = sample
-                    .get(MetricId::Stream(stream, StreamMetric::AvgLoss))
-                    .expect("loss");
+                let loss = get("avg_loss");
                 assert!(loss < 1.0, "{loss}");
-                let max_loss = sample
-                    .get(MetricId::Stream(stream, StreamMetric::MaxLoss))
-                    .expect("max loss");
+                let max_loss = get("max_loss");
                 assert!(max_loss >= loss, "{max_loss} < {loss}");
             }
-            assert_eq!(sample.get(metric("video_input.resolution")), Some(720.0));
-            let fps = sample.get(metric("video_input.frame_rate")).expect("fps");
+            assert_eq!(figure(entry, "video_input.resolution"), Some(720.0));
+            let fps = figure(entry, "video_input.frame_rate").expect("fps");
             assert!(fps >= 20.0, "{fps}");
-            let cpu = sample
-                .get(metric("cpu_usage.system_max_cpu_usage"))
-                .expect("cpu");
+            let cpu = figure(entry, "cpu_usage.system_max_cpu_usage").expect("cpu");
             assert!(cpu < 70.0, "{cpu}");
-            let rssi = sample.get(metric("wifi_rssi.avg_rssi")).expect("rssi");
+            let rssi = figure(entry, "wifi_rssi.avg_rssi").expect("rssi");
             assert!((-65.0..-45.0).contains(&rssi), "{rssi}");
         }
         // Noise, not a constant.
-        let latencies: std::collections::BTreeSet<i64> = samples
+        let latencies: std::collections::BTreeSet<i64> = entries
             .iter()
-            .filter_map(|s| s.get(metric("audio_input.latency")))
+            .filter_map(|e| figure(e, "audio_input.latency"))
             .map(|v| v as i64)
             .collect();
         assert!(latencies.len() > 5, "{latencies:?}");
@@ -469,10 +471,7 @@ mod tests {
         assert_eq!(entry["as_output"], json!(""));
         assert!(entry.get("wifi_rssi").is_none());
         assert!(entry["audio_input"]["latency"].as_str().is_some());
-        let sample = &parse(vec![entry])[0];
-        assert_eq!(sample.get(metric("video_input.bitrate")), None);
-        assert_eq!(sample.get(metric("as_output.latency")), None);
-        assert!(sample.get(metric("audio_output.bitrate")).is_some());
+        assert!(entry["audio_output"]["bitrate"].as_str().is_some());
     }
 
     #[test]
@@ -504,27 +503,65 @@ mod tests {
         assert_eq!(entry["date_time"], json!("2026-01-05T09:00:00Z"));
     }
 
+    /// A sharing participant's sample has exactly the blocks and figures of
+    /// Zoom's example (`tests/fixtures/qos.participant.json`), plus the
+    /// `wifi_rssi` block of Zoom's typings.
+    #[test]
+    fn a_sample_has_the_fixtures_keys() {
+        let path = format!(
+            "{}/../../tests/fixtures/qos.participant.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let fixture: Json =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        let keys = |entry: &Json| -> Vec<String> {
+            let mut keys = Vec::new();
+            for (block, value) in entry.as_object().expect("object") {
+                keys.push(block.clone());
+                if let Some(figures) = value.as_object() {
+                    keys.extend(figures.keys().map(|figure| format!("{block}.{figure}")));
+                }
+            }
+            keys.sort();
+            keys
+        };
+        let ours = sample_json(&Profile::healthy(3).sharing_screen().wired(), 0, at(0), &[]);
+        assert_eq!(keys(&ours), keys(&fixture["user_qos"][0]));
+        let wifi = sample_json(&Profile::healthy(3), 0, at(0), &[]);
+        let wifi_keys: Vec<String> = keys(&wifi)
+            .into_iter()
+            .filter(|k| k.starts_with("wifi_rssi"))
+            .collect();
+        assert_eq!(
+            wifi_keys,
+            [
+                "wifi_rssi",
+                "wifi_rssi.avg_rssi",
+                "wifi_rssi.max_rssi",
+                "wifi_rssi.min_rssi",
+                "wifi_rssi.rssi_unit"
+            ]
+        );
+    }
+
     #[test]
     fn degradations_override_exactly_their_metrics() {
         let profile = Profile::healthy(9);
         let wifi = Degradation::bad_wifi(Target::participant("16778240"), 3..6);
         let entry = sample_json(&profile, 4, at(4), &[&wifi]);
-        let sample = &parse(vec![entry])[0];
-        assert_eq!(sample.get(metric("audio_input.latency")), Some(420.0));
-        assert_eq!(sample.get(metric("video_output.jitter")), Some(65.0));
-        assert_eq!(sample.get(metric("audio_output.avg_loss")), Some(12.5));
-        assert_eq!(sample.get(metric("video_input.max_loss")), Some(31.0));
-        assert_eq!(sample.get(metric("wifi_rssi.avg_rssi")), Some(-82.0));
-        // Untouched metrics keep their baseline.
-        let healthy = &parse(vec![sample_json(&profile, 4, at(4), &[])])[0];
+        assert_eq!(entry["audio_input"]["latency"], json!("420 ms"));
+        assert_eq!(entry["video_output"]["jitter"], json!("65 ms"));
+        assert_eq!(entry["audio_output"]["avg_loss"], json!("12.5%"));
+        assert_eq!(entry["video_input"]["max_loss"], json!("31.0%"));
+        assert_eq!(entry["wifi_rssi"]["avg_rssi"], json!(-82));
+        // Untouched figures keep their baseline.
+        let healthy = sample_json(&profile, 4, at(4), &[]);
         assert_eq!(
-            sample.get(metric("audio_input.bitrate")),
-            healthy.get(metric("audio_input.bitrate"))
+            entry["audio_input"]["bitrate"],
+            healthy["audio_input"]["bitrate"]
         );
-        assert_eq!(
-            sample.get(metric("cpu_usage.zoom_avg_cpu_usage")),
-            healthy.get(metric("cpu_usage.zoom_avg_cpu_usage"))
-        );
+        assert_eq!(entry["cpu_usage"], healthy["cpu_usage"]);
+        assert_eq!(entry["date_time"], healthy["date_time"]);
     }
 
     #[test]
@@ -546,18 +583,16 @@ mod tests {
         let profile = Profile::healthy(11);
         let loss = Degradation::packet_loss(Target::Everyone, 0..1, 9.0);
         let cpu = Degradation::cpu_pegged(Target::Everyone, 0..1);
-        let sample = &parse(vec![sample_json(&profile, 0, at(0), &[&loss, &cpu])])[0];
-        assert_eq!(sample.get(metric("audio_input.avg_loss")), Some(9.0));
-        assert_eq!(sample.get(metric("audio_input.max_loss")), Some(18.0));
+        let entry = sample_json(&profile, 0, at(0), &[&loss, &cpu]);
+        assert_eq!(figure(&entry, "audio_input.avg_loss"), Some(9.0));
+        assert_eq!(figure(&entry, "audio_input.max_loss"), Some(18.0));
+        assert_eq!(figure(&entry, "cpu_usage.zoom_max_cpu_usage"), Some(97.0));
         assert_eq!(
-            sample.get(metric("cpu_usage.zoom_max_cpu_usage")),
-            Some(97.0)
-        );
-        assert_eq!(
-            sample.get(metric("cpu_usage.system_max_cpu_usage")),
+            figure(&entry, "cpu_usage.system_max_cpu_usage"),
             Some(100.0)
         );
-        assert_eq!(sample.get(metric("video_input.frame_rate")), Some(4.0));
+        assert_eq!(figure(&entry, "video_input.frame_rate"), Some(4.0));
+        assert_eq!(entry["video_output"]["frame_rate"], json!("5 fps"));
     }
 
     #[test]
@@ -567,7 +602,6 @@ mod tests {
         let entry = sample_json(&profile, 0, at(0), &[&wifi]);
         assert_eq!(entry["video_input"], json!(""));
         assert!(entry.get("wifi_rssi").is_none());
-        let sample = &parse(vec![entry])[0];
-        assert_eq!(sample.get(metric("audio_input.latency")), Some(420.0));
+        assert_eq!(figure(&entry, "audio_input.latency"), Some(420.0));
     }
 }

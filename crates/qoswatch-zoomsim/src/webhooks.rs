@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value as Json, json};
 
 use super::{MeetingSpec, ParticipantSpec};
-use crate::protocol::webhook_signature;
+use crate::protocol::{url_validation_token, webhook_signature};
 
 /// The status and body qoswatch answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,51 @@ pub enum WebhookError {
     Client(#[source] reqwest::Error),
     #[error("sending the webhook failed")]
     Send(#[source] reqwest::Error),
+    #[error("the url_validation answer is wrong: {0}")]
+    BadUrlValidation(BadAnswer),
+}
+
+/// How an `endpoint.url_validation` answer differs from what Zoom expects.
+/// Never carries the secret or the expected token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadAnswer {
+    #[error("status {0}, not 200")]
+    Status(u16),
+    #[error("the body is not a JSON object with string plainToken and encryptedToken")]
+    NotJson,
+    #[error("plainToken is not the one sent")]
+    WrongPlainToken,
+    #[error("encryptedToken is not hex(HMAC-SHA256(secret, plainToken))")]
+    WrongEncryptedToken,
+}
+
+/// Checks an answer to `endpoint.url_validation` as Zoom does: 200 with
+/// `{"plainToken": <the one sent>, "encryptedToken": hex(HMAC-SHA256(secret,
+/// plainToken))}`, computed with the simulator's own HMAC
+/// ([`url_validation_token`]), not qoswatch's.
+pub fn check_url_validation_answer(
+    secret: &SecretString,
+    plain_token: &str,
+    answer: &WebhookResponse,
+) -> Result<(), BadAnswer> {
+    if answer.status != 200 {
+        return Err(BadAnswer::Status(answer.status));
+    }
+    let body: Json = serde_json::from_str(&answer.body).map_err(|_| BadAnswer::NotJson)?;
+    let field = |name: &str| body.get(name).and_then(Json::as_str);
+    let (Some(plain), Some(encrypted)) = (field("plainToken"), field("encryptedToken")) else {
+        return Err(BadAnswer::NotJson);
+    };
+    if plain != plain_token {
+        return Err(BadAnswer::WrongPlainToken);
+    }
+    let expected = url_validation_token(secret.expose_secret().as_bytes(), plain_token);
+    // Lower-case hex, as Zoom's sample computes it. Whether Zoom accepts
+    // upper case is undocumented: the simulator is strict.
+    if encrypted != expected {
+        return Err(BadAnswer::WrongEncryptedToken);
+    }
+    Ok(())
 }
 
 /// Posts signed Zoom events to one endpoint.
@@ -71,10 +116,24 @@ impl WebhookSender {
         self
     }
 
-    /// `endpoint.url_validation` with this `plainToken`.
+    /// `endpoint.url_validation` with this `plainToken`; the answer is not
+    /// checked (see [`WebhookSender::check_url_validation`]).
     pub async fn url_validation(&self, plain_token: &str) -> Result<WebhookResponse, WebhookError> {
         self.send(&url_validation_event(plain_token, now_millis()))
             .await
+    }
+
+    /// `endpoint.url_validation` with this `plainToken`, and the answer
+    /// checked as Zoom checks it ([`check_url_validation_answer`]): a wrong
+    /// answer is [`WebhookError::BadUrlValidation`].
+    pub async fn check_url_validation(
+        &self,
+        plain_token: &str,
+    ) -> Result<WebhookResponse, WebhookError> {
+        let answer = self.url_validation(plain_token).await?;
+        check_url_validation_answer(&self.secret, plain_token, &answer)
+            .map_err(WebhookError::BadUrlValidation)?;
+        Ok(answer)
     }
 
     pub async fn meeting_started(
@@ -448,6 +507,45 @@ mod tests {
         assert_eq!(who["email"], "");
         assert_eq!(who["participant_user_id"], "");
         assert_eq!(who["join_time"], "2023-11-14T22:10:00Z");
+    }
+
+    #[test]
+    fn url_validation_answers_are_checked() {
+        let secret = SecretString::from("secret".to_owned());
+        let answer = |status: u16, body: &str| WebhookResponse {
+            status,
+            body: body.to_owned(),
+        };
+        // The vector of protocol::tests, computed with openssl.
+        let right = r#"{"plainToken":"plainTokenExample","encryptedToken":"f0aecc05eedd81aa9393250d6dd9cd54d824f0fb3d6dae528571d4585d271218"}"#;
+        let check = |response: &WebhookResponse| {
+            check_url_validation_answer(&secret, "plainTokenExample", response)
+        };
+        assert_eq!(check(&answer(200, right)), Ok(()));
+        assert_eq!(check(&answer(401, right)), Err(BadAnswer::Status(401)));
+        assert_eq!(check(&answer(200, "")), Err(BadAnswer::NotJson));
+        assert_eq!(
+            check(&answer(200, r#"{"plainToken":"plainTokenExample"}"#)),
+            Err(BadAnswer::NotJson)
+        );
+        assert_eq!(
+            check(&answer(200, &right.replace("plainTokenExample", "other"))),
+            Err(BadAnswer::WrongPlainToken)
+        );
+        assert_eq!(
+            check(&answer(200, &right.replace("f0aecc05", "00000000"))),
+            Err(BadAnswer::WrongEncryptedToken)
+        );
+        // Upper-case hex is not what Zoom expects.
+        assert_eq!(
+            check(&answer(200, &right.replace("f0aecc05", "F0AECC05"))),
+            Err(BadAnswer::WrongEncryptedToken)
+        );
+        let other_secret = SecretString::from("other".to_owned());
+        assert_eq!(
+            check_url_validation_answer(&other_secret, "plainTokenExample", &answer(200, right)),
+            Err(BadAnswer::WrongEncryptedToken)
+        );
     }
 
     #[test]

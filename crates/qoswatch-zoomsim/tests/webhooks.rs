@@ -1,0 +1,249 @@
+//! The webhook sender and the scenario runner against a recording receiver
+//! on loopback: Zoom's headers, event order and shapes, the url_validation
+//! check, and the demo story's timing. (qoswatch's own verifier checks the
+//! same sender in the service's `tests/simulator`.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::{GUEST_UUID, get, http, number, qos_url, start, start_receiver, token};
+use qoswatch_zoomsim::protocol::{url_validation_token, webhook_signature};
+use qoswatch_zoomsim::scenario::Scenario;
+use qoswatch_zoomsim::webhooks::{BadAnswer, WebhookError, WebhookSender};
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig};
+use secrecy::SecretString;
+use serde_json::Value as Json;
+
+/// `scenario::DEMO_MEETING_UUID` (`/dEmoQ3pLan//Hq8aZw+Bx==`) encoded twice.
+const DEMO_TWICE: &str = "%252FdEmoQ3pLan%252F%252FHq8aZw%252BBx%253D%253D";
+
+#[tokio::test]
+async fn webhook_sender_sends_zoom_headers_and_event_shapes() {
+    let secret = "dOL1a7aQTa2ZsXZ5FFwCAg";
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret.to_owned())).expect("sender");
+    let meeting = MeetingSpec::new(GUEST_UUID, 84_712_639_219, "Weekly sync");
+    let guest = ParticipantSpec::new("16790528", "Guest Caller").as_guest();
+    let start = chrono::Utc::now();
+
+    let answers = [
+        sender
+            .url_validation("qgg8vlvZRS6UYooatFL8Aw")
+            .await
+            .expect("sent"),
+        sender.meeting_started(&meeting, start).await.expect("sent"),
+        sender
+            .participant_joined(&meeting, start, &guest, start)
+            .await
+            .expect("sent"),
+        sender
+            .participant_left(
+                &meeting,
+                start,
+                &guest,
+                start,
+                "Guest Caller left the meeting.",
+            )
+            .await
+            .expect("sent"),
+        sender
+            .meeting_alert(&meeting, start, &["Unstable audio quality".to_owned()])
+            .await
+            .expect("sent"),
+        sender
+            .meeting_ended(&meeting, start, start)
+            .await
+            .expect("sent"),
+    ];
+    for answer in &answers {
+        assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+    }
+
+    let mut events = Vec::new();
+    for _ in 0..6 {
+        let received = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        let header = |name: &str| received.headers[name].to_str().expect("ascii").to_owned();
+        assert_eq!(header("content-type"), "application/json; charset=utf-8");
+        assert_eq!(header("user-agent"), "Zoom Marketplace/1.0a");
+        assert!(header("x-zm-trackingid").starts_with("v=2.0;"));
+        let timestamp = header("x-zm-request-timestamp");
+        let seconds: i64 = timestamp.parse().expect("unix seconds");
+        assert!((chrono::Utc::now().timestamp() - seconds).abs() < 60);
+        // Signed over the exact bytes that arrived, with the header's timestamp.
+        assert_eq!(
+            header("x-zm-signature"),
+            webhook_signature(secret.as_bytes(), &timestamp, &received.body)
+        );
+        events.push(serde_json::from_slice::<Json>(&received.body).expect("json"));
+    }
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().expect("event"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "endpoint.url_validation",
+            "meeting.started",
+            "meeting.participant_joined",
+            "meeting.participant_left",
+            "meeting.alert",
+            "meeting.ended"
+        ]
+    );
+    assert_eq!(events[0]["payload"]["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+    assert!(events[1]["payload"]["object"]["id"].is_number());
+    assert!(events[2]["payload"]["object"]["id"].is_string());
+    assert_eq!(events[2]["payload"]["object"]["uuid"], GUEST_UUID);
+    assert_eq!(
+        events[2]["payload"]["object"]["participant"]["user_id"],
+        "16790528"
+    );
+    assert_eq!(
+        events[3]["payload"]["object"]["participant"]["leave_reason"],
+        "Guest Caller left the meeting."
+    );
+    assert!(events[4]["payload"]["object"]["id"].is_number());
+    stop.cancel();
+}
+
+/// `check_url_validation` accepts the right answer only; the receiver here
+/// answers fixed bodies, so the check is the simulator's alone.
+#[tokio::test]
+async fn check_url_validation_reports_a_wrong_answer() {
+    let secret = || SecretString::from("secret".to_owned());
+    // hex(HMAC-SHA256("secret", "plainTokenExample")), computed with openssl.
+    let right = r#"{"plainToken":"plainTokenExample","encryptedToken":"f0aecc05eedd81aa9393250d6dd9cd54d824f0fb3d6dae528571d4585d271218"}"#;
+    let wrong = r#"{"plainToken":"plainTokenExample","encryptedToken":"0000000000000000000000000000000000000000000000000000000000000000"}"#;
+
+    let (url, _seen, stop_right) = start_receiver(200, right).await;
+    let sender = WebhookSender::new(&url, secret()).expect("sender");
+    let answer = sender
+        .check_url_validation("plainTokenExample")
+        .await
+        .expect("the right answer passes");
+    assert_eq!(answer.body, right);
+    // The same answer to another token, or for another secret, is wrong.
+    assert!(matches!(
+        sender.check_url_validation("anotherToken").await,
+        Err(WebhookError::BadUrlValidation(BadAnswer::WrongPlainToken))
+    ));
+    let other = WebhookSender::new(&url, SecretString::from("other".to_owned())).expect("sender");
+    assert!(matches!(
+        other.check_url_validation("plainTokenExample").await,
+        Err(WebhookError::BadUrlValidation(
+            BadAnswer::WrongEncryptedToken
+        ))
+    ));
+    stop_right.cancel();
+
+    let (url, _seen, stop_wrong) = start_receiver(200, wrong).await;
+    let distinct = "s3cr3tNeverPrinted";
+    let error = WebhookSender::new(&url, SecretString::from(distinct.to_owned()))
+        .expect("sender")
+        .check_url_validation("plainTokenExample")
+        .await
+        .expect_err("a wrong encryptedToken is reported");
+    assert!(matches!(
+        error,
+        WebhookError::BadUrlValidation(BadAnswer::WrongEncryptedToken)
+    ));
+    // Neither the secret nor the expected answer shows in the error.
+    let message = format!("{error} {error:?}");
+    assert!(!message.contains(distinct), "{message}");
+    let expected = url_validation_token(distinct.as_bytes(), "plainTokenExample");
+    assert!(!message.contains(&expected), "{message}");
+    stop_wrong.cancel();
+
+    let (url, _seen, stop_refused) = start_receiver(401, "invalid signature").await;
+    assert!(matches!(
+        WebhookSender::new(&url, secret())
+            .expect("sender")
+            .check_url_validation("plainTokenExample")
+            .await,
+        Err(WebhookError::BadUrlValidation(BadAnswer::Status(401)))
+    ));
+    stop_refused.cancel();
+}
+
+#[tokio::test]
+async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
+    let secret = "demo-secret-token";
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret.to_owned())).expect("sender");
+    let sim = start(SimConfig {
+        sample_period: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let token = token(&sim, &http).await;
+    // 100 ms per minute: ten samples at 1 s, the meeting ends at 1.8 s.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let demo = Scenario::demo();
+
+    // Watch Ana (bad Wi-Fi on samples 4..9) while the story runs.
+    let runner = {
+        let sim = sim.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { demo.run(&sim, Some(&sender), &cancel).await })
+    };
+    let ana_url = qos_url(&sim, DEMO_TWICE, "16778301");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let ana = loop {
+        let (status, _, body) = get(&http, &ana_url, &token).await;
+        if status == 200 && body["user_qos"].as_array().map_or(0, Vec::len) >= 10 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saw ten samples: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let report = runner.await.expect("joins").expect("runs");
+    assert_eq!(report.webhook_failures, 0);
+    assert!(!report.cancelled);
+
+    let degraded: Vec<bool> = ana["user_qos"].as_array().expect("samples")[..10]
+        .iter()
+        .map(|s| number(&s["audio_input"]["latency"]) >= 400.0)
+        .collect();
+    assert_eq!(
+        degraded,
+        [
+            false, false, false, false, true, true, true, true, true, false
+        ]
+    );
+
+    // 1 started, 7 joined, 1 alert, Dana leaves, 6 leave at the end, 1 ended.
+    let mut names = Vec::new();
+    while let Ok(received) = seen.try_recv() {
+        let timestamp = received.headers["x-zm-request-timestamp"]
+            .to_str()
+            .expect("ascii");
+        assert_eq!(
+            received.headers["x-zm-signature"],
+            webhook_signature(secret.as_bytes(), timestamp, &received.body).as_str()
+        );
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        names.push(event["event"].as_str().expect("event").to_owned());
+    }
+    let count = |name: &str| names.iter().filter(|n| *n == name).count();
+    assert_eq!(names.len(), report.webhooks_sent);
+    assert_eq!(names.first().map(String::as_str), Some("meeting.started"));
+    assert_eq!(names.last().map(String::as_str), Some("meeting.ended"));
+    assert_eq!(count("meeting.participant_joined"), 7);
+    assert_eq!(count("meeting.participant_left"), 7);
+    assert_eq!(count("meeting.alert"), 1);
+
+    // The meeting is over; the injected 429 was consumed or is still queued.
+    let (status, _, _) = get(&http, &ana_url, &token).await;
+    assert!(status == 404 || status == 429, "{status}");
+    stop.cancel();
+    sim.shutdown().await;
+}
