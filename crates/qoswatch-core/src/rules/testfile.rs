@@ -13,7 +13,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::alert::{MeetingInfo, ParticipantInfo, Severity};
 use crate::qos::{MetricId, QosSample, StreamMetric, StreamQos};
 
-use super::compile::{Ctx, Fields, duration, quantity, string};
+use super::compile::fields::{Ctx, Fields, duration, string};
+use super::compile::units::quantity;
 use super::diag::{Diagnostics, Pos};
 use super::yaml::{self, Node, Value};
 use super::{ParticipantState, RuleSet, Subject};
