@@ -5,7 +5,7 @@
 
 use regex::Regex;
 
-use crate::rules::model::{Matcher, ScopeField};
+use crate::rules::model::{Matcher, Scope, ScopeField};
 use crate::rules::yaml::Node;
 
 use super::fields::{Ctx, Fields, strings};
@@ -39,7 +39,7 @@ fn pattern_regex(pattern: &str) -> Result<String, String> {
     Ok(out)
 }
 
-pub(super) fn matchers(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Matcher> {
+fn matchers(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Matcher> {
     let known: Vec<&str> = ScopeField::ALL.iter().map(|(_, n)| *n).collect();
     let Some(fields) = Fields::read(ctx, node, what, &known) else {
         return Vec::new();
@@ -78,4 +78,16 @@ pub(super) fn matchers(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Matcher> {
         }
     }
     out
+}
+
+/// `scope:` and `exclude:` of a rule.
+pub(super) fn scope(ctx: &mut Ctx, fields: &Fields<'_>) -> Scope {
+    let mut scope = Scope::default();
+    if let Some(n) = fields.get("scope") {
+        scope.include = matchers(ctx, n, "scope");
+    }
+    if let Some(n) = fields.get("exclude") {
+        scope.exclude = matchers(ctx, n, "exclude");
+    }
+    scope
 }
