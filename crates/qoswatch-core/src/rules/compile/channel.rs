@@ -32,8 +32,57 @@ fn env_name(ctx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
     Some(name)
 }
 
+/// A channel definition: `type:` first, then the keys of that type.
 fn channel(ctx: &mut Ctx, name: &str, node: &Node) -> Option<ChannelSpec> {
     let what = format!("channel `{name}`");
+    let (kind, known) = channel_type(ctx, &what, node)?;
+    let fields = Fields::read(ctx, node, &what, known)?;
+    let send_resolved = fields
+        .get("send_resolved")
+        .and_then(|n| boolean(ctx, n, "`send_resolved`"))
+        .unwrap_or(true);
+    let show_email = fields
+        .get("show_email")
+        .and_then(|n| boolean(ctx, n, "`show_email`"))
+        .unwrap_or(false);
+    match kind {
+        "console" => Some(ChannelSpec::Console { send_resolved }),
+        "slack" => {
+            let Some(env) = fields.get("webhook_url_env") else {
+                ctx.error(node.pos, format!("{what} needs `webhook_url_env`: the name of the environment variable holding the Slack webhook URL"));
+                return None;
+            };
+            let webhook_url_env = env_name(ctx, env, "`webhook_url_env`")?;
+            Some(ChannelSpec::Slack {
+                webhook_url_env,
+                show_email,
+                send_resolved,
+            })
+        }
+        _ => {
+            let Some(to) = fields.get("to") else {
+                ctx.error(
+                    node.pos,
+                    format!("{what} needs `to`: a list of recipient addresses"),
+                );
+                return None;
+            };
+            let to = recipients(ctx, to)?;
+            Some(ChannelSpec::Email {
+                to,
+                show_email,
+                send_resolved,
+            })
+        }
+    }
+}
+
+/// The `type:` of a channel definition and the keys that type allows.
+fn channel_type(
+    ctx: &mut Ctx,
+    what: &str,
+    node: &Node,
+) -> Option<(&'static str, &'static [&'static str])> {
     let Value::Map(entries) = &node.value else {
         ctx.error(
             node.pos,
@@ -59,10 +108,13 @@ fn channel(ctx: &mut Ctx, name: &str, node: &Node) -> Option<ChannelSpec> {
         return None;
     };
     let kind = string(ctx, type_node, &format!("`type` of {what}"))?;
-    let known: &[&str] = match kind.as_str() {
-        "console" => &["type", "send_resolved"],
-        "slack" => &["type", "webhook_url_env", "show_email", "send_resolved"],
-        "email" => &["type", "to", "show_email", "send_resolved"],
+    match kind.as_str() {
+        "console" => Some(("console", &["type", "send_resolved"])),
+        "slack" => Some((
+            "slack",
+            &["type", "webhook_url_env", "show_email", "send_resolved"],
+        )),
+        "email" => Some(("email", &["type", "to", "show_email", "send_resolved"])),
         other => {
             ctx.error(
                 type_node.pos,
@@ -72,66 +124,31 @@ fn channel(ctx: &mut Ctx, name: &str, node: &Node) -> Option<ChannelSpec> {
                     CHANNEL_TYPES.join(", ")
                 ),
             );
-            return None;
-        }
-    };
-    let fields = Fields::read(ctx, node, &what, known)?;
-    let send_resolved = fields
-        .get("send_resolved")
-        .and_then(|n| boolean(ctx, n, "`send_resolved`"))
-        .unwrap_or(true);
-    let show_email = fields
-        .get("show_email")
-        .and_then(|n| boolean(ctx, n, "`show_email`"))
-        .unwrap_or(false);
-    match kind.as_str() {
-        "console" => Some(ChannelSpec::Console { send_resolved }),
-        "slack" => {
-            let Some(env) = fields.get("webhook_url_env") else {
-                ctx.error(node.pos, format!("{what} needs `webhook_url_env`: the name of the environment variable holding the Slack webhook URL"));
-                return None;
-            };
-            let webhook_url_env = env_name(ctx, env, "`webhook_url_env`")?;
-            Some(ChannelSpec::Slack {
-                webhook_url_env,
-                show_email,
-                send_resolved,
-            })
-        }
-        _ => {
-            let Some(to) = fields.get("to") else {
-                ctx.error(
-                    node.pos,
-                    format!("{what} needs `to`: a list of recipient addresses"),
-                );
-                return None;
-            };
-            let recipients = strings(ctx, to, "`to`")?;
-            let mut ok = !recipients.is_empty();
-            if recipients.is_empty() {
-                ctx.error(to.pos, "`to` needs at least one recipient address");
-            }
-            for (address, pos) in &recipients {
-                let valid = address.split_once('@').is_some_and(|(local, domain)| {
-                    !local.is_empty()
-                        && domain.contains('.')
-                        && !address.contains(char::is_whitespace)
-                });
-                if !valid {
-                    ctx.error(
-                        *pos,
-                        "bad e-mail address in `to`; expected `name@example.com`",
-                    );
-                    ok = false;
-                }
-            }
-            ok.then(|| ChannelSpec::Email {
-                to: recipients.into_iter().map(|(a, _)| a).collect(),
-                show_email,
-                send_resolved,
-            })
+            None
         }
     }
+}
+
+/// `to:` of an e-mail channel: at least one address, each `name@domain.tld`.
+fn recipients(ctx: &mut Ctx, to: &Node) -> Option<Vec<String>> {
+    let recipients = strings(ctx, to, "`to`")?;
+    let mut ok = !recipients.is_empty();
+    if recipients.is_empty() {
+        ctx.error(to.pos, "`to` needs at least one recipient address");
+    }
+    for (address, pos) in &recipients {
+        let valid = address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace)
+        });
+        if !valid {
+            ctx.error(
+                *pos,
+                "bad e-mail address in `to`; expected `name@example.com`",
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| recipients.into_iter().map(|(a, _)| a).collect())
 }
 
 pub(super) fn channels(ctx: &mut Ctx, node: Option<&Node>) -> BTreeMap<String, Channel> {
