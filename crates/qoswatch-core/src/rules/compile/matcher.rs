@@ -91,3 +91,21 @@ pub(super) fn scope(ctx: &mut Ctx, fields: &Fields<'_>) -> Scope {
     }
     scope
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_regexes_become_groups_of_one_regex() {
+        assert_eq!(pattern_regex("a*b?.c"), Ok(r"(?:a.*b.\.c)".to_owned()));
+        assert_eq!(pattern_regex("/a.*/"), Ok("(?:a.*)".to_owned()));
+        // A lone slash is a glob, not an empty regex.
+        assert_eq!(pattern_regex("/"), Ok("(?:/)".to_owned()));
+        let error = pattern_regex("/[/").unwrap_err();
+        assert!(
+            error.starts_with("bad regular expression in a pattern: "),
+            "{error}"
+        );
+    }
+}

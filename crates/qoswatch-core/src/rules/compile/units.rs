@@ -179,3 +179,43 @@ pub(super) fn metrics(ctx: &mut Ctx, node: &Node) -> Option<(Vec<MetricId>, Unit
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_converted_to_the_unit_of_the_metric() {
+        assert_eq!(quantity("0.4s"), Ok((400.0, Unit::Millis)));
+        assert_eq!(quantity(" 2Mbps "), Ok((2000.0, Unit::Kbps)));
+        assert_eq!(quantity("-70dBm"), Ok((-70.0, Unit::Dbm)));
+        assert_eq!(quantity("360p"), Ok((360.0, Unit::Pixels)));
+        let no_unit = quantity("150").unwrap_err();
+        assert!(no_unit.starts_with("`150` has no unit"), "{no_unit}");
+        let unknown = quantity("5 parsecs").unwrap_err();
+        assert!(unknown.starts_with("unknown unit `parsecs`"), "{unknown}");
+        let no_number = quantity("ms").unwrap_err();
+        assert!(no_number.contains("is not a number"), "{no_number}");
+    }
+
+    #[test]
+    fn metric_selectors_expand_groups_of_streams() {
+        assert_eq!(
+            metric_selector("audio_input.latency"),
+            Some(vec![MetricId::Stream(
+                Stream::AudioInput,
+                StreamMetric::Latency
+            )])
+        );
+        let audio = metric_selector("any_audio.jitter").expect("a group");
+        assert!(audio.len() >= 2, "{audio:?}");
+        assert!(audio.iter().all(|m| matches!(
+            m,
+            MetricId::Stream(s, StreamMetric::Jitter) if s.media() == Media::Audio
+        )));
+        let any = metric_selector("any.jitter").expect("every stream");
+        assert!(any.len() > audio.len(), "{any:?}");
+        assert_eq!(metric_selector("any_fax.jitter"), None);
+        assert_eq!(metric_selector("any_audio.nonsense"), None);
+    }
+}
