@@ -13,12 +13,11 @@ pub mod cli;
 mod compile;
 mod diag;
 mod engine;
+mod fingerprint;
 mod model;
 mod testfile;
 mod yaml;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,15 +58,10 @@ impl RuleSet {
         let root = yaml::parse(bytes).map_err(|items| Diagnostics::new(file_name, items))?;
         let compiled =
             compile::compile(&root).map_err(|items| Diagnostics::new(file_name, items))?;
-        let mut hasher = DefaultHasher::new();
-        for rule in &compiled.rules {
-            rule.name.hash(&mut hasher);
-            rule.fingerprint.hash(&mut hasher);
-        }
         Ok(RuleSet {
+            generation: fingerprint::generation(&compiled.rules),
             rules: compiled.rules.into_iter().map(Arc::new).collect(),
             channels: compiled.channels,
-            generation: hasher.finish(),
         })
     }
 

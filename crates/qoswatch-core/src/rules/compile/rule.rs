@@ -1,13 +1,12 @@
 //! One entry of `rules:` → a compiled [`Rule`]: name, metric, thresholds,
 //! `for`, `clear`, scope, templates, route and `missing_data`.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 
 use crate::alert::{Channel, Severity};
 use crate::qos::{MetricId, Unit};
 use crate::rules::diag::Pos;
+use crate::rules::fingerprint;
 use crate::rules::model::{Direction, MissingData, Rule, Sustain, Template};
 use crate::rules::yaml::{Node, Value};
 
@@ -117,9 +116,7 @@ pub(super) fn rule(
         missing_data,
         fingerprint: 0,
     };
-    let mut hasher = DefaultHasher::new();
-    format!("{rule:?}").hash(&mut hasher);
-    rule.fingerprint = hasher.finish();
+    rule.fingerprint = fingerprint::of(&rule);
     Some((rule, enabled))
 }
 
