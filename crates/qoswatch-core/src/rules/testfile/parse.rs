@@ -264,50 +264,7 @@ pub(super) fn case(
             value: Value::Seq(items),
             ..
         }) => {
-            for item in items {
-                let Some(e) = Fields::read(ctx, item, "an expectation", EXPECT_KEYS) else {
-                    continue;
-                };
-                let at = match e.get("at") {
-                    Some(n) => duration(ctx, n, "`at`", true),
-                    None => {
-                        ctx.error(e.pos, "an expectation needs `at`, e.g. `at: 5m`");
-                        None
-                    }
-                };
-                let rule = optional_text(ctx, &e, "rule");
-                let firing = match e.get("firing") {
-                    Some(Node {
-                        value: Value::Seq(alerts),
-                        ..
-                    }) => alerts
-                        .iter()
-                        .filter_map(|a| expected_alert(ctx, a))
-                        .collect(),
-                    Some(Node {
-                        value: Value::Null, ..
-                    }) => Vec::new(),
-                    Some(n) => {
-                        ctx.error(
-                            n.pos,
-                            "`firing` must be a list of expected alerts (`[]` for none)",
-                        );
-                        Vec::new()
-                    }
-                    None => {
-                        ctx.error(e.pos, "an expectation needs `firing`: the alerts firing at that time (`[]` for none)");
-                        Vec::new()
-                    }
-                };
-                if let Some(at) = at {
-                    expect.push(Expectation {
-                        at,
-                        rule,
-                        firing,
-                        pos: e.pos,
-                    });
-                }
-            }
+            expect.extend(items.iter().filter_map(|item| expectation(ctx, item)));
         }
         Some(n) => ctx.error(n.pos, "`expect` must be a list"),
         None => ctx.error(fields.pos, format!("test `{name}` has no `expect`")),
@@ -318,5 +275,50 @@ pub(super) fn case(
         meeting,
         participants,
         expect,
+    })
+}
+
+/// One entry of `expect:`: when, optionally which rule, and what fires.
+fn expectation(ctx: &mut Ctx, node: &Node) -> Option<Expectation> {
+    let e = Fields::read(ctx, node, "an expectation", EXPECT_KEYS)?;
+    let at = match e.get("at") {
+        Some(n) => duration(ctx, n, "`at`", true),
+        None => {
+            ctx.error(e.pos, "an expectation needs `at`, e.g. `at: 5m`");
+            None
+        }
+    };
+    let rule = optional_text(ctx, &e, "rule");
+    let firing = match e.get("firing") {
+        Some(Node {
+            value: Value::Seq(alerts),
+            ..
+        }) => alerts
+            .iter()
+            .filter_map(|a| expected_alert(ctx, a))
+            .collect(),
+        Some(Node {
+            value: Value::Null, ..
+        }) => Vec::new(),
+        Some(n) => {
+            ctx.error(
+                n.pos,
+                "`firing` must be a list of expected alerts (`[]` for none)",
+            );
+            Vec::new()
+        }
+        None => {
+            ctx.error(
+                e.pos,
+                "an expectation needs `firing`: the alerts firing at that time (`[]` for none)",
+            );
+            Vec::new()
+        }
+    };
+    Some(Expectation {
+        at: at?,
+        rule,
+        firing,
+        pos: e.pos,
     })
 }

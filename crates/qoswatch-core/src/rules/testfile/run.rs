@@ -11,7 +11,7 @@ use crate::alert::Severity;
 use crate::qos::{MetricId, QosSample, StreamMetric, StreamQos};
 use crate::rules::{ParticipantState, RuleSet, Subject};
 
-use super::parse::{Case, ExpectedAlert};
+use super::parse::{Case, Expectation, ExpectedAlert, Participant};
 
 /// Start of every simulated series; the time itself does not matter.
 fn epoch() -> DateTime<Utc> {
@@ -164,57 +164,7 @@ pub(super) fn run_case(rules: &RuleSet, case: &Case) -> Vec<String> {
             .iter()
             .filter(|e| steps(e.at, case.interval) == step)
         {
-            let mut got: Vec<GotAlert> = Vec::new();
-            for (participant, state) in case.participants.iter().zip(&states) {
-                for (rule, severity) in state.firing() {
-                    got.push(GotAlert {
-                        stream: state.firing_stream(&rule),
-                        rule,
-                        severity,
-                        participant: participant.info.display_name(),
-                    });
-                }
-            }
-            got.retain(|g| expectation.rule.as_ref().is_none_or(|r| *r == g.rule));
-            got.sort();
-            let missing: Vec<&ExpectedAlert> = expectation
-                .firing
-                .iter()
-                .filter(|e| !got.iter().any(|g| e.matches(g)))
-                .collect();
-            let unexpected: Vec<&GotAlert> = got
-                .iter()
-                .filter(|g| !expectation.firing.iter().any(|e| e.matches(g)))
-                .collect();
-            if missing.is_empty() && unexpected.is_empty() {
-                continue;
-            }
-            let mut text = format!(
-                "at {} (line {}){}:\n  expected firing:\n",
-                crate::duration::display(expectation.at),
-                expectation.pos.line,
-                expectation
-                    .rule
-                    .as_ref()
-                    .map(|r| format!(", rule `{r}`"))
-                    .unwrap_or_default()
-            );
-            if expectation.firing.is_empty() {
-                text.push_str("    (nothing)\n");
-            }
-            for e in &expectation.firing {
-                let mark = if missing.contains(&e) { "-" } else { " " };
-                let _ = writeln!(text, "  {mark} {}", e.describe());
-            }
-            text.push_str("  got firing:\n");
-            if got.is_empty() {
-                text.push_str("    (nothing)\n");
-            }
-            for g in &got {
-                let mark = if unexpected.contains(&g) { "+" } else { " " };
-                let _ = writeln!(text, "  {mark} {}", g.describe());
-            }
-            failures.push(text);
+            failures.extend(compare(expectation, &case.participants, &states));
         }
         match step_time.checked_add_signed(interval) {
             Some(next) => step_time = next,
@@ -222,4 +172,64 @@ pub(super) fn run_case(rules: &RuleSet, case: &Case) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Compares the alerts firing for `participants` with an expectation; the
+/// failure report when they differ.
+fn compare(
+    expectation: &Expectation,
+    participants: &[Participant],
+    states: &[ParticipantState],
+) -> Option<String> {
+    let mut got: Vec<GotAlert> = Vec::new();
+    for (participant, state) in participants.iter().zip(states) {
+        for (rule, severity) in state.firing() {
+            got.push(GotAlert {
+                stream: state.firing_stream(&rule),
+                rule,
+                severity,
+                participant: participant.info.display_name(),
+            });
+        }
+    }
+    got.retain(|g| expectation.rule.as_ref().is_none_or(|r| *r == g.rule));
+    got.sort();
+    let missing: Vec<&ExpectedAlert> = expectation
+        .firing
+        .iter()
+        .filter(|e| !got.iter().any(|g| e.matches(g)))
+        .collect();
+    let unexpected: Vec<&GotAlert> = got
+        .iter()
+        .filter(|g| !expectation.firing.iter().any(|e| e.matches(g)))
+        .collect();
+    if missing.is_empty() && unexpected.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "at {} (line {}){}:\n  expected firing:\n",
+        crate::duration::display(expectation.at),
+        expectation.pos.line,
+        expectation
+            .rule
+            .as_ref()
+            .map(|r| format!(", rule `{r}`"))
+            .unwrap_or_default()
+    );
+    if expectation.firing.is_empty() {
+        text.push_str("    (nothing)\n");
+    }
+    for e in &expectation.firing {
+        let mark = if missing.contains(&e) { "-" } else { " " };
+        let _ = writeln!(text, "  {mark} {}", e.describe());
+    }
+    text.push_str("  got firing:\n");
+    if got.is_empty() {
+        text.push_str("    (nothing)\n");
+    }
+    for g in &got {
+        let mark = if unexpected.contains(&g) { "+" } else { " " };
+        let _ = writeln!(text, "  {mark} {}", g.describe());
+    }
+    Some(text)
 }
