@@ -125,7 +125,7 @@ impl fmt::Display for AlertKey {
 }
 
 /// Where an alert goes: named channels and the repeat policy.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Route {
     /// Names of notification channels (defined in the rules file).
     pub channels: Vec<String>,

@@ -7,18 +7,34 @@
 //!   one participant's [`ParticipantState`]; they do no IO and read no clock.
 //! - [`cli`] implements `check-rules` and `test-rules`.
 //!
-//! The language is documented in `docs/RULES.md`.
+//! The language is documented in `docs/RULES.md`. Layout:
+//!
+//! - `yaml.rs`: the file as a tree of nodes that remember their positions;
+//! - `compile/`: nodes → [`Rule`]s and channels, every problem a
+//!   diagnostic: `mod.rs` the top level (`channels`, `defaults`, `rules`),
+//!   `fields.rs` the YAML field reader (`Ctx`, `Fields`, typed scalars),
+//!   `units.rs` quantities, thresholds and `metric:` selectors,
+//!   `template.rs` `{placeholder}` templates, `matcher.rs` scopes and
+//!   exclusions, `route.rs` and `channel.rs` where alerts go, `rule.rs` one
+//!   entry of `rules:`;
+//! - `diag.rs`: `FILE:LINE:COL` diagnostics and "did you mean" suggestions;
+//! - `model.rs`: the compiled rules;
+//! - `fingerprint.rs`: the hash of a compiled rule's data that lets a
+//!   reload keep the state of unchanged rules;
+//! - `engine.rs`: the alert state machine;
+//! - `testfile/`: `test-rules` files: `parse.rs` reads the cases, `run.rs`
+//!   runs them;
+//! - `tests.rs`: table-driven tests of the engine through [`RuleSet`].
 
 pub mod cli;
 mod compile;
 mod diag;
 mod engine;
+mod fingerprint;
 mod model;
 mod testfile;
 mod yaml;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,15 +75,10 @@ impl RuleSet {
         let root = yaml::parse(bytes).map_err(|items| Diagnostics::new(file_name, items))?;
         let compiled =
             compile::compile(&root).map_err(|items| Diagnostics::new(file_name, items))?;
-        let mut hasher = DefaultHasher::new();
-        for rule in &compiled.rules {
-            rule.name.hash(&mut hasher);
-            rule.fingerprint.hash(&mut hasher);
-        }
         Ok(RuleSet {
+            generation: fingerprint::generation(&compiled.rules),
             rules: compiled.rules.into_iter().map(Arc::new).collect(),
             channels: compiled.channels,
-            generation: hasher.finish(),
         })
     }
 

@@ -223,8 +223,9 @@ pub struct Rule {
     pub warning_route: Route,
     pub critical_route: Route,
     pub missing_data: Option<MissingData>,
-    /// Hash of everything above: equal fingerprints mean an unchanged rule,
-    /// whose alert state survives a reload.
+    /// Hash of every field above (see `fingerprint.rs`): equal
+    /// fingerprints mean an unchanged rule, whose alert state survives a
+    /// reload.
     pub fingerprint: u64,
 }
 
