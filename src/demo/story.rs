@@ -1,105 +1,23 @@
-//! `qoswatch demo`: the whole pipeline on one machine, no Zoom account.
-//!
-//! The embedded simulator plays Zoom (API and signed webhooks) on loopback;
-//! the real qoswatch server receives those webhooks on its real endpoint,
-//! polls the simulator, evaluates the shipped rules and sends alerts to the
-//! console channel (and to Slack / e-mail when the user set them up). The
-//! terminal tells the story: who joins and leaves, everyone's quality at a
-//! glance, alerts firing and resolving, grouped alerts for a shared cause.
+//! How the demo tells its story on the terminal: taps that turn what the
+//! real server does (joins, samples, leaves, console notifications) into
+//! events, and the printer that shows them with a board of everyone's
+//! latest quality and a summary at the end.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::config::{EnvLookup, Secrets, Settings};
-use crate::startup::{Application, Extras};
+use super::{DemoSummary, SeenAlert};
+use crate::config::EnvLookup;
 use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
-use qoswatch_core::alert::{Channel, ChannelSpec};
 use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
-use qoswatch_zoomsim::scenario::{Scenario, wall_time};
-use qoswatch_zoomsim::webhooks::{BadAnswer, WebhookError, WebhookSender};
-use qoswatch_zoomsim::{SimConfig, Simulator};
 
-/// The rules the demo uses when `rules.example.yaml` is not in the current
-/// directory (an installed binary, the container).
-const EMBEDDED_RULES: &str = include_str!("../rules.example.yaml");
-
-/// Arguments of `qoswatch demo`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
-    /// Real time per simulated minute (one QoS sample per participant).
-    #[arg(long, default_value = "2s", value_parser = qoswatch_core::duration::parse)]
-    pub sample_period: Duration,
-    /// Rules file; default `rules.example.yaml` here, else the copy built into qoswatch.
-    #[arg(long)]
-    pub rules: Option<PathBuf>,
-    /// NAME of the environment variable holding a Slack incoming-webhook URL;
-    /// when it is set, alerts also go to Slack.
-    #[arg(long, default_value = "QOSWATCH_SLACK_WEBHOOK_URL")]
-    pub slack_webhook_env: String,
-    /// E-mail recipients (comma-separated); alerts also go there through the
-    /// relay set by QOSWATCH_SMTP_HOST, QOSWATCH_SMTP_FROM, … .
-    #[arg(long, env = "QOSWATCH_DEMO_EMAIL_TO")]
-    pub email_to: Option<String>,
-    /// Also print every console notification as its raw JSON line.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl Default for DemoArgs {
-    fn default() -> Self {
-        Self {
-            sample_period: Duration::from_secs(2),
-            rules: None,
-            slack_webhook_env: "QOSWATCH_SLACK_WEBHOOK_URL".into(),
-            email_to: None,
-            json: false,
-        }
-    }
-}
-
-/// One alert transition the demo saw on the console channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenAlert {
-    /// `firing`, `repeat` or `resolved`.
-    pub status: String,
-    pub rule: String,
-    pub severity: String,
-    /// Display name; `None` for meeting-level alerts.
-    pub participant: Option<String>,
-    pub summary: String,
-    /// What the notification said several participants share, if anything.
-    pub shared_cause: Option<String>,
-}
-
-/// What the demo saw and sent.
-#[derive(Debug, Clone, Default)]
-pub struct DemoSummary {
-    pub participants: Vec<String>,
-    pub samples: u64,
-    pub webhooks_sent: usize,
-    pub webhook_failures: usize,
-    /// Every alert transition, in the order the console channel printed them.
-    pub alerts: Vec<SeenAlert>,
-    /// Notifications (possibly grouping several alerts) on the console.
-    pub notifications: usize,
-    pub zoom_requests: usize,
-    pub zoom_rate_limited: usize,
-    pub slack_messages: u64,
-    pub emails: u64,
-    pub cancelled: bool,
-}
-
-enum DemoEvent {
+pub(super) enum DemoEvent {
     Joined(WatchSubject),
     Sample(WatchSubject, Box<QosSample>),
     Left(WatchSubject, StopReason),
@@ -108,8 +26,15 @@ enum DemoEvent {
 
 /// Watches every participant for the terminal (next to the rules).
 #[derive(Debug, Clone)]
-struct Tap {
+/// Sees every watch's joins, samples and ends (a sample sink beside the rules).
+pub(super) struct Tap {
     events: mpsc::UnboundedSender<DemoEvent>,
+}
+
+impl Tap {
+    pub(super) fn new(events: mpsc::UnboundedSender<DemoEvent>) -> Self {
+        Self { events }
+    }
 }
 
 impl SampleSink for Tap {
@@ -134,9 +59,19 @@ impl WatchObserver for Tap {
 }
 
 /// The console channel's writer: each JSON line becomes a story event.
-struct ConsoleTap {
+/// The console channel's output: one JSON line per notification.
+pub(super) struct ConsoleTap {
     events: mpsc::UnboundedSender<DemoEvent>,
     pending: Vec<u8>,
+}
+
+impl ConsoleTap {
+    pub(super) fn new(events: mpsc::UnboundedSender<DemoEvent>) -> Self {
+        Self {
+            events,
+            pending: Vec::new(),
+        }
+    }
 }
 
 impl Write for ConsoleTap {
@@ -156,230 +91,6 @@ impl Write for ConsoleTap {
     }
 }
 
-/// Runs the demo to its end (or until `cancel`), writing the story to `out`.
-pub async fn run(
-    args: DemoArgs,
-    env: EnvLookup<'_>,
-    out: Box<dyn Write + Send>,
-    cancel: CancellationToken,
-) -> anyhow::Result<DemoSummary> {
-    let period = args.sample_period.max(Duration::from_millis(100));
-    let sim = Simulator::start(
-        SimConfig {
-            sample_period: period,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse()?,
-    )
-    .await
-    .context("starting the Zoom simulator")?;
-
-    let rules_path = match &args.rules {
-        Some(path) => path.clone(),
-        None if std::path::Path::new("rules.example.yaml").is_file() => {
-            PathBuf::from("rules.example.yaml")
-        }
-        None => {
-            let dir = std::env::temp_dir().join(format!("qoswatch-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).context("creating a temporary directory")?;
-            let path = dir.join("rules.example.yaml");
-            std::fs::write(&path, EMBEDDED_RULES).context("writing the demo rules")?;
-            path
-        }
-    };
-
-    let secret = SecretString::from(format!("demo-{}", qoswatch_zoomsim::random_token(24)));
-    let mut settings = Settings::default();
-    settings.server.listen = "127.0.0.1:0".parse()?;
-    settings.server.shutdown_grace = Duration::from_secs(8);
-    settings.zoom.api_base = sim.api_base();
-    settings.zoom.token_url = sim.token_url();
-    settings.zoom.request_timeout = Duration::from_secs(5);
-    // Business+ accounts get 40 requests a second for the QoS endpoints.
-    settings.zoom.requests_per_second = 40;
-    settings.polling.interval = period / 2;
-    settings.polling.stale_after = period * 10;
-    settings.polling.max_backoff = period * 2;
-    settings.rules.file = Some(rules_path.clone());
-    settings.alerts.dispatch.group_window = period;
-    settings.alerts.dispatch.shutdown_grace = Duration::from_secs(5);
-    settings.alerts.zoom_meeting_alerts.enabled = true;
-    settings.secrets.webhook_secret_tokens = vec![secret.clone()];
-    let credentials = sim.credentials();
-    settings.secrets.account_id = Some(SecretString::from(credentials.account_id.clone()));
-    settings.secrets.client_id = Some(SecretString::from(credentials.client_id.clone()));
-    settings.secrets.client_secret = Some(SecretString::from(
-        credentials.client_secret.expose_secret().to_owned(),
-    ));
-
-    let mut extra_channels = Vec::new();
-    let mut destinations = vec!["the console".to_owned()];
-    if env(&args.slack_webhook_env).is_some_and(|url| !url.trim().is_empty()) {
-        extra_channels.push(Channel {
-            name: "demo-slack".into(),
-            spec: ChannelSpec::Slack {
-                webhook_url_env: args.slack_webhook_env.clone(),
-                show_email: false,
-                send_resolved: true,
-            },
-        });
-        destinations.push("Slack".into());
-    }
-    if let Some(to) = args.email_to.as_deref().filter(|t| !t.trim().is_empty()) {
-        let mut smtp_only = Settings::default();
-        smtp_only.apply_env(env)?;
-        let mut smtp = smtp_only.alerts.smtp.context(
-            "--email-to needs an SMTP relay: set QOSWATCH_SMTP_HOST and QOSWATCH_SMTP_FROM",
-        )?;
-        smtp.password = Secrets::from_env(env)?.smtp_password;
-        settings.alerts.smtp = Some(smtp);
-        extra_channels.push(Channel {
-            name: "demo-email".into(),
-            spec: ChannelSpec::Email {
-                to: to.split(',').map(|s| s.trim().to_owned()).collect(),
-                show_email: false,
-                send_resolved: true,
-            },
-        });
-        destinations.push("e-mail".into());
-    }
-    settings.validate().context("demo settings")?;
-
-    let (events, mut story) = mpsc::unbounded_channel();
-    let slack_env_name = args.slack_webhook_env.clone();
-    let slack_url = env(&slack_env_name);
-    let extras = Extras {
-        env: Arc::new(move |name: &str| {
-            if name == slack_env_name {
-                slack_url.clone()
-            } else {
-                None
-            }
-        }),
-        console: Box::new(ConsoleTap {
-            events: events.clone(),
-            pending: Vec::new(),
-        }),
-        sample_taps: vec![Arc::new(Tap {
-            events: events.clone(),
-        })],
-        extra_channels,
-    };
-    drop(events);
-    let app = Application::build_with(settings, extras)
-        .await
-        .context("starting qoswatch")?;
-    let address = app.address();
-    let app_stop = app.shutdown_token();
-    let monitor = app.monitor();
-    let dispatch = app.dispatch();
-    // Every task of the demo is owned here and awaited before it returns.
-    let tasks = tokio_util::task::TaskTracker::new();
-    let server = tasks.spawn(app.run_until_stopped());
-
-    let mut printer = Printer::new(out, args.json, period, env);
-    let scenario = Scenario::demo();
-    printer.banner(
-        &rules_path,
-        &destinations,
-        wall_time(&scenario, period),
-        address,
-    );
-
-    let sender = WebhookSender::new(&format!("http://{address}/webhooks/zoom"), secret)?;
-    // Checked as Zoom checks it: a wrong encryptedToken is reported.
-    match sender.check_url_validation("demoPlainToken0001").await {
-        Ok(_) => printer.line("Zoom validated the webhook endpoint (url_validation answered)"),
-        Err(WebhookError::BadUrlValidation(BadAnswer::Status(status))) => {
-            printer.line(&format!("url_validation answered {status}"))
-        }
-        Err(error) => printer.line(&format!("url_validation failed: {error}")),
-    }
-
-    let scenario_cancel = cancel.child_token();
-    let run_sim = sim.clone();
-    let scenario_task = tasks.spawn({
-        let cancel = scenario_cancel.clone();
-        async move { scenario.run(&run_sim, Some(&sender), &cancel).await }
-    });
-
-    // Tell the story until the scenario is over and every watch has ended.
-    let mut scenario_task = Some(scenario_task);
-    let mut report = None;
-    let mut board = tokio::time::interval(period * 3);
-    board.tick().await;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            event = story.recv() => match event {
-                Some(event) => printer.event(event),
-                None => break,
-            },
-            _ = board.tick() => printer.board(),
-            finished = async { scenario_task.as_mut().expect("checked below").await }, if scenario_task.is_some() => {
-                scenario_task = None;
-                report = finished.ok().and_then(Result::ok);
-            }
-        }
-        if scenario_task.is_none() && monitor.active() == 0 {
-            break;
-        }
-    }
-    scenario_cancel.cancel();
-    if let Some(task) = scenario_task.take() {
-        let _ = task.await;
-    }
-    if let Some(dispatch) = &dispatch {
-        let _ = dispatch.drain(Duration::from_secs(5)).await;
-    }
-    // Whatever the console printed while draining.
-    while let Ok(event) = story.try_recv() {
-        printer.event(event);
-    }
-    let metrics = fetch_metrics(address).await.unwrap_or_default();
-    app_stop.cancel();
-    let _ = server.await;
-    tasks.close();
-    tasks.wait().await;
-    while let Ok(event) = story.try_recv() {
-        printer.event(event);
-    }
-    let log = sim.log();
-    let mut summary = printer.summary.clone();
-    summary.cancelled = cancel.is_cancelled();
-    summary.zoom_requests = log.qos_requests().len();
-    summary.zoom_rate_limited = log.with_status(429);
-    summary.slack_messages = metric_value(
-        &metrics,
-        "qoswatch_notify_messages_sent_total{kind=\"slack\"}",
-    );
-    summary.emails = metric_value(
-        &metrics,
-        "qoswatch_notify_messages_sent_total{kind=\"email\"}",
-    );
-    if let Some(report) = report {
-        summary.webhooks_sent = report.webhooks_sent;
-        summary.webhook_failures = report.webhook_failures;
-    }
-    printer.board();
-    printer.print_summary(&summary);
-    sim.shutdown().await;
-    Ok(summary)
-}
-
-async fn fetch_metrics(address: std::net::SocketAddr) -> anyhow::Result<String> {
-    Ok(reqwest::get(format!("http://{address}/metrics"))
-        .await?
-        .text()
-        .await?)
-}
-
-fn metric_value(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 /// One participant as the terminal shows it.
 #[derive(Debug, Clone, Default)]
 struct Row {
@@ -395,18 +106,23 @@ struct Row {
     gone: Option<String>,
 }
 
-struct Printer {
+pub(super) struct Printer {
     out: Box<dyn Write + Send>,
     color: bool,
     json: bool,
     period: Duration,
     started: tokio::time::Instant,
     rows: BTreeMap<String, Row>,
-    summary: DemoSummary,
+    pub(super) summary: DemoSummary,
 }
 
 impl Printer {
-    fn new(out: Box<dyn Write + Send>, json: bool, period: Duration, env: EnvLookup<'_>) -> Self {
+    pub(super) fn new(
+        out: Box<dyn Write + Send>,
+        json: bool,
+        period: Duration,
+        env: EnvLookup<'_>,
+    ) -> Self {
         Self {
             out,
             color: std::io::stdout().is_terminal() && env("NO_COLOR").is_none(),
@@ -432,12 +148,12 @@ impl Printer {
         format!("[min {minutes:>4.1}]")
     }
 
-    fn line(&mut self, text: &str) {
+    pub(super) fn line(&mut self, text: &str) {
         let clock = self.paint("2", &self.clock());
         let _ = writeln!(self.out, "{clock} {text}");
     }
 
-    fn banner(
+    pub(super) fn banner(
         &mut self,
         rules: &std::path::Path,
         destinations: &[String],
@@ -458,7 +174,7 @@ impl Printer {
         );
     }
 
-    fn event(&mut self, event: DemoEvent) {
+    pub(super) fn event(&mut self, event: DemoEvent) {
         match event {
             DemoEvent::Joined(subject) => {
                 let name = subject.participant.display_name();
@@ -580,7 +296,7 @@ impl Printer {
         }
     }
 
-    fn board(&mut self) {
+    pub(super) fn board(&mut self) {
         if self.rows.is_empty() {
             return;
         }
@@ -637,7 +353,7 @@ impl Printer {
         );
     }
 
-    fn print_summary(&mut self, summary: &DemoSummary) {
+    pub(super) fn print_summary(&mut self, summary: &DemoSummary) {
         let fired = summary
             .alerts
             .iter()
