@@ -553,6 +553,14 @@ impl Worker {
         debug!("notification channel worker stopped");
     }
 
+    /// A message that will not be delivered: out of the queue, counted as
+    /// failed, its alerts no longer pending (the caller logs why).
+    fn give_up(&mut self, pending: &Pending) {
+        self.outbox.fail(pending.id);
+        self.shared.metrics.failed(self.kind);
+        self.shared.done(pending.notification.events.len());
+    }
+
     async fn attempt(&mut self, pending: Pending) {
         let notification = &pending.notification;
         let weight = notification.events.len();
@@ -575,9 +583,7 @@ impl Worker {
                 );
             }
             Err(DeliveryError::Permanent { reason }) => {
-                self.outbox.fail(pending.id);
-                self.shared.metrics.failed(self.kind);
-                self.shared.done(weight);
+                self.give_up(&pending);
                 error!(
                     alert_keys = %alert_keys(notification),
                     attempts,
@@ -591,9 +597,7 @@ impl Worker {
             }) => {
                 let age = now.saturating_duration_since(pending.enqueued_at);
                 if attempts >= self.settings.max_attempts || age >= self.settings.max_age {
-                    self.outbox.fail(pending.id);
-                    self.shared.metrics.failed(self.kind);
-                    self.shared.done(weight);
+                    self.give_up(&pending);
                     error!(
                         alert_keys = %alert_keys(notification),
                         attempts,
