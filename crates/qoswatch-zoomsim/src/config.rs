@@ -1,0 +1,80 @@
+//! What one simulator instance is started with: the OAuth credentials it
+//! accepts, its clock, limits and seed ([`SimConfig`]), and its choice for
+//! participants who left a running meeting ([`LeftParticipant`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::random_token;
+
+/// The OAuth credentials the simulator accepts.
+#[derive(Debug, Clone)]
+pub struct SimCredentials {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl SimCredentials {
+    /// Fixed ids and a fresh random secret.
+    pub fn generate() -> Self {
+        Self {
+            account_id: "simAccount0000000000001".into(),
+            client_id: "simClientId0000000001".into(),
+            client_secret: SecretString::from(random_token(32)),
+        }
+    }
+}
+
+/// What the single-participant endpoint answers for a participant who left
+/// a meeting that is still running. Unsettled in Zoom's docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeftParticipant {
+    /// 200 with `leave_time` set and the samples up to the leave.
+    #[default]
+    AnswerWithLeaveTime,
+    /// 404 / code 3001, like an ended meeting.
+    NotFound,
+}
+
+/// Settings of one simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub credentials: SimCredentials,
+    /// `expires_in` of issued tokens (whole seconds on the wire, at least 1).
+    pub token_lifetime: Duration,
+    /// Real (tokio) time per simulated minute: 1 s in tests and the demo, 60 s realistic.
+    pub sample_period: Duration,
+    /// `type=live` returns at most this many most recent samples.
+    pub live_window: u32,
+    /// Requests per second the QoS endpoints accept before answering 429 (Zoom's Heavy label).
+    pub qps_limit: Option<u32>,
+    /// Probability (0–1) that a QoS request is answered 429 at random (demo).
+    pub random_429: f64,
+    pub left_participant: LeftParticipant,
+    /// Seed of the simulator's own randomness (random 429s, IP addresses).
+    pub seed: u64,
+    /// The simulated UTC time at start; default: now, rounded down to the minute.
+    pub clock_start: Option<DateTime<Utc>>,
+    /// How many requests the log keeps (the oldest are dropped beyond).
+    pub log_capacity: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            credentials: SimCredentials::generate(),
+            token_lifetime: Duration::from_secs(3600),
+            sample_period: Duration::from_secs(1),
+            live_window: 30,
+            qps_limit: None,
+            random_429: 0.0,
+            left_participant: LeftParticipant::default(),
+            seed: 0x5EED,
+            clock_start: None,
+            log_capacity: 100_000,
+        }
+    }
+}

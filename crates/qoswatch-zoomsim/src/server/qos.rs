@@ -1,0 +1,218 @@
+//! The two QoS endpoints, single participant and list: the checks every
+//! QoS request passes (faults, token, rate limits, `type`), which live
+//! meeting a raw `{meetingId}` names, and a participant's object in Zoom's
+//! shape with its live samples (cached per degradations version).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::SecondsFormat;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::answers::{invalid_token, json_body, meeting_not_found, splice_array, zoom_error};
+use super::limits::{apply_fault, over_qps_limit, random_429};
+use super::paging::list_participants;
+use super::request::{form_pairs, form_value};
+use crate::LeftParticipant;
+use crate::log::Endpoint;
+use crate::protocol::uuid_is_double_encoded;
+use crate::samples::{Degradation, sample_json};
+use crate::state::{Participant, Shared, State};
+
+/// Both QoS endpoints: faults, auth, rate limits, then the answer.
+pub(super) async fn qos(
+    shared: &Shared,
+    endpoint: &Endpoint,
+    raw_query: Option<&str>,
+    bearer_token: Option<&str>,
+) -> Response {
+    let fault = shared.lock().faults.pop_front();
+    if let Some(fault) = fault
+        && let Some(response) = apply_fault(shared, fault).await
+    {
+        return response;
+    }
+    let now = Instant::now();
+    let mut state = shared.lock();
+    if !token_valid(&state, bearer_token, now) {
+        return invalid_token();
+    }
+    if let Some(response) = over_qps_limit(shared, &mut state, now) {
+        return response;
+    }
+    if let Some(response) = random_429(&mut state) {
+        return response;
+    }
+    let pairs = form_pairs(raw_query.unwrap_or(""));
+    // Zoom's default `type` for these endpoints is `live`.
+    if form_value(&pairs, "type").is_some_and(|kind| kind != "live") {
+        return zoom_error(
+            StatusCode::BAD_REQUEST,
+            300,
+            "The simulator serves only type=live.",
+        );
+    }
+    match endpoint {
+        Endpoint::ParticipantQos {
+            raw_meeting_id,
+            participant_id,
+        } => single_participant(shared, &mut state, raw_meeting_id, participant_id, now),
+        Endpoint::ListQos { raw_meeting_id } => {
+            list_participants(shared, &mut state, raw_meeting_id, &pairs, now)
+        }
+        Endpoint::Token | Endpoint::Other => zoom_error(StatusCode::NOT_FOUND, 404, "Not Found"),
+    }
+}
+
+/// Whether `bearer_token` was issued and has not expired (nor been revoked).
+fn token_valid(state: &State, bearer_token: Option<&str>, now: Instant) -> bool {
+    bearer_token
+        .and_then(|token| state.tokens.get(token))
+        .is_some_and(|expires_at| now < *expires_at)
+}
+
+/// Finds the live meeting a raw `{meetingId}` segment names; its index.
+///
+/// Decoded once, the segment must be a known UUID that does not need double
+/// encoding, or the meeting number. Otherwise it must decode twice to a
+/// known UUID (what Zoom requires for UUIDs that start with `/` or contain
+/// `//`; accepted for the others too). A UUID that needs double encoding
+/// but came encoded once finds nothing: Zoom answers that with code 3001.
+pub(super) fn resolve_meeting(state: &State, raw_meeting_id: &str) -> Option<usize> {
+    let live = |uuid: &str| {
+        state
+            .meetings
+            .iter()
+            .position(|m| m.spec.uuid == uuid && m.ended_at.is_none())
+    };
+    let once = percent_decode_str(raw_meeting_id).decode_utf8().ok()?;
+    if !uuid_is_double_encoded(&once)
+        && let Some(meeting) = live(&once)
+    {
+        return Some(meeting);
+    }
+    if !once.is_empty() && once.bytes().all(|b| b.is_ascii_digit()) {
+        return state
+            .meetings
+            .iter()
+            .rposition(|m| m.spec.id.to_string() == *once && m.ended_at.is_none());
+    }
+    // A correctly double-encoded UUID has no raw `/` after one decoding.
+    if once.contains('/') {
+        return None;
+    }
+    let twice = percent_decode_str(&once).decode_utf8().ok()?;
+    if twice == once {
+        return None;
+    }
+    live(&twice)
+}
+
+fn single_participant(
+    shared: &Shared,
+    state: &mut State,
+    raw_meeting_id: &str,
+    participant_id: &str,
+    now: Instant,
+) -> Response {
+    let Some(index) = resolve_meeting(state, raw_meeting_id) else {
+        return meeting_not_found();
+    };
+    let State {
+        meetings,
+        degradations,
+        degradations_version,
+        ..
+    } = state;
+    let Some(participant) = meetings[index]
+        .participants
+        .iter_mut()
+        .find(|p| p.spec.user_id == participant_id)
+    else {
+        return meeting_not_found();
+    };
+    if participant.left_at.is_some() && shared.config.left_participant == LeftParticipant::NotFound
+    {
+        return meeting_not_found();
+    }
+    json_body(participant_json(
+        shared,
+        degradations,
+        *degradations_version,
+        participant,
+        now,
+    ))
+}
+
+/// One participant object in Zoom's shape, with the live samples up to now,
+/// serialized.
+pub(super) fn participant_json(
+    shared: &Shared,
+    degradations: &[Degradation],
+    degradations_version: u64,
+    participant: &mut Participant,
+    now: Instant,
+) -> String {
+    let samples = live_samples(shared, degradations, degradations_version, participant, now);
+    let spec = &participant.spec;
+    let time = |t: Instant| shared.sim_utc(t).to_rfc3339_opts(SecondsFormat::Secs, true);
+    // The fields of Zoom's own typings (zoom/rivet-javascript,
+    // `DashboardsGetMeetingParticipantQoSResponse`), no more: qoswatch must
+    // not come to rely on fields the real answer lacks.
+    let head = json!({
+        "id": spec.id,
+        "user_id": spec.user_id,
+        "user_name": spec.user_name,
+        "device": spec.device,
+        "ip_address": participant.ip_address,
+        "internal_ip_addresses": [participant.internal_ip_address],
+        "location": spec.location,
+        "join_time": time(participant.joined_at),
+        "leave_time": participant.left_at.map(time).unwrap_or_default(),
+        "pc_name": format!("{}'s PC", spec.user_name),
+        "domain": "",
+        "mac_addr": "",
+        "harddisk_id": "",
+        "version": "6.2.11.50000",
+    });
+    splice_array(&head, "user_qos", &samples)
+}
+
+/// The serialized samples a participant has up to now (or their leave),
+/// at most the live window's worth. Samples are generated once per
+/// degradations version and kept, so polling costs a string copy, not a
+/// rebuild.
+fn live_samples(
+    shared: &Shared,
+    degradations: &[Degradation],
+    degradations_version: u64,
+    participant: &mut Participant,
+    now: Instant,
+) -> Vec<String> {
+    let end = participant.left_at.map_or(now, |left| left.min(now));
+    let join_minute = shared.sim_minute(participant.joined_at);
+    let available = shared.sim_minute(end).saturating_sub(join_minute);
+    let first = available.saturating_sub(u64::from(shared.config.live_window));
+    if participant.samples_version != degradations_version {
+        participant.samples.clear();
+        participant.samples_version = degradations_version;
+    }
+    let first_index = u32::try_from(first).unwrap_or(u32::MAX);
+    participant.samples = participant.samples.split_off(&first_index);
+    let spec = &participant.spec;
+    let mut samples = Vec::new();
+    for index in first..available {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let sample = participant.samples.entry(index).or_insert_with(|| {
+            let applying: Vec<&Degradation> = degradations
+                .iter()
+                .filter(|d| d.applies(&spec.user_id, &spec.location, index))
+                .collect();
+            let date_time = shared.minute_utc(join_minute + u64::from(index) + 1);
+            sample_json(&spec.profile, index, date_time, &applying).to_string()
+        });
+        samples.push(sample.clone());
+    }
+    samples
+}

@@ -1,0 +1,153 @@
+//! The simulator's state, shared by the [`SimHandle`](crate::SimHandle) and
+//! the server: the meetings and their participants (with cached samples),
+//! issued tokens, queued faults, degradations, rate-limit counters, page
+//! cursors and the request log; and the clock that maps tokio time to
+//! simulated minutes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use anyhow::Context;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::time::Instant;
+
+use crate::log::RequestLog;
+use crate::{Degradation, Fault, MeetingSpec, ParticipantSpec, SimConfig, SimError};
+
+/// State shared by the handle and the server.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    pub(crate) epoch: Instant,
+    pub(crate) epoch_utc: DateTime<Utc>,
+    pub(crate) state: Mutex<State>,
+}
+
+impl Shared {
+    /// The state at start: no meetings, no tokens. The clock starts now, at
+    /// [`SimConfig::clock_start`] (default: now, to the minute) in UTC.
+    pub(crate) fn new(config: SimConfig) -> anyhow::Result<Self> {
+        let epoch = Instant::now();
+        let epoch_utc = match config.clock_start {
+            Some(start) => start,
+            None => Utc::now()
+                .duration_trunc(TimeDelta::minutes(1))
+                .context("rounding the simulator clock to the minute")?,
+        };
+        Ok(Self {
+            epoch,
+            epoch_utc,
+            state: Mutex::new(State::new(&config)),
+            config,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent between statements; a panic elsewhere
+        // must not take the whole simulator down.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn period_nanos(&self) -> u128 {
+        self.config.sample_period.as_nanos().max(1)
+    }
+
+    /// Whole simulated minutes since the epoch at `t`.
+    pub(crate) fn sim_minute(&self, t: Instant) -> u64 {
+        let elapsed = t.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(elapsed / self.period_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The simulated UTC time at `t`: one sample period per minute.
+    pub(crate) fn sim_utc(&self, t: Instant) -> DateTime<Utc> {
+        let elapsed = t.saturating_duration_since(self.epoch).as_nanos();
+        let sim_millis = elapsed.saturating_mul(60_000) / self.period_nanos();
+        let sim_millis = i64::try_from(sim_millis).unwrap_or(i64::MAX);
+        self.epoch_utc + TimeDelta::milliseconds(sim_millis)
+    }
+
+    /// The start of simulated minute `minute`.
+    pub(crate) fn minute_utc(&self, minute: u64) -> DateTime<Utc> {
+        self.epoch_utc + TimeDelta::minutes(i64::try_from(minute).unwrap_or(i64::MAX))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) meetings: Vec<Meeting>,
+    /// Issued access tokens and when they expire.
+    pub(crate) tokens: HashMap<String, Instant>,
+    pub(crate) faults: VecDeque<Fault>,
+    pub(crate) degradations: Vec<Degradation>,
+    /// Bumped on every change of `degradations`: invalidates sample caches.
+    pub(crate) degradations_version: u64,
+    pub(crate) qps_limit: Option<u32>,
+    /// (second since epoch, requests in it).
+    pub(crate) qps_window: (u64, u32),
+    pub(crate) random_429: f64,
+    pub(crate) rng: StdRng,
+    pub(crate) page_tokens: HashMap<String, PageCursor>,
+    pub(crate) log: RequestLog,
+    pub(crate) participants_added: u64,
+}
+
+impl State {
+    fn new(config: &SimConfig) -> Self {
+        Self {
+            meetings: Vec::new(),
+            tokens: HashMap::new(),
+            faults: VecDeque::new(),
+            degradations: Vec::new(),
+            degradations_version: 0,
+            qps_limit: config.qps_limit,
+            qps_window: (0, 0),
+            random_429: config.random_429.clamp(0.0, 1.0),
+            rng: StdRng::seed_from_u64(config.seed),
+            page_tokens: HashMap::new(),
+            log: RequestLog::with_capacity(config.log_capacity),
+            participants_added: 0,
+        }
+    }
+
+    pub(crate) fn live_meeting_mut(&mut self, uuid: &str) -> Result<&mut Meeting, SimError> {
+        let meeting = self
+            .meetings
+            .iter_mut()
+            .find(|m| m.spec.uuid == uuid)
+            .ok_or_else(|| SimError::UnknownMeeting(uuid.to_owned()))?;
+        if meeting.ended_at.is_some() {
+            return Err(SimError::MeetingEnded(uuid.to_owned()));
+        }
+        Ok(meeting)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Meeting {
+    pub(crate) spec: MeetingSpec,
+    pub(crate) ended_at: Option<Instant>,
+    pub(crate) participants: Vec<Participant>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Participant {
+    pub(crate) spec: ParticipantSpec,
+    pub(crate) joined_at: Instant,
+    pub(crate) left_at: Option<Instant>,
+    /// Documentation addresses (RFC 5737), never real ones.
+    pub(crate) ip_address: String,
+    pub(crate) internal_ip_address: String,
+    /// Serialized samples by index, for the current degradations version.
+    pub(crate) samples: BTreeMap<u32, String>,
+    pub(crate) samples_version: u64,
+}
+
+/// Where the next page of a list answer starts.
+#[derive(Debug)]
+pub(crate) struct PageCursor {
+    pub(crate) meeting_uuid: String,
+    pub(crate) offset: usize,
+    pub(crate) expires_at: Instant,
+}
