@@ -5,18 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PLAIN_SEGMENT, PLAIN_UUID, fixture, get, http, meeting, qos_url, start, token};
-use qoswatch_zoomsim::{Fault, ParticipantSpec, RetryAfter, SimConfig, Simulator};
+use common::{ann_in_a_meeting, fixture, get, http, start, token};
+use qoswatch_zoomsim::{Fault, RetryAfter, SimConfig, Simulator};
 
 #[tokio::test(start_paused = true)]
 async fn each_fault_kind_is_answered_once_then_service_resumes() {
     let sim = start(SimConfig::default()).await;
     let http = http();
     let token = token(&sim, &http).await;
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("join");
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let url = ann_in_a_meeting(&sim);
 
     sim.push_faults([
         Fault::rate_limited_seconds(7),
@@ -112,10 +109,7 @@ async fn qps_limit_answers_429_with_an_iso_retry_after_within_the_second() {
     .await;
     let http = http();
     let token = token(&sim, &http).await;
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("join");
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let url = ann_in_a_meeting(&sim);
 
     assert_eq!(get(&http, &url, &token).await.0, 200);
     assert_eq!(get(&http, &url, &token).await.0, 200);

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PLAIN_SEGMENT, PLAIN_UUID, get, http, meeting, qos_url, start, token};
-use qoswatch_zoomsim::{ParticipantSpec, SimConfig};
+use common::{ann_in_a_meeting, get, http, start, token};
+use qoswatch_zoomsim::SimConfig;
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 
@@ -113,10 +113,7 @@ async fn tokens_are_required_and_expire() {
     })
     .await;
     let http = http();
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("join");
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let url = ann_in_a_meeting(&sim);
     let invalid = serde_json::json!({"code":124,"message":"Invalid access token."});
 
     let response = http.get(&url).send().await.expect("request");

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    GUEST_ONCE, GUEST_TWICE, GUEST_UUID, PLAIN_SEGMENT, PLAIN_UUID, fixture, get, http, meeting,
-    number, qos_url, start, start_paused_sim, token,
+    GUEST_ONCE, GUEST_TWICE, GUEST_UUID, PLAIN_SEGMENT, PLAIN_UUID, ann_in_a_meeting, fixture, get,
+    http, meeting, number, qos_url, start, start_paused_sim, token,
 };
 use qoswatch_zoomsim::{
     Degradation, LeftParticipant, MeetingSpec, ParticipantSpec, SimConfig, Target,
@@ -21,10 +21,7 @@ async fn date_time_advances_one_minute_per_period_under_paused_time() {
     let sim = start_paused_sim(start).await;
     let http = http();
     let token = token(&sim, &http).await;
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("join");
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let url = ann_in_a_meeting(&sim);
 
     let (_, _, body) = get(&http, &url, &token).await;
     assert_eq!(

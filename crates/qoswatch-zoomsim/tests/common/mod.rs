@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use qoswatch_zoomsim::{MeetingSpec, SimConfig, SimHandle, Simulator};
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
@@ -105,6 +105,15 @@ pub async fn get(
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
     (status, headers, body)
+}
+
+/// Ann (user id `1`) in a live meeting with [`PLAIN_UUID`]; the URL of her
+/// QoS. The most common starting point.
+pub fn ann_in_a_meeting(sim: &SimHandle) -> String {
+    sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
+    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
+        .expect("join");
+    qos_url(sim, PLAIN_SEGMENT, "1")
 }
 
 pub fn meeting(uuid: &str) -> MeetingSpec {
