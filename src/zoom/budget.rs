@@ -300,7 +300,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     fn budget(rate: u32, daily: u32) -> Budget {
         Budget::new(rate, daily, &mut Registry::default())
@@ -433,6 +433,130 @@ mod tests {
         assert_eq!(waiter.await.expect("task"), Duration::from_secs(5));
     }
 
+    /// What Prometheus scrapes for the pause gauge.
+    fn paused_gauge(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
+        text.lines()
+            .find(|l| l.starts_with("qoswatch_zoom_paused "))
+            .expect("gauge registered")
+            .to_owned()
+    }
+
+    /// Queues `n` watchers behind the current schedule and cancels them, as
+    /// when participants leave while their poll waits for a slot.
+    async fn queue_and_cancel(budget: &Arc<Budget>, n: usize) {
+        let mut waiters = Vec::new();
+        for _ in 0..n {
+            let budget = budget.clone();
+            waiters.push(tokio::spawn(async move {
+                budget.acquire().await.expect("slot");
+            }));
+            tokio::task::yield_now().await;
+        }
+        for waiter in waiters {
+            waiter.abort();
+            assert!(waiter.await.is_err(), "cancelled");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pause_holds_even_when_cancelled_callers_freed_slots() {
+        // Freed slots lie inside the pause: none of them may be used, or we
+        // would send inside Zoom's Retry-After window.
+        let budget = Arc::new(budget(5, 1000));
+        let start = Instant::now();
+        budget.acquire().await.expect("first");
+        queue_and_cancel(&budget, 3).await;
+        budget.rate_limited(Some(Duration::from_secs(7)));
+        assert_eq!(budget.paused_for(), Some(Duration::from_secs(7)));
+        budget.acquire().await.expect("after the pause");
+        assert_eq!(Instant::now() - start, Duration::from_secs(7));
+        assert_eq!(budget.used_today(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pause_is_reported_while_it_lasts_and_cleared_after() {
+        let mut registry = Registry::default();
+        let budget = Arc::new(Budget::new(5, 1000, &mut registry));
+        assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+        budget.rate_limited(Some(Duration::from_secs(7)));
+        assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 1");
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.acquire().await.expect("after the pause") })
+        };
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(budget.paused_for(), Some(Duration::from_secs(4)));
+        assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 1");
+        waiter.await.expect("task");
+        // The next request after the pause (here at its very end) clears it.
+        budget.acquire().await.expect("next");
+        assert_eq!(budget.paused_for(), None);
+        assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+        // Later requests find it cleared too.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        budget.acquire().await.expect("much later");
+        assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn freed_slots_in_the_past_do_not_make_a_burst() {
+        // Watchers cancelled long ago left slots that are now in the past:
+        // handing those out would send several requests at once, above the
+        // per-second rate.
+        let budget = Arc::new(budget(5, 1000));
+        let start = Instant::now();
+        budget.acquire().await.expect("first");
+        queue_and_cancel(&budget, 3).await;
+        tokio::time::advance(Duration::from_millis(700)).await;
+        let mut times = vec![Duration::ZERO];
+        for _ in 0..8 {
+            budget.acquire().await.expect("quota left");
+            times.push(Instant::now() - start);
+        }
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= 5,
+                "window from {t:?} holds {in_window}: {times:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_resets_the_backoff() {
+        let budget = budget(10, 1000);
+        for _ in 0..4 {
+            budget.rate_limited(None);
+        }
+        budget.succeeded();
+        // Back to the first step (1 s with jitter), not the fifth (16 s).
+        let pause = budget.rate_limited(None);
+        assert!(
+            pause >= Duration::from_millis(500) && pause <= Duration::from_secs(1),
+            "{pause:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_resets_the_backoff() {
+        let budget = budget(10, 1000);
+        for _ in 0..4 {
+            budget.rate_limited(None);
+        }
+        budget.rate_limited(Some(Duration::from_secs(2)));
+        let pause = budget.rate_limited(None);
+        assert!(
+            pause >= Duration::from_millis(500) && pause <= Duration::from_secs(1),
+            "{pause:?}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn backoff_grows_without_retry_after() {
         let budget = budget(10, 1000);
@@ -465,6 +589,74 @@ mod tests {
             budget.acquire().await,
             Err(BudgetError::DailyQuotaExhausted { .. })
         ));
+    }
+
+    /// Log lines, captured for the current thread.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("logs").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Logs {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let writer = self.clone();
+            tracing::subscriber::set_default(
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone())
+                    .finish(),
+            )
+        }
+
+        fn count(&self, needle: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().expect("logs"))
+                .lines()
+                .filter(|l| l.contains(needle))
+                .count()
+        }
+    }
+
+    const WARNING: &str = "WARN qoswatch::zoom::budget: 80% of today's Zoom request quota used";
+    const EXHAUSTED: &str = "ERROR qoswatch::zoom::budget: daily Zoom request quota used up";
+
+    #[tokio::test(start_paused = true)]
+    async fn operators_are_warned_once_at_80_percent_of_the_quota() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let budget = budget(100, 10);
+        for _ in 0..7 {
+            budget.acquire().await.expect("quota left");
+        }
+        assert_eq!(logs.count(WARNING), 0, "not before the 8th of 10");
+        budget.acquire().await.expect("quota left");
+        assert_eq!(logs.count(WARNING), 1, "at the 8th of 10");
+        for _ in 0..2 {
+            budget.acquire().await.expect("quota left");
+        }
+        assert_eq!(logs.count(WARNING), 1, "only once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_used_up_quota_is_logged_once_not_on_every_poll() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let budget = budget(100, 2);
+        for _ in 0..2 {
+            budget.acquire().await.expect("quota left");
+        }
+        assert_eq!(logs.count(EXHAUSTED), 0);
+        for _ in 0..5 {
+            assert!(budget.acquire().await.is_err());
+        }
+        assert_eq!(logs.count(EXHAUSTED), 1);
     }
 
     #[test]

@@ -66,5 +66,18 @@ mod tests {
             encode_meeting_uuid("/gsqg0HKxTQ2Tx//SVAxE9+0w=="),
             "%252Fgsqg0HKxTQ2Tx%252F%252FSVAxE9%252B0w%253D%253D"
         );
+        // `//` anywhere is enough, without a leading `/`.
+        assert_eq!(
+            encode_meeting_uuid("Kj4//854875AiAiAii=="),
+            "Kj4%252F%252F854875AiAiAii%253D%253D"
+        );
+    }
+
+    #[test]
+    fn participant_ids_are_encoded_once() {
+        assert_eq!(encode_path_segment("16778240"), "16778240");
+        // Guest ids look like UUIDs but are never double-encoded.
+        assert_eq!(encode_path_segment("/aB//c+d=="), "%2FaB%2F%2Fc%2Bd%3D%3D");
+        assert_eq!(encode_path_segment("a-b.c_d~e"), "a-b.c_d~e");
     }
 }
