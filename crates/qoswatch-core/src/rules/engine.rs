@@ -558,6 +558,10 @@ fn reconcile(
     emit: &mut Emit<'_>,
     now: DateTime<Utc>,
 ) {
+    // Same generation means the same rules, and `entries` always has one slot
+    // per rule once reconciled: the length test only guards against a hash
+    // collision of two rule lists. (`==` -> `!=` on it is an equivalent
+    // mutant: every call would rebuild the very same entries.)
     if state.generation == Some(generation) && state.entries.len() == rules.len() {
         return;
     }
