@@ -781,6 +781,81 @@ mod tests {
     }
 
     #[test]
+    fn seconds_and_bits_per_second_convert_to_rule_units() {
+        // Rules compare milliseconds and kbps: "1.2 s" is a 1200 ms latency.
+        assert_eq!(parse_value("1.2 s", Unit::Millis), Ok(Some(1200.0)));
+        assert_eq!(parse_value("2s", Unit::Millis), Ok(Some(2000.0)));
+        assert_eq!(parse_value("23000 bps", Unit::Kbps), Ok(Some(23.0)));
+        assert_eq!(parse_value("500 bps", Unit::Kbps), Ok(Some(0.5)));
+        // Units of another family are still errors.
+        assert_eq!(parse_value("2 s", Unit::Kbps), Err(BadValue));
+        assert_eq!(parse_value("500 bps", Unit::Millis), Err(BadValue));
+    }
+
+    #[test]
+    fn answers_in_seconds_and_bps_reach_the_sample_converted() {
+        let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+            "audio_input":{"latency":"1.2 s","bitrate":"23000 bps"}}]}"#;
+        let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+        assert!(report.bad_values.is_empty(), "{report:?}");
+        let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+        assert_eq!(get("audio_input.latency"), Some(1200.0));
+        assert_eq!(get("audio_input.bitrate"), Some(23.0));
+    }
+
+    #[test]
+    fn pixels_parse_with_or_without_their_unit() {
+        assert_eq!(parse_value("720p", Unit::Pixels), Ok(Some(720.0)));
+        assert_eq!(parse_value("360 px", Unit::Pixels), Ok(Some(360.0)));
+        assert_eq!(parse_value("1080", Unit::Pixels), Ok(Some(1080.0)));
+        assert_eq!(parse_value("720 ms", Unit::Pixels), Err(BadValue));
+    }
+
+    #[test]
+    fn only_a_zero_by_zero_resolution_is_no_data() {
+        // "0*0" is Zoom's "no video"; one zero dimension is a reading
+        // (a 0-pixel-high picture is as bad as it gets), not missing data.
+        assert_eq!(parse_resolution("0*0"), Ok(None));
+        assert_eq!(
+            parse_resolution("1280*0"),
+            Ok(Some(Resolution {
+                width: 1280,
+                height: 0
+            }))
+        );
+        assert_eq!(
+            parse_resolution("0*720"),
+            Ok(Some(Resolution {
+                width: 0,
+                height: 720
+            }))
+        );
+        let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+            "video_input":{"resolution":"0*0","frame_rate":"12 fps"},
+            "video_output":{"resolution":"640*0"}}]}"#;
+        let (qos, _) = parse_participant_qos(body.as_bytes()).expect("parses");
+        let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+        assert_eq!(get("video_input.resolution"), None);
+        assert_eq!(get("video_input.frame_rate"), Some(12.0));
+        assert_eq!(get("video_output.resolution"), Some(0.0));
+    }
+
+    #[test]
+    fn a_null_resolution_is_no_data_and_a_non_string_one_is_reported() {
+        let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+            "video_input":{"resolution":null,"frame_rate":"12 fps"},
+            "video_output":{"resolution":720,"frame_rate":"20 fps"}}]}"#;
+        let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+        let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+        assert_eq!(get("video_input.resolution"), None);
+        assert_eq!(get("video_output.resolution"), None);
+        assert_eq!(
+            report.bad_values,
+            [("video_output.resolution".to_owned(), "720".to_owned())]
+        );
+    }
+
+    #[test]
     fn wrong_or_garbage_units_are_errors() {
         assert_eq!(parse_value("126 fps", Unit::Millis), Err(BadValue));
         assert_eq!(parse_value("abc", Unit::Millis), Err(BadValue));
@@ -868,6 +943,92 @@ mod tests {
         }
         assert_eq!(MetricId::parse("audio_input.latncy"), None);
         assert_eq!(MetricId::parse("latency"), None);
+    }
+
+    #[test]
+    fn every_metric_is_known_for_suggestions() {
+        // 6 classic + 12 device streams with 7 figures each, 4 CPU, 3 Wi-Fi.
+        let all = MetricId::all();
+        assert_eq!(all.len(), 18 * 7 + 4 + 3);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "no metric twice");
+        for name in [
+            "audio_input.latency",
+            "as_output.resolution",
+            "video_device_to_rwg.frame_rate",
+            "cpu_usage.system_max_cpu_usage",
+            "wifi_rssi.min_rssi",
+        ] {
+            let metric = MetricId::parse(name).expect(name);
+            assert!(all.contains(&metric), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_print_as_rule_files_write_them() {
+        let metric = MetricId::Stream(Stream::AudioInput, StreamMetric::Latency);
+        assert_eq!(metric.to_string(), "audio_input.latency");
+        assert_eq!(
+            MetricId::Cpu(CpuMetric::ZoomMax).to_string(),
+            "cpu_usage.zoom_max_cpu_usage"
+        );
+        assert_eq!(Stream::ShareOutput.to_string(), "as_output");
+        let device = Stream::Device {
+            media: Media::Audio,
+            direction: DeviceDirection::From,
+            peer: DevicePeer::Crc,
+        };
+        assert_eq!(device.to_string(), "audio_device_from_crc");
+        let resolution = Resolution {
+            width: 1280,
+            height: 720,
+        };
+        assert_eq!(resolution.to_string(), "1280x720");
+    }
+
+    #[test]
+    fn a_sample_with_any_single_figure_is_not_empty() {
+        let latency = MetricId::Stream(Stream::AudioInput, StreamMetric::Latency);
+        assert!(QosSample::default().is_empty());
+        assert_eq!(QosSample::default().quantity(latency), None);
+        let mut stream_only = QosSample::default();
+        stream_only.streams.insert(
+            Stream::AudioInput,
+            StreamQos {
+                latency_ms: Some(126.0),
+                ..StreamQos::default()
+            },
+        );
+        assert!(!stream_only.is_empty());
+        assert_eq!(
+            stream_only.quantity(latency),
+            Some(Quantity::new(126.0, Unit::Millis))
+        );
+        let cpu_only = QosSample {
+            cpu: CpuUsage {
+                system_max_pct: Some(40.0),
+                ..CpuUsage::default()
+            },
+            ..QosSample::default()
+        };
+        assert!(!cpu_only.is_empty());
+        let wifi_only = QosSample {
+            wifi: WifiRssi {
+                min_dbm: Some(-70.0),
+                ..WifiRssi::default()
+            },
+            ..QosSample::default()
+        };
+        assert!(!wifi_only.is_empty());
+        // A stream of "" figures is no stream at all.
+        assert!(StreamQos::default().is_empty());
+        let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+            "audio_input":{"latency":"","jitter":"","resolution":""}}]}"#;
+        let (qos, _) = parse_participant_qos(body.as_bytes()).expect("parses");
+        assert!(qos.samples[0].streams.is_empty());
+        assert!(qos.samples[0].is_empty());
     }
 
     #[test]

@@ -171,6 +171,80 @@ struct Change {
     at: DateTime<Utc>,
 }
 
+/// What an event says about the rule's metric, value and threshold.
+struct Details {
+    metric: Option<MetricId>,
+    metric_name: String,
+    /// Set for multi-stream rules only.
+    stream: Option<String>,
+    value: Option<String>,
+    threshold: Option<String>,
+}
+
+impl Details {
+    fn new(state: &RuleState, severity: Severity, cause: Cause) -> Self {
+        let rule = &state.rule;
+        let metric = state
+            .last
+            .map(|o| o.metric)
+            .or_else(|| rule.metrics.first().copied());
+        let stream = if rule.metrics.len() > 1 {
+            metric.and_then(stream_of)
+        } else {
+            None
+        };
+        let (value, threshold) = match cause {
+            Cause::NoData => (
+                None,
+                rule.missing_data
+                    .map(|m| format!("no data for {}", crate::duration::display(m.after))),
+            ),
+            Cause::Threshold => (
+                state
+                    .last
+                    .map(|o| Quantity::new(o.value, rule.unit).to_string()),
+                rule.threshold_text(severity),
+            ),
+        };
+        Self {
+            metric,
+            metric_name: metric.map(|m| m.name()).unwrap_or_default(),
+            stream,
+            value,
+            threshold,
+        }
+    }
+
+    /// The text of a template variable.
+    fn var(&self, var: Var, rule: &Rule, subject: &Subject, severity: Severity) -> String {
+        let meeting = &subject.meeting;
+        let participant = &subject.participant;
+        match var {
+            Var::Participant => participant.display_name(),
+            Var::Meeting => meeting
+                .topic
+                .clone()
+                .or_else(|| meeting.id.clone())
+                .unwrap_or_else(|| meeting.uuid.clone()),
+            Var::MeetingId => meeting.id.clone().unwrap_or_else(|| meeting.uuid.clone()),
+            Var::Metric => self.metric_name.clone(),
+            Var::Stream => self
+                .metric
+                .and_then(|m| match m {
+                    MetricId::Stream(s, _) => Some(s.label()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            Var::Value => self.value.clone().unwrap_or_else(|| "no data".into()),
+            Var::Threshold => self.threshold.clone().unwrap_or_default(),
+            Var::Severity => severity.to_string(),
+            Var::Rule => rule.name.clone(),
+            Var::Device => participant.device.clone().unwrap_or_default(),
+            Var::Location => participant.location.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// Context to build events.
 struct Emit<'a> {
     subject: &'a Subject,
@@ -189,58 +263,23 @@ impl Emit<'_> {
         } = change;
         let rule = &state.rule;
         let subject = self.subject;
-        let metric = state
-            .last
-            .map(|o| o.metric)
-            .or_else(|| rule.metrics.first().copied());
-        let metric_name = metric.map(|m| m.name()).unwrap_or_default();
-        let stream = if rule.metrics.len() > 1 {
-            metric.and_then(stream_of)
-        } else {
-            None
-        };
-        let value = match cause {
-            Cause::NoData => None,
-            Cause::Threshold => state
-                .last
-                .map(|o| Quantity::new(o.value, rule.unit).to_string()),
-        };
-        let threshold = match cause {
-            Cause::NoData => rule
-                .missing_data
-                .map(|m| format!("no data for {}", crate::duration::display(m.after))),
-            Cause::Threshold => rule.threshold_text(severity),
-        };
-        let meeting = &subject.meeting;
-        let participant = &subject.participant;
-        let lookup = |var: Var| -> String {
-            match var {
-                Var::Participant => participant.display_name(),
-                Var::Meeting => meeting
-                    .topic
-                    .clone()
-                    .or_else(|| meeting.id.clone())
-                    .unwrap_or_else(|| meeting.uuid.clone()),
-                Var::MeetingId => meeting.id.clone().unwrap_or_else(|| meeting.uuid.clone()),
-                Var::Metric => metric_name.clone(),
-                Var::Stream => metric
-                    .and_then(|m| match m {
-                        MetricId::Stream(s, _) => Some(s.label()),
-                        _ => None,
-                    })
-                    .unwrap_or_default(),
-                Var::Value => value.clone().unwrap_or_else(|| "no data".into()),
-                Var::Threshold => threshold.clone().unwrap_or_default(),
-                Var::Severity => severity.to_string(),
-                Var::Rule => rule.name.clone(),
-                Var::Device => participant.device.clone().unwrap_or_default(),
-                Var::Location => participant.location.clone().unwrap_or_default(),
-            }
-        };
+        let details = Details::new(state, severity, cause);
+        let lookup = |var: Var| details.var(var, rule, subject, severity);
         let summary = rule.summary.render(lookup);
         let runbook = rule.runbook.as_ref().map(|t| t.render(lookup));
+        let Details {
+            metric_name,
+            stream,
+            value,
+            threshold,
+            ..
+        } = details;
         self.events.push(AlertEvent {
-            key: AlertKey::new(&rule.name, &meeting.uuid, Some(&participant.user_id)),
+            key: AlertKey::new(
+                &rule.name,
+                &subject.meeting.uuid,
+                Some(&subject.participant.user_id),
+            ),
             status,
             severity,
             previous_severity: previous,
@@ -253,8 +292,8 @@ impl Emit<'_> {
             threshold,
             started_at,
             at,
-            meeting: meeting.clone(),
-            participant: Some(participant.clone()),
+            meeting: subject.meeting.clone(),
+            participant: Some(subject.participant.clone()),
             route: rule.route(severity).clone(),
         });
     }
@@ -352,6 +391,18 @@ fn repeat_check(state: &mut RuleState, emit: &mut Emit<'_>, now: DateTime<Utc>, 
     }
 }
 
+/// What one sample with data says about one rule.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    value: f64,
+    /// The severity whose threshold the value breaches, if any.
+    level: Option<Severity>,
+    /// The worst severity whose breach run satisfies `for`, if any.
+    sustained: Option<Severity>,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
 /// One sample for one rule.
 fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: DateTime<Utc>) {
     let at = sample.at;
@@ -372,8 +423,26 @@ fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: 
         emit.resolve(state, at);
     }
     state.last = Some(observation);
+    let reading = step_breach_runs(state, observation.value, at, now);
+    match state.firing.clone() {
+        None => {
+            if let Some(severity) = reading.sustained {
+                fire(state, emit, severity, reading);
+            }
+        }
+        Some(firing) => observe_firing(state, emit, &firing, reading),
+    }
+}
+
+/// Steps the warning and critical breach runs with `value`.
+fn step_breach_runs(
+    state: &mut RuleState,
+    value: f64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Reading {
     let rule = Arc::clone(&state.rule);
-    let level = rule.level(observation.value);
+    let level = rule.level(value);
     state.warning_run.step(level.is_some(), at);
     state
         .critical_run
@@ -385,69 +454,99 @@ fn observe(state: &mut RuleState, emit: &mut Emit<'_>, sample: &QosSample, now: 
     } else {
         None
     };
-    let Some(firing) = state.firing.clone() else {
-        if let Some(severity) = sustained {
-            let started_at = state
-                .warning_run
-                .since
-                .or(state.critical_run.since)
-                .unwrap_or(at);
-            state.firing = Some(Firing {
-                severity,
-                cause: Cause::Threshold,
-                started_at,
-                last_notified: now,
-            });
-            state.clear_run = Run::default();
-            state.calm_run = Run::default();
-            emit.push(
-                state,
-                Change {
-                    status: AlertStatus::Firing,
-                    severity,
-                    previous: None,
-                    cause: Cause::Threshold,
-                    started_at,
-                    at,
-                },
-            );
-        }
-        return;
-    };
-    state.clear_run.step(rule.is_clear(observation.value), at);
-    if state.clear_run.satisfies(rule.clear_for, at) {
-        emit.resolve(state, at);
-        return;
+    Reading {
+        value,
+        level,
+        sustained,
+        at,
+        now,
     }
-    let mut changed_to = None;
-    if sustained.is_some_and(|s| s > firing.severity) {
-        changed_to = sustained;
-    } else if firing.severity == Severity::Critical && rule.warning.is_some() {
-        state.calm_run.step(level != Some(Severity::Critical), at);
-        if state.calm_run.satisfies(rule.clear_for, at) {
-            changed_to = Some(Severity::Warning);
-        }
-    }
-    if let Some(severity) = changed_to {
-        state.calm_run = Run::default();
-        if let Some(f) = state.firing.as_mut() {
-            f.severity = severity;
-            f.last_notified = now;
-        }
-        emit.push(
-            state,
-            Change {
-                status: AlertStatus::Firing,
-                severity,
-                previous: Some(firing.severity),
-                cause: Cause::Threshold,
-                started_at: firing.started_at,
-                at,
-            },
-        );
+}
+
+/// A threshold alert starts firing at `severity`.
+fn fire(state: &mut RuleState, emit: &mut Emit<'_>, severity: Severity, reading: Reading) {
+    let started_at = state
+        .warning_run
+        .since
+        .or(state.critical_run.since)
+        .unwrap_or(reading.at);
+    state.firing = Some(Firing {
+        severity,
+        cause: Cause::Threshold,
+        started_at,
+        last_notified: reading.now,
+    });
+    state.clear_run = Run::default();
+    state.calm_run = Run::default();
+    emit.push(
+        state,
+        Change {
+            status: AlertStatus::Firing,
+            severity,
+            previous: None,
+            cause: Cause::Threshold,
+            started_at,
+            at: reading.at,
+        },
+    );
+}
+
+/// A sample while `firing`: resolve, change severity, or repeat.
+fn observe_firing(state: &mut RuleState, emit: &mut Emit<'_>, firing: &Firing, reading: Reading) {
+    let rule = Arc::clone(&state.rule);
+    state
+        .clear_run
+        .step(rule.is_clear(reading.value), reading.at);
+    if state.clear_run.satisfies(rule.clear_for, reading.at) {
+        emit.resolve(state, reading.at);
         return;
     }
-    repeat_check(state, emit, now, at);
+    match severity_change(state, firing, reading) {
+        Some(severity) => change_severity(state, emit, firing, severity, reading),
+        None => repeat_check(state, emit, reading.now, reading.at),
+    }
+}
+
+/// Escalation when a worse severity is sustained; de-escalation from
+/// critical to warning after `clear.for` under the critical threshold.
+fn severity_change(state: &mut RuleState, firing: &Firing, reading: Reading) -> Option<Severity> {
+    if reading.sustained.is_some_and(|s| s > firing.severity) {
+        return reading.sustained;
+    }
+    if firing.severity == Severity::Critical && state.rule.warning.is_some() {
+        state
+            .calm_run
+            .step(reading.level != Some(Severity::Critical), reading.at);
+        if state.calm_run.satisfies(state.rule.clear_for, reading.at) {
+            return Some(Severity::Warning);
+        }
+    }
+    None
+}
+
+fn change_severity(
+    state: &mut RuleState,
+    emit: &mut Emit<'_>,
+    firing: &Firing,
+    severity: Severity,
+    reading: Reading,
+) {
+    state.calm_run = Run::default();
+    if let Some(f) = state.firing.as_mut() {
+        f.severity = severity;
+        f.last_notified = reading.now;
+    }
+    emit.push(
+        state,
+        Change {
+            status: AlertStatus::Firing,
+            severity,
+            previous: Some(firing.severity),
+            cause: Cause::Threshold,
+            started_at: firing.started_at,
+            at: reading.at,
+        },
+    );
 }
 
 /// Aligns `state` with the rules of `generation`: unchanged rules keep their
@@ -459,6 +558,10 @@ fn reconcile(
     emit: &mut Emit<'_>,
     now: DateTime<Utc>,
 ) {
+    // Same generation means the same rules, and `entries` always has one slot
+    // per rule once reconciled: the length test only guards against a hash
+    // collision of two rule lists. (`==` -> `!=` on it is an equivalent
+    // mutant: every call would rebuild the very same entries.)
     if state.generation == Some(generation) && state.entries.len() == rules.len() {
         return;
     }

@@ -361,6 +361,68 @@ fn opt_in_missing_data_alert_fires_after_the_duration_and_clears_on_data() {
 }
 
 #[test]
+fn scoped_missing_data_rules_alert_only_inside_their_scope() {
+    // A participant who never sends QoS: only tick() runs for them.
+    let base = "rules:\n  - name: silent\n    metric: audio_output.bitrate\n    below: 1kbps\n    missing_data: { after: 5m, severity: critical }\n";
+    let cases: &[(&str, bool)] = &[
+        ("", true),
+        ("    scope: { meeting_topic: 'weekly*' }\n", true),
+        ("    scope: { device: [Mac, iOS] }\n", false),
+        ("    exclude: { device: Windows }\n", false),
+        ("    exclude: { network_type: Wired }\n", true),
+    ];
+    for (extra, fires) in cases {
+        let rules = rules(&format!("{base}{extra}"));
+        let mut state = ParticipantState::default();
+        let subject = subject();
+        let mut events = Vec::new();
+        for minute in 0..=6 {
+            events.extend(rules.tick(&mut state, &subject, t(minute)));
+        }
+        let expected = if *fires {
+            vec![step(5, "silent", Firing, Critical)]
+        } else {
+            vec![]
+        };
+        assert_eq!(reduce(&events), expected, "{extra}");
+        let firing = if *fires {
+            vec![("silent".to_owned(), Critical)]
+        } else {
+            vec![]
+        };
+        assert_eq!(state.firing(), firing, "{extra}");
+    }
+}
+
+#[test]
+fn single_stream_rules_name_no_stream() {
+    let rules = rules(
+        "rules:\n  - name: lat\n    metric: audio_input.latency\n    above: 150ms\n  - name: jitter\n    metric: any_audio.jitter\n    above: 30ms\n    for: 2 samples\n",
+    );
+    let mut state = ParticipantState::default();
+    let subject = subject();
+    let bad = |minute| sample(minute, &[(LATENCY, 200.0), ("audio_output.jitter", 52.0)]);
+    let first = rules.evaluate(&mut state, &subject, &bad(0), t(0));
+    assert_eq!(reduce(&first), vec![step(0, "lat", Firing, Warning)]);
+    // The event and the firing state of a one-metric rule carry no stream,
+    // even though its metric belongs to one.
+    assert_eq!(first[0].metric, "audio_input.latency");
+    assert_eq!(first[0].stream, None);
+    assert_eq!(state.firing_stream("lat"), None);
+    // A multi-stream rule that is not firing yet has no stream to report.
+    assert_eq!(state.firing_stream("jitter"), None);
+    assert_eq!(state.firing_stream("no such rule"), None);
+    let second = rules.evaluate(&mut state, &subject, &bad(1), t(1));
+    assert_eq!(reduce(&second), vec![step(1, "jitter", Firing, Warning)]);
+    assert_eq!(second[0].stream.as_deref(), Some("audio_output"));
+    assert_eq!(
+        state.firing_stream("jitter").as_deref(),
+        Some("audio_output")
+    );
+    assert_eq!(state.firing_stream("lat"), None);
+}
+
+#[test]
 fn multi_stream_rules_name_the_worst_stream() {
     let rules = rules(
         "rules:\n  - name: jitter\n    metric: any_audio.jitter\n    above: 30ms\n    summary: '{participant}: {stream} jitter {value} ({threshold})'\n",

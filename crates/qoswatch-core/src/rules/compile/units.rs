@@ -199,6 +199,29 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_metric_suggests_the_known_name() {
+        for (typo, meant) in [
+            ("audio_input.latncy", "audio_input.latency"),
+            (
+                "video_device_to_rwg.frame_rat",
+                "video_device_to_rwg.frame_rate",
+            ),
+            ("cpu_usage.zoom_max_cpu", "cpu_usage.zoom_max_cpu_usage"),
+        ] {
+            let yaml = format!("rules:\n  - {{ name: r, metric: {typo}, above: 1 }}\n");
+            let error = crate::rules::RuleSet::from_str("rules.yaml", &yaml)
+                .expect_err(typo)
+                .to_string();
+            assert!(
+                error.contains(&format!(
+                    "unknown metric `{typo}` (did you mean `{meant}`?)"
+                )),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn metric_selectors_expand_groups_of_streams() {
         assert_eq!(
             metric_selector("audio_input.latency"),
