@@ -34,7 +34,7 @@ pub struct ParticipantInfo {
 }
 
 impl ParticipantInfo {
-    /// The name to show people: the display name, else "participant <id>".
+    /// The name to show people: the display name, else `participant <id>`.
     pub fn display_name(&self) -> String {
         match &self.name {
             Some(name) if !name.trim().is_empty() => name.clone(),

@@ -1,0 +1,288 @@
+//! Tests of the QoS vocabulary and of parsing Zoom's answers.
+
+use super::*;
+
+const FIXTURE: &str = include_str!("../../../../tests/fixtures/qos.participant.json");
+
+#[test]
+fn values_with_units_parse() {
+    assert_eq!(parse_value("126 ms", Unit::Millis), Ok(Some(126.0)));
+    assert_eq!(parse_value("0.3%", Unit::Percent), Ok(Some(0.3)));
+    assert_eq!(parse_value("1055 kbps", Unit::Kbps), Ok(Some(1055.0)));
+    assert_eq!(parse_value("1.5 Mbps", Unit::Kbps), Ok(Some(1500.0)));
+    assert_eq!(parse_value("12 fps", Unit::Fps), Ok(Some(12.0)));
+    assert_eq!(parse_value("-61 dBm", Unit::Dbm), Ok(Some(-61.0)));
+    assert_eq!(parse_value("40", Unit::Percent), Ok(Some(40.0)));
+}
+
+#[test]
+fn empty_is_no_data_not_zero() {
+    assert_eq!(parse_value("", Unit::Millis), Ok(None));
+    assert_eq!(parse_value("  ", Unit::Fps), Ok(None));
+    assert_eq!(parse_resolution(""), Ok(None));
+    assert_eq!(parse_resolution("0*0"), Ok(None));
+}
+
+#[test]
+fn seconds_and_bits_per_second_convert_to_rule_units() {
+    // Rules compare milliseconds and kbps: "1.2 s" is a 1200 ms latency.
+    assert_eq!(parse_value("1.2 s", Unit::Millis), Ok(Some(1200.0)));
+    assert_eq!(parse_value("2s", Unit::Millis), Ok(Some(2000.0)));
+    assert_eq!(parse_value("23000 bps", Unit::Kbps), Ok(Some(23.0)));
+    assert_eq!(parse_value("500 bps", Unit::Kbps), Ok(Some(0.5)));
+    // Units of another family are still errors.
+    assert_eq!(parse_value("2 s", Unit::Kbps), Err(BadValue));
+    assert_eq!(parse_value("500 bps", Unit::Millis), Err(BadValue));
+}
+
+#[test]
+fn answers_in_seconds_and_bps_reach_the_sample_converted() {
+    let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+        "audio_input":{"latency":"1.2 s","bitrate":"23000 bps"}}]}"#;
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert!(report.bad_values.is_empty(), "{report:?}");
+    let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+    assert_eq!(get("audio_input.latency"), Some(1200.0));
+    assert_eq!(get("audio_input.bitrate"), Some(23.0));
+}
+
+#[test]
+fn pixels_parse_with_or_without_their_unit() {
+    assert_eq!(parse_value("720p", Unit::Pixels), Ok(Some(720.0)));
+    assert_eq!(parse_value("360 px", Unit::Pixels), Ok(Some(360.0)));
+    assert_eq!(parse_value("1080", Unit::Pixels), Ok(Some(1080.0)));
+    assert_eq!(parse_value("720 ms", Unit::Pixels), Err(BadValue));
+}
+
+#[test]
+fn only_a_zero_by_zero_resolution_is_no_data() {
+    // "0*0" is Zoom's "no video"; one zero dimension is a reading
+    // (a 0-pixel-high picture is as bad as it gets), not missing data.
+    assert_eq!(parse_resolution("0*0"), Ok(None));
+    assert_eq!(
+        parse_resolution("1280*0"),
+        Ok(Some(Resolution {
+            width: 1280,
+            height: 0
+        }))
+    );
+    assert_eq!(
+        parse_resolution("0*720"),
+        Ok(Some(Resolution {
+            width: 0,
+            height: 720
+        }))
+    );
+    let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+        "video_input":{"resolution":"0*0","frame_rate":"12 fps"},
+        "video_output":{"resolution":"640*0"}}]}"#;
+    let (qos, _) = parse_participant_qos(body.as_bytes()).expect("parses");
+    let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+    assert_eq!(get("video_input.resolution"), None);
+    assert_eq!(get("video_input.frame_rate"), Some(12.0));
+    assert_eq!(get("video_output.resolution"), Some(0.0));
+}
+
+#[test]
+fn a_null_resolution_is_no_data_and_a_non_string_one_is_reported() {
+    let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+        "video_input":{"resolution":null,"frame_rate":"12 fps"},
+        "video_output":{"resolution":720,"frame_rate":"20 fps"}}]}"#;
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    let get = |name: &str| qos.samples[0].get(MetricId::parse(name).expect(name));
+    assert_eq!(get("video_input.resolution"), None);
+    assert_eq!(get("video_output.resolution"), None);
+    assert_eq!(
+        report.bad_values,
+        [("video_output.resolution".to_owned(), "720".to_owned())]
+    );
+}
+
+#[test]
+fn wrong_or_garbage_units_are_errors() {
+    assert_eq!(parse_value("126 fps", Unit::Millis), Err(BadValue));
+    assert_eq!(parse_value("abc", Unit::Millis), Err(BadValue));
+    assert_eq!(parse_value("NaN", Unit::Millis), Err(BadValue));
+    assert_eq!(parse_resolution("1280"), Err(BadValue));
+}
+
+#[test]
+fn resolution_parses_both_separators() {
+    assert_eq!(
+        parse_resolution("1280*720"),
+        Ok(Some(Resolution {
+            width: 1280,
+            height: 720
+        }))
+    );
+    assert_eq!(
+        parse_resolution("640x360"),
+        Ok(Some(Resolution {
+            width: 640,
+            height: 360
+        }))
+    );
+}
+
+#[test]
+fn fixture_parses_every_stream() {
+    let (qos, report) = parse_participant_qos(FIXTURE.as_bytes()).expect("fixture parses");
+    assert!(report.bad_values.is_empty(), "{report:?}");
+    assert_eq!(qos.details.user_id.as_deref(), Some("1670000000"));
+    assert_eq!(qos.details.device.as_deref(), Some("Android"));
+    assert_eq!(qos.details.location.as_deref(), Some("San Jose (US)"));
+    assert!(qos.details.leave_time.is_some());
+    assert_eq!(qos.samples.len(), 1);
+    let sample = &qos.samples[0];
+    assert_eq!(sample.at.to_rfc3339(), "2021-06-24T20:00:00+00:00");
+    let get = |name: &str| sample.get(MetricId::parse(name).expect(name));
+    assert_eq!(get("audio_input.bitrate"), Some(23.0));
+    assert_eq!(get("audio_input.latency"), Some(126.0));
+    assert_eq!(get("audio_input.avg_loss"), Some(0.3));
+    assert_eq!(get("audio_input.max_loss"), Some(1.9));
+    assert_eq!(get("audio_output.latency"), Some(134.0));
+    assert_eq!(get("video_input.resolution"), Some(720.0));
+    assert_eq!(get("video_input.frame_rate"), Some(12.0));
+    assert_eq!(get("video_output.frame_rate"), Some(22.0));
+    assert_eq!(get("video_output.bitrate"), Some(673.0));
+    assert_eq!(get("as_input.jitter"), Some(8.0));
+    // "0*0" and "" are no data, not zero.
+    assert_eq!(get("as_input.resolution"), None);
+    assert_eq!(get("as_output.frame_rate"), None);
+    assert_eq!(get("cpu_usage.zoom_min_cpu_usage"), Some(8.0));
+    assert_eq!(get("cpu_usage.zoom_avg_cpu_usage"), Some(12.0));
+    assert_eq!(get("cpu_usage.zoom_max_cpu_usage"), Some(18.0));
+    assert_eq!(get("cpu_usage.system_max_cpu_usage"), Some(40.0));
+    assert_eq!(get("wifi_rssi.avg_rssi"), None);
+}
+
+#[test]
+fn bad_values_become_no_data_and_are_reported() {
+    let body = r#"{"user_id":"1","user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+        "audio_input":{"latency":"fast","jitter":"7 ms","avg_loss":"","future_field":"x"},
+        "audio_output":"",
+        "brand_new_stream":{"latency":"1 ms"},
+        "wifi_rssi":{"avg_rssi":"-61","max_rssi":"-50 dBm","min_rssi":"-70","rssi_unit":"dBm"},
+        "audio_device_from_crc":{"latency":"88 ms"}},
+        {"date_time":"not a time"}]}"#;
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert_eq!(qos.samples.len(), 1, "a sample without a time is dropped");
+    let sample = &qos.samples[0];
+    let get = |name: &str| sample.get(MetricId::parse(name).expect(name));
+    assert_eq!(get("audio_input.latency"), None);
+    assert_eq!(get("audio_input.jitter"), Some(7.0));
+    assert_eq!(get("audio_output.latency"), None);
+    assert_eq!(get("wifi_rssi.avg_rssi"), Some(-61.0));
+    assert_eq!(get("wifi_rssi.max_rssi"), Some(-50.0));
+    assert_eq!(get("audio_device_from_crc.latency"), Some(88.0));
+    let paths: Vec<&str> = report.bad_values.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["audio_input.latency", "user_qos[1].date_time"]);
+}
+
+#[test]
+fn metric_names_round_trip() {
+    for metric in MetricId::all() {
+        assert_eq!(MetricId::parse(&metric.name()), Some(metric), "{metric}");
+    }
+    assert_eq!(MetricId::parse("audio_input.latncy"), None);
+    assert_eq!(MetricId::parse("latency"), None);
+}
+
+#[test]
+fn every_metric_is_known_for_suggestions() {
+    // 6 classic + 12 device streams with 7 figures each, 4 CPU, 3 Wi-Fi.
+    let all = MetricId::all();
+    assert_eq!(all.len(), 18 * 7 + 4 + 3);
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "no metric twice");
+    for name in [
+        "audio_input.latency",
+        "as_output.resolution",
+        "video_device_to_rwg.frame_rate",
+        "cpu_usage.system_max_cpu_usage",
+        "wifi_rssi.min_rssi",
+    ] {
+        let metric = MetricId::parse(name).expect(name);
+        assert!(all.contains(&metric), "{name}");
+    }
+}
+
+#[test]
+fn names_print_as_rule_files_write_them() {
+    let metric = MetricId::Stream(Stream::AudioInput, StreamMetric::Latency);
+    assert_eq!(metric.to_string(), "audio_input.latency");
+    assert_eq!(
+        MetricId::Cpu(CpuMetric::ZoomMax).to_string(),
+        "cpu_usage.zoom_max_cpu_usage"
+    );
+    assert_eq!(Stream::ShareOutput.to_string(), "as_output");
+    let device = Stream::Device {
+        media: Media::Audio,
+        direction: DeviceDirection::From,
+        peer: DevicePeer::Crc,
+    };
+    assert_eq!(device.to_string(), "audio_device_from_crc");
+    let resolution = Resolution {
+        width: 1280,
+        height: 720,
+    };
+    assert_eq!(resolution.to_string(), "1280x720");
+}
+
+#[test]
+fn a_sample_with_any_single_figure_is_not_empty() {
+    let latency = MetricId::Stream(Stream::AudioInput, StreamMetric::Latency);
+    assert!(QosSample::default().is_empty());
+    assert_eq!(QosSample::default().quantity(latency), None);
+    let mut stream_only = QosSample::default();
+    stream_only.streams.insert(
+        Stream::AudioInput,
+        StreamQos {
+            latency_ms: Some(126.0),
+            ..StreamQos::default()
+        },
+    );
+    assert!(!stream_only.is_empty());
+    assert_eq!(
+        stream_only.quantity(latency),
+        Some(Quantity::new(126.0, Unit::Millis))
+    );
+    let cpu_only = QosSample {
+        cpu: CpuUsage {
+            system_max_pct: Some(40.0),
+            ..CpuUsage::default()
+        },
+        ..QosSample::default()
+    };
+    assert!(!cpu_only.is_empty());
+    let wifi_only = QosSample {
+        wifi: WifiRssi {
+            min_dbm: Some(-70.0),
+            ..WifiRssi::default()
+        },
+        ..QosSample::default()
+    };
+    assert!(!wifi_only.is_empty());
+    // A stream of "" figures is no stream at all.
+    assert!(StreamQos::default().is_empty());
+    let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z",
+        "audio_input":{"latency":"","jitter":"","resolution":""}}]}"#;
+    let (qos, _) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert!(qos.samples[0].streams.is_empty());
+    assert!(qos.samples[0].is_empty());
+}
+
+#[test]
+fn quantities_print_readably() {
+    assert_eq!(Quantity::new(126.0, Unit::Millis).to_string(), "126 ms");
+    assert_eq!(Quantity::new(5.5, Unit::Percent).to_string(), "5.5%");
+    assert_eq!(Quantity::new(7.0, Unit::Fps).to_string(), "7 fps");
+}
+
+#[test]
+fn non_object_is_an_error() {
+    assert!(parse_participant_qos(b"[1,2]").is_err());
+    assert!(parse_participant_qos(b"not json").is_err());
+}
