@@ -591,23 +591,19 @@ pub(crate) fn evaluate(
     sample: &QosSample,
     now: DateTime<Utc>,
 ) -> Vec<AlertEvent> {
-    let mut events = Vec::new();
-    let mut emit = Emit {
-        subject,
-        events: &mut events,
-    };
-    reconcile(rules, generation, state, &mut emit, now);
-    for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
-        if !rule.scope.is_everything() && !rule.scope.applies_to(subject) {
-            if let Some(mut entry) = slot.take() {
-                emit.resolve(&mut entry, sample.at);
+    emitting(subject, |emit| {
+        reconcile(rules, generation, state, emit, now);
+        for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
+            if rule.scope.leaves_out(subject) {
+                if let Some(mut entry) = slot.take() {
+                    emit.resolve(&mut entry, sample.at);
+                }
+                continue;
             }
-            continue;
+            let entry = slot.get_or_insert_with(|| RuleState::new(Arc::clone(rule), now));
+            observe(entry, emit, sample, now);
         }
-        let entry = slot.get_or_insert_with(|| RuleState::new(Arc::clone(rule), now));
-        observe(entry, &mut emit, sample, now);
-    }
-    events
+    })
 }
 
 pub(crate) fn tick(
@@ -617,27 +613,21 @@ pub(crate) fn tick(
     subject: &Subject,
     now: DateTime<Utc>,
 ) -> Vec<AlertEvent> {
-    let mut events = Vec::new();
-    let mut emit = Emit {
-        subject,
-        events: &mut events,
-    };
-    reconcile(rules, generation, state, &mut emit, now);
-    for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
-        if slot.is_none() {
-            if rule.missing_data.is_none()
-                || (!rule.scope.is_everything() && !rule.scope.applies_to(subject))
-            {
-                continue;
+    emitting(subject, |emit| {
+        reconcile(rules, generation, state, emit, now);
+        for (rule, slot) in rules.iter().zip(state.entries.iter_mut()) {
+            if slot.is_none() {
+                if rule.missing_data.is_none() || rule.scope.leaves_out(subject) {
+                    continue;
+                }
+                *slot = Some(RuleState::new(Arc::clone(rule), now));
             }
-            *slot = Some(RuleState::new(Arc::clone(rule), now));
+            if let Some(entry) = slot.as_mut() {
+                missing_data_check(entry, emit, now);
+                repeat_check(entry, emit, now, now);
+            }
         }
-        if let Some(entry) = slot.as_mut() {
-            missing_data_check(entry, &mut emit, now);
-            repeat_check(entry, &mut emit, now, now);
-        }
-    }
-    events
+    })
 }
 
 pub(crate) fn finish(
@@ -645,14 +635,20 @@ pub(crate) fn finish(
     subject: &Subject,
     now: DateTime<Utc>,
 ) -> Vec<AlertEvent> {
+    state.generation = None;
+    emitting(subject, |emit| {
+        for mut entry in state.entries.drain(..).flatten() {
+            emit.resolve(&mut entry, now);
+        }
+    })
+}
+
+/// Runs `body` with an emitter for `subject`; the transitions it emitted.
+fn emitting(subject: &Subject, body: impl FnOnce(&mut Emit<'_>)) -> Vec<AlertEvent> {
     let mut events = Vec::new();
-    let mut emit = Emit {
+    body(&mut Emit {
         subject,
         events: &mut events,
-    };
-    for mut entry in state.entries.drain(..).flatten() {
-        emit.resolve(&mut entry, now);
-    }
-    state.generation = None;
+    });
     events
 }

@@ -143,6 +143,12 @@ impl Scope {
         self.include.iter().all(|m| m.matches(subject))
             && !self.exclude.iter().any(|m| m.matches(subject))
     }
+
+    /// Whether a rule with this scope leaves `subject` out. Most rules have
+    /// no scope: that case is answered without looking at the subject.
+    pub fn leaves_out(&self, subject: &Subject) -> bool {
+        !self.is_everything() && !self.applies_to(subject)
+    }
 }
 
 /// A placeholder of a summary or runbook template.
