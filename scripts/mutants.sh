@@ -50,7 +50,7 @@ service_tests() {
     src/watch/* | src/pipeline.rs | src/http.rs | src/store.rs | src/startup.rs) echo "api" ;;
     src/config.rs) echo "api serve_cli" ;;
     src/live_rules.rs) echo "api rules_reload" ;;
-    src/demo.rs) echo "demo" ;;
+    src/demo/*) echo "demo" ;;
     *) echo "ALL" ;;
     esac
 }

@@ -288,3 +288,81 @@ impl Rule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::MeetingInfo;
+    use crate::rules::RuleSet;
+
+    /// The first rule of a one-rule file with the given lines.
+    fn rule(body: &str) -> Rule {
+        let text = format!("rules:\n  - name: r\n    metric: audio_input.latency\n{body}");
+        let rules = RuleSet::from_str("t.yaml", &text).expect("valid rules");
+        rules.rules().next().expect("one rule").clone()
+    }
+
+    #[test]
+    fn above_and_below_are_strict() {
+        // docs/RULES.md: `above` means strictly greater, `below` strictly less.
+        assert!(!Direction::Above.breaches(150.0, 150.0));
+        assert!(Direction::Above.breaches(150.5, 150.0));
+        assert!(!Direction::Below.breaches(7.0, 7.0));
+        assert!(Direction::Below.breaches(6.5, 7.0));
+        let latency = rule("    above: { warning: 150ms, critical: 400ms }\n");
+        assert_eq!(latency.level(150.0), None);
+        assert_eq!(latency.level(400.0), Some(Severity::Warning));
+        assert_eq!(latency.level(400.5), Some(Severity::Critical));
+    }
+
+    #[test]
+    fn without_a_clear_threshold_the_alert_clears_at_the_entry_threshold() {
+        let warning_only = rule("    above: 150ms\n");
+        assert!(warning_only.is_clear(150.0), "back at the threshold");
+        assert!(warning_only.is_clear(90.0));
+        assert!(!warning_only.is_clear(151.0));
+        // A critical-only rule enters, and so clears, at the critical value.
+        let critical_only = rule("    above: { critical: 400ms }\n");
+        assert!(critical_only.is_clear(399.0));
+        assert!(!critical_only.is_clear(401.0));
+        let hysteresis = rule("    above: 150ms\n    clear: { below: 120ms }\n");
+        assert!(!hysteresis.is_clear(130.0), "between clear and entry");
+        assert!(hysteresis.is_clear(110.0));
+    }
+
+    #[test]
+    fn a_meeting_id_scope_matches_the_number_or_the_uuid() {
+        let by_number = rule("    above: 150ms\n    scope: { meeting_id: '85746065432' }\n");
+        let by_uuid = rule("    above: 150ms\n    scope: { meeting_id: 'mOG8pEaFQqeDm6Vd*' }\n");
+        let subject = |id: Option<&str>, uuid: &str| Subject {
+            meeting: MeetingInfo {
+                uuid: uuid.into(),
+                id: id.map(Into::into),
+                topic: None,
+            },
+            ..Subject::default()
+        };
+        let known_number = subject(Some("85746065432"), "other==");
+        let only_uuid = subject(None, "mOG8pEaFQqeDm6Vd/3xopA==");
+        let neither = subject(Some("1"), "x==");
+        assert!(!by_number.scope.leaves_out(&known_number));
+        assert!(by_number.scope.leaves_out(&only_uuid));
+        assert!(
+            !by_uuid.scope.leaves_out(&only_uuid),
+            "the UUID alone is enough"
+        );
+        assert!(by_uuid.scope.leaves_out(&neither));
+    }
+
+    #[test]
+    fn sustain_reads_as_written() {
+        assert_eq!(Sustain::IMMEDIATELY.to_string(), "1 sample");
+        assert_eq!(Sustain::Samples(3).to_string(), "3 samples");
+        assert_eq!(
+            Sustain::For(std::time::Duration::from_secs(120)).to_string(),
+            "2m"
+        );
+        assert_eq!(Direction::Above.as_str(), "above");
+        assert_eq!(Direction::Below.as_str(), "below");
+    }
+}
