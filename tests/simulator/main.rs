@@ -14,7 +14,6 @@ use qoswatch_core::qos::{MetricId, parse_participant_qos};
 use qoswatch_zoomsim::{
     Degradation, Fault, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator, Target,
 };
-use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 
 const PLAIN_UUID: &str = "4444AAAiAAAAAiAiAiiAii==";
@@ -38,29 +37,6 @@ fn http() -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client")
-}
-
-async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
-    let credentials = sim.credentials();
-    let response = http
-        .post(sim.token_url())
-        .basic_auth(
-            &credentials.client_id,
-            Some(credentials.client_secret.expose_secret()),
-        )
-        .form(&[
-            ("grant_type", "account_credentials"),
-            ("account_id", credentials.account_id.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(response.status(), 200);
-    let body: Json = response.json().await.expect("token json");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
 }
 
 fn qos_url(sim: &SimHandle, meeting_segment: &str, user_id: &str) -> String {
@@ -100,7 +76,7 @@ async fn qos_parses_and_carries_the_scripted_degradation_at_the_right_samples() 
     })
     .await;
     let http = http();
-    let token = token(&sim, &http).await;
+    let token = sim.grant_token();
     sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");
     sim.add_degradation(Degradation::bad_wifi(Target::participant("16778240"), 2..4));
     sim.add_participant(
@@ -179,7 +155,7 @@ async fn qos_parses_and_carries_the_scripted_degradation_at_the_right_samples() 
 async fn qoswatch_encodes_uuids_the_way_the_simulator_requires() {
     let sim = start(SimConfig::default()).await;
     let http = http();
-    let token = token(&sim, &http).await;
+    let token = sim.grant_token();
     sim.add_meeting(MeetingSpec::new(GUEST_UUID, 84_712_639_219, "Weekly sync"))
         .expect("meeting");
     sim.add_meeting(meeting(PLAIN_UUID)).expect("meeting");

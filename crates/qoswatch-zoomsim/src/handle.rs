@@ -247,6 +247,12 @@ impl SimHandle {
         self.shared.lock().faults.len()
     }
 
+    /// A valid access token without the OAuth round trip, for tests whose
+    /// subject is something else (the OAuth endpoint has tests of its own).
+    pub fn grant_token(&self) -> String {
+        self.shared.mint_token().0
+    }
+
     /// Revokes every issued token: the next QoS request answers 401 / code 124.
     pub fn revoke_tokens(&self) {
         self.shared.lock().tokens.clear();

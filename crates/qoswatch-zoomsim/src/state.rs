@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -42,6 +43,18 @@ impl Shared {
             state: Mutex::new(State::new(&config)),
             config,
         })
+    }
+
+    /// A new access token, valid for [`SimConfig::token_lifetime`] (at least
+    /// a second); its lifetime in seconds.
+    pub(crate) fn mint_token(&self) -> (String, u64) {
+        let access_token = format!("sim.{}", crate::random_token(40));
+        let lifetime_secs = self.config.token_lifetime.as_secs().max(1);
+        self.lock().tokens.insert(
+            access_token.clone(),
+            Instant::now() + Duration::from_secs(lifetime_secs),
+        );
+        (access_token, lifetime_secs)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

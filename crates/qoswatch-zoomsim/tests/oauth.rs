@@ -138,3 +138,19 @@ async fn tokens_are_required_and_expire() {
     assert!(bearers.contains(&Some("made-up-token".to_owned())));
     sim.shutdown().await;
 }
+
+/// `SimHandle::grant_token` gives what the OAuth endpoint gives: a token the
+/// QoS endpoints accept until it is revoked, and not before it is granted.
+#[tokio::test]
+async fn a_granted_token_works_like_an_issued_one() {
+    let sim = start(SimConfig::default()).await;
+    let http = http();
+    let url = ann_in_a_meeting(&sim);
+    assert_eq!(get(&http, &url, "sim.made-up").await.0, 401);
+    let granted = sim.grant_token();
+    assert_eq!(get(&http, &url, &granted).await.0, 200);
+    assert_eq!(sim.token_requests(), 0, "no OAuth round trip");
+    sim.revoke_tokens();
+    assert_eq!(get(&http, &url, &granted).await.0, 401);
+    sim.shutdown().await;
+}

@@ -3,17 +3,13 @@
 //! then issues a bearer token that expires after
 //! [`SimConfig::token_lifetime`](crate::SimConfig::token_lifetime).
 
-use std::time::Duration;
-
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio::time::Instant;
 
 use super::answers::oauth_error;
 use super::request::{form_pairs, form_value};
-use crate::random_token;
 use crate::state::Shared;
 
 const SCOPE: &str = "dashboard_meetings:read:admin dashboard:read:meeting_participant_qos:admin dashboard:read:list_meeting_participants_qos:admin";
@@ -100,12 +96,7 @@ fn check_grant(shared: &Shared, pairs: &[(String, String)]) -> Result<(), Refusa
 
 /// A fresh token, remembered with its expiry, in Zoom's answer shape.
 fn issue_token(shared: &Shared) -> Response {
-    let access_token = format!("sim.{}", random_token(40));
-    let lifetime_secs = shared.config.token_lifetime.as_secs().max(1);
-    shared.lock().tokens.insert(
-        access_token.clone(),
-        Instant::now() + Duration::from_secs(lifetime_secs),
-    );
+    let (access_token, lifetime_secs) = shared.mint_token();
     axum::Json(json!({
         "access_token": access_token,
         "token_type": "bearer",
