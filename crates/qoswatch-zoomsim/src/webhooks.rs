@@ -211,6 +211,28 @@ impl WebhookSender {
         .await
     }
 
+    /// One meeting's life in one event of each kind, in order: started,
+    /// `participant` joined and left, a `meeting.alert`, ended; all at `at`.
+    /// For tests that check every event passes (or is shaped right).
+    pub async fn one_of_each(
+        &self,
+        meeting: &MeetingSpec,
+        participant: &ParticipantSpec,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<WebhookResponse>, WebhookError> {
+        let left = format!("{} left the meeting.", participant.user_name);
+        let issues = ["Unstable audio quality".to_owned()];
+        Ok(vec![
+            self.meeting_started(meeting, at).await?,
+            self.participant_joined(meeting, at, participant, at)
+                .await?,
+            self.participant_left(meeting, at, participant, at, &left)
+                .await?,
+            self.meeting_alert(meeting, at, &issues).await?,
+            self.meeting_ended(meeting, at, at).await?,
+        ])
+    }
+
     /// `meeting.alert` with Zoom's issue strings, e.g. `"Unstable audio quality"`.
     pub async fn meeting_alert(
         &self,
