@@ -29,6 +29,8 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub alerts: AlertSettings,
     pub log: LogSettings,
+    /// The durable store (SQLite in the data directory).
+    pub store: crate::store::StoreSettings,
     /// Secrets, filled from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -314,6 +316,9 @@ env_settings! {
     "QOSWATCH_SMTP_FROM" => alerts.smtp.from: text, "sender mailbox";
     "QOSWATCH_ALERT_GROUP_WINDOW" => alerts.dispatch.group_window: duration, "one message for a meeting's alerts within this window";
     "QOSWATCH_ZOOM_MEETING_ALERTS" => alerts.zoom_meeting_alerts.enabled: boolean, "relay Zoom's meeting.alert webhooks";
+    "QOSWATCH_DATA_DIR" => store.data_dir: optional_path, "directory of the database; empty keeps state in memory only";
+    "QOSWATCH_STORE_SYNCHRONOUS" => store.synchronous: synchronous, "full or normal: SQLite's durability level";
+    "QOSWATCH_STORE_RETENTION" => store.retention: duration, "how long finished watches, sent messages and alert history are kept";
     "QOSWATCH_LOG_FORMAT" => log.format: log_format, "json or pretty";
     "QOSWATCH_LOG_FILTER" => log.filter: text, "tracing filter; RUST_LOG wins";
 }
@@ -334,6 +339,10 @@ fn socket_address(value: &str) -> Result<SocketAddr, String> {
         .trim()
         .parse()
         .map_err(|_| "expected an address such as 0.0.0.0:8080".to_string())
+}
+
+fn synchronous(value: &str) -> Result<crate::store::Synchronous, String> {
+    value.parse()
 }
 
 fn text(value: &str) -> Result<String, String> {
@@ -875,6 +884,9 @@ mod tests {
             ("QOSWATCH_SMTP_FROM", "qoswatch@example.com"),
             ("QOSWATCH_ALERT_GROUP_WINDOW", "0s"),
             ("QOSWATCH_ZOOM_MEETING_ALERTS", "yes"),
+            ("QOSWATCH_DATA_DIR", "/srv/qoswatch"),
+            ("QOSWATCH_STORE_SYNCHRONOUS", "normal"),
+            ("QOSWATCH_STORE_RETENTION", "3d"),
             ("QOSWATCH_LOG_FORMAT", "pretty"),
             ("QOSWATCH_LOG_FILTER", "qoswatch=debug"),
         ];
@@ -909,15 +921,23 @@ mod tests {
         assert_eq!(smtp.from, "qoswatch@example.com");
         assert_eq!(s.alerts.dispatch.group_window, Duration::ZERO);
         assert!(s.alerts.zoom_meeting_alerts.enabled);
+        assert_eq!(s.store.data_dir, Some(PathBuf::from("/srv/qoswatch")));
+        assert_eq!(s.store.synchronous, crate::store::Synchronous::Normal);
+        assert_eq!(s.store.retention, Duration::from_secs(3 * 86400));
         assert_eq!(s.log.format, LogFormat::Pretty);
         assert_eq!(s.log.filter, "qoswatch=debug");
 
         // Empty means none for the optional ones.
         let mut s = Settings::default();
         s.rules.file = Some(PathBuf::from("from-the-file.yaml"));
-        let empty = env_of(&[("QOSWATCH_RULES_FILE", " "), ("QOSWATCH_SMTP_USERNAME", "")]);
+        let empty = env_of(&[
+            ("QOSWATCH_RULES_FILE", " "),
+            ("QOSWATCH_SMTP_USERNAME", ""),
+            ("QOSWATCH_DATA_DIR", ""),
+        ]);
         s.apply_env(&empty).expect("applies");
         assert_eq!(s.rules.file, None);
+        assert_eq!(s.store.data_dir, None);
         assert_eq!(
             s.alerts
                 .smtp

@@ -36,6 +36,7 @@ pub struct AppState {
     pub metrics: Arc<Registry>,
     pub webhook_metrics: WebhookMetrics,
     pub shutdown: CancellationToken,
+    pub store: crate::store::Store,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -311,9 +312,15 @@ async fn zoom_webhook(
             let answer = json!({ "plainToken": plain_token, "encryptedToken": encrypted });
             return Ok((StatusCode::OK, Json(answer)).into_response());
         }
-        Event::ParticipantJoined(joined) => participant_joined(&state.monitor, &joined, &tracking),
+        Event::ParticipantJoined(joined) => {
+            participant_joined(&state.monitor, &joined, &tracking).await
+        }
         Event::ParticipantLeft(left) => {
-            if state.monitor.stop_watch(&left.key(), StopReason::Left) {
+            if state
+                .monitor
+                .stop_watch(&left.key(), StopReason::Left)
+                .await
+            {
                 WebhookOutcome::Handled
             } else {
                 WebhookOutcome::NoWatch
@@ -322,7 +329,8 @@ async fn zoom_webhook(
         Event::MeetingEnded(meeting) => {
             let stopped = state
                 .monitor
-                .stop_meeting(&meeting.uuid, StopReason::MeetingEnded);
+                .stop_meeting(&meeting.uuid, StopReason::MeetingEnded)
+                .await;
             tracing::info!(meeting = %meeting.uuid, watchers = stopped, "meeting ended");
             WebhookOutcome::Handled
         }
@@ -346,12 +354,14 @@ async fn zoom_webhook(
 }
 
 /// Starts a watch and says why when it did not.
-fn participant_joined(
+async fn participant_joined(
     monitor: &Monitor,
     joined: &ParticipantEvent,
     tracking: &str,
 ) -> WebhookOutcome {
-    let started = monitor.start_watch(joined.meeting.info(), joined.participant_info());
+    let started = monitor
+        .start_watch(joined.meeting.info(), joined.participant_info())
+        .await;
     let meeting = &joined.meeting.uuid;
     let participant = &joined.participant.user_id;
     match started {
@@ -402,12 +412,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         "enabled"
     };
+    // Still ready while the database refuses writes (a full disk): webhooks
+    // are answered and watched in memory; the field says what is at risk.
+    let (status, store) = match state.store.failing() {
+        Some(reason) => (
+            "degraded",
+            format!("failing: {reason}; state written since will not survive a restart"),
+        ),
+        None if state.store.is_durable() => ("ready", "ok".to_owned()),
+        None => ("ready", "in memory: lost on restart".to_owned()),
+    };
     (
         StatusCode::OK,
         Json(json!({
-            "status": "ready",
+            "status": status,
             "watchers": state.monitor.active(),
             "polling": polling,
+            "store": store,
         })),
     )
         .into_response()

@@ -17,11 +17,13 @@ use tokio::time::Instant;
 use crate::config::ZoomMeetingAlerts;
 use crate::live_rules::LiveRules;
 use crate::notify::DispatchHandle;
+use crate::store::Write;
 use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use crate::zoom::event::Meeting;
+use qoswatch_core::alert::ParticipantKey;
 use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, Route};
 use qoswatch_core::qos::QosSample;
-use qoswatch_core::rules::{ParticipantState, Subject};
+use qoswatch_core::rules::{ParticipantState, SavedState, Subject};
 
 /// Evaluates every sample against the rules in force and dispatches the
 /// resulting alert transitions.
@@ -57,10 +59,13 @@ impl RulesSink {
 }
 
 impl SampleSink for RulesSink {
-    fn open(&self, _subject: &WatchSubject) -> Box<dyn WatchObserver> {
+    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
+        let saved = restored.clone().unwrap_or_default();
         Box::new(RulesObserver {
             sink: self.clone(),
-            state: ParticipantState::default(),
+            state: restored.map(ParticipantState::restore).unwrap_or_default(),
+            key: subject.key.clone(),
+            saved,
         })
     }
 }
@@ -69,27 +74,55 @@ impl SampleSink for RulesSink {
 struct RulesObserver {
     sink: RulesSink,
     state: ParticipantState,
+    key: ParticipantKey,
+    /// The state as last written to the store.
+    saved: SavedState,
 }
 
 impl RulesObserver {
-    fn send(&self, events: Vec<AlertEvent>) {
-        for mut event in events {
-            for channel in self.sink.also_route.iter() {
-                if !event.route.channels.contains(channel) {
-                    event.route.channels.push(channel.clone());
-                }
-            }
-            self.sink.transitions.inc();
-            tracing::info!(
-                alert = %event.key,
-                status = event.status.tag(),
-                severity = %event.severity,
-                metric = %event.metric,
-                value = event.value.as_deref().unwrap_or(""),
-                "alert transition"
-            );
-            self.sink.dispatch.send(event);
+    /// Writes the alert state, if it changed, together with the events it
+    /// produced (one transaction: a restart sees both or neither), then
+    /// hands the events to the dispatcher.
+    fn send(&mut self, events: Vec<AlertEvent>) {
+        let state = self.state.save();
+        if events.is_empty() && state == self.saved {
+            return;
         }
+        let store = self.sink.dispatch.store();
+        let events: Vec<(i64, AlertEvent)> = events
+            .into_iter()
+            .map(|event| (store.next_id(), self.routed(event)))
+            .collect();
+        store.write(Write::WatchProgress {
+            key: self.key.clone(),
+            last_seen: None,
+            alert_state: Some(state.clone()),
+            events: events.clone(),
+        });
+        self.saved = state;
+        for (id, event) in events {
+            self.sink.dispatch.send_recorded(id, event);
+        }
+    }
+
+    /// The event with the channels that receive every alert added, logged
+    /// and counted.
+    fn routed(&self, mut event: AlertEvent) -> AlertEvent {
+        for channel in self.sink.also_route.iter() {
+            if !event.route.channels.contains(channel) {
+                event.route.channels.push(channel.clone());
+            }
+        }
+        self.sink.transitions.inc();
+        tracing::info!(
+            alert = %event.key,
+            status = event.status.tag(),
+            severity = %event.severity,
+            metric = %event.metric,
+            value = event.value.as_deref().unwrap_or(""),
+            "alert transition"
+        );
+        event
     }
 }
 
@@ -166,9 +199,13 @@ impl FanOutSink {
 }
 
 impl SampleSink for FanOutSink {
-    fn open(&self, subject: &WatchSubject) -> Box<dyn WatchObserver> {
+    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
         Box::new(FanOutObserver {
-            observers: self.sinks.iter().map(|s| s.open(subject)).collect(),
+            observers: self
+                .sinks
+                .iter()
+                .map(|s| s.open(subject, restored.clone()))
+                .collect(),
         })
     }
 }

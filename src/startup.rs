@@ -14,9 +14,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::Settings;
 use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
 use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
-use crate::notify::{DispatchHandle, Dispatcher};
+use crate::notify::{DispatchHandle, Dispatcher, Restored};
 use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
-use crate::store::MemoryStore;
+use crate::store::{Snapshot, Store};
 use crate::watch::{LoggingSink, Monitor, SampleSink};
 use crate::zoom::budget::Budget;
 use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
@@ -68,6 +68,7 @@ pub struct Application {
     cancel: CancellationToken,
     monitor: Monitor,
     dispatch: Option<DispatchHandle>,
+    store: Store,
     settings: Settings,
 }
 
@@ -83,7 +84,17 @@ impl Application {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
 
-        let client = zoom_client(&settings, &mut registry)?;
+        // The store first: a database that cannot be opened stops the start
+        // before anything else happens.
+        let (store, mut snapshot) = Store::open(&settings.store, &mut registry).await?;
+        if !store.is_durable() {
+            tracing::warn!(
+                "no data directory (store.data_dir): watches, alert state and queued \
+                 notifications are kept in memory and lost on restart"
+            );
+        }
+        let (client, budget) = zoom_client(&settings, &mut registry)?;
+        budget.persist(store.clone(), snapshot.budget.take());
         let alerting = build_alerting(
             &settings,
             extras.env,
@@ -92,6 +103,7 @@ impl Application {
             &mut registry,
             &tracker,
             &cancel,
+            (&store, &mut snapshot),
         )?;
         let SampleRoute {
             sink,
@@ -101,12 +113,13 @@ impl Application {
         let monitor = Monitor::new(
             client,
             sink,
-            Arc::new(MemoryStore::new()),
+            store.clone(),
             settings.polling.clone(),
             tracker.clone(),
             cancel.clone(),
             &mut registry,
         );
+        monitor.resume(&mut snapshot);
         let verifier = Arc::new(Verifier::new(
             settings.secrets.webhook_secret_tokens.clone(),
             settings.webhook.replay_window,
@@ -119,6 +132,7 @@ impl Application {
             metrics: Arc::new(registry),
             webhook_metrics,
             shutdown: cancel.clone(),
+            store: store.clone(),
         };
         let router = router(state, settings.server.max_body_bytes);
         let listener = TcpListener::bind(settings.server.listen)
@@ -133,6 +147,7 @@ impl Application {
             cancel,
             monitor,
             dispatch,
+            store,
             settings,
         })
     }
@@ -186,6 +201,8 @@ impl Application {
                 "tasks still running after the shutdown grace period"
             );
         }
+        // Everything that stopped has written its state: commit and close.
+        self.store.close().await;
         tracing::info!("qoswatch stopped");
         Ok(())
     }
@@ -194,7 +211,10 @@ impl Application {
 type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
 
 /// The Zoom client with its credentials and the one shared request budget.
-fn zoom_client(settings: &Settings, registry: &mut Registry) -> anyhow::Result<Arc<ZoomClient>> {
+fn zoom_client(
+    settings: &Settings,
+    registry: &mut Registry,
+) -> anyhow::Result<(Arc<ZoomClient>, Arc<Budget>)> {
     let secrets = &settings.secrets;
     let credentials = Credentials {
         account_id: secrets
@@ -223,10 +243,10 @@ fn zoom_client(settings: &Settings, registry: &mut Registry) -> anyhow::Result<A
             token_refresh_margin: settings.zoom.token_refresh_margin,
         },
         credentials,
-        budget,
+        budget.clone(),
         registry,
     )?;
-    Ok(Arc::new(client))
+    Ok((Arc::new(client), budget))
 }
 
 /// Where the watchers' samples go, and the parts that exist only with rules.
@@ -270,6 +290,7 @@ fn sample_route(
 
 /// Rules, dispatcher, hot reload and Zoom's meeting alerts, when a rules
 /// file is configured.
+#[allow(clippy::too_many_arguments)]
 fn build_alerting(
     settings: &Settings,
     env: EnvFn,
@@ -278,9 +299,17 @@ fn build_alerting(
     registry: &mut Registry,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
+    (store, snapshot): (&Store, &mut Snapshot),
 ) -> anyhow::Result<Option<Alerting>> {
     let zoom_alerts = &settings.alerts.zoom_meeting_alerts;
     let Some(path) = &settings.rules.file else {
+        if !snapshot.outbox.is_empty() || !snapshot.grouped.is_empty() {
+            tracing::warn!(
+                queued = snapshot.outbox.len() + snapshot.grouped.len(),
+                "notifications are queued in the store but no rules file defines channels; \
+                 they stay queued until one does"
+            );
+        }
         if zoom_alerts.enabled {
             anyhow::bail!(
                 "alerts.zoom_meeting_alerts is enabled but no rules file (rules.file) defines its channels"
@@ -302,6 +331,12 @@ fn build_alerting(
         registry,
         tracker,
         cancel.clone(),
+        store.clone(),
+        Restored {
+            unrouted: std::mem::take(&mut snapshot.unrouted),
+            grouped: std::mem::take(&mut snapshot.grouped),
+            outbox: std::mem::take(&mut snapshot.outbox),
+        },
     )
     .context("cannot set up the notification channels")?;
     tracing::info!(

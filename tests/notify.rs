@@ -8,9 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use prometheus_client::registry::Registry;
 use qoswatch::notify::{
-    self, DispatchHandle, Dispatcher, Notification, NotifyError, NotifySettings, SmtpSettings,
-    SmtpTls,
+    self, DispatchHandle, Dispatcher, Notification, NotifyError, NotifySettings, Restored,
+    SmtpSettings, SmtpTls,
 };
+use qoswatch::store::Store;
 use qoswatch_core::alert::{
     AlertEvent, AlertKey, AlertStatus, Channel, ChannelSpec, MeetingInfo, ParticipantInfo, Route,
     Severity,
@@ -175,7 +176,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(
+    async fn start(
         channels: &[Channel],
         smtp: Option<SmtpSettings>,
         settings: NotifySettings,
@@ -194,6 +195,10 @@ impl Running {
             &mut registry,
             &tracker,
             cancel.clone(),
+            Store::in_memory(&mut Registry::default())
+                .await
+                .expect("store"),
+            Restored::default(),
         )
         .expect("dispatcher starts");
         Running {
@@ -270,7 +275,8 @@ async fn slack_firing_and_resolved_carry_the_facts_and_respect_show_email() {
         None,
         fast_settings(),
         &env,
-    );
+    )
+    .await;
     let event = firing(Some(jill()), &["it-team", "everyone"]);
     running.handle.send(event.clone());
 
@@ -335,7 +341,8 @@ async fn slack_groups_three_participants_of_one_meeting_and_names_the_shared_cau
         None,
         settings,
         &env,
-    );
+    )
+    .await;
     let people = [
         person("1", "Ann Lee", "Berlin office", "Wired"),
         person("2", "Bob Ray", "Berlin office", "Wifi"),
@@ -372,7 +379,8 @@ async fn slack_500_then_200_is_delivered_exactly_once() {
         None,
         fast_settings(),
         &env,
-    );
+    )
+    .await;
     running.handle.send(firing(Some(jill()), &["ops"]));
     let first = slack.next().await;
     let second = slack.next().await;
@@ -399,7 +407,8 @@ async fn slack_429_retry_after_is_honoured() {
         None,
         fast_settings(),
         &env,
-    );
+    )
+    .await;
     running.handle.send(firing(Some(jill()), &["ops"]));
     let first = slack.next().await;
     let second = slack.next().await;
@@ -420,7 +429,8 @@ async fn slack_channel_not_found_is_permanent_counted_and_not_retried() {
         None,
         fast_settings(),
         &env,
-    );
+    )
+    .await;
     running.handle.send(firing(Some(jill()), &["ops"]));
     slack.next().await;
     running.handle.drain(Duration::from_secs(5)).await.unwrap();
@@ -454,7 +464,8 @@ async fn slack_webhook_is_paced_at_one_message_a_second() {
         None,
         settings,
         &env,
-    );
+    )
+    .await;
     let mut other = zoom_meeting_alert(&["ops"]);
     other.meeting.uuid = "other==".into();
     running.handle.send(firing(Some(jill()), &["ops"]));
@@ -485,7 +496,8 @@ async fn shutdown_gives_up_within_the_grace_period_and_counts_what_is_left() {
         None,
         settings,
         &env,
-    );
+    )
+    .await;
     running.handle.send(firing(Some(jill()), &["ops"]));
     wait_until(Duration::from_secs(10), "a failed Slack attempt", || {
         running.counter("messages_retried_total{kind=\"slack\"}") >= 1
@@ -518,7 +530,8 @@ async fn console_writes_one_json_line_per_notification_and_skips_unknown_channel
         None,
         fast_settings(),
         &HashMap::new(),
-    );
+    )
+    .await;
     running
         .handle
         .send(firing(Some(jill()), &["stdout", "no-such-channel"]));
@@ -553,7 +566,8 @@ async fn resolved_is_suppressed_per_channel_and_per_rule() {
         None,
         fast_settings(),
         &HashMap::new(),
-    );
+    )
+    .await;
     let event = firing(Some(jill()), &["quiet", "chatty"]);
     running.handle.send(event.clone());
     running.handle.send(resolved(&event));
@@ -601,7 +615,8 @@ async fn messages_keep_the_order_of_what_happened_within_a_window() {
         None,
         settings,
         &HashMap::new(),
-    );
+    )
+    .await;
     // Ann's alert ends: a resolved group opens (sent at 30 s).
     let ann = firing(Some(person("1", "Ann Lee", "A", "Wifi")), &["stdout"]);
     running.handle.send(resolved(&ann));
@@ -639,7 +654,8 @@ async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
         None,
         settings,
         &HashMap::new(),
-    );
+    )
+    .await;
     let mut other_meeting = firing(Some(jill()), &["stdout"]);
     other_meeting.meeting.uuid = "other==".into();
     other_meeting.meeting.topic = Some("Board meeting".into());
@@ -677,7 +693,8 @@ async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
         None,
         fast_settings(),
         &HashMap::new(),
-    );
+    )
+    .await;
     for id in ["1", "2", "3"] {
         running.handle.send(firing(
             Some(person(id, "Someone", "A", "Wifi")),
@@ -700,7 +717,8 @@ async fn reconfigure_adds_channels_and_keeps_working() {
         None,
         fast_settings(),
         &HashMap::new(),
-    );
+    )
+    .await;
     running.handle.send(firing(Some(jill()), &["b"]));
     running.handle.drain(Duration::from_secs(5)).await.unwrap();
     assert_eq!(running.counter("unknown_channel_total"), 1);
@@ -726,6 +744,9 @@ async fn reconfigure_adds_channels_and_keeps_working() {
 
 #[tokio::test]
 async fn start_rejects_missing_secrets_and_smtp_with_clear_errors() {
+    let store = Store::in_memory(&mut Registry::default())
+        .await
+        .expect("store");
     let start = |channels: &[Channel], env: &HashMap<String, String>| {
         Dispatcher::start(
             channels,
@@ -736,6 +757,8 @@ async fn start_rejects_missing_secrets_and_smtp_with_clear_errors() {
             &mut Registry::default(),
             &TaskTracker::new(),
             CancellationToken::new(),
+            store.clone(),
+            Restored::default(),
         )
     };
     let error = start(
@@ -807,7 +830,8 @@ async fn email_is_delivered_once_the_smtp_server_comes_up_and_threads() {
         Some(smtp_settings(port)),
         settings,
         &HashMap::new(),
-    );
+    )
+    .await;
     let event = firing(Some(jill()), &["mail"]);
     running.handle.send(event.clone());
     // The relay is down: the first attempt fails and is scheduled again.
@@ -897,7 +921,8 @@ async fn logs_never_carry_webhook_urls_passwords_or_participant_emails() {
         Some(smtp),
         settings,
         &env,
-    );
+    )
+    .await;
     let event = firing(Some(jill()), &["ops", "mail", "undefined"]);
     running.handle.send(event.clone());
     slack.next().await;

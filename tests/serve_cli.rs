@@ -54,9 +54,11 @@ fn an_unknown_config_key_is_named() {
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_server_with_exit_code_zero() {
+    let data = tempfile::tempdir().expect("data directory");
     let mut child = base_command()
         .args(["serve"])
         .env("QOSWATCH_LISTEN", "127.0.0.1:0")
+        .env("QOSWATCH_DATA_DIR", data.path())
         .env("QOSWATCH_LOG_FORMAT", "json")
         .env("ZOOM_WEBHOOK_SECRET_TOKEN", "x")
         .env("ZOOM_ACCOUNT_ID", "x")

@@ -47,7 +47,11 @@ impl WatchObserver for CountingObserver {
 struct TapSink(Arc<CountingTap>);
 
 impl SampleSink for TapSink {
-    fn open(&self, _: &WatchSubject) -> Box<dyn WatchObserver> {
+    fn open(
+        &self,
+        _: &WatchSubject,
+        _: Option<qoswatch_core::rules::SavedState>,
+    ) -> Box<dyn WatchObserver> {
         Box::new(CountingObserver(self.0.clone()))
     }
 }

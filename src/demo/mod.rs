@@ -213,6 +213,8 @@ fn demo_settings(
 ) -> anyhow::Result<Settings> {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse()?;
+    // The demo is one story from start to end: nothing to keep.
+    settings.store.data_dir = None;
     settings.server.shutdown_grace = Duration::from_secs(8);
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();

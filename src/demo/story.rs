@@ -38,7 +38,11 @@ impl Tap {
 }
 
 impl SampleSink for Tap {
-    fn open(&self, subject: &WatchSubject) -> Box<dyn WatchObserver> {
+    fn open(
+        &self,
+        subject: &WatchSubject,
+        _restored: Option<qoswatch_core::rules::SavedState>,
+    ) -> Box<dyn WatchObserver> {
         let _ = self.events.send(DemoEvent::Joined(subject.clone()));
         Box::new(self.clone())
     }

@@ -3,7 +3,7 @@
 //! delivers with retries, back-off and pacing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, warn};
 
+use chrono::Utc;
+
 use crate::backoff::Backoff;
+use crate::store::{RecordId, SavedGrouped, SavedMessage, Store, Write};
 
 use super::console::{ConsoleChannel, ConsoleWriter};
 use super::email::{EmailChannel, Mailer};
@@ -106,7 +109,8 @@ impl Factory {
 }
 
 enum Command {
-    Event(Box<AlertEvent>),
+    /// An alert event, already in the store under its id.
+    Event(RecordId, Box<AlertEvent>),
     /// Send every open group now (drain, shutdown).
     Flush,
     Reconfigure(Vec<(Channel, Delivery)>),
@@ -119,6 +123,7 @@ struct Shared {
     outstanding: watch::Sender<usize>,
     metrics: NotifyMetrics,
     factory: Factory,
+    store: Store,
 }
 
 impl Shared {
@@ -136,6 +141,15 @@ impl Shared {
 #[derive(Debug)]
 pub struct Dispatcher;
 
+/// What the store kept of the pipeline: events not yet routed, events in
+/// grouping windows and queued messages, each in order.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub unrouted: Vec<(RecordId, AlertEvent)>,
+    pub grouped: Vec<SavedGrouped>,
+    pub outbox: Vec<SavedMessage>,
+}
+
 impl Dispatcher {
     /// Builds every channel (failing on a missing webhook variable or missing
     /// SMTP settings) and spawns the router and one worker per channel on
@@ -147,10 +161,12 @@ impl Dispatcher {
         smtp: Option<SmtpSettings>,
         settings: NotifySettings,
         env: &dyn Fn(&str) -> Option<String>,
-        console: Box<dyn Write + Send>,
+        console: Box<dyn io::Write + Send>,
         registry: &mut Registry,
         tracker: &TaskTracker,
         cancel: CancellationToken,
+        store: Store,
+        restored: Restored,
     ) -> Result<DispatchHandle, NotifyError> {
         let http = reqwest::Client::builder()
             .timeout(settings.http_timeout)
@@ -175,6 +191,7 @@ impl Dispatcher {
             outstanding,
             metrics,
             factory,
+            store,
         });
         let mut router = Router {
             commands: receiver,
@@ -186,6 +203,7 @@ impl Dispatcher {
             cancel,
         };
         router.install(built);
+        router.restore(restored);
         let closing = router.cancel.clone();
         tracker.spawn(
             router
@@ -233,19 +251,38 @@ pub struct NotDrained {
 }
 
 impl DispatchHandle {
-    /// Hands an alert event to the dispatcher. Never waits and never drops
-    /// while the dispatcher runs; after shutdown the event is logged and counted.
+    /// Hands an alert event to the dispatcher, writing it to the store
+    /// first. Never waits and never drops while the dispatcher runs; after
+    /// shutdown the event is logged and counted.
     pub fn send(&self, event: AlertEvent) {
+        let id = self.shared.store.next_id();
+        self.shared.store.write(Write::Event {
+            id,
+            event: Box::new(event.clone()),
+        });
+        self.send_recorded(id, event);
+    }
+
+    /// Hands over an alert event the caller already wrote to the store
+    /// under `id` (with the alert state that produced it).
+    pub fn send_recorded(&self, id: RecordId, event: AlertEvent) {
         self.shared.add_outstanding(1);
-        if let Err(mpsc::error::SendError(command)) =
-            self.shared.commands.send(Command::Event(Box::new(event)))
+        if let Err(mpsc::error::SendError(command)) = self
+            .shared
+            .commands
+            .send(Command::Event(id, Box::new(event)))
         {
             self.shared.done(1);
             self.shared.metrics.dropped_after_shutdown.inc();
-            if let Command::Event(event) = command {
-                error!(alert_key = %event.key, "alert event received after the dispatcher stopped; not delivered");
+            if let Command::Event(_, event) = command {
+                error!(alert_key = %event.key, "alert event received after the dispatcher stopped; it stays in the store for the next start");
             }
         }
+    }
+
+    /// The store the dispatcher records its queue in.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
     }
 
     /// Sends open groups now and waits until everything queued so far is
@@ -288,7 +325,20 @@ impl DispatchHandle {
 struct WorkerHandle {
     spec: ChannelSpec,
     kind: ChannelKind,
-    queue: mpsc::UnboundedSender<Notification>,
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+/// What the router hands a channel's worker.
+enum Job {
+    /// A new message, made of the events `grouped` (to be written to the
+    /// store before it is sent).
+    New {
+        id: RecordId,
+        notification: Notification,
+        grouped: Vec<RecordId>,
+    },
+    /// A message read back from the store.
+    Restored(Pending),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -299,7 +349,7 @@ struct GroupKey {
 
 struct Group {
     deadline: Instant,
-    events: Vec<AlertEvent>,
+    events: Vec<(RecordId, AlertEvent)>,
 }
 
 struct Router {
@@ -320,7 +370,7 @@ impl Router {
                 biased;
                 () = self.cancel.cancelled() => break,
                 command = self.commands.recv() => match command {
-                    Some(Command::Event(event)) => self.route(*event),
+                    Some(Command::Event(id, event)) => self.route(id, *event),
                     Some(Command::Flush) => self.flush(None),
                     Some(Command::Reconfigure(built)) => {
                         self.flush(None);
@@ -338,7 +388,7 @@ impl Router {
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
             match command {
-                Command::Event(event) => self.route(*event),
+                Command::Event(id, event) => self.route(id, *event),
                 Command::Flush | Command::Reconfigure(_) => {}
             }
         }
@@ -360,6 +410,7 @@ impl Router {
             let kind = delivery.kind();
             let (queue, receiver) = mpsc::unbounded_channel();
             let worker = Worker {
+                channel: channel.name.clone(),
                 kind,
                 delivery,
                 outbox: MemoryOutbox::new(),
@@ -386,8 +437,87 @@ impl Router {
         self.workers = workers;
     }
 
-    fn route(&mut self, event: AlertEvent) {
-        let mut targets = 0;
+    /// Feeds what the store kept back into the pipeline: unrouted events
+    /// are routed again, grouped events are sent at once, queued messages
+    /// go back to their channel's queue.
+    fn restore(&mut self, restored: Restored) {
+        let Restored {
+            unrouted,
+            grouped,
+            outbox,
+        } = restored;
+        let (messages, events) = (outbox.len(), unrouted.len() + grouped.len());
+        for message in outbox {
+            self.restore_message(message);
+        }
+        for saved in grouped {
+            self.shared.add_outstanding(1);
+            let key = GroupKey {
+                channel: saved.channel,
+                meeting: saved.event.meeting.uuid.clone(),
+            };
+            self.groups
+                .entry(key)
+                .or_insert_with(|| Group {
+                    deadline: Instant::now(),
+                    events: Vec::new(),
+                })
+                .events
+                .push((saved.id, saved.event));
+        }
+        for (id, event) in unrouted {
+            self.shared.add_outstanding(1);
+            self.route(id, event);
+        }
+        if messages + events > 0 {
+            info!(
+                messages,
+                events, "undelivered notifications taken back from the store"
+            );
+        }
+    }
+
+    fn restore_message(&mut self, message: SavedMessage) {
+        let SavedMessage {
+            id,
+            channel,
+            events,
+            queued_at,
+            attempts,
+        } = message;
+        let Some(notification) = Notification::new(events) else {
+            return;
+        };
+        let weight = notification.events.len();
+        let Some(worker) = self.workers.get(&channel) else {
+            error!(
+                channel = %channel,
+                alert_keys = %alert_keys(&notification),
+                "queued notification for a channel the rules no longer define; not delivered"
+            );
+            self.shared.metrics.unknown_channel.inc();
+            self.shared
+                .store
+                .write(Write::Failed { id, at: Utc::now() });
+            return;
+        };
+        let ago = (Utc::now() - queued_at).to_std().unwrap_or_default();
+        let now = Instant::now();
+        let pending = Pending {
+            id,
+            notification: Arc::new(notification),
+            attempts,
+            enqueued_at: now.checked_sub(ago).unwrap_or(now),
+            due: now,
+        };
+        self.shared.add_outstanding(weight);
+        if worker.queue.send(Job::Restored(pending)).is_err() {
+            self.shared.done(weight);
+        }
+    }
+
+    fn route(&mut self, id: RecordId, event: AlertEvent) {
+        let mut targets: Vec<String> = Vec::new();
         for (index, name) in event.route.channels.iter().enumerate() {
             if event.route.channels[..index].contains(name) {
                 continue;
@@ -403,14 +533,21 @@ impl Router {
                 debug!(alert_key = %event.key, channel = %name, "resolved message disabled for this rule or channel");
                 continue;
             }
-            targets += 1;
+            targets.push(name.clone());
+        }
+        debug!(alert_key = %event.key, targets = targets.len(), "alert event routed");
+        self.shared.store.write(Write::EventRouted {
+            id,
+            channels: targets.clone(),
+        });
+        for name in targets {
             self.shared.add_outstanding(1);
             if self.settings.group_window.is_zero() {
-                self.enqueue(name.clone(), vec![event.clone()]);
+                self.enqueue(name, vec![(id, event.clone())]);
                 continue;
             }
             let key = GroupKey {
-                channel: name.clone(),
+                channel: name,
                 meeting: event.meeting.uuid.clone(),
             };
             let deadline = Instant::now() + self.settings.group_window;
@@ -421,9 +558,8 @@ impl Router {
                     events: Vec::new(),
                 })
                 .events
-                .push(event.clone());
+                .push((id, event.clone()));
         }
-        debug!(alert_key = %event.key, targets, "alert event routed");
         // The event itself is now accounted for per channel.
         self.shared.done(1);
     }
@@ -444,7 +580,7 @@ impl Router {
                 // ends up shown as firing.
                 for run in group
                     .events
-                    .chunk_by(|a, b| Phase::of(a.status) == Phase::of(b.status))
+                    .chunk_by(|(_, a), (_, b)| Phase::of(a.status) == Phase::of(b.status))
                 {
                     self.enqueue(key.channel.clone(), run.to_vec());
                 }
@@ -452,24 +588,48 @@ impl Router {
         }
     }
 
-    fn enqueue(&mut self, channel: String, events: Vec<AlertEvent>) {
+    fn enqueue(&mut self, channel: String, events: Vec<(RecordId, AlertEvent)>) {
         let count = events.len();
+        let (grouped, events): (Vec<RecordId>, Vec<AlertEvent>) = events.into_iter().unzip();
         let Some(notification) = Notification::new(events) else {
             return;
         };
-        let sent = match self.workers.get(&channel) {
-            Some(worker) => match worker.queue.send(notification) {
-                Ok(()) => true,
-                Err(_) => {
-                    error!(channel = %channel, kind = worker.kind.as_str(), "channel worker stopped; notification not delivered");
-                    self.shared.metrics.failed(worker.kind);
-                    false
-                }
-            },
-            None => {
-                // The channel was removed while the group was open.
-                self.shared.metrics.unknown_channel.inc();
-                warn!(channel = %channel, "channel removed before its group was sent; skipped");
+        let id = self.shared.store.next_id();
+        let job = Job::New {
+            id,
+            notification,
+            grouped,
+        };
+        let Some(worker) = self.workers.get(&channel) else {
+            // The channel was removed while the group was open: recorded as
+            // given up, so a restart does not bring the events back.
+            self.shared.metrics.unknown_channel.inc();
+            warn!(channel = %channel, "channel removed before its group was sent; skipped");
+            if let Job::New {
+                id,
+                notification,
+                grouped,
+            } = job
+            {
+                let at = Utc::now();
+                self.shared.store.write(Write::Queued {
+                    id,
+                    channel,
+                    events: notification.events,
+                    grouped,
+                    at,
+                });
+                self.shared.store.write(Write::Failed { id, at });
+            }
+            self.shared.done(count);
+            return;
+        };
+        // A stopped worker (shutdown) leaves the events grouped in the
+        // store: the next start sends them.
+        let sent = match worker.queue.send(job) {
+            Ok(()) => true,
+            Err(_) => {
+                warn!(channel = %channel, kind = worker.kind.as_str(), "channel worker stopped; notification left in the store for the next start");
                 false
             }
         };
@@ -480,10 +640,11 @@ impl Router {
 }
 
 struct Worker {
+    channel: String,
     kind: ChannelKind,
     delivery: Delivery,
     outbox: MemoryOutbox,
-    queue: mpsc::UnboundedReceiver<Notification>,
+    queue: mpsc::UnboundedReceiver<Job>,
     shared: Arc<Shared>,
     settings: NotifySettings,
     cancel: CancellationToken,
@@ -532,31 +693,79 @@ impl Worker {
                 () = self.cancel.cancelled(), if deadline.is_none() => {
                     deadline = Some(Instant::now() + self.settings.shutdown_grace);
                 }
-                notification = self.queue.recv(), if !closed => match notification {
-                    Some(notification) => {
-                        self.outbox.enqueue(Arc::new(notification), Instant::now());
-                    }
+                job = self.queue.recv(), if !closed => match job {
+                    Some(job) => self.take(job).await,
                     None => closed = true,
                 },
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
         }
+        let durable = self.shared.store.is_durable();
         for pending in self.outbox.remaining() {
-            error!(
-                alert_keys = %alert_keys(&pending.notification),
-                attempts = pending.attempts,
-                "notification not delivered before shutdown"
-            );
-            self.shared.metrics.failed(self.kind);
+            if durable {
+                warn!(
+                    alert_keys = %alert_keys(&pending.notification),
+                    attempts = pending.attempts,
+                    "notification not delivered before shutdown; kept in the store for the next start"
+                );
+            } else {
+                error!(
+                    alert_keys = %alert_keys(&pending.notification),
+                    attempts = pending.attempts,
+                    "notification not delivered before shutdown"
+                );
+                self.shared.metrics.failed(self.kind);
+            }
             self.shared.done(pending.notification.events.len());
         }
         debug!("notification channel worker stopped");
+    }
+
+    /// Puts a message in the queue; a new one is written to the store first,
+    /// so that a crash from here on cannot lose it.
+    async fn take(&mut self, job: Job) {
+        let now = Instant::now();
+        let pending = match job {
+            Job::Restored(pending) => pending,
+            Job::New {
+                id,
+                notification,
+                grouped,
+            } => {
+                let written = self
+                    .shared
+                    .store
+                    .write_durably(Write::Queued {
+                        id,
+                        channel: self.channel.clone(),
+                        events: notification.events.clone(),
+                        grouped,
+                        at: Utc::now(),
+                    })
+                    .await;
+                if let Err(error) = written {
+                    warn!(%error, alert_keys = %alert_keys(&notification), "notification not saved; it is sent but would not survive a restart");
+                }
+                Pending {
+                    id,
+                    notification: Arc::new(notification),
+                    attempts: 0,
+                    enqueued_at: now,
+                    due: now,
+                }
+            }
+        };
+        self.outbox.enqueue(pending);
     }
 
     /// A message that will not be delivered: out of the queue, counted as
     /// failed, its alerts no longer pending (the caller logs why).
     fn give_up(&mut self, pending: &Pending) {
         self.outbox.fail(pending.id);
+        self.shared.store.write(Write::Failed {
+            id: pending.id,
+            at: Utc::now(),
+        });
         self.shared.metrics.failed(self.kind);
         self.shared.done(pending.notification.events.len());
     }
@@ -573,6 +782,10 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.outbox.ack(pending.id);
+                self.shared.store.write(Write::Delivered {
+                    id: pending.id,
+                    at: Utc::now(),
+                });
                 self.shared.metrics.sent(self.kind);
                 self.shared.done(weight);
                 info!(
@@ -617,6 +830,11 @@ impl Worker {
                         .delay(attempts),
                 };
                 self.outbox.retry(pending.id, now + delay);
+                self.shared.store.write(Write::Retry {
+                    id: pending.id,
+                    attempts,
+                    due: Utc::now() + delay,
+                });
                 self.shared.metrics.retried(self.kind);
                 warn!(
                     alert_keys = %alert_keys(notification),

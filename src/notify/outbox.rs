@@ -1,8 +1,9 @@
 //! The queue of messages waiting for delivery, one per channel.
 //!
-//! The dispatcher talks to it only through [`Outbox`], so a persistent outbox
-//! (the `store` module's SQLite table) can replace [`MemoryOutbox`] without
-//! touching the channels or the retry policy.
+//! This is the worker's working copy of its channel's rows in the store's
+//! `outbox` table: a message is written there before it enters this queue,
+//! and every outcome (delivered, retry, given up) is written back. After a
+//! restart the queue is filled again from the table, in the same order.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use tokio::time::Instant;
 
 use super::message::Notification;
 
-/// Identity of one queued message within its outbox.
-pub type MessageId = u64;
+/// Identity of one queued message: its row in the store, so ids grow in
+/// queue order across restarts.
+pub type MessageId = crate::store::RecordId;
 
 /// One message waiting for delivery.
 #[derive(Debug, Clone)]
@@ -28,8 +30,8 @@ pub struct Pending {
 /// A queue of messages for one channel, at-least-once: a message stays queued
 /// until it is acknowledged or given up on.
 pub trait Outbox: Send {
-    /// Queues a message, due now.
-    fn enqueue(&mut self, notification: Arc<Notification>, now: Instant) -> MessageId;
+    /// Queues a message (new, or read back from the store).
+    fn enqueue(&mut self, pending: Pending);
     /// The oldest queued message, if it is due at `now`. It stays queued.
     fn next_due(&self, now: Instant) -> Option<Pending>;
     /// When the next message becomes due, if any is queued.
@@ -49,11 +51,9 @@ pub trait Outbox: Send {
     fn remaining(&self) -> Vec<Pending>;
 }
 
-/// The in-memory outbox: lost on restart, which the at-least-once promise
-/// tolerates only until a persistent outbox stands behind the same trait.
+/// The worker's queue, in memory; the store keeps the durable copy.
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
-    next_id: MessageId,
     queue: Vec<Pending>,
 }
 
@@ -72,16 +72,8 @@ impl MemoryOutbox {
 }
 
 impl Outbox for MemoryOutbox {
-    fn enqueue(&mut self, notification: Arc<Notification>, now: Instant) -> MessageId {
-        self.next_id += 1;
-        self.queue.push(Pending {
-            id: self.next_id,
-            notification,
-            attempts: 0,
-            enqueued_at: now,
-            due: now,
-        });
-        self.next_id
+    fn enqueue(&mut self, pending: Pending) {
+        self.queue.push(pending);
     }
 
     fn next_due(&self, now: Instant) -> Option<Pending> {
@@ -131,12 +123,24 @@ mod tests {
         Arc::new(Notification::new(vec![event]).expect("one event"))
     }
 
+    fn pending(id: MessageId, status: AlertStatus, now: Instant) -> Pending {
+        Pending {
+            id,
+            notification: notification(status),
+            attempts: 0,
+            enqueued_at: now,
+            due: now,
+        }
+    }
+
     #[test]
     fn a_message_waiting_for_its_retry_holds_back_later_ones() {
         let mut outbox = MemoryOutbox::new();
         let now = Instant::now();
-        let firing = outbox.enqueue(notification(AlertStatus::Firing), now);
-        let resolved = outbox.enqueue(notification(AlertStatus::Resolved), now);
+        let (firing, resolved) = (7, 9);
+        // Read back from the store out of order: the queue order is the id's.
+        outbox.enqueue(pending(resolved, AlertStatus::Resolved, now));
+        outbox.enqueue(pending(firing, AlertStatus::Firing, now));
         let head = outbox.next_due(now).expect("due");
         assert_eq!(head.id, firing);
         // The firing message fails for now and is retried in 5 s.

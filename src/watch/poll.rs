@@ -14,10 +14,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::WatchMetrics;
+use super::registry::Resume;
 use super::sink::WatchObserver;
 use super::subject::{StopReason, WatchSubject};
 use crate::backoff::Backoff;
 use crate::config::PollingSettings;
+use crate::store::{Store, Write};
 use crate::zoom::budget::BudgetError;
 use crate::zoom::client::{ZoomClient, ZoomError};
 
@@ -104,19 +106,21 @@ struct PollState {
 /// Polls until a stop condition or `stop` is requested; returns how it ended.
 pub(super) async fn poll_until_stopped(
     ctx: &PollContext,
+    store: &Store,
     subject: &mut WatchSubject,
     observer: &mut dyn WatchObserver,
     stop: &StopRequest,
+    resume: Resume,
 ) -> PollEnd {
-    let started = Instant::now();
+    let now = Instant::now();
     let mut state = PollState {
-        started,
-        last_new_sample: started,
-        last_seen: None,
+        started: now.checked_sub(resume.age).unwrap_or(now),
+        last_new_sample: now,
+        last_seen: resume.last_seen,
         failures: 0,
         answered_before: false,
     };
-    let mut next_poll = started;
+    let mut next_poll = now;
     loop {
         tokio::select! {
             biased;
@@ -134,7 +138,20 @@ pub(super) async fn poll_until_stopped(
         let now = Utc::now();
         tracing::trace!(ok = answer.is_ok(), "polled Zoom");
         let step = match answer {
-            Ok((qos, report)) => state.answered(ctx, subject, observer, qos, &report, now),
+            Ok((qos, report)) => {
+                let seen = state.last_seen;
+                let step = state.answered(ctx, subject, observer, qos, &report, now);
+                if state.last_seen != seen {
+                    // Samples are deduplicated by time across a restart too.
+                    store.write(Write::WatchProgress {
+                        key: subject.key.clone(),
+                        last_seen: state.last_seen,
+                        alert_state: None,
+                        events: Vec::new(),
+                    });
+                }
+                step
+            }
             Err(error) => state.failed(ctx, subject, observer, error, now),
         };
         match step {

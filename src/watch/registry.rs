@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use prometheus_client::registry::Registry;
 use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
 use tokio::time::Instant;
@@ -20,8 +20,9 @@ use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
 use crate::config::PollingSettings;
-use crate::store::WatchStore;
+use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
+use qoswatch_core::rules::SavedState;
 
 /// What `start_watch` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ struct Inner {
     cancel: CancellationToken,
     poll: PollContext,
     sink: Arc<dyn SampleSink>,
-    store: Arc<dyn WatchStore>,
+    store: Store,
     /// Set after Zoom's code 200: no polling until then.
     polling_disabled_until: Mutex<Option<Instant>>,
     /// Participants and meetings whose watch ended recently, so that a late
@@ -62,9 +63,22 @@ struct Inner {
     ended: Mutex<Ended>,
 }
 
-/// How long ended participants and meetings are remembered: longer than
-/// Zoom's last webhook retry (about 85 minutes after the first attempt).
-const REMEMBER_ENDED: Duration = Duration::from_secs(2 * 3600);
+use crate::store::REMEMBER_ENDED;
+
+/// Where a watch starts from: nothing, or what the store kept of it.
+#[derive(Debug, Default)]
+pub(super) struct Resume {
+    pub(super) last_seen: Option<DateTime<Utc>>,
+    pub(super) alert_state: Option<SavedState>,
+    /// How long the watch had already run before the restart.
+    pub(super) age: Duration,
+}
+
+/// The `Instant` that was `at` on the wall clock (now, if `at` is in the future).
+fn instant_of(at: DateTime<Utc>) -> Instant {
+    let ago = (Utc::now() - at).to_std().unwrap_or_default();
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
 
 /// Recently ended watches and meetings, forgotten after [`REMEMBER_ENDED`].
 #[derive(Debug, Default)]
@@ -99,7 +113,7 @@ impl Monitor {
     pub fn new(
         client: Arc<ZoomClient>,
         sink: Arc<dyn SampleSink>,
-        store: Arc<dyn WatchStore>,
+        store: Store,
         settings: PollingSettings,
         tracker: TaskTracker,
         cancel: CancellationToken,
@@ -138,12 +152,70 @@ impl Monitor {
     }
 
     /// Remembers that a participant left (even one never watched: a `left`
-    /// can arrive before its `joined`).
-    fn remember_ended_participant(&self, key: &ParticipantKey) {
+    /// can arrive before its `joined`). Returns the store's write.
+    fn remember_ended_participant(&self, key: &ParticipantKey) -> Write {
         let now = Instant::now();
         let mut ended = self.ended();
         ended.prune(now);
         ended.participants.insert(key.clone(), now);
+        Write::ParticipantEnded {
+            key: key.clone(),
+            at: Utc::now(),
+        }
+    }
+
+    /// Takes back what the store kept: the recently ended participants and
+    /// meetings, then every running watch, which polls again at once (Zoom's
+    /// answer ends those that are over). Call once, before serving.
+    pub fn resume(&self, snapshot: &mut Snapshot) -> usize {
+        {
+            let now = Instant::now();
+            let mut ended = self.ended();
+            for (key, at) in snapshot.ended_participants.drain(..) {
+                ended.participants.insert(key, instant_of(at));
+            }
+            for (uuid, at) in snapshot.ended_meetings.drain(..) {
+                ended.meetings.insert(uuid, instant_of(at));
+            }
+            ended.prune(now);
+        }
+        let mut resumed = 0;
+        for saved in snapshot.watches.drain(..) {
+            let SavedWatch {
+                subject,
+                started_at,
+                last_seen,
+                alert_state,
+            } = saved;
+            let (id, stop) = match self.register(&subject.key) {
+                Ok(registered) => registered,
+                Err(StartOutcome::AlreadyEnded) => {
+                    // The participant left, but the end of the watch was
+                    // not saved: close it now.
+                    self.inner.store.write(Write::WatchEnded {
+                        key: subject.key.clone(),
+                        reason: StopReason::Left,
+                        at: Utc::now(),
+                    });
+                    continue;
+                }
+                Err(refused) => {
+                    tracing::warn!(outcome = ?refused, "saved watch not resumed");
+                    continue;
+                }
+            };
+            let resume = Resume {
+                last_seen,
+                alert_state,
+                age: (Utc::now() - started_at).to_std().unwrap_or_default(),
+            };
+            self.spawn_watch(subject, id, stop, resume);
+            resumed += 1;
+        }
+        if resumed > 0 {
+            tracing::info!(watches = resumed, "watches resumed from the store");
+        }
+        resumed
     }
 
     /// Number of running watchers.
@@ -174,9 +246,15 @@ impl Monitor {
         }
     }
 
-    /// Starts watching a participant, unless already watched. Never blocks:
-    /// the caller is the webhook handler.
-    pub fn start_watch(&self, meeting: MeetingInfo, participant: ParticipantInfo) -> StartOutcome {
+    /// Starts watching a participant, unless already watched, and returns
+    /// once the store has the watch on disk (or failed to write it: the
+    /// watch runs anyway, and the failure is logged and counted by the
+    /// store). The caller is the webhook handler, which answers 200 after.
+    pub async fn start_watch(
+        &self,
+        meeting: MeetingInfo,
+        participant: ParticipantInfo,
+    ) -> StartOutcome {
         let key = ParticipantKey {
             meeting_uuid: meeting.uuid.clone(),
             user_id: participant.user_id.clone(),
@@ -190,8 +268,14 @@ impl Monitor {
             meeting,
             participant,
         };
-        self.inner.store.watch_started(&subject);
-        self.spawn_watch(subject, id, stop);
+        let written = self.inner.store.write_durably(Write::WatchStarted {
+            subject: Box::new(subject.clone()),
+            at: Utc::now(),
+        });
+        self.spawn_watch(subject, id, stop, Resume::default());
+        if let Err(error) = written.await {
+            tracing::warn!(%error, "watch started but not saved: it will not survive a restart");
+        }
         StartOutcome::Started
     }
 
@@ -240,7 +324,13 @@ impl Monitor {
     }
 
     /// Runs one watch on the application's tracker, in a `watch` span.
-    fn spawn_watch(&self, mut subject: WatchSubject, id: u64, stop: Arc<StopRequest>) {
+    fn spawn_watch(
+        &self,
+        mut subject: WatchSubject,
+        id: u64,
+        stop: Arc<StopRequest>,
+        resume: Resume,
+    ) {
         let span = tracing::info_span!(
             "watch",
             meeting = %subject.key.meeting_uuid,
@@ -257,10 +347,19 @@ impl Monitor {
                     id,
                 };
                 tracing::info!("watching participant");
-                let mut observer = monitor.inner.sink.open(&subject);
-                let end =
-                    poll_until_stopped(&monitor.inner.poll, &mut subject, observer.as_mut(), &stop)
-                        .await;
+                let mut observer = monitor
+                    .inner
+                    .sink
+                    .open(&subject, resume.alert_state.clone());
+                let end = poll_until_stopped(
+                    &monitor.inner.poll,
+                    &monitor.inner.store,
+                    &mut subject,
+                    observer.as_mut(),
+                    &stop,
+                    resume,
+                )
+                .await;
                 monitor.act_on(&subject, &end);
                 observer.finished(&subject, end.reason(), Utc::now());
                 monitor.finish_watch(&subject, id, end.reason());
@@ -274,7 +373,11 @@ impl Monitor {
         match end {
             PollEnd::Stopped(_) => {}
             PollEnd::MeetingOver => {
-                let others = self.stop_meeting(&subject.meeting.uuid, StopReason::NotLive);
+                let others = self.stop_meeting_now(&subject.meeting.uuid, StopReason::NotLive);
+                self.inner.store.write(Write::MeetingEnded {
+                    uuid: subject.meeting.uuid.clone(),
+                    at: Utc::now(),
+                });
                 tracing::info!(watchers = others, "Zoom says the meeting is not live");
             }
             PollEnd::NotEntitled { message } => self.disable_polling(message),
@@ -282,23 +385,38 @@ impl Monitor {
     }
 
     /// Stops one watcher. Harmless when there is none (a `left` before its
-    /// `joined`, or twice).
-    pub fn stop_watch(&self, key: &ParticipantKey, reason: StopReason) -> bool {
-        if reason.participant_gone() {
-            self.remember_ended_participant(key);
-        }
-        let watches = self.watches();
-        match watches.get(key) {
+    /// `joined`, or twice). Returns once the store remembers that the
+    /// participant left.
+    pub async fn stop_watch(&self, key: &ParticipantKey, reason: StopReason) -> bool {
+        let remembered = reason
+            .participant_gone()
+            .then(|| self.remember_ended_participant(key));
+        let stopped = match self.watches().get(key) {
             Some(watch) => {
                 watch.stop.request(reason);
                 true
             }
             None => false,
+        };
+        if let Some(write) = remembered {
+            self.save(write).await;
         }
+        stopped
     }
 
-    /// Stops every watcher of a meeting. Returns how many were stopped.
-    pub fn stop_meeting(&self, meeting_uuid: &str, reason: StopReason) -> usize {
+    /// Stops every watcher of a meeting. Returns how many were stopped, once
+    /// the store remembers that the meeting ended.
+    pub async fn stop_meeting(&self, meeting_uuid: &str, reason: StopReason) -> usize {
+        let stopped = self.stop_meeting_now(meeting_uuid, reason);
+        self.save(Write::MeetingEnded {
+            uuid: meeting_uuid.to_owned(),
+            at: Utc::now(),
+        })
+        .await;
+        stopped
+    }
+
+    fn stop_meeting_now(&self, meeting_uuid: &str, reason: StopReason) -> usize {
         {
             let now = Instant::now();
             let mut ended = self.ended();
@@ -316,6 +434,12 @@ impl Monitor {
         stopped
     }
 
+    async fn save(&self, write: Write) {
+        if let Err(error) = self.inner.store.write_durably(write).await {
+            tracing::warn!(%error, "not saved: it will not survive a restart");
+        }
+    }
+
     /// Stops every watcher, for example when Zoom says the account is not entitled.
     pub fn stop_all(&self, reason: StopReason) -> usize {
         let watches = self.watches();
@@ -328,11 +452,18 @@ impl Monitor {
     fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
         let ours = self.release_entry(&subject.key, id);
         if reason.participant_gone() {
-            self.remember_ended_participant(&subject.key);
+            let write = self.remember_ended_participant(&subject.key);
+            self.inner.store.write(write);
         }
         self.metrics().stopped(reason);
-        if ours {
-            self.inner.store.watch_ended(&subject.key, reason);
+        // A watch stopped by a shutdown is still running as far as the
+        // store knows: the next start resumes it.
+        if ours && reason != StopReason::Shutdown {
+            self.inner.store.write(Write::WatchEnded {
+                key: subject.key.clone(),
+                reason,
+                at: Utc::now(),
+            });
         }
         tracing::info!(%reason, "stopped watching participant");
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use qoswatch_core::qos::QosSample;
+use qoswatch_core::rules::SavedState;
 
 use super::subject::{StopReason, WatchSubject};
 
@@ -23,7 +24,9 @@ pub trait WatchObserver: Send {
 
 /// The seam through which samples leave the watchers: one observer per watch.
 pub trait SampleSink: Send + Sync + fmt::Debug {
-    fn open(&self, subject: &WatchSubject) -> Box<dyn WatchObserver>;
+    /// Opens the observer of one watch; `restored` is the alert state the
+    /// store kept when the watch resumes after a restart.
+    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver>;
 }
 
 /// A sink that logs every sample at debug level and counts it. Used when no
@@ -46,7 +49,11 @@ impl LoggingSink {
 }
 
 impl SampleSink for LoggingSink {
-    fn open(&self, _subject: &WatchSubject) -> Box<dyn WatchObserver> {
+    fn open(
+        &self,
+        _subject: &WatchSubject,
+        _restored: Option<SavedState>,
+    ) -> Box<dyn WatchObserver> {
         Box::new(self.clone())
     }
 }

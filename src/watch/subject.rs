@@ -8,7 +8,7 @@ use qoswatch_core::qos::ParticipantDetails;
 
 /// Who a watch is about. The participant details grow as Zoom's answers
 /// tell more (device, location).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WatchSubject {
     pub key: ParticipantKey,
     pub meeting: MeetingInfo,

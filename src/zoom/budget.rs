@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
+use crate::store::{BudgetUse, Store, Write};
 
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Budget {
     daily_limit: u32,
     state: Mutex<State>,
     metrics: BudgetMetrics,
+    /// Where the day's count and a pause are kept across restarts.
+    store: std::sync::OnceLock<Store>,
 }
 
 #[derive(Debug)]
@@ -94,7 +97,60 @@ impl Budget {
                 freed: BinaryHeap::new(),
             }),
             metrics,
+            store: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Takes over what the store kept (today's count, a pause still in
+    /// force) and keeps the store up to date from now on.
+    pub fn persist(&self, store: Store, saved: Option<BudgetUse>) {
+        if let Some(saved) = saved {
+            let mut state = self.lock();
+            if saved.day == state.day {
+                state.used_today = state.used_today.max(saved.used);
+            }
+            let remaining = saved
+                .paused_until
+                .and_then(|until| (until - Utc::now()).to_std().ok())
+                .filter(|d| !d.is_zero());
+            if let Some(remaining) = remaining {
+                let until = Instant::now() + remaining;
+                state.paused_until = Some(until);
+                state.next_slot = state.next_slot.max(until);
+                self.metrics.paused.set(1);
+            }
+            tracing::info!(
+                used_today = state.used_today,
+                limit = self.daily_limit,
+                paused_for_s = remaining.map(|d| d.as_secs()),
+                "Zoom budget taken over from the store"
+            );
+        }
+        let _ = self.store.set(store);
+    }
+
+    /// Writes the day's count and the pause to the store, if there is one.
+    fn save(&self, state: &State) {
+        if let Some((store, record)) = self.record(state) {
+            store.write(record);
+        }
+    }
+
+    /// The store's record of `state`, if there is a store.
+    fn record(&self, state: &State) -> Option<(&Store, Write)> {
+        let store = self.store.get()?;
+        let paused_until = state
+            .paused_until
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .map(|left| Utc::now() + left);
+        Some((
+            store,
+            Write::Budget(BudgetUse {
+                day: state.day,
+                used: state.used_today,
+                paused_until,
+            }),
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -165,25 +221,35 @@ impl Budget {
                 used: false,
             };
             tokio::time::sleep_until(slot).await;
-            let mut state = self.lock();
-            reservation.used = true;
-            // A pause that began while we waited wins over our reservation:
-            // queue again behind it.
-            if state
-                .paused_until
-                .is_some_and(|paused_until| paused_until > Instant::now())
-            {
-                continue;
-            }
-            state.used_today += 1;
-            if state.used_today == self.daily_limit / 10 * 8 && !state.exhausted_logged {
-                tracing::warn!(
-                    used = state.used_today,
-                    limit = self.daily_limit,
-                    "80% of today's Zoom request quota used"
-                );
-            }
+            let record = {
+                let mut state = self.lock();
+                reservation.used = true;
+                // A pause that began while we waited wins over our
+                // reservation: queue again behind it.
+                if state
+                    .paused_until
+                    .is_some_and(|paused_until| paused_until > Instant::now())
+                {
+                    continue;
+                }
+                state.used_today += 1;
+                if state.used_today == self.daily_limit / 10 * 8 && !state.exhausted_logged {
+                    tracing::warn!(
+                        used = state.used_today,
+                        limit = self.daily_limit,
+                        "80% of today's Zoom request quota used"
+                    );
+                }
+                self.record(&state)
+            };
             self.metrics.requests.inc();
+            // The request counts once it is on disk: a crash right after it
+            // went out cannot hand the next start a lower count.
+            if let Some((store, record)) = record
+                && let Err(error) = store.write_durably(record).await
+            {
+                tracing::warn!(%error, "today's Zoom request count not saved");
+            }
             return Ok(());
         }
     }
@@ -210,6 +276,7 @@ impl Budget {
         // Reservations taken from now on line up after the pause.
         state.next_slot = state.next_slot.max(until);
         self.metrics.paused.set(1);
+        self.save(&state);
         pause
     }
 
@@ -220,6 +287,7 @@ impl Budget {
         let mut state = self.lock();
         state.day = Utc::now().date_naive();
         state.used_today = state.used_today.max(self.daily_limit);
+        self.save(&state);
     }
 
     /// A request went through without a 429.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 /// A meeting as qoswatch knows it from webhooks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct MeetingInfo {
     /// The meeting instance UUID (`payload.object.uuid`): the identity.
     pub uuid: String,
@@ -21,7 +21,7 @@ pub struct MeetingInfo {
 }
 
 /// A participant as qoswatch knows it from webhooks and QoS answers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct ParticipantInfo {
     /// Meeting-scoped `user_id`: the Dashboard API's participant id.
     pub user_id: String,
@@ -44,7 +44,9 @@ impl ParticipantInfo {
 }
 
 /// Identity of one watch: a participant in one meeting instance.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ParticipantKey {
     pub meeting_uuid: String,
     pub user_id: String,
@@ -57,7 +59,9 @@ impl fmt::Display for ParticipantKey {
 }
 
 /// Alert severity. Ordered: `Critical > Warning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -80,7 +84,8 @@ impl fmt::Display for Severity {
 }
 
 /// What happened to an alert instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     /// The problem started, or its severity changed while it lasts.
     Firing,
@@ -103,7 +108,10 @@ impl AlertStatus {
 
 /// Stable identity of one alert instance: (rule, meeting, participant).
 /// Downstream code uses it as a deduplication and threading key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct AlertKey(pub String);
 
 impl AlertKey {
@@ -125,7 +133,7 @@ impl fmt::Display for AlertKey {
 }
 
 /// Where an alert goes: named channels and the repeat policy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// Names of notification channels (defined in the rules file).
     pub channels: Vec<String>,
@@ -136,7 +144,7 @@ pub struct Route {
 }
 
 /// One alert transition, ready to be routed and rendered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertEvent {
     pub key: AlertKey,
     pub status: AlertStatus,

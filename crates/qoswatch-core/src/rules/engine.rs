@@ -26,8 +26,11 @@ use crate::qos::{MetricId, QosSample, Quantity};
 use super::Subject;
 use super::model::{Rule, Sustain, Var};
 
+mod saved;
+pub use saved::{SavedRule, SavedState};
+
 /// A run of consecutive samples for which a condition held.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Run {
     since: Option<DateTime<Utc>>,
     count: u32,
@@ -59,20 +62,21 @@ impl Run {
 }
 
 /// Why an alert fires.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Cause {
     Threshold,
     NoData,
 }
 
 /// The latest observation that drove an alert.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Observation {
     metric: MetricId,
     value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Firing {
     severity: Severity,
     cause: Cause,
@@ -129,6 +133,9 @@ impl RuleState {
 pub struct ParticipantState {
     generation: Option<u64>,
     entries: Vec<Option<RuleState>>,
+    /// State read back from the store, waiting for the rules it belongs to
+    /// (matched by name and fingerprint at the next reconcile).
+    restored: Vec<SavedRule>,
 }
 
 impl ParticipantState {
@@ -566,6 +573,7 @@ fn reconcile(
         return;
     }
     let mut old: Vec<RuleState> = state.entries.drain(..).flatten().collect();
+    saved::revive(&mut state.restored, rules, &mut old, emit, now);
     state.entries = rules
         .iter()
         .map(|rule| {
@@ -631,12 +639,18 @@ pub(crate) fn tick(
 }
 
 pub(crate) fn finish(
+    rules: &[Arc<Rule>],
+    generation: u64,
     state: &mut ParticipantState,
     subject: &Subject,
     now: DateTime<Utc>,
 ) -> Vec<AlertEvent> {
-    state.generation = None;
     emitting(subject, |emit| {
+        // State restored from the store and not yet matched to the rules
+        // (a watch that ends on its first poll after a restart) still
+        // resolves what it had firing.
+        reconcile(rules, generation, state, emit, now);
+        state.generation = None;
         for mut entry in state.entries.drain(..).flatten() {
             emit.resolve(&mut entry, now);
         }

@@ -44,7 +44,7 @@ use crate::alert::{AlertEvent, Channel, MeetingInfo, ParticipantInfo};
 use crate::qos::QosSample;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};
-pub use engine::ParticipantState;
+pub use engine::{ParticipantState, SavedRule, SavedState};
 pub use model::{Direction, Rule, Sustain};
 
 /// Who a sample is about: the alert types' meeting and participant.
@@ -138,7 +138,7 @@ impl RuleSet {
         subject: &Subject,
         now: DateTime<Utc>,
     ) -> Vec<AlertEvent> {
-        engine::finish(state, subject, now)
+        engine::finish(&self.rules, self.generation, state, subject, now)
     }
 }
 

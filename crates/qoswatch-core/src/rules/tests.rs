@@ -574,3 +574,102 @@ mod properties {
         }
     }
 }
+
+/// What a restart does: the state goes through JSON (as in the store) and
+/// comes back as a fresh `ParticipantState`.
+fn through_the_store(state: &ParticipantState) -> ParticipantState {
+    let json = serde_json::to_string(&state.save()).expect("serializable");
+    ParticipantState::restore(serde_json::from_str(&json).expect("readable"))
+}
+
+#[test]
+fn restored_state_keeps_firing_and_pending_alerts_and_resolves_once() {
+    let rules = rules(
+        "rules:\n  - { name: lat, metric: audio_input.latency, above: 150ms, for: 2 samples, clear: { below: 100ms, for: 2 samples } }\n  - { name: jit, metric: audio_input.jitter, above: 30ms, for: 2 samples }\n",
+    );
+    let subject = subject();
+    let mut state = ParticipantState::default();
+    let bad = |minute| sample(minute, &[(LATENCY, 200.0), ("audio_input.jitter", 20.0)]);
+    assert!(reduce(&rules.evaluate(&mut state, &subject, &bad(0), t(0))).is_empty());
+    assert_eq!(
+        reduce(&rules.evaluate(&mut state, &subject, &bad(1), t(1))),
+        vec![step(1, "lat", Firing, Warning)]
+    );
+    // jitter is one sample into its run when the process dies.
+    let pending = sample(2, &[(LATENCY, 200.0), ("audio_input.jitter", 50.0)]);
+    assert!(reduce(&rules.evaluate(&mut state, &subject, &pending, t(2))).is_empty());
+    let saved = state.save();
+    assert!(saved.any_firing());
+    let mut state = through_the_store(&state);
+    // Still bad: no second FIRING for lat; jit completes its run of 2.
+    let still_bad = sample(3, &[(LATENCY, 200.0), ("audio_input.jitter", 50.0)]);
+    assert_eq!(
+        reduce(&rules.evaluate(&mut state, &subject, &still_bad, t(3))),
+        vec![step(3, "jit", Firing, Warning)]
+    );
+    // lat clears after two good samples, once.
+    let good = |minute| sample(minute, &[(LATENCY, 50.0), ("audio_input.jitter", 50.0)]);
+    assert!(reduce(&rules.evaluate(&mut state, &subject, &good(4), t(4))).is_empty());
+    assert_eq!(
+        reduce(&rules.evaluate(&mut state, &subject, &good(5), t(5))),
+        vec![step(5, "lat", Resolved, Warning)]
+    );
+    assert!(reduce(&rules.evaluate(&mut state, &subject, &good(6), t(6))).is_empty());
+}
+
+#[test]
+fn restored_state_of_changed_or_removed_rules_resolves_their_alerts() {
+    let before = rules(
+        "channels:\n  ops: { type: console }\nrules:\n  - { name: jit, metric: audio_input.jitter, above: 30ms }\n  - { name: gone, metric: audio_input.avg_loss, above: 5%, route: { channels: [ops] } }\n",
+    );
+    let after = rules("rules:\n  - { name: jit, metric: audio_input.jitter, above: 40ms }\n");
+    let subject = subject();
+    let mut state = ParticipantState::default();
+    let bad = sample(
+        0,
+        &[("audio_input.jitter", 50.0), ("audio_input.avg_loss", 9.0)],
+    );
+    assert_eq!(
+        reduce(&before.evaluate(&mut state, &subject, &bad, t(0))).len(),
+        2
+    );
+    let mut restored = through_the_store(&state);
+    let events = after.tick(&mut restored, &subject, t(1));
+    let mut resolved: Vec<_> = events
+        .iter()
+        .map(|e| (e.rule.as_str(), e.status, e.route.channels.clone()))
+        .collect();
+    resolved.sort_by_key(|r| r.0);
+    assert_eq!(
+        resolved,
+        vec![
+            ("gone", Resolved, vec!["ops".to_string()]),
+            ("jit", Resolved, vec!["console".to_string()]),
+        ]
+    );
+    let gone = events.iter().find(|e| e.rule == "gone").expect("gone");
+    assert!(
+        gone.summary.contains("no longer in the rules file"),
+        "{}",
+        gone.summary
+    );
+    assert_eq!(
+        gone.key,
+        crate::alert::AlertKey::new("gone", "m1==", Some("16778240"))
+    );
+    // Nothing is left to resolve, and the changed rule starts afresh.
+    assert!(after.finish(&mut restored, &subject, t(2)).is_empty());
+}
+
+#[test]
+fn a_watch_ending_before_its_restored_state_met_the_rules_still_resolves() {
+    let rules = latency_rule("");
+    let subject = subject();
+    let mut state = ParticipantState::default();
+    rules.evaluate(&mut state, &subject, &sample(0, &[(LATENCY, 500.0)]), t(0));
+    let mut restored = through_the_store(&state);
+    assert_eq!(
+        reduce(&rules.finish(&mut restored, &subject, t(3))),
+        vec![step(3, "lat", Resolved, Critical)]
+    );
+}

@@ -1,0 +1,244 @@
+//! Nothing lost on restart: `qoswatch serve` runs as a real process on a
+//! data directory, is killed (SIGKILL) or stopped (SIGTERM) while an alert
+//! cannot be delivered, and starts again on the same directory.
+
+mod faults;
+mod process;
+mod slack;
+
+use std::time::Duration;
+
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{
+    Degradation, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator, Target,
+};
+use secrecy::SecretString;
+
+use process::{Service, Setup, environment, eventually};
+use slack::FlakySlack;
+
+const MEETING: &str = "rEsTaRt0MeEtInG0uUiD00==";
+const JILL: &str = "16778240";
+
+/// Warning only (one FIRING, one RESOLVED per problem); sustain and clear by
+/// sample count (the simulator makes one sample a second). With `email`, an
+/// e-mail channel too.
+pub fn rules(email: bool) -> String {
+    let (email_channel, channels) = if email {
+        (
+            "  it-email:\n    type: email\n    to: [it-oncall@example.com]\n    send_resolved: true\n",
+            "[it-slack, it-email]",
+        )
+    } else {
+        ("", "[it-slack]")
+    };
+    format!(
+        r#"
+channels:
+  it-slack:
+    type: slack
+    webhook_url_env: QOSWATCH_TEST_SLACK_URL
+    send_resolved: true
+{email_channel}defaults:
+  route:
+    channels: {channels}
+    send_resolved: true
+rules:
+  - name: audio-latency
+    metric: audio_input.latency
+    above: 150ms
+    clear: {{ below: 120ms, for: 2 samples }}
+    for: 2 samples
+    summary: "{{participant}} has {{value}} audio latency in {{meeting}}"
+"#
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn simulator() -> SimHandle {
+    Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator")
+}
+
+/// Jill joins the meeting at the simulator, with audio latency over the
+/// threshold from her third sample to her `bad_until`th, and Zoom sends the
+/// webhook to `service`.
+async fn jill_joins(sim: &SimHandle, address: std::net::SocketAddr, bad_until: u32) {
+    let meeting = MeetingSpec::new(MEETING, 84712639219, "Weekly sync");
+    sim.add_meeting(meeting.clone()).expect("meeting");
+    sim.add_degradation(Degradation::bad_wifi(
+        Target::participant(JILL),
+        2..bad_until,
+    ));
+    let jill = ParticipantSpec::new(JILL, "Jill Chill");
+    sim.add_participant(MEETING, jill.clone()).expect("jill");
+    let sender = WebhookSender::new(
+        &format!("http://{address}/webhooks/zoom"),
+        SecretString::from(process::SECRET.to_owned()),
+    )
+    .expect("sender");
+    let now = sim.sim_now();
+    let answer = sender
+        .participant_joined(&meeting, now, &jill, now)
+        .await
+        .expect("webhook sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// The subjects of the mails received so far, in order.
+async fn subjects(
+    mail: &mut mailcrab::TestMailServerHandle,
+    seen: &mut Vec<String>,
+) -> Vec<String> {
+    while let Ok(message) = mail.rx.try_recv() {
+        let value = serde_json::to_value(&message).expect("json");
+        seen.push(value["subject"].as_str().unwrap_or_default().to_owned());
+    }
+    seen.clone()
+}
+
+fn phases(texts: &[String]) -> Vec<&'static str> {
+    texts
+        .iter()
+        .map(|text| {
+            if text.starts_with("[FIRING]") {
+                "FIRING"
+            } else if text.starts_with("[RESOLVED]") {
+                "RESOLVED"
+            } else {
+                "other"
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_resolves() {
+    let sim = simulator().await;
+    let slack = FlakySlack::start().await;
+    let smtp_port = free_port();
+    let setup = Setup::new(&rules(true));
+    let config = setup.config(
+        &sim,
+        &format!(
+            "alerts:\n  smtp: {{ host: 127.0.0.1, port: {smtp_port}, tls: none, from: qoswatch@example.org, timeout: 2s }}\n  \
+             dispatch: {{ group_window: 0s, initial_backoff: 200ms, max_backoff: 400ms, max_attempts: 1000, slack_min_interval: 10ms }}\n"
+        ),
+    );
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
+
+    // First life: the alert fires while Slack answers 500 and no SMTP
+    // server listens.
+    let first = Service::start(&config, &env, &[]);
+    let address = first.address().await;
+    jill_joins(&sim, address, 14).await;
+    assert!(
+        eventually(Duration::from_secs(15), || slack
+            .requests()
+            .iter()
+            .any(|r| r.text.starts_with("[FIRING]")))
+        .await,
+        "the FIRING message was attempted:\n{}",
+        first.logs()
+    );
+    assert!(slack.delivered().is_empty());
+    let polls_before = sim.qos_requests_for(JILL);
+    first.kill();
+
+    // Second life, with Slack and the mail server back.
+    slack.recover();
+    let mut mail = mailcrab::development_mail_server([127, 0, 0, 1], smtp_port).await;
+    let second = Service::start(&config, &env, &[]);
+    second.address().await;
+    assert!(
+        eventually(Duration::from_secs(20), || phases(&slack.delivered())
+            .contains(&"RESOLVED"))
+        .await,
+        "FIRING then RESOLVED reach Slack after the restart; delivered {:?}\n{}",
+        slack.delivered(),
+        second.logs()
+    );
+    assert!(
+        sim.qos_requests_for(JILL) > polls_before,
+        "the watch polls again after the restart"
+    );
+    assert_eq!(
+        phases(&slack.delivered()),
+        ["FIRING", "RESOLVED"],
+        "one FIRING (the one queued before the kill) and one RESOLVED: {:?}",
+        slack.delivered()
+    );
+    assert!(slack.delivered()[0].contains("Jill Chill"));
+    let mut seen = Vec::new();
+    let mut mail_ok = false;
+    for _ in 0..500 {
+        if phases(&subjects(&mut mail, &mut seen).await).contains(&"RESOLVED") {
+            mail_ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(mail_ok, "mail: {seen:?}\n{}", second.logs());
+    assert_eq!(phases(&seen), ["FIRING", "RESOLVED"], "{seen:?}");
+    let (status, logs) = second.terminate();
+    assert_eq!(status.code(), Some(0), "{logs}");
+}
+
+#[tokio::test]
+async fn sigterm_keeps_what_it_could_not_deliver_and_exits_zero() {
+    let sim = simulator().await;
+    let slack = FlakySlack::start().await;
+    let setup = Setup::new(&rules(false));
+    let config = setup.config(
+        &sim,
+        "alerts:\n  dispatch: { group_window: 0s, initial_backoff: 200ms, max_backoff: 400ms, max_attempts: 1000, shutdown_grace: 1s }\n",
+    );
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
+    let first = Service::start(&config, &env, &[]);
+    let address = first.address().await;
+    // Bad until long after this test ends: the alert keeps firing.
+    jill_joins(&sim, address, 10_000).await;
+    assert!(
+        eventually(Duration::from_secs(15), || !slack.requests().is_empty()).await,
+        "{}",
+        first.logs()
+    );
+    let (status, logs) = first.terminate();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(
+        logs.contains("kept in the store for the next start"),
+        "{logs}"
+    );
+    slack.recover();
+    let second = Service::start(&config, &env, &[]);
+    second.address().await;
+    assert!(
+        eventually(Duration::from_secs(15), || !slack.delivered().is_empty()).await,
+        "{}",
+        second.logs()
+    );
+    assert_eq!(phases(&slack.delivered()), ["FIRING"]);
+    // Still firing after the restart: no second FIRING while it lasts.
+    let polls = sim.qos_requests_for(JILL);
+    assert!(
+        eventually(Duration::from_secs(10), || sim.qos_requests_for(JILL)
+            >= polls + 15)
+        .await,
+        "the watch resumed"
+    );
+    assert_eq!(
+        phases(&slack.delivered()),
+        ["FIRING"],
+        "{:?}",
+        slack.delivered()
+    );
+    drop(second);
+}
