@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             interval: args.poll_interval,
             requests_per_second: args.rate,
         },
+        support::StoreChoice::Full,
     )
     .await?;
     let meetings: Vec<_> = (0..n.div_ceil(size)).map(support::meeting).collect();

@@ -58,6 +58,9 @@ struct Args {
     /// In-process qoswatch: polling interval of every watcher.
     #[arg(long, default_value = "1s", value_parser = qoswatch_core::duration::parse)]
     poll_interval: Duration,
+    /// In-process qoswatch: where it keeps its state.
+    #[arg(long, value_enum, default_value = "full")]
+    store: support::StoreChoice,
     /// In-process qoswatch: Zoom requests per second (zoom.requests_per_second).
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     rate: u32,
@@ -206,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
                     interval: args.poll_interval,
                     requests_per_second: args.rate,
                 },
+                args.store,
             )
             .await?;
             for meeting in &cast.meetings {
@@ -235,8 +239,8 @@ async fn main() -> anyhow::Result<()> {
     );
     if app.is_some() {
         println!(
-            "qoswatch: polling every {:?}, {} Zoom requests/s; simulator sample period 1 s",
-            args.poll_interval, args.rate
+            "qoswatch: polling every {:?}, {} Zoom requests/s, store {:?}; simulator sample period 1 s",
+            args.poll_interval, args.rate, args.store
         );
     }
 

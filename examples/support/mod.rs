@@ -63,6 +63,8 @@ pub struct InProcess {
     pub address: SocketAddr,
     pub monitor: Monitor,
     pub tap: Arc<CountingTap>,
+    /// The data directory, removed when this ends.
+    _data: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -74,8 +76,23 @@ pub struct PollingPlan {
     pub requests_per_second: u32,
 }
 
+/// Where the in-process qoswatch keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreChoice {
+    /// SQLite in memory: nothing survives.
+    Memory,
+    /// SQLite on disk in a temporary directory, `synchronous = full` (the default).
+    Full,
+    /// SQLite on disk in a temporary directory, `synchronous = normal`.
+    Normal,
+}
+
 impl InProcess {
-    pub async fn start(sim_config: SimConfig, plan: PollingPlan) -> anyhow::Result<Self> {
+    pub async fn start(
+        sim_config: SimConfig,
+        plan: PollingPlan,
+        store: StoreChoice,
+    ) -> anyhow::Result<Self> {
         let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .context("starting the Zoom simulator")?;
@@ -89,6 +106,14 @@ impl InProcess {
         settings.zoom.requests_per_second = plan.requests_per_second;
         settings.polling.interval = plan.interval;
         settings.polling.max_backoff = plan.interval.max(Duration::from_secs(5));
+        let data = match store {
+            StoreChoice::Memory => None,
+            StoreChoice::Full | StoreChoice::Normal => Some(tempfile::tempdir()?),
+        };
+        settings.store.data_dir = data.as_ref().map(|d| d.path().to_owned());
+        if store == StoreChoice::Normal {
+            settings.store.synchronous = qoswatch::store::Synchronous::Normal;
+        }
         let credentials = sim.credentials();
         settings.secrets.webhook_secret_tokens =
             vec![SecretString::from(IN_PROCESS_SECRET.to_owned())];
@@ -115,6 +140,7 @@ impl InProcess {
             address,
             monitor,
             tap,
+            _data: data,
             shutdown,
             server,
         })
