@@ -34,6 +34,7 @@ WORKDIR /var/lib/qoswatch
 VOLUME ["/etc/qoswatch", "/var/lib/qoswatch"]
 ENV QOSWATCH_CONFIG=/etc/qoswatch/qoswatch.yaml \
     QOSWATCH_RULES_FILE=/etc/qoswatch/rules.yaml \
+    QOSWATCH_DATA_DIR=/var/lib/qoswatch \
     QOSWATCH_LISTEN=0.0.0.0:8080 \
     QOSWATCH_LOG_FORMAT=json
 EXPOSE 8080

@@ -47,7 +47,8 @@ service_tests() {
     src/zoom/signature.rs) echo "api simulator" ;;
     src/backoff.rs) echo "api notify" ;;
     src/notify/*) echo "api notify" ;;
-    src/watch/* | src/pipeline.rs | src/http.rs | src/store.rs | src/startup.rs) echo "api" ;;
+    src/watch/* | src/pipeline.rs | src/http.rs | src/startup.rs) echo "api" ;;
+    src/store/*) echo "restart" ;;
     src/config.rs) echo "api serve_cli" ;;
     src/live_rules.rs) echo "api rules_reload" ;;
     src/demo/*) echo "demo" ;;

@@ -129,11 +129,20 @@ struct Shared {
 impl Shared {
     fn add_outstanding(&self, n: usize) {
         self.outstanding.send_modify(|count| *count += n);
+        self.show_pending();
     }
 
     fn done(&self, n: usize) {
         self.outstanding
             .send_modify(|count| *count = count.saturating_sub(n));
+        self.show_pending();
+    }
+
+    fn show_pending(&self) {
+        let pending = *self.outstanding.borrow();
+        self.metrics
+            .pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// The kind of a channel.
@@ -50,6 +51,9 @@ pub struct NotifyMetrics {
     pub unknown_channel: Counter,
     /// Alert events that arrived after the dispatcher stopped.
     pub dropped_after_shutdown: Counter,
+    /// Alert notifications (one per event and channel) accepted and not yet
+    /// delivered or given up on: the depth of the outbox and grouping windows.
+    pub pending: Gauge,
 }
 
 impl NotifyMetrics {
@@ -80,6 +84,11 @@ impl NotifyMetrics {
             "dropped_after_shutdown",
             "Alert events received after the dispatcher stopped",
             metrics.dropped_after_shutdown.clone(),
+        );
+        registry.register(
+            "pending",
+            "Alert notifications (per event and channel) waiting in grouping windows or the outbox",
+            metrics.pending.clone(),
         );
         metrics
     }

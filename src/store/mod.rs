@@ -379,3 +379,6 @@ fn millis(at: DateTime<Utc>) -> i64 {
 fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -165,6 +165,13 @@ async fn a_full_disk_is_logged_counted_and_reported_while_webhooks_are_answered(
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(errors >= 1.0, "{metrics}");
+    // Store latency and the outbox depth are visible too.
+    for series in [
+        "qoswatch_store_commit_seconds_count",
+        "qoswatch_notify_pending",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
     assert!(service.logs().contains("database write failed"));
     let (status, logs) = service.terminate();
     assert_eq!(status.code(), Some(0), "{logs}");

@@ -1,0 +1,500 @@
+//! The SQLite backend on a real file: what is written comes back at start,
+//! in order; pruning keeps what a restart still needs.
+
+use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
+use prometheus_client::registry::Registry;
+
+use super::*;
+use crate::notify::test_support::example_event;
+use qoswatch_core::alert::{AlertStatus, MeetingInfo, ParticipantInfo};
+
+fn at(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap() + Days::minutes(minute)
+}
+
+fn key(user: &str) -> ParticipantKey {
+    ParticipantKey {
+        meeting_uuid: "m1".into(),
+        user_id: user.into(),
+    }
+}
+
+fn subject(user: &str) -> Box<WatchSubject> {
+    Box::new(WatchSubject {
+        key: key(user),
+        meeting: MeetingInfo {
+            uuid: "m1".into(),
+            id: Some("85012345678".into()),
+            topic: Some("Weekly sync".into()),
+        },
+        participant: ParticipantInfo {
+            user_id: user.into(),
+            name: Some(format!("Person {user}")),
+            ..ParticipantInfo::default()
+        },
+    })
+}
+
+fn settings(dir: &tempfile::TempDir) -> StoreSettings {
+    StoreSettings {
+        data_dir: Some(dir.path().join("data")),
+        ..StoreSettings::default()
+    }
+}
+
+async fn backend(dir: &tempfile::TempDir) -> SqliteBackend {
+    SqliteBackend::open(&settings(dir)).await.expect("opens").0
+}
+
+async fn reopened(dir: &tempfile::TempDir, backend: SqliteBackend) -> Snapshot {
+    backend.close().await;
+    super::sqlite::SqliteBackend::open(&settings(dir))
+        .await
+        .expect("reopens")
+        .0
+        .load()
+        .await
+        .expect("loads")
+}
+
+#[tokio::test]
+async fn watches_come_back_with_their_progress_until_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let state = SavedState::default();
+    db.apply(&[
+        Write::WatchStarted {
+            subject: subject("1"),
+            at: at(0),
+        },
+        Write::WatchStarted {
+            subject: subject("2"),
+            at: at(1),
+        },
+        Write::WatchProgress {
+            key: key("1"),
+            last_seen: Some(at(3)),
+            alert_state: Some(state.clone()),
+            events: vec![],
+        },
+        // A later write without a sample time keeps the one before.
+        Write::WatchProgress {
+            key: key("1"),
+            last_seen: None,
+            alert_state: None,
+            events: vec![],
+        },
+        Write::WatchEnded {
+            key: key("2"),
+            reason: StopReason::Left,
+            at: at(4),
+        },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    let watches: Vec<_> = snapshot
+        .watches
+        .iter()
+        .map(|w| {
+            (
+                w.subject.key.user_id.as_str(),
+                w.started_at,
+                w.last_seen,
+                w.alert_state.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(watches, [("1", at(0), Some(at(3)), Some(state))]);
+    assert_eq!(snapshot.watches[0].subject, *subject("1"));
+}
+
+#[tokio::test]
+async fn a_watch_started_again_starts_from_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    db.apply(&[
+        Write::WatchStarted {
+            subject: subject("1"),
+            at: at(0),
+        },
+        Write::WatchProgress {
+            key: key("1"),
+            last_seen: Some(at(3)),
+            alert_state: Some(SavedState::default()),
+            events: vec![],
+        },
+        Write::WatchEnded {
+            key: key("1"),
+            reason: StopReason::MaxAge,
+            at: at(5),
+        },
+        Write::WatchStarted {
+            subject: subject("1"),
+            at: at(9),
+        },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    assert_eq!(snapshot.watches.len(), 1);
+    let watch = &snapshot.watches[0];
+    assert_eq!(
+        (
+            watch.started_at,
+            watch.last_seen,
+            watch.alert_state.is_none()
+        ),
+        (at(9), None, true)
+    );
+}
+
+#[tokio::test]
+async fn events_move_from_unrouted_to_grouped_to_the_outbox_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let firing = example_event("1", AlertStatus::Firing);
+    let resolved = example_event("1", AlertStatus::Resolved);
+    let other = example_event("2", AlertStatus::Firing);
+    db.apply(&[
+        Write::WatchStarted {
+            subject: subject("1"),
+            at: at(0),
+        },
+        Write::WatchProgress {
+            key: key("1"),
+            last_seen: Some(at(1)),
+            alert_state: None,
+            events: vec![(1, firing.clone()), (2, resolved.clone())],
+        },
+        Write::Event {
+            id: 3,
+            event: Box::new(other.clone()),
+        },
+        Write::EventRouted {
+            id: 1,
+            channels: vec!["slack".into(), "mail".into()],
+        },
+        Write::EventRouted {
+            id: 2,
+            channels: vec!["slack".into()],
+        },
+        // Slack's group of event 1 became message 4; mail's still waits.
+        Write::Queued {
+            id: 4,
+            channel: "slack".into(),
+            events: vec![firing.clone()],
+            grouped: vec![1],
+            at: at(2),
+        },
+        Write::Queued {
+            id: 5,
+            channel: "slack".into(),
+            events: vec![resolved.clone()],
+            grouped: vec![2],
+            at: at(2),
+        },
+        Write::Retry {
+            id: 4,
+            attempts: 3,
+            due: at(3),
+        },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    assert_eq!(snapshot.unrouted, [(3, other)]);
+    let grouped: Vec<_> = snapshot
+        .grouped
+        .iter()
+        .map(|g| (g.id, g.channel.as_str(), g.event.clone()))
+        .collect();
+    assert_eq!(grouped, [(1, "mail", firing.clone())]);
+    let outbox: Vec<_> = snapshot
+        .outbox
+        .iter()
+        .map(|m| {
+            (
+                m.id,
+                m.channel.as_str(),
+                m.events.clone(),
+                m.attempts,
+                m.queued_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        outbox,
+        [
+            (4, "slack", vec![firing], 3, at(2)),
+            (5, "slack", vec![resolved], 0, at(2)),
+        ]
+    );
+    assert_eq!(snapshot.last_id, 5);
+}
+
+#[tokio::test]
+async fn delivered_and_failed_messages_leave_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let event = example_event("1", AlertStatus::Firing);
+    let queued = |id| Write::Queued {
+        id,
+        channel: "slack".into(),
+        events: vec![event.clone()],
+        grouped: vec![],
+        at: at(0),
+    };
+    db.apply(&[
+        queued(7),
+        queued(8),
+        queued(9),
+        Write::Delivered { id: 7, at: at(1) },
+        Write::Failed { id: 9, at: at(1) },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    let ids: Vec<RecordId> = snapshot.outbox.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [8]);
+    assert_eq!(snapshot.last_id, 9, "ids of finished messages stay used");
+}
+
+#[tokio::test]
+async fn ended_participants_meetings_and_the_budget_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    db.apply(&[
+        Write::ParticipantEnded {
+            key: key("1"),
+            at: at(1),
+        },
+        Write::ParticipantEnded {
+            key: key("1"),
+            at: at(2),
+        },
+        Write::MeetingEnded {
+            uuid: "m9".into(),
+            at: at(3),
+        },
+        Write::Budget(BudgetUse {
+            day,
+            used: 41,
+            paused_until: None,
+        }),
+        Write::Budget(BudgetUse {
+            day,
+            used: 42,
+            paused_until: Some(at(5)),
+        }),
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    assert_eq!(snapshot.ended_participants, [(key("1"), at(2))]);
+    assert_eq!(snapshot.ended_meetings, [("m9".to_owned(), at(3))]);
+    assert_eq!(
+        snapshot.budget,
+        Some(BudgetUse {
+            day,
+            used: 42,
+            paused_until: Some(at(5)),
+        })
+    );
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_a_restart_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let event = example_event("1", AlertStatus::Firing);
+    db.apply(&[
+        Write::WatchStarted {
+            subject: subject("old"),
+            at: at(0),
+        },
+        Write::WatchEnded {
+            key: key("old"),
+            reason: StopReason::Left,
+            at: at(1),
+        },
+        Write::WatchStarted {
+            subject: subject("running"),
+            at: at(0),
+        },
+        Write::WatchStarted {
+            subject: subject("recent"),
+            at: at(0),
+        },
+        Write::WatchEnded {
+            key: key("recent"),
+            reason: StopReason::Left,
+            at: at(100),
+        },
+        // Events 1 (routed, sent) and 2 (waiting in a group), both old.
+        Write::Event {
+            id: 1,
+            event: Box::new(event.clone()),
+        },
+        Write::Event {
+            id: 2,
+            event: Box::new(event.clone()),
+        },
+        Write::EventRouted {
+            id: 1,
+            channels: vec!["slack".into()],
+        },
+        Write::EventRouted {
+            id: 2,
+            channels: vec!["slack".into()],
+        },
+        Write::Queued {
+            id: 3,
+            channel: "slack".into(),
+            events: vec![event.clone()],
+            grouped: vec![1],
+            at: at(0),
+        },
+        Write::Delivered { id: 3, at: at(1) },
+        Write::Queued {
+            id: 4,
+            channel: "slack".into(),
+            events: vec![event.clone()],
+            grouped: vec![],
+            at: at(0),
+        },
+        Write::ParticipantEnded {
+            key: key("gone"),
+            at: at(1),
+        },
+        Write::ParticipantEnded {
+            key: key("left-late"),
+            at: at(100),
+        },
+        Write::MeetingEnded {
+            uuid: "m-old".into(),
+            at: at(1),
+        },
+    ])
+    .await
+    .unwrap();
+    let deleted = db.prune(at(50), at(50)).await.unwrap();
+    // old watch, delivered message 3, event 1, one participant, one meeting.
+    assert_eq!(deleted, 5);
+    let snapshot = reopened(&dir, db).await;
+    let running: Vec<_> = snapshot
+        .watches
+        .iter()
+        .map(|w| w.subject.key.user_id.as_str())
+        .collect();
+    assert_eq!(running, ["running"]);
+    assert_eq!(snapshot.grouped.len(), 1, "a grouped event is never pruned");
+    assert_eq!(
+        snapshot.outbox.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [4],
+        "a queued message is never pruned"
+    );
+    assert_eq!(snapshot.ended_participants, [(key("left-late"), at(100))]);
+    assert!(snapshot.ended_meetings.is_empty());
+}
+
+#[tokio::test]
+async fn the_store_commits_durable_writes_and_refuses_a_second_opener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let (store, snapshot) = Store::open(&settings(&dir), &mut registry).await.unwrap();
+    assert!(store.is_durable());
+    assert_eq!(snapshot.last_id, 0);
+    assert_eq!((store.next_id(), store.next_id()), (1, 2));
+    store
+        .write_durably(Write::WatchStarted {
+            subject: subject("1"),
+            at: at(0),
+        })
+        .await
+        .unwrap();
+    let second = Store::open(&settings(&dir), &mut Registry::default()).await;
+    assert!(
+        matches!(second, Err(StoreError::Locked { .. })),
+        "{second:?}"
+    );
+    assert!(store.failing().is_none());
+    store.close().await;
+    let (again, snapshot) = Store::open(&settings(&dir), &mut Registry::default())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.watches.len(), 1);
+    // Ids go on after the highest one in use.
+    again
+        .write_durably(Write::Event {
+            id: again.next_id(),
+            event: Box::new(example_event("1", AlertStatus::Firing)),
+        })
+        .await
+        .unwrap();
+    again.close().await;
+    let (third, snapshot) = Store::open(&settings(&dir), &mut Registry::default())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.last_id, 1);
+    assert_eq!(third.next_id(), 2);
+}
+
+#[tokio::test]
+async fn a_full_database_fails_writes_and_says_so_until_they_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings {
+        max_size_bytes: Some(160_000),
+        ..settings(&dir)
+    };
+    let mut registry = Registry::default();
+    let (store, _) = Store::open(&settings, &mut registry).await.unwrap();
+    let mut failed = None;
+    for n in 0..200 {
+        let mut big = subject(&n.to_string());
+        big.participant.name = Some("x".repeat(4000));
+        if let Err(error) = store
+            .write_durably(Write::WatchStarted {
+                subject: big,
+                at: at(0),
+            })
+            .await
+        {
+            failed = Some(error);
+            break;
+        }
+    }
+    let error = failed.expect("the cap is reached");
+    assert!(error.to_string().contains("full"), "{error}");
+    assert!(store.failing().is_some_and(|why| why.contains("full")));
+    // Small writes fit again in the pages left: the store recovers.
+    store
+        .write_durably(Write::ParticipantEnded {
+            key: key("1"),
+            at: at(1),
+        })
+        .await
+        .unwrap();
+    assert!(store.failing().is_none());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_named_as_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("qoswatch.db"), vec![0x5a; 8192]).unwrap();
+    let error = SqliteBackend::open(&settings(&dir)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains("qoswatch.db"), "{error}");
+}
+
+#[tokio::test]
+async fn a_data_directory_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data"), "a file").unwrap();
+    let error = SqliteBackend::open(&settings(&dir)).await.unwrap_err();
+    assert!(matches!(error, StoreError::DataDir { .. }), "{error:?}");
+}
