@@ -25,13 +25,6 @@ pub struct SavedState {
     pub rules: Vec<SavedRule>,
 }
 
-impl SavedState {
-    /// Whether any saved rule has an alert firing.
-    pub fn any_firing(&self) -> bool {
-        self.rules.iter().any(|rule| rule.firing.is_some())
-    }
-}
-
 /// The state of one rule for one participant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedRule {
@@ -82,11 +75,6 @@ impl SavedRule {
             first_seen: self.first_seen,
             last_data: self.last_data,
         }
-    }
-
-    /// The name of the rule this state belongs to.
-    pub fn rule(&self) -> &str {
-        &self.rule
     }
 }
 
