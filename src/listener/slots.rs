@@ -1,0 +1,293 @@
+//! The connection slots: who holds one, what each connection is doing, and
+//! which one gives its slot up when a new connection arrives at the limit.
+//!
+//! The policy, at the limit: a new connection takes the slot of the
+//! connection that has waited longest for a request (a bare connection, a
+//! slowloris, a keep-alive connection between requests), else of the one
+//! whose request has been in progress longest, if that is over
+//! [`BUSY_EVICTABLE_AFTER`]. Without such a slot the new connection is
+//! refused. So idle or slow clients can fill the slots but cannot keep a
+//! client that sends its request at once from being served; nginx reuses
+//! its idle connections the same way when `worker_connections` runs out.
+//! A plain semaphore would refuse the newcomer instead, and a webhook would
+//! wait for a slowloris to time out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A request in progress for longer than this may lose its connection to a
+/// new one at the limit. qoswatch answers in milliseconds, and Zoom gives
+/// up on a webhook after 3 s: a request this old is a client sending its
+/// body slowly, or one that nobody waits for any more.
+pub(super) const BUSY_EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// What the connection task and the accept loop share about a connection.
+/// Times are milliseconds since the [`Slots`]' epoch, kept in atomics so the
+/// IO path never takes a lock.
+#[derive(Debug)]
+pub(super) struct ConnState {
+    id: u64,
+    epoch: Instant,
+    /// Requests being handled (0 or 1 in HTTP/1).
+    handling: AtomicUsize,
+    /// When it began to wait for a request (accept, end of the last
+    /// response) or began to handle one.
+    since_ms: AtomicU64,
+    /// Last byte read or written.
+    last_io_ms: AtomicU64,
+    /// Cancelled when the connection loses its slot to a new one.
+    pub(super) evicted: CancellationToken,
+}
+
+impl ConnState {
+    fn new(id: u64, epoch: Instant, now: Instant) -> Self {
+        let now_ms = millis_since(epoch, now);
+        Self {
+            id,
+            epoch,
+            handling: AtomicUsize::new(0),
+            since_ms: AtomicU64::new(now_ms),
+            last_io_ms: AtomicU64::new(now_ms),
+            evicted: CancellationToken::new(),
+        }
+    }
+
+    /// A byte was read or written.
+    pub(super) fn touched(&self) {
+        self.last_io_ms
+            .store(millis_since(self.epoch, Instant::now()), Ordering::Relaxed);
+    }
+
+    /// A request head was read and its handler starts. The returned guard
+    /// marks the end, even if the handler is dropped half-way.
+    pub(super) fn handling(self: &Arc<Self>) -> Handling {
+        self.handling.fetch_add(1, Ordering::AcqRel);
+        self.since_ms
+            .store(millis_since(self.epoch, Instant::now()), Ordering::Relaxed);
+        Handling(self.clone())
+    }
+
+    pub(super) fn is_handling(&self) -> bool {
+        self.handling.load(Ordering::Acquire) > 0
+    }
+
+    /// The last moment anything happened: a byte, or a request starting or
+    /// ending.
+    pub(super) fn quiet_since(&self) -> Instant {
+        let ms = self
+            .last_io_ms
+            .load(Ordering::Relaxed)
+            .max(self.since_ms.load(Ordering::Relaxed));
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    fn since(&self) -> u64 {
+        self.since_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Held while a request is handled; see [`ConnState::handling`].
+#[derive(Debug)]
+pub(super) struct Handling(Arc<ConnState>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        let state = &self.0;
+        state
+            .since_ms
+            .store(millis_since(state.epoch, Instant::now()), Ordering::Relaxed);
+        state.handling.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn millis_since(epoch: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What [`Slots::admit`] decided for a new connection.
+#[derive(Debug)]
+pub(super) enum Admission {
+    /// A free slot.
+    Admitted(Arc<ConnState>),
+    /// The slot of another connection, which is told to close
+    /// (`waiting`: it had no request in progress).
+    Replaced {
+        state: Arc<ConnState>,
+        waiting: bool,
+    },
+    /// No slot: every connection has a request in progress, none for long.
+    Refused,
+}
+
+#[derive(Debug)]
+pub(super) struct Slots {
+    capacity: usize,
+    epoch: Instant,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    open: HashMap<u64, Arc<ConnState>>,
+}
+
+impl Slots {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            epoch: Instant::now(),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a connection accepted at `now`, by the policy of the
+    /// module's documentation. Linear in the number of open connections,
+    /// and only at the limit: a thousand atomic loads.
+    pub(super) fn admit(&self, now: Instant) -> Admission {
+        let mut inner = self.lock();
+        let mut replaced = None;
+        if inner.open.len() >= self.capacity {
+            let Some((victim, waiting)) = self.victim(&inner, now) else {
+                return Admission::Refused;
+            };
+            if let Some(state) = inner.open.remove(&victim) {
+                state.evicted.cancel();
+            }
+            replaced = Some(waiting);
+        }
+        inner.next_id += 1;
+        let state = Arc::new(ConnState::new(inner.next_id, self.epoch, now));
+        inner.open.insert(state.id, state.clone());
+        match replaced {
+            None => Admission::Admitted(state),
+            Some(waiting) => Admission::Replaced { state, waiting },
+        }
+    }
+
+    fn victim(&self, inner: &Inner, now: Instant) -> Option<(u64, bool)> {
+        let (waiting, busy): (Vec<&Arc<ConnState>>, Vec<&Arc<ConnState>>) =
+            inner.open.values().partition(|state| !state.is_handling());
+        if let Some(longest) = waiting.iter().min_by_key(|state| (state.since(), state.id)) {
+            return Some((longest.id, true));
+        }
+        let now_ms = millis_since(self.epoch, now);
+        let too_long = u64::try_from(BUSY_EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        busy.iter()
+            .filter(|state| now_ms.saturating_sub(state.since()) >= too_long)
+            .min_by_key(|state| (state.since(), state.id))
+            .map(|state| (state.id, false))
+    }
+
+    /// Gives the slot back (a no-op for an evicted connection, whose slot
+    /// was already taken over). Returns the number of open connections.
+    pub(super) fn release(&self, state: &ConnState) -> usize {
+        let mut inner = self.lock();
+        if inner
+            .open
+            .get(&state.id)
+            .is_some_and(|held| std::ptr::eq(held.as_ref(), state))
+        {
+            inner.open.remove(&state.id);
+        }
+        inner.open.len()
+    }
+
+    pub(super) fn open(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted(admission: Admission) -> Arc<ConnState> {
+        match admission {
+            Admission::Admitted(state) => state,
+            other => panic!("expected a free slot, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn below_the_limit_every_connection_gets_a_slot_of_its_own() {
+        let slots = Slots::new(3);
+        let states: Vec<_> = (0..3)
+            .map(|_| admitted(slots.admit(Instant::now())))
+            .collect();
+        assert_eq!(slots.open(), 3);
+        assert!(states.iter().all(|s| !s.evicted.is_cancelled()));
+        assert_eq!(slots.release(&states[1]), 2);
+        admitted(slots.admit(Instant::now()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_limit_the_connection_waiting_longest_gives_its_slot_up() {
+        let slots = Slots::new(3);
+        let first = admitted(slots.admit(Instant::now()));
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let second = admitted(slots.admit(Instant::now()));
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let third = admitted(slots.admit(Instant::now()));
+        // The first one is handling a request: it is not the one to go,
+        // even though it came first.
+        let _request = first.handling();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let Admission::Replaced { waiting, .. } = slots.admit(Instant::now()) else {
+            panic!("expected a replaced slot");
+        };
+        assert!(waiting);
+        assert!(second.evicted.is_cancelled());
+        assert!(!first.evicted.is_cancelled() && !third.evicted.is_cancelled());
+        assert_eq!(slots.open(), 3);
+        // Its slot was taken over: releasing it frees nothing.
+        assert_eq!(slots.release(&second), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_in_progress_are_refused_newcomers_until_they_take_too_long() {
+        let slots = Slots::new(2);
+        let a = admitted(slots.admit(Instant::now()));
+        let b = admitted(slots.admit(Instant::now()));
+        let _a_request = a.handling();
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let _b_request = b.handling();
+        assert!(matches!(slots.admit(Instant::now()), Admission::Refused));
+        tokio::time::advance(BUSY_EVICTABLE_AFTER - Duration::from_millis(300)).await;
+        let Admission::Replaced { waiting, .. } = slots.admit(Instant::now()) else {
+            panic!("the request in progress for a second gives its slot up");
+        };
+        assert!(!waiting);
+        assert!(a.evicted.is_cancelled() && !b.evicted.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_ended_starts_a_new_wait() {
+        let slots = Slots::new(2);
+        let a = admitted(slots.admit(Instant::now()));
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let b = admitted(slots.admit(Instant::now()));
+        tokio::time::advance(Duration::from_millis(5)).await;
+        drop(a.handling()); // a served a request: it has waited less than b
+        assert!(a.quiet_since() > b.quiet_since());
+        assert!(matches!(
+            slots.admit(Instant::now()),
+            Admission::Replaced { waiting: true, .. }
+        ));
+        assert!(b.evicted.is_cancelled() && !a.evicted.is_cancelled());
+    }
+}
