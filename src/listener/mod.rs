@@ -139,7 +139,10 @@ impl Listener {
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
-                accepted = self.tcp.accept() => accepted,
+                accepted = async {
+                    shared.slots.room_to_accept().await;
+                    self.tcp.accept().await
+                } => accepted,
             };
             let pause = accept_loop.accepted(accepted);
             if let Some(pause) = pause {

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,14 @@ use tokio_util::sync::CancellationToken;
 /// up on a webhook after 3 s: a request this old is a client sending its
 /// body slowly, or one that nobody waits for any more.
 pub(super) const BUSY_EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Most connections told to give their slot up whose sockets are not
+/// closed yet. An evicted connection's slot is reused at once, but its
+/// socket closes only when its task next runs: in a burst the accept loop
+/// could otherwise take a hundred slots ahead of the closes and run out of
+/// file descriptors. Past this many, it waits for them (the system's
+/// listen queue holds the newcomers meanwhile).
+pub(super) const MAX_CLOSING: usize = 32;
 
 /// What the connection task and the accept loop share about a connection.
 /// Times are milliseconds since the [`Slots`]' epoch, kept in atomics so the
@@ -130,12 +139,16 @@ pub(super) struct Slots {
     capacity: usize,
     epoch: Instant,
     inner: Mutex<Inner>,
+    /// Told when an evicted connection has closed.
+    closed: Notify,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
     open: HashMap<u64, Arc<ConnState>>,
+    /// Evicted, socket not closed yet.
+    closing: usize,
 }
 
 impl Slots {
@@ -144,6 +157,7 @@ impl Slots {
             capacity: capacity.max(1),
             epoch: Instant::now(),
             inner: Mutex::new(Inner::default()),
+            closed: Notify::new(),
         }
     }
 
@@ -163,6 +177,7 @@ impl Slots {
             };
             if let Some(state) = inner.open.remove(&victim) {
                 state.evicted.cancel();
+                inner.closing += 1;
             }
             replaced = Some(waiting);
         }
@@ -189,18 +204,30 @@ impl Slots {
             .map(|state| (state.id, false))
     }
 
-    /// Gives the slot back (a no-op for an evicted connection, whose slot
-    /// was already taken over). Returns the number of open connections.
+    /// Gives the slot back, once the connection's socket is closed (for an
+    /// evicted connection, whose slot was taken over already, this ends its
+    /// closing). Returns the number of open connections.
     pub(super) fn release(&self, state: &ConnState) -> usize {
         let mut inner = self.lock();
-        if inner
-            .open
-            .get(&state.id)
-            .is_some_and(|held| std::ptr::eq(held.as_ref(), state))
-        {
+        if state.evicted.is_cancelled() {
+            inner.closing = inner.closing.saturating_sub(1);
+            self.closed.notify_one();
+        } else {
             inner.open.remove(&state.id);
         }
         inner.open.len()
+    }
+
+    /// Returns once fewer than [`MAX_CLOSING`] evicted connections are
+    /// still closing.
+    pub(super) async fn room_to_accept(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.lock().closing < MAX_CLOSING {
+                return;
+            }
+            closed.await;
+        }
     }
 
     pub(super) fn open(&self) -> usize {
@@ -273,6 +300,28 @@ mod tests {
         };
         assert!(!waiting);
         assert!(a.evicted.is_cancelled() && !b.evicted.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accepting_waits_while_too_many_evicted_connections_are_still_closing() {
+        let slots = Slots::new(1);
+        let mut evicted = vec![admitted(slots.admit(Instant::now()))];
+        for _ in 0..MAX_CLOSING {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            let Admission::Replaced { state, .. } = slots.admit(Instant::now()) else {
+                panic!("expected a replaced slot");
+            };
+            evicted.push(state);
+        }
+        let newest = evicted.pop().expect("the one holding the slot");
+        assert!(!newest.evicted.is_cancelled());
+        let waiting = tokio::time::timeout(Duration::from_secs(1), slots.room_to_accept());
+        assert!(waiting.await.is_err(), "{MAX_CLOSING} are still closing");
+        // One closes its socket: there is room again.
+        assert_eq!(slots.release(&evicted[0]), 1);
+        let waiting = tokio::time::timeout(Duration::from_secs(1), slots.room_to_accept());
+        assert!(waiting.await.is_ok());
+        assert_eq!(slots.open(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -65,6 +65,36 @@ impl Crowd {
         }
     }
 
+    /// Opens `count` connections all at once, as a flood does (some wait
+    /// in the system's listen queue), then lets each behave; a connect
+    /// that fails counts as closed at once.
+    pub async fn burst(address: SocketAddr, count: usize, behaviour: Behaviour) -> Crowd {
+        let (report, closed) = mpsc::unbounded_channel();
+        let (first_bytes, received) = mpsc::unbounded_channel();
+        let mut tasks = JoinSet::new();
+        for index in 0..count {
+            let reports = Reports {
+                closed: report.clone(),
+                received: first_bytes.clone(),
+            };
+            let behaviour = behaviour.clone();
+            tasks.spawn(async move {
+                match TcpStream::connect(address).await {
+                    Ok(stream) => hold(index, stream, behaviour, reports).await,
+                    Err(_) => report_closed(index, Instant::now(), Vec::new(), &reports.closed),
+                }
+            });
+        }
+        Crowd {
+            opened: count,
+            closed,
+            received,
+            seen: Vec::new(),
+            answered: 0,
+            _tasks: tasks,
+        }
+    }
+
     /// Waits until `count` connections in all have received their first
     /// bytes, or `within` passed; returns how many have.
     pub async fn wait_received(&mut self, count: usize, within: Duration) -> usize {
@@ -114,7 +144,7 @@ async fn hold(index: usize, mut stream: TcpStream, behaviour: Behaviour, reports
         Behaviour::Idle => {}
         Behaviour::Stall { first } => {
             if stream.write_all(first).await.is_err() {
-                return closed(index, opened, received, report);
+                return report_closed(index, opened, received, report);
             }
         }
         Behaviour::Slowloris { every } => {
@@ -123,7 +153,7 @@ async fn hold(index: usize, mut stream: TcpStream, behaviour: Behaviour, reports
                 .await
                 .is_err()
             {
-                return closed(index, opened, received, report);
+                return report_closed(index, opened, received, report);
             }
             trickle = Some(tokio::time::interval_at(opened + every, every));
         }
@@ -147,10 +177,10 @@ async fn hold(index: usize, mut stream: TcpStream, behaviour: Behaviour, reports
             }
         }
     }
-    closed(index, opened, received, report);
+    report_closed(index, opened, received, report);
 }
 
-fn closed(
+fn report_closed(
     index: usize,
     opened: Instant,
     received: Vec<u8>,
