@@ -211,6 +211,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Metered<T> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.state.read_attempted();
         if buf.filled().len() > before {
             this.state.touched();
         }

@@ -32,7 +32,7 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus_client::registry::Registry;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,6 +63,12 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Zoom's webhook heads are under 2 kB; bodies are read in chunks.
 const MAX_READ_BUFFER: usize = 64 * 1024;
 
+/// Connections the system queues for `accept`. With the 128 of a plain
+/// `bind`, a burst of connects overflows it and the system drops their
+/// handshakes: a webhook caught in one waits a second for its client to
+/// retry. The accept loop drains the queue fast; the queue absorbs bursts.
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// What a refused connection reads before it is closed.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n";
 
@@ -82,8 +88,7 @@ impl Listener {
     /// listener's metrics.
     pub async fn bind(settings: &ServerSettings, registry: &mut Registry) -> anyhow::Result<Self> {
         let max_connections = connection_limit(settings.max_connections, open_file_limit());
-        let tcp = TcpListener::bind(settings.listen)
-            .await
+        let tcp = listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = tcp.local_addr()?;
         let metrics = ListenerMetrics::register(registry);
@@ -159,6 +164,20 @@ impl Listener {
             shared,
         }
     }
+}
+
+/// Binds with a listen queue of [`LISTEN_BACKLOG`] (the system may cap it
+/// at `net.core.somaxconn`).
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// HTTP/1 only (Zoom sends webhooks over HTTP/1.1), keep-alive on, and

@@ -3,10 +3,18 @@
 //!
 //! The policy, at the limit: a new connection takes the slot of the
 //! connection that has waited longest for a request (a bare connection, a
-//! slowloris, a keep-alive connection between requests), else of the one
-//! whose request has been in progress longest, if that is over
-//! [`BUSY_EVICTABLE_AFTER`]. Without such a slot the new connection is
-//! refused. So idle or slow clients can fill the slots but cannot keep a
+//! slowloris, a keep-alive connection between requests) once the server
+//! has tried to read from it, else of the one whose request has been in
+//! progress longest, if that is over [`BUSY_EVICTABLE_AFTER`]. Without such
+//! a slot the new connection is refused. A connection not read from yet
+//! is never taken: in a burst the accept loop runs ahead of the connection
+//! tasks, and would otherwise close a client whose request is already in
+//! its socket buffer before anyone looked. (A client whose head comes late
+//! is protected by its youth only: under a flood of new connections faster
+//! than the limit per head delay, it can lose its slot. That is a flood of
+//! connects, for SYN cookies and whatever is in front of qoswatch; held
+//! connections, idle or slow, never push out a client that sends its
+//! request.) So idle or slow clients can fill the slots but cannot keep a
 //! client that sends its request at once from being served; nginx reuses
 //! its idle connections the same way when `worker_connections` runs out.
 //! A plain semaphore would refuse the newcomer instead, and a webhook would
@@ -15,7 +23,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -50,6 +58,9 @@ pub(super) struct ConnState {
     since_ms: AtomicU64,
     /// Last byte read or written.
     last_io_ms: AtomicU64,
+    /// The server has tried to read from it (a client that sent its
+    /// request at once has been seen to).
+    read_attempted: AtomicBool,
     /// Cancelled when the connection loses its slot to a new one.
     pub(super) evicted: CancellationToken,
 }
@@ -63,6 +74,7 @@ impl ConnState {
             handling: AtomicUsize::new(0),
             since_ms: AtomicU64::new(now_ms),
             last_io_ms: AtomicU64::new(now_ms),
+            read_attempted: AtomicBool::new(false),
             evicted: CancellationToken::new(),
         }
     }
@@ -71,6 +83,13 @@ impl ConnState {
     pub(super) fn touched(&self) {
         self.last_io_ms
             .store(millis_since(self.epoch, Instant::now()), Ordering::Relaxed);
+    }
+
+    /// The server tried to read from the socket, whatever it got.
+    pub(super) fn read_attempted(&self) {
+        if !self.read_attempted.load(Ordering::Relaxed) {
+            self.read_attempted.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A request head was read and its handler starts. The returned guard
@@ -193,7 +212,11 @@ impl Slots {
     fn victim(&self, inner: &Inner, now: Instant) -> Option<(u64, bool)> {
         let (waiting, busy): (Vec<&Arc<ConnState>>, Vec<&Arc<ConnState>>) =
             inner.open.values().partition(|state| !state.is_handling());
-        if let Some(longest) = waiting.iter().min_by_key(|state| (state.since(), state.id)) {
+        if let Some(longest) = waiting
+            .iter()
+            .filter(|state| state.read_attempted.load(Ordering::Relaxed))
+            .min_by_key(|state| (state.since(), state.id))
+        {
             return Some((longest.id, true));
         }
         let now_ms = millis_since(self.epoch, now);
@@ -243,11 +266,54 @@ impl Slots {
 mod tests {
     use super::*;
 
+    /// The state of a connection given a free slot, which the server has
+    /// tried to read from.
     fn admitted(admission: Admission) -> Arc<ConnState> {
         match admission {
-            Admission::Admitted(state) => state,
+            Admission::Admitted(state) => {
+                state.read_attempted();
+                state
+            }
             other => panic!("expected a free slot, got {other:?}"),
         }
+    }
+
+    /// The state of a connection given another's slot, read from.
+    fn replaced(admission: Admission) -> (Arc<ConnState>, bool) {
+        match admission {
+            Admission::Replaced { state, waiting } => {
+                state.read_attempted();
+                (state, waiting)
+            }
+            other => panic!("expected a replaced slot, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_not_read_from_yet_keeps_its_slot() {
+        let slots = Slots::new(2);
+        let Admission::Admitted(unread) = slots.admit(Instant::now()) else {
+            panic!("a free slot");
+        };
+        let read = admitted(slots.admit(Instant::now()));
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let Admission::Replaced {
+            state: newcomer,
+            waiting: true,
+        } = slots.admit(Instant::now())
+        else {
+            panic!("the waiting one read from gives its slot up");
+        };
+        assert!(read.evicted.is_cancelled());
+        assert!(
+            !unread.evicted.is_cancelled(),
+            "older, but not read from yet"
+        );
+        // Neither the first nor the newcomer has been read from.
+        assert!(matches!(slots.admit(Instant::now()), Admission::Refused));
+        newcomer.read_attempted();
+        replaced(slots.admit(Instant::now()));
+        assert!(newcomer.evicted.is_cancelled() && !unread.evicted.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]
@@ -274,9 +340,7 @@ mod tests {
         // even though it came first.
         let _request = first.handling();
         tokio::time::advance(Duration::from_millis(10)).await;
-        let Admission::Replaced { waiting, .. } = slots.admit(Instant::now()) else {
-            panic!("expected a replaced slot");
-        };
+        let (_, waiting) = replaced(slots.admit(Instant::now()));
         assert!(waiting);
         assert!(second.evicted.is_cancelled());
         assert!(!first.evicted.is_cancelled() && !third.evicted.is_cancelled());
@@ -295,10 +359,11 @@ mod tests {
         let _b_request = b.handling();
         assert!(matches!(slots.admit(Instant::now()), Admission::Refused));
         tokio::time::advance(BUSY_EVICTABLE_AFTER - Duration::from_millis(300)).await;
-        let Admission::Replaced { waiting, .. } = slots.admit(Instant::now()) else {
-            panic!("the request in progress for a second gives its slot up");
-        };
-        assert!(!waiting);
+        let (_, waiting) = replaced(slots.admit(Instant::now()));
+        assert!(
+            !waiting,
+            "the request in progress for a second gives its slot up"
+        );
         assert!(a.evicted.is_cancelled() && !b.evicted.is_cancelled());
     }
 
@@ -308,9 +373,7 @@ mod tests {
         let mut evicted = vec![admitted(slots.admit(Instant::now()))];
         for _ in 0..MAX_CLOSING {
             tokio::time::advance(Duration::from_millis(1)).await;
-            let Admission::Replaced { state, .. } = slots.admit(Instant::now()) else {
-                panic!("expected a replaced slot");
-            };
+            let (state, _) = replaced(slots.admit(Instant::now()));
             evicted.push(state);
         }
         let newest = evicted.pop().expect("the one holding the slot");

@@ -43,7 +43,18 @@ fn run(test: impl Future<Output = ()>) {
 /// every one answered 200 within [`ANSWER_BOUND`].
 async fn webhooks_are_answered_in_time(server: &Qoswatch) {
     for _ in 0..3 {
-        let (status, took) = server.signed_join().await.expect("answered");
+        let Some((status, took)) = server.signed_join().await else {
+            panic!(
+                "a signed webhook got no answer; refused {}, evicted {}\n{}",
+                server
+                    .metric("qoswatch_http_connections_refused_total")
+                    .await,
+                server
+                    .metric("qoswatch_http_connections_evicted_total")
+                    .await,
+                server.logs()
+            );
+        };
         assert_eq!(status, 200, "{}", server.logs());
         assert!(took < ANSWER_BOUND, "answered after {took:?}");
     }
@@ -106,25 +117,33 @@ fn an_idle_flood_over_the_connection_limit_is_shed_at_once_and_webhooks_are_answ
             shed_in < Duration::from_millis(500),
             "shed after {shed_in:?}"
         );
-        let mut closed: Vec<usize> = crowd.seen.iter().map(|c| c.index).collect();
-        closed.sort_unstable();
-        assert_eq!(
-            closed,
-            (0..200).collect::<Vec<_>>(),
-            "the connections waiting longest give their slots up"
+        // The connections waiting longest give their slots up (give or
+        // take a few the server had not read from yet when the next came).
+        let oldest = crowd.seen.iter().filter(|c| c.index < 200).count();
+        assert!(oldest >= 180, "only {oldest} of the 200 oldest were closed");
+        assert!(
+            crowd.seen.iter().all(|c| c.index < 250),
+            "a new connection was closed before older ones"
         );
         webhooks_are_answered_in_time(&server).await;
-        let evicted = server
-            .metric("qoswatch_http_connections_evicted_total")
-            .await;
-        assert!(evicted >= 201.0, "evicted: {evicted}");
-        assert!(server.metric("qoswatch_http_connections_open").await <= 100.0);
         // The 99 newest idle connections are still held (one gave way to
         // the first webhook, whose slot the next ones reused).
         let still_open = crowd.opened - crowd.collect();
         assert!((96..=99).contains(&still_open), "{still_open}");
+        // A burst of a thousand more, all at once: they push each other out.
+        let burst_started = Instant::now();
+        let mut burst = Crowd::burst(server.address, 1000, Behaviour::Idle).await;
+        assert!(burst.wait_closed(900, Duration::from_secs(10)).await >= 900);
+        let settled = burst_started.elapsed();
+        assert!(settled < Duration::from_secs(2), "{settled:?}");
+        webhooks_are_answered_in_time(&server).await;
+        let evicted = server
+            .metric("qoswatch_http_connections_evicted_total")
+            .await;
+        assert!(evicted >= 1000.0, "evicted: {evicted}");
+        assert!(server.metric("qoswatch_http_connections_open").await <= 100.0);
         assert_eq!(
-            server.log_count("connection limit reached"),
+            server.log_count("open connections closed to make room"),
             1,
             "{}",
             server.logs()
