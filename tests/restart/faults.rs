@@ -172,7 +172,14 @@ async fn a_full_disk_is_logged_counted_and_reported_while_webhooks_are_answered(
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
-    assert!(service.logs().contains("database write failed"));
+    // The log line travels through the child's stderr and a reader thread.
+    assert!(
+        service
+            .logged("database write failed", Duration::from_secs(5))
+            .await,
+        "{}",
+        service.logs()
+    );
     let (status, logs) = service.terminate();
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
