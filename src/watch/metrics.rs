@@ -23,6 +23,7 @@ pub(super) struct WatchMetrics {
     pub(super) refused: Counter,
     stopped: Family<ReasonLabel, Counter>,
     pub(super) samples: Counter,
+    pub(super) samples_dropped: Counter,
     pub(super) bad_values: Counter,
     pub(super) poll_errors: Counter,
     pub(super) polling_disabled: Gauge,
@@ -60,6 +61,11 @@ impl WatchMetrics {
             "qoswatch_samples",
             "New QoS samples handed to the rules",
             metrics.samples.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_dropped",
+            "QoS samples left out because one answer held more than are taken from it (the oldest)",
+            metrics.samples_dropped.clone(),
         );
         registry.register(
             "qoswatch_qos_bad_values",

@@ -20,6 +20,7 @@ use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
 use crate::config::PollingSettings;
+use crate::logging::LogEvery;
 use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
 use qoswatch_core::rules::SavedState;
@@ -130,6 +131,7 @@ impl Monitor {
                     client,
                     settings,
                     metrics,
+                    samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
                 },
                 sink,
                 store,

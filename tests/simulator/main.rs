@@ -211,6 +211,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
             token_url: sim.token_url(),
             request_timeout: Duration::from_secs(5),
             token_refresh_margin: Duration::from_secs(60),
+            max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
         },
         Credentials {
             account_id: SecretString::from(credentials.account_id.clone()),
