@@ -96,6 +96,10 @@ pub struct PollingSettings {
     pub max_backoff: Duration,
     /// Most participants watched at once; joins beyond it are logged and counted.
     pub max_watchers: usize,
+    /// Most participants (and, separately, meetings) remembered as ended,
+    /// so that late `participant_joined` retries start nothing; when full,
+    /// the oldest is forgotten first.
+    pub max_remembered_ended: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -219,6 +223,15 @@ impl Default for ZoomSettings {
 /// cap is also the most memory one request can cost.
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
+/// The default bound on the memory of ended participants (and meetings).
+///
+/// An end is remembered for two hours. A busy day for one qoswatch is about
+/// 1,000 participant-hours (what Zoom's daily cap of 60,000 QoS calls
+/// covers at one a minute); even 5,000 watched participants
+/// (`polling.max_watchers`) each leaving ten times within two hours make
+/// 50,000. 100,000 entries cost about 30 MB at most (ids of Zoom's longest
+/// accepted length) and a constant time per webhook.
+pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
 
 impl Default for PollingSettings {
     fn default() -> Self {
@@ -228,6 +241,7 @@ impl Default for PollingSettings {
             max_watch_age: Duration::from_secs(24 * 3600),
             max_backoff: Duration::from_secs(5 * 60),
             max_watchers: 5_000,
+            max_remembered_ended: DEFAULT_MAX_REMEMBERED_ENDED,
         }
     }
 }
@@ -328,6 +342,7 @@ env_settings! {
     "QOSWATCH_MAX_WATCH_AGE" => polling.max_watch_age: duration, "stop a watch after this long in any case";
     "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
     "QOSWATCH_MAX_WATCHERS" => polling.max_watchers: number, "most participants watched at once";
+    "QOSWATCH_MAX_REMEMBERED_ENDED" => polling.max_remembered_ended: number, "most ended participants (and meetings) remembered";
     "QOSWATCH_RULES_FILE" => rules.file: optional_path, "the rules file; empty for none";
     "QOSWATCH_SMTP_HOST" => alerts.smtp.host: text, "SMTP relay for e-mail channels";
     "QOSWATCH_SMTP_PORT" => alerts.smtp.port: number, "SMTP relay port";
@@ -523,6 +538,12 @@ impl Settings {
         }
         if self.polling.max_watchers == 0 {
             return invalid("polling.max_watchers", "must be at least 1");
+        }
+        if self.polling.max_remembered_ended == 0 {
+            return invalid(
+                "polling.max_remembered_ended",
+                "must be at least 1; late participant_joined retries would start watches of people who left",
+            );
         }
         if self.zoom.max_answer_bytes < 16 * 1024 {
             return invalid(
@@ -808,6 +829,10 @@ mod tests {
             ),
             ("webhook:\n  replay_window: 2h\n", "webhook.replay_window"),
             ("polling:\n  max_watchers: 0\n", "polling.max_watchers"),
+            (
+                "polling:\n  max_remembered_ended: 0\n",
+                "polling.max_remembered_ended",
+            ),
             ("zoom:\n  max_answer_bytes: 1000\n", "zoom.max_answer_bytes"),
             ("server:\n  shutdown_grace: 5s\n", "server.shutdown_grace"),
         ] {
@@ -904,6 +929,7 @@ mod tests {
             ("QOSWATCH_MAX_WATCH_AGE", "2h"),
             ("QOSWATCH_MAX_BACKOFF", "90s"),
             ("QOSWATCH_MAX_WATCHERS", "12"),
+            ("QOSWATCH_MAX_REMEMBERED_ENDED", "5000"),
             ("QOSWATCH_RULES_FILE", "rules.yaml"),
             ("QOSWATCH_SMTP_HOST", "relay.test"),
             ("QOSWATCH_SMTP_PORT", "2525"),
@@ -941,6 +967,7 @@ mod tests {
         assert_eq!(s.polling.max_watch_age, Duration::from_secs(7200));
         assert_eq!(s.polling.max_backoff, Duration::from_secs(90));
         assert_eq!(s.polling.max_watchers, 12);
+        assert_eq!(s.polling.max_remembered_ended, 5000);
         assert_eq!(s.rules.file, Some(PathBuf::from("rules.yaml")));
         let smtp = s.alerts.smtp.as_ref().expect("smtp from the environment");
         assert_eq!(smtp.host, "relay.test");

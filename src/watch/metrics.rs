@@ -7,11 +7,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::ended::Ended;
 use super::subject::StopReason;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+/// `participant` or `meeting`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 /// Cheap to clone: every series is shared.
@@ -27,6 +34,8 @@ pub(super) struct WatchMetrics {
     pub(super) bad_values: Counter,
     pub(super) poll_errors: Counter,
     pub(super) polling_disabled: Gauge,
+    remembered_ended: Family<KindLabel, Gauge>,
+    forgotten_early: Family<KindLabel, Counter>,
 }
 
 impl WatchMetrics {
@@ -82,7 +91,34 @@ impl WatchMetrics {
             "Failed polls (retried with back-off)",
             metrics.poll_errors.clone(),
         );
+        registry.register(
+            "qoswatch_remembered_ended",
+            "Participants who left and meetings that ended, remembered so that late joins start nothing",
+            metrics.remembered_ended.clone(),
+        );
+        registry.register(
+            "qoswatch_remembered_ended_forgotten_early",
+            "Ended participants or meetings forgotten before their time because polling.max_remembered_ended was reached",
+            metrics.forgotten_early.clone(),
+        );
         metrics
+    }
+
+    pub(super) fn remembered_ended(&self, ended: &Ended) {
+        for (kind, len) in [
+            ("participant", ended.participants.len()),
+            ("meeting", ended.meetings.len()),
+        ] {
+            self.remembered_ended
+                .get_or_create(&KindLabel { kind })
+                .set(len as i64);
+        }
+    }
+
+    pub(super) fn forgotten_early(&self, kind: &'static str, count: usize) {
+        self.forgotten_early
+            .get_or_create(&KindLabel { kind })
+            .inc_by(count as u64);
     }
 
     pub(super) fn stopped(&self, reason: StopReason) {
