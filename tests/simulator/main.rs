@@ -4,6 +4,7 @@
 //! independently of them. Tests of the simulator alone live in
 //! `crates/qoswatch-zoomsim/tests/`.
 
+mod answers;
 mod samples;
 mod webhooks;
 
