@@ -309,9 +309,7 @@ async fn zoom_webhook(
     let name = event.metric_label();
     let outcome = match event {
         Event::UrlValidation { plain_token } => {
-            state
-                .webhook_metrics
-                .handled(name, WebhookOutcome::Handled);
+            state.webhook_metrics.handled(name, WebhookOutcome::Handled);
             tracing::info!(tracking_id = %tracking, "answered Zoom's URL validation");
             let encrypted = verified.url_validation_token(&plain_token);
             let answer = json!({ "plainToken": plain_token, "encryptedToken": encrypted });

@@ -244,7 +244,10 @@ impl PollState {
                 // so as not to log it once per watch and poll.
                 let wait = self.retry_delay(&ctx.settings);
                 ctx.metrics.poll_errors.inc();
-                tracing::debug!(retry_in_ms = wait.as_millis() as u64, "Zoom answer too large");
+                tracing::debug!(
+                    retry_in_ms = wait.as_millis() as u64,
+                    "Zoom answer too large"
+                );
                 observer.idle(subject, now);
                 Step::PollAt(Instant::now() + wait)
             }
@@ -291,9 +294,7 @@ fn count_bad_values(ctx: &PollContext, report: &ParseReport) {
     if report.bad_value_count == 0 {
         return;
     }
-    ctx.metrics
-        .bad_values
-        .inc_by(report.bad_value_count as u64);
+    ctx.metrics.bad_values.inc_by(report.bad_value_count as u64);
     tracing::warn!(
         count = report.bad_value_count,
         fields = ?report.bad_values.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),

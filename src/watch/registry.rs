@@ -188,7 +188,10 @@ impl Monitor {
             let mut ended = self.ended();
             let mut forgotten = (0, 0);
             for (key, at) in snapshot.ended_participants.drain(..) {
-                forgotten.0 += ended.participants.insert(key, instant_of(at), now).forgotten;
+                forgotten.0 += ended
+                    .participants
+                    .insert(key, instant_of(at), now)
+                    .forgotten;
             }
             for (uuid, at) in snapshot.ended_meetings.drain(..) {
                 forgotten.1 += ended.meetings.insert(uuid, instant_of(at), now).forgotten;

@@ -310,10 +310,21 @@ fn check(event: &Event) -> Result<(), EventError> {
         if !is_zoom_id(&meeting.uuid) {
             return Err(invalid("payload.object.uuid", ID_EXPECTED));
         }
-        if meeting.id.as_deref().is_some_and(|id| !is_meeting_number(id)) {
-            return Err(invalid("payload.object.id", "a meeting number of at most 20 digits"));
+        if meeting
+            .id
+            .as_deref()
+            .is_some_and(|id| !is_meeting_number(id))
+        {
+            return Err(invalid(
+                "payload.object.id",
+                "a meeting number of at most 20 digits",
+            ));
         }
-        if meeting.topic.as_deref().is_some_and(|t| !is_text(t, limits::MAX_TOPIC_CHARS)) {
+        if meeting
+            .topic
+            .as_deref()
+            .is_some_and(|t| !is_text(t, limits::MAX_TOPIC_CHARS))
+        {
             return Err(invalid(
                 "payload.object.topic",
                 "one line of at most 512 characters",
@@ -339,7 +350,11 @@ fn check(event: &Event) -> Result<(), EventError> {
                     "one line of at most 256 characters",
                 ));
             }
-            if participant.email.as_deref().is_some_and(|email| !is_email(email)) {
+            if participant
+                .email
+                .as_deref()
+                .is_some_and(|email| !is_email(email))
+            {
                 return Err(invalid(
                     "payload.object.participant.email",
                     "an address of at most 320 characters without spaces",
@@ -559,7 +574,10 @@ mod tests {
             let Event::ParticipantJoined(e) = event else {
                 panic!("wrong variant")
             };
-            assert_eq!((e.key().meeting_uuid.as_str(), e.key().user_id.as_str()), (uuid, user_id));
+            assert_eq!(
+                (e.key().meeting_uuid.as_str(), e.key().user_id.as_str()),
+                (uuid, user_id)
+            );
         }
         // A user id sent as a JSON number is its digits.
         let body = br#"{"event":"meeting.participant_left","payload":{"object":{"uuid":"u==","participant":{"user_id":16778240}}}}"#;
@@ -601,7 +619,12 @@ mod tests {
                 .into_bytes()
         };
         let ended = |object| with(object, "meeting.ended");
-        assert!(parse(&ended(serde_json::json!({"uuid": "u==", "id": "84712639219"}))).is_ok());
+        assert!(
+            parse(&ended(
+                serde_json::json!({"uuid": "u==", "id": "84712639219"})
+            ))
+            .is_ok()
+        );
         assert_eq!(
             invalid_field(&ended(serde_json::json!({"uuid": "u==", "id": "8471x"}))),
             "payload.object.id"
@@ -617,11 +640,16 @@ mod tests {
             "payload.object.topic"
         );
         assert_eq!(
-            invalid_field(&ended(serde_json::json!({"uuid": "u==", "topic": "two\nlines"}))),
+            invalid_field(&ended(
+                serde_json::json!({"uuid": "u==", "topic": "two\nlines"})
+            )),
             "payload.object.topic"
         );
         assert_eq!(
-            invalid_field(&with(serde_json::json!({"uuid": "u==\n"}), "meeting.started")),
+            invalid_field(&with(
+                serde_json::json!({"uuid": "u==\n"}),
+                "meeting.started"
+            )),
             "payload.object.uuid"
         );
         let left = |email: &str| {
@@ -637,7 +665,10 @@ mod tests {
             "payload.object.participant.email"
         );
         let alert = |issues: Vec<String>| {
-            with(serde_json::json!({"uuid": "u==", "issues": issues}), "meeting.alert")
+            with(
+                serde_json::json!({"uuid": "u==", "issues": issues}),
+                "meeting.alert",
+            )
         };
         let one = "Unstable audio quality".to_owned();
         assert!(parse(&alert(vec![one.clone(); limits::MAX_ISSUES])).is_ok());

@@ -131,21 +131,39 @@ mod tests {
     #[test]
     fn every_id_stays_one_segment_of_the_path_reqwest_sends() {
         let ids = [
-            ".", "..", "...", "/", "//", "./", "/..", "a/../b", "%2E%2E", "%2e.", "?x=1", "#frag",
-            "\\..\\", ";", "a b", "é", "", "4444AAAiAAAAAiAiAiiAii==",
+            ".",
+            "..",
+            "...",
+            "/",
+            "//",
+            "./",
+            "/..",
+            "a/../b",
+            "%2E%2E",
+            "%2e.",
+            "?x=1",
+            "#frag",
+            "\\..\\",
+            ";",
+            "a b",
+            "é",
+            "",
+            "4444AAAiAAAAAiAiAiiAii==",
             "/gsqg0HKxTQ2Tx//SVAxE9+0w==",
         ];
         for meeting in ids {
             for user in ids {
                 let path = sent_path(meeting, user);
                 let segments: Vec<&str> = path.split('/').collect();
+                assert_eq!(segments.len(), 8, "{meeting:?} / {user:?} gave {path:?}");
                 assert_eq!(
-                    segments.len(),
-                    8,
-                    "{meeting:?} / {user:?} gave {path:?}"
-                );
-                assert_eq!(
-                    [segments[1], segments[2], segments[3], segments[5], segments[7]],
+                    [
+                        segments[1],
+                        segments[2],
+                        segments[3],
+                        segments[5],
+                        segments[7]
+                    ],
                     ["v2", "metrics", "meetings", "participants", "qos"],
                     "{meeting:?} / {user:?} gave {path:?}"
                 );
