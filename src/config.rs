@@ -229,8 +229,9 @@ pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// 1,000 participant-hours (what Zoom's daily cap of 60,000 QoS calls
 /// covers at one a minute); even 5,000 watched participants
 /// (`polling.max_watchers`) each leaving ten times within two hours make
-/// 50,000. 100,000 entries cost about 30 MB at most (ids of Zoom's longest
-/// accepted length) and a constant time per webhook.
+/// 50,000. 100,000 participants cost about 37 MiB (measured with Zoom-sized
+/// ids, BENCHMARKS.md; more with 64-character ids), meetings the same at
+/// most, and O(log n) time per webhook.
 pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
 
 impl Default for PollingSettings {

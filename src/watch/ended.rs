@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::Duration;
 
 use qoswatch_core::alert::ParticipantKey;
@@ -24,14 +25,17 @@ pub(super) struct Inserted {
     pub(super) forgotten: usize,
 }
 
+/// When a key was remembered, and a sequence number that orders equal times.
+type Stamp = (Instant, u64);
+
 /// Keys remembered for `keep` since their time, at most `capacity` of them.
+/// Each key is stored once, shared by the two indexes.
 #[derive(Debug)]
 pub(super) struct Memory<K> {
-    /// The time each key was remembered at, with its sequence number (the
-    /// key of its entry in `by_time`).
-    entries: HashMap<K, (Instant, u64)>,
-    /// Oldest first. Equal times are ordered by the sequence number.
-    by_time: BTreeMap<(Instant, u64), K>,
+    /// The stamp of each key (the key of its entry in `by_time`).
+    entries: HashMap<Arc<K>, Stamp>,
+    /// Oldest first.
+    by_time: BTreeMap<Stamp, Arc<K>>,
     next_sequence: u64,
     keep: Duration,
     capacity: usize,
@@ -61,13 +65,14 @@ impl<K: Clone + Eq + Hash> Memory<K> {
             // Restored from the store but already too old: nothing to remember.
             return Inserted::default();
         }
-        if let Some(previous) = self.entries.get(&key) {
-            self.by_time.remove(previous);
+        if let Some(previous) = self.entries.remove(&key) {
+            self.by_time.remove(&previous);
         }
-        let sequence = self.next_sequence;
+        let stamp = (at, self.next_sequence);
         self.next_sequence += 1;
-        self.by_time.insert((at, sequence), key.clone());
-        self.entries.insert(key, (at, sequence));
+        let key = Arc::new(key);
+        self.by_time.insert(stamp, key.clone());
+        self.entries.insert(key, stamp);
         let mut inserted = Inserted::default();
         while self.entries.len() > self.capacity {
             self.forget_oldest();
@@ -102,7 +107,7 @@ impl<K: Clone + Eq + Hash> Memory<K> {
     /// The remembered keys, oldest first (for tests).
     #[cfg(test)]
     fn oldest_first(&self) -> Vec<K> {
-        self.by_time.values().cloned().collect()
+        self.by_time.values().map(|key| K::clone(key)).collect()
     }
 }
 
