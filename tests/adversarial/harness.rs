@@ -3,16 +3,12 @@
 //! (`/proc/PID/status`) and CPU time (`/proc/PID/stat`), signed webhooks
 //! (signed by the simulator's own implementation), a probe that times a
 //! signed webhook every 50 ms while an attack runs, and the attacks.
-//!
-//! The binary is `target/*/qoswatch` of this build unless
-//! `QOSWATCH_ADVERSARIAL_BIN` names another (an older build, to see the
-//! tests fail on it).
 
 #![allow(dead_code)] // each user takes what it needs
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,13 +21,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "adversarial-test-webhook-secret";
-
-/// The qoswatch binary under test.
-pub fn binary() -> PathBuf {
-    std::env::var_os("QOSWATCH_ADVERSARIAL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qoswatch")))
-}
 
 pub async fn simulator() -> SimHandle {
     Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().expect("addr"))
@@ -183,8 +172,8 @@ impl Service {
         // 12th and 13th fields.
         let rest = &stat[stat.rfind(')').expect("comm") + 2..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime")
-            + fields[12].parse::<u64>().expect("stime");
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         // getconf CLK_TCK is 100 on Linux.
         Duration::from_millis(ticks * 10)
     }
@@ -355,11 +344,9 @@ impl Probe {
                 }
                 next += Duration::from_millis(50);
                 let started = Instant::now();
-                let answer = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    post_signed(&http, &url, &body),
-                )
-                .await;
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(10), post_signed(&http, &url, &body))
+                        .await;
                 let took = started.elapsed();
                 match answer {
                     Ok(response) if response.status() == 200 => times.push(took),
@@ -472,7 +459,9 @@ pub async fn huge_answers(
     let started = Instant::now();
     sim.add_meeting(MeetingSpec::new(MEETING, 84_712_639_219, "Weekly sync"))
         .expect("meeting");
-    let users: Vec<String> = (0..watchers).map(|i| format!("{}", 16_778_240 + i)).collect();
+    let users: Vec<String> = (0..watchers)
+        .map(|i| format!("{}", 16_778_240 + i))
+        .collect();
     sim.push_faults((0..answers).map(|i| Fault::OversizedAnswer {
         bytes: FIFTY_MB,
         announce_length: i % 2 == 1,

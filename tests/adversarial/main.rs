@@ -13,11 +13,21 @@
 
 mod harness;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use qoswatch_zoomsim::{Endpoint, Fault, MeetingSpec, ParticipantSpec};
 
 use harness::*;
+
+/// The qoswatch binary under test: this build's, unless
+/// `QOSWATCH_ADVERSARIAL_BIN` names another (an older build, to see the
+/// tests fail on it).
+fn binary() -> PathBuf {
+    std::env::var_os("QOSWATCH_ADVERSARIAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qoswatch")))
+}
 
 /// A signed webhook is answered within this while an attack runs (Zoom
 /// gives up after 3 s).
@@ -94,7 +104,12 @@ async fn dot_segment_ids_stay_one_path_segment_at_zoom() {
     }
     let service = Service::start(&binary(), &sim, StoreKind::Memory, &[]).await;
     let probe = Probe::start(&service);
-    let pairs = [("..", "16778240"), (MEETING, "."), (MEETING, ".."), (".", ".")];
+    let pairs = [
+        ("..", "16778240"),
+        (MEETING, "."),
+        (MEETING, ".."),
+        (".", "."),
+    ];
     for (meeting, user) in pairs {
         let response = service
             .post_signed(&joined_body(meeting, user, "Dot"))
@@ -106,10 +121,16 @@ async fn dot_segment_ids_stay_one_path_segment_at_zoom() {
         .wait_until(
             |log| {
                 let paths: Vec<String> = log.requests().map(|r| r.raw_path.clone()).collect();
-                paths.iter().any(|p| p.contains("/%252E%252E/participants/16778240/"))
+                paths
+                    .iter()
+                    .any(|p| p.contains("/%252E%252E/participants/16778240/"))
                     && paths.iter().any(|p| p.ends_with("/participants/%252E/qos"))
-                    && paths.iter().any(|p| p.ends_with("/participants/%252E%252E/qos"))
-                    && paths.iter().any(|p| p.starts_with("/v2/metrics/meetings/%252E/"))
+                    && paths
+                        .iter()
+                        .any(|p| p.ends_with("/participants/%252E%252E/qos"))
+                    && paths
+                        .iter()
+                        .any(|p| p.starts_with("/v2/metrics/meetings/%252E/"))
             },
             Duration::from_secs(20),
         )
@@ -205,11 +226,17 @@ async fn control_characters_from_outside_cannot_forge_a_pretty_log_line() {
     };
     // 1. In a meeting UUID: refused, and the refusal does not quote it.
     let response = service
-        .post_signed(&joined_body(&format!("{MEETING}{}", forged(1)), "1", "Jill"))
+        .post_signed(&joined_body(
+            &format!("{MEETING}{}", forged(1)),
+            "1",
+            "Jill",
+        ))
         .await;
     assert_eq!(response.status(), 400);
     // 2. In an event name: accepted, and logged (at debug) escaped.
-    let response = service.post_signed(&event_body(&format!("x{}", forged(2)))).await;
+    let response = service
+        .post_signed(&event_body(&format!("x{}", forged(2))))
+        .await;
     assert_eq!(response.status(), 200);
     // 3. In the message of a Zoom error answer, logged at error.
     sim.push_fault(Fault::Refusal {
@@ -302,7 +329,9 @@ async fn a_flood_of_left_for_unknown_participants_stays_at_the_bound() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         service
-            .metric("qoswatch_webhooks_total{event=\"meeting.participant_joined\",outcome=\"handled\"}")
+            .metric(
+                "qoswatch_webhooks_total{event=\"meeting.participant_joined\",outcome=\"handled\"}"
+            )
             .await,
         Some(1.0)
     );
