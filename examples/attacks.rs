@@ -31,6 +31,7 @@ enum Attack {
     Dots,
     Names,
     Logs,
+    LongIds,
     Flood,
     All,
 }
@@ -84,9 +85,49 @@ async fn main() {
     if run(Attack::Logs) {
         logs(&args).await;
     }
+    if run(Attack::LongIds) {
+        long_ids(&args).await;
+    }
     if run(Attack::Flood) {
         flood(&args).await;
     }
+}
+
+/// 300 signed joins with 120 kB user ids (Zoom's are 8 to 10 digits).
+async fn long_ids(args: &Args) {
+    let sim = simulator().await;
+    sim.add_meeting(MeetingSpec::new(MEETING, 84_712_639_219, "Weekly sync"))
+        .expect("meeting");
+    let service = Service::start(&args.bin, &sim, StoreKind::Disk, &args.env()).await;
+    let baseline_rss = service.peak_rss();
+    let log_before = service.stderr_bytes().len();
+    let started = tokio::time::Instant::now();
+    let probe = Probe::start(&service);
+    let bodies = (0..300)
+        .map(|i| joined_body(MEETING, &format!("{i:03}{}", "1".repeat(120_000)), "Long"))
+        .collect();
+    let statuses = send_all(&service, bodies, 8).await;
+    // Let the watchers poll a few times (Zoom answers 404 for unknown ids).
+    let watched = service.metric("qoswatch_watchers_active").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let log_bytes = service.stderr_bytes().len() - log_before;
+    let outcome = Outcome {
+        baseline_rss,
+        peak_rss: service.peak_rss(),
+        probe: probe.finish().await,
+        cpu: service.cpu_time(),
+        elapsed: started.elapsed(),
+    };
+    let refused = statuses.iter().filter(|s| **s == 400).count();
+    report(
+        "300 joins with 120 kB user ids",
+        &outcome,
+        &format!(
+            "answered 400: {refused}, watchers right after: {watched:?}, log bytes: {log_bytes}"
+        ),
+    );
+    service.stop().await;
+    sim.shutdown().await;
 }
 
 fn report(name: &str, outcome: &Outcome, extra: &str) {
