@@ -73,10 +73,11 @@ impl<K: Clone + Eq + Hash> Memory<K> {
         let key = Arc::new(key);
         self.by_time.insert(stamp, key.clone());
         self.entries.insert(key, stamp);
+        // One entry was added: at most one has to go.
         let mut inserted = Inserted::default();
-        while self.entries.len() > self.capacity {
+        if self.entries.len() > self.capacity {
             self.forget_oldest();
-            inserted.forgotten += 1;
+            inserted.forgotten = 1;
         }
         inserted
     }

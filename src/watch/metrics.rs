@@ -15,11 +15,15 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
-/// `participant` or `meeting`.
+/// The `kind` label of the memory of ended participants and meetings:
+/// [`ENDED_PARTICIPANTS`] or [`ENDED_MEETINGS`].
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
 }
+
+pub(super) const ENDED_PARTICIPANTS: &str = "participant";
+pub(super) const ENDED_MEETINGS: &str = "meeting";
 
 /// Cheap to clone: every series is shared.
 #[derive(Debug, Clone, Default)]
@@ -106,8 +110,8 @@ impl WatchMetrics {
 
     pub(super) fn remembered_ended(&self, ended: &Ended) {
         for (kind, len) in [
-            ("participant", ended.participants.len()),
-            ("meeting", ended.meetings.len()),
+            (ENDED_PARTICIPANTS, ended.participants.len()),
+            (ENDED_MEETINGS, ended.meetings.len()),
         ] {
             self.remembered_ended
                 .get_or_create(&KindLabel { kind })

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::ended::Ended;
-use super::metrics::WatchMetrics;
+use super::metrics::{ENDED_MEETINGS, ENDED_PARTICIPANTS, WatchMetrics};
 use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
@@ -83,10 +83,6 @@ fn instant_of(at: DateTime<Utc>) -> Instant {
     let ago = (Utc::now() - at).to_std().unwrap_or_default();
     Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
 }
-
-/// The `kind` label of the memory of ended participants and meetings.
-const ENDED_PARTICIPANTS: &str = "participant";
-const ENDED_MEETINGS: &str = "meeting";
 
 /// How long polling stays off after Zoom says the account is not entitled.
 const NOT_ENTITLED_COOL_OFF: Duration = Duration::from_secs(15 * 60);
