@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod live_rules;
+pub mod logging;
 pub mod notify;
 pub mod pipeline;
 pub mod startup;
