@@ -87,6 +87,9 @@ pub struct ZoomSettings {
     /// Renew the OAuth token this long before it expires.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub token_refresh_margin: Duration,
+    /// The most bytes read of one answer from Zoom (QoS, token, error);
+    /// a larger answer is dropped and the request counts as failed.
+    pub max_answer_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +109,10 @@ pub struct PollingSettings {
     pub max_backoff: Duration,
     /// Most participants watched at once; joins beyond it are logged and counted.
     pub max_watchers: usize,
+    /// Most participants (and, separately, meetings) remembered as ended,
+    /// so that late `participant_joined` retries start nothing; when full,
+    /// the oldest is forgotten first.
+    pub max_remembered_ended: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -213,9 +220,35 @@ impl Default for ZoomSettings {
             requests_per_second: 10,
             daily_limit: 30_000,
             token_refresh_margin: Duration::from_secs(5 * 60),
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }
     }
 }
+
+/// The default cap on one Zoom answer: 16 MiB.
+///
+/// The largest answer Zoom should send is one participant's QoS answer. A
+/// sample with everything docs/ZOOM.md lists (the six classic streams, CPU,
+/// the twelve `*_device_*` streams and Wi-Fi) is about 2.6 KB of compact
+/// JSON. If `type=live` returns the whole series since the join (unsettled),
+/// a watch at `polling.max_watch_age` (24 h) gets 1,440 of them: about
+/// 3.7 MB, and 4.7 MB for a 30-hour meeting, Zoom's longest. 16 MiB is over
+/// three times that. Usual answers (a few recent minutes) are tens of KB;
+/// token and error answers are under 1 KB. The answer is held in memory
+/// while it is parsed (the parser builds only the samples it keeps), so the
+/// cap is also the most memory one request can cost.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The default bound on the memory of ended participants (and meetings).
+///
+/// An end is remembered for two hours. A busy day for one qoswatch is about
+/// 1,000 participant-hours (what Zoom's daily cap of 60,000 QoS calls
+/// covers at one a minute); even 5,000 watched participants
+/// (`polling.max_watchers`) each leaving ten times within two hours make
+/// 50,000. 100,000 participants cost about 37 MiB (measured with Zoom-sized
+/// ids, BENCHMARKS.md; more with 64-character ids), meetings the same at
+/// most, and O(log n) time per webhook.
+pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
 
 impl Default for PollingSettings {
     fn default() -> Self {
@@ -225,6 +258,7 @@ impl Default for PollingSettings {
             max_watch_age: Duration::from_secs(24 * 3600),
             max_backoff: Duration::from_secs(5 * 60),
             max_watchers: 5_000,
+            max_remembered_ended: DEFAULT_MAX_REMEMBERED_ENDED,
         }
     }
 }
@@ -322,11 +356,13 @@ env_settings! {
     "QOSWATCH_ZOOM_REQUESTS_PER_SECOND" => zoom.requests_per_second: number, "QoS requests per second, shared by every watcher";
     "QOSWATCH_ZOOM_DAILY_LIMIT" => zoom.daily_limit: number, "QoS requests per UTC day";
     "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN" => zoom.token_refresh_margin: duration, "renew the OAuth token this long before it expires";
+    "QOSWATCH_ZOOM_MAX_ANSWER_BYTES" => zoom.max_answer_bytes: number, "most bytes read of one answer from Zoom";
     "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "time between two polls of one participant";
     "QOSWATCH_STALE_AFTER" => polling.stale_after: duration, "stop a watch with no new sample for this long";
     "QOSWATCH_MAX_WATCH_AGE" => polling.max_watch_age: duration, "stop a watch after this long in any case";
     "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
     "QOSWATCH_MAX_WATCHERS" => polling.max_watchers: number, "most participants watched at once";
+    "QOSWATCH_MAX_REMEMBERED_ENDED" => polling.max_remembered_ended: number, "most ended participants (and meetings) remembered";
     "QOSWATCH_RULES_FILE" => rules.file: optional_path, "the rules file; empty for none";
     "QOSWATCH_SMTP_HOST" => alerts.smtp.host: text, "SMTP relay for e-mail channels";
     "QOSWATCH_SMTP_PORT" => alerts.smtp.port: number, "SMTP relay port";
@@ -522,6 +558,18 @@ impl Settings {
         }
         if self.polling.max_watchers == 0 {
             return invalid("polling.max_watchers", "must be at least 1");
+        }
+        if self.polling.max_remembered_ended == 0 {
+            return invalid(
+                "polling.max_remembered_ended",
+                "must be at least 1; late participant_joined retries would start watches of people who left",
+            );
+        }
+        if self.zoom.max_answer_bytes < 16 * 1024 {
+            return invalid(
+                "zoom.max_answer_bytes",
+                "must be at least 16384: smaller refuses Zoom's ordinary answers",
+            );
         }
         if self.server.shutdown_grace <= self.alerts.dispatch.shutdown_grace {
             return invalid(
@@ -822,6 +870,11 @@ mod tests {
             ),
             ("webhook:\n  replay_window: 2h\n", "webhook.replay_window"),
             ("polling:\n  max_watchers: 0\n", "polling.max_watchers"),
+            (
+                "polling:\n  max_remembered_ended: 0\n",
+                "polling.max_remembered_ended",
+            ),
+            ("zoom:\n  max_answer_bytes: 1000\n", "zoom.max_answer_bytes"),
             ("server:\n  shutdown_grace: 5s\n", "server.shutdown_grace"),
             ("server:\n  max_connections: 0\n", "server.max_connections"),
             (
@@ -920,11 +973,13 @@ mod tests {
             ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND", "7"),
             ("QOSWATCH_ZOOM_DAILY_LIMIT", "900"),
             ("QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN", "1m"),
+            ("QOSWATCH_ZOOM_MAX_ANSWER_BYTES", "1048576"),
             ("QOSWATCH_POLL_INTERVAL", "30s"),
             ("QOSWATCH_STALE_AFTER", "4m"),
             ("QOSWATCH_MAX_WATCH_AGE", "2h"),
             ("QOSWATCH_MAX_BACKOFF", "90s"),
             ("QOSWATCH_MAX_WATCHERS", "12"),
+            ("QOSWATCH_MAX_REMEMBERED_ENDED", "5000"),
             ("QOSWATCH_RULES_FILE", "rules.yaml"),
             ("QOSWATCH_SMTP_HOST", "relay.test"),
             ("QOSWATCH_SMTP_PORT", "2525"),
@@ -959,11 +1014,13 @@ mod tests {
         assert_eq!(s.zoom.requests_per_second, 7);
         assert_eq!(s.zoom.daily_limit, 900);
         assert_eq!(s.zoom.token_refresh_margin, Duration::from_secs(60));
+        assert_eq!(s.zoom.max_answer_bytes, 1_048_576);
         assert_eq!(s.polling.interval, Duration::from_secs(30));
         assert_eq!(s.polling.stale_after, Duration::from_secs(240));
         assert_eq!(s.polling.max_watch_age, Duration::from_secs(7200));
         assert_eq!(s.polling.max_backoff, Duration::from_secs(90));
         assert_eq!(s.polling.max_watchers, 12);
+        assert_eq!(s.polling.max_remembered_ended, 5000);
         assert_eq!(s.rules.file, Some(PathBuf::from("rules.yaml")));
         let smtp = s.alerts.smtp.as_ref().expect("smtp from the environment");
         assert_eq!(smtp.host, "relay.test");

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod http;
 pub mod listener;
 pub mod live_rules;
+pub mod logging;
 pub mod notify;
 pub mod pipeline;
 pub mod startup;

@@ -1,6 +1,7 @@
 //! The `qoswatch` command. Parses the command line, sets up logging, loads
 //! settings and hands over to the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,7 +57,12 @@ fn init_tracing(format: LogFormat, filter: &str) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Pretty => builder.init(),
+        // Control characters in values escaped as JSON escapes them; colours
+        // only on a terminal (a log file or pipe gets plain text).
+        LogFormat::Pretty => builder
+            .fmt_fields(qoswatch::logging::escaped_fields())
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
     }
 }
 

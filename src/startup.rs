@@ -254,6 +254,7 @@ fn zoom_client(
             token_url: settings.zoom.token_url.clone(),
             request_timeout: settings.zoom.request_timeout,
             token_refresh_margin: settings.zoom.token_refresh_margin,
+            max_answer_bytes: settings.zoom.max_answer_bytes,
         },
         credentials,
         budget.clone(),

@@ -1,4 +1,5 @@
-//! Shared parts of the load examples (`webhook_load`, `poll_load`): the
+//! Shared parts of the load examples (`webhook_load`, `poll_load`,
+//! `store_day`): the
 //! in-process simulator + qoswatch pair, signed webhook bodies, latency
 //! statistics and process readings from `/proc/self`.
 //!
@@ -7,7 +8,9 @@
 
 #![allow(dead_code)] // each example uses a different subset
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -64,9 +67,23 @@ pub struct InProcess {
     pub monitor: Monitor,
     pub tap: Arc<CountingTap>,
     /// The data directory, removed when this ends.
-    _data: Option<tempfile::TempDir>,
+    data: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// What the in-process qoswatch does beyond polling: by default no rules
+/// (samples are only counted) and the console channel on standard output.
+#[derive(Default)]
+pub struct ServiceOptions {
+    /// The rules file (`rules.file`).
+    pub rules_file: Option<PathBuf>,
+    /// Where the console channel writes its JSON lines instead of standard output.
+    pub console: Option<Box<dyn Write + Send>>,
+    /// `alerts.dispatch.group_window`, when not the default.
+    pub group_window: Option<Duration>,
+    /// Relay Zoom's `meeting.alert` webhooks (`alerts.zoom_meeting_alerts.enabled`).
+    pub zoom_meeting_alerts: bool,
 }
 
 /// How the in-process qoswatch polls.
@@ -92,6 +109,17 @@ impl InProcess {
         sim_config: SimConfig,
         plan: PollingPlan,
         store: StoreChoice,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(sim_config, plan, store, ServiceOptions::default()).await
+    }
+
+    /// [`InProcess::start`] with rules, a console writer and the other
+    /// [`ServiceOptions`].
+    pub async fn start_with(
+        sim_config: SimConfig,
+        plan: PollingPlan,
+        store: StoreChoice,
+        options: ServiceOptions,
     ) -> anyhow::Result<Self> {
         let sim = Simulator::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -122,12 +150,20 @@ impl InProcess {
         settings.secrets.client_secret = Some(SecretString::from(
             credentials.client_secret.expose_secret().to_owned(),
         ));
+        settings.rules.file = options.rules_file;
+        if let Some(window) = options.group_window {
+            settings.alerts.dispatch.group_window = window;
+        }
+        settings.alerts.zoom_meeting_alerts.enabled = options.zoom_meeting_alerts;
         settings.validate().context("load-test settings")?;
         let tap = Arc::new(CountingTap::default());
-        let extras = Extras {
+        let mut extras = Extras {
             sample_taps: vec![Arc::new(TapSink(tap.clone()))],
             ..Extras::default()
         };
+        if let Some(console) = options.console {
+            extras.console = console;
+        }
         let app = Application::build_with(settings, extras)
             .await
             .context("building qoswatch")?;
@@ -140,7 +176,7 @@ impl InProcess {
             address,
             monitor,
             tap,
-            _data: data,
+            data,
             shutdown,
             server,
         })
@@ -165,15 +201,27 @@ impl InProcess {
         Ok(text)
     }
 
+    /// The data directory (holding `qoswatch.db`), when the store is on disk.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_ref().map(|d| d.path())
+    }
+
     /// Stops qoswatch (gracefully, bounded) and the simulator.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_keeping_data().await.map(drop)
+    }
+
+    /// Stops as [`InProcess::stop`] does, and hands back the data directory
+    /// (removed when the returned value is dropped) so the closed database
+    /// can be read.
+    pub async fn stop_keeping_data(self) -> anyhow::Result<Option<tempfile::TempDir>> {
         self.shutdown.cancel();
         match tokio::time::timeout(Duration::from_secs(15), self.server).await {
             Ok(joined) => joined.context("qoswatch task")??,
             Err(_) => bail!("qoswatch did not stop within 15 s"),
         }
         self.sim.shutdown().await;
-        Ok(())
+        Ok(self.data)
     }
 }
 

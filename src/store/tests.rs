@@ -498,3 +498,40 @@ async fn a_data_directory_that_is_a_file_is_refused() {
     let error = SqliteBackend::open(&settings(&dir)).await.unwrap_err();
     assert!(matches!(error, StoreError::DataDir { .. }), "{error:?}");
 }
+
+#[test]
+fn synchronous_levels_are_read_by_name() {
+    assert_eq!(" full ".parse::<Synchronous>(), Ok(Synchronous::Full));
+    assert_eq!("normal".parse::<Synchronous>(), Ok(Synchronous::Normal));
+    assert!("off".parse::<Synchronous>().is_err());
+}
+
+#[test]
+fn ended_participants_are_remembered_past_zooms_last_retry() {
+    // Zoom retries a webhook for about 85 minutes (docs/ZOOM.md).
+    assert!(REMEMBER_ENDED >= std::time::Duration::from_secs(85 * 60));
+    assert!(REMEMBER_ENDED <= std::time::Duration::from_secs(6 * 3600));
+}
+
+#[tokio::test]
+async fn an_in_memory_store_is_not_durable_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let store = Store::in_memory(&mut Registry::default()).await.unwrap();
+    assert!(!store.is_durable());
+    store
+        .write_durably(Write::MeetingEnded {
+            uuid: "m1".into(),
+            at: at(0),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(!cwd.join("data").join("qoswatch.db").exists());
+    let on_disk = Store::open(&settings(&dir), &mut Registry::default())
+        .await
+        .unwrap()
+        .0;
+    assert!(on_disk.is_durable());
+    on_disk.close().await;
+}

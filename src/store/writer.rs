@@ -16,6 +16,8 @@ use super::{Backend, Op, REMEMBER_ENDED, StoreError, Write};
 const MAX_BATCH: usize = 1024;
 /// Time between two prunes.
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Time between two readings of the database's size (a cheap pragma).
+const SIZE_EVERY: Duration = Duration::from_secs(60);
 /// While writes fail, at most one error line per this period.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -50,6 +52,8 @@ impl<B: Backend> Writer<B> {
     async fn run(mut self, mut ops: mpsc::UnboundedReceiver<Op>) {
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut size = tokio::time::interval(SIZE_EVERY);
+        size.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch: Vec<Write> = Vec::new();
         let mut acks: Vec<Ack> = Vec::new();
         loop {
@@ -57,6 +61,10 @@ impl<B: Backend> Writer<B> {
                 op = ops.recv() => op,
                 _ = prune.tick() => {
                     self.prune().await;
+                    continue;
+                }
+                _ = size.tick() => {
+                    self.measure().await;
                     continue;
                 }
             };
@@ -150,6 +158,10 @@ impl<B: Backend> Writer<B> {
                 tracing::warn!(%error, "pruning old rows failed");
             }
         }
+        self.measure().await;
+    }
+
+    async fn measure(&mut self) {
         if let Ok(size) = self.backend.size().await {
             self.metrics
                 .size_bytes

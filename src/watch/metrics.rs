@@ -7,12 +7,23 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::ended::Ended;
 use super::subject::StopReason;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
 }
+
+/// The `kind` label of the memory of ended participants and meetings:
+/// [`ENDED_PARTICIPANTS`] or [`ENDED_MEETINGS`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+pub(super) const ENDED_PARTICIPANTS: &str = "participant";
+pub(super) const ENDED_MEETINGS: &str = "meeting";
 
 /// Cheap to clone: every series is shared.
 #[derive(Debug, Clone, Default)]
@@ -23,9 +34,12 @@ pub(super) struct WatchMetrics {
     pub(super) refused: Counter,
     stopped: Family<ReasonLabel, Counter>,
     pub(super) samples: Counter,
+    pub(super) samples_dropped: Counter,
     pub(super) bad_values: Counter,
     pub(super) poll_errors: Counter,
     pub(super) polling_disabled: Gauge,
+    remembered_ended: Family<KindLabel, Gauge>,
+    forgotten_early: Family<KindLabel, Counter>,
 }
 
 impl WatchMetrics {
@@ -62,6 +76,11 @@ impl WatchMetrics {
             metrics.samples.clone(),
         );
         registry.register(
+            "qoswatch_samples_dropped",
+            "QoS samples left out because one answer held more than are taken from it (the oldest)",
+            metrics.samples_dropped.clone(),
+        );
+        registry.register(
             "qoswatch_qos_bad_values",
             "QoS values that could not be parsed (treated as no data)",
             metrics.bad_values.clone(),
@@ -76,7 +95,34 @@ impl WatchMetrics {
             "Failed polls (retried with back-off)",
             metrics.poll_errors.clone(),
         );
+        registry.register(
+            "qoswatch_remembered_ended",
+            "Participants who left and meetings that ended, remembered so that late joins start nothing",
+            metrics.remembered_ended.clone(),
+        );
+        registry.register(
+            "qoswatch_remembered_ended_forgotten_early",
+            "Ended participants or meetings forgotten before their time because polling.max_remembered_ended was reached",
+            metrics.forgotten_early.clone(),
+        );
         metrics
+    }
+
+    pub(super) fn remembered_ended(&self, ended: &Ended) {
+        for (kind, len) in [
+            (ENDED_PARTICIPANTS, ended.participants.len()),
+            (ENDED_MEETINGS, ended.meetings.len()),
+        ] {
+            self.remembered_ended
+                .get_or_create(&KindLabel { kind })
+                .set(len as i64);
+        }
+    }
+
+    pub(super) fn forgotten_early(&self, kind: &'static str, count: usize) {
+        self.forgotten_early
+            .get_or_create(&KindLabel { kind })
+            .inc_by(count as u64);
     }
 
     pub(super) fn stopped(&self, reason: StopReason) {

@@ -11,8 +11,11 @@
 //! - `registry`: [`Monitor`], start/stop keyed by `ParticipantKey`
 //!   (idempotent: Zoom delivers webhooks at least once, out of order,
 //!   sometimes never), and what a watch's end means for the others.
+//! - `ended`: the bounded memory of participants who left and meetings that
+//!   ended (O(log n) per insert and expiry), which the registry consults.
 //! - `metrics`: the watchers' Prometheus series, registered in one place.
 
+mod ended;
 mod metrics;
 mod poll;
 mod registry;

@@ -19,6 +19,7 @@ use super::sink::WatchObserver;
 use super::subject::{StopReason, WatchSubject};
 use crate::backoff::Backoff;
 use crate::config::PollingSettings;
+use crate::logging::LogEvery;
 use crate::store::{Store, Write};
 use crate::zoom::budget::BudgetError;
 use crate::zoom::client::{ZoomClient, ZoomError};
@@ -29,6 +30,8 @@ pub(super) struct PollContext {
     pub(super) client: Arc<ZoomClient>,
     pub(super) settings: PollingSettings,
     pub(super) metrics: WatchMetrics,
+    /// "More samples than taken", once a minute for every watch together.
+    pub(super) samples_dropped_log: LogEvery,
 }
 
 /// A request to stop one watch: the first reason given wins, and the
@@ -236,6 +239,18 @@ impl PollState {
                 tracing::error!(%error, "Zoom refused the QoS request for this participant");
                 Step::End(PollEnd::Stopped(StopReason::Rejected))
             }
+            ZoomError::AnswerTooLarge { .. } => {
+                // A failed poll like a 5xx; the client logs it once a minute,
+                // so as not to log it once per watch and poll.
+                let wait = self.retry_delay(&ctx.settings);
+                ctx.metrics.poll_errors.inc();
+                tracing::debug!(
+                    retry_in_ms = wait.as_millis() as u64,
+                    "Zoom answer too large"
+                );
+                observer.idle(subject, now);
+                Step::PollAt(Instant::now() + wait)
+            }
             error => {
                 let wait = self.retry_delay(&ctx.settings);
                 ctx.metrics.poll_errors.inc();
@@ -263,14 +278,25 @@ impl PollState {
 }
 
 fn count_bad_values(ctx: &PollContext, report: &ParseReport) {
-    if report.bad_values.is_empty() {
+    if report.samples_dropped > 0 {
+        ctx.metrics
+            .samples_dropped
+            .inc_by(report.samples_dropped as u64);
+        if let Some(unlogged) = ctx.samples_dropped_log.occurred(Instant::now()) {
+            tracing::warn!(
+                dropped = report.samples_dropped,
+                kept = crate::zoom::client::MAX_SAMPLES_PER_ANSWER,
+                answers_not_logged_since = unlogged,
+                "Zoom answered more samples than are taken from one answer: the oldest were left out"
+            );
+        }
+    }
+    if report.bad_value_count == 0 {
         return;
     }
-    ctx.metrics
-        .bad_values
-        .inc_by(report.bad_values.len() as u64);
+    ctx.metrics.bad_values.inc_by(report.bad_value_count as u64);
     tracing::warn!(
-        count = report.bad_values.len(),
+        count = report.bad_value_count,
         fields = ?report.bad_values.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         "unreadable QoS values treated as no data"
     );

@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::metrics::WatchMetrics;
+use super::ended::Ended;
+use super::metrics::{ENDED_MEETINGS, ENDED_PARTICIPANTS, WatchMetrics};
 use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
 use crate::config::PollingSettings;
+use crate::logging::LogEvery;
 use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
 use qoswatch_core::rules::SavedState;
@@ -61,6 +63,8 @@ struct Inner {
     /// Participants and meetings whose watch ended recently, so that a late
     /// retry of `participant_joined` does not watch someone who is gone.
     ended: Mutex<Ended>,
+    /// "Forgotten early because the memory is full", once a minute.
+    forgotten_log: LogEvery,
 }
 
 use crate::store::REMEMBER_ENDED;
@@ -78,26 +82,6 @@ pub(super) struct Resume {
 fn instant_of(at: DateTime<Utc>) -> Instant {
     let ago = (Utc::now() - at).to_std().unwrap_or_default();
     Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
-}
-
-/// Recently ended watches and meetings, forgotten after [`REMEMBER_ENDED`].
-#[derive(Debug, Default)]
-struct Ended {
-    participants: HashMap<ParticipantKey, Instant>,
-    meetings: HashMap<String, Instant>,
-}
-
-impl Ended {
-    fn prune(&mut self, now: Instant) {
-        self.participants
-            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
-        self.meetings
-            .retain(|_, at| now.duration_since(*at) < REMEMBER_ENDED);
-    }
-
-    fn contains(&self, key: &ParticipantKey) -> bool {
-        self.participants.contains_key(key) || self.meetings.contains_key(&key.meeting_uuid)
-    }
 }
 
 /// How long polling stays off after Zoom says the account is not entitled.
@@ -120,6 +104,7 @@ impl Monitor {
         registry: &mut Registry,
     ) -> Self {
         let metrics = WatchMetrics::register(registry);
+        let ended = Ended::new(REMEMBER_ENDED, settings.max_remembered_ended);
         Self {
             inner: Arc::new(Inner {
                 watches: Mutex::new(HashMap::new()),
@@ -130,11 +115,13 @@ impl Monitor {
                     client,
                     settings,
                     metrics,
+                    samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
                 },
                 sink,
                 store,
                 polling_disabled_until: Mutex::new(None),
-                ended: Mutex::new(Ended::default()),
+                ended: Mutex::new(ended),
+                forgotten_log: LogEvery::new(Duration::from_secs(60)),
             }),
         }
     }
@@ -155,12 +142,34 @@ impl Monitor {
     /// can arrive before its `joined`). Returns the store's write.
     fn remember_ended_participant(&self, key: &ParticipantKey) -> Write {
         let now = Instant::now();
-        let mut ended = self.ended();
-        ended.prune(now);
-        ended.participants.insert(key.clone(), now);
+        let forgotten = {
+            let mut ended = self.ended();
+            let inserted = ended.participants.insert(key.clone(), now, now);
+            self.metrics().remembered_ended(&ended);
+            inserted.forgotten
+        };
+        self.forgot_early(ENDED_PARTICIPANTS, forgotten);
         Write::ParticipantEnded {
             key: key.clone(),
             at: Utc::now(),
+        }
+    }
+
+    /// Counts entries forgotten before their time because the memory of
+    /// ended participants or meetings was full, and says so once a minute.
+    fn forgot_early(&self, kind: &'static str, forgotten: usize) {
+        if forgotten == 0 {
+            return;
+        }
+        self.metrics().forgotten_early(kind, forgotten);
+        if let Some(unlogged) = self.inner.forgotten_log.occurred(Instant::now()) {
+            tracing::warn!(
+                kind,
+                max_remembered_ended = self.inner.poll.settings.max_remembered_ended,
+                not_logged_since = unlogged,
+                "memory of ended participants or meetings is full: the oldest is forgotten \
+                 early (a late participant_joined retry for it would start a watch)"
+            );
         }
     }
 
@@ -169,15 +178,24 @@ impl Monitor {
     /// answer ends those that are over). Call once, before serving.
     pub fn resume(&self, snapshot: &mut Snapshot) -> usize {
         {
+            // Each entry takes its place by time, whatever the order the
+            // store gives them in; past the bound the oldest are forgotten.
             let now = Instant::now();
             let mut ended = self.ended();
+            let mut forgotten = (0, 0);
             for (key, at) in snapshot.ended_participants.drain(..) {
-                ended.participants.insert(key, instant_of(at));
+                forgotten.0 += ended
+                    .participants
+                    .insert(key, instant_of(at), now)
+                    .forgotten;
             }
             for (uuid, at) in snapshot.ended_meetings.drain(..) {
-                ended.meetings.insert(uuid, instant_of(at));
+                forgotten.1 += ended.meetings.insert(uuid, instant_of(at), now).forgotten;
             }
-            ended.prune(now);
+            self.metrics().remembered_ended(&ended);
+            drop(ended);
+            self.forgot_early(ENDED_PARTICIPANTS, forgotten.0);
+            self.forgot_early(ENDED_MEETINGS, forgotten.1);
         }
         let mut resumed = 0;
         for saved in snapshot.watches.drain(..) {
@@ -290,7 +308,7 @@ impl Monitor {
             metrics.refused.inc();
             return Err(StartOutcome::PollingDisabled);
         }
-        if self.ended().contains(key) {
+        if self.ended().contains(key, Instant::now()) {
             metrics.duplicates.inc();
             return Err(StartOutcome::AlreadyEnded);
         }
@@ -417,12 +435,14 @@ impl Monitor {
     }
 
     fn stop_meeting_now(&self, meeting_uuid: &str, reason: StopReason) -> usize {
-        {
+        let forgotten = {
             let now = Instant::now();
             let mut ended = self.ended();
-            ended.prune(now);
-            ended.meetings.insert(meeting_uuid.to_owned(), now);
-        }
+            let inserted = ended.meetings.insert(meeting_uuid.to_owned(), now, now);
+            self.metrics().remembered_ended(&ended);
+            inserted.forgotten
+        };
+        self.forgot_early(ENDED_MEETINGS, forgotten);
         let watches = self.watches();
         let mut stopped = 0;
         for (key, watch) in watches.iter() {

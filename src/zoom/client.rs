@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,7 +18,8 @@ use tokio::time::Instant;
 
 use super::budget::{Budget, BudgetError, parse_retry_after};
 use super::{encode_meeting_uuid, encode_path_segment};
-use qoswatch_core::qos::{ParseReport, ParticipantQos, parse_participant_qos};
+use crate::logging::LogEvery;
+use qoswatch_core::qos::{ParseReport, ParticipantQos, parse_participant_qos_newest};
 
 /// The Server-to-Server OAuth app's credentials.
 #[derive(Debug, Clone)]
@@ -33,7 +36,24 @@ pub struct ClientSettings {
     pub token_url: String,
     pub request_timeout: Duration,
     pub token_refresh_margin: Duration,
+    /// The most bytes read of any answer (QoS, token, error); past it the
+    /// answer is dropped unread and the request failed.
+    pub max_answer_bytes: usize,
 }
+
+/// The most samples taken from one QoS answer: the newest ones win.
+///
+/// Zoom's samples are one a minute, and a watch lives at most
+/// `polling.max_watch_age` (24 h by default): 1,440 samples is everything a
+/// day-long watch can see, should `type=live` return the whole series since
+/// the join (unsettled, docs/ZOOM.md). An answer can hold far more only if
+/// it is broken or hostile (up to `zoom.max_answer_bytes` / 40 bytes of
+/// minimal entries); evaluating the older ones would cost CPU for alerts
+/// about the past, and the newest are the ones that say how the call is now.
+pub const MAX_SAMPLES_PER_ANSWER: usize = 1440;
+
+/// How often the "answer too large" warning may be logged.
+const TOO_LARGE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Zoom's answers, classified so a caller can act on them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -66,6 +86,51 @@ pub enum ZoomError {
     /// 5xx, timeouts, connection failures: worth retrying later.
     #[error("transient Zoom failure: {0}")]
     Transient(String),
+    /// The answer was larger than `zoom.max_answer_bytes` and was not read
+    /// further: a failed request, retried with back-off (counted and logged
+    /// by the client, once a minute).
+    #[error("Zoom's answer was larger than {limit} bytes (zoom.max_answer_bytes); not read")]
+    AnswerTooLarge { limit: usize },
+}
+
+/// Which answer was too large: the `answer` label.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabel {
+    answer: &'static str,
+}
+
+/// The kinds of answers read, for the metric label and the log.
+const QOS_ANSWER: &str = "qos";
+const TOKEN_ANSWER: &str = "token";
+const ERROR_ANSWER: &str = "error";
+
+/// Why an answer's body was not read.
+#[derive(Debug)]
+enum BodyError {
+    /// Larger than the cap (announced, or found while reading).
+    TooLarge,
+    /// The connection failed while reading.
+    Read(reqwest::Error),
+}
+
+/// Reads an answer's body, at most `max` bytes. An answer that announces
+/// more (`Content-Length`) is refused unread; one that sends more than it
+/// announced, or announces nothing (chunked), is read until it passes `max`
+/// and then dropped, which closes the connection.
+async fn read_capped(mut answer: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    let announced = answer.content_length();
+    if announced.is_some_and(|length| length > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    // Never more than the cap up front, whatever the announcement.
+    let mut body = Vec::with_capacity(announced.map_or(8 * 1024, |n| n as usize).min(max));
+    while let Some(chunk) = answer.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > max - body.len() {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[derive(Deserialize)]
@@ -107,6 +172,7 @@ struct ClientMetrics {
     token_fetches: Counter,
     token_failures: Counter,
     unauthorized: Counter,
+    too_large: Family<AnswerLabel, Counter>,
 }
 
 /// The Zoom API client. One per process, shared by every watcher.
@@ -120,6 +186,7 @@ pub struct ZoomClient {
     /// once, one request goes out and the others wait for its answer.
     token: Mutex<TokenState>,
     metrics: ClientMetrics,
+    too_large_log: LogEvery,
 }
 
 impl ZoomClient {
@@ -150,6 +217,11 @@ impl ZoomClient {
             "401 answers from Zoom's API (token renewed and retried once)",
             metrics.unauthorized.clone(),
         );
+        registry.register(
+            "qoswatch_zoom_answers_too_large",
+            "Zoom answers larger than zoom.max_answer_bytes, dropped unread (by answer: qos, token, error)",
+            metrics.too_large.clone(),
+        );
         Ok(Self {
             http,
             settings,
@@ -157,7 +229,47 @@ impl ZoomClient {
             budget,
             token: Mutex::new(TokenState::default()),
             metrics,
+            too_large_log: LogEvery::new(TOO_LARGE_LOG_EVERY),
         })
+    }
+
+    /// Reads an answer's body under `zoom.max_answer_bytes`; a larger one
+    /// is counted, logged (once a minute: no URL, no body) and an error.
+    async fn read_body(
+        &self,
+        answer: reqwest::Response,
+        kind: &'static str,
+    ) -> Result<Vec<u8>, ZoomError> {
+        let limit = self.settings.max_answer_bytes;
+        match read_capped(answer, limit).await {
+            Ok(body) => Ok(body),
+            Err(BodyError::Read(error)) => Err(ZoomError::Transient(without_url(&error))),
+            Err(BodyError::TooLarge) => {
+                self.metrics
+                    .too_large
+                    .get_or_create(&AnswerLabel { answer: kind })
+                    .inc();
+                if let Some(unlogged) = self.too_large_log.occurred(Instant::now()) {
+                    tracing::warn!(
+                        answer = kind,
+                        limit_bytes = limit,
+                        not_logged_since = unlogged,
+                        "Zoom answer larger than zoom.max_answer_bytes: dropped unread, \
+                         the request counts as failed"
+                    );
+                }
+                Err(ZoomError::AnswerTooLarge { limit })
+            }
+        }
+    }
+
+    /// A refusal's body, if it is readable JSON within the cap.
+    async fn error_body<T: serde::de::DeserializeOwned>(
+        &self,
+        answer: reqwest::Response,
+    ) -> Option<T> {
+        let body = self.read_body(answer, ERROR_ANSWER).await.ok()?;
+        serde_json::from_slice(&body).ok()
     }
 
     /// A valid access token, from the cache or freshly requested.
@@ -223,10 +335,9 @@ impl ZoomClient {
         let status = answer.status();
         if !status.is_success() {
             self.metrics.token_failures.inc();
-            let reason = answer
-                .json::<serde_json::Value>()
+            let reason = self
+                .error_body::<serde_json::Value>(answer)
                 .await
-                .ok()
                 .and_then(|v| {
                     v.get("reason")
                         .or_else(|| v.get("error"))
@@ -244,9 +355,16 @@ impl ZoomClient {
                 },
             );
         }
-        let token: TokenAnswer = answer.json().await.map_err(|e| {
+        let body = self
+            .read_body(answer, TOKEN_ANSWER)
+            .await
+            .inspect_err(|_| {
+                self.metrics.token_failures.inc();
+            })?;
+        let token: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+            // serde's message could quote the token: the kind of problem only.
             self.metrics.token_failures.inc();
-            ZoomError::Transient(format!("token answer unreadable: {}", without_url(&e)))
+            ZoomError::Transient("token answer unreadable".to_owned())
         })?;
         let lifetime = Duration::from_secs(token.expires_in);
         // Renew ahead of expiry; for very short lifetimes, at half-life.
@@ -322,14 +440,11 @@ impl ZoomClient {
             }
             if status.is_success() {
                 self.budget.succeeded();
-                let body = answer
-                    .bytes()
-                    .await
-                    .map_err(|e| ZoomError::Transient(without_url(&e)))?;
-                return parse_participant_qos(&body)
+                let body = self.read_body(answer, QOS_ANSWER).await?;
+                return parse_participant_qos_newest(&body, MAX_SAMPLES_PER_ANSWER)
                     .map_err(|e| ZoomError::Transient(e.to_string()));
             }
-            let body: Option<ZoomErrorBody> = answer.json().await.ok();
+            let body: Option<ZoomErrorBody> = self.error_body(answer).await;
             return Err(classify_refusal(status, body));
         }
     }

@@ -41,6 +41,21 @@ impl Event {
             Event::Other { event } => event,
         }
     }
+
+    /// The `event` label of the webhook metrics: Zoom's name for the events
+    /// qoswatch knows, `other` for any other. A fixed set, so that signed
+    /// webhooks with made-up names cannot add metric series.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Event::UrlValidation { .. } => "endpoint.url_validation",
+            Event::MeetingStarted(_) => "meeting.started",
+            Event::MeetingEnded(_) => "meeting.ended",
+            Event::ParticipantJoined(_) => "meeting.participant_joined",
+            Event::ParticipantLeft(_) => "meeting.participant_left",
+            Event::MeetingAlert { .. } => "meeting.alert",
+            Event::Other { .. } => "other",
+        }
+    }
 }
 
 /// The meeting object common to meeting events.
@@ -126,6 +141,14 @@ pub enum EventError {
     NoEventName,
     #[error("{event}: unexpected payload: {message}")]
     BadPayload { event: String, message: String },
+    /// A field that is not what Zoom sends. Names the field and what was
+    /// expected, never the value.
+    #[error("{event}: {field} is not what Zoom sends ({expected})")]
+    Invalid {
+        event: &'static str,
+        field: &'static str,
+        expected: &'static str,
+    },
 }
 
 #[derive(Deserialize)]
@@ -161,7 +184,8 @@ struct UrlValidationPayload {
     plain_token: String,
 }
 
-/// Parses a verified webhook body.
+/// Parses a verified webhook body, and checks the fields qoswatch keeps
+/// (ids, names) against what Zoom sends ([`EventError::Invalid`]).
 pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
@@ -171,7 +195,7 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         event: event.clone(),
         message: e.to_string(),
     };
-    Ok(match event.as_str() {
+    let parsed = match event.as_str() {
         "endpoint.url_validation" => {
             let p: UrlValidationPayload = serde_json::from_value(payload).map_err(bad)?;
             Event::UrlValidation {
@@ -207,7 +231,151 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
             }
         }
         _ => Event::Other { event },
-    })
+    };
+    check(&parsed)?;
+    Ok(parsed)
+}
+
+/// What Zoom's fields look like, as far as qoswatch trusts a signed
+/// webhook. A signature says the body came from Zoom (or from whoever holds
+/// the secret); these checks say it is shaped like Zoom's, so that no id
+/// can grow a watcher's memory, a log line or a URL past what Zoom sends.
+pub mod limits {
+    /// Longest meeting UUID or participant id. Zoom's meeting UUIDs are 24
+    /// characters (16 bytes in base64), participant `user_id`s 8 to 10
+    /// digits, account-style ids 22 characters of base64url.
+    pub const MAX_ID_LEN: usize = 64;
+    /// Longest meeting number: Zoom's have 9 to 11 digits.
+    pub const MAX_MEETING_NUMBER_LEN: usize = 20;
+    /// Longest participant name, in characters (Zoom's first and last
+    /// names have at most 64 each).
+    pub const MAX_NAME_CHARS: usize = 256;
+    /// Longest meeting topic, in characters (Zoom's limit is 200).
+    pub const MAX_TOPIC_CHARS: usize = 512;
+    /// Longest e-mail address (RFC 5321: 64 + 1 + 255).
+    pub const MAX_EMAIL_LEN: usize = 320;
+    /// Most issues in one `meeting.alert`, and the longest issue text
+    /// (Zoom's read like "Unstable audio quality").
+    pub const MAX_ISSUES: usize = 32;
+    pub const MAX_ISSUE_CHARS: usize = 256;
+}
+
+/// The characters of Zoom's ids: base64 (`+ / =`), base64url (`- _`),
+/// digits, and the rest of RFC 3986's unreserved set (`. ~`), which are
+/// harmless once encoded into a path segment (`zoom::encode_path_segment`).
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_' | '.' | '~')
+}
+
+const ID_EXPECTED: &str = "1 to 64 letters, digits or + / = - _ . ~";
+
+/// A meeting UUID or participant id.
+pub fn is_zoom_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= limits::MAX_ID_LEN && id.chars().all(is_id_char)
+}
+
+/// A meeting number: digits only.
+fn is_meeting_number(number: &str) -> bool {
+    !number.is_empty()
+        && number.len() <= limits::MAX_MEETING_NUMBER_LEN
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Free text of at most `max_chars` characters, without control characters
+/// (Zoom's names and topics are single lines).
+fn is_text(text: &str, max_chars: usize) -> bool {
+    // Cheap bound first: a character is at most 4 bytes.
+    text.len() <= max_chars * 4
+        && text.chars().count() <= max_chars
+        && !text.chars().any(char::is_control)
+}
+
+/// An e-mail address as Zoom sends it: no whitespace or control characters.
+fn is_email(email: &str) -> bool {
+    let email = email.trim();
+    email.len() <= limits::MAX_EMAIL_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Checks the fields of a parsed event that qoswatch keeps, logs or puts
+/// into URLs.
+fn check(event: &Event) -> Result<(), EventError> {
+    let event_name = event.metric_label();
+    let invalid = |field: &'static str, expected: &'static str| EventError::Invalid {
+        event: event_name,
+        field,
+        expected,
+    };
+    let check_meeting = |meeting: &Meeting| {
+        if !is_zoom_id(&meeting.uuid) {
+            return Err(invalid("payload.object.uuid", ID_EXPECTED));
+        }
+        if meeting
+            .id
+            .as_deref()
+            .is_some_and(|id| !is_meeting_number(id))
+        {
+            return Err(invalid(
+                "payload.object.id",
+                "a meeting number of at most 20 digits",
+            ));
+        }
+        if meeting
+            .topic
+            .as_deref()
+            .is_some_and(|t| !is_text(t, limits::MAX_TOPIC_CHARS))
+        {
+            return Err(invalid(
+                "payload.object.topic",
+                "one line of at most 512 characters",
+            ));
+        }
+        Ok(())
+    };
+    match event {
+        Event::MeetingStarted(meeting) | Event::MeetingEnded(meeting) => check_meeting(meeting),
+        Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => {
+            check_meeting(&e.meeting)?;
+            let participant = &e.participant;
+            if !is_zoom_id(&participant.user_id) {
+                return Err(invalid("payload.object.participant.user_id", ID_EXPECTED));
+            }
+            if participant
+                .user_name
+                .as_deref()
+                .is_some_and(|name| !is_text(name, limits::MAX_NAME_CHARS))
+            {
+                return Err(invalid(
+                    "payload.object.participant.user_name",
+                    "one line of at most 256 characters",
+                ));
+            }
+            if participant
+                .email
+                .as_deref()
+                .is_some_and(|email| !is_email(email))
+            {
+                return Err(invalid(
+                    "payload.object.participant.email",
+                    "an address of at most 320 characters without spaces",
+                ));
+            }
+            Ok(())
+        }
+        Event::MeetingAlert { meeting, issues } => {
+            check_meeting(meeting)?;
+            if issues.len() > limits::MAX_ISSUES
+                || issues.iter().any(|i| !is_text(i, limits::MAX_ISSUE_CHARS))
+            {
+                return Err(invalid(
+                    "payload.object.issues",
+                    "at most 32 lines of at most 256 characters",
+                ));
+            }
+            Ok(())
+        }
+        Event::UrlValidation { .. } | Event::Other { .. } => Ok(()),
+    }
 }
 
 fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -320,5 +488,215 @@ mod tests {
             parse(br#"{"event":"meeting.participant_joined","payload":{"object":{"uuid":"u"}}}"#),
             Err(EventError::BadPayload { .. })
         ));
+    }
+
+    /// A `participant_joined` with these values in place.
+    fn joined(uuid: &str, user_id: &str, name: &str) -> Vec<u8> {
+        serde_json::json!({
+            "event": "meeting.participant_joined",
+            "payload": {"object": {
+                "id": 84712639219_i64,
+                "uuid": uuid,
+                "topic": "Weekly sync",
+                "participant": {"user_id": user_id, "user_name": name, "email": ""}
+            }}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn invalid_field(body: &[u8]) -> &'static str {
+        match parse(body) {
+            Err(EventError::Invalid { field, .. }) => field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_fixture_is_shaped_like_zoom() {
+        for name in [
+            "meeting.participant_joined.json",
+            "meeting.participant_joined.guest.json",
+            "meeting.participant_left.json",
+            "meeting.ended.json",
+            "meeting.started.json",
+            "meeting.alert.json",
+            "url_validation.json",
+        ] {
+            parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn ids_zoom_never_sends_are_refused_without_quoting_them() {
+        let long = "A".repeat(65);
+        for uuid in [
+            "4444AAAiAAAAAiAiAiiAii==\r\nFORGED",
+            "\u{1b}[31mred",
+            "has space",
+            "per%cent",
+            "a?b",
+            "a#b",
+            "a\\b",
+            "é",
+            "",
+            long.as_str(),
+        ] {
+            let body = joined(uuid, "16778240", "Jill");
+            assert_eq!(invalid_field(&body), "payload.object.uuid", "{uuid:?}");
+            let message = parse(&body).unwrap_err().to_string();
+            if !uuid.is_empty() {
+                assert!(!message.contains(uuid), "{message}");
+            }
+        }
+        for user_id in ["1 2", "16778240\n", "../../x?y", long.as_str()] {
+            let body = joined("4444AAAiAAAAAiAiAiiAii==", user_id, "Jill");
+            assert_eq!(
+                invalid_field(&body),
+                "payload.object.participant.user_id",
+                "{user_id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_of_zoom_alphabets_up_to_the_limit_are_accepted() {
+        let longest = "A".repeat(limits::MAX_ID_LEN);
+        for (uuid, user_id) in [
+            ("/gsqg0HKxTQ2Tx//SVAxE9+0w==", "16778240"),
+            ("mOG8pEaFQqeDm6Vd/3xopA==", "8lzIwvZTSOqjndWPbPqzuA"),
+            ("a-b_c~d", "x-y_z"),
+            // Not Zoom's, but harmless: the URL encoding keeps them one segment.
+            ("..", "."),
+            (longest.as_str(), longest.as_str()),
+        ] {
+            let event = parse(&joined(uuid, user_id, "Jill")).expect(uuid);
+            let Event::ParticipantJoined(e) = event else {
+                panic!("wrong variant")
+            };
+            assert_eq!(
+                (e.key().meeting_uuid.as_str(), e.key().user_id.as_str()),
+                (uuid, user_id)
+            );
+        }
+        // A user id sent as a JSON number is its digits.
+        let body = br#"{"event":"meeting.participant_left","payload":{"object":{"uuid":"u==","participant":{"user_id":16778240}}}}"#;
+        assert!(matches!(parse(body), Ok(Event::ParticipantLeft(_))));
+    }
+
+    #[test]
+    fn names_are_free_text_of_bounded_length_on_one_line() {
+        let uuid = "4444AAAiAAAAAiAiAiiAii==";
+        for name in [
+            "Zoë Ångström-Østergaard",
+            "東京 オフィス",
+            "👩‍💻 Dev (she/her) \"quoted\" <tag>",
+            "",
+            &"é".repeat(limits::MAX_NAME_CHARS),
+        ] {
+            parse(&joined(uuid, "1", name)).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        }
+        for name in [
+            "Jill\nChill",
+            "Jill\r",
+            "\u{1b}[2J",
+            "tab\there",
+            &"é".repeat(limits::MAX_NAME_CHARS + 1),
+        ] {
+            assert_eq!(
+                invalid_field(&joined(uuid, "1", name)),
+                "payload.object.participant.user_name",
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn meeting_numbers_topics_emails_and_issues_are_checked_too() {
+        let with = |object: serde_json::Value, event: &str| {
+            serde_json::json!({"event": event, "payload": {"object": object}})
+                .to_string()
+                .into_bytes()
+        };
+        let ended = |object| with(object, "meeting.ended");
+        assert!(
+            parse(&ended(
+                serde_json::json!({"uuid": "u==", "id": "84712639219"})
+            ))
+            .is_ok()
+        );
+        assert_eq!(
+            invalid_field(&ended(serde_json::json!({"uuid": "u==", "id": "8471x"}))),
+            "payload.object.id"
+        );
+        assert_eq!(
+            invalid_field(&ended(serde_json::json!({"uuid": "u==", "id": -1}))),
+            "payload.object.id"
+        );
+        assert_eq!(
+            invalid_field(&ended(
+                serde_json::json!({"uuid": "u==", "topic": "a".repeat(limits::MAX_TOPIC_CHARS + 1)})
+            )),
+            "payload.object.topic"
+        );
+        assert_eq!(
+            invalid_field(&ended(
+                serde_json::json!({"uuid": "u==", "topic": "two\nlines"})
+            )),
+            "payload.object.topic"
+        );
+        assert_eq!(
+            invalid_field(&with(
+                serde_json::json!({"uuid": "u==\n"}),
+                "meeting.started"
+            )),
+            "payload.object.uuid"
+        );
+        let left = |email: &str| {
+            with(
+                serde_json::json!({"uuid": "u==", "participant": {"user_id": "1", "email": email}}),
+                "meeting.participant_left",
+            )
+        };
+        assert!(parse(&left("jchill@example.com")).is_ok());
+        assert!(parse(&left(" ")).is_ok(), "blank is no e-mail");
+        assert_eq!(
+            invalid_field(&left("a b@example.com")),
+            "payload.object.participant.email"
+        );
+        let alert = |issues: Vec<String>| {
+            with(
+                serde_json::json!({"uuid": "u==", "issues": issues}),
+                "meeting.alert",
+            )
+        };
+        let one = "Unstable audio quality".to_owned();
+        assert!(parse(&alert(vec![one.clone(); limits::MAX_ISSUES])).is_ok());
+        assert_eq!(
+            invalid_field(&alert(vec![one; limits::MAX_ISSUES + 1])),
+            "payload.object.issues"
+        );
+        assert_eq!(
+            invalid_field(&alert(vec!["line\nbreak".to_owned()])),
+            "payload.object.issues"
+        );
+    }
+
+    #[test]
+    fn metric_labels_are_a_fixed_set() {
+        let other = parse(br#"{"event":"x\r\n-made-up-1","payload":{}}"#).expect("parses");
+        assert_eq!(other.metric_label(), "other");
+        assert_eq!(other.name(), "x\r\n-made-up-1");
+        for name in [
+            "meeting.participant_joined.json",
+            "meeting.participant_left.json",
+            "meeting.ended.json",
+            "meeting.started.json",
+            "meeting.alert.json",
+            "url_validation.json",
+        ] {
+            let event = parse(&fixture(name)).expect(name);
+            assert_eq!(event.metric_label(), event.name(), "{name}");
+        }
     }
 }

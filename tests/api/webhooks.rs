@@ -145,10 +145,13 @@ async fn unknown_events_are_acknowledged_and_counted() {
     let body = r#"{"event":"recording.completed","event_ts":1,"payload":{"object":{}}}"#;
     assert_eq!(app.post_webhook(body).await.status(), 200);
     assert_eq!(app.post_webhook(body).await.status(), 200);
+    // Events qoswatch does not know count under `other`: the label set is
+    // fixed, whatever names signed webhooks carry.
     let ignored = app
-        .metric("qoswatch_webhooks_total{event=\"recording.completed\",outcome=\"ignored\"}")
+        .metric("qoswatch_webhooks_total{event=\"other\",outcome=\"ignored\"}")
         .await;
     assert_eq!(ignored, Some(2.0));
+    assert!(!app.metrics().await.contains("recording.completed"));
     app.stop().await;
 }
 
@@ -344,5 +347,41 @@ async fn router_a_join_while_shutting_down_gets_503_without_internals() {
         !metrics.contains("qoswatch_webhooks_rejected_total{"),
         "a 503 is not a rejected webhook:\n{metrics}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signed_ids_zoom_never_sends_get_400_naming_the_field_not_the_value() {
+    let app = spawn_app().await;
+    let forged = "4444AAAiAAAAAiAiAiiAii==\r\n2026-01-01T00:00:00Z INFO forged";
+    let response = app
+        .post_webhook(&joined_body(forged, "16778240", "Jill"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let json: Value = response.json().await.expect("json");
+    let message = json["error"].as_str().expect("error text");
+    assert_eq!(
+        message,
+        "meeting.participant_joined: payload.object.uuid is not what Zoom sends \
+         (1 to 64 letters, digits or + / = - _ . ~)"
+    );
+    let long_id = "1".repeat(120_000);
+    let response = app
+        .post_webhook(&joined_body("4444AAAiAAAAAiAiAiiAii==", &long_id, "Jill"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let json: Value = response.json().await.expect("json");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("participant.user_id") && !e.contains("111")),
+        "{json}"
+    );
+    assert_eq!(
+        app.metric("qoswatch_webhooks_rejected_total{reason=\"invalid_field\"}")
+            .await,
+        Some(2.0)
+    );
+    assert_eq!(app.monitor.active(), 0, "nothing was watched");
     app.stop().await;
 }

@@ -37,6 +37,8 @@ pub fn environment(sim: &SimHandle, extra: &[(&str, String)]) -> Vec<(String, St
 pub struct Service {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The thread reading stderr: it ends when the process's stderr closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Service {
@@ -64,12 +66,25 @@ impl Service {
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        Service { child, logs }
+        Service {
+            child,
+            logs,
+            reader: Some(reader),
+        }
+    }
+
+    /// Every line the exited process wrote: waits for the reader to reach
+    /// the end of its stderr.
+    fn final_logs(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.logs()
     }
 
     pub fn logs(&self) -> String {
@@ -119,7 +134,7 @@ impl Service {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status, self.logs());
+                return (status, self.final_logs());
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
@@ -134,9 +149,7 @@ impl Service {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // Let the reader thread take the last lines.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return (status, self.logs());
+                return (status, self.final_logs());
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();

@@ -4,6 +4,7 @@
 //! independently of them. Tests of the simulator alone live in
 //! `crates/qoswatch-zoomsim/tests/`.
 
+mod answers;
 mod samples;
 mod webhooks;
 
@@ -211,6 +212,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
             token_url: sim.token_url(),
             request_timeout: Duration::from_secs(5),
             token_refresh_margin: Duration::from_secs(60),
+            max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
         },
         Credentials {
             account_id: SecretString::from(credentials.account_id.clone()),

@@ -25,7 +25,9 @@ pub enum RetryAfter {
     Absent,
 }
 
-/// One injected failure, consumed by the next QoS request (either endpoint).
+/// One injected failure, consumed by the next QoS request (either endpoint),
+/// or by the next token request when queued with
+/// [`SimHandle::push_token_fault`](crate::SimHandle::push_token_fault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// 429 with `Retry-After` as given; `headers: Some(kind)` adds Zoom's
@@ -45,6 +47,20 @@ pub enum Fault {
     ServerError { status: u16 },
     /// Waits this long (tokio time), then answers normally.
     Slow(Duration),
+    /// 200 with a body of `bytes` bytes: a QoS answer (or, on the token
+    /// endpoint, a token answer) whose `user_qos` holds one realistic
+    /// sample repeated until the size is reached, so it is valid JSON to
+    /// the last byte. Streamed from a few KB of memory, never held whole.
+    /// `announce_length`: with a `Content-Length` (a client may refuse it
+    /// unread); without, chunked (a client must count as it reads).
+    OversizedAnswer { bytes: u64, announce_length: bool },
+    /// An error answer in Zoom's shape with any status, code and message,
+    /// as a broken (or hostile) Zoom could send.
+    Refusal {
+        status: u16,
+        code: i64,
+        message: String,
+    },
 }
 
 impl Fault {

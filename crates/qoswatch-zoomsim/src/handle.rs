@@ -242,6 +242,13 @@ impl SimHandle {
         self.shared.lock().faults.extend(faults);
     }
 
+    /// Queues a fault for the next token request (`POST /oauth/token`),
+    /// answered instead of a token: e.g. an [`Fault::OversizedAnswer`] or a
+    /// [`Fault::ServerError`].
+    pub fn push_token_fault(&self, fault: Fault) {
+        self.shared.lock().token_faults.push_back(fault);
+    }
+
     /// Faults not yet consumed.
     pub fn pending_faults(&self) -> usize {
         self.shared.lock().faults.len()

@@ -7,11 +7,13 @@
 //! - `qos`: the QoS endpoints' checks, meeting lookup and participant objects;
 //! - `paging`: the list endpoint's pages and page tokens;
 //! - `limits`: injected faults, rate limits and 429s;
+//! - `oversized`: the streamed body of [`Fault::OversizedAnswer`](crate::Fault::OversizedAnswer);
 //! - `answers`: Zoom-shaped errors and spliced JSON bodies.
 
 mod answers;
 mod limits;
 mod oauth;
+mod oversized;
 mod paging;
 mod qos;
 mod request;
@@ -45,14 +47,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let endpoint = classify(&method, &raw_path);
     let response = match &endpoint {
         Endpoint::Token => {
-            let headers = request.headers().clone();
-            match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
-                Ok(body) => oauth::token(&shared, &headers, raw_query.as_deref(), &body),
-                Err(_) => oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "Request body too large or unreadable",
-                ),
+            let fault = shared.lock().token_faults.pop_front();
+            let forced = match fault {
+                Some(fault) => limits::apply_fault(&shared, fault).await,
+                None => None,
+            };
+            match forced {
+                Some(response) => response,
+                None => token_request(&shared, request, raw_query.as_deref()).await,
             }
         }
         Endpoint::ParticipantQos { .. } | Endpoint::ListQos { .. } => {
@@ -77,6 +79,19 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         arrived_at,
     });
     response
+}
+
+/// `POST /oauth/token`, its small body read first.
+async fn token_request(shared: &Shared, request: Request, raw_query: Option<&str>) -> Response {
+    let headers = request.headers().clone();
+    match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+        Ok(body) => oauth::token(shared, &headers, raw_query, &body),
+        Err(_) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Request body too large or unreadable",
+        ),
+    }
 }
 
 fn unknown_route(method: &Method, raw_path: &str) -> Response {

@@ -93,6 +93,8 @@ pub(crate) struct State {
     /// Issued access tokens and when they expire.
     pub(crate) tokens: HashMap<String, Instant>,
     pub(crate) faults: VecDeque<Fault>,
+    /// Faults for the token endpoint, one per token request.
+    pub(crate) token_faults: VecDeque<Fault>,
     pub(crate) degradations: Vec<Degradation>,
     /// Bumped on every change of `degradations`: invalidates sample caches.
     pub(crate) degradations_version: u64,
@@ -112,6 +114,7 @@ impl State {
             meetings: Vec::new(),
             tokens: HashMap::new(),
             faults: VecDeque::new(),
+            token_faults: VecDeque::new(),
             degradations: Vec::new(),
             degradations_version: 0,
             qps_limit: config.qps_limit,

@@ -23,8 +23,8 @@ mod tests;
 use std::fmt;
 
 pub use parse::{
-    BadValue, ParseError, ParseReport, parse_participant_qos, parse_resolution, parse_value,
-    participant_from_json,
+    BadValue, MAX_REPORTED_BAD_VALUES, ParseError, ParseReport, parse_participant_qos,
+    parse_participant_qos_newest, parse_resolution, parse_value, participant_from_json,
 };
 pub use sample::{CpuUsage, ParticipantDetails, ParticipantQos, QosSample, StreamQos, WifiRssi};
 

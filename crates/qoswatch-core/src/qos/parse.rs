@@ -1,40 +1,103 @@
 //! Zoom's QoS answers into typed samples. Lenient per value, strict per
 //! type: an unknown field is ignored, an unreadable value becomes "no data"
 //! and is reported in [`ParseReport`], and the sample goes on.
+//!
+//! An answer costs memory in proportion to what is kept, not to what was
+//! sent: [`parse_participant_qos_newest`] reads the body in place (entries
+//! are borrowed slices of it until chosen), keeps the newest samples only,
+//! and reports at most [`MAX_REPORTED_BAD_VALUES`] unreadable values.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::{
     CpuMetric, CpuUsage, ParticipantDetails, ParticipantQos, QosSample, Resolution, Stream,
     StreamMetric, StreamQos, Unit, WifiMetric, WifiRssi,
 };
 
+/// How many unreadable values a report names; the rest are only counted.
+/// A hostile or broken answer can hold a million of them.
+pub const MAX_REPORTED_BAD_VALUES: usize = 20;
+
+/// How many characters of an unreadable value a report keeps.
+const REPORTED_VALUE_CHARS: usize = 40;
+
 /// Values that could not be parsed, for counting and a debug log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParseReport {
-    /// `(field path, offending value)`; the value is never personal data.
+    /// `(field path, offending value)` of the first
+    /// [`MAX_REPORTED_BAD_VALUES`]; the value is never personal data.
     pub bad_values: Vec<(String, String)>,
+    /// Every unreadable value, named in `bad_values` or not.
+    pub bad_value_count: usize,
+    /// Samples left out because the answer held more than asked for
+    /// (the oldest ones).
+    pub samples_dropped: usize,
 }
 
 impl ParseReport {
     fn bad(&mut self, path: String, value: &str) {
-        let mut value = value.to_owned();
-        value.truncate(40);
-        self.bad_values.push((path, value));
+        self.bad_value_count += 1;
+        if self.bad_values.len() < MAX_REPORTED_BAD_VALUES {
+            let value = value.chars().take(REPORTED_VALUE_CHARS).collect();
+            self.bad_values.push((path, value));
+        }
     }
 }
 
-/// Parses one participant's QoS answer. Fails only when the document is not
-/// a JSON object; bad values inside become "no data" and land in the report.
+/// Parses one participant's QoS answer, every sample of it. Fails only when
+/// the document is not a JSON object; bad values inside become "no data"
+/// and land in the report.
 pub fn parse_participant_qos(body: &[u8]) -> Result<(ParticipantQos, ParseReport), ParseError> {
-    let json: Json = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
-    let Json::Object(_) = json else {
-        return Err(ParseError("expected a JSON object".into()));
-    };
+    parse_participant_qos_newest(body, usize::MAX)
+}
+
+/// Like [`parse_participant_qos`], keeping only the `max_samples` newest
+/// samples (by `date_time`; in Zoom's order among themselves). The others
+/// are counted in [`ParseReport::samples_dropped`], never built: memory
+/// stays in proportion to `max_samples`, whatever the answer holds.
+pub fn parse_participant_qos_newest(
+    body: &[u8],
+    max_samples: usize,
+) -> Result<(ParticipantQos, ParseReport), ParseError> {
+    // Top-level fields as borrowed slices of the body: an unknown field's
+    // value is skipped, never built. A repeated key: the last one wins.
+    let fields: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
     let mut report = ParseReport::default();
-    let parsed = participant_from_json(&json, &mut report);
-    Ok((parsed, report))
+    let text = |key: &str| {
+        fields
+            .get(key)
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+            .filter(|s| !s.is_empty())
+    };
+    let details = details_from(text, &mut report);
+    let mut newest = NewestEntries::new(max_samples);
+    if let Some(raw) = fields.get("user_qos").copied() {
+        let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+        // Not an array, or broken half-way: the entries read so far count.
+        let _ = deserializer.deserialize_seq(NewestVisitor {
+            newest: &mut newest,
+            report: &mut report,
+        });
+    }
+    report.samples_dropped = newest.dropped;
+    let mut chosen = newest.kept.into_vec();
+    chosen.sort_by_key(|entry| entry.0.index);
+    let samples = chosen
+        .into_iter()
+        .filter_map(|Reverse(entry)| {
+            let json: Json = serde_json::from_str(entry.raw.get()).ok()?;
+            sample_from_json(entry.index, &json, &mut report)
+        })
+        .collect();
+    Ok((ParticipantQos { details, samples }, report))
 }
 
 /// Parses one participant object (as in the single and the list endpoint).
@@ -45,27 +108,7 @@ pub fn participant_from_json(json: &Json, report: &mut ParseReport) -> Participa
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
-    let mut time = |key: &str| {
-        let raw = text(key)?;
-        match DateTime::parse_from_rfc3339(&raw) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => {
-                report.bad(key.to_owned(), &raw);
-                None
-            }
-        }
-    };
-    let details = ParticipantDetails {
-        user_id: text("user_id"),
-        user_name: text("user_name"),
-        device: text("device"),
-        location: text("location"),
-        network_type: text("network_type"),
-        data_center: text("data_center"),
-        version: text("version"),
-        join_time: time("join_time"),
-        leave_time: time("leave_time"),
-    };
+    let details = details_from(text, report);
     let samples = json
         .get("user_qos")
         .and_then(Json::as_array)
@@ -78,6 +121,187 @@ pub fn participant_from_json(json: &Json, report: &mut ParseReport) -> Participa
         })
         .unwrap_or_default();
     ParticipantQos { details, samples }
+}
+
+/// The participant's details, from a lookup of its non-empty text fields.
+fn details_from(
+    text: impl Fn(&str) -> Option<String>,
+    report: &mut ParseReport,
+) -> ParticipantDetails {
+    let mut time = |key: &str| {
+        let raw = text(key)?;
+        match DateTime::parse_from_rfc3339(&raw) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                report.bad(key.to_owned(), &raw);
+                None
+            }
+        }
+    };
+    ParticipantDetails {
+        user_id: text("user_id"),
+        user_name: text("user_name"),
+        device: text("device"),
+        location: text("location"),
+        network_type: text("network_type"),
+        data_center: text("data_center"),
+        version: text("version"),
+        join_time: time("join_time"),
+        leave_time: time("leave_time"),
+    }
+}
+
+/// One `user_qos` entry with a readable time, still unparsed.
+struct DatedEntry<'a> {
+    at: DateTime<Utc>,
+    index: usize,
+    raw: &'a RawValue,
+}
+
+impl PartialEq for DatedEntry<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for DatedEntry<'_> {}
+
+impl PartialOrd for DatedEntry<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Older first; of two entries with the same time, Zoom's earlier one first.
+impl Ord for DatedEntry<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.index).cmp(&(other.at, other.index))
+    }
+}
+
+/// The newest `max` entries seen so far: a min-heap whose top is the
+/// oldest kept, pushed out by anything newer.
+struct NewestEntries<'a> {
+    max: usize,
+    kept: BinaryHeap<Reverse<DatedEntry<'a>>>,
+    dropped: usize,
+}
+
+impl<'a> NewestEntries<'a> {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            kept: BinaryHeap::new(),
+            dropped: 0,
+        }
+    }
+
+    fn offer(&mut self, entry: DatedEntry<'a>) {
+        self.kept.push(Reverse(entry));
+        if self.kept.len() > self.max {
+            self.kept.pop();
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Walks `user_qos` once: each entry's time is read (nothing else of it is
+/// built); entries without one are reported, the others offered.
+struct NewestVisitor<'n, 'a> {
+    newest: &'n mut NewestEntries<'a>,
+    report: &'n mut ParseReport,
+}
+
+impl<'a> Visitor<'a> for NewestVisitor<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of samples")
+    }
+
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(raw) = seq.next_element::<&'a RawValue>()? {
+            match entry_time(raw) {
+                Ok(at) => self.newest.offer(DatedEntry { at, index, raw }),
+                Err(shown) => {
+                    // A sample without a time cannot be ordered or deduplicated.
+                    self.report
+                        .bad(format!("user_qos[{index}].date_time"), &shown);
+                }
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// An entry's `date_time`; else the text to report (empty when there is
+/// no string at all: no member, not an object, not a string).
+fn entry_time(raw: &RawValue) -> Result<DateTime<Utc>, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    let text = match DateTimeField.deserialize(&mut deserializer) {
+        Ok(Some(time)) => serde_json::from_str::<String>(time.get()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| text)
+}
+
+/// Reads the raw `date_time` member of an entry object (the last one, as
+/// for any repeated key), skipping every other member unbuilt.
+struct DateTimeField;
+
+impl<'a> DeserializeSeed<'a> for DateTimeField {
+    type Value = Option<&'a RawValue>;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'a> Visitor<'a> for DateTimeField {
+    type Value = Option<&'a RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sample object")
+    }
+
+    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut time = None;
+        while let Some(is_time) = map.next_key_seed(KeyIs("date_time"))? {
+            if is_time {
+                time = Some(map.next_value::<&'a RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(time)
+    }
+}
+
+/// Whether an object key is the given name, without keeping the key.
+struct KeyIs(&'static str);
+
+impl<'a> DeserializeSeed<'a> for KeyIs {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'a> Visitor<'a> for KeyIs {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 fn sample_from_json(index: usize, entry: &Json, report: &mut ParseReport) -> Option<QosSample> {

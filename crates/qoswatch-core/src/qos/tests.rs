@@ -175,8 +175,10 @@ fn bad_values_become_no_data_and_are_reported() {
     assert_eq!(get("wifi_rssi.avg_rssi"), Some(-61.0));
     assert_eq!(get("wifi_rssi.max_rssi"), Some(-50.0));
     assert_eq!(get("audio_device_from_crc.latency"), Some(88.0));
+    // Times are read first (to choose the newest samples), values after.
     let paths: Vec<&str> = report.bad_values.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, ["audio_input.latency", "user_qos[1].date_time"]);
+    assert_eq!(paths, ["user_qos[1].date_time", "audio_input.latency"]);
+    assert_eq!(report.bad_value_count, 2);
 }
 
 #[test]
@@ -285,4 +287,133 @@ fn quantities_print_readably() {
 fn non_object_is_an_error() {
     assert!(parse_participant_qos(b"[1,2]").is_err());
     assert!(parse_participant_qos(b"not json").is_err());
+}
+
+/// An answer with one minimal sample per given minute, in this order.
+fn answer_with_minutes(minutes: &[u32]) -> String {
+    let entries: Vec<String> = minutes
+        .iter()
+        .map(|m| {
+            format!(
+                r#"{{"date_time":"2021-06-24T20:{m:02}:00Z","audio_input":{{"latency":"{m} ms"}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"user_id":"1","user_qos":[{}]}}"#, entries.join(","))
+}
+
+fn minutes_of(qos: &ParticipantQos) -> Vec<u32> {
+    use chrono::Timelike;
+    qos.samples.iter().map(|s| s.at.minute()).collect()
+}
+
+#[test]
+fn only_the_newest_samples_are_taken_in_zoom_order() {
+    let body = answer_with_minutes(&[5, 1, 9, 3, 7, 2]);
+    let (qos, report) = parse_participant_qos_newest(body.as_bytes(), 3).expect("parses");
+    assert_eq!(minutes_of(&qos), [5, 9, 7]);
+    assert_eq!(report.samples_dropped, 3);
+    // The values belong to their own sample, not to a neighbour.
+    let latency = MetricId::parse("audio_input.latency").expect("metric");
+    let values: Vec<Option<f64>> = qos.samples.iter().map(|s| s.get(latency)).collect();
+    assert_eq!(values, [Some(5.0), Some(9.0), Some(7.0)]);
+
+    let (all, report) = parse_participant_qos_newest(body.as_bytes(), 6).expect("parses");
+    assert_eq!(minutes_of(&all), [5, 1, 9, 3, 7, 2]);
+    assert_eq!(report.samples_dropped, 0);
+    let (none, report) = parse_participant_qos_newest(body.as_bytes(), 0).expect("parses");
+    assert!(none.samples.is_empty());
+    assert_eq!(report.samples_dropped, 6);
+    assert_eq!(
+        none.details.user_id.as_deref(),
+        Some("1"),
+        "details still read"
+    );
+}
+
+#[test]
+fn of_samples_with_the_same_time_the_later_ones_win_a_tie_at_the_bound() {
+    let body = answer_with_minutes(&[4, 4, 4]);
+    let (qos, report) = parse_participant_qos_newest(body.as_bytes(), 2).expect("parses");
+    assert_eq!(minutes_of(&qos), [4, 4]);
+    assert_eq!(report.samples_dropped, 1);
+}
+
+#[test]
+fn entries_without_a_time_neither_count_against_the_bound_nor_are_kept() {
+    let body = r#"{"user_qos":[{"date_time":"2021-06-24T20:01:00Z"},{"audio_input":{}},
+        7,{"date_time":12},{"date_time":"soon"},{"date_time":"2021-06-24T20:02:00Z"}]}"#;
+    let (qos, report) = parse_participant_qos_newest(body.as_bytes(), 2).expect("parses");
+    assert_eq!(minutes_of(&qos), [1, 2]);
+    assert_eq!(report.samples_dropped, 0);
+    assert_eq!(
+        report.bad_values,
+        [
+            ("user_qos[1].date_time".to_owned(), String::new()),
+            ("user_qos[2].date_time".to_owned(), String::new()),
+            ("user_qos[3].date_time".to_owned(), String::new()),
+            ("user_qos[4].date_time".to_owned(), "soon".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn a_repeated_key_counts_once_the_last_one_winning() {
+    // As serde_json's own maps do: the last `date_time` and `user_id` win.
+    let body = r#"{"user_id":"1","user_id":"2","user_qos":[
+        {"date_time":"not a time","date_time":"2021-06-24T20:03:00Z"}]}"#;
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert_eq!(qos.details.user_id.as_deref(), Some("2"));
+    assert_eq!(minutes_of(&qos), [3]);
+    assert_eq!(report.bad_value_count, 0, "{report:?}");
+}
+
+#[test]
+fn a_user_qos_that_is_not_an_array_is_no_samples() {
+    for user_qos in [r#""""#, "{}", "null", "12"] {
+        let body = format!(r#"{{"user_id":"1","user_qos":{user_qos}}}"#);
+        let (qos, _) = parse_participant_qos(body.as_bytes()).expect("parses");
+        assert!(qos.samples.is_empty(), "{user_qos}");
+        assert_eq!(qos.details.user_id.as_deref(), Some("1"));
+    }
+}
+
+#[test]
+fn a_report_names_a_bounded_number_of_bad_values_and_counts_them_all() {
+    let entries: Vec<String> = (0..1000)
+        .map(|i| format!(r#"{{"date_time":"bad {i}"}}"#))
+        .collect();
+    let body = format!(r#"{{"user_qos":[{}]}}"#, entries.join(","));
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert!(qos.samples.is_empty());
+    assert_eq!(report.bad_value_count, 1000);
+    assert_eq!(report.bad_values.len(), MAX_REPORTED_BAD_VALUES);
+    assert_eq!(report.bad_values[0].1, "bad 0");
+}
+
+#[test]
+fn a_long_bad_value_is_cut_between_characters() {
+    // One byte, then two-byte characters: byte 40 falls inside one of them.
+    let value = format!("a{}", "é".repeat(30));
+    let body = format!(
+        r#"{{"user_qos":[{{"date_time":"2021-06-24T20:01:00Z","audio_input":{{"latency":"{value}"}}}}]}}"#
+    );
+    let (_, report) = parse_participant_qos(body.as_bytes()).expect("parses without panicking");
+    assert_eq!(
+        report.bad_values[0].1, value,
+        "31 characters are kept whole"
+    );
+    let long = format!("a{}", "é".repeat(50));
+    let body = body.replace(&value, &long);
+    let (_, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert_eq!(report.bad_values[0].1.chars().count(), 40);
+}
+
+#[test]
+fn escaped_keys_and_times_are_read_like_plain_ones() {
+    let body =
+        r#"{"user_\u0069d":"1","user_qos":[{"date\u005ftime":"2021-06-24T20:0\u0035:00Z"}]}"#;
+    let (qos, report) = parse_participant_qos(body.as_bytes()).expect("parses");
+    assert_eq!(qos.details.user_id.as_deref(), Some("1"));
+    assert_eq!(minutes_of(&qos), [5], "{report:?}");
 }

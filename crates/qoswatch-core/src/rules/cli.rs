@@ -37,3 +37,11 @@ pub fn test_rules(path: &Path) -> CommandOutcome {
     let (success, output) = super::testfile::run(path);
     CommandOutcome { success, output }
 }
+
+/// Runs the rule unit tests of a test file's content named `name`; the
+/// rules file it names is looked up from `base`. For tools that hold the
+/// text already (the fuzzer).
+pub fn test_rules_bytes(name: &str, bytes: &[u8], base: &Path) -> CommandOutcome {
+    let (success, output) = super::testfile::run_bytes(name, bytes, base);
+    CommandOutcome { success, output }
+}

@@ -15,8 +15,16 @@ impl Scenario {
     /// A 429 is injected halfway, Zoom raises a meeting alert, Dana leaves
     /// early and the meeting ends.
     pub fn demo() -> Self {
-        let uuid = DEMO_MEETING_UUID;
-        let meeting = MeetingSpec::new(uuid, 83_512_004_771, "Q3 planning");
+        Self::demo_in(DEMO_MEETING_UUID, 83_512_004_771)
+    }
+
+    /// The demo story in the meeting instance `uuid` with meeting ID
+    /// `meeting_id`: the same cast, degradations and timeline as
+    /// [`Scenario::demo`]. Playing it again needs a fresh UUID, as a new
+    /// instance of a recurring meeting has on Zoom (qoswatch ignores joins
+    /// to a meeting that ended).
+    pub fn demo_in(uuid: &str, meeting_id: u64) -> Self {
+        let meeting = MeetingSpec::new(uuid, meeting_id, "Q3 planning");
         let join = |participant| Action::Join {
             meeting_uuid: uuid.to_owned(),
             participant,
@@ -220,6 +228,38 @@ mod tests {
                 .iter()
                 .any(|s| matches!(s.action, Action::InjectFault(Fault::RateLimited { .. })))
         );
+    }
+
+    #[test]
+    fn demo_in_is_the_demo_in_another_meeting() {
+        assert_eq!(
+            Scenario::demo_in(DEMO_MEETING_UUID, 83_512_004_771),
+            Scenario::demo()
+        );
+        let uuid = "/d007Q3pLan//Hq8aZw+Bx==";
+        let again = Scenario::demo_in(uuid, 83_512_004_778);
+        let demo = Scenario::demo();
+        assert_eq!(again.steps.len(), demo.steps.len());
+        assert_eq!(again.length_minutes(), demo.length_minutes());
+        for (step, original) in again.steps.iter().zip(&demo.steps) {
+            assert_eq!(step.at_minute, original.at_minute);
+            let in_meeting = match &step.action {
+                Action::StartMeeting(spec) => {
+                    assert_eq!(spec.id, 83_512_004_778);
+                    Some(spec.uuid.as_str())
+                }
+                Action::Join { meeting_uuid, .. }
+                | Action::Leave { meeting_uuid, .. }
+                | Action::EndMeeting { meeting_uuid }
+                | Action::MeetingAlert { meeting_uuid, .. } => Some(meeting_uuid.as_str()),
+                Action::Degrade(_) | Action::InjectFault(_) => None,
+            };
+            if let Some(in_meeting) = in_meeting {
+                assert_eq!(in_meeting, uuid, "{:?}", step.action);
+            } else {
+                assert_eq!(step.action, original.action);
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,22 @@ pub(super) async fn apply_fault(shared: &Shared, fault: Fault) -> Option<Respons
             tokio::time::sleep(delay).await;
             return None;
         }
+        Fault::OversizedAnswer {
+            bytes,
+            announce_length,
+        } => super::oversized::answer(bytes, announce_length),
+        Fault::Refusal {
+            status,
+            code,
+            message,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            (
+                status,
+                axum::Json(json!({"code": code, "message": message})),
+            )
+                .into_response()
+        }
     };
     Some(response)
 }
