@@ -21,8 +21,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{ListenerMetrics, LogGate};
+use super::metrics::ListenerMetrics;
 use super::slots::{ConnState, Handling, Slots};
+use crate::logging::LogEvery;
 
 /// What every connection task shares: built once by the accept loop.
 #[derive(Debug)]
@@ -39,8 +40,8 @@ pub(super) struct Shared {
     /// Cancelled at the shutdown deadline: every connection still open is
     /// dropped, whatever it is doing.
     pub(super) cut: CancellationToken,
-    pub(super) header_timeouts: LogGate,
-    pub(super) idle_timeouts: LogGate,
+    pub(super) header_timeouts: LogEvery,
+    pub(super) idle_timeouts: LogEvery,
 }
 
 /// How a connection ended.
@@ -145,9 +146,9 @@ fn report(shared: &Shared, end: End) {
     match end {
         End::HeaderTimeout => {
             shared.metrics.timed_out("header");
-            if let Some(closed) = shared.header_timeouts.pass(now) {
+            if let Some(unlogged) = shared.header_timeouts.occurred(now) {
                 tracing::info!(
-                    closed,
+                    closed = unlogged + 1,
                     timeout_ms = shared.header_read_timeout.as_millis(),
                     "connections closed: no complete request head within server.header_read_timeout \
                      (one line per minute at most; `closed` counts since the last)"
@@ -156,9 +157,9 @@ fn report(shared: &Shared, end: End) {
         }
         End::Idle => {
             shared.metrics.timed_out("idle");
-            if let Some(closed) = shared.idle_timeouts.pass(now) {
+            if let Some(unlogged) = shared.idle_timeouts.occurred(now) {
                 tracing::info!(
-                    closed,
+                    closed = unlogged + 1,
                     timeout_ms = shared.idle_timeout.as_millis(),
                     "connections closed: nothing sent or received for server.idle_timeout \
                      (one line per minute at most; `closed` counts since the last)"

@@ -38,8 +38,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerSettings;
+use crate::logging::LogEvery;
 use connection::Shared;
-use metrics::{ListenerMetrics, LogGate};
+use metrics::ListenerMetrics;
 use slots::{Admission, Slots};
 
 /// File descriptors kept for everything but client connections: the
@@ -129,16 +130,16 @@ impl Listener {
             header_read_timeout: self.header_read_timeout,
             shutdown: shutdown.clone(),
             cut: CancellationToken::new(),
-            header_timeouts: LogGate::new(LOG_EVERY),
-            idle_timeouts: LogGate::new(LOG_EVERY),
+            header_timeouts: LogEvery::new(LOG_EVERY),
+            idle_timeouts: LogEvery::new(LOG_EVERY),
         });
         let connections = TaskTracker::new();
         let mut accept_loop = AcceptLoop {
             shared: shared.clone(),
             connections: connections.clone(),
-            refusals: LogGate::new(LOG_EVERY),
-            evictions: LogGate::new(LOG_EVERY),
-            accept_errors: LogGate::new(LOG_EVERY),
+            refusals: LogEvery::new(LOG_EVERY),
+            evictions: LogEvery::new(LOG_EVERY),
+            accept_errors: LogEvery::new(LOG_EVERY),
             backoff: ACCEPT_BACKOFF_FIRST,
         };
         loop {
@@ -196,9 +197,9 @@ fn http_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
 struct AcceptLoop {
     shared: Arc<Shared>,
     connections: TaskTracker,
-    refusals: LogGate,
-    evictions: LogGate,
-    accept_errors: LogGate,
+    refusals: LogEvery,
+    evictions: LogEvery,
+    accept_errors: LogEvery,
     backoff: Duration,
 }
 
@@ -224,10 +225,10 @@ impl AcceptLoop {
                 metrics.accept_errors.inc();
                 let pause = self.backoff;
                 self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                if let Some(failures) = self.accept_errors.pass(Instant::now()) {
+                if let Some(unlogged) = self.accept_errors.occurred(Instant::now()) {
                     tracing::error!(
                         %error,
-                        failures,
+                        failures = unlogged + 1,
                         open = self.shared.slots.open(),
                         pause_ms = pause.as_millis(),
                         "cannot accept connections; pausing (one line per minute at most; \
@@ -246,9 +247,9 @@ impl AcceptLoop {
             Admission::Admitted(state) => state,
             Admission::Replaced { state, waiting } => {
                 shared.metrics.evicted.inc();
-                if let Some(evicted) = self.evictions.pass(now) {
+                if let Some(unlogged) = self.evictions.occurred(now) {
                     tracing::warn!(
-                        evicted,
+                        evicted = unlogged + 1,
                         limit = shared.slots.capacity(),
                         last_was_waiting_for_a_request = waiting,
                         "connection limit reached: open connections closed to make room for new ones \
@@ -259,9 +260,9 @@ impl AcceptLoop {
             }
             Admission::Refused => {
                 shared.metrics.refused.inc();
-                if let Some(refused) = self.refusals.pass(now) {
+                if let Some(unlogged) = self.refusals.occurred(now) {
                     tracing::warn!(
-                        refused,
+                        refused = unlogged + 1,
                         limit = shared.slots.capacity(),
                         "connection limit reached and every connection has a request in progress: \
                          new connections answered 503 (one line per minute at most; `refused` \

@@ -345,15 +345,15 @@ async fn accept_errors_back_off_unless_they_concern_one_connection() {
         header_read_timeout: Duration::from_secs(1),
         shutdown: CancellationToken::new(),
         cut: CancellationToken::new(),
-        header_timeouts: LogGate::new(LOG_EVERY),
-        idle_timeouts: LogGate::new(LOG_EVERY),
+        header_timeouts: LogEvery::new(LOG_EVERY),
+        idle_timeouts: LogEvery::new(LOG_EVERY),
     });
     let mut accept_loop = AcceptLoop {
         shared: shared.clone(),
         connections: TaskTracker::new(),
-        refusals: LogGate::new(LOG_EVERY),
-        evictions: LogGate::new(LOG_EVERY),
-        accept_errors: LogGate::new(LOG_EVERY),
+        refusals: LogEvery::new(LOG_EVERY),
+        evictions: LogEvery::new(LOG_EVERY),
+        accept_errors: LogEvery::new(LOG_EVERY),
         backoff: ACCEPT_BACKOFF_FIRST,
     };
     let out_of_files = || io::Error::from_raw_os_error(24); // EMFILE
