@@ -1,4 +1,5 @@
-//! Replays issue 10's connection attacks against a `qoswatch serve` binary
+//! Replays issue 10's connection attacks (slow, idle and half-open clients;
+//! `examples/attacks.rs` has the input attacks) against a `qoswatch serve` binary
 //! and measures what they cost it: the binary's peak RSS (`VmHWM`), how
 //! fast signed webhooks are answered during the attack, and, for the
 //! half-open attack, how long SIGTERM takes.
@@ -10,9 +11,9 @@
 //!
 //! ```sh
 //! cargo build --release --bin qoswatch
-//! cargo run --release --example attack -- --bin target/release/qoswatch --attack slowloris
-//! cargo run --release --example attack -- --bin target/release/qoswatch --attack idle-flood --connections 1100 --nofile 1024
-//! cargo run --release --example attack -- --bin target/release/qoswatch --attack half-open
+//! cargo run --release --example connection_attacks -- --bin target/release/qoswatch --attack slowloris
+//! cargo run --release --example connection_attacks -- --bin target/release/qoswatch --attack idle-flood --connections 1100 --nofile 1024
+//! cargo run --release --example connection_attacks -- --bin target/release/qoswatch --attack half-open
 //! ```
 //!
 //! - `slowloris`: `--connections` clients send a request line, then one

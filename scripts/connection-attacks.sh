@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Runs issue 10's connection attacks (examples/attack.rs) against two
+# Runs issue 10's connection attacks (examples/connection_attacks.rs) against two
 # qoswatch binaries, alternating, so that both are measured in one session
 # on the same machine: BENCHMARKS.md "Hostile clients" was made with it.
 #
-#   scripts/attack-bench.sh BEFORE_BIN AFTER_BIN [ROUNDS]
+#   scripts/connection-attacks.sh BEFORE_BIN AFTER_BIN [ROUNDS]
 #
 # Build the two binaries first, e.g. the current tree and a baseline
 # exported with `git archive <commit>` into a temporary directory and built
 # with the same CARGO_TARGET_DIR (copy each binary aside: both are
 # target/release/qoswatch):
 #
-#   cargo build --release --bin qoswatch --example attack
+#   cargo build --release --bin qoswatch --example connection_attacks
 #
 # Every run starts the binary with default settings on 127.0.0.1 and a
 # temporary data directory; each prints the binary's peak RSS (VmHWM), the
@@ -21,7 +21,7 @@ set -euo pipefail
 before=${1:?before binary}
 after=${2:?after binary}
 rounds=${3:-1}
-attack=${ATTACK_EXAMPLE:-target/release/examples/attack}
+attack=${CONNECTION_ATTACKS:-target/release/examples/connection_attacks}
 
 run() {
     local label=$1
