@@ -43,9 +43,22 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// How long shutdown waits for watchers and deliveries to finish.
+    /// How long shutdown waits for requests in progress, watchers and
+    /// deliveries to finish; connections still open then are cut.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub shutdown_grace: Duration,
+    /// Most client connections served at once; fewer when the open-file
+    /// limit leaves less room. At the limit a new connection takes the slot
+    /// of one waiting for a request, or is answered 503.
+    pub max_connections: usize,
+    /// A request head (request line and headers) must arrive in full within
+    /// this time, counted from accept or from the previous response.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written for this long, and no
+    /// request in progress, is closed.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +196,9 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_body_bytes: 256 * 1024,
             shutdown_grace: Duration::from_secs(15),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -330,6 +346,9 @@ env_settings! {
     "QOSWATCH_LISTEN" => server.listen: socket_address, "listen address";
     "QOSWATCH_MAX_BODY_BYTES" => server.max_body_bytes: number, "largest webhook body accepted, in bytes";
     "QOSWATCH_SHUTDOWN_GRACE" => server.shutdown_grace: duration, "how long shutdown waits for running tasks";
+    "QOSWATCH_MAX_CONNECTIONS" => server.max_connections: number, "most client connections served at once";
+    "QOSWATCH_HEADER_READ_TIMEOUT" => server.header_read_timeout: duration, "time for a request head to arrive in full";
+    "QOSWATCH_IDLE_TIMEOUT" => server.idle_timeout: duration, "close a connection with no byte either way for this long";
     "QOSWATCH_REPLAY_WINDOW" => webhook.replay_window: duration, "largest distance of x-zm-request-timestamp from now";
     "QOSWATCH_ZOOM_API_BASE" => zoom.api_base: text, "base URL of Zoom's REST API";
     "QOSWATCH_ZOOM_TOKEN_URL" => zoom.token_url: text, "Server-to-Server OAuth token endpoint";
@@ -561,6 +580,20 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections", "must be at least 1");
+        }
+        for (name, timeout) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.idle_timeout", self.server.idle_timeout),
+        ] {
+            if timeout.is_zero() {
+                return invalid(name, "must be longer than 0s");
+            }
+        }
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.password.is_some() {
                 return invalid(
@@ -668,6 +701,13 @@ mod tests {
         let settings = Settings::from_yaml("qoswatch.example.yaml", text).expect("parses");
         assert_eq!(settings.polling.interval, Duration::from_secs(60));
         assert_eq!(settings.webhook.replay_window, Duration::from_secs(300));
+        let defaults = ServerSettings::default();
+        assert_eq!(settings.server.max_connections, defaults.max_connections);
+        assert_eq!(
+            settings.server.header_read_timeout,
+            defaults.header_read_timeout
+        );
+        assert_eq!(settings.server.idle_timeout, defaults.idle_timeout);
     }
 
     #[test]
@@ -836,6 +876,12 @@ mod tests {
             ),
             ("zoom:\n  max_answer_bytes: 1000\n", "zoom.max_answer_bytes"),
             ("server:\n  shutdown_grace: 5s\n", "server.shutdown_grace"),
+            ("server:\n  max_connections: 0\n", "server.max_connections"),
+            (
+                "server:\n  header_read_timeout: 0s\n",
+                "server.header_read_timeout",
+            ),
+            ("server:\n  idle_timeout: 0s\n", "server.idle_timeout"),
         ] {
             let mut s = Settings::from_yaml("t.yaml", yaml).expect("parses");
             s.secrets = Secrets::from_env(&env).expect("secrets");
@@ -917,6 +963,9 @@ mod tests {
             ("QOSWATCH_LISTEN", "127.0.0.1:9"),
             ("QOSWATCH_MAX_BODY_BYTES", "2048"),
             ("QOSWATCH_SHUTDOWN_GRACE", "21s"),
+            ("QOSWATCH_MAX_CONNECTIONS", "64"),
+            ("QOSWATCH_HEADER_READ_TIMEOUT", "4s"),
+            ("QOSWATCH_IDLE_TIMEOUT", "2m"),
             ("QOSWATCH_REPLAY_WINDOW", "2m"),
             ("QOSWATCH_ZOOM_API_BASE", " http://zoom.test/v2 "),
             ("QOSWATCH_ZOOM_TOKEN_URL", "http://zoom.test/oauth/token"),
@@ -955,6 +1004,9 @@ mod tests {
         assert_eq!(s.server.listen, "127.0.0.1:9".parse().expect("address"));
         assert_eq!(s.server.max_body_bytes, 2048);
         assert_eq!(s.server.shutdown_grace, Duration::from_secs(21));
+        assert_eq!(s.server.max_connections, 64);
+        assert_eq!(s.server.header_read_timeout, Duration::from_secs(4));
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(120));
         assert_eq!(s.webhook.replay_window, Duration::from_secs(120));
         assert_eq!(s.zoom.api_base, "http://zoom.test/v2");
         assert_eq!(s.zoom.token_url, "http://zoom.test/oauth/token");

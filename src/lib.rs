@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod listener;
 pub mod live_rules;
 pub mod logging;
 pub mod notify;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
+use crate::listener::Listener;
 use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::notify::{DispatchHandle, Dispatcher, Restored};
 use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
@@ -61,7 +61,7 @@ impl Default for Extras {
 /// A built, bound, not yet running qoswatch.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
+    listener: Listener,
     router: axum::Router,
     address: SocketAddr,
     tracker: TaskTracker,
@@ -125,6 +125,7 @@ impl Application {
             settings.webhook.replay_window,
         ));
         let webhook_metrics = WebhookMetrics::new(&mut registry);
+        let listener = Listener::bind(&settings.server, &mut registry).await?;
         let state = AppState {
             verifier,
             monitor: monitor.clone(),
@@ -135,10 +136,7 @@ impl Application {
             store: store.clone(),
         };
         let router = router(state, settings.server.max_body_bytes);
-        let listener = TcpListener::bind(settings.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
-        let address = listener.local_addr()?;
+        let address = listener.address();
         Ok(Application {
             listener,
             router,
@@ -178,34 +176,49 @@ impl Application {
         self.dispatch.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, then stops accepting,
-    /// cancels every watcher and waits for them, at most `shutdown_grace`.
+    /// Serves until the shutdown token is cancelled. Then, within
+    /// `server.shutdown_grace` of it whatever clients do: stops accepting,
+    /// cancels every task, lets requests in progress finish while the
+    /// tasks wind down (queued notifications get their own grace), cuts
+    /// the connections still open at the deadline, and closes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cancel = self.cancel.clone();
-        tracing::info!(address = %self.address, "qoswatch listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(cancel.clone().cancelled_owned())
-            .await
-            .context("HTTP server failed")?;
-        // The server has stopped accepting; make sure everything else stops too.
+        tracing::info!(
+            address = %self.address,
+            max_connections = self.listener.max_connections(),
+            "qoswatch listening"
+        );
+        let draining = self.listener.serve(self.router, cancel.clone()).await;
+        // The listener has stopped accepting; make sure everything else stops too.
         cancel.cancel();
         self.tracker.close();
         let grace = self.settings.server.shutdown_grace;
-        if tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                still_running = self.tracker.len(),
-                grace_s = grace.as_secs(),
-                "tasks still running after the shutdown grace period"
-            );
-        }
+        let deadline = tokio::time::Instant::now() + grace - store_close_margin(grace);
+        let connections = draining.finish_by(deadline);
+        let tasks = async {
+            if tokio::time::timeout_at(deadline, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    still_running = self.tracker.len(),
+                    grace_s = grace.as_secs(),
+                    "tasks still running after the shutdown grace period"
+                );
+            }
+        };
+        tokio::join!(connections, tasks);
         // Everything that stopped has written its state: commit and close.
         self.store.close().await;
         tracing::info!("qoswatch stopped");
         Ok(())
     }
+}
+
+/// Time kept at the end of `server.shutdown_grace` for the store's last
+/// commit, so the process is gone within the grace.
+fn store_close_margin(grace: std::time::Duration) -> std::time::Duration {
+    (grace / 10).min(std::time::Duration::from_millis(250))
 }
 
 type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
