@@ -50,6 +50,7 @@ service_tests() {
     src/watch/* | src/pipeline.rs | src/http.rs | src/startup.rs) echo "api" ;;
     src/store/*) echo "restart" ;;
     src/config.rs) echo "api serve_cli" ;;
+    src/logging.rs) echo "adversarial" ;;
     src/live_rules.rs) echo "api rules_reload" ;;
     src/demo/*) echo "demo" ;;
     *) echo "ALL" ;;
