@@ -52,6 +52,7 @@ service_tests() {
     # (real processes, ~30 s a run) covers its wiring and runs in CI.
     src/store/*) echo "" ;;
     src/config.rs) echo "api serve_cli" ;;
+    src/logging.rs) echo "adversarial" ;;
     src/live_rules.rs) echo "api rules_reload" ;;
     src/demo/*) echo "demo" ;;
     *) echo "ALL" ;;

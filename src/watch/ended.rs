@@ -91,11 +91,12 @@ impl<K: Clone + Eq + Hash> Memory<K> {
 
     /// Forgets every entry remembered for `keep` or longer at `now`.
     pub(super) fn expire(&mut self, now: Instant) {
-        while let Some((&(at, _), _)) = self.by_time.first_key_value() {
+        while let Some(oldest) = self.by_time.first_entry() {
+            let (at, _) = *oldest.key();
             if now.saturating_duration_since(at) < self.keep {
                 break;
             }
-            self.forget_oldest();
+            self.entries.remove(&oldest.remove());
         }
     }
 

@@ -683,6 +683,20 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_meeting_number_is_no_number_and_an_empty_user_id_no_id() {
+        let body = br#"{"event":"meeting.ended","payload":{"object":{"uuid":"u==","id":""}}}"#;
+        let Ok(Event::MeetingEnded(meeting)) = parse(body) else {
+            panic!("an empty meeting number is accepted as none")
+        };
+        assert_eq!(meeting.id, None);
+        let body = br#"{"event":"meeting.participant_left","payload":{"object":{"uuid":"u==","participant":{"user_id":""}}}}"#;
+        assert!(
+            matches!(parse(body), Err(EventError::BadPayload { .. })),
+            "a participant event needs a user id"
+        );
+    }
+
+    #[test]
     fn metric_labels_are_a_fixed_set() {
         let other = parse(br#"{"event":"x\r\n-made-up-1","payload":{}}"#).expect("parses");
         assert_eq!(other.metric_label(), "other");

@@ -469,3 +469,27 @@ pub struct BadValue;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("QoS answer is not a JSON object: {0}")]
 pub struct ParseError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(minute: u32, index: usize, raw: &RawValue) -> DatedEntry<'_> {
+        let at = format!("2021-06-24T20:{minute:02}:00Z")
+            .parse::<DateTime<Utc>>()
+            .expect("time");
+        DatedEntry { at, index, raw }
+    }
+
+    #[test]
+    fn entries_are_equal_exactly_when_they_order_equal() {
+        let raw: Box<RawValue> = RawValue::from_string("{}".to_owned()).expect("raw");
+        let other: Box<RawValue> = RawValue::from_string("[]".to_owned()).expect("raw");
+        // Same time and index: equal, whatever the text (an index names one entry).
+        assert!(entry(1, 0, &raw) == entry(1, 0, &other));
+        assert!(entry(1, 0, &raw) != entry(1, 1, &raw));
+        assert!(entry(1, 0, &raw) != entry(2, 0, &raw));
+        assert!(entry(1, 5, &raw) < entry(2, 0, &raw), "time first");
+        assert!(entry(2, 0, &raw) < entry(2, 1, &raw), "then Zoom's order");
+    }
+}

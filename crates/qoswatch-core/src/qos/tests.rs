@@ -417,3 +417,28 @@ fn escaped_keys_and_times_are_read_like_plain_ones() {
     assert_eq!(qos.details.user_id.as_deref(), Some("1"));
     assert_eq!(minutes_of(&qos), [5], "{report:?}");
 }
+
+#[test]
+fn a_participant_object_of_the_list_endpoint_parses_like_an_answer() {
+    let json: serde_json::Value = serde_json::from_str(
+        r#"{"user_id":"16778240","user_name":"","device":"Mac","location":"",
+            "join_time":"2021-06-24T20:00:00Z","leave_time":"",
+            "user_qos":[{"date_time":"2021-06-24T20:01:00Z","audio_input":{"latency":"126 ms"}},
+                        {"date_time":"2021-06-24T20:02:00Z"}]}"#,
+    )
+    .expect("json");
+    let mut report = ParseReport::default();
+    let qos = participant_from_json(&json, &mut report);
+    assert_eq!(qos.details.user_id.as_deref(), Some("16778240"));
+    assert_eq!(qos.details.device.as_deref(), Some("Mac"));
+    assert_eq!(qos.details.user_name, None, "an empty text is no text");
+    assert_eq!(qos.details.location, None);
+    assert_eq!(qos.details.leave_time, None);
+    assert!(qos.details.join_time.is_some());
+    assert_eq!(qos.samples.len(), 2);
+    assert_eq!(
+        qos.samples[0].get(MetricId::parse("audio_input.latency").expect("metric")),
+        Some(126.0)
+    );
+    assert_eq!(report.bad_value_count, 0);
+}
