@@ -60,6 +60,12 @@ pub struct SimConfig {
     pub clock_start: Option<DateTime<Utc>>,
     /// How many requests the log keeps (the oldest are dropped beyond).
     pub log_capacity: usize,
+    /// The account's daily quota of QoS requests (Zoom's Heavy label).
+    /// When set, every QoS answer carries `X-RateLimit-Limit` and
+    /// `X-RateLimit-Remaining` for it, and a request past it is answered
+    /// 429 `Daily-limit`. The count never resets by itself (see
+    /// [`SimHandle::reset_daily`](crate::SimHandle::reset_daily)).
+    pub daily_limit: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -75,6 +81,7 @@ impl Default for SimConfig {
             seed: 0x5EED,
             clock_start: None,
             log_capacity: 100_000,
+            daily_limit: None,
         }
     }
 }

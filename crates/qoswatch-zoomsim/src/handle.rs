@@ -282,6 +282,27 @@ impl SimHandle {
         self.shared.lock().log.clone()
     }
 
+    /// Requests answered since the start, by endpoint (never dropped).
+    pub fn request_counts(&self) -> crate::RequestCounts {
+        self.shared.lock().counts
+    }
+
+    /// Other apps on the account spend `requests` of the daily quota.
+    pub fn consume_daily(&self, requests: u32) {
+        let mut state = self.shared.lock();
+        state.daily_used = state.daily_used.saturating_add(requests);
+    }
+
+    /// The daily quota's count so far (qoswatch's requests and other apps').
+    pub fn daily_used(&self) -> u32 {
+        self.shared.lock().daily_used
+    }
+
+    /// A new UTC day: the daily quota's count starts again from 0.
+    pub fn reset_daily(&self) {
+        self.shared.lock().daily_used = 0;
+    }
+
     pub fn token_requests(&self) -> usize {
         self.shared.lock().log.token_requests()
     }

@@ -72,7 +72,7 @@ pub use config::{LeftParticipant, SimConfig, SimCredentials};
 pub use fault::{Fault, RateLimitKind, RetryAfter};
 pub use fields::Field;
 pub use handle::{SimError, SimHandle, Simulator};
-pub use log::{Endpoint, RecordedRequest, RequestLog};
+pub use log::{Endpoint, RecordedRequest, RequestCounts, RequestLog};
 pub use samples::{Degradation, Profile, Target};
 pub use spec::{MeetingSpec, ParticipantSpec};
 

@@ -36,6 +36,39 @@ impl Endpoint {
     }
 }
 
+/// Requests answered since the start, by endpoint: unlike the log, never
+/// dropped, so a day-long run can be counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// `POST /oauth/token`.
+    pub token: u64,
+    /// The single-participant QoS endpoint, every answer.
+    pub participant_qos: u64,
+    /// The list endpoint, every answer (one per page).
+    pub list_qos: u64,
+    /// QoS requests answered 429, of either endpoint.
+    pub rate_limited: u64,
+}
+
+impl RequestCounts {
+    /// Requests to either QoS endpoint.
+    pub fn qos(&self) -> u64 {
+        self.participant_qos + self.list_qos
+    }
+
+    pub(crate) fn count(&mut self, endpoint: &Endpoint, status: u16) {
+        match endpoint {
+            Endpoint::Token => self.token += 1,
+            Endpoint::ParticipantQos { .. } => self.participant_qos += 1,
+            Endpoint::ListQos { .. } => self.list_qos += 1,
+            Endpoint::Other => {}
+        }
+        if endpoint.is_qos() && status == 429 {
+            self.rate_limited += 1;
+        }
+    }
+}
+
 /// One request as it arrived on the wire and the status it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {

@@ -69,7 +69,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Endpoint::Other => unknown_route(&method, &raw_path),
     };
     let status = response.status().as_u16();
-    shared.lock().log.push(RecordedRequest {
+    let mut state = shared.lock();
+    state.counts.count(&endpoint, status);
+    state.log.push(RecordedRequest {
         method: method.to_string(),
         raw_path,
         raw_query,

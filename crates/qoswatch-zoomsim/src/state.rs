@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::time::Instant;
 
-use crate::log::RequestLog;
+use crate::log::{RequestCounts, RequestLog};
 use crate::{Degradation, Fault, MeetingSpec, ParticipantSpec, SimConfig, SimError};
 
 /// State shared by the handle and the server.
@@ -105,6 +105,10 @@ pub(crate) struct State {
     pub(crate) rng: StdRng,
     pub(crate) page_tokens: HashMap<String, PageCursor>,
     pub(crate) log: RequestLog,
+    pub(crate) counts: RequestCounts,
+    /// QoS requests counted against [`SimConfig::daily_limit`] (by
+    /// qoswatch, and by "other apps" through the handle).
+    pub(crate) daily_used: u32,
     pub(crate) participants_added: u64,
 }
 
@@ -123,6 +127,8 @@ impl State {
             rng: StdRng::seed_from_u64(config.seed),
             page_tokens: HashMap::new(),
             log: RequestLog::with_capacity(config.log_capacity),
+            counts: RequestCounts::default(),
+            daily_used: 0,
             participants_added: 0,
         }
     }

@@ -327,3 +327,78 @@ async fn a_degradation_hits_its_samples_and_its_participant_only() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_endpoint_and_never_dropped_like_the_log() {
+    let sim = start(SimConfig {
+        log_capacity: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let token = token(&sim, &http).await;
+    let url = ann_in_a_meeting(&sim);
+    let list = format!(
+        "{}/metrics/meetings/{}/participants/qos?type=live",
+        sim.api_base(),
+        common::PLAIN_SEGMENT
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&http, &url, &token).await.0, 200);
+    }
+    assert_eq!(get(&http, &list, &token).await.0, 200);
+    sim.set_qps_limit(Some(0));
+    assert_eq!(get(&http, &list, &token).await.0, 429);
+    let counts = sim.request_counts();
+    assert_eq!(counts.token, 1);
+    assert_eq!(counts.participant_qos, 3);
+    assert_eq!(counts.list_qos, 2);
+    assert_eq!(counts.qos(), 5);
+    assert_eq!(counts.rate_limited, 1);
+    assert_eq!(sim.log().len(), 2, "the log dropped the oldest");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_daily_quota_is_reported_in_headers_and_refused_with_a_daily_429() {
+    let sim = start(SimConfig {
+        daily_limit: Some(5),
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let token = token(&sim, &http).await;
+    let url = ann_in_a_meeting(&sim);
+    let (status, headers, _) = get(&http, &url, &token).await;
+    assert_eq!(status, 200);
+    let header = |headers: &reqwest::header::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header(&headers, "x-ratelimit-limit").as_deref(), Some("5"));
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining").as_deref(),
+        Some("4")
+    );
+    // Other apps on the account spend the same quota.
+    sim.consume_daily(3);
+    let (_, headers, _) = get(&http, &url, &token).await;
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+    assert_eq!(sim.daily_used(), 5);
+    let (status, headers, body) = get(&http, &url, &token).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        header(&headers, "x-ratelimit-type").as_deref(),
+        Some("Daily-limit")
+    );
+    assert!(header(&headers, "retry-after").is_some());
+    assert_eq!(body["code"], 429);
+    sim.reset_daily();
+    assert_eq!(get(&http, &url, &token).await.0, 200);
+    sim.shutdown().await;
+}

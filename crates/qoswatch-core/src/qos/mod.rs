@@ -23,8 +23,9 @@ mod tests;
 use std::fmt;
 
 pub use parse::{
-    BadValue, MAX_REPORTED_BAD_VALUES, ParseError, ParseReport, parse_participant_qos,
-    parse_participant_qos_newest, parse_resolution, parse_value, participant_from_json,
+    BadValue, MAX_REPORTED_BAD_VALUES, MeetingQosPage, ParseError, ParseReport,
+    parse_meeting_qos_page, parse_participant_qos, parse_participant_qos_newest,
+    parse_participant_qos_since, parse_resolution, parse_value, participant_from_json,
 };
 pub use sample::{CpuUsage, ParticipantDetails, ParticipantQos, QosSample, StreamQos, WifiRssi};
 

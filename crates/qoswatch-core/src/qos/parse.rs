@@ -66,38 +66,127 @@ pub fn parse_participant_qos_newest(
     body: &[u8],
     max_samples: usize,
 ) -> Result<(ParticipantQos, ParseReport), ParseError> {
+    parse_participant_qos_since(body, max_samples, None)
+}
+
+/// Like [`parse_participant_qos_newest`], also skipping every sample at or
+/// before `after` (the newest one already seen) without building it: an
+/// answer that repeats the whole series since the join costs what is new
+/// in it, plus one scan for the times.
+pub fn parse_participant_qos_since(
+    body: &[u8],
+    max_samples: usize,
+    after: Option<DateTime<Utc>>,
+) -> Result<(ParticipantQos, ParseReport), ParseError> {
     // Top-level fields as borrowed slices of the body: an unknown field's
     // value is skipped, never built. A repeated key: the last one wins.
     let fields: BTreeMap<String, &RawValue> =
         serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
     let mut report = ParseReport::default();
+    let qos = participant_from_fields(&fields, max_samples, |_| after, &mut report);
+    Ok((qos, report))
+}
+
+/// One page of *List meeting participants QoS*: the participants on it and
+/// where the next page starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MeetingQosPage {
+    /// The participants on this page, in Zoom's order, each with only its
+    /// samples after the time asked for.
+    pub participants: Vec<ParticipantQos>,
+    /// The token of the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+    /// Participants in the whole listing, as Zoom counts them.
+    pub total_records: Option<u64>,
+    /// The page size Zoom applied (it caps what was asked for).
+    pub page_size: Option<u64>,
+}
+
+/// Parses one page of the list endpoint. `after(user_id)` gives, per
+/// participant, the newest sample time already seen: older samples are
+/// skipped unbuilt, as in [`parse_participant_qos_since`]. A participant
+/// entry that is not an object is skipped and reported; the page fails only
+/// when the document is not a JSON object.
+pub fn parse_meeting_qos_page(
+    body: &[u8],
+    max_samples: usize,
+    after: impl Fn(&str) -> Option<DateTime<Utc>>,
+) -> Result<(MeetingQosPage, ParseReport), ParseError> {
+    let fields: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
+    let mut report = ParseReport::default();
+    let number = |key: &str| {
+        fields
+            .get(key)
+            .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
+    };
+    let next_page_token = fields
+        .get("next_page_token")
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .filter(|token| !token.is_empty());
+    let mut page = MeetingQosPage {
+        participants: Vec::new(),
+        next_page_token,
+        total_records: number("total_records"),
+        page_size: number("page_size"),
+    };
+    let entries: Vec<&RawValue> = fields
+        .get("participants")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+    for (index, raw) in entries.into_iter().enumerate() {
+        let Ok(participant) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
+            report.bad(format!("participants[{index}]"), "");
+            continue;
+        };
+        let qos = participant_from_fields(
+            &participant,
+            max_samples,
+            |user_id| user_id.and_then(&after),
+            &mut report,
+        );
+        page.participants.push(qos);
+    }
+    Ok((page, report))
+}
+
+/// One participant object whose top-level members are borrowed slices:
+/// details, then the newest `max_samples` samples after `after(user_id)`.
+fn participant_from_fields(
+    fields: &BTreeMap<String, &RawValue>,
+    max_samples: usize,
+    after: impl FnOnce(Option<&str>) -> Option<DateTime<Utc>>,
+    report: &mut ParseReport,
+) -> ParticipantQos {
     let text = |key: &str| {
         fields
             .get(key)
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
             .filter(|s| !s.is_empty())
     };
-    let details = details_from(text, &mut report);
+    let details = details_from(text, report);
+    let after = after(details.user_id.as_deref());
     let mut newest = NewestEntries::new(max_samples);
     if let Some(raw) = fields.get("user_qos").copied() {
         let mut deserializer = serde_json::Deserializer::from_str(raw.get());
         // Not an array, or broken half-way: the entries read so far count.
         let _ = deserializer.deserialize_seq(NewestVisitor {
             newest: &mut newest,
-            report: &mut report,
+            report,
+            after,
         });
     }
-    report.samples_dropped = newest.dropped;
+    report.samples_dropped += newest.dropped;
     let mut chosen = newest.kept.into_vec();
     chosen.sort_by_key(|entry| entry.0.index);
     let samples = chosen
         .into_iter()
         .filter_map(|Reverse(entry)| {
             let json: Json = serde_json::from_str(entry.raw.get()).ok()?;
-            sample_from_json(entry.index, &json, &mut report)
+            sample_from_json(entry.index, &json, report)
         })
         .collect();
-    Ok((ParticipantQos { details, samples }, report))
+    ParticipantQos { details, samples }
 }
 
 /// Parses one participant object (as in the single and the list endpoint).
@@ -206,10 +295,12 @@ impl<'a> NewestEntries<'a> {
 }
 
 /// Walks `user_qos` once: each entry's time is read (nothing else of it is
-/// built); entries without one are reported, the others offered.
+/// built); entries without one are reported, those after `after` offered.
 struct NewestVisitor<'n, 'a> {
     newest: &'n mut NewestEntries<'a>,
     report: &'n mut ParseReport,
+    /// Entries at or before this time are already known: skipped unbuilt.
+    after: Option<DateTime<Utc>>,
 }
 
 impl<'a> Visitor<'a> for NewestVisitor<'_, 'a> {
@@ -223,6 +314,7 @@ impl<'a> Visitor<'a> for NewestVisitor<'_, 'a> {
         let mut index = 0;
         while let Some(raw) = seq.next_element::<&'a RawValue>()? {
             match entry_time(raw) {
+                Ok(at) if self.after.is_some_and(|after| at <= after) => {}
                 Ok(at) => self.newest.offer(DatedEntry { at, index, raw }),
                 Err(shown) => {
                     // A sample without a time cannot be ordered or deduplicated.

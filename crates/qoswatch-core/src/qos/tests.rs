@@ -442,3 +442,110 @@ fn a_participant_object_of_the_list_endpoint_parses_like_an_answer() {
     );
     assert_eq!(report.bad_value_count, 0);
 }
+
+fn minute(m: u32) -> chrono::DateTime<chrono::Utc> {
+    format!("2021-06-24T20:{m:02}:00Z").parse().expect("time")
+}
+
+#[test]
+fn samples_at_or_before_the_last_seen_are_skipped_and_not_counted_as_dropped() {
+    let body = answer_with_minutes(&[1, 2, 3, 4, 5]);
+    let (qos, report) =
+        parse_participant_qos_since(body.as_bytes(), 10, Some(minute(3))).expect("parses");
+    assert_eq!(minutes_of(&qos), [4, 5], "strictly after the last seen");
+    assert_eq!(report.samples_dropped, 0);
+    let (qos, _) = parse_participant_qos_since(body.as_bytes(), 10, None).expect("parses");
+    assert_eq!(minutes_of(&qos), [1, 2, 3, 4, 5]);
+    let (qos, _) =
+        parse_participant_qos_since(body.as_bytes(), 10, Some(minute(5))).expect("parses");
+    assert!(qos.samples.is_empty(), "nothing new");
+    // The bound applies to what is new: of 4 and 5, only the newest.
+    let (qos, report) =
+        parse_participant_qos_since(body.as_bytes(), 1, Some(minute(3))).expect("parses");
+    assert_eq!(minutes_of(&qos), [5]);
+    assert_eq!(report.samples_dropped, 1);
+}
+
+#[test]
+fn a_skipped_sample_is_not_read_so_its_bad_values_are_not_reported() {
+    let body = r#"{"user_id":"1","user_qos":[
+        {"date_time":"2021-06-24T20:01:00Z","audio_input":{"latency":"banana"}},
+        {"date_time":"2021-06-24T20:02:00Z","audio_input":{"latency":"80 ms"}}]}"#;
+    let (qos, report) =
+        parse_participant_qos_since(body.as_bytes(), 10, Some(minute(1))).expect("parses");
+    assert_eq!(minutes_of(&qos), [2]);
+    assert_eq!(report.bad_value_count, 0);
+    let (_, report) = parse_participant_qos_since(body.as_bytes(), 10, None).expect("parses");
+    assert_eq!(report.bad_value_count, 1);
+}
+
+/// A list page in Zoom's shape with the given participants' bodies.
+fn list_page(participants: &[String], next_page_token: &str) -> String {
+    format!(
+        r#"{{"page_count":3,"page_size":10,"total_records":25,"next_page_token":"{next_page_token}","participants":[{}]}}"#,
+        participants.join(",")
+    )
+}
+
+fn participant_with_minutes(user_id: &str, minutes: &[u32]) -> String {
+    answer_with_minutes(minutes).replacen(
+        r#""user_id":"1""#,
+        &format!(r#""user_id":"{user_id}""#),
+        1,
+    )
+}
+
+#[test]
+fn a_list_page_gives_each_participant_its_own_new_samples() {
+    let body = list_page(
+        &[
+            participant_with_minutes("a", &[1, 2, 3]),
+            participant_with_minutes("b", &[1, 2, 3]),
+            participant_with_minutes("c", &[2, 3]),
+        ],
+        "tok",
+    );
+    let seen = |user_id: &str| match user_id {
+        "a" => Some(minute(2)),
+        "b" => Some(minute(3)),
+        _ => None,
+    };
+    let (page, report) = parse_meeting_qos_page(body.as_bytes(), 100, seen).expect("parses");
+    let ids: Vec<_> = page
+        .participants
+        .iter()
+        .map(|p| p.details.user_id.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(minutes_of(&page.participants[0]), [3]);
+    assert!(page.participants[1].samples.is_empty());
+    assert_eq!(minutes_of(&page.participants[2]), [2, 3]);
+    assert_eq!(page.next_page_token.as_deref(), Some("tok"));
+    assert_eq!(page.total_records, Some(25));
+    assert_eq!(page.page_size, Some(10));
+    assert_eq!(report.bad_value_count, 0);
+}
+
+#[test]
+fn the_last_page_has_no_token_and_broken_entries_are_reported_not_fatal() {
+    let body = list_page(&["7".to_owned(), participant_with_minutes("a", &[1])], "");
+    let (page, report) = parse_meeting_qos_page(body.as_bytes(), 100, |_| None).expect("parses");
+    assert_eq!(page.next_page_token, None);
+    assert_eq!(page.participants.len(), 1);
+    assert_eq!(report.bad_value_count, 1);
+    assert_eq!(report.bad_values[0].0, "participants[0]");
+    // The bound holds per participant, and dropped samples add up.
+    let body = list_page(
+        &[
+            participant_with_minutes("a", &[1, 2, 3]),
+            participant_with_minutes("b", &[1, 2, 3]),
+        ],
+        "",
+    );
+    let (page, report) = parse_meeting_qos_page(body.as_bytes(), 1, |_| None).expect("parses");
+    assert_eq!(minutes_of(&page.participants[1]), [3]);
+    assert_eq!(report.samples_dropped, 4);
+    assert!(parse_meeting_qos_page(b"[]", 1, |_| None).is_err());
+    let (empty, _) = parse_meeting_qos_page(b"{}", 1, |_| None).expect("an empty object");
+    assert!(empty.participants.is_empty());
+}

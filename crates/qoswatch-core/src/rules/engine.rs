@@ -159,6 +159,64 @@ impl ParticipantState {
     }
 }
 
+/// How much a participant's state asks to be looked at: what adaptive
+/// polling reads to choose an interval. Ordered from calm to firing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attention {
+    /// Nothing firing, nothing pending, the last values well clear of the
+    /// thresholds.
+    Calm,
+    /// A last value within [`NEAR_THRESHOLD_SHARE`] of a rule's entry
+    /// threshold.
+    Near,
+    /// A threshold is breached but not yet for the rule's `for`.
+    Pending,
+    /// An alert is firing.
+    Firing,
+}
+
+/// How close to its entry threshold a value counts as near: within this
+/// share of the threshold (20 %: 120 ms and above for a 150 ms rule).
+pub const NEAR_THRESHOLD_SHARE: f64 = 0.2;
+
+impl ParticipantState {
+    /// The most pressing [`Attention`] over every rule.
+    pub fn attention(&self) -> Attention {
+        self.entries
+            .iter()
+            .flatten()
+            .map(RuleState::attention)
+            .max()
+            .unwrap_or(Attention::Calm)
+    }
+}
+
+impl RuleState {
+    fn attention(&self) -> Attention {
+        if self.firing.is_some() {
+            return Attention::Firing;
+        }
+        if self.warning_run.since.is_some() || self.critical_run.since.is_some() {
+            return Attention::Pending;
+        }
+        let rule = &self.rule;
+        let near = self.last.is_some_and(|last| {
+            let threshold = rule.entry_threshold();
+            let margin = threshold.abs() * NEAR_THRESHOLD_SHARE;
+            let edge = match rule.direction {
+                super::model::Direction::Above => threshold - margin,
+                super::model::Direction::Below => threshold + margin,
+            };
+            rule.direction.breaches(last.value, edge)
+        });
+        if near {
+            Attention::Near
+        } else {
+            Attention::Calm
+        }
+    }
+}
+
 fn stream_of(metric: MetricId) -> Option<String> {
     match metric {
         MetricId::Stream(stream, _) => Some(stream.name()),

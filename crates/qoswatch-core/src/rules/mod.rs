@@ -44,7 +44,7 @@ use crate::alert::{AlertEvent, Channel, MeetingInfo, ParticipantInfo};
 use crate::qos::QosSample;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};
-pub use engine::{ParticipantState, SavedRule, SavedState};
+pub use engine::{Attention, NEAR_THRESHOLD_SHARE, ParticipantState, SavedRule, SavedState};
 pub use model::{Direction, Rule, Sustain};
 
 /// Who a sample is about: the alert types' meeting and participant.

@@ -672,3 +672,43 @@ fn a_watch_ending_before_its_restored_state_met_the_rules_still_resolves() {
         vec![step(3, "lat", Resolved, Critical)]
     );
 }
+
+#[test]
+fn attention_rises_from_calm_to_near_pending_and_firing_and_falls_back() {
+    let rules = rules(
+        "rules:\n  - name: latency\n    metric: audio_input.latency\n    above: 150ms\n    for: 3 samples\n  - name: fps\n    metric: video_input.frame_rate\n    below: 10fps\n",
+    );
+    let mut state = ParticipantState::default();
+    let subject = subject();
+    assert_eq!(state.attention(), Attention::Calm, "nothing seen yet");
+    let feed = |state: &mut ParticipantState, minute: i64, latency: f64, fps: f64| {
+        let sample = sample(
+            minute,
+            &[
+                ("audio_input.latency", latency),
+                ("video_input.frame_rate", fps),
+            ],
+        );
+        rules.evaluate(state, &subject, &sample, t(minute));
+        state.attention()
+    };
+    assert_eq!(feed(&mut state, 0, 100.0, 25.0), Attention::Calm);
+    // 150 ms - 20 % = 120 ms: above it is near, at it is not.
+    assert_eq!(feed(&mut state, 1, 120.0, 25.0), Attention::Calm);
+    assert_eq!(feed(&mut state, 2, 121.0, 25.0), Attention::Near);
+    // A "below" rule is near above its threshold: 10 fps + 20 % = 12 fps.
+    assert_eq!(feed(&mut state, 3, 100.0, 11.9), Attention::Near);
+    assert_eq!(feed(&mut state, 4, 100.0, 12.0), Attention::Calm);
+    assert_eq!(feed(&mut state, 5, 151.0, 25.0), Attention::Pending);
+    assert_eq!(feed(&mut state, 6, 151.0, 25.0), Attention::Pending);
+    assert_eq!(feed(&mut state, 7, 151.0, 25.0), Attention::Firing);
+    assert_eq!(
+        feed(&mut state, 8, 100.0, 25.0),
+        Attention::Calm,
+        "resolved"
+    );
+    // The most pressing rule wins.
+    assert_eq!(feed(&mut state, 9, 130.0, 5.0), Attention::Firing);
+    assert!(Attention::Calm < Attention::Near && Attention::Near < Attention::Pending);
+    assert!(Attention::Pending < Attention::Firing);
+}

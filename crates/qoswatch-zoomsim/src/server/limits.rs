@@ -105,6 +105,45 @@ pub(super) fn over_qps_limit(shared: &Shared, state: &mut State, now: Instant) -
     ))
 }
 
+/// Counts the request against [`SimConfig::daily_limit`](crate::SimConfig::daily_limit),
+/// if there is one: `Ok(Some((limit, remaining)))` for the answer's
+/// headers, or the 429 `Daily-limit` (until the next 00:00 UTC on the wall
+/// clock) once the quota is used up.
+pub(super) fn count_daily(
+    shared: &Shared,
+    state: &mut State,
+) -> Result<Option<(u32, u32)>, Box<Response>> {
+    let Some(limit) = shared.config.daily_limit else {
+        return Ok(None);
+    };
+    if state.daily_used >= limit {
+        let now = Utc::now();
+        let midnight = (now.date_naive() + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
+        let wait = (midnight - now).to_std().unwrap_or_default();
+        return Err(Box::new(rate_limited(
+            RetryAfter::At(wait),
+            Some((RateLimitKind::Daily, limit)),
+        )));
+    }
+    state.daily_used += 1;
+    Ok(Some((limit, limit - state.daily_used)))
+}
+
+/// Zoom's rate-limit headers on an answer that was not refused: the daily
+/// quota and what is left of it.
+pub(super) fn with_daily_headers(mut response: Response, daily: Option<(u32, u32)>) -> Response {
+    if let Some((limit, remaining)) = daily {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-category", HeaderValue::from_static("Heavy"));
+        headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    }
+    response
+}
+
 /// A 429 with [`SimConfig::random_429`](crate::SimConfig::random_429)'s
 /// probability, drawn from the simulator's seeded RNG.
 pub(super) fn random_429(state: &mut State) -> Option<Response> {

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::answers::{invalid_token, json_body, meeting_not_found, splice_array, zoom_error};
-use super::limits::{apply_fault, over_qps_limit, random_429};
+use super::limits::{apply_fault, count_daily, over_qps_limit, random_429, with_daily_headers};
 use super::paging::list_participants;
 use super::request::{form_pairs, form_value};
 use crate::LeftParticipant;
@@ -44,6 +44,10 @@ pub(super) async fn qos(
     if let Some(response) = random_429(&mut state) {
         return response;
     }
+    let daily = match count_daily(shared, &mut state) {
+        Ok(daily) => daily,
+        Err(refused) => return *refused,
+    };
     let pairs = form_pairs(raw_query.unwrap_or(""));
     // Zoom's default `type` for these endpoints is `live`.
     if form_value(&pairs, "type").is_some_and(|kind| kind != "live") {
@@ -53,7 +57,7 @@ pub(super) async fn qos(
             "The simulator serves only type=live.",
         );
     }
-    match endpoint {
+    let response = match endpoint {
         Endpoint::ParticipantQos {
             raw_meeting_id,
             participant_id,
@@ -62,7 +66,8 @@ pub(super) async fn qos(
             list_participants(shared, &mut state, raw_meeting_id, &pairs, now)
         }
         Endpoint::Token | Endpoint::Other => zoom_error(StatusCode::NOT_FOUND, 404, "Not Found"),
-    }
+    };
+    with_daily_headers(response, daily)
 }
 
 /// Whether `bearer_token` was issued and has not expired (nor been revoked).
