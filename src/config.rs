@@ -79,11 +79,18 @@ pub struct ZoomSettings {
     /// Timeout of one request to Zoom.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub request_timeout: Duration,
-    /// Requests per second to the QoS endpoints, shared by every watcher.
+    /// The account's per-second limit of the QoS endpoints (Zoom's Heavy
+    /// label: 10 on Pro, 40 on Business and up).
     pub requests_per_second: u32,
-    /// Requests per UTC day to the QoS endpoints (Zoom's daily cap, minus
-    /// what other apps on the account use).
+    /// The account's daily quota of the QoS endpoints (Zoom's Heavy and
+    /// Resource-intensive labels together: 30,000 on Pro, 60,000 on
+    /// Business and up), shared with every other app on the account.
     pub daily_limit: u32,
+    /// The share (0-1] of `requests_per_second` qoswatch may use.
+    pub rate_share: f64,
+    /// The share (0-1] of `daily_limit` qoswatch may use; also of what Zoom
+    /// reports is left of the account's quota today.
+    pub daily_share: f64,
     /// Renew the OAuth token this long before it expires.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub token_refresh_margin: Duration,
@@ -95,9 +102,28 @@ pub struct ZoomSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PollingSettings {
-    /// Time between two polls of one participant. Zoom's samples are per minute.
+    /// `adaptive` (the default): meetings are polled through the list
+    /// endpoint where that is cheaper, intervals adapt to each participant's
+    /// quality and the daily plan stretches them under pressure. `fixed`:
+    /// every participant on its own at `interval`, as qoswatch did before
+    /// (for comparison, or an account whose list endpoint misbehaves).
+    pub mode: PollingMode,
+    /// The fastest interval: a participant with a firing or pending alert,
+    /// a value near a threshold, or no sample yet. Zoom's samples are per
+    /// minute, so faster buys nothing.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub interval: Duration,
+    /// The interval a stable, healthy participant stretches to (doubling
+    /// from `interval` with every calm answer).
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_interval: Duration,
+    /// Under quota pressure, how far intervals stretch (the calm first, then
+    /// the others) before everybody stretches together.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_staleness: Duration,
+    /// Participants asked for per page of the list endpoint (Zoom caps it,
+    /// believed at 10; qoswatch follows whatever size it gets).
+    pub page_size: u32,
     /// Stop watching a participant after this long without a new sample.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub stale_after: Duration,
@@ -161,6 +187,15 @@ impl Default for ZoomMeetingAlerts {
     }
 }
 
+/// How watches are polled: see [`PollingSettings::mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PollingMode {
+    #[default]
+    Adaptive,
+    Fixed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -219,6 +254,8 @@ impl Default for ZoomSettings {
             request_timeout: Duration::from_secs(10),
             requests_per_second: 10,
             daily_limit: 30_000,
+            rate_share: 0.8,
+            daily_share: 0.8,
             token_refresh_margin: Duration::from_secs(5 * 60),
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }
@@ -253,7 +290,11 @@ pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
 impl Default for PollingSettings {
     fn default() -> Self {
         Self {
+            mode: PollingMode::Adaptive,
             interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(5 * 60),
+            max_staleness: Duration::from_secs(15 * 60),
+            page_size: 10,
             stale_after: Duration::from_secs(10 * 60),
             max_watch_age: Duration::from_secs(24 * 3600),
             max_backoff: Duration::from_secs(5 * 60),
@@ -353,11 +394,17 @@ env_settings! {
     "QOSWATCH_ZOOM_API_BASE" => zoom.api_base: text, "base URL of Zoom's REST API";
     "QOSWATCH_ZOOM_TOKEN_URL" => zoom.token_url: text, "Server-to-Server OAuth token endpoint";
     "QOSWATCH_ZOOM_REQUEST_TIMEOUT" => zoom.request_timeout: duration, "timeout of one request to Zoom";
-    "QOSWATCH_ZOOM_REQUESTS_PER_SECOND" => zoom.requests_per_second: number, "QoS requests per second, shared by every watcher";
-    "QOSWATCH_ZOOM_DAILY_LIMIT" => zoom.daily_limit: number, "QoS requests per UTC day";
+    "QOSWATCH_ZOOM_REQUESTS_PER_SECOND" => zoom.requests_per_second: number, "the account's QoS requests per second (Heavy label)";
+    "QOSWATCH_ZOOM_DAILY_LIMIT" => zoom.daily_limit: number, "the account's QoS requests per UTC day";
+    "QOSWATCH_ZOOM_RATE_SHARE" => zoom.rate_share: fraction, "share of the per-second limit qoswatch may use";
+    "QOSWATCH_ZOOM_DAILY_SHARE" => zoom.daily_share: fraction, "share of the daily quota qoswatch may use";
     "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN" => zoom.token_refresh_margin: duration, "renew the OAuth token this long before it expires";
     "QOSWATCH_ZOOM_MAX_ANSWER_BYTES" => zoom.max_answer_bytes: number, "most bytes read of one answer from Zoom";
-    "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "time between two polls of one participant";
+    "QOSWATCH_POLL_MODE" => polling.mode: polling_mode, "adaptive or fixed";
+    "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "fastest interval between two polls of one participant";
+    "QOSWATCH_POLL_MAX_INTERVAL" => polling.max_interval: duration, "interval a stable, healthy participant stretches to";
+    "QOSWATCH_POLL_MAX_STALENESS" => polling.max_staleness: duration, "under quota pressure, how far intervals stretch before all do";
+    "QOSWATCH_POLL_PAGE_SIZE" => polling.page_size: number, "participants asked for per page of the list endpoint";
     "QOSWATCH_STALE_AFTER" => polling.stale_after: duration, "stop a watch with no new sample for this long";
     "QOSWATCH_MAX_WATCH_AGE" => polling.max_watch_age: duration, "stop a watch after this long in any case";
     "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
@@ -387,6 +434,21 @@ fn number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
         .trim()
         .parse()
         .map_err(|_| "expected a whole number".to_string())
+}
+
+fn fraction(value: &str) -> Result<f64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number such as 0.8".to_string())
+}
+
+fn polling_mode(value: &str) -> Result<PollingMode, String> {
+    match value.trim() {
+        "adaptive" => Ok(PollingMode::Adaptive),
+        "fixed" => Ok(PollingMode::Fixed),
+        _ => Err("expected adaptive or fixed".into()),
+    }
 }
 
 fn socket_address(value: &str) -> Result<SocketAddr, String> {
@@ -539,8 +601,31 @@ impl Settings {
         if self.zoom.daily_limit == 0 {
             return invalid("zoom.daily_limit", "must be at least 1");
         }
+        for (name, share) in [
+            ("zoom.rate_share", self.zoom.rate_share),
+            ("zoom.daily_share", self.zoom.daily_share),
+        ] {
+            if !(share > 0.0 && share <= 1.0) {
+                return invalid(
+                    name,
+                    "must be more than 0 and at most 1 (a share such as 0.8)",
+                );
+            }
+        }
         if self.polling.interval.is_zero() {
             return invalid("polling.interval", "must be longer than 0s");
+        }
+        if self.polling.max_interval < self.polling.interval {
+            return invalid("polling.max_interval", "must be at least polling.interval");
+        }
+        if self.polling.max_staleness < self.polling.max_interval {
+            return invalid(
+                "polling.max_staleness",
+                "must be at least polling.max_interval",
+            );
+        }
+        if !(1..=300).contains(&self.polling.page_size) {
+            return invalid("polling.page_size", "must be between 1 and 300");
         }
         if self.polling.stale_after < self.polling.interval {
             return invalid(
@@ -972,9 +1057,15 @@ mod tests {
             ("QOSWATCH_ZOOM_REQUEST_TIMEOUT", "3s"),
             ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND", "7"),
             ("QOSWATCH_ZOOM_DAILY_LIMIT", "900"),
+            ("QOSWATCH_ZOOM_RATE_SHARE", "0.5"),
+            ("QOSWATCH_ZOOM_DAILY_SHARE", " 0.25 "),
             ("QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN", "1m"),
             ("QOSWATCH_ZOOM_MAX_ANSWER_BYTES", "1048576"),
+            ("QOSWATCH_POLL_MODE", "fixed"),
             ("QOSWATCH_POLL_INTERVAL", "30s"),
+            ("QOSWATCH_POLL_MAX_INTERVAL", "3m"),
+            ("QOSWATCH_POLL_MAX_STALENESS", "20m"),
+            ("QOSWATCH_POLL_PAGE_SIZE", "30"),
             ("QOSWATCH_STALE_AFTER", "4m"),
             ("QOSWATCH_MAX_WATCH_AGE", "2h"),
             ("QOSWATCH_MAX_BACKOFF", "90s"),
@@ -1013,9 +1104,15 @@ mod tests {
         assert_eq!(s.zoom.request_timeout, Duration::from_secs(3));
         assert_eq!(s.zoom.requests_per_second, 7);
         assert_eq!(s.zoom.daily_limit, 900);
+        assert_eq!(s.zoom.rate_share, 0.5);
+        assert_eq!(s.zoom.daily_share, 0.25);
         assert_eq!(s.zoom.token_refresh_margin, Duration::from_secs(60));
         assert_eq!(s.zoom.max_answer_bytes, 1_048_576);
+        assert_eq!(s.polling.mode, PollingMode::Fixed);
         assert_eq!(s.polling.interval, Duration::from_secs(30));
+        assert_eq!(s.polling.max_interval, Duration::from_secs(180));
+        assert_eq!(s.polling.max_staleness, Duration::from_secs(1200));
+        assert_eq!(s.polling.page_size, 30);
         assert_eq!(s.polling.stale_after, Duration::from_secs(240));
         assert_eq!(s.polling.max_watch_age, Duration::from_secs(7200));
         assert_eq!(s.polling.max_backoff, Duration::from_secs(90));

@@ -23,7 +23,7 @@ use crate::zoom::event::Meeting;
 use qoswatch_core::alert::ParticipantKey;
 use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, Route};
 use qoswatch_core::qos::QosSample;
-use qoswatch_core::rules::{ParticipantState, SavedState, Subject};
+use qoswatch_core::rules::{Attention, ParticipantState, SavedState, Subject};
 
 /// Evaluates every sample against the rules in force and dispatches the
 /// resulting alert transitions.
@@ -134,6 +134,10 @@ fn subject_of(watch: &WatchSubject) -> Subject {
 }
 
 impl WatchObserver for RulesObserver {
+    fn attention(&self) -> Attention {
+        self.state.attention()
+    }
+
     fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>) {
         let rules = self.sink.rules.current();
         let events = rules.evaluate(&mut self.state, &subject_of(subject), sample, now);
@@ -231,6 +235,14 @@ impl WatchObserver for FanOutObserver {
         for observer in &mut self.observers {
             observer.finished(subject, reason, now);
         }
+    }
+
+    fn attention(&self) -> Attention {
+        self.observers
+            .iter()
+            .map(|o| o.attention())
+            .max()
+            .unwrap_or(Attention::Calm)
     }
 }
 

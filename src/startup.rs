@@ -17,8 +17,8 @@ use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighu
 use crate::notify::{DispatchHandle, Dispatcher, Restored};
 use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
 use crate::store::{Snapshot, Store};
-use crate::watch::{LoggingSink, Monitor, SampleSink};
-use crate::zoom::budget::Budget;
+use crate::watch::{LoggingSink, Monitor, Planner, SampleSink};
+use crate::zoom::budget::{Budget, QuotaClock};
 use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
 use crate::zoom::signature::Verifier;
 use qoswatch_core::alert::Channel;
@@ -37,6 +37,9 @@ pub struct Extras {
     /// Channels added to those of the rules file; every alert goes to them
     /// too (the demo's Slack and e-mail when the user set them up).
     pub extra_channels: Vec<Channel>,
+    /// The clock of the daily quota: the wall clock, except in the quota
+    /// benchmark's accelerated day.
+    pub quota_clock: QuotaClock,
 }
 
 impl std::fmt::Debug for Extras {
@@ -54,6 +57,7 @@ impl Default for Extras {
             console: Box::new(std::io::stdout()),
             sample_taps: Vec::new(),
             extra_channels: Vec::new(),
+            quota_clock: QuotaClock::Wall,
         }
     }
 }
@@ -93,7 +97,7 @@ impl Application {
                  notifications are kept in memory and lost on restart"
             );
         }
-        let (client, budget) = zoom_client(&settings, &mut registry)?;
+        let (client, budget) = zoom_client(&settings, extras.quota_clock, &mut registry)?;
         budget.persist(store.clone(), snapshot.budget.take());
         let alerting = build_alerting(
             &settings,
@@ -110,11 +114,17 @@ impl Application {
             dispatch,
             meeting_alerts,
         } = sample_route(alerting, extras.sample_taps, &mut registry);
+        let planner = Arc::new(Planner::new(
+            settings.polling.clone(),
+            settings.zoom.daily_share,
+            budget.clone(),
+            &mut registry,
+        ));
         let monitor = Monitor::new(
             client,
             sink,
             store.clone(),
-            settings.polling.clone(),
+            planner,
             tracker.clone(),
             cancel.clone(),
             &mut registry,
@@ -226,6 +236,7 @@ type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
 /// The Zoom client with its credentials and the one shared request budget.
 fn zoom_client(
     settings: &Settings,
+    quota_clock: QuotaClock,
     registry: &mut Registry,
 ) -> anyhow::Result<(Arc<ZoomClient>, Arc<Budget>)> {
     let secrets = &settings.secrets;
@@ -243,11 +254,16 @@ fn zoom_client(
             .clone()
             .context("ZOOM_CLIENT_SECRET is not set")?,
     };
-    let budget = Arc::new(Budget::new(
-        settings.zoom.requests_per_second,
-        settings.zoom.daily_limit,
-        registry,
-    ));
+    // qoswatch's shares of the account's limits, at least one request.
+    let share = |limit: u32, share: f64| ((f64::from(limit) * share).floor() as u32).max(1);
+    let budget = Arc::new(
+        Budget::new(
+            share(settings.zoom.requests_per_second, settings.zoom.rate_share),
+            share(settings.zoom.daily_limit, settings.zoom.daily_share),
+            registry,
+        )
+        .with_clock(quota_clock),
+    );
     let client = ZoomClient::new(
         ClientSettings {
             api_base: settings.zoom.api_base.clone(),

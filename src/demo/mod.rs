@@ -309,6 +309,7 @@ fn demo_extras(
         console: Box::new(ConsoleTap::new(events.clone())),
         sample_taps: vec![Arc::new(Tap::new(events))],
         extra_channels,
+        ..Extras::default()
     }
 }
 

@@ -1,6 +1,7 @@
-//! The watcher registry: one owned task per participant, started and
-//! stopped by webhooks (idempotently, keyed by [`ParticipantKey`]), and the
-//! consequences a watch's end has for the others.
+//! The watcher registry: watches started and stopped by webhooks
+//! (idempotently, keyed by [`ParticipantKey`]), one owned polling task per
+//! meeting with watched participants (its members join and leave by
+//! command), and the consequences a meeting's end has for the others.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,16 +16,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use tokio::sync::mpsc;
+
 use super::ended::Ended;
+use super::meeting::{
+    Command, Joining, MeetingHost, MeetingPoller, PollContext, PollEnd, Resume, StopRequest,
+};
 use super::metrics::{ENDED_MEETINGS, ENDED_PARTICIPANTS, WatchMetrics};
-use super::poll::{PollContext, PollEnd, StopRequest, poll_until_stopped};
+use super::planner::Planner;
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
-use crate::config::PollingSettings;
 use crate::logging::LogEvery;
 use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
-use qoswatch_core::rules::SavedState;
 
 /// What `start_watch` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +50,29 @@ pub enum StartOutcome {
 #[derive(Debug)]
 struct Watch {
     id: u64,
+    /// The id of the meeting task polling it.
+    meeting: u64,
+}
+
+/// A meeting's polling task, as the registry sees it.
+#[derive(Debug)]
+struct MeetingTask {
+    id: u64,
+    commands: mpsc::UnboundedSender<Command>,
     stop: Arc<StopRequest>,
+}
+
+/// The watches and the meeting tasks polling them, changed together under
+/// one lock: a join and a meeting task's retirement never cross.
+#[derive(Debug, Default)]
+struct Books {
+    watches: HashMap<ParticipantKey, Watch>,
+    meetings: HashMap<String, MeetingTask>,
 }
 
 #[derive(Debug)]
 struct Inner {
-    watches: Mutex<HashMap<ParticipantKey, Watch>>,
+    books: Mutex<Books>,
     next_id: AtomicU64,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -69,15 +90,6 @@ struct Inner {
 
 use crate::store::REMEMBER_ENDED;
 
-/// Where a watch starts from: nothing, or what the store kept of it.
-#[derive(Debug, Default)]
-pub(super) struct Resume {
-    pub(super) last_seen: Option<DateTime<Utc>>,
-    pub(super) alert_state: Option<SavedState>,
-    /// How long the watch had already run before the restart.
-    pub(super) age: Duration,
-}
-
 /// The `Instant` that was `at` on the wall clock (now, if `at` is in the future).
 fn instant_of(at: DateTime<Utc>) -> Instant {
     let ago = (Utc::now() - at).to_std().unwrap_or_default();
@@ -94,28 +106,31 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The registry, and the planner's task on `tracker`.
     pub fn new(
         client: Arc<ZoomClient>,
         sink: Arc<dyn SampleSink>,
         store: Store,
-        settings: PollingSettings,
+        planner: Arc<Planner>,
         tracker: TaskTracker,
         cancel: CancellationToken,
         registry: &mut Registry,
     ) -> Self {
         let metrics = WatchMetrics::register(registry);
-        let ended = Ended::new(REMEMBER_ENDED, settings.max_remembered_ended);
+        let ended = Ended::new(REMEMBER_ENDED, planner.settings().max_remembered_ended);
+        tracker.spawn(planner.clone().run(cancel.child_token()));
         Self {
             inner: Arc::new(Inner {
-                watches: Mutex::new(HashMap::new()),
+                books: Mutex::new(Books::default()),
                 next_id: AtomicU64::new(1),
                 tracker,
                 cancel,
                 poll: PollContext {
                     client,
-                    settings,
+                    planner,
                     metrics,
                     samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
+                    fallback_log: LogEvery::new(Duration::from_secs(60)),
                 },
                 sink,
                 store,
@@ -130,8 +145,13 @@ impl Monitor {
         &self.inner.poll.metrics
     }
 
-    fn watches(&self) -> MutexGuard<'_, HashMap<ParticipantKey, Watch>> {
-        self.inner.watches.lock().unwrap_or_else(|e| e.into_inner())
+    fn books(&self) -> MutexGuard<'_, Books> {
+        self.inner.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The planner of the polling intervals.
+    pub fn planner(&self) -> &Arc<Planner> {
+        &self.inner.poll.planner
     }
 
     fn ended(&self) -> MutexGuard<'_, Ended> {
@@ -165,7 +185,7 @@ impl Monitor {
         if let Some(unlogged) = self.inner.forgotten_log.occurred(Instant::now()) {
             tracing::warn!(
                 kind,
-                max_remembered_ended = self.inner.poll.settings.max_remembered_ended,
+                max_remembered_ended = self.inner.poll.planner.settings().max_remembered_ended,
                 not_logged_since = unlogged,
                 "memory of ended participants or meetings is full: the oldest is forgotten \
                  early (a late participant_joined retry for it would start a watch)"
@@ -205,30 +225,28 @@ impl Monitor {
                 last_seen,
                 alert_state,
             } = saved;
-            let (id, stop) = match self.register(&subject.key) {
-                Ok(registered) => registered,
-                Err(StartOutcome::AlreadyEnded) => {
-                    // The participant left, but the end of the watch was
-                    // not saved: close it now.
-                    self.inner.store.write(Write::WatchEnded {
-                        key: subject.key.clone(),
-                        reason: StopReason::Left,
-                        at: Utc::now(),
-                    });
-                    continue;
-                }
-                Err(refused) => {
-                    tracing::warn!(outcome = ?refused, "saved watch not resumed");
-                    continue;
-                }
-            };
+            let key = subject.key.clone();
             let resume = Resume {
                 last_seen,
                 alert_state,
                 age: (Utc::now() - started_at).to_std().unwrap_or_default(),
+                poll_now: true,
             };
-            self.spawn_watch(subject, id, stop, resume);
-            resumed += 1;
+            match self.join(subject, resume) {
+                Ok(()) => resumed += 1,
+                Err(StartOutcome::AlreadyEnded) => {
+                    // The participant left, but the end of the watch was
+                    // not saved: close it now.
+                    self.inner.store.write(Write::WatchEnded {
+                        key,
+                        reason: StopReason::Left,
+                        at: Utc::now(),
+                    });
+                }
+                Err(refused) => {
+                    tracing::warn!(outcome = ?refused, "saved watch not resumed");
+                }
+            }
         }
         if resumed > 0 {
             tracing::info!(watches = resumed, "watches resumed from the store");
@@ -238,12 +256,17 @@ impl Monitor {
 
     /// Number of running watchers.
     pub fn active(&self) -> usize {
-        self.watches().len()
+        self.books().watches.len()
     }
 
     /// Whether a participant is being watched.
     pub fn is_watching(&self, key: &ParticipantKey) -> bool {
-        self.watches().contains_key(key)
+        self.books().watches.contains_key(key)
+    }
+
+    /// Number of meetings being polled.
+    pub fn meetings_polled(&self) -> usize {
+        self.books().meetings.len()
     }
 
     /// Whether Zoom said the account cannot use the Dashboard API (recently).
@@ -277,28 +300,28 @@ impl Monitor {
             meeting_uuid: meeting.uuid.clone(),
             user_id: participant.user_id.clone(),
         };
-        let (id, stop) = match self.register(&key) {
-            Ok(registered) => registered,
-            Err(refused) => return refused,
-        };
         let subject = WatchSubject {
             key,
             meeting,
             participant,
         };
-        let written = self.inner.store.write_durably(Write::WatchStarted {
+        let record = Write::WatchStarted {
             subject: Box::new(subject.clone()),
             at: Utc::now(),
-        });
-        self.spawn_watch(subject, id, stop, Resume::default());
+        };
+        if let Err(refused) = self.join(subject, Resume::default()) {
+            return refused;
+        }
+        let written = self.inner.store.write_durably(record);
         if let Err(error) = written.await {
             tracing::warn!(%error, "watch started but not saved: it will not survive a restart");
         }
         StartOutcome::Started
     }
 
-    /// Takes a registry slot for `key`, or says why not.
-    fn register(&self, key: &ParticipantKey) -> Result<(u64, Arc<StopRequest>), StartOutcome> {
+    /// Takes a registry entry for the subject's key and hands the watch to
+    /// its meeting's task (started if there is none), or says why not.
+    fn join(&self, subject: WatchSubject, resume: Resume) -> Result<(), StartOutcome> {
         let metrics = self.metrics();
         if self.inner.cancel.is_cancelled() {
             metrics.refused.inc();
@@ -308,17 +331,17 @@ impl Monitor {
             metrics.refused.inc();
             return Err(StartOutcome::PollingDisabled);
         }
-        if self.ended().contains(key, Instant::now()) {
+        if self.ended().contains(&subject.key, Instant::now()) {
             metrics.duplicates.inc();
             return Err(StartOutcome::AlreadyEnded);
         }
-        let mut watches = self.watches();
-        if watches.contains_key(key) {
+        let mut books = self.books();
+        if books.watches.contains_key(&subject.key) {
             metrics.duplicates.inc();
             return Err(StartOutcome::AlreadyWatching);
         }
-        let max_watchers = self.inner.poll.settings.max_watchers;
-        if watches.len() >= max_watchers {
+        let max_watchers = self.inner.poll.planner.settings().max_watchers;
+        if books.watches.len() >= max_watchers {
             metrics.refused.inc();
             tracing::warn!(
                 max_watchers,
@@ -327,73 +350,75 @@ impl Monitor {
             return Err(StartOutcome::AtCapacity);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let stop = Arc::new(StopRequest::new(self.inner.cancel.child_token()));
-        watches.insert(
-            key.clone(),
-            Watch {
-                id,
-                stop: stop.clone(),
-            },
-        );
-        metrics.active.set(watches.len() as i64);
-        drop(watches);
+        let uuid = subject.key.meeting_uuid.clone();
+        if !books.meetings.contains_key(&uuid) {
+            let task = self.spawn_meeting(uuid.clone());
+            books.meetings.insert(uuid.clone(), task);
+        }
+        let task = &books.meetings[&uuid];
+        let meeting = task.id;
+        let key = subject.key.clone();
+        // A task retires under this lock, and only with no command waiting
+        // and no watch of its own: it is alive to read this one.
+        let _ = task.commands.send(Command::Join(Box::new(Joining {
+            subject,
+            id,
+            resume,
+        })));
+        books.watches.insert(key, Watch { id, meeting });
+        metrics.active.set(books.watches.len() as i64);
+        drop(books);
         metrics.started.inc();
-        Ok((id, stop))
+        Ok(())
     }
 
-    /// Runs one watch on the application's tracker, in a `watch` span.
-    fn spawn_watch(
-        &self,
-        mut subject: WatchSubject,
-        id: u64,
-        stop: Arc<StopRequest>,
-        resume: Resume,
-    ) {
-        let span = tracing::info_span!(
-            "watch",
-            meeting = %subject.key.meeting_uuid,
-            participant = %subject.key.user_id,
-        );
-        let monitor = self.clone();
+    /// Starts the polling task of a meeting on the application's tracker,
+    /// in a `meeting` span.
+    fn spawn_meeting(&self, uuid: String) -> MeetingTask {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let stop = Arc::new(StopRequest::new(self.inner.cancel.child_token()));
+        let span = tracing::info_span!("meeting", meeting = %uuid);
+        let host = Host {
+            monitor: self.clone(),
+            meeting: id,
+            uuid,
+        };
+        let task_stop = stop.clone();
         self.inner.tracker.spawn(
             async move {
-                // Frees the registry entry however the task ends, a panic
-                // included, so the key never stays "already watching".
-                let _entry = EntryGuard {
-                    monitor: monitor.clone(),
-                    key: subject.key.clone(),
-                    id,
+                // Frees the registry entries however the task ends, a panic
+                // included, so no key stays "already watching".
+                let _entries = EntryGuard {
+                    monitor: host.monitor.clone(),
+                    meeting: id,
+                    uuid: host.uuid.clone(),
                 };
-                tracing::info!("watching participant");
-                let mut observer = monitor
-                    .inner
-                    .sink
-                    .open(&subject, resume.alert_state.clone());
-                let end = poll_until_stopped(
-                    &monitor.inner.poll,
-                    &monitor.inner.store,
-                    &mut subject,
-                    observer.as_mut(),
-                    &stop,
-                    resume,
-                )
-                .await;
-                monitor.act_on(&subject, &end);
-                observer.finished(&subject, end.reason(), Utc::now());
-                monitor.finish_watch(&subject, id, end.reason());
+                let inner = &host.monitor.inner;
+                let poller = MeetingPoller::new(
+                    &inner.poll,
+                    &inner.store,
+                    &host,
+                    inner.sink.as_ref(),
+                    id,
+                    host.uuid.clone(),
+                );
+                let end = poller.run(receiver, &task_stop).await;
+                host.monitor.act_on(&host.uuid, &end);
             }
             .instrument(span),
         );
+        MeetingTask { id, commands, stop }
     }
 
-    /// What a watch's end means for the other watches.
-    fn act_on(&self, subject: &WatchSubject, end: &PollEnd) {
+    /// What a meeting's end means for the other watches.
+    fn act_on(&self, meeting_uuid: &str, end: &PollEnd) {
         match end {
-            PollEnd::Stopped(_) => {}
+            PollEnd::Done => {}
             PollEnd::MeetingOver => {
-                let others = self.stop_meeting_now(&subject.meeting.uuid, StopReason::NotLive);
+                let others = self.stop_meeting_now(meeting_uuid, StopReason::NotLive);
                 self.inner.store.write(Write::MeetingEnded {
-                    uuid: subject.meeting.uuid.clone(),
+                    uuid: meeting_uuid.to_owned(),
                     at: Utc::now(),
                 });
                 tracing::info!(watchers = others, "Zoom says the meeting is not live");
@@ -409,12 +434,19 @@ impl Monitor {
         let remembered = reason
             .participant_gone()
             .then(|| self.remember_ended_participant(key));
-        let stopped = match self.watches().get(key) {
-            Some(watch) => {
-                watch.stop.request(reason);
-                true
+        let stopped = {
+            let books = self.books();
+            let task = books
+                .watches
+                .get(key)
+                .and_then(|watch| Some((watch.id, books.meetings.get(&key.meeting_uuid)?)));
+            match task {
+                Some((id, task)) => {
+                    let _ = task.commands.send(Command::Leave { id, reason });
+                    true
+                }
+                None => false,
             }
-            None => false,
         };
         if let Some(write) = remembered {
             self.save(write).await;
@@ -443,15 +475,16 @@ impl Monitor {
             inserted.forgotten
         };
         self.forgot_early(ENDED_MEETINGS, forgotten);
-        let watches = self.watches();
-        let mut stopped = 0;
-        for (key, watch) in watches.iter() {
-            if key.meeting_uuid == meeting_uuid {
-                watch.stop.request(reason);
-                stopped += 1;
-            }
-        }
-        stopped
+        let books = self.books();
+        let Some(task) = books.meetings.get(meeting_uuid) else {
+            return 0;
+        };
+        task.stop.request(reason);
+        books
+            .watches
+            .values()
+            .filter(|watch| watch.meeting == task.id)
+            .count()
     }
 
     async fn save(&self, write: Write) {
@@ -462,11 +495,11 @@ impl Monitor {
 
     /// Stops every watcher, for example when Zoom says the account is not entitled.
     pub fn stop_all(&self, reason: StopReason) -> usize {
-        let watches = self.watches();
-        for watch in watches.values() {
-            watch.stop.request(reason);
+        let books = self.books();
+        for task in books.meetings.values() {
+            task.stop.request(reason);
         }
-        watches.len()
+        books.watches.len()
     }
 
     fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
@@ -491,12 +524,12 @@ impl Monitor {
     /// Removes the registry entry of watch `id`; false when it was already
     /// gone or belongs to a newer watch of the same key.
     fn release_entry(&self, key: &ParticipantKey, id: u64) -> bool {
-        let mut watches = self.watches();
-        let ours = watches.get(key).is_some_and(|w| w.id == id);
+        let mut books = self.books();
+        let ours = books.watches.get(key).is_some_and(|w| w.id == id);
         if ours {
-            watches.remove(key);
+            books.watches.remove(key);
         }
-        self.metrics().active.set(watches.len() as i64);
+        self.metrics().active.set(books.watches.len() as i64);
         ours
     }
 
@@ -522,15 +555,60 @@ impl Monitor {
     }
 }
 
-/// Frees a watch's registry entry when its task ends in any way.
+/// The registry as one meeting task's host.
+struct Host {
+    monitor: Monitor,
+    meeting: u64,
+    uuid: String,
+}
+
+impl MeetingHost for Host {
+    fn member_finished(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
+        self.monitor.finish_watch(subject, id, reason);
+    }
+
+    fn retire(&self, commands: &mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut books = self.monitor.books();
+        let waiting =
+            !commands.is_empty() || books.watches.values().any(|w| w.meeting == self.meeting);
+        if waiting {
+            return false;
+        }
+        if books
+            .meetings
+            .get(&self.uuid)
+            .is_some_and(|task| task.id == self.meeting)
+        {
+            books.meetings.remove(&self.uuid);
+        }
+        true
+    }
+}
+
+/// Frees a meeting task's registry entries (its watches, itself) when the
+/// task ends in any way.
 struct EntryGuard {
     monitor: Monitor,
-    key: ParticipantKey,
-    id: u64,
+    meeting: u64,
+    uuid: String,
 }
 
 impl Drop for EntryGuard {
     fn drop(&mut self) {
-        self.monitor.release_entry(&self.key, self.id);
+        let mut books = self.monitor.books();
+        books
+            .watches
+            .retain(|_, watch| watch.meeting != self.meeting);
+        if books
+            .meetings
+            .get(&self.uuid)
+            .is_some_and(|task| task.id == self.meeting)
+        {
+            books.meetings.remove(&self.uuid);
+        }
+        self.monitor
+            .metrics()
+            .active
+            .set(books.watches.len() as i64);
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use qoswatch_core::qos::QosSample;
-use qoswatch_core::rules::SavedState;
+use qoswatch_core::rules::{Attention, SavedState};
 
 use super::subject::{StopReason, WatchSubject};
 
@@ -20,6 +20,12 @@ pub trait WatchObserver: Send {
     fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>);
     /// The watch ended; the last call.
     fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>);
+    /// How much the participant asks to be looked at, after the samples so
+    /// far: adaptive polling polls the calm less often. Observers without
+    /// an opinion are calm.
+    fn attention(&self) -> Attention {
+        Attention::Calm
+    }
 }
 
 /// The seam through which samples leave the watchers: one observer per watch.

@@ -20,11 +20,66 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::store::{BudgetUse, Store, Write};
 
+/// The clock of the daily quota: the wall clock, or one running faster from
+/// a given time (the accelerated day of the quota benchmark, where one
+/// simulated minute passes in a second).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuotaClock {
+    Wall,
+    Accelerated {
+        /// The quota clock's time at `since`.
+        at: DateTime<Utc>,
+        since: Instant,
+        /// Quota-clock seconds per real second.
+        speed: u32,
+    },
+}
+
+impl QuotaClock {
+    /// The quota clock's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        match *self {
+            QuotaClock::Wall => Utc::now(),
+            QuotaClock::Accelerated { at, since, speed } => {
+                let real = since.elapsed() * speed.max(1);
+                at + chrono::TimeDelta::from_std(real).unwrap_or_default()
+            }
+        }
+    }
+
+    /// The real time that `quota_time` on this clock takes.
+    pub fn to_real(&self, quota_time: Duration) -> Duration {
+        match *self {
+            QuotaClock::Wall => quota_time,
+            QuotaClock::Accelerated { speed, .. } => quota_time / speed.max(1),
+        }
+    }
+}
+
+/// What is spent and left of today's quota, for the planner and the
+/// status line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuotaView {
+    /// Requests counted today by this process.
+    pub used_today: u32,
+    /// This process's daily allowance (`zoom.daily_limit` x `zoom.daily_share`).
+    pub allowance: u32,
+    /// What Zoom last said is left of the account's quota today
+    /// (`X-RateLimit-Remaining`), if it said.
+    pub zoom_remaining: Option<u32>,
+    /// Real time until the quota renews at 00:00 UTC.
+    pub until_reset: Duration,
+    /// Requests per second the budget spaces requests at.
+    pub rate: f64,
+}
+
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Budget {
     interval: Duration,
+    rate: f64,
     daily_limit: u32,
+    clock: QuotaClock,
     state: Mutex<State>,
     metrics: BudgetMetrics,
     /// Where the day's count and a pause are kept across restarts.
@@ -41,6 +96,8 @@ struct State {
     rate_limited_in_a_row: u32,
     day: NaiveDate,
     used_today: u32,
+    /// Zoom's `X-RateLimit-Remaining` of today, with the day it was for.
+    zoom_remaining: Option<(NaiveDate, u32)>,
     exhausted_logged: bool,
     /// Reserved slots still in the future whose callers were cancelled
     /// (participant left while waiting): handed to the next callers so
@@ -86,18 +143,66 @@ impl Budget {
             // rate + 1 requests into one second at the simulator.
             interval: (Duration::from_secs(1) + Duration::from_millis(25))
                 / requests_per_second.max(1),
+            rate: f64::from(requests_per_second.max(1)) / 1.025,
             daily_limit,
+            clock: QuotaClock::Wall,
             state: Mutex::new(State {
                 next_slot: Instant::now(),
                 paused_until: None,
                 rate_limited_in_a_row: 0,
                 day: Utc::now().date_naive(),
                 used_today: 0,
+                zoom_remaining: None,
                 exhausted_logged: false,
                 freed: BinaryHeap::new(),
             }),
             metrics,
             store: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The same budget on another quota clock (the accelerated day of the
+    /// quota benchmark).
+    pub fn with_clock(mut self, clock: QuotaClock) -> Self {
+        self.clock = clock;
+        self.lock().day = clock.now().date_naive();
+        self
+    }
+
+    /// Starts a new day's count if the quota clock passed 00:00 UTC.
+    fn roll_over(&self, state: &mut State) {
+        let today = self.clock.now().date_naive();
+        if today != state.day {
+            state.day = today;
+            state.used_today = 0;
+            state.exhausted_logged = false;
+        }
+    }
+
+    /// Zoom's rate-limit headers on an answer: `X-RateLimit-Remaining` of
+    /// the daily quota (when the answer is not about the per-second limit).
+    pub fn observe_zoom_remaining(&self, remaining: u32) {
+        let mut state = self.lock();
+        self.roll_over(&mut state);
+        state.zoom_remaining = Some((state.day, remaining));
+    }
+
+    /// What is spent and left today.
+    pub fn quota(&self) -> QuotaView {
+        let mut state = self.lock();
+        self.roll_over(&mut state);
+        let day = state.day;
+        QuotaView {
+            used_today: state.used_today,
+            allowance: self.daily_limit,
+            zoom_remaining: state
+                .zoom_remaining
+                .filter(|(seen, _)| *seen == day)
+                .map(|(_, remaining)| remaining),
+            until_reset: self
+                .clock
+                .to_real(until_next_utc_midnight(self.clock.now())),
+            rate: self.rate,
         }
     }
 
@@ -168,12 +273,7 @@ impl Budget {
         loop {
             let slot = {
                 let mut state = self.lock();
-                let today = Utc::now().date_naive();
-                if today != state.day {
-                    state.day = today;
-                    state.used_today = 0;
-                    state.exhausted_logged = false;
-                }
+                self.roll_over(&mut state);
                 if state.used_today >= self.daily_limit {
                     if !state.exhausted_logged {
                         state.exhausted_logged = true;
@@ -184,7 +284,9 @@ impl Budget {
                     }
                     return Err(BudgetError::DailyQuotaExhausted {
                         limit: self.daily_limit,
-                        reset_in: until_next_utc_midnight(Utc::now()),
+                        reset_in: self
+                            .clock
+                            .to_real(until_next_utc_midnight(self.clock.now())),
                     });
                 }
                 let now = Instant::now();
@@ -285,7 +387,7 @@ impl Budget {
     /// count says (other apps share the quota).
     pub fn daily_limit_reached(&self) {
         let mut state = self.lock();
-        state.day = Utc::now().date_naive();
+        state.day = self.clock.now().date_naive();
         state.used_today = state.used_today.max(self.daily_limit);
         self.save(&state);
     }

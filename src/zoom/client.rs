@@ -1,11 +1,12 @@
-//! Zoom's Dashboard API, as qoswatch uses it: Server-to-Server OAuth and
-//! *Get meeting participant QoS*. The client classifies Zoom's answers into
+//! Zoom's Dashboard API, as qoswatch uses it: Server-to-Server OAuth,
+//! *Get meeting participant QoS* and its list form, *List meeting
+//! participants QoS* (paged). The client classifies Zoom's answers into
 //! [`ZoomError`]s; what to do about them is the watcher's policy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -19,7 +20,10 @@ use tokio::time::Instant;
 use super::budget::{Budget, BudgetError, parse_retry_after};
 use super::{encode_meeting_uuid, encode_path_segment};
 use crate::logging::LogEvery;
-use qoswatch_core::qos::{ParseReport, ParticipantQos, parse_participant_qos_newest};
+use qoswatch_core::qos::{
+    MeetingQosPage, ParseReport, ParticipantQos, parse_meeting_qos_page,
+    parse_participant_qos_since,
+};
 
 /// The Server-to-Server OAuth app's credentials.
 #[derive(Debug, Clone)]
@@ -173,6 +177,7 @@ struct ClientMetrics {
     token_failures: Counter,
     unauthorized: Counter,
     too_large: Family<AnswerLabel, Counter>,
+    qos_requests: Family<EndpointLabel, Counter>,
 }
 
 /// The Zoom API client. One per process, shared by every watcher.
@@ -216,6 +221,11 @@ impl ZoomClient {
             "qoswatch_zoom_unauthorized",
             "401 answers from Zoom's API (token renewed and retried once)",
             metrics.unauthorized.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_qos_requests",
+            "Requests sent to Zoom's QoS endpoints, by endpoint (participant: one participant; list: one page of a meeting)",
+            metrics.qos_requests.clone(),
         );
         registry.register(
             "qoswatch_zoom_answers_too_large",
@@ -400,11 +410,14 @@ impl ZoomClient {
         ZoomError::RateLimited { pause }
     }
 
-    /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`.
+    /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`:
+    /// the participant's details and its samples after `after` (the newest
+    /// one already seen), older ones skipped unbuilt.
     pub async fn participant_qos(
         &self,
         meeting_uuid: &str,
         user_id: &str,
+        after: Option<DateTime<Utc>>,
     ) -> Result<(ParticipantQos, ParseReport), ZoomError> {
         let url = format!(
             "{}/metrics/meetings/{}/participants/{}/qos",
@@ -412,14 +425,60 @@ impl ZoomClient {
             encode_meeting_uuid(meeting_uuid),
             encode_path_segment(user_id),
         );
+        let body = self
+            .qos_request(QosEndpoint::Participant, &url, &[("type", "live")])
+            .await?;
+        parse_participant_qos_since(&body, MAX_SAMPLES_PER_ANSWER, after)
+            .map_err(|e| ZoomError::Transient(e.to_string()))
+    }
+
+    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=live`:
+    /// `page_size` asked for (Zoom may cap it), from `page_token` (the
+    /// first page without). Each participant's samples after `after(user_id)`.
+    pub async fn meeting_qos_page(
+        &self,
+        meeting_uuid: &str,
+        page_size: u32,
+        page_token: Option<&str>,
+        after: impl Fn(&str) -> Option<DateTime<Utc>>,
+    ) -> Result<(MeetingQosPage, ParseReport), ZoomError> {
+        let url = format!(
+            "{}/metrics/meetings/{}/participants/qos",
+            self.settings.api_base.trim_end_matches('/'),
+            encode_meeting_uuid(meeting_uuid),
+        );
+        let page_size = page_size.max(1).to_string();
+        let mut query = vec![("type", "live"), ("page_size", page_size.as_str())];
+        if let Some(token) = page_token {
+            query.push(("next_page_token", token));
+        }
+        let body = self.qos_request(QosEndpoint::List, &url, &query).await?;
+        parse_meeting_qos_page(&body, MAX_SAMPLES_PER_ANSWER, after)
+            .map_err(|e| ZoomError::Transient(e.to_string()))
+    }
+
+    /// One request to a QoS endpoint, through the budget, with the token
+    /// (renewed once on a 401); the body of a successful answer.
+    async fn qos_request(
+        &self,
+        endpoint: QosEndpoint,
+        url: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ZoomError> {
         let mut renewed = false;
         loop {
             self.budget.acquire().await?;
             let token = self.access_token().await?;
+            self.metrics
+                .qos_requests
+                .get_or_create(&EndpointLabel {
+                    endpoint: endpoint.label(),
+                })
+                .inc();
             let answer = self
                 .http
-                .get(&url)
-                .query(&[("type", "live")])
+                .get(url)
+                .query(query)
                 .bearer_auth(token.expose_secret())
                 .send()
                 .await
@@ -438,16 +497,49 @@ impl ZoomClient {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(self.rate_limited(answer.headers()));
             }
+            if let Some(remaining) = daily_remaining(answer.headers()) {
+                self.budget.observe_zoom_remaining(remaining);
+            }
             if status.is_success() {
                 self.budget.succeeded();
-                let body = self.read_body(answer, QOS_ANSWER).await?;
-                return parse_participant_qos_newest(&body, MAX_SAMPLES_PER_ANSWER)
-                    .map_err(|e| ZoomError::Transient(e.to_string()));
+                return self.read_body(answer, QOS_ANSWER).await;
             }
             let body: Option<ZoomErrorBody> = self.error_body(answer).await;
             return Err(classify_refusal(status, body));
         }
     }
+}
+
+/// Which QoS endpoint a request went to: the `endpoint` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QosEndpoint {
+    Participant,
+    List,
+}
+
+impl QosEndpoint {
+    fn label(self) -> &'static str {
+        match self {
+            QosEndpoint::Participant => "participant",
+            QosEndpoint::List => "list",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: &'static str,
+}
+
+/// `X-RateLimit-Remaining` of the daily quota, from an answer's headers:
+/// Zoom sends it with `X-RateLimit-Limit` on ordinary answers; an answer
+/// whose `X-RateLimit-Type` is `QPS` speaks of the per-second limit instead.
+fn daily_remaining(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text("x-ratelimit-type").is_some_and(|kind| kind.eq_ignore_ascii_case("qps")) {
+        return None;
+    }
+    text("x-ratelimit-remaining")?.trim().parse().ok()
 }
 
 /// A reqwest error's text without its URL (URLs carry meeting ids, and the

@@ -102,7 +102,16 @@ async fn dot_segment_ids_stay_one_path_segment_at_zoom() {
         sim.add_participant(MEETING, ParticipantSpec::new(user, "Dot"))
             .expect("participant");
     }
-    let service = Service::start(&binary(), &sim, StoreKind::Memory, &[]).await;
+    let service = Service::start(
+        &binary(),
+        &sim,
+        StoreKind::Memory,
+        &[
+            // Every id in its own request's path: the per-participant endpoint only.
+            ("QOSWATCH_POLL_MODE", "fixed".to_owned()),
+        ],
+    )
+    .await;
     let probe = Probe::start(&service);
     let pairs = [
         ("..", "16778240"),

@@ -95,6 +95,7 @@ async fn degraded_audio_reaches_slack_and_email_once_then_resolves() {
         console: Box::new(console.clone()),
         sample_taps: Vec::new(),
         extra_channels: Vec::new(),
+        ..Extras::default()
     };
     let app = spawn_app_with_extras(
         SimConfig::default(),

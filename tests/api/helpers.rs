@@ -47,6 +47,10 @@ pub fn test_settings(sim: &SimHandle) -> Settings {
     settings.zoom.request_timeout = Duration::from_millis(800);
     settings.zoom.requests_per_second = 50;
     settings.polling.interval = Duration::from_millis(200);
+    // These tests are about each watch's polling, counted per participant at
+    // the simulator: one request per participant and interval. Listing,
+    // adaptive intervals and the daily plan are tested in `batching.rs`.
+    settings.polling.mode = qoswatch::config::PollingMode::Fixed;
     settings.polling.max_backoff = Duration::from_millis(400);
     let credentials = sim.credentials();
     settings.secrets.webhook_secret_tokens = vec![SecretString::from(SECRET.to_owned())];
@@ -214,6 +218,33 @@ impl TestApp {
                 Duration::from_secs(10),
             )
             .await
+    }
+
+    /// Waits until the meeting listing has been asked for `n` more pages
+    /// (of any meeting) than now.
+    pub async fn wait_for_lists(&self, n: u64) -> bool {
+        let target = self.sim.request_counts().list_qos + n;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            if self.sim.request_counts().list_qos >= target {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Polls `/metrics` until `series` reaches at least `value` or 10 s
+    /// pass; returns the last value.
+    pub async fn metric_reaches(&self, series: &str, value: f64) -> Option<f64> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let current = self.metric(series).await;
+            if current.is_some_and(|c| c >= value) || tokio::time::Instant::now() >= deadline {
+                return current;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn stop(self) {

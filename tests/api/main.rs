@@ -5,6 +5,7 @@
 mod common;
 
 mod alerts;
+mod batching;
 mod helpers;
 mod polling;
 mod webhooks;

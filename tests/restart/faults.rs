@@ -194,7 +194,7 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
     let limit = 6;
     let config_text = std::fs::read_to_string(&config).unwrap().replace(
         "requests_per_second: 40",
-        &format!("requests_per_second: 40\n  daily_limit: {limit}"),
+        &format!("requests_per_second: 40\n  daily_limit: {limit}\n  daily_share: 1"),
     );
     std::fs::write(&config, config_text).unwrap();
     let meeting = MeetingSpec::new("bUdGeTmEeTiNg00000000==", 84712639219, "Budget");

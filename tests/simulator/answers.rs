@@ -67,7 +67,7 @@ async fn a_qos_answer_over_the_cap_is_refused_or_cut_and_the_next_one_is_read() 
             bytes: FIFTY_MB,
             announce_length,
         });
-        let answer = client.participant_qos(PLAIN_UUID, "16778240").await;
+        let answer = client.participant_qos(PLAIN_UUID, "16778240", None).await;
         assert_eq!(
             answer.err(),
             Some(ZoomError::AnswerTooLarge { limit: CAP }),
@@ -76,7 +76,7 @@ async fn a_qos_answer_over_the_cap_is_refused_or_cut_and_the_next_one_is_read() 
     }
     assert_eq!(too_large_count(&registry, "qos"), 2.0);
     let (qos, _) = client
-        .participant_qos(PLAIN_UUID, "16778240")
+        .participant_qos(PLAIN_UUID, "16778240", None)
         .await
         .expect("the next answer is read");
     assert_eq!(qos.details.user_id.as_deref(), Some("16778240"));
@@ -92,7 +92,7 @@ async fn an_answer_just_under_the_cap_is_read_and_its_newest_samples_taken() {
         announce_length: false,
     });
     let (qos, report) = client
-        .participant_qos(PLAIN_UUID, "16778240")
+        .participant_qos(PLAIN_UUID, "16778240", None)
         .await
         .expect("an answer of exactly the cap is read");
     // Thousands of entries, all but two at the same minute: the newest
@@ -113,7 +113,7 @@ async fn a_token_answer_over_the_cap_fails_the_request_without_a_token() {
         bytes: FIFTY_MB,
         announce_length: false,
     });
-    let answer = client.participant_qos(PLAIN_UUID, "16778240").await;
+    let answer = client.participant_qos(PLAIN_UUID, "16778240", None).await;
     assert_eq!(answer.err(), Some(ZoomError::AnswerTooLarge { limit: CAP }));
     assert_eq!(too_large_count(&registry, "token"), 1.0);
     assert!(
@@ -132,7 +132,7 @@ async fn an_error_answer_over_the_cap_is_classified_by_its_status_alone() {
         code: 300,
         message: "x".repeat(2 * CAP),
     });
-    match client.participant_qos(PLAIN_UUID, "16778240").await {
+    match client.participant_qos(PLAIN_UUID, "16778240", None).await {
         Err(ZoomError::Rejected {
             status: 400,
             code: None,

@@ -225,7 +225,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
     .expect("client");
 
     let (qos, _) = client
-        .participant_qos(GUEST_UUID, "16790528")
+        .participant_qos(GUEST_UUID, "16790528", None)
         .await
         .expect("qos of a double-encoded UUID");
     assert_eq!(qos.details.user_id.as_deref(), Some("16790528"));
@@ -234,19 +234,22 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
     // A revoked token is renewed once and the call succeeds.
     sim.push_fault(Fault::InvalidToken);
     client
-        .participant_qos(GUEST_UUID, "16790528")
+        .participant_qos(GUEST_UUID, "16790528", None)
         .await
         .expect("renews the token");
     assert_eq!(sim.token_requests(), 2);
 
     sim.push_fault(Fault::NotEntitled);
     assert!(matches!(
-        client.participant_qos(GUEST_UUID, "16790528").await,
+        client.participant_qos(GUEST_UUID, "16790528", None).await,
         Err(ZoomError::NotEntitled { .. })
     ));
     sim.end_meeting(GUEST_UUID).expect("ends");
     assert_eq!(
-        client.participant_qos(GUEST_UUID, "16790528").await.err(),
+        client
+            .participant_qos(GUEST_UUID, "16790528", None)
+            .await
+            .err(),
         Some(ZoomError::NotLive)
     );
     sim.shutdown().await;

@@ -66,6 +66,9 @@ pub struct SimConfig {
     /// 429 `Daily-limit`. The count never resets by itself (see
     /// [`SimHandle::reset_daily`](crate::SimHandle::reset_daily)).
     pub daily_limit: Option<u32>,
+    /// How long a list page's `next_page_token` stays valid (Zoom: 15
+    /// minutes; zero makes every token expired on arrival).
+    pub page_token_lifetime: Duration,
 }
 
 impl Default for SimConfig {
@@ -82,6 +85,7 @@ impl Default for SimConfig {
             clock_start: None,
             log_capacity: 100_000,
             daily_limit: None,
+            page_token_lifetime: Duration::from_secs(15 * 60),
         }
     }
 }

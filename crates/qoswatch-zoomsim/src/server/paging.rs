@@ -3,7 +3,6 @@
 //! starts and expire after 15 minutes, as Zoom's do.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,8 +15,6 @@ use super::request::form_value;
 use crate::random_token;
 use crate::state::{PageCursor, Shared, State};
 
-/// Zoom's page tokens are valid for 15 minutes.
-const PAGE_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_PAGE_SIZE: usize = 10;
 const MAX_PAGE_SIZE: usize = 10;
 
@@ -63,7 +60,12 @@ pub(super) fn list_participants(
         .collect();
     let next_offset = offset + participants.len();
     let next_page_token = if next_offset < total_records {
-        issue_page_token(page_tokens, meeting_uuid, next_offset, now)
+        issue_page_token(
+            page_tokens,
+            meeting_uuid,
+            next_offset,
+            now + shared.config.page_token_lifetime,
+        )
     } else {
         String::new()
     };
@@ -113,12 +115,13 @@ fn page_offset(
     }
 }
 
-/// A new page token for the page at `offset` of the meeting.
+/// A new page token for the page at `offset` of the meeting, valid until
+/// `expires_at`.
 fn issue_page_token(
     page_tokens: &mut HashMap<String, PageCursor>,
     meeting_uuid: String,
     offset: usize,
-    now: Instant,
+    expires_at: Instant,
 ) -> String {
     let token = random_token(32);
     page_tokens.insert(
@@ -126,7 +129,7 @@ fn issue_page_token(
         PageCursor {
             meeting_uuid,
             offset,
-            expires_at: now + PAGE_TOKEN_LIFETIME,
+            expires_at,
         },
     );
     token

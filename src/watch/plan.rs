@@ -1,0 +1,394 @@
+//! The polling plan, pure: from what every meeting wants (each watched
+//! participant's desired interval, and how many list pages the meeting
+//! costs) and the request rate the budget can afford, the interval floors
+//! that make demand fit, and for one meeting which participants are polled
+//! one by one and which through the list endpoint.
+//!
+//! Rates are requests per second, intervals seconds (`f64`): this is
+//! arithmetic, and the callers turn the results back into `Duration`s.
+//!
+//! # What decides staleness
+//!
+//! Participants that need attention (a firing or pending alert, a value near
+//! a threshold, a new joiner) are *urgent*; the others are *calm*. Under
+//! pressure (demand above the affordable rate) the plan raises a floor
+//! under the intervals, in this order:
+//! 1. the calm floor, from the fastest interval up to `max_staleness`;
+//! 2. then the urgent floor, up to `max_staleness` as well;
+//! 3. then one floor for everybody, as high as needed: at most
+//!    `round_cost / rate`, the time to poll everybody once at the cheapest
+//!    split, which always fits.
+//!
+//! So every participant is polled at least every
+//! `max(max_staleness, round_cost / rate)` (plus the wait for a request
+//! slot), and nobody starves: a floor applies to everybody in its class.
+
+/// What one meeting asks for: its watched participants' desired intervals
+/// and the pages one listing of the meeting costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeetingDemand {
+    /// `(desired interval in seconds, urgent)` per watched participant.
+    pub members: Vec<(f64, bool)>,
+    /// Requests one full listing costs (`ceil(participants / page size)`,
+    /// at least 1). `None` when the meeting may only be polled one by one.
+    pub pages: Option<u32>,
+}
+
+/// The floors under every interval: a participant's interval is its desired
+/// one, raised to the floor of its class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floors {
+    pub urgent: f64,
+    pub calm: f64,
+}
+
+impl Floors {
+    pub const NONE: Floors = Floors {
+        urgent: 0.0,
+        calm: 0.0,
+    };
+
+    /// The interval a participant gets under these floors.
+    pub fn apply(self, desired: f64, urgent: bool) -> f64 {
+        desired.max(if urgent { self.urgent } else { self.calm })
+    }
+}
+
+/// The limits the plan works within.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Requests per second the budget can afford now (the per-second share
+    /// and what is left of the day over the time left).
+    pub rate: f64,
+    /// The fastest interval (seconds): nobody is polled more often.
+    pub fastest: f64,
+    /// How far the calm, then the urgent, stretch before everybody does.
+    pub max_staleness: f64,
+}
+
+/// The plan: floors, and what it costs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    pub floors: Floors,
+    /// Requests per second every meeting would make without floors.
+    pub demand: f64,
+    /// Requests per second under the floors (at most `Limits::rate`, unless
+    /// nothing is watched).
+    pub planned: f64,
+    /// The longest any participant waits between polls under this plan.
+    pub staleness_bound: f64,
+}
+
+/// Which split of a meeting's participants is cheapest, and its rate: the
+/// `singles` shortest intervals are polled one by one, the others through
+/// the list at the shortest of their intervals (a listing also refreshes
+/// those polled one by one). `members` holds the intervals in seconds.
+pub fn best_split(intervals: &[f64], pages: Option<u32>) -> (usize, f64) {
+    let mut sorted: Vec<f64> = intervals.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let all_singles: f64 = sorted.iter().map(|i| 1.0 / i).sum();
+    let Some(pages) = pages else {
+        return (n, all_singles);
+    };
+    let pages = f64::from(pages.max(1));
+    let mut best = (n, all_singles);
+    let mut singles_rate = 0.0;
+    for (k, interval) in sorted.iter().enumerate() {
+        // The first k one by one, the rest listed every `interval`.
+        let rate = singles_rate + pages / interval;
+        // Strictly cheaper only: at equal cost, polling one by one
+        // touches fewer participants' data.
+        if rate < best.1 {
+            best = (k, rate);
+        }
+        singles_rate += 1.0 / interval;
+    }
+    best
+}
+
+/// The request rate of every meeting under `floors`.
+pub fn demand(meetings: &[MeetingDemand], floors: Floors) -> f64 {
+    meetings
+        .iter()
+        .map(|meeting| {
+            let intervals: Vec<f64> = meeting
+                .members
+                .iter()
+                .map(|&(desired, urgent)| floors.apply(desired, urgent))
+                .collect();
+            best_split(&intervals, meeting.pages).1
+        })
+        .sum()
+}
+
+/// Requests to poll everybody once at the cheapest split.
+pub fn round_cost(meetings: &[MeetingDemand]) -> f64 {
+    meetings
+        .iter()
+        .map(|meeting| {
+            let n = meeting.members.len() as f64;
+            match meeting.pages {
+                Some(pages) => n.min(f64::from(pages.max(1))),
+                None => n,
+            }
+        })
+        .sum()
+}
+
+/// The smallest `x` in `[low, high]` for which `fits(x)` holds, to within
+/// a millisecond, assuming `fits` only turns from false to true as `x`
+/// grows and holds at `high`.
+fn lowest_fitting(low: f64, high: f64, fits: impl Fn(f64) -> bool) -> f64 {
+    if fits(low) {
+        return low;
+    }
+    let (mut low, mut high) = (low, high);
+    while high - low > 0.001 {
+        let middle = (low + high) / 2.0;
+        if fits(middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    high
+}
+
+/// The plan for `meetings` within `limits`.
+pub fn solve(meetings: &[MeetingDemand], limits: Limits) -> Plan {
+    let unconstrained = demand(meetings, Floors::NONE);
+    let round = round_cost(meetings);
+    let fastest = limits.fastest;
+    let cap = limits.max_staleness.max(fastest);
+    let plan = |floors: Floors| {
+        let planned = demand(meetings, floors);
+        let slowest = floors.urgent.max(floors.calm);
+        Plan {
+            floors,
+            demand: unconstrained,
+            planned,
+            staleness_bound: cap.max(slowest),
+        }
+    };
+    if unconstrained <= limits.rate || round == 0.0 {
+        return plan(Floors::NONE);
+    }
+    if limits.rate <= 0.0 {
+        // Nothing left to spend: nobody is polled until the budget renews.
+        return Plan {
+            floors: Floors {
+                urgent: f64::INFINITY,
+                calm: f64::INFINITY,
+            },
+            demand: unconstrained,
+            planned: 0.0,
+            staleness_bound: f64::INFINITY,
+        };
+    }
+    let fits = |floors: Floors| demand(meetings, floors) <= limits.rate;
+    // 1. The calm stretch up to the cap.
+    let calm_only = |calm: f64| Floors { urgent: 0.0, calm };
+    if fits(calm_only(cap)) {
+        return plan(calm_only(lowest_fitting(fastest, cap, |f| {
+            fits(calm_only(f))
+        })));
+    }
+    // 2. The urgent stretch too, up to the cap.
+    let both = |urgent: f64| Floors { urgent, calm: cap };
+    if fits(both(cap)) {
+        return plan(both(lowest_fitting(fastest, cap, |f| fits(both(f)))));
+    }
+    // 3. Everybody together, as far as it takes; round / rate always fits.
+    let everybody = |f: f64| Floors { urgent: f, calm: f };
+    let high = (round / limits.rate).max(cap);
+    plan(everybody(lowest_fitting(cap, high, |f| fits(everybody(f)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meeting(members: &[(f64, bool)], pages: Option<u32>) -> MeetingDemand {
+        MeetingDemand {
+            members: members.to_vec(),
+            pages,
+        }
+    }
+
+    fn calm(n: usize, interval: f64) -> Vec<(f64, bool)> {
+        vec![(interval, false); n]
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 0.01
+    }
+
+    #[test]
+    fn a_meeting_is_listed_when_that_is_cheaper_and_polled_one_by_one_otherwise() {
+        // One participant: a listing costs as much; one by one wins the tie.
+        assert_eq!(best_split(&[60.0], Some(1)), (1, 1.0 / 60.0));
+        // Two at 60 s: 2/60 one by one, 1/60 listed.
+        let (singles, rate) = best_split(&[60.0, 60.0], Some(1));
+        assert_eq!(singles, 0);
+        assert!(close(rate * 60.0, 1.0));
+        // 50 people on 5 pages, all at 300 s: 5/300 listed against 50/300.
+        let (singles, rate) = best_split(&[300.0; 50], Some(5));
+        assert_eq!(singles, 0);
+        assert!(close(rate * 300.0, 5.0));
+        // One of them degraded at 60 s: polled alone, the list every 300 s:
+        // 1/60 + 5/300 = 2/60, against 5/60 for listing every minute.
+        let mut intervals = vec![300.0; 49];
+        intervals.push(60.0);
+        let (singles, rate) = best_split(&intervals, Some(5));
+        assert_eq!(singles, 1);
+        assert!(close(rate * 60.0, 2.0), "{rate}");
+        // Without the list (Zoom refused it, or fixed mode): one by one.
+        assert_eq!(best_split(&[60.0, 60.0], None).0, 2);
+        // Six of ten degraded on one page: listing every minute (1/60) beats
+        // six singles and a listing (6/60 + 1/300).
+        let mut intervals = vec![60.0; 6];
+        intervals.extend([300.0; 4]);
+        assert_eq!(best_split(&intervals, Some(1)).0, 0);
+        // Zero pages counts as one.
+        assert_eq!(
+            best_split(&[60.0, 60.0], Some(0)),
+            best_split(&[60.0, 60.0], Some(1))
+        );
+        assert_eq!(best_split(&[], Some(1)), (0, 0.0));
+    }
+
+    #[test]
+    fn the_split_does_not_depend_on_the_order_given() {
+        let a = best_split(&[60.0, 300.0, 300.0, 300.0], Some(1));
+        let b = best_split(&[300.0, 300.0, 60.0, 300.0], Some(1));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn without_pressure_there_is_no_floor() {
+        let meetings = [meeting(&calm(4, 60.0), Some(1))];
+        let plan = solve(
+            &meetings,
+            Limits {
+                rate: 1.0,
+                fastest: 60.0,
+                max_staleness: 900.0,
+            },
+        );
+        assert_eq!(plan.floors, Floors::NONE);
+        assert!(close(plan.demand * 60.0, 1.0));
+        assert_eq!(plan.planned, plan.demand);
+        assert_eq!(plan.staleness_bound, 900.0);
+        // Exactly at the rate still fits.
+        let plan = solve(
+            &meetings,
+            Limits {
+                rate: 1.0 / 60.0,
+                fastest: 60.0,
+                max_staleness: 900.0,
+            },
+        );
+        assert_eq!(plan.floors, Floors::NONE);
+    }
+
+    #[test]
+    fn under_pressure_the_calm_stretch_first_and_the_urgent_keep_their_pace() {
+        // 10 one-person meetings: 2 urgent at 60 s, 8 calm at 60 s.
+        let mut meetings: Vec<MeetingDemand> =
+            (0..2).map(|_| meeting(&[(60.0, true)], Some(1))).collect();
+        meetings.extend((0..8).map(|_| meeting(&[(60.0, false)], Some(1))));
+        // Affordable: 2/60 + 8/240 = 4/60.
+        let plan = solve(
+            &meetings,
+            Limits {
+                rate: 4.0 / 60.0,
+                fastest: 60.0,
+                max_staleness: 900.0,
+            },
+        );
+        assert_eq!(plan.floors.urgent, 0.0);
+        assert!((plan.floors.calm - 240.0).abs() < 0.01, "{plan:?}");
+        assert!(plan.planned <= 4.0 / 60.0 + 1e-9);
+        assert!(close(plan.demand * 60.0, 10.0));
+    }
+
+    #[test]
+    fn when_the_calm_are_at_the_cap_the_urgent_stretch_too_then_everybody() {
+        let mut meetings: Vec<MeetingDemand> =
+            (0..10).map(|_| meeting(&[(60.0, true)], None)).collect();
+        meetings.extend((0..10).map(|_| meeting(&[(60.0, false)], None)));
+        let limits = |rate: f64| Limits {
+            rate,
+            fastest: 60.0,
+            max_staleness: 600.0,
+        };
+        // Calm at 600 s cost 10/600; urgent at 120 s cost 10/120.
+        let plan = solve(&meetings, limits(10.0 / 600.0 + 10.0 / 120.0));
+        assert_eq!(plan.floors.calm, 600.0);
+        assert!((plan.floors.urgent - 120.0).abs() < 0.01, "{plan:?}");
+        assert_eq!(plan.staleness_bound, 600.0);
+        // Even everybody at 600 s is too much: 20 requests a round at
+        // 1/60 a second is one round every 1200 s.
+        let plan = solve(&meetings, limits(1.0 / 60.0));
+        assert!((plan.floors.urgent - 1200.0).abs() < 0.01, "{plan:?}");
+        assert_eq!(plan.floors.urgent, plan.floors.calm);
+        assert!((plan.staleness_bound - 1200.0).abs() < 0.01);
+        assert!(plan.planned <= 1.0 / 60.0 + 1e-9);
+    }
+
+    #[test]
+    fn nothing_left_means_nobody_is_polled_and_nothing_watched_means_no_floor() {
+        let meetings = [meeting(&calm(3, 60.0), None)];
+        let plan = solve(
+            &meetings,
+            Limits {
+                rate: 0.0,
+                fastest: 60.0,
+                max_staleness: 900.0,
+            },
+        );
+        assert!(plan.floors.calm.is_infinite() && plan.floors.urgent.is_infinite());
+        assert_eq!(plan.planned, 0.0);
+        let plan = solve(
+            &[],
+            Limits {
+                rate: 0.0,
+                fastest: 60.0,
+                max_staleness: 900.0,
+            },
+        );
+        assert_eq!(plan.floors, Floors::NONE);
+        assert_eq!(plan.demand, 0.0);
+    }
+
+    #[test]
+    fn the_round_cost_takes_the_cheaper_of_pages_and_people() {
+        let meetings = [
+            meeting(&calm(50, 60.0), Some(5)),
+            meeting(&calm(2, 60.0), Some(1)),
+            meeting(&calm(3, 60.0), None),
+        ];
+        assert_eq!(round_cost(&meetings), 5.0 + 1.0 + 3.0);
+        assert_eq!(round_cost(&[meeting(&calm(3, 60.0), Some(0))]), 1.0);
+    }
+
+    #[test]
+    fn floors_raise_only_their_class() {
+        let floors = Floors {
+            urgent: 90.0,
+            calm: 400.0,
+        };
+        assert_eq!(floors.apply(60.0, true), 90.0);
+        assert_eq!(floors.apply(120.0, true), 120.0);
+        assert_eq!(floors.apply(60.0, false), 400.0);
+        assert_eq!(floors.apply(600.0, false), 600.0);
+    }
+
+    #[test]
+    fn the_lowest_fitting_value_is_found_to_the_millisecond() {
+        assert_eq!(lowest_fitting(1.0, 100.0, |_| true), 1.0);
+        let found = lowest_fitting(1.0, 100.0, |x| x >= 37.25);
+        assert!((37.25..37.252).contains(&found), "{found}");
+    }
+}

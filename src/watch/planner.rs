@@ -1,0 +1,396 @@
+//! The daily plan, live: every meeting's poller publishes what it wants
+//! (its participants' desired intervals and its page count); every few
+//! seconds the planner turns that, and what the budget has left until
+//! 00:00 UTC, into interval floors ([`plan::solve`]) that the pollers read
+//! when they schedule. It also keeps the figures of `/metrics` and says
+//! them in words every five minutes.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{self, Floors, Limits, MeetingDemand, Plan};
+use crate::config::{PollingMode, PollingSettings};
+use crate::zoom::budget::{Budget, QuotaView};
+
+/// How often the plan is made again.
+const REPLAN_EVERY: Duration = Duration::from_secs(2);
+/// How often the plan is said in the log.
+const LOG_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The share of the per-second rate the plan fills: the rest absorbs
+/// bursts (a listing's pages go out back to back) without queueing.
+const RATE_HEADROOM: f64 = 0.9;
+
+/// What one meeting's poller last said it wants.
+#[derive(Debug, Clone)]
+struct Published {
+    demand: MeetingDemand,
+    /// When the participant polled longest ago was last refreshed.
+    oldest_refresh: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    plan: Plan,
+    quota: Option<QuotaView>,
+    /// When the plan was made.
+    at: Option<Instant>,
+}
+
+/// A meeting that publishes a new demand replans at most this often (the
+/// periodic replan covers the rest): a burst of joins is planned for within
+/// a second, not after the next tick.
+const REPLAN_ON_CHANGE_EVERY: Duration = Duration::from_secs(1);
+
+/// The shared planner. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Planner {
+    settings: PollingSettings,
+    daily_share: f64,
+    budget: Arc<Budget>,
+    meetings: Mutex<HashMap<u64, Published>>,
+    current: Mutex<Current>,
+    metrics: PlanMetrics,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+#[derive(Debug, Clone)]
+struct PlanMetrics {
+    used_today: Gauge,
+    allowance: Gauge,
+    forecast: Gauge,
+    zoom_remaining: Gauge,
+    demand: Gauge<f64, AtomicU64>,
+    planned: Gauge<f64, AtomicU64>,
+    interval: Family<ClassLabel, Gauge<f64, AtomicU64>>,
+    staleness_max: Gauge<f64, AtomicU64>,
+    staleness_bound: Gauge<f64, AtomicU64>,
+    staleness: Histogram,
+}
+
+impl PlanMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            used_today: Gauge::default(),
+            allowance: Gauge::default(),
+            forecast: Gauge::default(),
+            zoom_remaining: Gauge::default(),
+            demand: Gauge::default(),
+            planned: Gauge::default(),
+            interval: Family::default(),
+            staleness_max: Gauge::default(),
+            staleness_bound: Gauge::default(),
+            staleness: Histogram::new([
+                30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+            ]),
+        };
+        registry.register(
+            "qoswatch_zoom_budget_used_today",
+            "QoS requests counted against today's quota (UTC day)",
+            metrics.used_today.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_budget_allowance_today",
+            "QoS requests qoswatch may make today (zoom.daily_limit x zoom.daily_share)",
+            metrics.allowance.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_budget_forecast_today",
+            "QoS requests today by 00:00 UTC if the current plan holds",
+            metrics.forecast.clone(),
+        );
+        registry.register(
+            "qoswatch_zoom_budget_zoom_remaining",
+            "What Zoom last said is left of the account's daily quota (X-RateLimit-Remaining); -1 when it has not said",
+            metrics.zoom_remaining.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_demand_requests_per_second",
+            "QoS requests per second every watched meeting would make without the plan's floors",
+            metrics.demand.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_planned_requests_per_second",
+            "QoS requests per second under the plan",
+            metrics.planned.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_interval_seconds",
+            "Effective polling interval: urgent (alert firing or pending, value near a threshold, new joiner) and calm (stable and healthy)",
+            metrics.interval.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_staleness_max_seconds",
+            "Longest time any watched participant has gone without a successful poll",
+            metrics.staleness_max.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_staleness_bound_seconds",
+            "The plan's bound on the time between two polls of any participant",
+            metrics.staleness_bound.clone(),
+        );
+        registry.register(
+            "qoswatch_poll_staleness_seconds",
+            "Time between two successful polls of a participant",
+            metrics.staleness.clone(),
+        );
+        metrics
+    }
+}
+
+impl Planner {
+    pub fn new(
+        settings: PollingSettings,
+        daily_share: f64,
+        budget: Arc<Budget>,
+        registry: &mut Registry,
+    ) -> Self {
+        let metrics = PlanMetrics::register(registry);
+        let fastest = settings.interval.as_secs_f64();
+        Self {
+            settings,
+            daily_share,
+            budget,
+            meetings: Mutex::new(HashMap::new()),
+            current: Mutex::new(Current {
+                plan: Plan {
+                    floors: Floors::NONE,
+                    demand: 0.0,
+                    planned: 0.0,
+                    staleness_bound: fastest,
+                },
+                quota: None,
+                at: None,
+            }),
+            metrics,
+        }
+    }
+
+    fn meetings(&self) -> MutexGuard<'_, HashMap<u64, Published>> {
+        self.meetings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn current(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn settings(&self) -> &PollingSettings {
+        &self.settings
+    }
+
+    /// Whether meetings may be listed and intervals adapt.
+    pub(super) fn adaptive(&self) -> bool {
+        self.settings.mode == PollingMode::Adaptive
+    }
+
+    /// The interval a participant wants before any floor: the fastest one
+    /// when it needs attention (or has no sample yet), else doubling from it
+    /// with every calm answer in a row, up to `max_interval`.
+    pub(super) fn desired(&self, urgent: bool, calm_answers: u32) -> Duration {
+        let fastest = self.settings.interval;
+        if urgent || !self.adaptive() {
+            return fastest;
+        }
+        let stretched = fastest.saturating_mul(1u32 << calm_answers.min(16));
+        stretched.min(self.settings.max_interval.max(fastest))
+    }
+
+    /// The interval a participant gets now: `desired` under the plan's floor.
+    pub(super) fn interval(&self, desired: Duration, urgent: bool) -> Duration {
+        let floors = self.current().plan.floors;
+        let seconds = floors.apply(desired.as_secs_f64(), urgent);
+        // An infinite floor (nothing left today) waits a day at most; the
+        // budget answers with the reset time before that.
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(24 * 3600))
+    }
+
+    /// A meeting's poller says what it wants now.
+    pub(super) fn publish(&self, meeting: u64, demand: MeetingDemand, oldest_refresh: Instant) {
+        let changed = {
+            let mut meetings = self.meetings();
+            let changed = meetings.get(&meeting).is_none_or(|p| p.demand != demand);
+            meetings.insert(
+                meeting,
+                Published {
+                    demand,
+                    oldest_refresh,
+                },
+            );
+            changed
+        };
+        let due = self
+            .current()
+            .at
+            .is_none_or(|at| at.elapsed() >= REPLAN_ON_CHANGE_EVERY);
+        if changed && due {
+            self.replan();
+        }
+    }
+
+    /// A meeting's poller ended.
+    pub(super) fn withdraw(&self, meeting: u64) {
+        self.meetings().remove(&meeting);
+    }
+
+    /// A participant was polled successfully `gap` after the previous time.
+    pub(super) fn refreshed(&self, gap: Duration) {
+        self.metrics.staleness.observe(gap.as_secs_f64());
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> Plan {
+        self.current().plan
+    }
+
+    /// The requests per second the budget can afford from now to 00:00 UTC.
+    fn affordable(&self, quota: &QuotaView) -> f64 {
+        let own = quota.allowance.saturating_sub(quota.used_today);
+        let left = match quota.zoom_remaining {
+            // Never more than our share of what the account has left.
+            Some(zoom) => f64::from(own).min(f64::from(zoom) * self.daily_share),
+            None => f64::from(own),
+        };
+        let seconds = quota.until_reset.as_secs_f64().max(1.0);
+        (quota.rate * RATE_HEADROOM).min(left / seconds)
+    }
+
+    /// Makes the plan again from what the meetings and the budget say.
+    pub fn replan(&self) -> Plan {
+        let (demands, oldest) = {
+            let meetings = self.meetings();
+            let oldest = meetings.values().map(|m| m.oldest_refresh).min();
+            let demands: Vec<MeetingDemand> = meetings.values().map(|m| m.demand.clone()).collect();
+            (demands, oldest)
+        };
+        let quota = self.budget.quota();
+        let plan = if self.adaptive() {
+            plan::solve(
+                &demands,
+                Limits {
+                    rate: self.affordable(&quota),
+                    fastest: self.settings.interval.as_secs_f64(),
+                    max_staleness: self.settings.max_staleness.as_secs_f64(),
+                },
+            )
+        } else {
+            // Fixed: no floors, whatever the day holds.
+            let demand = plan::demand(&demands, Floors::NONE);
+            Plan {
+                floors: Floors::NONE,
+                demand,
+                planned: demand,
+                staleness_bound: self.settings.interval.as_secs_f64(),
+            }
+        };
+        *self.current() = Current {
+            plan,
+            quota: Some(quota),
+            at: Some(Instant::now()),
+        };
+        self.update_metrics(&plan, &quota, oldest);
+        plan
+    }
+
+    fn update_metrics(&self, plan: &Plan, quota: &QuotaView, oldest: Option<Instant>) {
+        let m = &self.metrics;
+        m.used_today.set(i64::from(quota.used_today));
+        m.allowance.set(i64::from(quota.allowance));
+        m.forecast.set(forecast(plan, quota) as i64);
+        m.zoom_remaining
+            .set(quota.zoom_remaining.map_or(-1, i64::from));
+        m.demand.set(plan.demand);
+        m.planned.set(plan.planned);
+        let (urgent, calm) = self.effective_intervals(plan);
+        m.interval
+            .get_or_create(&ClassLabel { class: "urgent" })
+            .set(urgent);
+        m.interval
+            .get_or_create(&ClassLabel { class: "calm" })
+            .set(calm);
+        m.staleness_max
+            .set(oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()));
+        m.staleness_bound.set(plan.staleness_bound.min(86_400.0));
+    }
+
+    /// The interval of an urgent and of a settled calm participant.
+    fn effective_intervals(&self, plan: &Plan) -> (f64, f64) {
+        let urgent = plan
+            .floors
+            .apply(self.settings.interval.as_secs_f64(), true);
+        let settled = self.desired(false, u32::MAX).as_secs_f64();
+        (
+            urgent.min(86_400.0),
+            plan.floors.apply(settled, false).min(86_400.0),
+        )
+    }
+
+    /// The status line's words.
+    fn log_plan(&self) {
+        let Current { plan, quota, .. } = *self.current();
+        let Some(quota) = quota else { return };
+        let (meetings, participants) = {
+            let meetings = self.meetings();
+            let participants: usize = meetings.values().map(|m| m.demand.members.len()).sum();
+            (meetings.len(), participants)
+        };
+        let (urgent, calm) = self.effective_intervals(&plan);
+        tracing::info!(
+            used_today = quota.used_today,
+            allowance = quota.allowance,
+            zoom_remaining = quota.zoom_remaining,
+            forecast_by_midnight = forecast(&plan, &quota) as u64,
+            meetings,
+            participants,
+            demand_per_min = format!("{:.1}", plan.demand * 60.0),
+            planned_per_min = format!("{:.1}", plan.planned * 60.0),
+            urgent_interval_s = urgent.round() as u64,
+            calm_interval_s = calm.round() as u64,
+            staleness_bound_s = plan.staleness_bound.min(86_400.0).round() as u64,
+            "Zoom budget: {} of {} requests used today, {} by 00:00 UTC at this pace; \
+             {participants} participants in {meetings} meetings polled every {}s (urgent) \
+             to {}s (calm)",
+            quota.used_today,
+            quota.allowance,
+            forecast(&plan, &quota) as u64,
+            urgent.round() as u64,
+            calm.round() as u64,
+        );
+    }
+
+    /// Replans every couple of seconds and logs the plan every five minutes,
+    /// until cancelled.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut replan = tokio::time::interval(REPLAN_EVERY);
+        replan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_log = Instant::now() + LOG_EVERY;
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = replan.tick() => {}
+            }
+            self.replan();
+            if Instant::now() >= next_log {
+                next_log = Instant::now() + LOG_EVERY;
+                self.log_plan();
+            }
+        }
+    }
+}
+
+/// Requests counted by 00:00 UTC if the plan holds.
+fn forecast(plan: &Plan, quota: &QuotaView) -> f64 {
+    f64::from(quota.used_today) + plan.planned * quota.until_reset.as_secs_f64()
+}
