@@ -126,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
             console: Some(Box::new(console.clone())),
             group_window: Some(period / 2),
             zoom_meeting_alerts: true,
+            ..ServiceOptions::default()
         },
     )
     .await?;

@@ -84,7 +84,14 @@ pub struct ServiceOptions {
     pub group_window: Option<Duration>,
     /// Relay Zoom's `meeting.alert` webhooks (`alerts.zoom_meeting_alerts.enabled`).
     pub zoom_meeting_alerts: bool,
+    /// Further changes to the settings, applied last.
+    pub tweak: Option<SettingsTweak>,
+    /// The daily quota's clock (an accelerated day).
+    pub quota_clock: Option<qoswatch::zoom::budget::QuotaClock>,
 }
+
+/// A change to the in-process qoswatch's settings.
+pub type SettingsTweak = Box<dyn FnOnce(&mut Settings)>;
 
 /// How the in-process qoswatch polls.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +162,9 @@ impl InProcess {
             settings.alerts.dispatch.group_window = window;
         }
         settings.alerts.zoom_meeting_alerts.enabled = options.zoom_meeting_alerts;
+        if let Some(tweak) = options.tweak {
+            tweak(&mut settings);
+        }
         settings.validate().context("load-test settings")?;
         let tap = Arc::new(CountingTap::default());
         let mut extras = Extras {
@@ -163,6 +173,9 @@ impl InProcess {
         };
         if let Some(console) = options.console {
             extras.console = console;
+        }
+        if let Some(clock) = options.quota_clock {
+            extras.quota_clock = clock;
         }
         let app = Application::build_with(settings, extras)
             .await

@@ -222,6 +222,10 @@ fn demo_settings(
     // Business+ accounts get 40 requests a second for the QoS endpoints.
     settings.zoom.requests_per_second = 40;
     settings.polling.interval = period / 2;
+    // The story is minutes long, in seconds each: a calm participant
+    // stretches to two sample minutes, not to five real ones.
+    settings.polling.max_interval = period * 2;
+    settings.polling.max_staleness = period * 10;
     settings.polling.stale_after = period * 10;
     settings.polling.max_backoff = period * 2;
     settings.rules.file = Some(rules_path.to_owned());
@@ -375,7 +379,7 @@ fn summarize(
     let log = sim.log();
     let mut summary = printer.summary.clone();
     summary.cancelled = cancelled;
-    summary.zoom_requests = log.qos_requests().len();
+    summary.zoom_requests = usize::try_from(sim.request_counts().qos()).unwrap_or(usize::MAX);
     summary.zoom_rate_limited = log.with_status(429);
     summary.slack_messages = metric_value(
         metrics,

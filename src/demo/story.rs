@@ -380,7 +380,7 @@ impl Printer {
         let title = self.paint("1", "Summary");
         let _ = writeln!(
             self.out,
-            "{title}{}\n- participants watched: {}\n- QoS samples evaluated: {}\n- webhooks sent by simulated Zoom: {} ({} failed)\n- Zoom API requests: {} ({} answered 429)\n- alert transitions: {fired} firing, {resolved} resolved, in {} console messages",
+            "{title}{}\n- participants watched: {}\n- QoS samples evaluated: {}\n- webhooks sent by simulated Zoom: {} ({} failed)\n- Zoom API requests: {} ({} answered 429), {} per participant-minute watched\n- alert transitions: {fired} firing, {resolved} resolved, in {} console messages",
             if summary.cancelled {
                 " (stopped early)"
             } else {
@@ -392,6 +392,16 @@ impl Printer {
             summary.webhook_failures,
             summary.zoom_requests,
             summary.zoom_rate_limited,
+            // Zoom makes one sample per participant and minute: the samples
+            // evaluated are the participant-minutes watched.
+            if summary.samples == 0 {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{:.2}",
+                    summary.zoom_requests as f64 / summary.samples as f64
+                )
+            },
             summary.notifications,
         );
         for (rule, people) in by_rule {

@@ -477,6 +477,54 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_accelerated_quota_clock_runs_the_day_faster_and_renews_the_count() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 23, 59, 0).unwrap();
+        let clock = QuotaClock::Accelerated {
+            at,
+            since: Instant::now(),
+            speed: 10,
+        };
+        let budget = budget(100, 3).with_clock(clock);
+        let quota = budget.quota();
+        // One quota minute to midnight is six real seconds at 10x.
+        assert_eq!(quota.until_reset, Duration::from_secs(6));
+        assert_eq!((quota.allowance, quota.used_today), (3, 0));
+        assert!((quota.rate - 100.0 / 1.025).abs() < 1e-9);
+        for _ in 0..3 {
+            budget.acquire().await.expect("quota left");
+        }
+        match budget.acquire().await {
+            Err(BudgetError::DailyQuotaExhausted { reset_in, .. }) => {
+                assert!(reset_in <= Duration::from_secs(6) && reset_in > Duration::from_secs(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(budget.quota().used_today, 0, "a new quota day");
+        budget.acquire().await.expect("renewed");
+        assert_eq!(
+            QuotaClock::Wall.to_real(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zoom_s_remaining_counts_for_today_only() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 23, 59, 0).unwrap();
+        let clock = QuotaClock::Accelerated {
+            at,
+            since: Instant::now(),
+            speed: 60,
+        };
+        let budget = budget(10, 1000).with_clock(clock);
+        assert_eq!(budget.quota().zoom_remaining, None);
+        budget.observe_zoom_remaining(420);
+        assert_eq!(budget.quota().zoom_remaining, Some(420));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(budget.quota().zoom_remaining, None, "yesterday's figure");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn requests_are_spaced_by_the_rate() {
         let budget = budget(4, 1000);
         let start = Instant::now();

@@ -624,6 +624,38 @@ mod tests {
     }
 
     #[test]
+    fn the_daily_remaining_is_read_unless_the_headers_speak_of_the_per_second_limit() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let ordinary = headers(&[
+            ("x-ratelimit-category", "Heavy"),
+            ("x-ratelimit-limit", "60000"),
+            ("x-ratelimit-remaining", " 59000 "),
+        ]);
+        assert_eq!(daily_remaining(&ordinary), Some(59000));
+        let daily = headers(&[
+            ("x-ratelimit-type", "Daily-limit"),
+            ("x-ratelimit-remaining", "0"),
+        ]);
+        assert_eq!(daily_remaining(&daily), Some(0));
+        let qps = headers(&[("x-ratelimit-type", "QPS"), ("x-ratelimit-remaining", "3")]);
+        assert_eq!(daily_remaining(&qps), None);
+        assert_eq!(daily_remaining(&headers(&[])), None);
+        assert_eq!(
+            daily_remaining(&headers(&[("x-ratelimit-remaining", "lots")])),
+            None
+        );
+        assert_eq!(QosEndpoint::Participant.label(), "participant");
+        assert_eq!(QosEndpoint::List.label(), "list");
+    }
+
+    #[test]
     fn code_200_without_400_is_a_plain_rejection() {
         let forbidden = classify_refusal(StatusCode::FORBIDDEN, body(200, "x"));
         assert!(

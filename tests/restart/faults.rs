@@ -197,12 +197,17 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
         &format!("requests_per_second: 40\n  daily_limit: {limit}\n  daily_share: 1"),
     );
     std::fs::write(&config, config_text).unwrap();
+    // One request per interval whatever the day holds: the daily plan would
+    // stretch the last requests until midnight, and this test is about the
+    // count surviving the restart.
+    let mut env = env(&sim);
+    env.push(("QOSWATCH_POLL_MODE".to_owned(), "fixed".to_owned()));
     let meeting = MeetingSpec::new("bUdGeTmEeTiNg00000000==", 84712639219, "Budget");
     sim.add_meeting(meeting.clone()).unwrap();
     let ann = ParticipantSpec::new("16779001", "Ann");
     sim.add_participant(&meeting.uuid, ann.clone()).unwrap();
 
-    let first = Service::start(&config, &env(&sim), &[]);
+    let first = Service::start(&config, &env, &[]);
     let address = first.address().await;
     let sender = WebhookSender::new(
         &format!("http://{address}/webhooks/zoom"),
@@ -222,7 +227,7 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
         first.logs()
     );
     first.kill();
-    let second = Service::start(&config, &env(&sim), &[]);
+    let second = Service::start(&config, &env, &[]);
     second.address().await;
     assert!(
         second
