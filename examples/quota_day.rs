@@ -1,43 +1,52 @@
-//! The Zoom quota on a working stretch, at accelerated time: the same
+//! The Zoom quota over a working day, at accelerated time: the same
 //! scenario against the simulator twice, once with `polling.mode: fixed`
-//! (one request per participant per minute, qoswatch before batching) and
-//! once `adaptive` (list endpoint where cheaper, adaptive intervals, the
-//! daily plan), and the figures side by side.
+//! (one request per participant per minute: qoswatch before batching) and
+//! once `adaptive` (the list endpoint where cheaper, adaptive intervals, the
+//! daily plan), with the same daily quota at the simulator and in qoswatch.
 //!
-//! The scenario: `--small` meetings of 2-5 people, `--medium` of 10-50,
-//! `--large` of 100-150 (sizes drawn from a fixed seed), all joining at the
-//! start; `--degraded` participants spread over the meetings get bad Wi-Fi
-//! (audio latency over the rules' 150 ms) from minute 20 to minute 40. One
-//! simulated minute passes every `--minute-ms` of real time, qoswatch's
-//! intervals and its quota clock are scaled to match, and a rules file
-//! with one latency rule alerts to the console, read back in-process.
+//! The scenario (sizes drawn from a fixed seed): `--small` meetings of 2-5
+//! people, `--medium` of 10-50, `--large` of 100-150, or `--sizes` as
+//! given; everybody joins at 08:00 and stays for `--minutes` simulated
+//! minutes. `--degraded` participants, spread over everybody, get bad Wi-Fi
+//! (audio latency over the rules' 150 ms for 2 samples) twice: from 20 % to
+//! 30 % of the run and from 60 % to 70 %. One simulated minute passes every
+//! `--minute-ms` of real time; qoswatch's intervals and its quota clock are
+//! scaled to match (`polling.interval` one minute, `max_interval` five,
+//! `max_staleness` fifteen).
 //!
-//! Per run it prints Zoom requests per participant-minute watched (a
-//! participant-minute is one sample evaluated), the participant-hours a
-//! 30,000-request day covers at that rate, staleness (the longest time a
-//! participant went without a successful poll, read from `/metrics` every
-//! simulated minute), the detection delay of the degradations (from the first bad
-//! sample's time to the alert at the console, in simulated minutes), and
-//! the 429s.
+//! Per run:
+//! - Zoom requests, of them list pages, and 429s (at the simulator);
+//! - participant-hours watched: samples evaluated / 60 (a participant-minute
+//!   is one sample), and requests per participant-minute watched;
+//! - staleness, healthy and degraded: the age of a participant's newest
+//!   sample just before a newer one arrives (simulated minutes), max and
+//!   p99, degraded counted while an episode lasts;
+//! - detection delay: from an episode's first bad sample to the FIRING
+//!   message at the console channel (simulated minutes), against the
+//!   fastest interval plus the rule's 2-sample sustain.
 //!
 //! ```text
-//! cargo run --release --example quota_day -- --minutes 60
+//! cargo run --release --example quota_day
+//! cargo run --release --example quota_day -- --sizes 50 --minutes 60 --degraded 0
 //! ```
 
 #[path = "support/mod.rs"]
 mod support;
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use qoswatch::config::PollingMode;
+use qoswatch::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
 use qoswatch::zoom::budget::QuotaClock;
+use qoswatch_core::qos::QosSample;
 use qoswatch_zoomsim::webhooks::WebhookSender;
-use qoswatch_zoomsim::{Degradation, MeetingSpec, ParticipantSpec, SimConfig, Target};
+use qoswatch_zoomsim::{Degradation, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Target};
 use rand::{Rng, SeedableRng};
 use secrecy::SecretString;
 use support::{InProcess, PollingPlan, ServiceOptions, StoreChoice};
@@ -45,20 +54,26 @@ use tokio::time::Instant;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Simulated minutes to run.
-    #[arg(long, default_value_t = 60)]
+    /// Simulated minutes to run, from 08:00 UTC.
+    #[arg(long, default_value_t = 600)]
     minutes: u32,
     /// Real milliseconds per simulated minute.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 200)]
     minute_ms: u64,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 200)]
     small: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 12)]
     medium: usize,
     #[arg(long, default_value_t = 1)]
     large: usize,
-    #[arg(long, default_value_t = 6)]
+    /// Meeting sizes instead of the mix, e.g. `50` or `3,3,40`.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+    #[arg(long, default_value_t = 12)]
     degraded: usize,
+    /// The account's daily quota, at the simulator and in qoswatch.
+    #[arg(long, default_value_t = 30_000)]
+    quota: u32,
     /// Only one mode (fixed or adaptive); both by default.
     #[arg(long)]
     only: Option<String>,
@@ -69,12 +84,23 @@ const RULES: &str = "rules:\n  - name: audio-latency\n    metric: audio_input.la
 /// A console line and the simulated time it arrived at.
 type TimedLine = (DateTime<Utc>, String);
 
+/// The simulator, once it runs: the clock of the taps below.
+type SimClock = Arc<Mutex<Option<SimHandle>>>;
+
+fn sim_now(clock: &SimClock) -> DateTime<Utc> {
+    clock
+        .lock()
+        .expect("clock")
+        .as_ref()
+        .map_or_else(Utc::now, SimHandle::sim_now)
+}
+
 /// The console channel's lines, with the simulated time each arrived at.
 #[derive(Clone, Default)]
 struct Console {
     partial: Arc<Mutex<Vec<u8>>>,
     lines: Arc<Mutex<Vec<TimedLine>>>,
-    clock: Arc<Mutex<Option<qoswatch_zoomsim::SimHandle>>>,
+    clock: SimClock,
 }
 
 impl Write for Console {
@@ -83,12 +109,7 @@ impl Write for Console {
         partial.extend_from_slice(buf);
         while let Some(end) = partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = partial.drain(..=end).collect();
-            let now = self
-                .clock
-                .lock()
-                .expect("clock")
-                .as_ref()
-                .map_or_else(Utc::now, |sim| sim.sim_now());
+            let now = sim_now(&self.clock);
             self.lines
                 .lock()
                 .expect("lines")
@@ -101,6 +122,65 @@ impl Write for Console {
     }
 }
 
+/// Staleness in simulated minutes, per class.
+#[derive(Debug, Default)]
+struct Staleness {
+    healthy: Vec<f64>,
+    degraded: Vec<f64>,
+}
+
+/// Records, at every new sample, how old the participant's newest sample
+/// was just before (simulated minutes).
+#[derive(Debug, Clone)]
+struct StalenessTap {
+    clock: SimClock,
+    /// Degraded user ids and the episodes' sample-time windows.
+    degraded: Arc<HashSet<String>>,
+    episodes: Arc<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+    seen: Arc<Mutex<Staleness>>,
+}
+
+struct StalenessObserver {
+    tap: StalenessTap,
+    newest: Option<DateTime<Utc>>,
+}
+
+impl SampleSink for StalenessTap {
+    fn open(
+        &self,
+        _: &WatchSubject,
+        _: Option<qoswatch_core::rules::SavedState>,
+    ) -> Box<dyn WatchObserver> {
+        Box::new(StalenessObserver {
+            tap: self.clone(),
+            newest: None,
+        })
+    }
+}
+
+impl WatchObserver for StalenessObserver {
+    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _: DateTime<Utc>) {
+        let now = sim_now(&self.tap.clock);
+        if let Some(newest) = self.newest {
+            let age = (now - newest).num_milliseconds() as f64 / 60_000.0;
+            let in_episode = self
+                .tap
+                .episodes
+                .iter()
+                .any(|(from, to)| sample.at > *from && sample.at <= *to);
+            let mut seen = self.tap.seen.lock().expect("staleness");
+            if in_episode && self.tap.degraded.contains(&subject.key.user_id) {
+                seen.degraded.push(age);
+            } else {
+                seen.healthy.push(age);
+            }
+        }
+        self.newest = Some(self.newest.map_or(sample.at, |n| n.max(sample.at)));
+    }
+    fn idle(&mut self, _: &WatchSubject, _: DateTime<Utc>) {}
+    fn finished(&mut self, _: &WatchSubject, _: StopReason, _: DateTime<Utc>) {}
+}
+
 struct Report {
     mode: &'static str,
     participants: usize,
@@ -108,17 +188,32 @@ struct Report {
     list_requests: u64,
     rate_limited: u64,
     samples: f64,
-    staleness_max_min: f64,
+    staleness: Staleness,
     detection_min: Vec<f64>,
+    episodes_expected: usize,
+    wall: Duration,
 }
 
 fn sizes(args: &Args) -> Vec<usize> {
+    if !args.sizes.is_empty() {
+        return args.sizes.clone();
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut sizes = Vec::new();
     sizes.extend((0..args.small).map(|_| rng.random_range(2..=5)));
     sizes.extend((0..args.medium).map(|_| rng.random_range(10..=50)));
     sizes.extend((0..args.large).map(|_| rng.random_range(100..=150)));
     sizes
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
 }
 
 async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
@@ -128,28 +223,76 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
     let rules =
         std::env::temp_dir().join(format!("qoswatch-quota-day-{}.yaml", std::process::id()));
     std::fs::write(&rules, RULES)?;
-    let console = Console::default();
+    let clock = SimClock::default();
+    let console = Console {
+        clock: clock.clone(),
+        ..Console::default()
+    };
+    // Episodes by sample index (sample k covers minute k+1 after the join).
+    let episode = |from: f64, to: f64| {
+        let at = |share: f64| (f64::from(args.minutes) * share) as u32;
+        at(from)..at(to)
+    };
+    let episodes = [episode(0.2, 0.3), episode(0.6, 0.7)];
+    let episode_times: Vec<(DateTime<Utc>, DateTime<Utc>)> = episodes
+        .iter()
+        .map(|range| {
+            let time = |index: u32| start + TimeDelta::minutes(i64::from(index) + 1);
+            (time(range.start) - TimeDelta::minutes(1), time(range.end))
+        })
+        .collect();
+    let quota = args.quota;
     let sim_config = SimConfig {
         sample_period: minute,
         clock_start: Some(start),
-        live_window: 30,
-        daily_limit: Some(30_000),
+        daily_limit: Some(quota),
         log_capacity: 1,
         ..SimConfig::default()
+    };
+    let staleness = Arc::new(Mutex::new(Staleness::default()));
+    let mut degraded_ids = HashSet::new();
+    let mut participants = Vec::new();
+    let mut next_user = 0usize;
+    for (i, size) in sizes(args).into_iter().enumerate() {
+        let meeting = MeetingSpec::new(
+            format!("qUoTaDaY{i:04}AAAAAAAAAAAA=="),
+            85_000_000_000 + i as u64,
+            format!("Meeting {i}"),
+        );
+        for _ in 0..size {
+            let who = ParticipantSpec::new(
+                format!("{}", 17_000_000 + next_user),
+                format!("Person {next_user}"),
+            );
+            next_user += 1;
+            participants.push((meeting.clone(), who));
+        }
+    }
+    let step = (participants.len() / args.degraded.max(1)).max(1);
+    for (_, who) in participants.iter().step_by(step).take(args.degraded) {
+        degraded_ids.insert(who.user_id.clone());
+    }
+    let tap = StalenessTap {
+        clock: clock.clone(),
+        degraded: Arc::new(degraded_ids.clone()),
+        episodes: Arc::new(episode_times.clone()),
+        seen: staleness.clone(),
     };
     let options = ServiceOptions {
         rules_file: Some(rules),
         console: Some(Box::new(console.clone())),
         group_window: Some(Duration::ZERO),
+        taps: vec![Arc::new(tap)],
         tweak: Some(Box::new(move |settings| {
             settings.polling.mode = mode;
             settings.polling.max_interval = minute * 5;
             settings.polling.max_staleness = minute * 15;
             settings.polling.stale_after = minute * 10;
             settings.polling.max_backoff = minute * 5;
-            settings.zoom.daily_limit = 30_000;
+            settings.polling.max_watch_age = minute * 24 * 60;
+            settings.zoom.daily_limit = quota;
             settings.zoom.daily_share = 1.0;
-            // Zoom's 10 a second in simulated time.
+            // Zoom's 10 a second (Pro), in simulated time.
             settings.zoom.requests_per_second = 10 * speed;
             settings.zoom.rate_share = 1.0;
         })),
@@ -164,38 +307,27 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
         interval: minute,
         requests_per_second: 10 * speed,
     };
+    let wall = Instant::now();
     let app = InProcess::start_with(sim_config, plan, StoreChoice::Memory, options).await?;
-    *console.clock.lock().expect("clock") = Some(app.sim.clone());
+    *clock.lock().expect("clock") = Some(app.sim.clone());
     let sender = WebhookSender::new(
         &app.webhook_url(),
         SecretString::from(support::IN_PROCESS_SECRET.to_owned()),
     )?;
-    let mut participants = Vec::new();
-    let mut next_user = 0usize;
-    for (i, size) in sizes(args).into_iter().enumerate() {
-        let meeting = MeetingSpec::new(
-            format!("qUoTaDaY{i:04}AAAAAAAAAAAA=="),
-            85_000_000_000 + i as u64,
-            format!("Meeting {i}"),
-        );
-        app.sim.add_meeting(meeting.clone())?;
-        for _ in 0..size {
-            let who = ParticipantSpec::new(
-                format!("{}", 17_000_000 + next_user),
-                format!("Person {next_user}"),
-            );
-            next_user += 1;
-            app.sim.add_participant(&meeting.uuid, who.clone())?;
-            participants.push((meeting.clone(), who));
+    let mut added = HashSet::new();
+    for (meeting, who) in &participants {
+        if added.insert(meeting.uuid.clone()) {
+            app.sim.add_meeting(meeting.clone())?;
         }
+        app.sim.add_participant(&meeting.uuid, who.clone())?;
     }
-    // Degraded participants spread evenly over everybody.
-    let step = (participants.len() / args.degraded.max(1)).max(1);
-    for (_, who) in participants.iter().step_by(step).take(args.degraded) {
-        app.sim.add_degradation(Degradation::bad_wifi(
-            Target::participant(who.user_id.clone()),
-            20..40,
-        ));
+    for id in &degraded_ids {
+        for range in &episodes {
+            app.sim.add_degradation(Degradation::bad_wifi(
+                Target::participant(id.clone()),
+                range.clone(),
+            ));
+        }
     }
     for (meeting, who) in &participants {
         let now = app.sim.sim_now();
@@ -204,42 +336,40 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
             .await
             .context("participant_joined")?;
     }
-    let http = reqwest::Client::new();
     let started = Instant::now();
-    let mut staleness_max: f64 = 0.0;
-    while started.elapsed() < minute * args.minutes {
-        tokio::time::sleep(minute).await;
-        let text = app.metrics(&http).await?;
-        staleness_max = staleness_max
-            .max(support::metric(&text, "qoswatch_poll_staleness_max_seconds").unwrap_or(0.0));
-    }
+    tokio::time::sleep_until(started + minute * args.minutes).await;
+    let http = reqwest::Client::new();
     let text = app.metrics(&http).await?;
     let counts = app.sim.request_counts();
-    let seconds_per_minute = minute.as_secs_f64();
-    // The first FIRING per participant: from its first bad sample's time
-    // (`started_at`) to the simulated time the console had it.
+    // The first FIRING per participant and episode: from the first bad
+    // sample's time (`started_at`) to the simulated time the console had it.
     let mut detection_min = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: HashMap<String, DateTime<Utc>> = HashMap::new();
     for (arrived, line) in console.lines.lock().expect("lines").iter() {
         let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let text = json.to_string();
-        let firing = text.contains("\"firing\"") || text.contains("FIRING");
-        let who = json["participant"]["user_id"]
-            .as_str()
-            .or_else(|| json["alerts"][0]["participant"]["user_id"].as_str())
-            .unwrap_or("")
-            .to_owned();
-        let started = json["started_at"]
-            .as_str()
-            .or_else(|| json["alerts"][0]["started_at"].as_str())
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-        let Some(started) = started else { continue };
-        if !firing || !seen.insert(who) {
-            continue;
+        for alert in json["alerts"].as_array().into_iter().flatten() {
+            if alert["status"].as_str() != Some("firing") {
+                continue;
+            }
+            let who = alert["participant"]["user_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let Some(started) = alert["started_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+            else {
+                continue;
+            };
+            if seen.get(&who).is_some_and(|s| *s == started) {
+                continue;
+            }
+            seen.insert(who, started);
+            detection_min.push((*arrived - started).num_milliseconds() as f64 / 60_000.0);
         }
-        detection_min.push((*arrived - started.with_timezone(&Utc)).num_seconds() as f64 / 60.0);
     }
     let report = Report {
         mode: match mode {
@@ -251,8 +381,10 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
         list_requests: counts.list_qos,
         rate_limited: counts.rate_limited,
         samples: support::metric(&text, "qoswatch_samples_total").unwrap_or(0.0),
-        staleness_max_min: staleness_max / seconds_per_minute,
+        staleness: std::mem::take(&mut *staleness.lock().expect("staleness")),
         detection_min,
+        episodes_expected: degraded_ids.len() * episodes.len(),
+        wall: wall.elapsed(),
     };
     app.stop().await?;
     Ok(report)
@@ -268,44 +400,49 @@ async fn main() -> anyhow::Result<()> {
     };
     let sizes = sizes(&args);
     println!(
-        "scenario: {} meetings ({} of 2-5, {} of 10-50, {} of 100-150), {} participants, {} degraded from minute 20 to 40; {} simulated minutes at {} ms each",
+        "scenario: {} meetings (sizes {}), {} participants, {} degraded in two episodes; {} simulated minutes from 08:00 UTC at {} ms each; daily quota {}",
         sizes.len(),
-        args.small,
-        args.medium,
-        args.large,
+        if args.sizes.is_empty() {
+            format!(
+                "{} of 2-5, {} of 10-50, {} of 100-150",
+                args.small, args.medium, args.large
+            )
+        } else {
+            format!("{:?}", args.sizes)
+        },
         sizes.iter().sum::<usize>(),
         args.degraded,
         args.minutes,
-        args.minute_ms
+        args.minute_ms,
+        args.quota
     );
     println!(
-        "| mode | requests | of which list pages | requests per participant-minute | participant-hours per 30,000 requests | staleness max | detection delay (min, median / max) | 429s |"
+        "| mode | Zoom requests (list pages) | participant-hours watched | requests per participant-minute | staleness healthy max / p99 | staleness degraded max / p99 | detection delay median / max (alerts) | 429s | wall |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for mode in modes {
         let r = run(&args, mode).await?;
         let per_minute = r.requests as f64 / r.samples.max(1.0);
-        let hours = 30_000.0 / per_minute / 60.0;
         let mut detection = r.detection_min.clone();
         detection.sort_by(f64::total_cmp);
-        let median = detection
-            .get(detection.len() / 2)
-            .copied()
-            .unwrap_or(f64::NAN);
-        let max = detection.last().copied().unwrap_or(f64::NAN);
         println!(
-            "| {} ({} participants) | {} | {} | {:.3} | {:.0} | {:.1} min | {:.1} / {:.1} ({} alerts) | {} |",
+            "| {} ({} participants) | {} ({}) | {:.0} | {:.3} | {:.1} / {:.1} min | {:.1} / {:.1} min | {:.1} / {:.1} min ({} of {}) | {} | {:.0} s |",
             r.mode,
             r.participants,
             r.requests,
             r.list_requests,
+            r.samples / 60.0,
             per_minute,
-            hours,
-            r.staleness_max_min,
-            median,
-            max,
+            percentile(&r.staleness.healthy, 1.0),
+            percentile(&r.staleness.healthy, 0.99),
+            percentile(&r.staleness.degraded, 1.0),
+            percentile(&r.staleness.degraded, 0.99),
+            percentile(&detection, 0.5),
+            percentile(&detection, 1.0),
             detection.len(),
-            r.rate_limited
+            r.episodes_expected,
+            r.rate_limited,
+            r.wall.as_secs_f64(),
         );
     }
     Ok(())

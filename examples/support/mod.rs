@@ -88,6 +88,8 @@ pub struct ServiceOptions {
     pub tweak: Option<SettingsTweak>,
     /// The daily quota's clock (an accelerated day).
     pub quota_clock: Option<qoswatch::zoom::budget::QuotaClock>,
+    /// More observers of every watch, beside the counting tap.
+    pub taps: Vec<Arc<dyn SampleSink>>,
 }
 
 /// A change to the in-process qoswatch's settings.
@@ -177,6 +179,7 @@ impl InProcess {
         if let Some(clock) = options.quota_clock {
             extras.quota_clock = clock;
         }
+        extras.sample_taps.extend(options.taps);
         let app = Application::build_with(settings, extras)
             .await
             .context("building qoswatch")?;

@@ -351,7 +351,13 @@ impl Monitor {
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let uuid = subject.key.meeting_uuid.clone();
-        if !books.meetings.contains_key(&uuid) {
+        // A task that has just ended (stopped, not yet cleaned up) cannot
+        // take the watch: a new one does.
+        let alive = books
+            .meetings
+            .get(&uuid)
+            .is_some_and(|task| !task.commands.is_closed());
+        if !alive {
             let task = self.spawn_meeting(uuid.clone());
             books.meetings.insert(uuid.clone(), task);
         }

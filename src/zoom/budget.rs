@@ -96,6 +96,10 @@ struct State {
     rate_limited_in_a_row: u32,
     day: NaiveDate,
     used_today: u32,
+    /// Slots handed out and not yet used or given back: they count against
+    /// the day like requests, or a crowd of waiting callers would all pass
+    /// the daily check and overshoot it together.
+    reserved: u32,
     /// Zoom's `X-RateLimit-Remaining` of today, with the day it was for.
     zoom_remaining: Option<(NaiveDate, u32)>,
     exhausted_logged: bool,
@@ -152,6 +156,7 @@ impl Budget {
                 rate_limited_in_a_row: 0,
                 day: Utc::now().date_naive(),
                 used_today: 0,
+                reserved: 0,
                 zoom_remaining: None,
                 exhausted_logged: false,
                 freed: BinaryHeap::new(),
@@ -274,7 +279,7 @@ impl Budget {
             let slot = {
                 let mut state = self.lock();
                 self.roll_over(&mut state);
-                if state.used_today >= self.daily_limit {
+                if state.used_today.saturating_add(state.reserved) >= self.daily_limit {
                     if !state.exhausted_logged {
                         state.exhausted_logged = true;
                         tracing::error!(
@@ -308,14 +313,16 @@ impl Budget {
                 {
                     state.freed.pop();
                 }
-                match state.freed.pop() {
+                let slot = match state.freed.pop() {
                     Some(Reverse(freed)) => freed,
                     None => {
                         let slot = state.next_slot.max(earliest);
                         state.next_slot = slot + self.interval;
                         slot
                     }
-                }
+                };
+                state.reserved += 1;
+                slot
             };
             let mut reservation = Reservation {
                 budget: self,
@@ -326,6 +333,7 @@ impl Budget {
             let record = {
                 let mut state = self.lock();
                 reservation.used = true;
+                state.reserved = state.reserved.saturating_sub(1);
                 // A pause that began while we waited wins over our
                 // reservation: queue again behind it.
                 if state
@@ -421,8 +429,13 @@ struct Reservation<'a> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        if !self.used && self.slot > Instant::now() {
-            self.budget.lock().freed.push(Reverse(self.slot));
+        if self.used {
+            return;
+        }
+        let mut state = self.budget.lock();
+        state.reserved = state.reserved.saturating_sub(1);
+        if self.slot > Instant::now() {
+            state.freed.push(Reverse(self.slot));
         }
     }
 }
@@ -544,6 +557,47 @@ mod tests {
                 .count();
             assert!(in_window <= 4, "window from {t:?} holds {in_window}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_callers_cannot_overshoot_the_daily_limit_together() {
+        let budget = Arc::new(budget(2, 5));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let budget = budget.clone();
+            tasks.push(tokio::spawn(async move { budget.acquire().await.is_ok() }));
+        }
+        let mut granted = 0;
+        for task in tasks {
+            granted += usize::from(task.await.expect("task"));
+        }
+        assert_eq!(
+            granted, 5,
+            "every waiting reservation counts against the day"
+        );
+        assert_eq!(budget.used_today(), 5);
+        // A caller that gave its slot back frees the day's place too.
+        let budget = Arc::new(budget_with_one_left());
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.acquire().await })
+        };
+        tokio::task::yield_now().await;
+        waiting.abort();
+        let _ = waiting.await;
+        budget
+            .acquire()
+            .await
+            .expect("the aborted caller's place is free");
+    }
+
+    /// A budget of 1 a second and 2 a day with one request already used.
+    fn budget_with_one_left() -> Budget {
+        let budget = budget(1, 2);
+        budget.lock().used_today = 1;
+        // The next slot is a second away, so a caller waits for it.
+        budget.lock().next_slot = Instant::now() + Duration::from_secs(1);
+        budget
     }
 
     #[tokio::test(start_paused = true)]
