@@ -20,7 +20,8 @@
 //!   is one sample), and requests per participant-minute watched;
 //! - staleness, healthy and degraded: the age of a participant's newest
 //!   sample just before a newer one arrives (simulated minutes), max and
-//!   p99, degraded counted while an episode lasts;
+//!   p99; degraded counts the arrivals of an episode after its first bad
+//!   sample reached qoswatch (the wait for that one is the detection delay);
 //! - detection delay: from an episode's first bad sample to the FIRING
 //!   message at the console channel (simulated minutes), against the
 //!   fastest interval plus the rule's 2-sample sustain.
@@ -143,6 +144,11 @@ struct StalenessTap {
 struct StalenessObserver {
     tap: StalenessTap,
     newest: Option<DateTime<Utc>>,
+    /// The episode whose bad samples qoswatch has seen (from then on, the
+    /// participant counts as degraded until the episode ends).
+    known_bad: Option<usize>,
+    /// When the last answer's samples arrived: one answer is one arrival.
+    last_arrival: Option<DateTime<Utc>>,
 }
 
 impl SampleSink for StalenessTap {
@@ -154,6 +160,8 @@ impl SampleSink for StalenessTap {
         Box::new(StalenessObserver {
             tap: self.clone(),
             newest: None,
+            known_bad: None,
+            last_arrival: None,
         })
     }
 }
@@ -161,19 +169,30 @@ impl SampleSink for StalenessTap {
 impl WatchObserver for StalenessObserver {
     fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _: DateTime<Utc>) {
         let now = sim_now(&self.tap.clock);
-        if let Some(newest) = self.newest {
+        let episode = self
+            .tap
+            .episodes
+            .iter()
+            .position(|(from, to)| sample.at > *from && sample.at <= *to)
+            .filter(|_| self.tap.degraded.contains(&subject.key.user_id));
+        // The later samples of one answer arrive with the first.
+        let same_answer = self
+            .last_arrival
+            .is_some_and(|last| now - last < TimeDelta::seconds(1));
+        self.last_arrival = Some(now);
+        if let Some(newest) = self.newest.filter(|_| !same_answer) {
             let age = (now - newest).num_milliseconds() as f64 / 60_000.0;
-            let in_episode = self
-                .tap
-                .episodes
-                .iter()
-                .any(|(from, to)| sample.at > *from && sample.at <= *to);
             let mut seen = self.tap.seen.lock().expect("staleness");
-            if in_episode && self.tap.degraded.contains(&subject.key.user_id) {
+            // Degraded: a bad sample of this episode was seen before this
+            // one arrived (the wait for the first is the detection delay).
+            if episode.is_some() && self.known_bad == episode {
                 seen.degraded.push(age);
             } else {
                 seen.healthy.push(age);
             }
+        }
+        if episode.is_some() {
+            self.known_bad = episode;
         }
         self.newest = Some(self.newest.map_or(sample.at, |n| n.max(sample.at)));
     }

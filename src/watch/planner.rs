@@ -394,3 +394,129 @@ impl Planner {
 fn forecast(plan: &Plan, quota: &QuotaView) -> f64 {
     f64::from(quota.used_today) + plan.planned * quota.until_reset.as_secs_f64()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planner(settings: PollingSettings, daily_share: f64) -> Planner {
+        let mut registry = Registry::default();
+        let budget = Arc::new(Budget::new(10, 1000, &mut registry));
+        Planner::new(settings, daily_share, budget, &mut registry)
+    }
+
+    fn settings() -> PollingSettings {
+        PollingSettings {
+            interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(300),
+            max_staleness: Duration::from_secs(900),
+            ..PollingSettings::default()
+        }
+    }
+
+    fn quota(used: u32, zoom_remaining: Option<u32>, until_reset: u64, rate: f64) -> QuotaView {
+        QuotaView {
+            used_today: used,
+            allowance: 1000,
+            zoom_remaining,
+            until_reset: Duration::from_secs(until_reset),
+            rate,
+        }
+    }
+
+    #[test]
+    fn calm_participants_double_up_to_the_ceiling_and_urgent_ones_stay_fastest() {
+        let planner = planner(settings(), 1.0);
+        let desired = |urgent, calm| planner.desired(urgent, calm).as_secs();
+        assert_eq!(desired(true, 5), 60);
+        assert_eq!(desired(false, 0), 60);
+        assert_eq!(desired(false, 1), 120);
+        assert_eq!(desired(false, 2), 240);
+        assert_eq!(desired(false, 3), 300, "capped at max_interval");
+        assert_eq!(desired(false, u32::MAX), 300);
+        let fixed = self::planner(
+            PollingSettings {
+                mode: PollingMode::Fixed,
+                ..settings()
+            },
+            1.0,
+        );
+        assert!(!fixed.adaptive());
+        assert_eq!(
+            fixed.desired(false, 3).as_secs(),
+            60,
+            "fixed never stretches"
+        );
+    }
+
+    #[test]
+    fn the_affordable_rate_spreads_what_is_left_over_the_day_within_the_rate() {
+        let planner = planner(settings(), 0.5);
+        // 600 left over 600 s: 1 a second, under 90 % of 10.
+        assert!((planner.affordable(&quota(400, None, 600, 10.0)) - 1.0).abs() < 1e-9);
+        // The per-second share binds: 90 % of 2.
+        assert!((planner.affordable(&quota(0, None, 10, 2.0)) - 1.8).abs() < 1e-9);
+        // Zoom says the account has 400 left: half of it is ours.
+        assert!((planner.affordable(&quota(0, Some(400), 100, 10.0)) - 2.0).abs() < 1e-9);
+        // Zoom's figure is larger than ours: ours binds.
+        assert!((planner.affordable(&quota(900, Some(5000), 100, 10.0)) - 1.0).abs() < 1e-9);
+        // Used up: nothing.
+        assert_eq!(planner.affordable(&quota(1000, None, 100, 10.0)), 0.0);
+        // Less than a second to midnight counts as one second.
+        assert!((planner.affordable(&quota(999, None, 0, 10.0)) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_forecast_adds_the_planned_rate_until_midnight() {
+        let plan = Plan {
+            floors: Floors::NONE,
+            demand: 3.0,
+            planned: 0.5,
+            staleness_bound: 900.0,
+        };
+        assert_eq!(forecast(&plan, &quota(100, None, 600, 10.0)), 400.0);
+    }
+
+    #[test]
+    fn a_changed_demand_replans_at_once_and_floors_reach_the_intervals() {
+        let mut registry = Registry::default();
+        let clock = crate::zoom::budget::QuotaClock::Accelerated {
+            at: "2026-03-02T08:00:00Z".parse().expect("time"),
+            since: Instant::now(),
+            speed: 1,
+        };
+        let budget = Arc::new(Budget::new(10, 1000, &mut registry).with_clock(clock));
+        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        assert_eq!(planner.plan().floors, Floors::NONE);
+        // 10 one-person meetings at 60 s want 10/60 a second; the day has
+        // 1000 requests from 08:00, 1/57.6 a second: the calm stretch to
+        // 576 s, under the 900 s cap.
+        let start = Instant::now();
+        for meeting in 0..10 {
+            planner.publish(
+                meeting,
+                MeetingDemand {
+                    members: vec![(60.0, false)],
+                    pages: Some(1),
+                },
+                start,
+            );
+        }
+        // The first publish replanned at once; the others within the same
+        // second wait for the periodic replan.
+        assert!((planner.plan().demand - 1.0 / 60.0).abs() < 1e-9);
+        planner.replan();
+        let plan = planner.plan();
+        assert!((plan.demand - 10.0 / 60.0).abs() < 1e-9);
+        assert!((plan.floors.calm - 576.0).abs() < 1.0, "{plan:?}");
+        assert_eq!(plan.floors.urgent, 0.0);
+        assert!(planner.interval(Duration::from_secs(60), false) > Duration::from_secs(60));
+        assert_eq!(
+            planner.interval(Duration::from_secs(60), true),
+            Duration::from_secs(60),
+            "the urgent keep their pace while the calm can stretch"
+        );
+        planner.withdraw(7);
+        assert_eq!(planner.meetings().len(), 9);
+    }
+}
