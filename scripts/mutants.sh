@@ -47,8 +47,8 @@ service_tests() {
     src/zoom/signature.rs) echo "api simulator" ;;
     src/backoff.rs) echo "api notify" ;;
     src/notify/*) echo "api notify" ;;
-    # The plan is pure arithmetic with its own unit tests.
-    src/watch/plan.rs) echo "" ;;
+    # The plan is pure arithmetic, the planner its live wrapper: unit tests.
+    src/watch/plan.rs | src/watch/planner.rs) echo "" ;;
     src/watch/* | src/pipeline.rs | src/http.rs | src/startup.rs) echo "api" ;;
     # The store's logic has unit tests on a real SQLite file; tests/restart
     # (real processes, ~30 s a run) covers its wiring and runs in CI.

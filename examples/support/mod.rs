@@ -141,6 +141,10 @@ impl InProcess {
         settings.zoom.token_url = sim.token_url();
         settings.zoom.request_timeout = Duration::from_secs(5);
         settings.zoom.requests_per_second = plan.requests_per_second;
+        // Load runs are not about the daily plan: no hour stretches them.
+        settings.zoom.daily_limit = 50_000_000;
+        settings.zoom.daily_share = 1.0;
+        settings.zoom.rate_share = 1.0;
         settings.polling.interval = plan.interval;
         settings.polling.max_backoff = plan.interval.max(Duration::from_secs(5));
         let data = match store {

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{EnvLookup, Secrets, Settings};
 use crate::startup::{Application, Extras};
 use crate::watch::Monitor;
+use crate::zoom::budget::QuotaClock;
 use qoswatch_core::alert::{Channel, ChannelSpec};
 use qoswatch_zoomsim::scenario::{Scenario, ScenarioReport, wall_time};
 use qoswatch_zoomsim::webhooks::{BadAnswer, WebhookError, WebhookSender};
@@ -124,7 +125,16 @@ pub async fn run(
     settings.validate().context("demo settings")?;
 
     let (events, mut story) = mpsc::unbounded_channel();
-    let extras = demo_extras(&args, env, events, destinations.extra_channels);
+    let mut extras = demo_extras(&args, env, events, destinations.extra_channels);
+    // The quota's day runs at the simulator's pace (one minute per sample
+    // period), so the daily plan sees the day the simulated Zoom would.
+    extras.quota_clock = QuotaClock::Accelerated {
+        at: sim.sim_now(),
+        since: tokio::time::Instant::now(),
+        speed: u32::try_from(60_000 / period.as_millis().max(1))
+            .unwrap_or(1)
+            .max(1),
+    };
     let app = Application::build_with(settings, extras)
         .await
         .context("starting qoswatch")?;
@@ -219,8 +229,10 @@ fn demo_settings(
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();
     settings.zoom.request_timeout = Duration::from_secs(5);
-    // Business+ accounts get 40 requests a second for the QoS endpoints.
+    // Business+ accounts get 40 requests a second and 60,000 a day for the
+    // QoS endpoints.
     settings.zoom.requests_per_second = 40;
+    settings.zoom.daily_limit = 60_000;
     settings.polling.interval = period / 2;
     // The story is minutes long, in seconds each: a calm participant
     // stretches to two sample minutes, not to five real ones.

@@ -282,6 +282,15 @@ impl<'a> MeetingPoller<'a> {
                 if self.host.retire(commands) {
                     return PollEnd::Done;
                 }
+                // A join is on its way: wait for it rather than spin.
+                tokio::select! {
+                    biased;
+                    () = stop.cancel.cancelled() => return PollEnd::Done,
+                    command = commands.recv() => match command {
+                        Some(command) => self.apply(command),
+                        None => return PollEnd::Done,
+                    },
+                }
                 continue;
             }
             self.publish();

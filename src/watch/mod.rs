@@ -29,7 +29,7 @@ mod registry;
 pub mod sink;
 pub mod subject;
 
-pub use planner::Planner;
+pub use planner::{PlanStatus, Planner};
 pub use registry::{Monitor, StartOutcome};
 pub use sink::{LoggingSink, SampleSink, WatchObserver};
 pub use subject::{StopReason, WatchSubject};

@@ -44,6 +44,36 @@ struct Current {
     quota: Option<QuotaView>,
     /// When the plan was made.
     at: Option<Instant>,
+    /// When the participant polled longest ago was last refreshed.
+    oldest_refresh: Option<Instant>,
+    meetings: usize,
+    participants: usize,
+}
+
+/// The plan and the day's figures, for people (the status page, the API).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PlanStatus {
+    /// Requests counted against today's quota (UTC day).
+    pub used_today: u32,
+    /// What qoswatch may use today (`zoom.daily_limit x zoom.daily_share`).
+    pub allowance_today: u32,
+    /// What Zoom last said is left of the account's quota today.
+    pub zoom_remaining: Option<u32>,
+    /// Requests by 00:00 UTC if the plan holds.
+    pub forecast_today: u64,
+    /// The interval of a participant that needs attention, and of a
+    /// settled healthy one, in seconds.
+    pub urgent_interval_s: f64,
+    pub calm_interval_s: f64,
+    /// Requests per second wanted, and planned.
+    pub demand_per_s: f64,
+    pub planned_per_s: f64,
+    /// The plan's bound on the time between two polls of anybody, and the
+    /// longest anybody has waited now, in seconds.
+    pub staleness_bound_s: f64,
+    pub staleness_max_s: f64,
+    pub meetings: usize,
+    pub participants: usize,
 }
 
 /// A meeting that publishes a new demand replans at most this often (the
@@ -174,6 +204,9 @@ impl Planner {
                 },
                 quota: None,
                 at: None,
+                oldest_refresh: None,
+                meetings: 0,
+                participants: 0,
             }),
             metrics,
         }
@@ -275,6 +308,7 @@ impl Planner {
             let demands: Vec<MeetingDemand> = meetings.values().map(|m| m.demand.clone()).collect();
             (demands, oldest)
         };
+        let participants = demands.iter().map(|d| d.members.len()).sum();
         let quota = self.budget.quota();
         let plan = if self.adaptive() {
             plan::solve(
@@ -299,6 +333,9 @@ impl Planner {
             plan,
             quota: Some(quota),
             at: Some(Instant::now()),
+            oldest_refresh: oldest,
+            meetings: demands.len(),
+            participants,
         };
         self.update_metrics(&plan, &quota, oldest);
         plan
@@ -337,15 +374,40 @@ impl Planner {
         )
     }
 
+    /// The plan and the day's figures as of the last replan.
+    pub fn status(&self) -> PlanStatus {
+        let current = *self.current();
+        let quota = current.quota.unwrap_or_else(|| self.budget.quota());
+        let plan = current.plan;
+        let (urgent, calm) = self.effective_intervals(&plan);
+        PlanStatus {
+            used_today: quota.used_today,
+            allowance_today: quota.allowance,
+            zoom_remaining: quota.zoom_remaining,
+            forecast_today: forecast(&plan, &quota) as u64,
+            urgent_interval_s: urgent,
+            calm_interval_s: calm,
+            demand_per_s: plan.demand,
+            planned_per_s: plan.planned,
+            staleness_bound_s: plan.staleness_bound.min(86_400.0),
+            staleness_max_s: current
+                .oldest_refresh
+                .map_or(0.0, |t| t.elapsed().as_secs_f64()),
+            meetings: current.meetings,
+            participants: current.participants,
+        }
+    }
+
     /// The status line's words.
     fn log_plan(&self) {
-        let Current { plan, quota, .. } = *self.current();
+        let Current {
+            plan,
+            quota,
+            meetings,
+            participants,
+            ..
+        } = *self.current();
         let Some(quota) = quota else { return };
-        let (meetings, participants) = {
-            let meetings = self.meetings();
-            let participants: usize = meetings.values().map(|m| m.demand.members.len()).sum();
-            (meetings.len(), participants)
-        };
         let (urgent, calm) = self.effective_intervals(&plan);
         tracing::info!(
             used_today = quota.used_today,
@@ -516,7 +578,119 @@ mod tests {
             Duration::from_secs(60),
             "the urgent keep their pace while the calm can stretch"
         );
+        let status = planner.status();
+        assert_eq!((status.meetings, status.participants), (10, 10));
+        assert_eq!(status.allowance_today, 1000);
+        assert_eq!(status.urgent_interval_s, 60.0);
+        assert!((status.calm_interval_s - 576.0).abs() < 1.0, "{status:?}");
+        assert!(status.forecast_today <= 1000, "{status:?}");
+        assert!((status.demand_per_s - 10.0 / 60.0).abs() < 1e-9);
+        assert!(status.planned_per_s <= 1.0 / 57.6 + 1e-9);
+        assert!(status.staleness_max_s >= 0.0 && status.staleness_bound_s >= 576.0);
         planner.withdraw(7);
         assert_eq!(planner.meetings().len(), 9);
+    }
+
+    /// The registry's text exposition.
+    fn exposition(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+        text
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_demand_replans_once_a_second_at_most_and_an_unchanged_one_not() {
+        let planner = planner(settings(), 1.0);
+        let demand = |n: usize| MeetingDemand {
+            members: vec![(60.0, false); n],
+            pages: None,
+        };
+        planner.publish(1, demand(1), Instant::now());
+        assert!((planner.plan().demand - 1.0 / 60.0).abs() < 1e-9);
+        // Within the second: no replan.
+        planner.publish(1, demand(2), Instant::now());
+        assert!((planner.plan().demand - 1.0 / 60.0).abs() < 1e-9);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        planner.publish(1, demand(3), Instant::now());
+        assert!(
+            (planner.plan().demand - 3.0 / 60.0).abs() < 1e-9,
+            "changed: replanned"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // Unchanged, even a second later: the plan stays as it was made.
+        planner.meetings().insert(
+            2,
+            Published {
+                demand: demand(1),
+                oldest_refresh: Instant::now(),
+            },
+        );
+        planner.publish(1, demand(3), Instant::now());
+        assert!(
+            (planner.plan().demand - 3.0 / 60.0).abs() < 1e-9,
+            "not replanned"
+        );
+    }
+
+    #[test]
+    fn an_infinite_floor_waits_a_day_at_most() {
+        let planner = planner(settings(), 1.0);
+        planner.current().plan.floors = Floors {
+            urgent: f64::INFINITY,
+            calm: f64::INFINITY,
+        };
+        assert_eq!(
+            planner.interval(Duration::from_secs(60), true),
+            Duration::from_secs(24 * 3600)
+        );
+    }
+
+    #[test]
+    fn the_metrics_say_what_the_plan_and_the_day_are() {
+        let mut registry = Registry::default();
+        // Plenty for the day at any hour: no floor.
+        let budget = Arc::new(Budget::new(10, 1_000_000, &mut registry));
+        let planner = Planner::new(settings(), 1.0, budget.clone(), &mut registry);
+        planner.refreshed(Duration::from_secs(45));
+        planner.publish(
+            1,
+            MeetingDemand {
+                members: vec![(60.0, true)],
+                pages: None,
+            },
+            Instant::now(),
+        );
+        let text = exposition(&registry);
+        let line = |series: &str| {
+            text.lines()
+                .find(|l| l.starts_with(series))
+                .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+                .to_owned()
+        };
+        assert_eq!(
+            line("qoswatch_poll_staleness_seconds_count"),
+            "qoswatch_poll_staleness_seconds_count 1"
+        );
+        assert_eq!(
+            line("qoswatch_zoom_budget_allowance_today"),
+            "qoswatch_zoom_budget_allowance_today 1000000"
+        );
+        assert_eq!(
+            line("qoswatch_zoom_budget_zoom_remaining"),
+            "qoswatch_zoom_budget_zoom_remaining -1"
+        );
+        assert!(line("qoswatch_poll_interval_seconds{class=\"urgent\"}").ends_with(" 60.0"));
+        assert!(line("qoswatch_poll_interval_seconds{class=\"calm\"}").ends_with(" 300.0"));
+        assert!(
+            line("qoswatch_poll_demand_requests_per_second")
+                .starts_with("qoswatch_poll_demand_requests_per_second 0.01666")
+        );
+        budget.observe_zoom_remaining(1234);
+        planner.replan();
+        let text = exposition(&registry);
+        assert!(
+            text.contains("qoswatch_zoom_budget_zoom_remaining 1234"),
+            "{text}"
+        );
     }
 }

@@ -75,6 +75,8 @@ impl Service {
             ("QOSWATCH_ZOOM_TOKEN_URL".into(), sim.token_url()),
             ("QOSWATCH_ZOOM_REQUEST_TIMEOUT".into(), "5s".into()),
             ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND".into(), "40".into()),
+            // No hour of the day stretches polling under the daily plan.
+            ("QOSWATCH_ZOOM_DAILY_LIMIT".into(), "50000000".into()),
             ("QOSWATCH_POLL_INTERVAL".into(), "200ms".into()),
             ("QOSWATCH_MAX_BACKOFF".into(), "400ms".into()),
             ("QOSWATCH_LOG_FORMAT".into(), "json".into()),

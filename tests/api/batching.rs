@@ -18,6 +18,8 @@ const WAIT: Duration = Duration::from_secs(15);
 
 fn adaptive(settings: &mut Settings) {
     settings.polling.mode = PollingMode::Adaptive;
+    // test_settings gives a day no hour can stretch; the daily plan's own
+    // test brings an accelerated day of its own.
     settings.polling.interval = Duration::from_millis(200);
     settings.polling.max_interval = Duration::from_millis(1600);
     settings.polling.max_staleness = Duration::from_secs(4);
@@ -356,6 +358,32 @@ async fn under_pressure_every_participant_is_still_polled() {
     assert!(
         bound >= 4.0,
         "the plan's bound covers the pressure: {bound}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn fixed_mode_polls_everybody_alone_and_never_lists() {
+    let app = spawn_app_with(SimConfig::default(), |settings| {
+        adaptive(settings);
+        settings.polling.mode = PollingMode::Fixed;
+    })
+    .await;
+    app.start_meeting(MEETING, "All hands");
+    for n in 0..12 {
+        app.join(MEETING, &format!("{}", 1000 + n), "Someone").await;
+    }
+    for n in 0..12 {
+        assert!(app.wait_for_polls(&format!("{}", 1000 + n), 3).await);
+    }
+    assert_eq!(app.sim.request_counts().list_qos, 0);
+    let calm_interval = app
+        .metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        (calm_interval - 0.2).abs() < 0.01,
+        "fixed never stretches: {calm_interval}"
     );
     app.stop().await;
 }

@@ -46,6 +46,10 @@ pub fn test_settings(sim: &SimHandle) -> Settings {
     settings.zoom.token_url = sim.token_url();
     settings.zoom.request_timeout = Duration::from_millis(800);
     settings.zoom.requests_per_second = 50;
+    // A day's allowance no hour of the day can stretch: these tests are not
+    // about the daily plan (batching.rs sets its own day).
+    settings.zoom.daily_limit = 50_000_000;
+    settings.zoom.daily_share = 1.0;
     settings.polling.interval = Duration::from_millis(200);
     // These tests are about each watch's polling, counted per participant at
     // the simulator: one request per participant and interval. Listing,

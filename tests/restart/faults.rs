@@ -193,8 +193,8 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
     let config = setup.config(&sim, "");
     let limit = 6;
     let config_text = std::fs::read_to_string(&config).unwrap().replace(
-        "requests_per_second: 40",
-        &format!("requests_per_second: 40\n  daily_limit: {limit}\n  daily_share: 1"),
+        "daily_limit: 50000000",
+        &format!("daily_limit: {limit}\n  daily_share: 1"),
     );
     std::fs::write(&config, config_text).unwrap();
     // One request per interval whatever the day holds: the daily plan would

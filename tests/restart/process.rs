@@ -201,7 +201,7 @@ impl Setup {
     pub fn config(&self, sim: &SimHandle, extra: &str) -> PathBuf {
         let text = format!(
             "server:\n  listen: 127.0.0.1:0\n  shutdown_grace: 15s\n\
-             zoom:\n  api_base: {api}\n  token_url: {token}\n  request_timeout: 2s\n  requests_per_second: 40\n\
+             zoom:\n  api_base: {api}\n  token_url: {token}\n  request_timeout: 2s\n  daily_limit: 50000000\n  requests_per_second: 40\n\
              polling:\n  interval: 200ms\n  max_backoff: 400ms\n\
              rules:\n  file: {rules}\n\
              store:\n  data_dir: {data}\n\

@@ -173,6 +173,8 @@ async fn qoswatch_end_to_end_polls_what_the_simulator_announces() {
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();
     settings.zoom.requests_per_second = 40;
+    // No hour of the day stretches polling under the daily plan.
+    settings.zoom.daily_limit = 50_000_000;
     settings.polling.interval = Duration::from_millis(100);
     let credentials = sim.credentials();
     settings.secrets.webhook_secret_tokens = vec![SecretString::from(webhook_secret.to_owned())];
