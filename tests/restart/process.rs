@@ -200,7 +200,7 @@ impl Setup {
     /// Writes `config.yaml` for `sim` with `extra` YAML appended; returns its path.
     pub fn config(&self, sim: &SimHandle, extra: &str) -> PathBuf {
         let text = format!(
-            "server:\n  listen: 127.0.0.1:0\n  shutdown_grace: 15s\n\
+            "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  shutdown_grace: 15s\n\
              zoom:\n  api_base: {api}\n  token_url: {token}\n  request_timeout: 2s\n  requests_per_second: 40\n\
              polling:\n  interval: 200ms\n  max_backoff: 400ms\n\
              rules:\n  file: {rules}\n\
