@@ -7,4 +7,5 @@ mod common;
 mod alerts;
 mod helpers;
 mod polling;
+mod status;
 mod webhooks;
