@@ -25,7 +25,8 @@ pub const HISTORY: usize = 200;
 pub struct Firing {
     /// The newest event about it (its severity, value and summary).
     pub event: AlertEvent,
-    /// When it started firing.
+    /// When qoswatch raised it (wall clock; the event's `started_at` is
+    /// Zoom's sample time, minutes behind, or a simulator's clock).
     pub since: DateTime<Utc>,
     /// Some message about it went out (or was handed to a channel).
     pub notified: bool,
@@ -34,6 +35,7 @@ pub struct Firing {
 /// One line of the history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
+    /// When qoswatch recorded it (wall clock).
     pub at: DateTime<Utc>,
     pub status: AlertStatus,
     pub severity: Severity,
@@ -85,7 +87,7 @@ impl Board {
     pub fn record(&mut self, event: &AlertEvent, now: DateTime<Utc>) -> bool {
         let silenced = self.is_silenced(&Labels::of(event), now);
         let transition = match event.status {
-            AlertStatus::Firing | AlertStatus::Repeat => self.fire(event, silenced),
+            AlertStatus::Firing | AlertStatus::Repeat => self.fire(event, silenced, now),
             AlertStatus::Resolved => self.firing.remove(&event.key).is_some(),
         };
         // Zoom's meeting alerts never resolve: history only, never firing.
@@ -94,7 +96,7 @@ impl Board {
         }
         if transition {
             self.history.push_back(Transition {
-                at: event.at,
+                at: now,
                 status: match event.status {
                     AlertStatus::Resolved => AlertStatus::Resolved,
                     _ => AlertStatus::Firing,
@@ -112,7 +114,7 @@ impl Board {
 
     /// Tracks a FIRING or STILL FIRING event; true when it starts the alert
     /// or changes its severity (a line of the history).
-    fn fire(&mut self, event: &AlertEvent, silenced: bool) -> bool {
+    fn fire(&mut self, event: &AlertEvent, silenced: bool, now: DateTime<Utc>) -> bool {
         match self.firing.get_mut(&event.key) {
             Some(firing) => {
                 let changed = firing.event.severity != event.severity;
@@ -125,7 +127,7 @@ impl Board {
                     event.key.clone(),
                     Firing {
                         event: event.clone(),
-                        since: event.started_at,
+                        since: now,
                         notified: !silenced,
                     },
                 );

@@ -5,6 +5,7 @@
 mod common;
 
 mod alerts;
+mod browser;
 mod helpers;
 mod polling;
 mod status;

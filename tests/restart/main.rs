@@ -296,7 +296,12 @@ async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(silenced[0]["silencedBy"], serde_json::json!([id]), "{}", first.logs());
+    assert_eq!(
+        silenced[0]["silencedBy"],
+        serde_json::json!([id]),
+        "{}",
+        first.logs()
+    );
     assert!(slack.requests().is_empty(), "nothing sent while silenced");
     first.kill();
 

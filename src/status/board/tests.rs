@@ -63,7 +63,8 @@ fn firing_and_resolved_are_tracked_with_history() {
     assert!(!board.record(&event("u1", AlertStatus::Firing, 2), at(2)));
     assert_eq!(board.firing().count(), 1);
     let firing = board.firing().next().expect("firing");
-    assert_eq!(firing.since, at(1));
+    assert_eq!(firing.since, at(2), "when qoswatch raised it");
+    assert_eq!(board.history().next().expect("line").at, at(2));
     assert!(firing.notified);
     // A repeat is no new line of history.
     assert!(!board.record(&event("u1", AlertStatus::Repeat, 3), at(3)));
