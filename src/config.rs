@@ -835,6 +835,59 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_comes_from_the_environment_or_a_file_and_is_optional() {
+        let without = Settings::load(None, &env_of(SECRETS)).expect("loads");
+        assert!(without.secrets.admin_token.is_none());
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_ADMIN_TOKEN", " adm1n-T0ken "));
+        let with = Settings::load(None, &env_of(&pairs)).expect("loads");
+        assert_eq!(
+            with.secrets.admin_token.as_ref().map(|t| t.expose_secret()),
+            Some("adm1n-T0ken")
+        );
+        assert!(!format!("{with:?}").contains("adm1n"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("admin_token");
+        std::fs::write(&file, "from-file\n").expect("write");
+        let path = file.display().to_string();
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_ADMIN_TOKEN_FILE", &path));
+        let from_file = Settings::load(None, &env_of(&pairs)).expect("loads");
+        assert_eq!(
+            from_file
+                .secrets
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose_secret()),
+            Some("from-file")
+        );
+    }
+
+    #[test]
+    fn the_admin_listener_is_loopback_by_default_and_never_the_public_address() {
+        let defaults = ServerSettings::default();
+        assert!(defaults.admin_listen.ip().is_loopback());
+        assert_ne!(defaults.admin_listen, defaults.listen);
+        assert!(defaults.legacy_public_endpoints, "for this release");
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_LISTEN", "0.0.0.0:8080"));
+        pairs.push(("QOSWATCH_ADMIN_LISTEN", "0.0.0.0:8080"));
+        let error = Settings::load(None, &env_of(&pairs)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid setting server.admin_listen"),
+            "{error}"
+        );
+        // Port 0 on both (tests) picks two ports.
+        pairs.pop();
+        pairs.pop();
+        pairs.push(("QOSWATCH_LISTEN", "127.0.0.1:0"));
+        pairs.push(("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:0"));
+        assert!(Settings::load(None, &env_of(&pairs)).is_ok());
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let env = env_of(SECRETS);
         let s = Settings::load(None, &env).expect("loads");
