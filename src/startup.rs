@@ -128,6 +128,7 @@ impl Application {
         spawn_silence_keeper(
             status.clone(),
             dispatch.clone(),
+            store.clone(),
             settings.store.retention,
             &tracker,
             cancel.clone(),

@@ -151,8 +151,7 @@ async fn get_watches(State(state): State<AdminState>) -> Response {
 }
 
 async fn get_history(State(state): State<AdminState>) -> Response {
-    let view = status_view(&state.status, &Sources::default());
-    Json(view.history).into_response()
+    Json(state.status.read(|board, _| views::history(board))).into_response()
 }
 
 /// `?active=`, `?silenced=` (true/false) and any number of
@@ -272,6 +271,8 @@ async fn delete_silence(
     };
     let now = Utc::now();
     ended.remove(now);
+    // Its end is handled right below, with this request.
+    ended.end_announced = true;
     store_silence(&state.store, &ended)
         .await
         .map_err(|error| ApiError::Unavailable(format!("silence not removed: {error}")))?;

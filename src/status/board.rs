@@ -52,6 +52,9 @@ pub struct Board {
     /// Ids of the silences that were in force when last looked at: a
     /// silence that leaves this set has ended.
     in_force: BTreeSet<String>,
+    /// Silences whose end was handled since the last [`Board::announced`],
+    /// to be stored as such.
+    announced: Vec<Silence>,
 }
 
 /// Removing a silence that does not exist.
@@ -64,9 +67,15 @@ impl Board {
     /// were firing. An alert a silence covers counts as notified (whether a
     /// message went out before the restart is not known; STILL FIRING is
     /// right either way once the silence ends).
+    /// A silence that ended while qoswatch was down (its end not yet
+    /// announced) counts as in force, so the first [`Board::expire`]
+    /// handles its end.
     pub fn restore(silences: Vec<Silence>, open: Vec<AlertEvent>, now: DateTime<Utc>) -> Self {
         let mut board = Board::default();
         for silence in silences {
+            if !silence.end_announced {
+                board.in_force.insert(silence.id.clone());
+            }
             board.add(silence, now);
         }
         for event in open {
@@ -176,6 +185,7 @@ impl Board {
 
     /// The messages due because silences ended by `now`: one per firing
     /// alert that an ended silence covered and no silence in force covers.
+    /// The ended silences are marked announced ([`Board::announced`]).
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<AlertEvent> {
         let ended: Vec<String> = self
             .in_force
@@ -186,6 +196,10 @@ impl Board {
         let mut due = Vec::new();
         for id in &ended {
             self.in_force.remove(id);
+            if let Some(silence) = self.silences.get_mut(id) {
+                silence.end_announced = true;
+                self.announced.push(silence.clone());
+            }
         }
         for firing in self.firing.values_mut() {
             let labels = Labels::of(&firing.event);
@@ -211,6 +225,11 @@ impl Board {
             due.push(event);
         }
         due
+    }
+
+    /// Takes the silences whose end was handled since the last call.
+    pub fn announced(&mut self) -> Vec<Silence> {
+        std::mem::take(&mut self.announced)
     }
 
     /// When the next silence in force ends.

@@ -134,16 +134,29 @@ impl Status {
         self.board().silence(id).cloned()
     }
 
-    /// The messages due because silences ended by now, and when the next
-    /// one ends.
-    fn expire(&self, retention: Duration) -> (Vec<AlertEvent>, Option<DateTime<Utc>>) {
+    /// The messages due because silences ended by now, the silences whose
+    /// end that handled, and when the next one ends.
+    fn expire(&self, retention: Duration) -> Expired {
         let now = Utc::now();
         let mut board = self.board();
         let due = board.expire(now);
+        let ended = board.announced();
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         board.prune(now.checked_sub_signed(retention).unwrap_or_default());
-        (due, board.next_end())
+        let next = board.next_end();
+        drop(board);
+        if !ended.is_empty() {
+            self.changed();
+        }
+        Expired { due, ended, next }
     }
+}
+
+/// What [`Status::expire`] found.
+struct Expired {
+    due: Vec<AlertEvent>,
+    ended: Vec<Silence>,
+    next: Option<DateTime<Utc>>,
 }
 
 /// Silences that end send what their end calls for: the keeper task, on
@@ -152,6 +165,7 @@ impl Status {
 pub fn spawn_silence_keeper(
     status: Status,
     dispatch: Option<DispatchHandle>,
+    store: Store,
     retention: Duration,
     tracker: &TaskTracker,
     cancel: CancellationToken,
@@ -159,7 +173,11 @@ pub fn spawn_silence_keeper(
     let mut changes = status.subscribe();
     tracker.spawn(async move {
         loop {
-            let (due, next) = status.expire(retention);
+            let Expired { due, ended, next } = status.expire(retention);
+            for silence in ended {
+                tracing::info!(silence = %silence.id, "silence ended");
+                store.write(Write::Silence(Box::new(silence)));
+            }
             send_all(dispatch.as_ref(), due);
             let wait = next
                 .map(|at| (at - Utc::now()).to_std().unwrap_or_default())

@@ -200,6 +200,11 @@ pub struct Silence {
     /// When it was removed before its end, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<DateTime<Utc>>,
+    /// Its end was handled: the alerts it covered were sent again. Stored,
+    /// so that a silence that ends while qoswatch is down is handled at
+    /// the next start, and one handled before is not handled twice.
+    #[serde(default)]
+    pub end_announced: bool,
 }
 
 mod matchers_as_specs {
@@ -270,7 +275,7 @@ impl SilenceRequest {
             .map(|(i, spec)| Matcher::compile(spec, &format!("matchers[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
         let duration = silence_duration(&self.duration)?;
-        let created_by = required_text("createdBy", &self.created_by, MAX_AUTHOR_CHARS)?;
+        let created_by = one_line("createdBy", &self.created_by, MAX_AUTHOR_CHARS)?;
         let comment = required_text("comment", &self.comment, MAX_COMMENT_CHARS)?;
         let length =
             chrono::Duration::from_std(duration).map_err(|_| "duration: too long".to_owned())?;
@@ -282,6 +287,7 @@ impl SilenceRequest {
             created_by,
             comment,
             removed_at: None,
+            end_announced: false,
         })
     }
 }
@@ -314,10 +320,15 @@ fn required_text(name: &str, text: &str, max: usize) -> Result<String, String> {
     if text.chars().count() > max {
         return Err(format!("{name}: longer than {max} characters"));
     }
-    if text.chars().any(char::is_control) && name != "comment" {
+    Ok(text.to_owned())
+}
+
+fn one_line(name: &str, text: &str, max: usize) -> Result<String, String> {
+    let text = required_text(name, text, max)?;
+    if text.chars().any(char::is_control) {
         return Err(format!("{name}: must be one line"));
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
 /// One `filter` of `GET /api/v1/alerts`: `name="value"` (exact) or

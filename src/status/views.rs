@@ -220,6 +220,11 @@ fn history_view(transition: &Transition) -> HistoryView {
     }
 }
 
+/// The history, newest first.
+pub fn history(board: &Board) -> Vec<HistoryView> {
+    board.history().map(history_view).collect()
+}
+
 /// Which alerts `GET /api/v1/alerts` returns, in the spirit of
 /// Alertmanager's `GET /api/v2/alerts`.
 #[derive(Debug, Clone, Default)]
@@ -332,7 +337,7 @@ pub fn status_view(status: &Status, sources: &Sources) -> StatusView {
         (
             meetings(board, watches),
             alerts(board, &AlertQuery::default(), now),
-            board.history().map(history_view).collect(),
+            history(board),
             board
                 .silences()
                 .into_iter()

@@ -223,7 +223,8 @@ fn alerts_a_silence_never_covered_are_not_sent_when_it_ends() {
 #[test]
 fn restored_state_counts_as_notified_and_expires_as_usual() {
     let open = vec![event("u1", AlertStatus::Firing, 2)];
-    let ended = silence_of("old", "latency", "5m", at(0));
+    let mut ended = silence_of("old", "latency", "5m", at(0));
+    ended.end_announced = true;
     let board_now = at(6);
     let mut board = Board::restore(
         vec![silence_of("s1", "latency", "30m", at(0)), ended],
@@ -261,4 +262,42 @@ fn silences_are_listed_newest_first_and_pruned_by_age() {
     board.prune(at(6));
     let ids: Vec<&str> = board.silences().iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["b"]);
+}
+
+#[test]
+fn a_silence_that_ended_while_qoswatch_was_down_is_handled_at_start_once() {
+    let open = vec![event("u1", AlertStatus::Firing, 2)];
+    let ended_while_down = silence_of("down", "latency", "5m", at(0));
+    let mut handled_before = silence_of("before", "latency", "5m", at(0));
+    handled_before.end_announced = true;
+    let mut board = Board::restore(vec![ended_while_down, handled_before], open, at(30));
+    assert_eq!(board.next_end(), Some(at(5)), "due at once");
+    let due = board.expire(at(30));
+    assert_eq!(due.len(), 1, "the end of `down` sends the alert once");
+    let announced = board.announced();
+    assert_eq!(
+        announced.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["down"]
+    );
+    assert!(announced[0].end_announced, "stored as handled");
+    assert!(board.announced().is_empty(), "taken once");
+    assert!(board.expire(at(31)).is_empty());
+    assert!(board.silence("down").expect("kept").end_announced);
+}
+
+#[test]
+fn ends_are_announced_by_expiry_and_by_removal() {
+    let mut board = Board::default();
+    board.add(silence_of("a", "latency", "5m", at(0)), at(0));
+    board.add(silence_of("b", "latency", "50m", at(0)), at(0));
+    assert!(board.announced().is_empty());
+    board.expire(at(4));
+    assert!(board.announced().is_empty(), "nothing ended yet");
+    board.expire(at(5));
+    assert_eq!(board.announced().len(), 1);
+    board.remove("b", at(6)).expect("removed");
+    let announced = board.announced();
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].id, "b");
+    assert_eq!(announced[0].removed_at, Some(at(6)));
 }

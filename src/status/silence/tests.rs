@@ -222,6 +222,15 @@ fn a_silence_survives_json_as_the_store_keeps_it() {
     let back: Silence = serde_json::from_str(&text).expect("reads back");
     assert_eq!(back, silence);
     assert!(back.matches(&labels()));
+    assert!(!back.end_announced);
+    let mut announced = silence.clone();
+    announced.end_announced = true;
+    let back: Silence =
+        serde_json::from_str(&serde_json::to_string(&announced).expect("json")).expect("back");
+    assert!(back.end_announced);
+    // A stored matcher that no longer compiles makes the record unreadable.
+    let broken = text.replace("Berlin.*", "(");
+    assert!(serde_json::from_str::<Silence>(&broken).is_err());
 }
 
 #[test]
