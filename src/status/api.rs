@@ -88,9 +88,55 @@ pub fn admin_router(state: AdminState, auth: AdminAuth, metrics: Router, probes:
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-        .merge(metrics)
-        .layer(axum::middleware::from_fn_with_state(auth, auth::require));
+        .merge(metrics);
+    let guarded = if auth.is_required() {
+        guarded
+    } else {
+        guarded.layer(axum::middleware::from_fn(refuse_rebound_changes))
+    };
+    let guarded = guarded.layer(axum::middleware::from_fn_with_state(auth, auth::require));
     probes.merge(guarded)
+}
+
+/// Without a token, a page on the internet could still reach a loopback
+/// admin listener through DNS rebinding (its own name made to resolve to
+/// 127.0.0.1); such requests carry that name in `Host`. So, without a
+/// token, changes (anything but GET and HEAD) are taken only when `Host` is
+/// an IP address or `localhost`.
+async fn refuse_rebound_changes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    if safe || host.is_none_or(is_local_host) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({
+            "error": "without QOSWATCH_ADMIN_TOKEN, changes are taken only with Host: an IP address or localhost (set a token to use a name)"
+        })),
+    )
+        .into_response()
+}
+
+/// `127.0.0.1:9180`, `[::1]:9180`, `localhost:9180`, with or without the port.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 async fn not_found() -> ApiError {
@@ -292,4 +338,35 @@ async fn get_budget(State(state): State<AdminState>) -> Result<Response, ApiErro
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("no Zoom budget in this process".into()))?;
     Ok(Json(super::budget::budget_view(budget)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_host;
+
+    #[test]
+    fn local_hosts_are_addresses_and_localhost() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:9180",
+            "10.1.2.3:80",
+            "[::1]:9180",
+            "[::1]",
+            "::1",
+            "localhost",
+            "LOCALHOST:9180",
+        ] {
+            assert!(is_local_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9180",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example:9180",
+            "",
+            "[::1]:x",
+        ] {
+            assert!(!is_local_host(host), "{host}");
+        }
+    }
 }

@@ -164,5 +164,51 @@ mod tests {
         let auth = AdminAuth::new(Some(&SecretString::from("s3cret-Tok")));
         let shown = format!("{auth:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(shown, "AdminAuth { required: true }");
+        assert_eq!(
+            format!("{:?}", AdminAuth::new(None)),
+            "AdminAuth { required: false }"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_middleware_challenges_or_passes_the_request_on() {
+        use axum::Router;
+        use axum::body::Body;
+        use axum::routing::get;
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let auth = AdminAuth::new(Some(&SecretString::from("s3cret-Tok")));
+        let app = Router::new()
+            .route("/", get(|| async { "the page" }))
+            .layer(axum::middleware::from_fn_with_state(auth, require));
+        let request = |authorization: Option<&str>| {
+            let mut request = axum::http::Request::get("/");
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            request.body(Body::empty()).expect("request")
+        };
+        let refused = app.clone().oneshot(request(None)).await.expect("answer");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"qoswatch\", charset=\"UTF-8\""
+        );
+        let body = refused
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("admin token"));
+        let passed = app
+            .oneshot(request(Some("Bearer s3cret-Tok")))
+            .await
+            .expect("answer");
+        assert_eq!(passed.status(), StatusCode::OK);
+        let body = passed.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&body[..], b"the page");
     }
 }

@@ -174,6 +174,29 @@ async fn silences_api_creates_lists_removes_and_refuses_bad_requests() {
     assert_eq!(status, 404);
     assert_eq!(error_of(&answer), "no silence with id `0000dead`");
 
+    // Through DNS rebinding, a page on the internet reaches the loopback
+    // listener with its own name in Host: without a token, no change.
+    let rebound = app
+        .http
+        .post(app.admin_url("/api/v1/silences"))
+        .header(
+            "host",
+            format!("rebind.example:{}", app.admin_address.port()),
+        )
+        .json(&silence(json!([{ "name": "rule", "value": "x" }]), "1h"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rebound.status(), 403);
+    let local = app
+        .http
+        .delete(app.admin_url("/api/v1/silences/0000dead"))
+        .header("host", format!("localhost:{}", app.admin_address.port()))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(local.status(), 404, "localhost is fine");
+
     let (_, list) = app.admin("GET", "/api/v1/silences", None).await;
     assert_eq!(
         list.as_array().map(Vec::len),
@@ -367,6 +390,17 @@ async fn the_admin_listener_refuses_requests_without_the_token() {
         .await
         .expect("sent");
     assert_eq!(refused.status(), 401);
+    // With a token, a name in Host is fine (a reverse proxy's).
+    let named = app
+        .http
+        .post(app.admin_url("/api/v1/silences"))
+        .header("host", "qoswatch.example.org")
+        .bearer_auth("adm1n-T0ken")
+        .json(&silence(json!([{ "name": "rule", "value": "x" }]), "1h"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(named.status(), 201);
     let (status, answer) = app.admin("GET", "/api/v1/silences", None).await;
     assert_eq!(status, 401, "the router itself refuses: {answer}");
     assert!(error_of(&answer).contains("admin token"), "{answer}");

@@ -166,6 +166,9 @@ fn an_alert_announced_before_the_silence_is_still_firing_after_it() {
     let mut board = Board::default();
     board.record(&event("u1", AlertStatus::Firing, 2), at(2));
     board.add(silence_of("s1", "latency", "10m", at(3)), at(3));
+    // A repeat under the silence is not sent, and leaves it announced.
+    assert!(board.record(&event("u1", AlertStatus::Repeat, 5), at(5)));
+    assert!(board.firing().next().expect("firing").notified);
     let due = board.expire(at(13));
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].status, AlertStatus::Repeat);
@@ -196,6 +199,7 @@ fn resolved_alerts_and_alerts_still_covered_are_not_sent() {
     board.record(&located("u2", AlertStatus::Firing, 2, "Paris"), at(2));
     board.record(&located("u3", AlertStatus::Firing, 2, "Rome"), at(2));
     board.record(&located("u3", AlertStatus::Resolved, 3, "Rome"), at(3));
+    assert_eq!(board.next_end(), Some(at(10)), "the sooner of the two");
     // s1 ends: u1 is still under s2; u2 goes out; u3 resolved.
     let due = board.expire(at(10));
     let users: Vec<String> = due
@@ -247,21 +251,22 @@ fn silences_are_listed_newest_first_and_pruned_by_age() {
     let mut board = Board::default();
     board.add(silence_of("a", "latency", "5m", at(0)), at(0));
     board.add(silence_of("b", "latency", "5m", at(10)), at(10));
+    board.add(silence_of("c", "latency", "5m", at(10)), at(10));
     let ids: Vec<&str> = board.silences().iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["b", "a"]);
+    assert_eq!(ids, ["b", "c", "a"], "newest first, then by id");
     assert_eq!(
         board.silenced_by(&Labels::of(&event("u1", AlertStatus::Firing, 11)), at(11)),
-        ["b"]
+        ["b", "c"]
     );
     board.prune(at(5));
     assert_eq!(
         board.silences().len(),
-        2,
+        3,
         "a ended exactly at the cut: kept"
     );
     board.prune(at(6));
     let ids: Vec<&str> = board.silences().iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["b"]);
+    assert_eq!(ids, ["b", "c"]);
 }
 
 #[test]
@@ -300,4 +305,22 @@ fn ends_are_announced_by_expiry_and_by_removal() {
     assert_eq!(announced.len(), 1);
     assert_eq!(announced[0].id, "b");
     assert_eq!(announced[0].removed_at, Some(at(6)));
+}
+
+#[test]
+fn an_alert_sent_when_a_silence_ended_counts_as_announced_for_the_next() {
+    let mut board = Board::default();
+    board.add(silence_of("s1", "latency", "5m", at(0)), at(0));
+    assert!(board.record(&event("u1", AlertStatus::Firing, 2), at(2)));
+    let due = board.expire(at(5));
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].status, AlertStatus::Firing);
+    // The dispatcher routes it: not silenced any more, so it is sent.
+    assert!(!board.record(&due[0], at(5)));
+    assert!(board.firing().next().expect("firing").notified);
+    assert_eq!(board.history().count(), 1, "no new line: it was firing");
+    board.add(silence_of("s2", "latency", "5m", at(6)), at(6));
+    let due = board.expire(at(11));
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].status, AlertStatus::Repeat);
 }

@@ -286,3 +286,12 @@ fn labels_of_an_event() {
     assert_eq!(bare.location, "");
     assert_eq!(bare.topic, "");
 }
+
+#[test]
+fn matchers_are_equal_by_field_value_and_kind() {
+    assert_eq!(matcher("rule", "x", false), matcher("rule", "x", false));
+    assert_eq!(matcher("rule", "x.*", true), matcher("rule", "x.*", true));
+    assert_ne!(matcher("rule", "x", false), matcher("topic", "x", false));
+    assert_ne!(matcher("rule", "x", false), matcher("rule", "y", false));
+    assert_ne!(matcher("rule", "x", false), matcher("rule", "x", true));
+}
