@@ -37,11 +37,15 @@ ENV QOSWATCH_CONFIG=/etc/qoswatch/qoswatch.yaml \
     QOSWATCH_DATA_DIR=/var/lib/qoswatch \
     QOSWATCH_LISTEN=0.0.0.0:8080 \
     QOSWATCH_LOG_FORMAT=json
+# 8080: Zoom's webhooks. The admin listener (status page, API, metrics,
+# probes) stays on the container's loopback, 127.0.0.1:9180; to reach it
+# from outside set QOSWATCH_ADMIN_LISTEN=0.0.0.0:9180 and
+# QOSWATCH_ADMIN_TOKEN (or _FILE), and publish 9180.
 EXPOSE 8080
-# The binary checks itself: no curl in the image. If you change
-# QOSWATCH_LISTEN's port, override this check's --url too.
+# The binary checks itself: no curl in the image. It asks the admin
+# listener; if you change QOSWATCH_ADMIN_LISTEN's port, override --url too.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["qoswatch", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
+  CMD ["qoswatch", "healthcheck", "--url", "http://127.0.0.1:9180/healthz"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["qoswatch"]
 CMD ["serve"]

@@ -222,6 +222,7 @@ impl Target {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("QOSWATCH_LISTEN", "127.0.0.1:0")
+            .env("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:0")
             .env("QOSWATCH_DATA_DIR", data.join("db"))
             .env("QOSWATCH_ZOOM_API_BASE", sim.api_base())
             .env("QOSWATCH_ZOOM_TOKEN_URL", sim.token_url())

@@ -39,8 +39,16 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// Address to listen on.
+    /// Address to listen on: Zoom's webhooks (the public listener).
     pub listen: SocketAddr,
+    /// Address of the admin listener: the status page, the API, metrics and
+    /// probes. Loopback by default; protect it with `QOSWATCH_ADMIN_TOKEN`
+    /// before opening it wider.
+    pub admin_listen: SocketAddr,
+    /// Also serve `/metrics`, `/healthz` and `/readyz` on the public
+    /// listener, as before the admin listener existed. Deprecated: on for
+    /// this release only, then removed.
+    pub legacy_public_endpoints: bool,
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long shutdown waits for requests in progress, watchers and
@@ -223,12 +231,17 @@ pub struct Secrets {
     pub client_secret: Option<SecretString>,
     /// Password of the SMTP relay, if it needs one.
     pub smtp_password: Option<SecretString>,
+    /// The admin listener's token (bearer, or basic-auth password); none:
+    /// the admin listener is open to whoever can reach it.
+    pub admin_token: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT)),
+            legacy_public_endpoints: true,
             max_body_bytes: 256 * 1024,
             shutdown_grace: Duration::from_secs(15),
             max_connections: 1024,
@@ -237,6 +250,9 @@ impl Default for ServerSettings {
         }
     }
 }
+
+/// The admin listener's default port (on loopback).
+pub const DEFAULT_ADMIN_PORT: u16 = 9180;
 
 impl Default for WebhookSettings {
     fn default() -> Self {
@@ -337,6 +353,7 @@ pub const ENV_ACCOUNT_ID: &str = "ZOOM_ACCOUNT_ID";
 pub const ENV_CLIENT_ID: &str = "ZOOM_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
 pub const ENV_SMTP_PASSWORD: &str = "QOSWATCH_SMTP_PASSWORD";
+pub const ENV_ADMIN_TOKEN: &str = "QOSWATCH_ADMIN_TOKEN";
 
 /// One environment variable that overrides one setting.
 #[derive(Debug)]
@@ -385,6 +402,8 @@ macro_rules! env_settings {
 
 env_settings! {
     "QOSWATCH_LISTEN" => server.listen: socket_address, "listen address";
+    "QOSWATCH_ADMIN_LISTEN" => server.admin_listen: socket_address, "admin listener: status page, API, metrics, probes";
+    "QOSWATCH_LEGACY_PUBLIC_ENDPOINTS" => server.legacy_public_endpoints: boolean, "also serve /metrics and the probes on the public listener (deprecated)";
     "QOSWATCH_MAX_BODY_BYTES" => server.max_body_bytes: number, "largest webhook body accepted, in bytes";
     "QOSWATCH_SHUTDOWN_GRACE" => server.shutdown_grace: duration, "how long shutdown waits for running tasks";
     "QOSWATCH_MAX_CONNECTIONS" => server.max_connections: number, "most client connections served at once";
@@ -662,6 +681,12 @@ impl Settings {
                 "must be longer than alerts.dispatch.shutdown_grace, so queued alerts are delivered or reported before exit",
             );
         }
+        if self.server.admin_listen == self.server.listen && self.server.listen.port() != 0 {
+            return invalid(
+                "server.admin_listen",
+                "must differ from server.listen: the admin listener serves what the internet must not reach",
+            );
+        }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -731,6 +756,7 @@ impl Secrets {
             client_id: secret_value(env, ENV_CLIENT_ID)?.map(SecretString::from),
             client_secret: secret_value(env, ENV_CLIENT_SECRET)?.map(SecretString::from),
             smtp_password: secret_value(env, ENV_SMTP_PASSWORD)?.map(SecretString::from),
+            admin_token: secret_value(env, ENV_ADMIN_TOKEN)?.map(SecretString::from),
         })
     }
 }
@@ -894,6 +920,59 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_comes_from_the_environment_or_a_file_and_is_optional() {
+        let without = Settings::load(None, &env_of(SECRETS)).expect("loads");
+        assert!(without.secrets.admin_token.is_none());
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_ADMIN_TOKEN", " adm1n-T0ken "));
+        let with = Settings::load(None, &env_of(&pairs)).expect("loads");
+        assert_eq!(
+            with.secrets.admin_token.as_ref().map(|t| t.expose_secret()),
+            Some("adm1n-T0ken")
+        );
+        assert!(!format!("{with:?}").contains("adm1n"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("admin_token");
+        std::fs::write(&file, "from-file\n").expect("write");
+        let path = file.display().to_string();
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_ADMIN_TOKEN_FILE", &path));
+        let from_file = Settings::load(None, &env_of(&pairs)).expect("loads");
+        assert_eq!(
+            from_file
+                .secrets
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose_secret()),
+            Some("from-file")
+        );
+    }
+
+    #[test]
+    fn the_admin_listener_is_loopback_by_default_and_never_the_public_address() {
+        let defaults = ServerSettings::default();
+        assert!(defaults.admin_listen.ip().is_loopback());
+        assert_ne!(defaults.admin_listen, defaults.listen);
+        assert!(defaults.legacy_public_endpoints, "for this release");
+        let mut pairs = SECRETS.to_vec();
+        pairs.push(("QOSWATCH_LISTEN", "0.0.0.0:8080"));
+        pairs.push(("QOSWATCH_ADMIN_LISTEN", "0.0.0.0:8080"));
+        let error = Settings::load(None, &env_of(&pairs)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid setting server.admin_listen"),
+            "{error}"
+        );
+        // Port 0 on both (tests) picks two ports.
+        pairs.pop();
+        pairs.pop();
+        pairs.push(("QOSWATCH_LISTEN", "127.0.0.1:0"));
+        pairs.push(("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:0"));
+        assert!(Settings::load(None, &env_of(&pairs)).is_ok());
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let env = env_of(SECRETS);
         let s = Settings::load(None, &env).expect("loads");
@@ -1046,6 +1125,8 @@ mod tests {
     fn every_variable_of_the_table_sets_its_setting() {
         let pairs = [
             ("QOSWATCH_LISTEN", "127.0.0.1:9"),
+            ("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:19"),
+            ("QOSWATCH_LEGACY_PUBLIC_ENDPOINTS", "no"),
             ("QOSWATCH_MAX_BODY_BYTES", "2048"),
             ("QOSWATCH_SHUTDOWN_GRACE", "21s"),
             ("QOSWATCH_MAX_CONNECTIONS", "64"),
@@ -1093,6 +1174,11 @@ mod tests {
         let mut s = Settings::default();
         s.apply_env(&env_of(&pairs)).expect("applies");
         assert_eq!(s.server.listen, "127.0.0.1:9".parse().expect("address"));
+        assert_eq!(
+            s.server.admin_listen,
+            "127.0.0.1:19".parse().expect("address")
+        );
+        assert!(!s.server.legacy_public_endpoints);
         assert_eq!(s.server.max_body_bytes, 2048);
         assert_eq!(s.server.shutdown_grace, Duration::from_secs(21));
         assert_eq!(s.server.max_connections, 64);

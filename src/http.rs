@@ -1,4 +1,5 @@
-//! The HTTP surface: Zoom's webhook endpoint, health, readiness, metrics.
+//! The HTTP surface: Zoom's webhook endpoint (the public listener), and
+//! health, readiness and metrics (the admin listener, see `status::api`).
 //! Handlers are thin: verify, parse, hand over, answer. Nothing slow happens
 //! before the answer (Zoom gives up on endpoints slower than 3 s).
 
@@ -123,9 +124,20 @@ async fn refuse_oversized(
     next.run(request).await
 }
 
-/// The router. `max_body_bytes` bounds webhook bodies (413 beyond).
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+/// Which endpoints the public listener serves besides `/webhooks/zoom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicEndpoints {
+    /// Only the webhook endpoint.
+    WebhooksOnly,
+    /// Also `/metrics`, `/healthz` and `/readyz`, as before the admin
+    /// listener (`server.legacy_public_endpoints`, deprecated): answered
+    /// with a `Deprecation` header.
+    WithLegacy,
+}
+
+/// The public router. `max_body_bytes` bounds webhook bodies (413 beyond).
+pub fn router(state: AppState, max_body_bytes: usize, endpoints: PublicEndpoints) -> Router {
+    let webhooks = Router::new()
         .route(
             "/webhooks/zoom",
             post(zoom_webhook)
@@ -135,8 +147,36 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 }))
                 .layer(axum::middleware::from_fn(bounded)),
         )
+        .with_state(state.clone());
+    match endpoints {
+        PublicEndpoints::WebhooksOnly => webhooks,
+        PublicEndpoints::WithLegacy => webhooks.merge(
+            probes(state.clone())
+                .merge(metrics_route(state))
+                .layer(axum::middleware::map_response(deprecated)),
+        ),
+    }
+}
+
+/// Marks an answer of an endpoint that moved to the admin listener.
+async fn deprecated(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("deprecation", axum::http::HeaderValue::from_static("true"));
+    response
+}
+
+/// `/healthz` and `/readyz`: open on the admin listener, for probes.
+pub fn probes(state: AppState) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// `/metrics`.
+pub fn metrics_route(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
 }

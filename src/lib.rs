@@ -12,6 +12,7 @@ pub mod logging;
 pub mod notify;
 pub mod pipeline;
 pub mod startup;
+pub mod status;
 pub mod store;
 pub mod watch;
 pub mod zoom;

@@ -73,6 +73,35 @@ pub enum ReloadOutcome {
     Reloaded { rules: usize },
 }
 
+/// The last reload that did something (new rules, or a rejected file),
+/// for the status page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ok: bool,
+    /// `3 rules in force`, or the first problem found.
+    pub result: String,
+}
+
+impl ReloadReport {
+    fn of(outcome: &Result<ReloadOutcome, Diagnostics>) -> Option<Self> {
+        let result = match outcome {
+            Ok(ReloadOutcome::Unchanged) => return None,
+            Ok(ReloadOutcome::Reloaded { rules }) => format!("{rules} rules in force"),
+            Err(diagnostics) => {
+                let text = diagnostics.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                format!("rejected, the last good rules stay: {first}")
+            }
+        };
+        Some(Self {
+            at: chrono::Utc::now(),
+            ok: outcome.is_ok(),
+            result,
+        })
+    }
+}
+
 #[derive(Debug)]
 struct LastAttempt {
     hash: [u8; 32],
@@ -88,6 +117,7 @@ pub struct LiveRules {
     /// (the dispatcher's channels).
     changes: tokio::sync::watch::Sender<Arc<RuleSet>>,
     last: Mutex<LastAttempt>,
+    last_report: Mutex<Option<ReloadReport>>,
     metrics: RulesMetrics,
 }
 
@@ -115,6 +145,7 @@ impl LiveRules {
                 hash: digest(&bytes),
                 rejected: None,
             }),
+            last_report: Mutex::new(None),
             metrics,
         })
     }
@@ -182,9 +213,24 @@ impl LiveRules {
         }
     }
 
+    /// The last reload that changed something or was rejected.
+    pub fn last_reload(&self) -> Option<ReloadReport> {
+        self.last_report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Reloads and logs the outcome once, here at the boundary.
     fn reload_and_log(&self, trigger: &'static str) {
-        match self.reload() {
+        let outcome = self.reload();
+        if let Some(report) = ReloadReport::of(&outcome) {
+            *self
+                .last_report
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(report);
+        }
+        match outcome {
             Ok(ReloadOutcome::Unchanged) => {}
             Ok(ReloadOutcome::Reloaded { rules }) => {
                 info!(trigger, path = %self.path.display(), rules, "rules reloaded");

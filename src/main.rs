@@ -43,7 +43,7 @@ enum Command {
     Simulate(qoswatch_zoomsim::cli::SimulateArgs),
     /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
     Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        #[arg(long, default_value = "http://127.0.0.1:9180/healthz")]
         url: String,
     },
 }

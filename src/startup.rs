@@ -11,11 +11,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
-use crate::http::{AppState, MeetingAlertSink, WebhookMetrics, router};
+use crate::http::{AppState, MeetingAlertSink, PublicEndpoints, WebhookMetrics, router};
 use crate::listener::Listener;
 use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::notify::{DispatchHandle, Dispatcher, Restored};
 use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
+use crate::status::api::{AdminState, admin_router};
+use crate::status::budget::BudgetSource;
+use crate::status::views::Sources;
+use crate::status::{AdminAuth, Status, StatusTap, spawn_silence_keeper};
 use crate::store::{Snapshot, Store};
 use crate::watch::{LoggingSink, Monitor, Planner, SampleSink};
 use crate::zoom::budget::{Budget, QuotaClock};
@@ -68,6 +72,10 @@ pub struct Application {
     listener: Listener,
     router: axum::Router,
     address: SocketAddr,
+    admin_listener: Listener,
+    admin_router: axum::Router,
+    admin_address: SocketAddr,
+    status: Status,
     tracker: TaskTracker,
     cancel: CancellationToken,
     monitor: Monitor,
@@ -99,6 +107,10 @@ impl Application {
         }
         let (client, budget) = zoom_client(&settings, extras.quota_clock, &mut registry)?;
         budget.persist(store.clone(), snapshot.budget.take());
+        let status = Status::restore(
+            std::mem::take(&mut snapshot.silences),
+            std::mem::take(&mut snapshot.open_alerts),
+        );
         let alerting = build_alerting(
             &settings,
             extras.env,
@@ -107,13 +119,24 @@ impl Application {
             &mut registry,
             &tracker,
             &cancel,
-            (&store, &mut snapshot),
+            (&store, &mut snapshot, &status),
         )?;
+        let rules = alerting.as_ref().map(|a| a.3.clone());
+        let mut taps = extras.sample_taps;
+        taps.push(Arc::new(StatusTap::new(status.clone())));
         let SampleRoute {
             sink,
             dispatch,
             meeting_alerts,
-        } = sample_route(alerting, extras.sample_taps, &mut registry);
+        } = sample_route(alerting, taps, &mut registry);
+        spawn_silence_keeper(
+            status.clone(),
+            dispatch.clone(),
+            store.clone(),
+            settings.store.retention,
+            &tracker,
+            cancel.clone(),
+        );
         let planner = Arc::new(Planner::new(
             settings.polling.clone(),
             settings.zoom.daily_share,
@@ -136,6 +159,7 @@ impl Application {
         ));
         let webhook_metrics = WebhookMetrics::new(&mut registry);
         let listener = Listener::bind(&settings.server, &mut registry).await?;
+        let admin_listener = Listener::bind_admin(&settings.server, &mut registry).await?;
         let state = AppState {
             verifier,
             monitor: monitor.clone(),
@@ -145,12 +169,47 @@ impl Application {
             shutdown: cancel.clone(),
             store: store.clone(),
         };
-        let router = router(state, settings.server.max_body_bytes);
+        let public_endpoints = if settings.server.legacy_public_endpoints {
+            tracing::warn!(
+                "server.legacy_public_endpoints is on: /metrics, /healthz and /readyz are also \
+                 served on the public listener; they move to the admin listener only in the next \
+                 release: point scrapers and probes at server.admin_listen"
+            );
+            PublicEndpoints::WithLegacy
+        } else {
+            PublicEndpoints::WebhooksOnly
+        };
+        let admin_router = admin_router(
+            AdminState {
+                status: status.clone(),
+                sources: Sources {
+                    budget: Some(BudgetSource {
+                        budget,
+                        planner: monitor.planner().clone(),
+                        daily_limit: settings.zoom.daily_limit,
+                        requests_per_second: settings.zoom.requests_per_second,
+                    }),
+                    rules,
+                    dispatch: dispatch.clone(),
+                },
+                store: store.clone(),
+                shutdown: cancel.clone(),
+            },
+            AdminAuth::new(settings.secrets.admin_token.as_ref()),
+            crate::http::metrics_route(state.clone()),
+            crate::http::probes(state.clone()),
+        );
+        let router = router(state, settings.server.max_body_bytes, public_endpoints);
         let address = listener.address();
+        let admin_address = admin_listener.address();
         Ok(Application {
             listener,
             router,
             address,
+            admin_listener,
+            admin_router,
+            admin_address,
+            status,
             tracker,
             cancel,
             monitor,
@@ -163,6 +222,23 @@ impl Application {
     /// The bound address (with the real port when 0 was asked for).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The admin listener's bound address: the status page is at
+    /// `http://{admin_address}/`.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
+    }
+
+    /// The admin router (page, API, metrics, probes), for tests that call
+    /// it without a socket.
+    pub fn admin_router(&self) -> axum::Router {
+        self.admin_router.clone()
+    }
+
+    /// The alert board, silences and watched participants.
+    pub fn status(&self) -> Status {
+        self.status.clone()
     }
 
     /// Cancelling this token stops the service gracefully.
@@ -198,13 +274,27 @@ impl Application {
             max_connections = self.listener.max_connections(),
             "qoswatch listening"
         );
-        let draining = self.listener.serve(self.router, cancel.clone()).await;
+        tracing::info!(
+            address = %self.admin_address,
+            page = %format!("http://{}/", self.admin_address),
+            token_required = self.settings.secrets.admin_token.is_some(),
+            "admin listener: status page, API, metrics"
+        );
+        let (draining, admin_draining) = tokio::join!(
+            self.listener.serve(self.router, cancel.clone()),
+            self.admin_listener.serve(self.admin_router, cancel.clone())
+        );
         // The listener has stopped accepting; make sure everything else stops too.
         cancel.cancel();
         self.tracker.close();
         let grace = self.settings.server.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace - store_close_margin(grace);
-        let connections = draining.finish_by(deadline);
+        let connections = async {
+            tokio::join!(
+                draining.finish_by(deadline),
+                admin_draining.finish_by(deadline)
+            )
+        };
         let tasks = async {
             if tokio::time::timeout_at(deadline, self.tracker.wait())
                 .await
@@ -231,7 +321,12 @@ fn store_close_margin(grace: std::time::Duration) -> std::time::Duration {
     (grace / 10).min(std::time::Duration::from_millis(250))
 }
 
-type Alerting = (RulesSink, DispatchHandle, Option<Arc<ZoomAlertRelay>>);
+type Alerting = (
+    RulesSink,
+    DispatchHandle,
+    Option<Arc<ZoomAlertRelay>>,
+    Arc<LiveRules>,
+);
 
 /// The Zoom client with its credentials and the one shared request budget.
 fn zoom_client(
@@ -298,7 +393,7 @@ fn sample_route(
     let mut dispatch = None;
     let mut meeting_alerts: Option<Arc<dyn MeetingAlertSink>> = None;
     match alerting {
-        Some((rules_sink, handle, relay)) => {
+        Some((rules_sink, handle, relay, _)) => {
             sinks.push(Arc::new(rules_sink));
             meeting_alerts = relay.map(|r| r as Arc<dyn MeetingAlertSink>);
             dispatch = Some(handle);
@@ -329,7 +424,7 @@ fn build_alerting(
     registry: &mut Registry,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
-    (store, snapshot): (&Store, &mut Snapshot),
+    (store, snapshot, status): (&Store, &mut Snapshot, &Status),
 ) -> anyhow::Result<Option<Alerting>> {
     let zoom_alerts = &settings.alerts.zoom_meeting_alerts;
     let Some(path) = &settings.rules.file else {
@@ -366,6 +461,7 @@ fn build_alerting(
             unrouted: std::mem::take(&mut snapshot.unrouted),
             grouped: std::mem::take(&mut snapshot.grouped),
             outbox: std::mem::take(&mut snapshot.outbox),
+            status: status.clone(),
         },
     )
     .context("cannot set up the notification channels")?;
@@ -406,8 +502,8 @@ fn build_alerting(
         }
         Arc::new(ZoomAlertRelay::new(settings, dispatch.clone(), registry))
     });
-    let sink = RulesSink::new(live, dispatch.clone(), extra_names, registry);
-    Ok(Some((sink, dispatch, relay)))
+    let sink = RulesSink::new(live.clone(), dispatch.clone(), extra_names, registry);
+    Ok(Some((sink, dispatch, relay, live)))
 }
 
 /// The rules file's channels plus the embedder's extra ones: what the

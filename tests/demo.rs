@@ -93,6 +93,10 @@ async fn a_short_demo_alerts_on_the_degraded_participants_only() {
     }
     // The terminal told the story.
     assert!(text.contains("Ana Alvarez joined"));
+    assert!(
+        text.contains("Watch it live in a browser: http://127.0.0.1:"),
+        "the demo prints the status page's address:\n{text}"
+    );
     assert!(text.contains("quality at a glance"));
     assert!(text.contains("Summary"));
     assert!(summary.zoom_rate_limited >= 1, "the scripted 429 happened");

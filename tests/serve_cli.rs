@@ -58,6 +58,7 @@ fn sigterm_stops_the_server_with_exit_code_zero() {
     let mut child = base_command()
         .args(["serve"])
         .env("QOSWATCH_LISTEN", "127.0.0.1:0")
+        .env("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:0")
         .env("QOSWATCH_DATA_DIR", data.path())
         .env("QOSWATCH_LOG_FORMAT", "json")
         .env("ZOOM_WEBHOOK_SECRET_TOKEN", "x")

@@ -135,6 +135,7 @@ impl InProcess {
             .context("starting the Zoom simulator")?;
         let mut settings = Settings::default();
         settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.server.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.server.shutdown_grace = Duration::from_secs(10);
         settings.alerts.dispatch.shutdown_grace = Duration::from_secs(5);
         settings.zoom.api_base = sim.api_base();

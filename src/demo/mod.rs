@@ -139,6 +139,7 @@ pub async fn run(
         .await
         .context("starting qoswatch")?;
     let address = app.address();
+    let admin_address = app.admin_address();
     let app_stop = app.shutdown_token();
     let monitor = app.monitor();
     let dispatch = app.dispatch();
@@ -153,6 +154,7 @@ pub async fn run(
         &destinations.names,
         wall_time(&scenario, period),
         address,
+        admin_address,
     );
     let sender = WebhookSender::new(&format!("http://{address}/webhooks/zoom"), secret)?;
     validate_endpoint(&sender, &mut printer).await;
@@ -178,7 +180,7 @@ pub async fn run(
     }
     // Whatever the console printed while draining.
     print_pending(&mut story, &mut printer);
-    let metrics = fetch_metrics(address).await.unwrap_or_default();
+    let metrics = fetch_metrics(admin_address).await.unwrap_or_default();
     app_stop.cancel();
     let _ = server.await;
     tasks.close();
@@ -223,6 +225,7 @@ fn demo_settings(
 ) -> anyhow::Result<Settings> {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.server.admin_listen = "127.0.0.1:0".parse()?;
     // The demo is one story from start to end: nothing to keep.
     settings.store.data_dir = None;
     settings.server.shutdown_grace = Duration::from_secs(8);

@@ -163,6 +163,7 @@ impl Printer {
         destinations: &[String],
         length: Duration,
         address: std::net::SocketAddr,
+        page: std::net::SocketAddr,
     ) {
         let title = self.paint("1", "qoswatch demo");
         let _ = writeln!(
@@ -170,6 +171,7 @@ impl Printer {
             "{title}: a simulated Zoom meeting, watched by the real qoswatch.\n\
              - Zoom is simulated on loopback: its QoS API and its signed webhooks.\n\
              - qoswatch listens on http://{address}, rules from {}, alerts to {}.\n\
+             - Watch it live in a browser: http://{page}/ (the status page).\n\
              - One simulated minute every {:?}; the story takes about {:?}. Ctrl-C ends it early.\n",
             rules.display(),
             destinations.join(", "),

@@ -25,40 +25,40 @@ pub(super) struct ListenerMetrics {
 }
 
 impl ListenerMetrics {
-    pub(super) fn register(registry: &mut Registry) -> Self {
+    pub(super) fn register(registry: &mut Registry, prefix: &str) -> Self {
         let metrics = Self::default();
         registry.register(
-            "qoswatch_http_connections_accepted",
+            format!("{prefix}_connections_accepted"),
             "Connections taken from the listen queue (refused ones included)",
             metrics.accepted.clone(),
         );
         registry.register(
-            "qoswatch_http_connections_open",
+            format!("{prefix}_connections_open"),
             "Connections being served",
             metrics.open.clone(),
         );
         registry.register(
-            "qoswatch_http_connections_limit",
+            format!("{prefix}_connections_limit"),
             "Most connections served at once: server.max_connections, or less when the open-file limit leaves less room",
             metrics.limit.clone(),
         );
         registry.register(
-            "qoswatch_http_connections_refused",
+            format!("{prefix}_connections_refused"),
             "New connections answered 503 and closed at once: every slot held by a request in progress",
             metrics.refused.clone(),
         );
         registry.register(
-            "qoswatch_http_connections_evicted",
+            format!("{prefix}_connections_evicted"),
             "Open connections closed to make room for a new one at the connection limit",
             metrics.evicted.clone(),
         );
         registry.register(
-            "qoswatch_http_connections_timed_out",
+            format!("{prefix}_connections_timed_out"),
             "Connections closed by a timeout: header (no complete request head within server.header_read_timeout) or idle (no byte either way for server.idle_timeout, no request in progress)",
             metrics.timed_out.clone(),
         );
         registry.register(
-            "qoswatch_http_accept_errors",
+            format!("{prefix}_accept_errors"),
             "Failed accepts (out of file descriptors, aborted handshakes...)",
             metrics.accept_errors.clone(),
         );

@@ -88,11 +88,34 @@ impl Listener {
     /// Raises the open-file limit, binds `server.listen` and registers the
     /// listener's metrics.
     pub async fn bind(settings: &ServerSettings, registry: &mut Registry) -> anyhow::Result<Self> {
+        Self::bind_at(settings.listen, settings, registry, "qoswatch_http").await
+    }
+
+    /// Binds `server.admin_listen` with the same limits; its metrics are
+    /// `qoswatch_admin_http_*`.
+    pub async fn bind_admin(
+        settings: &ServerSettings,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Self> {
+        Self::bind_at(
+            settings.admin_listen,
+            settings,
+            registry,
+            "qoswatch_admin_http",
+        )
+        .await
+    }
+
+    async fn bind_at(
+        at: SocketAddr,
+        settings: &ServerSettings,
+        registry: &mut Registry,
+        metrics_prefix: &str,
+    ) -> anyhow::Result<Self> {
         let max_connections = connection_limit(settings.max_connections, open_file_limit());
-        let tcp = listen(settings.listen)
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let tcp = listen(at).with_context(|| format!("cannot listen on {at}"))?;
         let address = tcp.local_addr()?;
-        let metrics = ListenerMetrics::register(registry);
+        let metrics = ListenerMetrics::register(registry, metrics_prefix);
         metrics
             .limit
             .set(i64::try_from(max_connections).unwrap_or(i64::MAX));

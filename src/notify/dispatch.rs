@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, error, info, warn};
 use chrono::Utc;
 
 use crate::backoff::Backoff;
+use crate::status::Status;
 use crate::store::{RecordId, SavedGrouped, SavedMessage, Store, Write};
 
 use super::console::{ConsoleChannel, ConsoleWriter};
@@ -116,6 +117,28 @@ enum Command {
     Reconfigure(Vec<(Channel, Delivery)>),
 }
 
+/// How one channel is doing, for the status page.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelHealth {
+    pub name: String,
+    pub kind: &'static str,
+    /// Messages waiting to be delivered (retries included).
+    pub queued: usize,
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_failure: Option<DeliveryFailure>,
+}
+
+/// The last failed attempt of a channel. The reason is the error's kind
+/// (no URL, no address).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeliveryFailure {
+    pub at: chrono::DateTime<Utc>,
+    pub reason: String,
+    pub permanent: bool,
+}
+
 /// State shared by the handle, the router and the workers.
 struct Shared {
     commands: mpsc::UnboundedSender<Command>,
@@ -124,9 +147,19 @@ struct Shared {
     metrics: NotifyMetrics,
     factory: Factory,
     store: Store,
+    /// Asked for every routed event whether a silence covers it.
+    status: Status,
+    health: Mutex<BTreeMap<String, ChannelHealth>>,
 }
 
 impl Shared {
+    fn health(&self, channel: &str, update: impl FnOnce(&mut ChannelHealth)) {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = health.get_mut(channel) {
+            update(entry);
+        }
+    }
+
     fn add_outstanding(&self, n: usize) {
         self.outstanding.send_modify(|count| *count += n);
         self.show_pending();
@@ -157,6 +190,9 @@ pub struct Restored {
     pub unrouted: Vec<(RecordId, AlertEvent)>,
     pub grouped: Vec<SavedGrouped>,
     pub outbox: Vec<SavedMessage>,
+    /// The alert board with the stored silences: the router records every
+    /// event there and does not send silenced ones.
+    pub status: Status,
 }
 
 impl Dispatcher {
@@ -201,6 +237,8 @@ impl Dispatcher {
             metrics,
             factory,
             store,
+            status: restored.status.clone(),
+            health: Mutex::new(BTreeMap::new()),
         });
         let mut router = Router {
             commands: receiver,
@@ -329,6 +367,17 @@ impl DispatchHandle {
     pub fn pending(&self) -> usize {
         *self.shared.outstanding.borrow()
     }
+
+    /// Every channel's queue and last failure, by name.
+    pub fn channel_health(&self) -> Vec<ChannelHealth> {
+        self.shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
 }
 
 struct WorkerHandle {
@@ -408,6 +457,22 @@ impl Router {
     /// Starts workers for new or changed channels; drops the handles of
     /// removed or changed ones so their workers finish their queue and stop.
     fn install(&mut self, built: Vec<(Channel, Delivery)>) {
+        {
+            let mut health = self.shared.health.lock().unwrap_or_else(|e| e.into_inner());
+            health.retain(|name, _| built.iter().any(|(c, _)| &c.name == name));
+            for (channel, delivery) in &built {
+                health
+                    .entry(channel.name.clone())
+                    .or_insert_with(|| ChannelHealth {
+                        name: channel.name.clone(),
+                        kind: delivery.kind().as_str(),
+                        queued: 0,
+                        delivered: 0,
+                        failed: 0,
+                        last_failure: None,
+                    });
+            }
+        }
         let mut workers = HashMap::with_capacity(built.len());
         for (channel, delivery) in built {
             if let Some(existing) = self.workers.remove(&channel.name)
@@ -454,6 +519,7 @@ impl Router {
             unrouted,
             grouped,
             outbox,
+            status: _,
         } = restored;
         let (messages, events) = (outbox.len(), unrouted.len() + grouped.len());
         for message in outbox {
@@ -526,6 +592,17 @@ impl Router {
     }
 
     fn route(&mut self, id: RecordId, event: AlertEvent) {
+        if self.shared.status.record(&event) {
+            // Tracked and shown, not sent: routed to no channel.
+            info!(alert_key = %event.key, status = event.status.tag(), "alert silenced; not sent");
+            self.shared.metrics.silenced.inc();
+            self.shared.store.write(Write::EventRouted {
+                id,
+                channels: Vec::new(),
+            });
+            self.shared.done(1);
+            return;
+        }
         let mut targets: Vec<String> = Vec::new();
         for (index, name) in event.route.channels.iter().enumerate() {
             if event.route.channels[..index].contains(name) {
@@ -765,6 +842,22 @@ impl Worker {
             }
         };
         self.outbox.enqueue(pending);
+        self.show_queue();
+    }
+
+    fn show_queue(&self) {
+        let queued = self.outbox.len();
+        self.shared.health(&self.channel, |h| h.queued = queued);
+    }
+
+    fn note_failure(&self, reason: &str, permanent: bool) {
+        let failure = DeliveryFailure {
+            at: Utc::now(),
+            reason: reason.to_owned(),
+            permanent,
+        };
+        self.shared
+            .health(&self.channel, |h| h.last_failure = Some(failure));
     }
 
     /// A message that will not be delivered: out of the queue, counted as
@@ -776,10 +869,16 @@ impl Worker {
             at: Utc::now(),
         });
         self.shared.metrics.failed(self.kind);
+        self.shared.health(&self.channel, |h| h.failed += 1);
         self.shared.done(pending.notification.events.len());
     }
 
     async fn attempt(&mut self, pending: Pending) {
+        self.attempt_once(pending).await;
+        self.show_queue();
+    }
+
+    async fn attempt_once(&mut self, pending: Pending) {
         let notification = &pending.notification;
         let weight = notification.events.len();
         let result = self.delivery.deliver(notification).await;
@@ -796,6 +895,7 @@ impl Worker {
                     at: Utc::now(),
                 });
                 self.shared.metrics.sent(self.kind);
+                self.shared.health(&self.channel, |h| h.delivered += 1);
                 self.shared.done(weight);
                 info!(
                     alert_keys = %alert_keys(notification),
@@ -805,6 +905,7 @@ impl Worker {
                 );
             }
             Err(DeliveryError::Permanent { reason }) => {
+                self.note_failure(&reason, true);
                 self.give_up(&pending);
                 error!(
                     alert_keys = %alert_keys(notification),
@@ -817,6 +918,7 @@ impl Worker {
                 retry_after,
                 reason,
             }) => {
+                self.note_failure(&reason, false);
                 let age = now.saturating_duration_since(pending.enqueued_at);
                 if attempts >= self.settings.max_attempts || age >= self.settings.max_age {
                     self.give_up(&pending);

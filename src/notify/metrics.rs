@@ -54,6 +54,8 @@ pub struct NotifyMetrics {
     /// Alert notifications (one per event and channel) accepted and not yet
     /// delivered or given up on: the depth of the outbox and grouping windows.
     pub pending: Gauge,
+    /// Alert events not sent because a silence covered them.
+    pub silenced: Counter,
 }
 
 impl NotifyMetrics {
@@ -89,6 +91,11 @@ impl NotifyMetrics {
             "pending",
             "Alert notifications (per event and channel) waiting in grouping windows or the outbox",
             metrics.pending.clone(),
+        );
+        registry.register(
+            "silenced",
+            "Alert events tracked but not sent because a silence covered them",
+            metrics.silenced.clone(),
         );
         metrics
     }

@@ -27,7 +27,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use console::render as render_console;
-pub use dispatch::{DispatchHandle, Dispatcher, NotDrained, Restored};
+pub use dispatch::{
+    ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, NotDrained, Restored,
+};
 pub use message::{Notification, Phase, SharedCause, truncate_chars};
 pub use metrics::{ChannelKind, NotifyMetrics};
 pub use outbox::{MemoryOutbox, MessageId, Outbox, Pending};

@@ -27,6 +27,7 @@ use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::status::silence::Silence;
 use crate::watch::subject::{StopReason, WatchSubject};
 use qoswatch_core::alert::{AlertEvent, ParticipantKey};
 use qoswatch_core::rules::SavedState;
@@ -153,6 +154,8 @@ pub enum Write {
     },
     /// The Zoom budget's day count and pause.
     Budget(BudgetUse),
+    /// A silence created, or ended early (the whole silence, replaced).
+    Silence(Box<Silence>),
 }
 
 /// The Zoom budget as it is persisted.
@@ -203,6 +206,11 @@ pub struct Snapshot {
     /// Queued messages, in order.
     pub outbox: Vec<SavedMessage>,
     pub budget: Option<BudgetUse>,
+    /// Every silence kept (active and ended within the retention).
+    pub silences: Vec<Silence>,
+    /// The newest event of every alert of a running watch whose last word
+    /// was not RESOLVED: what fires now, for the status page.
+    pub open_alerts: Vec<AlertEvent>,
     /// The highest record id in use.
     pub last_id: RecordId,
 }

@@ -24,13 +24,22 @@ pub const DATABASE_FILE: &str = "qoswatch.db";
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("migrations/sqlite/0001_initial.sql")),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/sqlite/0001_initial.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            "silences".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/sqlite/0002_silences.sql")),
+            false,
+        ),
+    ])
 }
 
 /// The SQLite database behind a [`super::Store`].
@@ -197,6 +206,35 @@ impl SqliteBackend {
                     used: u32::try_from(row.get::<i64, _>(1)).unwrap_or(u32::MAX),
                     paused_until: row.get::<Option<i64>, _>(2).map(from_millis),
                 });
+            }
+        }
+        for row in sqlx::query("SELECT silence FROM silences ORDER BY ends_at")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(read)?
+        {
+            snapshot.silences.push(json(&path, row.get::<&str, _>(0))?);
+        }
+        // The newest event of each alert, when it is not a RESOLVED and its
+        // participant is still watched.
+        for row in sqlx::query(
+            "SELECT e.event FROM alert_events e \
+             JOIN (SELECT alert_key, MAX(id) AS id FROM alert_events GROUP BY alert_key) newest \
+             ON newest.id = e.id WHERE e.status != 'RESOLVED' ORDER BY e.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(read)?
+        {
+            let event: AlertEvent = json(&path, row.get::<&str, _>(0))?;
+            let watched = event.participant.as_ref().is_some_and(|p| {
+                snapshot.watches.iter().any(|w| {
+                    w.subject.key.meeting_uuid == event.meeting.uuid
+                        && w.subject.key.user_id == p.user_id
+                })
+            });
+            if watched {
+                snapshot.open_alerts.push(event);
             }
         }
         snapshot.last_id = sqlx::query_scalar(
@@ -444,6 +482,18 @@ async fn apply_one(tx: &mut SqliteConnection, write: &Write) -> Result<(), Store
                 .await
                 .map_err(write_error)?;
         }
+        Write::Silence(silence) => {
+            sqlx::query(
+                "INSERT INTO silences (id, silence, ends_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET silence = excluded.silence, ends_at = excluded.ends_at",
+            )
+            .bind(&silence.id)
+            .bind(to_json(silence)?)
+            .bind(millis(silence.ends_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        }
         Write::Budget(budget) => {
             sqlx::query(
                 "INSERT INTO zoom_budget (id, day, used, paused_until) VALUES (1, ?, ?, ?) \
@@ -528,6 +578,7 @@ impl Backend for SqliteBackend {
                  AND id NOT IN (SELECT event_id FROM grouped)",
                 before,
             ),
+            ("DELETE FROM silences WHERE ends_at < ?", before),
             ("DELETE FROM ended_participants WHERE at < ?", ended_before),
             ("DELETE FROM ended_meetings WHERE at < ?", ended_before),
         ] {

@@ -535,3 +535,119 @@ async fn an_in_memory_store_is_not_durable_and_leaves_no_file() {
     assert!(on_disk.is_durable());
     on_disk.close().await;
 }
+
+fn silence_until(id: &str, end: DateTime<Utc>) -> crate::status::silence::Silence {
+    let mut silence = crate::status::silence::SilenceRequest {
+        matchers: vec![crate::status::silence::MatcherSpec {
+            name: "location".into(),
+            value: "Berlin.*".into(),
+            is_regex: true,
+        }],
+        duration: "1m".into(),
+        created_by: "ana".into(),
+        comment: "link being fixed".into(),
+    }
+    .into_silence(id.into(), at(0))
+    .expect("valid");
+    silence.ends_at = end;
+    silence
+}
+
+#[tokio::test]
+async fn silences_come_back_replaced_by_their_last_write_and_are_pruned_after_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let mut removed = silence_until("removed", at(60));
+    let kept = silence_until("kept", at(60));
+    let old = silence_until("old", at(10));
+    db.apply(&[
+        Write::Silence(Box::new(removed.clone())),
+        Write::Silence(Box::new(kept.clone())),
+        Write::Silence(Box::new(old)),
+    ])
+    .await
+    .unwrap();
+    removed.remove(at(30));
+    db.apply(&[Write::Silence(Box::new(removed.clone()))])
+        .await
+        .unwrap();
+    // Ended before minute 20: `old` only (`removed` ended at 30).
+    assert_eq!(db.prune(at(20), at(0)).await.unwrap(), 1);
+    let snapshot = reopened(&dir, db).await;
+    assert_eq!(snapshot.silences, [removed, kept], "by end, removal kept");
+    assert!(
+        snapshot.silences[1].matches(&crate::status::silence::Labels {
+            location: "Berlin (DE)".into(),
+            ..Default::default()
+        })
+    );
+}
+
+#[tokio::test]
+async fn open_alerts_of_running_watches_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = backend(&dir).await;
+    let firing = |user: &str| {
+        let mut event = example_event(user, AlertStatus::Firing);
+        event.meeting.uuid = "m1".into();
+        event
+    };
+    let resolved = |user: &str| {
+        let mut event = firing(user);
+        event.status = AlertStatus::Resolved;
+        event
+    };
+    let mut repeat = firing("still");
+    repeat.status = AlertStatus::Repeat;
+    db.apply(&[
+        Write::WatchStarted {
+            subject: subject("still"),
+            at: at(0),
+        },
+        Write::WatchStarted {
+            subject: subject("better"),
+            at: at(0),
+        },
+        Write::WatchStarted {
+            subject: subject("gone"),
+            at: at(0),
+        },
+        Write::Event {
+            id: 1,
+            event: Box::new(firing("still")),
+        },
+        Write::Event {
+            id: 2,
+            event: Box::new(repeat.clone()),
+        },
+        Write::Event {
+            id: 3,
+            event: Box::new(firing("better")),
+        },
+        Write::Event {
+            id: 4,
+            event: Box::new(resolved("better")),
+        },
+        Write::Event {
+            id: 5,
+            event: Box::new(firing("gone")),
+        },
+        Write::WatchEnded {
+            key: key("gone"),
+            reason: StopReason::MaxAge,
+            at: at(2),
+        },
+        Write::Event {
+            id: 6,
+            event: Box::new(firing("never-watched")),
+        },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    assert_eq!(
+        snapshot.open_alerts,
+        [repeat],
+        "the newest event of each alert that still fires for a running watch"
+    );
+}

@@ -70,6 +70,7 @@ impl Service {
                 credentials.client_secret.expose_secret().to_owned(),
             ),
             ("QOSWATCH_LISTEN".into(), "127.0.0.1:0".into()),
+            ("QOSWATCH_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
             ("QOSWATCH_DATA_DIR".into(), data_dir),
             ("QOSWATCH_ZOOM_API_BASE".into(), sim.api_base()),
             ("QOSWATCH_ZOOM_TOKEN_URL".into(), sim.token_url()),

@@ -25,6 +25,10 @@ pub const SECRET: &str = "dOL1a7aQTa2ZsXZ5FFwCAg";
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The admin listener: status page, API, metrics, probes.
+    pub admin_address: SocketAddr,
+    pub admin_router: axum::Router,
+    pub dispatch: Option<qoswatch::notify::DispatchHandle>,
     pub http: reqwest::Client,
     pub sim: SimHandle,
     pub monitor: Monitor,
@@ -37,6 +41,7 @@ pub struct TestApp {
 pub fn test_settings(sim: &SimHandle) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("address");
+    settings.server.admin_listen = "127.0.0.1:0".parse().expect("address");
     // In memory: these tests are about the API; tests/restart.rs runs the
     // service on a data directory and kills it.
     settings.store.data_dir = None;
@@ -90,11 +95,17 @@ pub async fn spawn_app_with_extras(
         .await
         .expect("app builds");
     let address = app.address();
+    let admin_address = app.admin_address();
+    let admin_router = app.admin_router();
+    let dispatch = app.dispatch();
     let monitor = app.monitor();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        admin_address,
+        admin_router,
+        dispatch,
         http: reqwest::Client::new(),
         sim,
         monitor,
@@ -125,6 +136,38 @@ pub fn now_unix() -> i64 {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_address)
+    }
+
+    /// A request through the admin router (no socket): status and JSON body.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .admin_router
+            .clone()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("answered");
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
     }
 
     /// POSTs a body signed with `secret` at `timestamp`.
@@ -169,7 +212,7 @@ impl TestApp {
     pub async fn readyz(&self) -> (u16, Value) {
         let response = self
             .http
-            .get(self.url("/readyz"))
+            .get(self.admin_url("/readyz"))
             .send()
             .await
             .expect("readyz");
@@ -179,7 +222,7 @@ impl TestApp {
 
     pub async fn metrics(&self) -> String {
         self.http
-            .get(self.url("/metrics"))
+            .get(self.admin_url("/metrics"))
             .send()
             .await
             .expect("metrics")

@@ -6,6 +6,8 @@ mod common;
 
 mod alerts;
 mod batching;
+mod browser;
 mod helpers;
 mod polling;
+mod status;
 mod webhooks;

@@ -39,7 +39,7 @@ impl Qoswatch {
         .expect("simulator starts");
         let data = tempfile::tempdir().expect("temp dir");
         let config = format!(
-            "server:\n  listen: 127.0.0.1:0\n{server_yaml}\
+            "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n{server_yaml}\
              zoom:\n  api_base: {api}\n  token_url: {token}\n  request_timeout: 2s\n\
              store:\n  data_dir: {data}\n\
              {extra_yaml}",

@@ -242,3 +242,89 @@ async fn sigterm_keeps_what_it_could_not_deliver_and_exits_zero() {
     );
     drop(second);
 }
+
+/// GETs `path` on the admin listener as JSON.
+async fn admin_get(admin: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    reqwest::get(format!("http://{admin}{path}"))
+        .await
+        .expect("admin listener answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// A silence is on disk before the API answers: after a SIGKILL it is
+/// still in force, the alert it covers is shown as firing and silenced
+/// again, and when it ends in the new process exactly one message goes out.
+#[tokio::test]
+async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
+    let sim = simulator().await;
+    let slack = FlakySlack::start().await;
+    slack.recover();
+    let setup = Setup::new(&rules(false));
+    let config = setup.config(
+        &sim,
+        "alerts:\n  dispatch: { group_window: 0s, slack_min_interval: 10ms }\n",
+    );
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
+
+    let first = Service::start(&config, &env, &[]);
+    let address = first.address().await;
+    let admin = first.admin_address().await;
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{admin}/api/v1/silences"))
+        .json(&serde_json::json!({
+            "matchers": [{ "name": "participant", "value": "Jill Chill" }],
+            "duration": "20s",
+            "createdBy": "restart test",
+            "comment": "known problem",
+        }))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    let id = created["id"].as_str().expect("silence id").to_owned();
+    jill_joins(&sim, address, 100_000).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut silenced = serde_json::Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        silenced = admin_get(admin, "/api/v1/alerts?silenced=true").await;
+        if silenced.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        silenced[0]["silencedBy"],
+        serde_json::json!([id]),
+        "{}",
+        first.logs()
+    );
+    assert!(slack.requests().is_empty(), "nothing sent while silenced");
+    first.kill();
+
+    let second = Service::start(&config, &env, &[]);
+    let admin = second.admin_address().await;
+    let silences = admin_get(admin, "/api/v1/silences").await;
+    assert_eq!(silences[0]["id"], id.as_str(), "{silences}");
+    assert_eq!(silences[0]["state"], "active", "{silences}");
+    let alerts = admin_get(admin, "/api/v1/alerts").await;
+    assert_eq!(
+        alerts[0]["silencedBy"],
+        serde_json::json!([id]),
+        "the firing alert is back from the store: {alerts}"
+    );
+    assert!(
+        eventually(Duration::from_secs(25), || !slack.delivered().is_empty()).await,
+        "the silence's end sends the still-firing alert:\n{}",
+        second.logs()
+    );
+    let (status, logs) = second.terminate();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    let delivered = slack.delivered();
+    assert_eq!(delivered.len(), 1, "exactly one message: {delivered:?}");
+    assert!(delivered[0].contains("Jill Chill"), "{delivered:?}");
+    assert!(delivered[0].contains("silence ended"), "{delivered:?}");
+}

@@ -98,16 +98,24 @@ impl Service {
 
     /// The listening address, from the start-up log line.
     pub async fn address(&self) -> SocketAddr {
+        self.address_logged("qoswatch listening").await
+    }
+
+    /// The admin listener's address, from its start-up log line.
+    pub async fn admin_address(&self) -> SocketAddr {
+        self.address_logged("admin listener: status page").await
+    }
+
+    async fn address_logged(&self, message: &str) -> SocketAddr {
         assert!(
-            self.logged("qoswatch listening", Duration::from_secs(20))
-                .await,
-            "qoswatch did not start listening:\n{}",
+            self.logged(message, Duration::from_secs(20)).await,
+            "qoswatch did not log {message:?}:\n{}",
             self.logs()
         );
         let logs = self.logs();
         let line = logs
             .lines()
-            .find(|line| line.contains("qoswatch listening"))
+            .find(|line| line.contains(message))
             .expect("line");
         let value: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
         value["address"]
@@ -200,7 +208,7 @@ impl Setup {
     /// Writes `config.yaml` for `sim` with `extra` YAML appended; returns its path.
     pub fn config(&self, sim: &SimHandle, extra: &str) -> PathBuf {
         let text = format!(
-            "server:\n  listen: 127.0.0.1:0\n  shutdown_grace: 15s\n\
+            "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  shutdown_grace: 15s\n\
              zoom:\n  api_base: {api}\n  token_url: {token}\n  request_timeout: 2s\n  daily_limit: 50000000\n  requests_per_second: 40\n\
              polling:\n  interval: 200ms\n  max_backoff: 400ms\n\
              rules:\n  file: {rules}\n\

@@ -169,6 +169,7 @@ async fn qoswatch_end_to_end_polls_what_the_simulator_announces() {
     let webhook_secret = "e2e-webhook-secret";
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
     settings.store.data_dir = None;
     settings.zoom.api_base = sim.api_base();
     settings.zoom.token_url = sim.token_url();

@@ -1,0 +1,135 @@
+//! The watched participants as the page shows them: who, since when, and
+//! their last samples reduced to five figures. Fed by [`StatusTap`], one
+//! more observer of every watch next to the rules.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
+use qoswatch_core::rules::SavedState;
+
+use super::Status;
+
+/// Samples kept per participant for the trend.
+pub const TREND: usize = 10;
+
+/// One sample reduced to what the page shows. Audio figures are the worse
+/// of the two directions (what the participant sends and receives).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quality {
+    pub at: DateTime<Utc>,
+    pub latency_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    pub loss_pct: Option<f64>,
+    pub frame_rate_fps: Option<f64>,
+    pub cpu_pct: Option<f64>,
+}
+
+impl Quality {
+    pub fn of(sample: &QosSample) -> Self {
+        let audio = |metric| {
+            let input = sample.get(MetricId::Stream(Stream::AudioInput, metric));
+            let output = sample.get(MetricId::Stream(Stream::AudioOutput, metric));
+            match (input, output) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        Quality {
+            at: sample.at,
+            latency_ms: audio(StreamMetric::Latency),
+            jitter_ms: audio(StreamMetric::Jitter),
+            loss_pct: audio(StreamMetric::AvgLoss),
+            frame_rate_fps: sample.get(MetricId::Stream(
+                Stream::VideoInput,
+                StreamMetric::FrameRate,
+            )),
+            cpu_pct: sample.get(MetricId::Cpu(CpuMetric::SystemMax)),
+        }
+    }
+}
+
+/// One watched participant.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub subject: WatchSubject,
+    pub since: DateTime<Utc>,
+    /// Oldest first, at most [`TREND`].
+    pub samples: VecDeque<Quality>,
+}
+
+#[derive(Debug, Default)]
+pub struct Watches {
+    pub by_key: BTreeMap<ParticipantKey, Watched>,
+}
+
+impl Watches {
+    fn opened(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {
+        self.by_key.insert(
+            subject.key.clone(),
+            Watched {
+                subject: subject.clone(),
+                since: now,
+                samples: VecDeque::with_capacity(TREND),
+            },
+        );
+    }
+
+    fn sampled(&mut self, subject: &WatchSubject, quality: Quality) {
+        if let Some(watched) = self.by_key.get_mut(&subject.key) {
+            watched.subject.clone_from(subject);
+            watched.samples.push_back(quality);
+            while watched.samples.len() > TREND {
+                watched.samples.pop_front();
+            }
+        }
+    }
+
+    fn finished(&mut self, key: &ParticipantKey) {
+        self.by_key.remove(key);
+    }
+}
+
+/// The sample tap that keeps [`Watches`] up to date.
+#[derive(Debug, Clone)]
+pub struct StatusTap {
+    status: Status,
+}
+
+impl StatusTap {
+    pub fn new(status: Status) -> Self {
+        Self { status }
+    }
+}
+
+impl SampleSink for StatusTap {
+    fn open(
+        &self,
+        subject: &WatchSubject,
+        _restored: Option<SavedState>,
+    ) -> Box<dyn WatchObserver> {
+        self.status
+            .update_watches(|watches| watches.opened(subject, Utc::now()));
+        Box::new(self.clone())
+    }
+}
+
+impl WatchObserver for StatusTap {
+    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
+        let quality = Quality::of(sample);
+        self.status
+            .update_watches(|watches| watches.sampled(subject, quality));
+    }
+
+    fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
+
+    fn finished(&mut self, subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {
+        self.status
+            .update_watches(|watches| watches.finished(&subject.key));
+    }
+}
