@@ -141,7 +141,7 @@ function renderSystem(status) {
   const budget = document.getElementById("budget");
   if (status.budget) {
     const b = status.budget;
-    const minutes = (s) => (s >= 90 ? Math.round(s / 60) + " min" : Math.round(s) + " s");
+    const minutes = (s) => (s >= 90 ? Math.round(s / 60) + " min" : s >= 10 ? Math.round(s) + " s" : s.toFixed(1) + " s");
     const rows = [
       ["used today", b.usedToday + " of " + b.allowanceToday + " (account quota " + b.dailyLimit + ")"],
       ["by 00:00 UTC", b.forecastToday + " at this pace"],
