@@ -2,7 +2,6 @@
 //! receiver and a real SMTP server (mailcrab), then recovery.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,14 +16,6 @@ use crate::helpers::*;
 const MEETING: &str = "4444AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";
 const BOB: &str = "16778999";
-
-fn rules_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qoswatch-alerts-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("rules.yaml");
-    std::fs::write(&path, text).expect("write rules");
-    path
-}
 
 /// Sustain and clear by sample count: the simulator makes one sample a second.
 const RULES: &str = r#"

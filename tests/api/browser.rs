@@ -25,25 +25,6 @@ const BOB: &str = "16778999";
 /// Where the screenshot goes, for the record of what the page looks like.
 const SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/status-page.png");
 
-const RULES: &str = r#"
-channels:
-  it-slack:
-    type: slack
-    webhook_url_env: QOSWATCH_TEST_SLACK_URL
-    send_resolved: true
-defaults:
-  route:
-    channels: [it-slack]
-    send_resolved: true
-rules:
-  - name: audio-latency
-    metric: audio_input.latency
-    above: { warning: 150ms, critical: 400ms }
-    clear: { below: 120ms, for: 2 samples }
-    for: 2 samples
-    summary: "{participant} has {value} audio latency in {meeting}"
-"#;
-
 /// `chromedriver`, killed when dropped.
 struct Driver {
     child: Child,
@@ -145,10 +126,7 @@ fn row(user: &str) -> String {
 async fn the_status_page_shows_participants_turns_red_live_and_silences_from_the_page() {
     let (driver, chromium) = start_driver().await;
     let mut slack = FakeSlack::start(Vec::new()).await;
-    let dir = std::env::temp_dir().join(format!("qoswatch-browser-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).expect("rules");
+    let rules = rules_file("browser", SLACK_LATENCY_RULES);
     let env: HashMap<String, String> = HashMap::from([(
         "QOSWATCH_TEST_SLACK_URL".to_owned(),
         slack.url("T000/B000/browser"),

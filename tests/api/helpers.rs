@@ -470,3 +470,34 @@ impl RouterApp {
         self.sim.shutdown().await;
     }
 }
+
+/// One latency rule routed to a Slack channel whose URL comes from
+/// `QOSWATCH_TEST_SLACK_URL`: the rules of the status and browser tests.
+pub const SLACK_LATENCY_RULES: &str = r#"
+channels:
+  it-slack:
+    type: slack
+    webhook_url_env: QOSWATCH_TEST_SLACK_URL
+    send_resolved: true
+defaults:
+  route:
+    channels: [it-slack]
+    send_resolved: true
+rules:
+  - name: audio-latency
+    metric: audio_input.latency
+    above: { warning: 150ms, critical: 400ms }
+    clear: { below: 120ms, for: 2 samples }
+    for: 2 samples
+    summary: "{participant} has {value} audio latency in {meeting}"
+"#;
+
+/// Writes `text` as `rules.yaml` in a temporary directory of its own
+/// (per test process and `name`); returns its path.
+pub fn rules_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("qoswatch-api-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("rules.yaml");
+    std::fs::write(&path, text).expect("write rules");
+    path
+}

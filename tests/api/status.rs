@@ -3,7 +3,6 @@
 //! silences against a loopback Slack receiver.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,33 +17,6 @@ use crate::helpers::*;
 const MEETING: &str = "5555AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";
 const BOB: &str = "16778999";
-
-const RULES: &str = r#"
-channels:
-  it-slack:
-    type: slack
-    webhook_url_env: QOSWATCH_TEST_SLACK_URL
-    send_resolved: true
-defaults:
-  route:
-    channels: [it-slack]
-    send_resolved: true
-rules:
-  - name: audio-latency
-    metric: audio_input.latency
-    above: { warning: 150ms, critical: 400ms }
-    clear: { below: 120ms, for: 2 samples }
-    for: 2 samples
-    summary: "{participant} has {value} audio latency in {meeting}"
-"#;
-
-fn rules_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qoswatch-status-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("rules.yaml");
-    std::fs::write(&path, RULES).expect("write rules");
-    path
-}
 
 fn silence(matchers: Value, duration: &str) -> Value {
     json!({
@@ -492,7 +464,7 @@ async fn the_public_listener_serves_webhooks_and_legacy_endpoints_only() {
 #[tokio::test]
 async fn a_silence_stops_the_slack_message_and_its_end_sends_one() {
     let mut slack = FakeSlack::start(Vec::new()).await;
-    let rules = rules_file("silence");
+    let rules = rules_file("status-silence", SLACK_LATENCY_RULES);
     let env: HashMap<String, String> = HashMap::from([(
         "QOSWATCH_TEST_SLACK_URL".to_owned(),
         slack.url("T000/B000/silence"),
