@@ -337,29 +337,28 @@ impl Planner {
             meetings: demands.len(),
             participants,
         };
-        self.update_metrics(&plan, &quota, oldest);
+        self.update_metrics(&self.status());
         plan
     }
 
-    fn update_metrics(&self, plan: &Plan, quota: &QuotaView, oldest: Option<Instant>) {
+    /// The gauges, from the same figures the status page shows.
+    fn update_metrics(&self, status: &PlanStatus) {
         let m = &self.metrics;
-        m.used_today.set(i64::from(quota.used_today));
-        m.allowance.set(i64::from(quota.allowance));
-        m.forecast.set(forecast(plan, quota) as i64);
+        m.used_today.set(i64::from(status.used_today));
+        m.allowance.set(i64::from(status.allowance_today));
+        m.forecast.set(status.forecast_today as i64);
         m.zoom_remaining
-            .set(quota.zoom_remaining.map_or(-1, i64::from));
-        m.demand.set(plan.demand);
-        m.planned.set(plan.planned);
-        let (urgent, calm) = self.effective_intervals(plan);
+            .set(status.zoom_remaining.map_or(-1, i64::from));
+        m.demand.set(status.demand_per_s);
+        m.planned.set(status.planned_per_s);
         m.interval
             .get_or_create(&ClassLabel { class: "urgent" })
-            .set(urgent);
+            .set(status.urgent_interval_s);
         m.interval
             .get_or_create(&ClassLabel { class: "calm" })
-            .set(calm);
-        m.staleness_max
-            .set(oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()));
-        m.staleness_bound.set(plan.staleness_bound.min(86_400.0));
+            .set(status.calm_interval_s);
+        m.staleness_max.set(status.staleness_max_s);
+        m.staleness_bound.set(status.staleness_bound_s);
     }
 
     /// The interval of an urgent and of a settled calm participant.
@@ -400,35 +399,42 @@ impl Planner {
 
     /// The status line's words.
     fn log_plan(&self) {
-        let Current {
-            plan,
-            quota,
+        if self.current().quota.is_none() {
+            return;
+        }
+        let PlanStatus {
+            used_today,
+            allowance_today,
+            zoom_remaining,
+            forecast_today,
+            urgent_interval_s,
+            calm_interval_s,
+            demand_per_s,
+            planned_per_s,
+            staleness_bound_s,
             meetings,
             participants,
             ..
-        } = *self.current();
-        let Some(quota) = quota else { return };
-        let (urgent, calm) = self.effective_intervals(&plan);
+        } = self.status();
+        let (urgent, calm) = (
+            urgent_interval_s.round() as u64,
+            calm_interval_s.round() as u64,
+        );
         tracing::info!(
-            used_today = quota.used_today,
-            allowance = quota.allowance,
-            zoom_remaining = quota.zoom_remaining,
-            forecast_by_midnight = forecast(&plan, &quota) as u64,
+            used_today,
+            allowance = allowance_today,
+            zoom_remaining,
+            forecast_by_midnight = forecast_today,
             meetings,
             participants,
-            demand_per_min = format!("{:.1}", plan.demand * 60.0),
-            planned_per_min = format!("{:.1}", plan.planned * 60.0),
-            urgent_interval_s = urgent.round() as u64,
-            calm_interval_s = calm.round() as u64,
-            staleness_bound_s = plan.staleness_bound.min(86_400.0).round() as u64,
-            "Zoom budget: {} of {} requests used today, {} by 00:00 UTC at this pace; \
-             {participants} participants in {meetings} meetings polled every {}s (urgent) \
-             to {}s (calm)",
-            quota.used_today,
-            quota.allowance,
-            forecast(&plan, &quota) as u64,
-            urgent.round() as u64,
-            calm.round() as u64,
+            demand_per_min = format!("{:.1}", demand_per_s * 60.0),
+            planned_per_min = format!("{:.1}", planned_per_s * 60.0),
+            urgent_interval_s = urgent,
+            calm_interval_s = calm,
+            staleness_bound_s = staleness_bound_s.round() as u64,
+            "Zoom budget: {used_today} of {allowance_today} requests used today, \
+             {forecast_today} by 00:00 UTC at this pace; {participants} participants in \
+             {meetings} meetings polled every {urgent}s (urgent) to {calm}s (calm)",
         );
     }
 
