@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Where an environment variable is looked up. `std::env::var` in `main`
@@ -234,6 +234,10 @@ pub struct Secrets {
     /// The admin listener's token (bearer, or basic-auth password); none:
     /// the admin listener is open to whoever can reach it.
     pub admin_token: Option<SecretString>,
+    /// `QOSWATCH_DATABASE_URL`: the shared PostgreSQL database.
+    pub database_url: Option<SecretString>,
+    /// `QOSWATCH_DATABASE_PASSWORD`: its password, if not in the URL.
+    pub database_password: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
@@ -354,6 +358,11 @@ pub const ENV_CLIENT_ID: &str = "ZOOM_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "ZOOM_CLIENT_SECRET";
 pub const ENV_SMTP_PASSWORD: &str = "QOSWATCH_SMTP_PASSWORD";
 pub const ENV_ADMIN_TOKEN: &str = "QOSWATCH_ADMIN_TOKEN";
+/// A `postgres://` URL (a secret: it may carry a password); wins over
+/// `store.url`.
+pub const ENV_DATABASE_URL: &str = "QOSWATCH_DATABASE_URL";
+/// The PostgreSQL password, kept out of the URL.
+pub const ENV_DATABASE_PASSWORD: &str = "QOSWATCH_DATABASE_PASSWORD";
 
 /// One environment variable that overrides one setting.
 #[derive(Debug)]
@@ -440,6 +449,8 @@ env_settings! {
     "QOSWATCH_DATA_DIR" => store.data_dir: optional_path, "directory of the database; empty keeps state in memory only";
     "QOSWATCH_STORE_SYNCHRONOUS" => store.synchronous: synchronous, "full or normal: SQLite's durability level";
     "QOSWATCH_STORE_RETENTION" => store.retention: duration, "how long finished watches, sent messages and alert history are kept";
+    "QOSWATCH_LEASE_TTL" => store.lease_ttl: duration, "several replicas: how long a meeting's lease outlives its replica's last heartbeat";
+    "QOSWATCH_REPLICA_NAME" => store.replica_name: optional_text, "several replicas: this replica's name in the database (default: the host name)";
     "QOSWATCH_LOG_FORMAT" => log.format: log_format, "json or pretty";
     "QOSWATCH_LOG_FILTER" => log.filter: text, "tracing filter; RUST_LOG wins";
 }
@@ -599,6 +610,19 @@ impl Settings {
     }
 
     /// Checks what types cannot: ranges, URLs, required secrets.
+    /// The shared database's URL, when several replicas share PostgreSQL:
+    /// `QOSWATCH_DATABASE_URL` (or `_FILE`), else `store.url`.
+    pub fn database_url(&self) -> Option<SecretString> {
+        self.secrets.database_url.clone().or_else(|| {
+            self.store
+                .url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| SecretString::from(u.to_owned()))
+        })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |name: &str, message: &str| {
             Err(ConfigError::Invalid {
@@ -613,6 +637,19 @@ impl Settings {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return invalid(name, "expected an http(s) URL");
             }
+        }
+        if let Some(url) = self.database_url() {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                // Never the value: it may carry a password.
+                return invalid(
+                    "store.url (or QOSWATCH_DATABASE_URL)",
+                    "expected a postgres:// or postgresql:// URL",
+                );
+            }
+        }
+        if self.store.lease_ttl < Duration::from_secs(1) {
+            return invalid("store.lease_ttl", "must be at least 1s");
         }
         if self.zoom.requests_per_second == 0 {
             return invalid("zoom.requests_per_second", "must be at least 1");
@@ -757,6 +794,8 @@ impl Secrets {
             client_secret: secret_value(env, ENV_CLIENT_SECRET)?.map(SecretString::from),
             smtp_password: secret_value(env, ENV_SMTP_PASSWORD)?.map(SecretString::from),
             admin_token: secret_value(env, ENV_ADMIN_TOKEN)?.map(SecretString::from),
+            database_url: secret_value(env, ENV_DATABASE_URL)?.map(SecretString::from),
+            database_password: secret_value(env, ENV_DATABASE_PASSWORD)?.map(SecretString::from),
         })
     }
 }
@@ -788,7 +827,7 @@ pub fn secret_value(env: EnvLookup<'_>, name: &str) -> Result<Option<String>, Co
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
+
     use std::collections::{BTreeMap, HashMap};
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
@@ -1091,6 +1130,49 @@ mod tests {
     }
 
     #[test]
+    fn the_database_url_comes_from_the_environment_first_and_is_never_shown() {
+        let mut settings = Settings::default();
+        assert!(settings.database_url().is_none(), "SQLite by default");
+        settings.store.url = Some("postgres://db.internal/qoswatch".into());
+        assert_eq!(
+            settings.database_url().unwrap().expose_secret(),
+            "postgres://db.internal/qoswatch"
+        );
+        let secrets = Secrets::from_env(&env_of(&[
+            (
+                "QOSWATCH_DATABASE_URL",
+                "postgresql://qoswatch@db.prod:5432/qw?sslmode=verify-full",
+            ),
+            ("QOSWATCH_DATABASE_PASSWORD", "hunter2"),
+        ]))
+        .expect("secrets");
+        settings.secrets = secrets;
+        assert_eq!(
+            settings.database_url().unwrap().expose_secret(),
+            "postgresql://qoswatch@db.prod:5432/qw?sslmode=verify-full",
+            "the environment wins over store.url"
+        );
+        assert_eq!(
+            settings
+                .secrets
+                .database_password
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "hunter2"
+        );
+        settings.secrets.database_url = Some(SecretString::from(
+            "mysql://root:s3cret@db/qoswatch".to_owned(),
+        ));
+        let error = settings.validate().expect_err("not PostgreSQL").to_string();
+        assert!(error.contains("postgres://"), "{error}");
+        assert!(
+            !error.contains("s3cret") && !error.contains("mysql"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn readme_lists_exactly_the_environment_variables_of_the_table() {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
             .expect("README.md");
@@ -1163,6 +1245,8 @@ mod tests {
             ("QOSWATCH_DATA_DIR", "/srv/qoswatch"),
             ("QOSWATCH_STORE_SYNCHRONOUS", "normal"),
             ("QOSWATCH_STORE_RETENTION", "3d"),
+            ("QOSWATCH_LEASE_TTL", "20s"),
+            ("QOSWATCH_REPLICA_NAME", " qoswatch-b "),
             ("QOSWATCH_LOG_FORMAT", "pretty"),
             ("QOSWATCH_LOG_FILTER", "qoswatch=debug"),
         ];
@@ -1216,6 +1300,9 @@ mod tests {
         assert_eq!(s.store.data_dir, Some(PathBuf::from("/srv/qoswatch")));
         assert_eq!(s.store.synchronous, crate::store::Synchronous::Normal);
         assert_eq!(s.store.retention, Duration::from_secs(3 * 86400));
+        assert_eq!(s.store.lease_ttl, Duration::from_secs(20));
+        assert_eq!(s.store.heartbeat(), Duration::from_secs(20) / 3);
+        assert_eq!(s.store.replica_name.as_deref(), Some("qoswatch-b"));
         assert_eq!(s.log.format, LogFormat::Pretty);
         assert_eq!(s.log.filter, "qoswatch=debug");
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub webhook_metrics: WebhookMetrics,
     pub shutdown: CancellationToken,
     pub store: crate::store::Store,
+    /// With a shared database: this replica's heartbeat, for `/readyz`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// `event` is [`Event::metric_label`]: a fixed set, whatever names signed
@@ -301,7 +303,9 @@ impl From<StartOutcome> for WebhookOutcome {
             StartOutcome::AlreadyWatching => WebhookOutcome::Duplicate,
             StartOutcome::AlreadyEnded => WebhookOutcome::AlreadyEnded,
             StartOutcome::PollingDisabled => WebhookOutcome::Dropped,
-            StartOutcome::AtCapacity | StartOutcome::ShuttingDown => WebhookOutcome::RetryLater,
+            StartOutcome::AtCapacity
+            | StartOutcome::ShuttingDown
+            | StartOutcome::StoreUnavailable => WebhookOutcome::RetryLater,
         }
     }
 }
@@ -427,13 +431,15 @@ async fn participant_joined(
             tracking_id = %tracking,
             "participant_joined not acted on: Zoom says the account cannot use the Dashboard API"
         ),
-        StartOutcome::AtCapacity | StartOutcome::ShuttingDown => tracing::warn!(
-            %meeting,
-            %participant,
-            tracking_id = %tracking,
-            outcome = ?started,
-            "participant_joined refused with 503 so that Zoom retries"
-        ),
+        StartOutcome::AtCapacity | StartOutcome::ShuttingDown | StartOutcome::StoreUnavailable => {
+            tracing::warn!(
+                %meeting,
+                %participant,
+                tracking_id = %tracking,
+                outcome = ?started,
+                "participant_joined refused with 503 so that Zoom retries"
+            )
+        }
     }
     WebhookOutcome::from(started)
 }
@@ -471,6 +477,36 @@ async fn readyz(State(state): State<AppState>) -> Response {
         None if state.store.is_durable() => ("ready", "ok".to_owned()),
         None => ("ready", "in memory: lost on restart".to_owned()),
     };
+    // Several replicas: without the shared database this one can neither
+    // save a watch nor know which meetings are its own, so it steps out of
+    // the load balancer until the database answers again.
+    if let Some(cluster) = &state.cluster {
+        let replica = cluster.replica().to_owned();
+        if let Err(reason) = cluster.readiness() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "database unreachable",
+                    "replica": replica,
+                    "watchers": state.monitor.active(),
+                    "store": reason,
+                })),
+            )
+                .into_response();
+        }
+        return (
+            StatusCode::OK,
+            Json(json!({
+                "status": status,
+                "replica": replica,
+                "watchers": state.monitor.active(),
+                "meetings": state.monitor.meetings_polled(),
+                "polling": polling,
+                "store": store,
+            })),
+        )
+            .into_response();
+    }
     (
         StatusCode::OK,
         Json(json!({

@@ -152,8 +152,9 @@ impl WatchObserver for RulesObserver {
 
     fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>) {
         // qoswatch stopping says nothing about the call: leave alerts open
-        // rather than announce a recovery that did not happen.
-        if reason == StopReason::Shutdown {
+        // rather than announce a recovery that did not happen; neither does
+        // a hand-over, where another replica carries the state on.
+        if reason.watch_goes_on() {
             return;
         }
         let rules = self.sink.rules.current();

@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::{Cluster, Leases};
 use crate::config::Settings;
 use crate::http::{AppState, MeetingAlertSink, PublicEndpoints, WebhookMetrics, router};
 use crate::listener::Listener;
@@ -98,7 +99,18 @@ impl Application {
 
         // The store first: a database that cannot be opened stops the start
         // before anything else happens.
-        let (store, mut snapshot) = Store::open(&settings.store, &mut registry).await?;
+        let (store, mut snapshot) = match settings.database_url() {
+            Some(url) => {
+                Store::open_postgres(
+                    &settings.store,
+                    &url,
+                    settings.secrets.database_password.as_ref(),
+                    &mut registry,
+                )
+                .await?
+            }
+            None => Store::open(&settings.store, &mut registry).await?,
+        };
         if !store.is_durable() {
             tracing::warn!(
                 "no data directory (store.data_dir): watches, alert state and queued \
@@ -153,6 +165,31 @@ impl Application {
             &mut registry,
         );
         monitor.resume(&mut snapshot);
+        // Several replicas: the leases decide which meetings this one polls.
+        let cluster = store.shared().map(|db| {
+            let leases = Arc::new(Leases::new(db.clone(), settings.store.lease_ttl));
+            monitor.share_through(leases.clone());
+            let cluster = Cluster::new(
+                leases,
+                settings.store.lease_ttl,
+                settings.store.heartbeat(),
+                &mut registry,
+            );
+            cluster.spawn(
+                monitor.clone(),
+                dispatch.clone(),
+                budget.clone(),
+                &tracker,
+                cancel.clone(),
+            );
+            tracing::info!(
+                replica = cluster.replica(),
+                lease_ttl_s = settings.store.lease_ttl.as_secs_f64(),
+                "sharing the database with other replicas: polling the meetings whose lease \
+                 this replica holds"
+            );
+            cluster
+        });
         let verifier = Arc::new(Verifier::new(
             settings.secrets.webhook_secret_tokens.clone(),
             settings.webhook.replay_window,
@@ -168,6 +205,7 @@ impl Application {
             webhook_metrics,
             shutdown: cancel.clone(),
             store: store.clone(),
+            cluster: cluster.clone(),
         };
         let public_endpoints = if settings.server.legacy_public_endpoints {
             tracing::warn!(
@@ -308,7 +346,24 @@ impl Application {
             }
         };
         tokio::join!(connections, tasks);
-        // Everything that stopped has written its state: commit and close.
+        // Everything that stopped has written its state. With a shared
+        // database, give this replica's meetings and queued messages back
+        // after those writes (the writer keeps their order), so another
+        // replica takes them at its next heartbeat instead of after the
+        // lease's TTL. Then commit and close.
+        if self.store.shared().is_some() {
+            match self
+                .store
+                .write_durably(crate::store::Write::HandBack)
+                .await
+            {
+                Ok(()) => tracing::info!("leases and queued messages handed back"),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "leases not handed back: other replicas take over after store.lease_ttl"
+                ),
+            }
+        }
         self.store.close().await;
         tracing::info!("qoswatch stopped");
         Ok(())

@@ -111,6 +111,9 @@ pub enum StoreChoice {
     Full,
     /// SQLite on disk in a temporary directory, `synchronous = normal`.
     Normal,
+    /// PostgreSQL at `QOSWATCH_BENCH_DATABASE_URL` (a fresh database per
+    /// run is the caller's business), as one of several replicas.
+    Postgres,
 }
 
 impl InProcess {
@@ -151,10 +154,17 @@ impl InProcess {
         let data = match store {
             StoreChoice::Memory => None,
             StoreChoice::Full | StoreChoice::Normal => Some(tempfile::tempdir()?),
+            StoreChoice::Postgres => None,
         };
         settings.store.data_dir = data.as_ref().map(|d| d.path().to_owned());
         if store == StoreChoice::Normal {
             settings.store.synchronous = qoswatch::store::Synchronous::Normal;
+        }
+        if store == StoreChoice::Postgres {
+            let url = std::env::var("QOSWATCH_BENCH_DATABASE_URL")
+                .context("--store postgres needs QOSWATCH_BENCH_DATABASE_URL")?;
+            settings.store.data_dir = None;
+            settings.secrets.database_url = Some(SecretString::from(url));
         }
         let credentials = sim.credentials();
         settings.secrets.webhook_secret_tokens =

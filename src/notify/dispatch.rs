@@ -115,6 +115,8 @@ enum Command {
     /// Send every open group now (drain, shutdown).
     Flush,
     Reconfigure(Vec<(Channel, Delivery)>),
+    /// Another replica's rows, adopted by the cluster heartbeat.
+    Adopt(Box<Adopted>),
 }
 
 /// How one channel is doing, for the status page.
@@ -193,6 +195,15 @@ pub struct Restored {
     /// The alert board with the stored silences: the router records every
     /// event there and does not send silenced ones.
     pub status: Status,
+}
+
+/// What a replica adopts at run time from replicas that are gone (several
+/// replicas on one database): as [`Restored`], without the board.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    pub unrouted: Vec<(RecordId, AlertEvent)>,
+    pub grouped: Vec<SavedGrouped>,
+    pub outbox: Vec<SavedMessage>,
 }
 
 impl Dispatcher {
@@ -327,6 +338,12 @@ impl DispatchHandle {
         }
     }
 
+    /// Takes on what another replica's dispatcher held (it stopped or
+    /// died): routed, grouped and queued as if restored at start.
+    pub fn adopt(&self, adopted: Adopted) {
+        let _ = self.shared.commands.send(Command::Adopt(Box::new(adopted)));
+    }
+
     /// The store the dispatcher records its queue in.
     pub fn store(&self) -> &Store {
         &self.shared.store
@@ -430,6 +447,7 @@ impl Router {
                 command = self.commands.recv() => match command {
                     Some(Command::Event(id, event)) => self.route(id, *event),
                     Some(Command::Flush) => self.flush(None),
+                    Some(Command::Adopt(adopted)) => self.adopt(*adopted),
                     Some(Command::Reconfigure(built)) => {
                         self.flush(None);
                         self.install(built);
@@ -447,7 +465,8 @@ impl Router {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Event(id, event) => self.route(id, *event),
-                Command::Flush | Command::Reconfigure(_) => {}
+                // Left with this replica's rows: the next replica adopts them.
+                Command::Flush | Command::Reconfigure(_) | Command::Adopt(_) => {}
             }
         }
         self.flush(None);
@@ -521,6 +540,19 @@ impl Router {
             outbox,
             status: _,
         } = restored;
+        self.adopt(Adopted {
+            unrouted,
+            grouped,
+            outbox,
+        });
+    }
+
+    fn adopt(&mut self, adopted: Adopted) {
+        let Adopted {
+            unrouted,
+            grouped,
+            outbox,
+        } = adopted;
         let (messages, events) = (outbox.len(), unrouted.len() + grouped.len());
         for message in outbox {
             self.restore_message(message);

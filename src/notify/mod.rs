@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 pub use console::render as render_console;
 pub use dispatch::{
-    ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, NotDrained, Restored,
+    Adopted, ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, NotDrained, Restored,
 };
 pub use message::{Notification, Phase, SharedCause, truncate_chars};
 pub use metrics::{ChannelKind, NotifyMetrics};

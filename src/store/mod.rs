@@ -1,5 +1,5 @@
 //! What qoswatch must not forget on a restart, kept in an embedded SQLite
-//! database: running watches with their alert state, recently ended
+//! database (or, for several replicas, a shared PostgreSQL one): running watches with their alert state, recently ended
 //! participants and meetings, alert events and the per-channel outbox, and
 //! the day's Zoom request count.
 //!
@@ -11,9 +11,11 @@
 //! once, at start, as a [`Snapshot`].
 //!
 //! The database sits behind [`Backend`] (`apply` a batch, `load`, `prune`):
-//! a second backend (PostgreSQL) implements the same three operations.
+//! PostgreSQL ([`PgBackend`], several replicas sharing one database)
+//! implements the same operations.
 
 mod metrics;
+mod postgres;
 mod sqlite;
 mod writer;
 
@@ -33,6 +35,7 @@ use qoswatch_core::alert::{AlertEvent, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 
 pub use metrics::StoreMetrics;
+pub use postgres::{PgBackend, SharedDb, reason_of as database_error_text};
 pub use sqlite::SqliteBackend;
 
 /// Identity of an alert event or an outbox message: one sequence for both,
@@ -57,6 +60,28 @@ pub struct StoreSettings {
     /// Largest size of the database file in bytes; writes beyond it fail as
     /// on a full disk. Empty: no limit but the disk.
     pub max_size_bytes: Option<u64>,
+    /// A `postgres://` URL: share one PostgreSQL database between several
+    /// replicas instead of the SQLite file. `QOSWATCH_DATABASE_URL` (or
+    /// `_FILE`) wins over it; keep the password out of it and in
+    /// `QOSWATCH_DATABASE_PASSWORD` (or `_FILE`).
+    pub url: Option<String>,
+    /// How long a replica's claim on a meeting lasts without a heartbeat:
+    /// after `kill -9`, its meetings wait this long for another replica.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub lease_ttl: Duration,
+    /// This replica's name in the database (a suffix makes every process
+    /// unique). Empty: the host name.
+    pub replica_name: Option<String>,
+    /// Connections to PostgreSQL per replica.
+    pub max_connections: u32,
+}
+
+impl StoreSettings {
+    /// Time between two heartbeats: a third of the lease, so one lost
+    /// heartbeat never loses a lease.
+    pub fn heartbeat(&self) -> Duration {
+        (self.lease_ttl / 3).max(Duration::from_millis(100))
+    }
 }
 
 impl Default for StoreSettings {
@@ -66,6 +91,10 @@ impl Default for StoreSettings {
             synchronous: Synchronous::Full,
             retention: Duration::from_secs(7 * 24 * 3600),
             max_size_bytes: None,
+            url: None,
+            lease_ttl: Duration::from_secs(15),
+            replica_name: None,
+            max_connections: 4,
         }
     }
 }
@@ -156,6 +185,10 @@ pub enum Write {
     Budget(BudgetUse),
     /// A silence created, or ended early (the whole silence, replaced).
     Silence(Box<Silence>),
+    /// A replica stopping gives back its meetings and its queued messages,
+    /// after everything it wrote before (PostgreSQL only; nothing to do on
+    /// SQLite, where the next start takes everything back).
+    HandBack,
 }
 
 /// The Zoom budget as it is persisted.
@@ -270,6 +303,7 @@ struct Inner {
     /// `Some(reason)` while writes fail.
     health: watch::Receiver<Option<String>>,
     location: String,
+    shared: Option<SharedDb>,
 }
 
 impl std::fmt::Debug for Store {
@@ -295,6 +329,43 @@ impl Store {
         let (mut backend, location) = SqliteBackend::open(settings).await?;
         let snapshot = backend.load().await?;
         let durable = settings.data_dir.is_some();
+        Ok(Self::start(
+            backend, snapshot, settings, location, durable, None, registry,
+        ))
+    }
+
+    /// Opens the shared PostgreSQL database at `url` as a new replica:
+    /// migrations, this replica's row, the silences. Watches and queued
+    /// messages come later, through `crate::cluster`.
+    pub async fn open_postgres(
+        settings: &StoreSettings,
+        url: &secrecy::SecretString,
+        password: Option<&secrecy::SecretString>,
+        registry: &mut Registry,
+    ) -> Result<(Store, Snapshot), StoreError> {
+        let (mut backend, location) = PgBackend::open(settings, url, password).await?;
+        let snapshot = backend.load().await?;
+        let shared = backend.shared();
+        Ok(Self::start(
+            backend,
+            snapshot,
+            settings,
+            location,
+            true,
+            Some(shared),
+            registry,
+        ))
+    }
+
+    fn start<B: Backend>(
+        backend: B,
+        snapshot: Snapshot,
+        settings: &StoreSettings,
+        location: String,
+        durable: bool,
+        shared: Option<SharedDb>,
+        registry: &mut Registry,
+    ) -> (Store, Snapshot) {
         let metrics = StoreMetrics::register(registry);
         let (ops, receiver) = mpsc::unbounded_channel();
         let (health_sender, health) = watch::channel(None);
@@ -305,6 +376,7 @@ impl Store {
                 durable,
                 health,
                 location: location.clone(),
+                shared,
             }),
         };
         writer::spawn(
@@ -321,7 +393,12 @@ impl Store {
             queued_messages = snapshot.outbox.len(),
             "store opened"
         );
-        Ok((store, snapshot))
+        (store, snapshot)
+    }
+
+    /// The shared database, when this is one replica of several.
+    pub fn shared(&self) -> Option<&SharedDb> {
+        self.inner.shared.as_ref()
     }
 
     /// An in-memory store (nothing survives the process), for tests and
@@ -380,11 +457,11 @@ impl Store {
     }
 }
 
-fn millis(at: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> DateTime<Utc> {
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 

@@ -494,6 +494,7 @@ async fn apply_one(tx: &mut SqliteConnection, write: &Write) -> Result<(), Store
             .await
             .map_err(write_error)?;
         }
+        Write::HandBack => {}
         Write::Budget(budget) => {
             sqlx::query(
                 "INSERT INTO zoom_budget (id, day, used, paused_until) VALUES (1, ?, ?, ?) \

@@ -297,7 +297,7 @@ impl Planner {
             None => f64::from(own),
         };
         let seconds = quota.until_reset.as_secs_f64().max(1.0);
-        (quota.rate * RATE_HEADROOM).min(left / seconds)
+        (quota.rate * RATE_HEADROOM).min(left / seconds * quota.share)
     }
 
     /// Makes the plan again from what the meetings and the budget say.
@@ -489,6 +489,7 @@ mod tests {
             zoom_remaining,
             until_reset: Duration::from_secs(until_reset),
             rate,
+            share: 1.0,
         }
     }
 
@@ -532,6 +533,13 @@ mod tests {
         assert_eq!(planner.affordable(&quota(1000, None, 100, 10.0)), 0.0);
         // Less than a second to midnight counts as one second.
         assert!((planner.affordable(&quota(999, None, 0, 10.0)) - 1.0).abs() < 1e-9);
+        // One replica of four: a quarter of what is left, all replicas'
+        // use counted.
+        let shared = QuotaView {
+            share: 0.25,
+            ..quota(400, None, 600, 10.0)
+        };
+        assert!((planner.affordable(&shared) - 0.25).abs() < 1e-9);
     }
 
     #[test]

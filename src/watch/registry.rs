@@ -26,6 +26,7 @@ use super::metrics::{ENDED_MEETINGS, ENDED_PARTICIPANTS, WatchMetrics};
 use super::planner::Planner;
 use super::sink::SampleSink;
 use super::subject::{StopReason, WatchSubject};
+use crate::cluster::Leases;
 use crate::logging::LogEvery;
 use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
@@ -44,6 +45,9 @@ pub enum StartOutcome {
     /// Zoom said the account cannot use the Dashboard API; retried later.
     PollingDisabled,
     ShuttingDown,
+    /// The shared database did not take the watch (several replicas): Zoom
+    /// should deliver the webhook again.
+    StoreUnavailable,
 }
 
 /// A running watch, as the registry sees it.
@@ -86,6 +90,9 @@ struct Inner {
     ended: Mutex<Ended>,
     /// "Forgotten early because the memory is full", once a minute.
     forgotten_log: LogEvery,
+    /// With a shared database: the leases that say which replica polls a
+    /// meeting. Without: this process polls every meeting.
+    leases: std::sync::OnceLock<Arc<Leases>>,
 }
 
 use crate::store::REMEMBER_ENDED;
@@ -137,6 +144,7 @@ impl Monitor {
                 polling_disabled_until: Mutex::new(None),
                 ended: Mutex::new(ended),
                 forgotten_log: LogEvery::new(Duration::from_secs(60)),
+                leases: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -309,6 +317,9 @@ impl Monitor {
             subject: Box::new(subject.clone()),
             at: Utc::now(),
         };
+        if let Some(leases) = self.inner.leases.get() {
+            return self.start_shared(leases, subject, record).await;
+        }
         if let Err(refused) = self.join(subject, Resume::default()) {
             return refused;
         }
@@ -317,6 +328,159 @@ impl Monitor {
             tracing::warn!(%error, "watch started but not saved: it will not survive a restart");
         }
         StartOutcome::Started
+    }
+
+    /// `start_watch` with a shared database: the watch is written first (so
+    /// whichever replica holds the meeting finds it), then this replica
+    /// claims the meeting's lease. Holding it, it polls; otherwise the
+    /// holder takes the new member on at its next heartbeat.
+    async fn start_shared(
+        &self,
+        leases: &Leases,
+        subject: WatchSubject,
+        record: Write,
+    ) -> StartOutcome {
+        if let Err(refused) = self.may_start(&subject.key) {
+            return refused;
+        }
+        if self.is_watching(&subject.key) {
+            self.metrics().duplicates.inc();
+            return StartOutcome::AlreadyWatching;
+        }
+        if let Err(error) = self.inner.store.write_durably(record).await {
+            tracing::warn!(%error, "watch not saved to the shared database: not started");
+            return StartOutcome::StoreUnavailable;
+        }
+        match leases.claim(&subject.key.meeting_uuid).await {
+            Ok(true) => match self.join(subject, Resume::default()) {
+                Ok(()) | Err(StartOutcome::AlreadyWatching) => StartOutcome::Started,
+                Err(refused) => refused,
+            },
+            // Another replica polls this meeting; the watch is saved.
+            Ok(false) => StartOutcome::Started,
+            Err(error) => {
+                // Saved but unclaimed: a heartbeat (this replica's or
+                // another's) claims it once the database answers.
+                tracing::warn!(%error, "meeting lease not claimed; a heartbeat will");
+                StartOutcome::Started
+            }
+        }
+    }
+
+    /// Lets the registry consult the shared database's leases (several
+    /// replicas). Set once, before serving.
+    pub fn share_through(&self, leases: Arc<Leases>) {
+        let _ = self.inner.leases.set(leases);
+    }
+
+    /// The checks before a watch starts that need no registry entry.
+    fn may_start(&self, key: &ParticipantKey) -> Result<(), StartOutcome> {
+        let metrics = self.metrics();
+        if self.inner.cancel.is_cancelled() {
+            metrics.refused.inc();
+            return Err(StartOutcome::ShuttingDown);
+        }
+        if self.polling_disabled() {
+            metrics.refused.inc();
+            return Err(StartOutcome::PollingDisabled);
+        }
+        if self.ended().contains(key, Instant::now()) {
+            metrics.duplicates.inc();
+            return Err(StartOutcome::AlreadyEnded);
+        }
+        Ok(())
+    }
+
+    /// The meetings this process polls now.
+    pub fn meeting_uuids(&self) -> Vec<String> {
+        self.books().meetings.keys().cloned().collect()
+    }
+
+    /// Stops polling a meeting whose lease another replica holds now. Its
+    /// watches stay running in the store and keep their alert state.
+    /// Returns 1 if a task was stopped.
+    pub fn hand_over(&self, meeting_uuid: &str) -> usize {
+        let books = self.books();
+        match books.meetings.get(meeting_uuid) {
+            Some(task) => {
+                task.stop.request(StopReason::HandedOver);
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// Stops polling every meeting (the leases expired without a heartbeat).
+    pub fn hand_over_all(&self) -> usize {
+        let books = self.books();
+        for task in books.meetings.values() {
+            task.stop.request(StopReason::HandedOver);
+        }
+        books.meetings.len()
+    }
+
+    /// Takes on a running watch from the shared database (a member of a
+    /// meeting this replica now holds), with its alert state. False when
+    /// it was refused (ended, at capacity, shutting down).
+    pub fn adopt(&self, saved: SavedWatch) -> bool {
+        let SavedWatch {
+            subject,
+            started_at,
+            last_seen,
+            alert_state,
+        } = saved;
+        let resume = Resume {
+            // Polled before, by another replica: poll at once. Never polled
+            // (joined through another replica a moment ago): one interval
+            // after the join, as a new joiner.
+            poll_now: last_seen.is_some(),
+            last_seen,
+            alert_state,
+            age: (Utc::now() - started_at).to_std().unwrap_or_default(),
+        };
+        self.join(subject, resume).is_ok()
+    }
+
+    /// Participants and meetings that ended through webhooks another
+    /// replica took (or this one: harmless): remembered against late
+    /// retries, and their watches here stopped.
+    pub fn ended_elsewhere(
+        &self,
+        participants: &[(ParticipantKey, DateTime<Utc>)],
+        meetings: &[(String, DateTime<Utc>)],
+    ) {
+        let now = Instant::now();
+        {
+            let mut ended = self.ended();
+            for (key, at) in participants {
+                if !ended.participants.contains(key, now) {
+                    ended.participants.insert(key.clone(), instant_of(*at), now);
+                }
+            }
+            for (uuid, at) in meetings {
+                if !ended.meetings.contains(uuid, now) {
+                    ended.meetings.insert(uuid.clone(), instant_of(*at), now);
+                }
+            }
+            self.metrics().remembered_ended(&ended);
+        }
+        let books = self.books();
+        for (key, _) in participants {
+            if let (Some(watch), Some(task)) = (
+                books.watches.get(key),
+                books.meetings.get(&key.meeting_uuid),
+            ) {
+                let _ = task.commands.send(Command::Leave {
+                    id: watch.id,
+                    reason: StopReason::Left,
+                });
+            }
+        }
+        for (uuid, _) in meetings {
+            if let Some(task) = books.meetings.get(uuid) {
+                task.stop.request(StopReason::MeetingEnded);
+            }
+        }
     }
 
     /// Takes a registry entry for the subject's key and hands the watch to
@@ -517,7 +681,7 @@ impl Monitor {
         self.metrics().stopped(reason);
         // A watch stopped by a shutdown is still running as far as the
         // store knows: the next start resumes it.
-        if ours && reason != StopReason::Shutdown {
+        if ours && !reason.watch_goes_on() {
             self.inner.store.write(Write::WatchEnded {
                 key: subject.key.clone(),
                 reason,

@@ -57,6 +57,9 @@ pub enum StopReason {
     MaxAge,
     /// qoswatch is shutting down.
     Shutdown,
+    /// Another replica polls the meeting now (its lease moved): the watch
+    /// goes on there, with its alert state.
+    HandedOver,
 }
 
 impl StopReason {
@@ -72,14 +75,21 @@ impl StopReason {
             StopReason::Stale => "stale",
             StopReason::MaxAge => "max_age",
             StopReason::Shutdown => "shutdown",
+            StopReason::HandedOver => "handed_over",
         }
     }
 
     /// Whether the end says the participant is gone, so that a late retry
     /// of `participant_joined` must not start them again. A shutdown says
-    /// nothing about the call.
+    /// nothing about the call, nor does a hand-over to another replica.
     pub fn participant_gone(self) -> bool {
-        self != StopReason::Shutdown
+        !self.watch_goes_on()
+    }
+
+    /// Whether the watch goes on after this stop (in the next process, or
+    /// in another replica): no `WatchEnded`, and its open alerts stay open.
+    pub fn watch_goes_on(self) -> bool {
+        matches!(self, StopReason::Shutdown | StopReason::HandedOver)
     }
 }
 
@@ -95,6 +105,7 @@ impl fmt::Display for StopReason {
             StopReason::Stale => "no new sample",
             StopReason::MaxAge => "maximum watch age reached",
             StopReason::Shutdown => "shutdown",
+            StopReason::HandedOver => "handed over to another replica",
         };
         f.write_str(text)
     }
@@ -145,6 +156,9 @@ mod tests {
     #[test]
     fn only_a_shutdown_leaves_the_participant_startable() {
         assert!(!StopReason::Shutdown.participant_gone());
+        assert!(!StopReason::HandedOver.participant_gone());
+        assert!(StopReason::HandedOver.watch_goes_on());
+        assert!(!StopReason::Left.watch_goes_on());
         for reason in [StopReason::Left, StopReason::Stale, StopReason::NotLive] {
             assert!(reason.participant_gone(), "{reason:?}");
         }

@@ -69,15 +69,21 @@ pub struct QuotaView {
     pub zoom_remaining: Option<u32>,
     /// Real time until the quota renews at 00:00 UTC.
     pub until_reset: Duration,
-    /// Requests per second the budget spaces requests at.
+    /// Requests per second the budget spaces requests at (this replica's
+    /// part of the rate, with several).
     pub rate: f64,
+    /// This replica's part of what is left today: 1 alone, 1/N with N
+    /// replicas sharing the database.
+    pub share: f64,
 }
 
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Budget {
     interval: Duration,
-    rate: f64,
+    /// Requests a second qoswatch may send (the account's limit times
+    /// `zoom.rate_share`), for the share of each of several replicas.
+    per_second: u32,
     daily_limit: u32,
     clock: QuotaClock,
     state: Mutex<State>,
@@ -102,6 +108,10 @@ struct State {
     reserved: u32,
     /// Zoom's `X-RateLimit-Remaining` of today, with the day it was for.
     zoom_remaining: Option<(NaiveDate, u32)>,
+    /// Replicas sharing the rate and the day (1 without a shared database).
+    replicas: u32,
+    /// What the other replicas counted today, as of their last heartbeat.
+    others_used: u32,
     exhausted_logged: bool,
     /// Reserved slots still in the future whose callers were cancelled
     /// (participant left while waiting): handed to the next callers so
@@ -147,7 +157,7 @@ impl Budget {
             // rate + 1 requests into one second at the simulator.
             interval: (Duration::from_secs(1) + Duration::from_millis(25))
                 / requests_per_second.max(1),
-            rate: f64::from(requests_per_second.max(1)) / 1.025,
+            per_second: requests_per_second.max(1),
             daily_limit,
             clock: QuotaClock::Wall,
             state: Mutex::new(State {
@@ -158,6 +168,8 @@ impl Budget {
                 used_today: 0,
                 reserved: 0,
                 zoom_remaining: None,
+                replicas: 1,
+                others_used: 0,
                 exhausted_logged: false,
                 freed: BinaryHeap::new(),
             }),
@@ -180,6 +192,7 @@ impl Budget {
         if today != state.day {
             state.day = today;
             state.used_today = 0;
+            state.others_used = 0;
             state.exhausted_logged = false;
         }
     }
@@ -198,7 +211,7 @@ impl Budget {
         self.roll_over(&mut state);
         let day = state.day;
         QuotaView {
-            used_today: state.used_today,
+            used_today: state.used_today.saturating_add(state.others_used),
             allowance: self.daily_limit,
             zoom_remaining: state
                 .zoom_remaining
@@ -207,7 +220,63 @@ impl Budget {
             until_reset: self
                 .clock
                 .to_real(until_next_utc_midnight(self.clock.now())),
-            rate: self.rate,
+            rate: 1.0 / self.spacing(state.replicas).as_secs_f64(),
+            share: 1.0 / f64::from(state.replicas),
+        }
+    }
+
+    /// Time between two of this replica's requests when `replicas` share
+    /// the rate. Each takes whole requests a second (`floor(rate / N)`),
+    /// spaced so that no one-second window holds more than that: N evenly
+    /// spaced replicas with `rate / N` each could put one more each into
+    /// the same second. With fewer requests than replicas, each keeps to
+    /// `N / rate` apart on average.
+    fn spacing(&self, replicas: u32) -> Duration {
+        let whole = self.per_second / replicas.max(1);
+        if whole >= 1 {
+            (Duration::from_secs(1) + Duration::from_millis(25)) / whole
+        } else {
+            self.interval * replicas
+        }
+    }
+
+    /// The quota's current UTC day (on the quota clock).
+    pub fn today(&self) -> NaiveDate {
+        let mut state = self.lock();
+        self.roll_over(&mut state);
+        state.day
+    }
+
+    /// Several replicas share the account's limits (read at each
+    /// heartbeat): the rate is split evenly between the `replicas` alive,
+    /// the day counts what the others used, and a 429 pause one of them
+    /// recorded holds here too.
+    pub fn share(
+        &self,
+        replicas: u32,
+        others_used_today: u32,
+        paused_until: Option<DateTime<Utc>>,
+    ) {
+        let mut state = self.lock();
+        self.roll_over(&mut state);
+        let replicas = replicas.max(1);
+        if replicas > state.replicas {
+            // More replicas from now: space this one's next slot as the
+            // new share says, not as the old one did.
+            let spacing = self.spacing(replicas);
+            state.next_slot = state.next_slot.max(Instant::now() + spacing);
+        }
+        state.replicas = replicas;
+        state.others_used = others_used_today;
+        if let Some(left) = paused_until.and_then(|until| (until - Utc::now()).to_std().ok())
+            && !left.is_zero()
+        {
+            let until = Instant::now() + left;
+            if state.paused_until.is_none_or(|p| p < until) {
+                state.paused_until = Some(until);
+                state.next_slot = state.next_slot.max(until);
+                self.metrics.paused.set(1);
+            }
         }
     }
 
@@ -279,7 +348,12 @@ impl Budget {
             let slot = {
                 let mut state = self.lock();
                 self.roll_over(&mut state);
-                if state.used_today.saturating_add(state.reserved) >= self.daily_limit {
+                if state
+                    .used_today
+                    .saturating_add(state.others_used)
+                    .saturating_add(state.reserved)
+                    >= self.daily_limit
+                {
                     if !state.exhausted_logged {
                         state.exhausted_logged = true;
                         tracing::error!(
@@ -317,7 +391,7 @@ impl Budget {
                     Some(Reverse(freed)) => freed,
                     None => {
                         let slot = state.next_slot.max(earliest);
-                        state.next_slot = slot + self.interval;
+                        state.next_slot = slot + self.spacing(state.replicas);
                         slot
                     }
                 };
@@ -557,6 +631,90 @@ mod tests {
                 .count();
             assert!(in_window <= 4, "window from {t:?} holds {in_window}");
         }
+    }
+
+    /// The times of `n` requests from one budget, from the first.
+    async fn request_times(budget: &Budget, n: usize) -> Vec<Duration> {
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..n {
+            budget.acquire().await.expect("quota left");
+            times.push(Instant::now() - start);
+        }
+        times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replicas_sharing_the_rate_never_crowd_one_second_together() {
+        // Three replicas share 10 a second: each takes 3 a second (floor),
+        // spaced so no one-second window of its own holds more than 3, so
+        // the three together stay at 9 whatever their phases.
+        let budget = budget(10, 1000);
+        budget.share(3, 0, None);
+        let quota = budget.quota();
+        assert!((quota.share - 1.0 / 3.0).abs() < 1e-9);
+        assert!((quota.rate - 3.0 / 1.025).abs() < 1e-6, "{}", quota.rate);
+        let times = request_times(&budget, 10).await;
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 3, "window from {t:?} holds {in_window}");
+        }
+        // 1.025 s / 3, to the paused clock's millisecond.
+        let gap = times[1] - times[0];
+        assert!(
+            gap.abs_diff(Duration::from_nanos(341_666_666)) <= Duration::from_millis(1),
+            "{gap:?}"
+        );
+        // Alone again: the whole rate.
+        budget.share(1, 0, None);
+        let alone = request_times(&budget, 3).await;
+        let gap = alone[2] - alone[1];
+        assert!(
+            gap.abs_diff(Duration::from_micros(102_500)) <= Duration::from_millis(1),
+            "{gap:?}"
+        );
+        // Fewer requests than replicas: N / rate apart on average.
+        let slow = super::tests::budget(2, 1000);
+        slow.share(4, 0, None);
+        let times = request_times(&slow, 3).await;
+        let gap = times[2] - times[1];
+        assert!(
+            gap.abs_diff(Duration::from_millis(2_050)) <= Duration::from_millis(1),
+            "{gap:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_other_replicas_use_counts_against_the_day() {
+        let budget = budget(100, 10);
+        budget.share(2, 8, None);
+        assert_eq!(
+            budget.quota().used_today,
+            8,
+            "the account's use, all replicas"
+        );
+        budget.acquire().await.expect("9th");
+        budget.acquire().await.expect("10th");
+        assert!(matches!(
+            budget.acquire().await,
+            Err(BudgetError::DailyQuotaExhausted { limit: 10, .. })
+        ));
+        assert_eq!(budget.used_today(), 2, "this replica's own count");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_another_replica_recorded_holds_here() {
+        let budget = budget(100, 1000);
+        budget.share(2, 0, Some(Utc::now() + chrono::Duration::seconds(5)));
+        assert!(budget.paused_for().is_some());
+        let times = request_times(&budget, 1).await;
+        assert!(times[0] >= Duration::from_millis(4_900), "{:?}", times[0]);
+        // A pause that is over changes nothing.
+        budget.share(2, 0, Some(Utc::now() - chrono::Duration::seconds(1)));
+        assert_eq!(budget.paused_for(), None);
     }
 
     #[tokio::test(start_paused = true)]

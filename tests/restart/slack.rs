@@ -59,6 +59,12 @@ impl FlakySlack {
         FlakySlack { url, shared }
     }
 
+    /// Fails again from now on (the cluster tests).
+    #[allow(dead_code)]
+    pub fn fail(&self) {
+        self.shared.healthy.store(false, Ordering::SeqCst);
+    }
+
     pub fn recover(&self) {
         self.shared.healthy.store(true, Ordering::SeqCst);
     }

@@ -1,0 +1,398 @@
+//! The database side of sharing: this replica's heartbeat, meeting leases
+//! (claimed with `FOR UPDATE SKIP LOCKED`, renewed by the heartbeat, free
+//! once their TTL passes), and the adoption of what a dead or stopped
+//! replica's dispatcher held. Every time here is the database's `now()`,
+//! so replicas never compare their own clocks.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Postgres, Row, Transaction};
+use tokio::sync::Notify;
+
+use crate::store::{
+    RecordId, SavedGrouped, SavedMessage, SavedWatch, SharedDb, database_error_text, from_millis,
+};
+use crate::watch::subject::WatchSubject;
+use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+
+/// This replica's leases in the shared database.
+#[derive(Debug)]
+pub struct Leases {
+    db: SharedDb,
+    ttl: Duration,
+    /// Woken when a webhook claimed a meeting another replica had held:
+    /// the heartbeat syncs its other members at once.
+    pub(super) nudge: Notify,
+}
+
+/// What one heartbeat found.
+#[derive(Debug, Default)]
+pub struct Beat {
+    /// This replica had missed its own TTL: the others may have taken its
+    /// meetings and messages already.
+    pub lapsed: bool,
+    /// Meetings this replica holds now (renewed or claimed).
+    pub held: BTreeSet<String>,
+    /// Of those, claimed in this beat from another (dead or stopped) replica.
+    pub taken_over: usize,
+    /// The running watches of the held meetings.
+    pub watches: Vec<SavedWatch>,
+    /// Participants and meetings that ended since the last beat's mark.
+    pub ended_participants: Vec<(ParticipantKey, DateTime<Utc>)>,
+    pub ended_meetings: Vec<(String, DateTime<Utc>)>,
+    /// The newest ended time seen, the next beat's mark.
+    pub ended_mark: i64,
+    /// Messages, unrouted and grouped events adopted from replicas that
+    /// are gone.
+    pub outbox: Vec<SavedMessage>,
+    pub unrouted: Vec<(RecordId, AlertEvent)>,
+    pub grouped: Vec<SavedGrouped>,
+    /// Replicas alive (this one included).
+    pub live_replicas: u32,
+    /// Zoom requests the other replicas counted today (UTC).
+    pub others_used_today: u32,
+    /// A 429 pause some replica recorded, still in force.
+    pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// Rows held by no live replica: no owner, or one whose heartbeat expired
+/// (or whose row is gone).
+macro_rules! orphan {
+    () => {
+        "(owner IS NULL OR NOT EXISTS \
+         (SELECT 1 FROM replicas r WHERE r.id = owner AND r.expires_at > now()))"
+    };
+}
+
+fn ttl_secs(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}
+
+impl Leases {
+    pub fn new(db: SharedDb, ttl: Duration) -> Self {
+        Self {
+            db,
+            ttl,
+            nudge: Notify::new(),
+        }
+    }
+
+    /// This replica's id.
+    pub fn replica(&self) -> &str {
+        &self.db.replica
+    }
+
+    /// Claims the lease of `meeting_uuid` for this replica if it is free
+    /// (no row, no owner, or expired) or already ours. `Ok(false)`: a live
+    /// replica holds it and will pick the new watch up at its next beat.
+    pub async fn claim(&self, meeting_uuid: &str) -> Result<bool, String> {
+        let row = sqlx::query(
+            "INSERT INTO leases (meeting_uuid, owner, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3)) \
+             ON CONFLICT (meeting_uuid) DO UPDATE SET owner = excluded.owner, \
+             expires_at = excluded.expires_at, \
+             taken_over = leases.taken_over + \
+               (leases.owner IS NOT NULL AND leases.owner <> excluded.owner)::int \
+             WHERE leases.owner IS NULL OR leases.owner = excluded.owner \
+               OR leases.expires_at < now() \
+             RETURNING (xmax <> 0) AS existed",
+        )
+        .bind(meeting_uuid)
+        .bind(&self.db.replica)
+        .bind(ttl_secs(self.ttl))
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(|e| database_error_text(&e))?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        if row.get::<bool, _>(0) {
+            // An existing lease: there may be other members to sync.
+            self.nudge.notify_one();
+        }
+        Ok(true)
+    }
+
+    /// One heartbeat, in one transaction: stay alive, renew, claim a fair
+    /// share of the free meetings, read their watches and what ended, adopt
+    /// orphaned messages, and read the Zoom budget's shared figures.
+    pub async fn beat(&self, ended_mark: i64, today: NaiveDate) -> Result<Beat, String> {
+        let error = |e: sqlx::Error| database_error_text(&e);
+        let mut tx = self.db.pool.begin().await.map_err(error)?;
+        let beat = self
+            .beat_in(&mut tx, ended_mark, today)
+            .await
+            .map_err(error)?;
+        tx.commit().await.map_err(error)?;
+        Ok(beat)
+    }
+
+    async fn beat_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        ended_mark: i64,
+        today: NaiveDate,
+    ) -> Result<Beat, sqlx::Error> {
+        let me = self.db.replica.as_str();
+        let ttl = ttl_secs(self.ttl);
+        let mut beat = Beat::default();
+
+        // Alive. A row that had expired means the others may already have
+        // adopted what this replica held.
+        let lapsed: Option<bool> = sqlx::query_scalar(
+            "UPDATE replicas r SET expires_at = now() + make_interval(secs => $2) \
+             FROM (SELECT id, expires_at < now() AS lapsed FROM replicas WHERE id = $1 FOR UPDATE) old \
+             WHERE r.id = old.id RETURNING old.lapsed",
+        )
+        .bind(me)
+        .bind(ttl)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match lapsed {
+            Some(lapsed) => beat.lapsed = lapsed,
+            None => {
+                // Removed (a day after lapsing): come back as a new row.
+                beat.lapsed = true;
+                sqlx::query(
+                    "INSERT INTO replicas (id, number, expires_at) \
+                     VALUES ($1, nextval('replica_numbers'), now() + make_interval(secs => $2))",
+                )
+                .bind(me)
+                .bind(ttl)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        if beat.lapsed {
+            // Start afresh: whatever this replica held may be another's now.
+            sqlx::query("UPDATE leases SET owner = NULL WHERE owner = $1 AND expires_at < now()")
+                .bind(me)
+                .execute(&mut **tx)
+                .await?;
+        }
+
+        // Renew the meetings that still have running watches; give back
+        // the others.
+        let renewed: Vec<String> = sqlx::query_scalar(
+            "UPDATE leases l SET expires_at = now() + make_interval(secs => $2) \
+             WHERE l.owner = $1 AND EXISTS (SELECT 1 FROM watches w \
+               WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
+             RETURNING l.meeting_uuid",
+        )
+        .bind(me)
+        .bind(ttl)
+        .fetch_all(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE leases l SET owner = NULL, expires_at = now() WHERE l.owner = $1 \
+             AND NOT EXISTS (SELECT 1 FROM watches w \
+               WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL)",
+        )
+        .bind(me)
+        .execute(&mut **tx)
+        .await?;
+        beat.held.extend(renewed);
+
+        // Running watches whose meeting has no lease row at all (the
+        // replica that took the webhook died before claiming).
+        sqlx::query(
+            "INSERT INTO leases (meeting_uuid, owner, expires_at) \
+             SELECT DISTINCT w.meeting_uuid, NULL::text, now() FROM watches w \
+             WHERE w.ended_at IS NULL AND NOT EXISTS \
+               (SELECT 1 FROM leases l WHERE l.meeting_uuid = w.meeting_uuid) \
+             ON CONFLICT DO NOTHING",
+        )
+        .execute(&mut **tx)
+        .await?;
+
+        let live: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM replicas WHERE expires_at > now()")
+                .fetch_one(&mut **tx)
+                .await?;
+        beat.live_replicas = u32::try_from(live.max(1)).unwrap_or(1);
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM leases l WHERE EXISTS (SELECT 1 FROM watches w \
+             WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL)",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        // A fair share: no replica takes more than its part of the free
+        // meetings while others are alive to take theirs (the sum of the
+        // shares covers them all, so none is left over).
+        let fair = (active + live - 1) / live.max(1);
+        let want = (fair - beat.held.len() as i64).max(0);
+        if want > 0 {
+            let claimed: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT meeting_uuid, owner FROM leases l \
+                 WHERE (l.owner IS NULL OR l.expires_at < now()) AND EXISTS \
+                   (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
+                 ORDER BY l.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(want)
+            .fetch_all(&mut **tx)
+            .await?;
+            if !claimed.is_empty() {
+                let uuids: Vec<&str> = claimed.iter().map(|(u, _)| u.as_str()).collect();
+                sqlx::query(
+                    "UPDATE leases SET owner = $1, expires_at = now() + make_interval(secs => $2), \
+                     taken_over = taken_over + (owner IS NOT NULL)::int \
+                     WHERE meeting_uuid = ANY($3)",
+                )
+                .bind(me)
+                .bind(ttl)
+                .bind(&uuids)
+                .execute(&mut **tx)
+                .await?;
+                beat.taken_over = claimed
+                    .iter()
+                    .filter(|(_, owner)| owner.as_deref().is_some_and(|o| o != me))
+                    .count();
+                beat.held.extend(claimed.into_iter().map(|(u, _)| u));
+            }
+        }
+
+        // The members of the held meetings, with their alert state.
+        let held: Vec<&str> = beat.held.iter().map(String::as_str).collect();
+        for row in sqlx::query(
+            "SELECT subject, started_at, last_seen, alert_state FROM watches \
+             WHERE ended_at IS NULL AND meeting_uuid = ANY($1) ORDER BY started_at",
+        )
+        .bind(&held)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            let Some(subject) = parse::<WatchSubject>(row.get(0)) else {
+                continue;
+            };
+            beat.watches.push(SavedWatch {
+                subject,
+                started_at: from_millis(row.get(1)),
+                last_seen: row.get::<Option<i64>, _>(2).map(from_millis),
+                alert_state: row.get::<Option<&str>, _>(3).and_then(parse),
+            });
+        }
+        // Who left and what ended, since the last mark (a second of overlap
+        // covers commits that were in flight).
+        beat.ended_mark = ended_mark;
+        for row in
+            sqlx::query("SELECT meeting_uuid, user_id, at FROM ended_participants WHERE at >= $1")
+                .bind(ended_mark - 1000)
+                .fetch_all(&mut **tx)
+                .await?
+        {
+            let at: i64 = row.get(2);
+            beat.ended_mark = beat.ended_mark.max(at);
+            beat.ended_participants.push((
+                ParticipantKey {
+                    meeting_uuid: row.get(0),
+                    user_id: row.get(1),
+                },
+                from_millis(at),
+            ));
+        }
+        for row in sqlx::query("SELECT meeting_uuid, at FROM ended_meetings WHERE at >= $1")
+            .bind(ended_mark - 1000)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            let at: i64 = row.get(1);
+            beat.ended_mark = beat.ended_mark.max(at);
+            beat.ended_meetings.push((row.get(0), from_millis(at)));
+        }
+
+        // Adopt what replicas that are gone (stopped, or expired) held in
+        // their dispatchers: queued messages, unrouted and grouped events.
+        for row in sqlx::query(concat!(
+            "UPDATE outbox SET owner = $1 WHERE id IN (SELECT id FROM outbox \
+             WHERE state = 'queued' AND ",
+            orphan!(),
+            " ORDER BY id FOR UPDATE SKIP LOCKED) \
+             RETURNING id, channel, events, queued_at, attempts"
+        ))
+        .bind(me)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            let Some(events) = parse::<Vec<AlertEvent>>(row.get(2)) else {
+                continue;
+            };
+            beat.outbox.push(SavedMessage {
+                id: row.get(0),
+                channel: row.get(1),
+                events,
+                queued_at: from_millis(row.get(3)),
+                attempts: u32::try_from(row.get::<i32, _>(4)).unwrap_or(0),
+            });
+        }
+        beat.outbox.sort_by_key(|m| m.id);
+        for row in sqlx::query(concat!(
+            "UPDATE alert_events SET owner = $1 WHERE id IN (SELECT id FROM alert_events \
+             WHERE NOT routed AND ",
+            orphan!(),
+            " ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, event"
+        ))
+        .bind(me)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            if let Some(event) = parse::<AlertEvent>(row.get(1)) {
+                beat.unrouted.push((row.get(0), event));
+            }
+        }
+        beat.unrouted.sort_by_key(|(id, _)| *id);
+        for row in sqlx::query(concat!(
+            "WITH taken AS (UPDATE grouped SET owner = $1 WHERE (event_id, channel) IN \
+               (SELECT event_id, channel FROM grouped WHERE ",
+            orphan!(),
+            " FOR UPDATE SKIP LOCKED) RETURNING event_id, channel) \
+             SELECT t.event_id, t.channel, e.event FROM taken t \
+             JOIN alert_events e ON e.id = t.event_id ORDER BY t.event_id, t.channel"
+        ))
+        .bind(me)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            if let Some(event) = parse::<AlertEvent>(row.get(2)) {
+                beat.grouped.push(SavedGrouped {
+                    id: row.get(0),
+                    channel: row.get(1),
+                    event,
+                });
+            }
+        }
+
+        // The Zoom budget: the others' count today and a shared pause.
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(used), 0)::bigint FROM zoom_budget_use \
+             WHERE day = $1 AND replica <> $2",
+        )
+        .bind(today.to_string())
+        .bind(me)
+        .fetch_one(&mut **tx)
+        .await?;
+        beat.others_used_today = u32::try_from(others).unwrap_or(u32::MAX);
+        let paused: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT paused_until FROM zoom_pause WHERE id = 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        beat.paused_until = paused
+            .flatten()
+            .map(from_millis)
+            .filter(|until| *until > Utc::now());
+        Ok(beat)
+    }
+}
+
+/// A stored JSON record; one that cannot be read is skipped (and the
+/// others still adopted) rather than stopping every heartbeat.
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    match serde_json::from_str(text) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::error!(%error, "a shared record cannot be read; skipped");
+            None
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! The PostgreSQL backend: one database shared by several replicas.
+//!
+//! The data tables are the SQLite ones plus an `owner` on what a replica's
+//! dispatcher holds in memory (unrouted and grouped events, queued
+//! messages). What is shared beyond them (replicas, meeting leases, the
+//! Zoom count per replica) is read and written by `crate::cluster` through
+//! [`SharedDb`]; this file only writes the records every store writes, in
+//! order, through the one writer task.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, SqlStr, Transaction};
+
+use super::{Backend, RecordId, Snapshot, StoreError, StoreSettings, Write, millis};
+use qoswatch_core::alert::AlertEvent;
+
+/// The migrations, in order. Never edit one that has shipped: add the next.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "initial".into(),
+        MigrationType::Simple,
+        SqlStr::from_static(include_str!("migrations/postgres/0001_initial.sql")),
+        false,
+    )])
+}
+
+/// How this replica reaches the shared database, for the cluster's
+/// heartbeat: the pool, its name and its number.
+#[derive(Debug, Clone)]
+pub struct SharedDb {
+    pub pool: PgPool,
+    /// This process's replica id (`replicas.id`, `leases.owner`).
+    pub replica: String,
+    /// Where the database is, without credentials, for logs.
+    pub location: String,
+}
+
+/// The PostgreSQL database behind a [`super::Store`].
+#[derive(Debug)]
+pub struct PgBackend {
+    shared: SharedDb,
+    number: i64,
+}
+
+/// Where a connection URL points, without its password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
+
+/// A replica id: the host's name, the process and a random suffix, so a
+/// restarted process is a new replica (its predecessor's leases expire).
+fn replica_id(configured: Option<&str>) -> String {
+    let host = configured.map(str::to_owned).unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "qoswatch".into())
+    });
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+impl PgBackend {
+    /// Connects, applies the migrations (under PostgreSQL's advisory lock, so
+    /// replicas starting together apply them once) and registers this
+    /// replica.
+    pub async fn open(
+        settings: &StoreSettings,
+        url: &SecretString,
+        password: Option<&SecretString>,
+    ) -> Result<(Self, String), StoreError> {
+        let mut options = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
+            StoreError::Open {
+                path: "store.url".into(),
+                // sqlx's message about a URL names the part it could not
+                // read, never the password.
+                reason: format!("not a PostgreSQL URL: {}", strip_url(&e.to_string())),
+            }
+        })?;
+        if let Some(password) = password {
+            options = options.password(password.expose_secret());
+        }
+        let location = describe(&options);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: location.clone(),
+                reason: reason_of(&e),
+            })?;
+        migrator().run(&pool).await.map_err(|e| StoreError::Open {
+            path: location.clone(),
+            reason: format!("migrations failed: {}", strip_url(&e.to_string())),
+        })?;
+        let replica = replica_id(settings.replica_name.as_deref());
+        let ttl = settings.lease_ttl.as_secs_f64();
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO replicas (id, number, expires_at) \
+             VALUES ($1, nextval('replica_numbers'), now() + make_interval(secs => $2)) \
+             RETURNING number",
+        )
+        .bind(&replica)
+        .bind(ttl)
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| StoreError::Open {
+            path: location.clone(),
+            reason: reason_of(&e),
+        })?;
+        let shown = format!("{location} (replica {replica})");
+        Ok((
+            Self {
+                shared: SharedDb {
+                    pool,
+                    replica,
+                    location,
+                },
+                number,
+            },
+            shown,
+        ))
+    }
+
+    /// The pool and identity for the cluster's heartbeat.
+    pub fn shared(&self) -> SharedDb {
+        self.shared.clone()
+    }
+
+    /// What a replica reads at start: the silences and a pause in force.
+    /// Watches come with the leases it claims, queued messages with the
+    /// rows it adopts (`crate::cluster`), not from here.
+    pub async fn load(&mut self) -> Result<Snapshot, StoreError> {
+        let pool = &self.shared.pool;
+        let read = |e: sqlx::Error| StoreError::Open {
+            path: self.shared.location.clone(),
+            reason: reason_of(&e),
+        };
+        let mut snapshot = Snapshot::default();
+        for row in sqlx::query("SELECT silence FROM silences ORDER BY ends_at")
+            .fetch_all(pool)
+            .await
+            .map_err(read)?
+        {
+            snapshot
+                .silences
+                .push(json(&self.shared.location, row.get::<&str, _>(0))?);
+        }
+        // Record ids: this replica's number in the high 32 bits, so replicas
+        // never hand out the same id and one replica's ids keep their order.
+        snapshot.last_id = self.number << 32;
+        Ok(snapshot)
+    }
+}
+
+/// sqlx error texts about connections can quote the URL; keep only what
+/// precedes a `://`.
+fn strip_url(text: &str) -> String {
+    match text.find("://") {
+        Some(at) => format!("{} (URL not shown)", text[..at].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+/// A connection or query error as an operator reads it, without
+/// credentials.
+pub fn reason_of(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => strip_url(db.message()),
+        sqlx::Error::Io(io) => format!("cannot reach the database: {io}"),
+        sqlx::Error::Tls(_) => "TLS with the database failed (check sslmode and the CA)".into(),
+        sqlx::Error::PoolTimedOut => "no database connection within 5 s".into(),
+        other => strip_url(&other.to_string()),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(location: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        path: location.into(),
+        reason: format!("a stored record cannot be read ({e})"),
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Write(e.to_string()))
+}
+
+fn write_error(error: sqlx::Error) -> StoreError {
+    StoreError::Write(reason_of(&error))
+}
+
+type Tx<'a> = Transaction<'a, Postgres>;
+
+async fn apply_one(tx: &mut Tx<'_>, me: &str, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::WatchStarted { subject, at } => {
+            // A duplicate `participant_joined` (on any replica) must not
+            // wipe a running watch's state: only an ended one starts again.
+            sqlx::query(
+                "INSERT INTO watches (meeting_uuid, user_id, subject, started_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET subject = excluded.subject, \
+                 started_at = excluded.started_at, last_seen = NULL, alert_state = NULL, \
+                 ended_at = NULL, end_reason = NULL WHERE watches.ended_at IS NOT NULL",
+            )
+            .bind(&subject.key.meeting_uuid)
+            .bind(&subject.key.user_id)
+            .bind(to_json(subject)?)
+            .bind(millis(*at))
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+        }
+        Write::WatchProgress {
+            key,
+            last_seen,
+            alert_state,
+            events,
+        } => {
+            let state = alert_state.as_ref().map(to_json).transpose()?;
+            sqlx::query(
+                "UPDATE watches SET last_seen = COALESCE($1, last_seen), \
+                 alert_state = COALESCE($2, alert_state) WHERE meeting_uuid = $3 AND user_id = $4",
+            )
+            .bind(last_seen.map(millis))
+            .bind(state)
+            .bind(&key.meeting_uuid)
+            .bind(&key.user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+            for (id, event) in events {
+                insert_event(tx, me, *id, event).await?;
+            }
+        }
+        Write::WatchEnded { key, reason, at } => {
+            sqlx::query(
+                "UPDATE watches SET ended_at = $1, end_reason = $2, alert_state = NULL \
+                 WHERE meeting_uuid = $3 AND user_id = $4",
+            )
+            .bind(millis(*at))
+            .bind(reason.to_string())
+            .bind(&key.meeting_uuid)
+            .bind(&key.user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+        }
+        Write::ParticipantEnded { key, at } => {
+            sqlx::query(
+                "INSERT INTO ended_participants (meeting_uuid, user_id, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET at = excluded.at",
+            )
+            .bind(&key.meeting_uuid)
+            .bind(&key.user_id)
+            .bind(millis(*at))
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+        }
+        Write::MeetingEnded { uuid, at } => {
+            sqlx::query(
+                "INSERT INTO ended_meetings (meeting_uuid, at) VALUES ($1, $2) \
+                 ON CONFLICT (meeting_uuid) DO UPDATE SET at = excluded.at",
+            )
+            .bind(uuid)
+            .bind(millis(*at))
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+        }
+        Write::Event { id, event } => insert_event(tx, me, *id, event).await?,
+        Write::EventRouted { id, channels } => {
+            for channel in channels {
+                sqlx::query(
+                    "INSERT INTO grouped (event_id, channel, owner) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(channel)
+                .bind(me)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+            }
+            sqlx::query("UPDATE alert_events SET routed = true WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+        }
+        Write::Queued {
+            id,
+            channel,
+            events,
+            grouped,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO outbox (id, channel, events, queued_at, due_at, owner) \
+                 VALUES ($1, $2, $3, $4, $4, $5)",
+            )
+            .bind(id)
+            .bind(channel)
+            .bind(to_json(events)?)
+            .bind(millis(*at))
+            .bind(me)
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+            sqlx::query("DELETE FROM grouped WHERE event_id = ANY($1) AND channel = $2")
+                .bind(grouped)
+                .bind(channel)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+        }
+        Write::Delivered { id, at } => finish_message(tx, *id, "delivered", *at).await?,
+        Write::Failed { id, at } => finish_message(tx, *id, "failed", *at).await?,
+        Write::Retry { id, attempts, due } => {
+            sqlx::query("UPDATE outbox SET attempts = $1, due_at = $2 WHERE id = $3")
+                .bind(i64::from(*attempts))
+                .bind(millis(*due))
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+        }
+        Write::Silence(silence) => {
+            sqlx::query(
+                "INSERT INTO silences (id, silence, ends_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET silence = excluded.silence, \
+                 ends_at = excluded.ends_at",
+            )
+            .bind(&silence.id)
+            .bind(to_json(silence)?)
+            .bind(millis(silence.ends_at))
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+        }
+        Write::Budget(budget) => {
+            // This replica's own count; the heartbeat adds the others'.
+            sqlx::query(
+                "INSERT INTO zoom_budget_use (replica, day, used) VALUES ($1, $2, $3) \
+                 ON CONFLICT (replica, day) DO UPDATE SET used = GREATEST(zoom_budget_use.used, excluded.used)",
+            )
+            .bind(me)
+            .bind(budget.day.to_string())
+            .bind(i64::from(budget.used))
+            .execute(&mut **tx)
+            .await
+            .map_err(write_error)?;
+            if let Some(until) = budget.paused_until {
+                sqlx::query(
+                    "INSERT INTO zoom_pause (id, paused_until) VALUES (1, $1) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                     paused_until = GREATEST(zoom_pause.paused_until, excluded.paused_until)",
+                )
+                .bind(millis(until))
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+            }
+        }
+        Write::HandBack => {
+            // After this replica's last writes (the writer applies in
+            // order): its meetings and everything its dispatcher held go
+            // to whoever's heartbeat comes first.
+            for sql in [
+                "UPDATE leases SET owner = NULL, expires_at = now() WHERE owner = $1",
+                "UPDATE outbox SET owner = NULL WHERE owner = $1 AND state = 'queued'",
+                "UPDATE alert_events SET owner = NULL WHERE owner = $1 AND NOT routed",
+                "UPDATE grouped SET owner = NULL WHERE owner = $1",
+                "DELETE FROM replicas WHERE id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(me)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(write_error)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_event(
+    tx: &mut Tx<'_>,
+    me: &str,
+    id: RecordId,
+    event: &AlertEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_events (id, alert_key, status, at, event, owner) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(event.key.as_str())
+    .bind(event.status.tag())
+    .bind(millis(event.at))
+    .bind(to_json(event)?)
+    .bind(me)
+    .execute(&mut **tx)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
+async fn finish_message(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    state: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET state = $1, done_at = $2 WHERE id = $3")
+        .bind(state)
+        .bind(millis(at))
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(write_error)?;
+    Ok(())
+}
+
+impl Backend for PgBackend {
+    async fn apply(&mut self, batch: &[Write]) -> Result<(), StoreError> {
+        let mut tx = self.shared.pool.begin().await.map_err(write_error)?;
+        for write in batch {
+            apply_one(&mut tx, &self.shared.replica, write).await?;
+        }
+        tx.commit().await.map_err(write_error)
+    }
+
+    async fn prune(
+        &mut self,
+        before: DateTime<Utc>,
+        ended_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (before_ms, ended_ms) = (millis(before), millis(ended_before));
+        let mut tx = self.shared.pool.begin().await.map_err(write_error)?;
+        let mut deleted = 0;
+        for (sql, bound) in [
+            (
+                "DELETE FROM watches WHERE ended_at IS NOT NULL AND ended_at < $1",
+                before_ms,
+            ),
+            (
+                "DELETE FROM outbox WHERE state != 'queued' AND done_at < $1",
+                before_ms,
+            ),
+            (
+                "DELETE FROM alert_events WHERE routed AND at < $1 \
+                 AND id NOT IN (SELECT event_id FROM grouped)",
+                before_ms,
+            ),
+            ("DELETE FROM silences WHERE ends_at < $1", before_ms),
+            ("DELETE FROM ended_participants WHERE at < $1", ended_ms),
+            ("DELETE FROM ended_meetings WHERE at < $1", ended_ms),
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(bound)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error)?
+                .rows_affected();
+        }
+        let day: NaiveDate = Utc::now().date_naive() - chrono::Days::new(2);
+        deleted += sqlx::query("DELETE FROM zoom_budget_use WHERE day < $1")
+            .bind(day.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?
+            .rows_affected();
+        // Leases of meetings nobody watches any more, and replicas gone for
+        // a day (whatever they held was adopted long since).
+        deleted += sqlx::query(
+            "DELETE FROM leases l WHERE (l.owner IS NULL OR l.expires_at < now()) \
+             AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid \
+             AND w.ended_at IS NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?
+        .rows_affected();
+        deleted += sqlx::query("DELETE FROM replicas WHERE expires_at < now() - interval '1 day'")
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?
+            .rows_affected();
+        tx.commit().await.map_err(write_error)?;
+        Ok(deleted)
+    }
+
+    async fn size(&mut self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&self.shared.pool)
+            .await
+            .map_err(write_error)?;
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    async fn close(self) {
+        self.shared.pool.close().await;
+    }
+}
