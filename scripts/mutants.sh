@@ -53,6 +53,10 @@ service_tests() {
     # The store's logic has unit tests on a real SQLite file; tests/restart
     # (real processes, ~30 s a run) covers its wiring and runs in CI.
     src/store/*) echo "" ;;
+    # Leases and the heartbeat: tests/cluster (in-process lease tests, then
+    # three replica processes; needs QOSWATCH_TEST_DATABASE_URL, see
+    # scripts/test-postgres.sh).
+    src/cluster/*) echo "cluster" ;;
     src/config.rs) echo "api serve_cli" ;;
     src/logging.rs) echo "adversarial" ;;
     src/live_rules.rs) echo "api rules_reload" ;;

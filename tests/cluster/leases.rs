@@ -1,0 +1,310 @@
+//! The database side of sharing, in process: two or three "replicas" are
+//! stores opened on one fresh PostgreSQL database, each with its `Leases`.
+//! Fast (no child process), so the lease rules are pinned here one by one.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use qoswatch::cluster::{Beat, Leases};
+use qoswatch::store::{BudgetUse, Store, StoreSettings, Write};
+use qoswatch::watch::WatchSubject;
+use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::rules::SavedState;
+use secrecy::SecretString;
+
+use super::fresh_database;
+
+struct Replica {
+    store: Store,
+    leases: Leases,
+}
+
+async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
+    let settings = StoreSettings {
+        data_dir: None,
+        lease_ttl: ttl,
+        replica_name: Some(name.into()),
+        ..StoreSettings::default()
+    };
+    let url = SecretString::from(database.to_owned());
+    let (store, _) = Store::open_postgres(
+        &settings,
+        &url,
+        None,
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .await
+    .expect("store");
+    let leases = Leases::new(store.shared().expect("shared").clone(), ttl);
+    Replica { store, leases }
+}
+
+impl Replica {
+    async fn write(&self, write: Write) {
+        self.store.write_durably(write).await.expect("committed");
+    }
+
+    async fn beat(&self) -> Beat {
+        self.leases
+            .beat(0, Utc::now().date_naive())
+            .await
+            .expect("heartbeat")
+    }
+}
+
+fn subject(meeting: &str, user: &str) -> WatchSubject {
+    WatchSubject {
+        key: key(meeting, user),
+        meeting: MeetingInfo {
+            uuid: meeting.into(),
+            ..MeetingInfo::default()
+        },
+        participant: ParticipantInfo {
+            user_id: user.into(),
+            ..ParticipantInfo::default()
+        },
+    }
+}
+
+fn key(meeting: &str, user: &str) -> ParticipantKey {
+    ParticipantKey {
+        meeting_uuid: meeting.into(),
+        user_id: user.into(),
+    }
+}
+
+fn started(meeting: &str, user: &str) -> Write {
+    Write::WatchStarted {
+        subject: Box::new(subject(meeting, user)),
+        at: Utc::now(),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_free_meeting_is_claimed_by_one_replica_only() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    a.write(started("m1", "1")).await;
+    assert!(a.leases.claim("m1").await.unwrap(), "free: claimed");
+    assert!(
+        !b.leases.claim("m1").await.unwrap(),
+        "held by a live replica"
+    );
+    assert!(a.leases.claim("m1").await.unwrap(), "ours already");
+    let (beat_a, beat_b) = (a.beat().await, b.beat().await);
+    assert!(beat_a.held.contains("m1"));
+    assert!(!beat_b.held.contains("m1"), "{:?}", beat_b.held);
+    assert_eq!(beat_a.watches.len(), 1);
+    assert!(beat_b.watches.is_empty(), "b does not poll a's meeting");
+    assert_eq!(beat_b.live_replicas, 2);
+}
+
+#[tokio::test]
+async fn an_expired_lease_moves_with_the_watch_and_its_alert_state() {
+    let database = fresh_database().await;
+    // a never beats again after opening: its lease lapses after 1 s.
+    let a = replica(&database, "a", Duration::from_secs(1)).await;
+    let b = replica(&database, "b", LONG).await;
+    a.write(started("m1", "1")).await;
+    assert!(a.leases.claim("m1").await.unwrap());
+    let seen = Utc::now();
+    a.write(Write::WatchProgress {
+        key: key("m1", "1"),
+        last_seen: Some(seen),
+        alert_state: Some(SavedState::default()),
+        events: Vec::new(),
+    })
+    .await;
+    assert!(b.beat().await.held.is_empty(), "not before the TTL");
+    // Beat until b holds it: the TTL is 1 s, allow 10.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let beat = loop {
+        let beat = b.beat().await;
+        if beat.held.contains("m1") {
+            break beat;
+        }
+        assert!(std::time::Instant::now() < deadline, "never taken over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(beat.taken_over, 1, "counted as a takeover");
+    assert_eq!(beat.live_replicas, 1, "a is no longer alive");
+    let watch = &beat.watches[0];
+    assert_eq!(watch.subject.key, key("m1", "1"));
+    assert_eq!(watch.alert_state, Some(SavedState::default()));
+    assert_eq!(
+        watch.last_seen.map(|t| t.timestamp_millis()),
+        Some(seen.timestamp_millis())
+    );
+    // The lapsed replica learns it at its next beat, and does not hold m1.
+    let back = a.beat().await;
+    assert!(back.lapsed);
+    assert!(!back.held.contains("m1"));
+}
+
+#[tokio::test]
+async fn a_duplicate_join_on_another_replica_keeps_the_running_watch_s_state() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    a.write(started("m1", "1")).await;
+    assert!(a.leases.claim("m1").await.unwrap());
+    a.write(Write::WatchProgress {
+        key: key("m1", "1"),
+        last_seen: Some(Utc::now()),
+        alert_state: Some(SavedState::default()),
+        events: Vec::new(),
+    })
+    .await;
+    // Zoom delivers the same participant_joined again, to b.
+    b.write(started("m1", "1")).await;
+    let beat = a.beat().await;
+    assert_eq!(beat.watches.len(), 1);
+    assert!(beat.watches[0].alert_state.is_some(), "state kept");
+    assert!(beat.watches[0].last_seen.is_some(), "last sample kept");
+    // An ended watch does start again.
+    a.write(Write::WatchEnded {
+        key: key("m1", "1"),
+        reason: qoswatch::watch::StopReason::Left,
+        at: Utc::now(),
+    })
+    .await;
+    b.write(started("m1", "1")).await;
+    let beat = a.beat().await;
+    assert_eq!(beat.watches.len(), 1);
+    assert!(beat.watches[0].alert_state.is_none(), "a new watch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handed_back_messages_are_adopted_once_and_leases_freed_at_once() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    let c = replica(&database, "c", LONG).await;
+    a.write(started("m1", "1")).await;
+    assert!(a.leases.claim("m1").await.unwrap());
+    for id in [a.store.next_id(), a.store.next_id()] {
+        a.write(Write::Queued {
+            id,
+            channel: "it-slack".into(),
+            events: Vec::new(),
+            grouped: Vec::new(),
+            at: Utc::now(),
+        })
+        .await;
+    }
+    // Nothing of a live replica's is adopted.
+    let (beat_b, beat_c) = tokio::join!(b.beat(), c.beat());
+    assert!(beat_b.outbox.is_empty() && beat_c.outbox.is_empty());
+    assert!(!beat_b.held.contains("m1") && !beat_c.held.contains("m1"));
+    a.write(Write::HandBack).await;
+    let (beat_b, beat_c) = tokio::join!(b.beat(), c.beat());
+    let adopted: Vec<i64> = beat_b
+        .outbox
+        .iter()
+        .chain(&beat_c.outbox)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(adopted.len(), 2, "each message adopted once: {adopted:?}");
+    assert_eq!(
+        usize::from(beat_b.held.contains("m1")) + usize::from(beat_c.held.contains("m1")),
+        1,
+        "the meeting taken by one of them, without waiting for the TTL"
+    );
+    assert_eq!(beat_b.live_replicas, 2, "a left");
+    // Adopted rows are the adopter's now: nobody adopts them again.
+    let (again_b, again_c) = tokio::join!(b.beat(), c.beat());
+    assert!(again_b.outbox.is_empty() && again_c.outbox.is_empty());
+}
+
+#[tokio::test]
+async fn the_budget_counts_every_replica_s_use_and_shares_a_pause() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    let day = Utc::now().date_naive();
+    let pause = Utc::now() + chrono::Duration::seconds(30);
+    a.write(Write::Budget(BudgetUse {
+        day,
+        used: 5,
+        paused_until: Some(pause),
+    }))
+    .await;
+    b.write(Write::Budget(BudgetUse {
+        day,
+        used: 7,
+        paused_until: None,
+    }))
+    .await;
+    // A lower count written late (a retry) never lowers the day's use.
+    a.write(Write::Budget(BudgetUse {
+        day,
+        used: 4,
+        paused_until: None,
+    }))
+    .await;
+    let seen_by_b = b.beat().await;
+    assert_eq!(seen_by_b.others_used_today, 5);
+    assert_eq!(seen_by_b.live_replicas, 2);
+    assert_eq!(
+        seen_by_b.paused_until.map(|t| t.timestamp_millis()),
+        Some(pause.timestamp_millis())
+    );
+    assert_eq!(a.beat().await.others_used_today, 7);
+}
+
+#[tokio::test]
+async fn ends_recorded_by_one_replica_reach_the_others() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    a.write(Write::ParticipantEnded {
+        key: key("m1", "1"),
+        at: Utc::now(),
+    })
+    .await;
+    a.write(Write::MeetingEnded {
+        uuid: "m2".into(),
+        at: Utc::now(),
+    })
+    .await;
+    let beat = b.beat().await;
+    assert_eq!(beat.ended_participants.len(), 1);
+    assert_eq!(beat.ended_participants[0].0, key("m1", "1"));
+    assert_eq!(beat.ended_meetings[0].0, "m2");
+    assert!(beat.ended_mark > 0);
+    // Past the mark (and its second of overlap) nothing comes again.
+    let later = b
+        .leases
+        .beat(beat.ended_mark + 2_000, day_today())
+        .await
+        .unwrap();
+    assert!(later.ended_participants.is_empty() && later.ended_meetings.is_empty());
+}
+
+fn day_today() -> chrono::NaiveDate {
+    Utc::now().date_naive()
+}
+
+#[tokio::test]
+async fn free_meetings_are_shared_fairly_between_live_replicas() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    // Six meetings whose replica died before claiming them (no lease row).
+    for m in 0..6 {
+        a.write(started(&format!("m{m}"), "1")).await;
+    }
+    let first = a.beat().await;
+    assert_eq!(
+        first.held.len(),
+        3,
+        "half of six for two replicas: {:?}",
+        first.held
+    );
+    let second = b.beat().await;
+    assert_eq!(second.held.len(), 3);
+    assert!(first.held.is_disjoint(&second.held));
+}
