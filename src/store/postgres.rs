@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, SqlStr, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Row, SqlStr, Transaction};
 
 use super::{Backend, RecordId, Snapshot, StoreError, StoreSettings, Write, millis};
 use qoswatch_core::alert::AlertEvent;
@@ -95,6 +95,16 @@ impl PgBackend {
             options = options.password(password.expose_secret());
         }
         let location = describe(&options);
+        // One connection first: its error says what is wrong (refused, no
+        // such host, authentication, TLS), where the pool would only say it
+        // timed out.
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: location.clone(),
+                reason: reason_of(&e),
+            })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))
@@ -517,5 +527,44 @@ impl Backend for PgBackend {
 
     async fn close(self) {
         self.shared.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_never_carry_the_url() {
+        let text = strip_url(
+            "error with configuration: invalid port in postgres://qw:s3cret@db:x/qoswatch",
+        );
+        assert!(!text.contains("s3cret") && !text.contains("db:x"), "{text}");
+        assert!(text.starts_with("error with configuration: invalid port in postgres"));
+        assert_eq!(
+            strip_url("relation \"leases\" does not exist"),
+            "relation \"leases\" does not exist"
+        );
+    }
+
+    #[test]
+    fn the_location_shown_in_logs_has_no_password() {
+        let options =
+            PgConnectOptions::from_str("postgres://qoswatch:s3cret@db.internal:5433/qw").unwrap();
+        assert_eq!(
+            describe(&options),
+            "postgres://qoswatch@db.internal:5433/qw"
+        );
+    }
+
+    #[test]
+    fn replica_ids_are_unique_per_process_start() {
+        let (one, two) = (replica_id(Some("web-1")), replica_id(Some("web-1")));
+        assert!(
+            one.starts_with(&format!("web-1-{}-", std::process::id())),
+            "{one}"
+        );
+        // A random suffix: two ids of one process differ (1 in 65,536 not).
+        assert!(one != two || replica_id(Some("web-1")) != one);
     }
 }

@@ -308,3 +308,39 @@ async fn free_meetings_are_shared_fairly_between_live_replicas() {
     assert_eq!(second.held.len(), 3);
     assert!(first.held.is_disjoint(&second.held));
 }
+
+#[tokio::test]
+async fn unreachable_or_tls_refusing_databases_are_clear_errors_without_the_password() {
+    let database = fresh_database().await;
+    let settings = StoreSettings {
+        data_dir: None,
+        ..StoreSettings::default()
+    };
+    let open = |url: String| {
+        let settings = settings.clone();
+        async move {
+            Store::open_postgres(
+                &settings,
+                &SecretString::from(url),
+                Some(&SecretString::from("s3cret-password".to_owned())),
+                &mut prometheus_client::registry::Registry::default(),
+            )
+            .await
+            .map(|_| ())
+            .expect_err("must not open")
+            .to_string()
+        }
+    };
+    // The test server speaks no TLS: `sslmode=require` must refuse it.
+    let tls = open(format!("{database}?sslmode=require")).await;
+    assert!(tls.contains("TLS"), "{tls}");
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = open(format!("postgres://qoswatch@127.0.0.1:{port}/qw")).await;
+    assert!(unreachable.contains("cannot reach"), "{unreachable}");
+    for text in [&tls, &unreachable] {
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+}

@@ -1,0 +1,460 @@
+//! Several replicas on one PostgreSQL: takeover times and database load.
+//!
+//! Starts the Zoom simulator in this process and `qoswatch serve` replicas
+//! as child processes (the release binary), all on loopback, each run on a
+//! fresh database of the server at `QOSWATCH_BENCH_DATABASE_URL`
+//! (`scripts/test-postgres.sh start` gives one).
+//!
+//! - `takeover`: two replicas; `--participants` join through replica A in
+//!   meetings of ten, so A holds every lease; A is killed (`kill -9`) or
+//!   stopped (SIGTERM), and the time until B has polled each participant is
+//!   measured, `--trials` times each.
+//! - `load`: two replicas, `--participants` (1,000) in meetings of ten,
+//!   webhooks spread over both, polled every `--interval`; once all are
+//!   polled, the database's own counters (`pg_stat_database`) over
+//!   `--window`, and the replicas' heartbeat latency from `/metrics`.
+//!
+//! ```sh
+//! eval "$(scripts/test-postgres.sh start)"
+//! export QOSWATCH_BENCH_DATABASE_URL=$QOSWATCH_TEST_DATABASE_URL
+//! cargo build --release --bin qoswatch --example replicas
+//! target/release/examples/replicas takeover --trials 5
+//! target/release/examples/replicas load --participants 1000
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{Connection, Row};
+
+const SECRET: &str = "replicas-bench-webhook-secret";
+
+#[derive(Debug, Parser)]
+#[command(about = "Takeover times and database load of several qoswatch replicas")]
+struct Args {
+    /// The qoswatch binary the replicas run.
+    #[arg(long, default_value = "target/release/qoswatch")]
+    bin: PathBuf,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    Takeover {
+        #[arg(long, default_value_t = 5)]
+        trials: u32,
+        #[arg(long, default_value_t = 50)]
+        participants: usize,
+        /// `store.lease_ttl`.
+        #[arg(long, default_value = "15s", value_parser = qoswatch_core::duration::parse)]
+        ttl: Duration,
+        /// `polling.interval` (fixed mode).
+        #[arg(long, default_value = "5s", value_parser = qoswatch_core::duration::parse)]
+        interval: Duration,
+    },
+    Load {
+        #[arg(long, default_value_t = 1000)]
+        participants: usize,
+        #[arg(long, default_value = "60s", value_parser = qoswatch_core::duration::parse)]
+        interval: Duration,
+        #[arg(long, default_value = "120s", value_parser = qoswatch_core::duration::parse)]
+        window: Duration,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.bin.exists() {
+        bail!(
+            "{} not found: cargo build --release --bin qoswatch",
+            args.bin.display()
+        );
+    }
+    let server = std::env::var("QOSWATCH_BENCH_DATABASE_URL")
+        .context("set QOSWATCH_BENCH_DATABASE_URL (scripts/test-postgres.sh start)")?;
+    match args.what {
+        What::Takeover {
+            trials,
+            participants,
+            ttl,
+            interval,
+        } => takeover(&args.bin, &server, trials, participants, ttl, interval).await,
+        What::Load {
+            participants,
+            interval,
+            window,
+        } => load(&args.bin, &server, participants, interval, window).await,
+    }
+}
+
+async fn fresh_database(server: &str) -> anyhow::Result<String> {
+    let name = format!("qw_bench_{:012x}", rand::random::<u64>() >> 16);
+    let mut admin = sqlx::PgConnection::connect(server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    let (base, _) = server.rsplit_once('/').context("a URL with a database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+struct Replica {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    address: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Replica {
+    async fn start(
+        bin: &Path,
+        dir: &Path,
+        sim: &SimHandle,
+        database: &str,
+        name: &str,
+        yaml: &str,
+    ) -> anyhow::Result<Replica> {
+        let config = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n\
+                 zoom:\n  api_base: {}\n  token_url: {}\n  daily_limit: 50000000\n  requests_per_second: 40\n  rate_share: 1.0\n\
+                 store:\n  replica_name: {name}\n{yaml}",
+                sim.api_base(),
+                sim.token_url()
+            ),
+        )?;
+        let credentials = sim.credentials();
+        let mut child = Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_clear()
+            .env("ZOOM_WEBHOOK_SECRET_TOKEN", SECRET)
+            .env("ZOOM_ACCOUNT_ID", &credentials.account_id)
+            .env("ZOOM_CLIENT_ID", &credentials.client_id)
+            .env(
+                "ZOOM_CLIENT_SECRET",
+                credentials.client_secret.expose_secret(),
+            )
+            .env("QOSWATCH_DATABASE_URL", database)
+            .env("QOSWATCH_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = logged_address(&logs, "qoswatch listening").await?;
+        let admin = logged_address(&logs, "admin listener: status page").await?;
+        Ok(Replica {
+            child,
+            logs,
+            address,
+            admin,
+        })
+    }
+
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn logged_address(logs: &Mutex<Vec<String>>, message: &str) -> anyhow::Result<SocketAddr> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(line) = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.contains(message))
+        {
+            let value: serde_json::Value = serde_json::from_str(line)?;
+            return Ok(value["address"].as_str().context("address")?.parse()?);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no {message:?} logged:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `participants` join in meetings of ten; `to(i)` picks the replica told.
+async fn join_all(
+    sim: &SimHandle,
+    participants: usize,
+    to: impl Fn(usize) -> SocketAddr,
+) -> anyhow::Result<Vec<String>> {
+    let mut users = Vec::new();
+    let mut meeting = None;
+    for i in 0..participants {
+        if i % 10 == 0 {
+            let spec = MeetingSpec::new(
+                format!("bEnChMeEtInG{:08}uUiD==", i / 10),
+                84_000_000_000 + (i / 10) as u64,
+                "Bench",
+            );
+            sim.add_meeting(spec.clone())?;
+            meeting = Some(spec);
+        }
+        let meeting = meeting.as_ref().context("meeting")?;
+        let user = format!("{}", 17_000_000 + i);
+        let person = ParticipantSpec::new(&user, format!("Person {i}"));
+        sim.add_participant(&meeting.uuid, person.clone())?;
+        let sender = WebhookSender::new(
+            &format!("http://{}/webhooks/zoom", to(i)),
+            SecretString::from(SECRET.to_owned()),
+        )?;
+        let now = sim.sim_now();
+        let answer = sender
+            .participant_joined(meeting, now, &person, now)
+            .await?;
+        if answer.status != 200 {
+            bail!("join answered {}", answer.status);
+        }
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// Per participant, (arrival, token) of every QoS request so far.
+fn polls(sim: &SimHandle) -> BTreeMap<String, Vec<(Instant, String)>> {
+    let mut polls: BTreeMap<String, Vec<(Instant, String)>> = BTreeMap::new();
+    for request in sim.qos_requests() {
+        if let Some(user) = request.raw_path.rsplit('/').nth(1) {
+            polls.entry(user.to_owned()).or_default().push((
+                request.arrived_at.into_std(),
+                request.bearer_token.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    polls
+}
+
+async fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    condition()
+}
+
+async fn takeover(
+    bin: &Path,
+    server: &str,
+    trials: u32,
+    participants: usize,
+    ttl: Duration,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    let yaml = format!(
+        "  lease_ttl: {}ms\npolling:\n  mode: fixed\n  interval: {}ms\n",
+        ttl.as_millis(),
+        interval.as_millis()
+    );
+    println!(
+        "takeover: {participants} participants in meetings of 10, lease_ttl {ttl:?} \
+         (heartbeat {:?}), fixed polling every {interval:?}",
+        ttl / 3
+    );
+    println!(
+        "| how A stops | trial | first participant polled by B | last participant polled by B |"
+    );
+    println!("|---|---:|---:|---:|");
+    for how in ["SIGKILL", "SIGTERM"] {
+        for trial in 1..=trials {
+            let dir = tempfile::tempdir()?;
+            let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse()?).await?;
+            let database = fresh_database(server).await?;
+            let a = Replica::start(bin, dir.path(), &sim, &database, "a", &yaml).await?;
+            let b = Replica::start(bin, dir.path(), &sim, &database, "b", &yaml).await?;
+            let users = join_all(&sim, participants, |_| a.address).await?;
+            let polled = wait_until(interval * 3 + Duration::from_secs(10), || {
+                let polls = polls(&sim);
+                users.iter().all(|u| polls.contains_key(u))
+            })
+            .await;
+            if !polled {
+                bail!("not every participant polled before the stop");
+            }
+            let a_tokens: BTreeSet<String> = polls(&sim)
+                .values()
+                .flatten()
+                .map(|(_, t)| t.clone())
+                .collect();
+            let stopped = Instant::now();
+            a.signal(if how == "SIGKILL" { "-KILL" } else { "-TERM" });
+            let taken = |polls: &BTreeMap<String, Vec<(Instant, String)>>, user: &String| {
+                polls.get(user).and_then(|p| {
+                    p.iter()
+                        .find(|(at, token)| *at > stopped && !a_tokens.contains(token))
+                        .map(|(at, _)| at.duration_since(stopped))
+                })
+            };
+            let all = wait_until(ttl * 2 + interval + Duration::from_secs(10), || {
+                let polls = polls(&sim);
+                users.iter().all(|u| taken(&polls, u).is_some())
+            })
+            .await;
+            if !all {
+                bail!(
+                    "B did not take everyone over:\n{}",
+                    b.logs.lock().unwrap().join("\n")
+                );
+            }
+            let polls = polls(&sim);
+            let times: Vec<Duration> = users.iter().filter_map(|u| taken(&polls, u)).collect();
+            let first = times.iter().min().copied().unwrap_or_default();
+            let last = times.iter().max().copied().unwrap_or_default();
+            println!(
+                "| {how} | {trial} | {:.2} s | {:.2} s |",
+                first.as_secs_f64(),
+                last.as_secs_f64()
+            );
+            drop(b);
+            drop(a);
+        }
+    }
+    Ok(())
+}
+
+async fn db_counters(url: &str) -> anyhow::Result<[i64; 6]> {
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let row = sqlx::query(
+        "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, tup_returned, tup_fetched \
+         FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut connection)
+    .await?;
+    Ok([
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+    ])
+}
+
+/// `qoswatch_cluster_heartbeat_seconds` sum and count from `/metrics`.
+async fn heartbeat_metric(admin: SocketAddr) -> anyhow::Result<(f64, f64)> {
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("qoswatch_cluster_heartbeat_seconds_sum"),
+        value("qoswatch_cluster_heartbeat_seconds_count"),
+    ))
+}
+
+async fn load(
+    bin: &Path,
+    server: &str,
+    participants: usize,
+    interval: Duration,
+    window: Duration,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let database = fresh_database(server).await?;
+    let yaml = format!(
+        "polling:\n  mode: fixed\n  interval: {}ms\n  max_watchers: 100000\n",
+        interval.as_millis()
+    );
+    let a = Replica::start(bin, dir.path(), &sim, &database, "a", &yaml).await?;
+    let b = Replica::start(bin, dir.path(), &sim, &database, "b", &yaml).await?;
+    let addresses = [a.address, b.address];
+    let users = join_all(&sim, participants, |i| addresses[i % 2]).await?;
+    let polled = wait_until(interval * 2 + Duration::from_secs(60), || {
+        let polls = polls(&sim);
+        users.iter().all(|u| polls.contains_key(u))
+    })
+    .await;
+    if !polled {
+        bail!("not every participant polled");
+    }
+    let before = db_counters(&database).await?;
+    let beats_before = [
+        heartbeat_metric(a.admin).await?,
+        heartbeat_metric(b.admin).await?,
+    ];
+    let requests_before = sim.request_counts().qos();
+    tokio::time::sleep(window).await;
+    let after = db_counters(&database).await?;
+    let beats_after = [
+        heartbeat_metric(a.admin).await?,
+        heartbeat_metric(b.admin).await?,
+    ];
+    let requests = sim.request_counts().qos() - requests_before;
+    let seconds = window.as_secs_f64();
+    let per_1000 = 1000.0 / participants as f64;
+    let names = [
+        "commits",
+        "rows inserted",
+        "rows updated",
+        "rows deleted",
+        "rows returned (scans)",
+        "rows fetched (index)",
+    ];
+    println!(
+        "load: {participants} watches in meetings of 10 on 2 replicas, fixed polling every \
+         {interval:?}; {requests} Zoom requests in {seconds:.0} s ({:.1}/s)",
+        requests as f64 / seconds
+    );
+    println!("| database counter | per second | per second per 1,000 watches |");
+    println!("|---|---:|---:|");
+    for (i, name) in names.iter().enumerate() {
+        let rate = (after[i] - before[i]) as f64 / seconds;
+        println!("| {name} | {rate:.1} | {:.1} |", rate * per_1000);
+    }
+    for (name, (before, after)) in ["a", "b"].iter().zip(beats_before.iter().zip(&beats_after)) {
+        let count = after.1 - before.1;
+        let mean = if count > 0.0 {
+            (after.0 - before.0) / count * 1000.0
+        } else {
+            0.0
+        };
+        println!("replica {name}: {count:.0} heartbeats, mean {mean:.2} ms each");
+    }
+    Ok(())
+}
