@@ -88,6 +88,9 @@ impl Leases {
     /// (no row, no owner, or expired) or already ours. `Ok(false)`: a live
     /// replica holds it and will pick the new watch up at its next beat.
     pub async fn claim(&self, meeting_uuid: &str) -> Result<bool, String> {
+        let error = |e: sqlx::Error| database_error_text(&e);
+        let mut tx = self.db.pool.begin().await.map_err(error)?;
+        relaxed(&mut tx).await.map_err(error)?;
         let row = sqlx::query(
             "INSERT INTO leases (meeting_uuid, owner, expires_at) \
              VALUES ($1, $2, now() + make_interval(secs => $3)) \
@@ -102,9 +105,10 @@ impl Leases {
         .bind(meeting_uuid)
         .bind(&self.db.replica)
         .bind(ttl_secs(self.ttl))
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| database_error_text(&e))?;
+        .map_err(error)?;
+        tx.commit().await.map_err(error)?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -121,6 +125,7 @@ impl Leases {
     pub async fn beat(&self, ended_mark: i64, today: NaiveDate) -> Result<Beat, String> {
         let error = |e: sqlx::Error| database_error_text(&e);
         let mut tx = self.db.pool.begin().await.map_err(error)?;
+        relaxed(&mut tx).await.map_err(error)?;
         let beat = self
             .beat_in(&mut tx, ended_mark, today)
             .await
@@ -383,6 +388,19 @@ impl Leases {
             .filter(|until| *until > Utc::now());
         Ok(beat)
     }
+}
+
+/// Leases are soft state: a claim or a renewal lost to a crash of the
+/// database is made again by the next heartbeat. So their transactions do
+/// not wait for the WAL to reach the disk (PostgreSQL's
+/// `synchronous_commit = off`, for this transaction only); they keep their
+/// atomicity and isolation, and the watches, events and messages stay
+/// durable (the writer's transactions are untouched).
+async fn relaxed(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL synchronous_commit TO OFF")
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
 }
 
 /// A stored JSON record; one that cannot be read is skipped (and the

@@ -300,10 +300,14 @@ async fn thirty_participants_on_three_replicas_are_each_polled_by_one_within_the
         most_in_a_second <= 10,
         "{most_in_a_second} requests in one second from three replicas sharing 10/s"
     );
-    for replica in &replicas {
+    for (replica, name) in replicas.iter().zip(["r1-", "r2-", "r3-"]) {
         let (status, body) = replica.ready().await;
         assert_eq!(status, 200, "{body}");
-        assert!(body["replica"].is_string(), "{body}");
+        assert!(
+            body["replica"].as_str().is_some_and(|r| r.starts_with(name)),
+            "{body}"
+        );
+        assert!(body["meetings"].as_u64().is_some_and(|m| m >= 1), "{body}");
     }
 }
 
