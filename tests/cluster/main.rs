@@ -304,7 +304,9 @@ async fn thirty_participants_on_three_replicas_are_each_polled_by_one_within_the
         let (status, body) = replica.ready().await;
         assert_eq!(status, 200, "{body}");
         assert!(
-            body["replica"].as_str().is_some_and(|r| r.starts_with(name)),
+            body["replica"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(name)),
             "{body}"
         );
         assert!(body["meetings"].as_u64().is_some_and(|m| m >= 1), "{body}");
