@@ -17,6 +17,7 @@
 mod console;
 mod dispatch;
 pub mod email;
+pub mod grouping;
 mod message;
 mod metrics;
 mod outbox;
