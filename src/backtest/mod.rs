@@ -1,0 +1,257 @@
+//! `qoswatch backtest RULES`: what these rules would have said about past
+//! meetings (issue 15).
+//!
+//! - `fetch.rs`: the past from Zoom (meetings by id or by date range, each
+//!   meeting's participants' QoS with `type=past`), through the client and
+//!   its shared budget;
+//! - `recording.rs`: `--record` / `--input`, gzip JSON Lines with a header;
+//! - `replay.rs`: the samples through the engine and the dispatcher's
+//!   grouping, on the samples' clock (pure);
+//! - `report.rs`: the figures, timelines and comparison; text and JSON (pure);
+//! - `progress.rs`: a bar on a terminal, plain lines otherwise.
+//!
+//! Exit codes: [`EXIT_COMPLETE`] (0) the report covers everything asked
+//! for; [`EXIT_INCOMPLETE`] (1) it covers only part (a meeting Zoom does
+//! not know, the daily quota used up, Zoom kept failing, interrupted), the
+//! report says which; [`EXIT_UNUSABLE`] (2) nothing was replayed: a bad
+//! command line, rules file, settings or recording.
+
+pub mod fetch;
+pub mod progress;
+pub mod recording;
+pub mod replay;
+pub mod report;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{EnvLookup, Settings};
+use crate::zoom::budget::Budget;
+use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
+use qoswatch_core::rules::RuleSet;
+
+use fetch::{Problem, Source};
+use progress::Progress;
+use recording::RecordingWriter;
+use replay::MeetingData;
+
+/// The report covers everything asked for.
+pub const EXIT_COMPLETE: u8 = 0;
+/// The report covers only part of what was asked for.
+pub const EXIT_INCOMPLETE: u8 = 1;
+/// Nothing was replayed: bad arguments, rules, settings or recording.
+pub const EXIT_UNUSABLE: u8 = 2;
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .args(["meetings", "from", "input"])
+))]
+pub struct BacktestArgs {
+    /// The rules file to replay.
+    pub rules: PathBuf,
+    /// A second rules file: replayed too, and the alerts each file has and the other lacks listed.
+    #[arg(long, value_name = "OTHER_RULES")]
+    pub compare: Option<PathBuf>,
+    /// A past meeting: its UUID, or its number (the latest instance). Repeatable.
+    #[arg(long = "meeting", value_name = "UUID_OR_ID")]
+    pub meetings: Vec<String>,
+    /// Meetings that started on or after this UTC day (YYYY-MM-DD); with --to.
+    #[arg(long, value_name = "DAY", requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Meetings that started on or before this UTC day (YYYY-MM-DD); with --from.
+    #[arg(long, value_name = "DAY", requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Replay a recording made with --record, offline (no Zoom request).
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub input: Option<PathBuf>,
+    /// Save what is fetched as a recording (gzip JSON Lines) for later runs with --input.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// text for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Settings file, as for serve (Zoom's URLs and credentials, the grouping window).
+    #[arg(long, env = "QOSWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the command writes: the report, and problems and progress.
+pub struct Output {
+    pub report: Box<dyn Write + Send>,
+    pub errors: Box<dyn Write + Send>,
+    /// Whether the errors stream is a terminal (progress bar or lines).
+    pub terminal: bool,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("terminal", &self.terminal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the command; the exit code.
+pub async fn run(
+    args: BacktestArgs,
+    env: EnvLookup<'_>,
+    mut output: Output,
+    cancel: CancellationToken,
+) -> u8 {
+    match backtest(&args, env, &mut output, &cancel).await {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(output.errors, "qoswatch backtest: {error:#}");
+            EXIT_UNUSABLE
+        }
+    }
+}
+
+/// A rules file, or its problems as check-rules prints them.
+fn load_rules(path: &Path) -> anyhow::Result<RuleSet> {
+    RuleSet::load(path).map_err(|diagnostics| {
+        anyhow::anyhow!(
+            "{} is not a valid rules file:\n{}",
+            path.display(),
+            diagnostics.to_string().trim_end()
+        )
+    })
+}
+
+async fn backtest(
+    args: &BacktestArgs,
+    env: EnvLookup<'_>,
+    output: &mut Output,
+    cancel: &CancellationToken,
+) -> anyhow::Result<u8> {
+    let rules = load_rules(&args.rules)?;
+    let other = args.compare.as_deref().map(load_rules).transpose()?;
+    let settings = Settings::load_without_secrets(args.config.as_deref(), env)?;
+    let (data, problems) = match &args.input {
+        Some(input) => {
+            let recorded = recording::read(input)?;
+            (recorded.meetings, recorded.problems)
+        }
+        None => {
+            let source = match (&args.from, &args.to) {
+                (Some(from), Some(to)) if from > to => {
+                    anyhow::bail!("--from {from} is after --to {to}")
+                }
+                (Some(from), Some(to)) => Source::Range {
+                    from: *from,
+                    to: *to,
+                },
+                _ => Source::Meetings(args.meetings.clone()),
+            };
+            fetch_from_zoom(&settings, &source, args.record.as_deref(), output, cancel).await?
+        }
+    };
+    let window = settings.alerts.dispatch.group_window;
+    let replayed = replay::replay(&data, &rules, window);
+    let rules_name = args.rules.display().to_string();
+    let compare_name = args.compare.as_deref().map(|p| p.display().to_string());
+    let compared = other
+        .as_ref()
+        .map(|other| replay::replay(&data, other, window));
+    let other_part = match (&compare_name, &other, &compared) {
+        (Some(name), Some(rules), Some(replay)) => Some((name.as_str(), rules, replay)),
+        _ => None,
+    };
+    let report = report::report((&rules_name, &rules, &replayed), other_part, &problems);
+    let text = match args.format {
+        Format::Text => report::text(&report),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    output
+        .report
+        .write_all(text.as_bytes())
+        .and_then(|()| output.report.flush())
+        .context("writing the report")?;
+    Ok(if report.complete {
+        EXIT_COMPLETE
+    } else {
+        EXIT_INCOMPLETE
+    })
+}
+
+/// The Zoom client `serve` would build from `settings`, with a budget of
+/// its own at the same shares (a separate process cannot share the
+/// server's; Zoom's 429s pause it as they pause the server).
+fn zoom_client(settings: &Settings) -> anyhow::Result<ZoomClient> {
+    let secrets = &settings.secrets;
+    let credentials = Credentials {
+        account_id: secrets
+            .account_id
+            .clone()
+            .context("ZOOM_ACCOUNT_ID is not set")?,
+        client_id: secrets
+            .client_id
+            .clone()
+            .context("ZOOM_CLIENT_ID is not set")?,
+        client_secret: secrets
+            .client_secret
+            .clone()
+            .context("ZOOM_CLIENT_SECRET is not set")?,
+    };
+    let share = |limit: u32, share: f64| ((f64::from(limit) * share).floor() as u32).max(1);
+    let mut registry = Registry::default();
+    let budget = Arc::new(Budget::new(
+        share(settings.zoom.requests_per_second, settings.zoom.rate_share),
+        share(settings.zoom.daily_limit, settings.zoom.daily_share),
+        &mut registry,
+    ));
+    ZoomClient::new(
+        ClientSettings {
+            api_base: settings.zoom.api_base.clone(),
+            token_url: settings.zoom.token_url.clone(),
+            request_timeout: settings.zoom.request_timeout,
+            token_refresh_margin: settings.zoom.token_refresh_margin,
+            max_answer_bytes: settings.zoom.max_answer_bytes,
+        },
+        credentials,
+        budget,
+        &mut registry,
+    )
+}
+
+async fn fetch_from_zoom(
+    settings: &Settings,
+    source: &Source,
+    record: Option<&Path>,
+    output: &mut Output,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(Vec<MeetingData>, Vec<Problem>)> {
+    let client = zoom_client(settings)?;
+    let mut writer = record.map(RecordingWriter::create).transpose()?;
+    let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
+    let mut progress = Progress::new(output.terminal, errors);
+    let fetched = fetch::fetch(&client, source, &mut progress, cancel, |meeting| {
+        if let Some(writer) = writer.as_mut() {
+            writer.meeting(meeting)?;
+        }
+        Ok(())
+    })
+    .await;
+    output.errors = progress.into_lines();
+    let fetched = fetched?;
+    if let Some(writer) = writer {
+        let path = writer.finish(&fetched.problems)?;
+        let _ = writeln!(output.errors, "backtest: recorded to {}", path.display());
+    }
+    Ok((fetched.meetings, fetched.problems))
+}
