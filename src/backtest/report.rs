@@ -372,10 +372,16 @@ fn file_text(out: &mut String, file: &FileReport) {
             plural(meeting.participants, "participant")
         );
         for entry in &meeting.timeline {
-            let value = match (&entry.value, &entry.threshold) {
+            // A recovery's value is the good one: its threshold says nothing.
+            let threshold = entry
+                .threshold
+                .as_ref()
+                .filter(|_| entry.status != "RESOLVED");
+            let value = match (&entry.value, threshold) {
                 (Some(value), Some(threshold)) => format!("  {value} ({threshold})"),
+                (Some(value), None) => format!("  {value}"),
                 (None, Some(threshold)) => format!("  ({threshold})"),
-                _ => String::new(),
+                (None, None) => String::new(),
             };
             let _ = writeln!(
                 out,
@@ -393,8 +399,8 @@ fn file_text(out: &mut String, file: &FileReport) {
 fn comparison_text(out: &mut String, comparison: &Comparison, rules: &str, other: &str) {
     let _ = writeln!(
         out,
-        "\nCompared: {} alerts in both, {} only in {rules}, {} only in {other}",
-        comparison.in_both,
+        "\nCompared: {} in both, {} only in {rules}, {} only in {other}",
+        plural(comparison.in_both, "alert"),
         comparison.only_in_rules.len(),
         comparison.only_in_compare.len()
     );

@@ -175,7 +175,7 @@ rules.yaml
 
   Weekly sync — 2026-03-02 10:00 UTC, 1 participant
     10:02  FIRING       latency warning — Ann  200 ms (> 150 ms)
-    10:04  RESOLVED     latency warning — Ann  100 ms (> 150 ms)
+    10:04  RESOLVED     latency warning — Ann  100 ms
 
 Incomplete: 1 not fetched
   meeting 42: unknown
