@@ -48,10 +48,10 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// What a fetch brought back.
+/// How a fetch went (the meetings themselves went to its callback).
 #[derive(Debug, Default)]
 pub struct Fetched {
-    pub meetings: Vec<MeetingData>,
+    pub meetings: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -62,7 +62,9 @@ pub enum Source {
     Range { from: NaiveDate, to: NaiveDate },
 }
 
-/// Fetches `source`; `on_meeting` sees each complete meeting (to record it).
+/// Fetches `source`; `on_meeting` gets each complete meeting (to record
+/// and replay it), which is then dropped: memory holds one meeting's
+/// samples at a time.
 pub async fn fetch(
     client: &ZoomClient,
     source: &Source,
@@ -107,7 +109,7 @@ pub async fn fetch(
                 };
                 on_meeting(&data)?;
                 progress.meeting_done(&meeting_label(&data.meeting), data.participants.len());
-                fetched.meetings.push(data);
+                fetched.meetings += 1;
             }
             Err(error) => {
                 progress.meeting_done(&meeting_label(&meeting), 0);

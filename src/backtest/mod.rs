@@ -39,7 +39,7 @@ use qoswatch_core::rules::RuleSet;
 use fetch::{Problem, Source};
 use progress::Progress;
 use recording::RecordingWriter;
-use replay::MeetingData;
+use replay::{MeetingData, Replayer};
 
 /// The report covers everything asked for.
 pub const EXIT_COMPLETE: u8 = 0;
@@ -142,11 +142,17 @@ async fn backtest(
     let rules = load_rules(&args.rules)?;
     let other = args.compare.as_deref().map(load_rules).transpose()?;
     let settings = Settings::load_without_secrets(args.config.as_deref(), env)?;
-    let (data, problems) = match &args.input {
-        Some(input) => {
-            let recorded = recording::read(input)?;
-            (recorded.meetings, recorded.problems)
+    let window = settings.alerts.dispatch.group_window;
+    let mut replayer = Replayer::new(&rules, window);
+    let mut other_replayer = other.as_ref().map(|other| Replayer::new(other, window));
+    let mut replay_one = |meeting: &MeetingData| {
+        replayer.meeting(meeting);
+        if let Some(other) = other_replayer.as_mut() {
+            other.meeting(meeting);
         }
+    };
+    let problems = match &args.input {
+        Some(input) => recording::read(input, |meeting| replay_one(&meeting))?,
         None => {
             let source = match (&args.from, &args.to) {
                 (Some(from), Some(to)) if from > to => {
@@ -158,16 +164,14 @@ async fn backtest(
                 },
                 _ => Source::Meetings(args.meetings.clone()),
             };
-            fetch_from_zoom(&settings, &source, args.record.as_deref(), output, cancel).await?
+            let record = args.record.as_deref();
+            fetch_from_zoom(&settings, &source, record, output, cancel, &mut replay_one).await?
         }
     };
-    let window = settings.alerts.dispatch.group_window;
-    let replayed = replay::replay(&data, &rules, window);
+    let replayed = replayer.finish();
+    let compared = other_replayer.map(Replayer::finish);
     let rules_name = args.rules.display().to_string();
     let compare_name = args.compare.as_deref().map(|p| p.display().to_string());
-    let compared = other
-        .as_ref()
-        .map(|other| replay::replay(&data, other, window));
     let other_part = match (&compare_name, &other, &compared) {
         (Some(name), Some(rules), Some(replay)) => Some((name.as_str(), rules, replay)),
         _ => None,
@@ -229,13 +233,16 @@ fn zoom_client(settings: &Settings) -> anyhow::Result<ZoomClient> {
     )
 }
 
+/// Fetches `source`, recording each meeting when asked and handing it to
+/// `replay`; what could not be fetched.
 async fn fetch_from_zoom(
     settings: &Settings,
     source: &Source,
     record: Option<&Path>,
     output: &mut Output,
     cancel: &CancellationToken,
-) -> anyhow::Result<(Vec<MeetingData>, Vec<Problem>)> {
+    replay: &mut dyn FnMut(&MeetingData),
+) -> anyhow::Result<Vec<Problem>> {
     let client = zoom_client(settings)?;
     let mut writer = record.map(RecordingWriter::create).transpose()?;
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
@@ -244,6 +251,7 @@ async fn fetch_from_zoom(
         if let Some(writer) = writer.as_mut() {
             writer.meeting(meeting)?;
         }
+        replay(meeting);
         Ok(())
     })
     .await;
@@ -253,5 +261,5 @@ async fn fetch_from_zoom(
         let path = writer.finish(&fetched.problems)?;
         let _ = writeln!(output.errors, "backtest: recorded to {}", path.display());
     }
-    Ok((fetched.meetings, fetched.problems))
+    Ok(fetched.problems)
 }

@@ -210,8 +210,20 @@ impl RecordingWriter {
     }
 }
 
-/// Reads a recording, checking its header, every line and its end.
-pub fn read(path: &Path) -> Result<Recorded, RecordingError> {
+/// Reads a whole recording into memory (tests, small files).
+pub fn read_all(path: &Path) -> Result<Recorded, RecordingError> {
+    let mut meetings = Vec::new();
+    let problems = read(path, |meeting| meetings.push(meeting))?;
+    Ok(Recorded { meetings, problems })
+}
+
+/// Reads a recording, checking its header, every line and its end; hands
+/// each meeting to `each` once its participants are read (a later error
+/// still fails the whole read); what the fetch could not get.
+pub fn read(
+    path: &Path,
+    mut each: impl FnMut(MeetingData),
+) -> Result<Vec<Problem>, RecordingError> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|error| RecordingError::Io {
         path: shown.clone(),
@@ -245,7 +257,8 @@ pub fn read(path: &Path) -> Result<Recorded, RecordingError> {
             version: header.version,
         });
     }
-    let mut recorded = Recorded::default();
+    let mut current: Option<MeetingData> = None;
+    let mut meetings = 0;
     let mut participants = 0;
     let mut number = 1;
     for line in lines {
@@ -259,32 +272,37 @@ pub fn read(path: &Path) -> Result<Recorded, RecordingError> {
         let parsed: Line = serde_json::from_str(&line)
             .map_err(|error| corrupt(format!("not a recording line: {error}")))?;
         match parsed {
-            Line::Meeting(meeting) => recorded.meetings.push(MeetingData {
-                meeting,
-                participants: Vec::new(),
-            }),
+            Line::Meeting(meeting) => {
+                if let Some(done) = current.take() {
+                    each(done);
+                }
+                meetings += 1;
+                current = Some(MeetingData {
+                    meeting,
+                    participants: Vec::new(),
+                });
+            }
             Line::Participant(object) => {
                 if !object.is_object() {
                     return Err(corrupt("a participant that is not an object".to_owned()));
                 }
-                let Some(meeting) = recorded.meetings.last_mut() else {
+                let Some(meeting) = current.as_mut() else {
                     return Err(corrupt("a participant before any meeting".to_owned()));
                 };
                 meeting.participants.push(object);
                 participants += 1;
             }
             Line::End(end) => {
-                if (end.meetings, end.participants) != (recorded.meetings.len(), participants) {
+                if (end.meetings, end.participants) != (meetings, participants) {
                     return Err(corrupt(format!(
-                        "the end line counts {} meetings and {} participants, the file holds {} and {}",
-                        end.meetings,
-                        end.participants,
-                        recorded.meetings.len(),
-                        participants
+                        "the end line counts {} meetings and {} participants, the file holds {meetings} and {participants}",
+                        end.meetings, end.participants,
                     )));
                 }
-                recorded.problems = end.problems;
-                return Ok(recorded);
+                if let Some(done) = current.take() {
+                    each(done);
+                }
+                return Ok(end.problems);
             }
         }
     }

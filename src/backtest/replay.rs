@@ -105,14 +105,42 @@ pub struct Replay {
     pub bad_values: usize,
 }
 
+/// Replays meetings one at a time as they come (fetched or read), so
+/// that only their results stay in memory, not their samples.
+#[derive(Debug)]
+pub struct Replayer<'a> {
+    rules: &'a RuleSet,
+    group_window: Duration,
+    replay: Replay,
+}
+
+impl<'a> Replayer<'a> {
+    /// Replays through `rules`, grouping messages within `group_window`.
+    pub fn new(rules: &'a RuleSet, group_window: Duration) -> Self {
+        Self {
+            rules,
+            group_window,
+            replay: Replay::default(),
+        }
+    }
+
+    pub fn meeting(&mut self, data: &MeetingData) {
+        let replayed = replay_meeting(data, self.rules, self.group_window, &mut self.replay);
+        self.replay.meetings.push(replayed);
+    }
+
+    pub fn finish(self) -> Replay {
+        self.replay
+    }
+}
+
 /// Replays `data` through `rules`, grouping messages within `group_window`.
 pub fn replay(data: &[MeetingData], rules: &RuleSet, group_window: Duration) -> Replay {
-    let mut replay = Replay::default();
+    let mut replayer = Replayer::new(rules, group_window);
     for meeting in data {
-        let replayed = replay_meeting(meeting, rules, group_window, &mut replay);
-        replay.meetings.push(replayed);
+        replayer.meeting(meeting);
     }
-    replay
+    replayer.finish()
 }
 
 /// A participant as the replay sees it: who, samples in order, the leave.

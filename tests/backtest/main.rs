@@ -200,7 +200,7 @@ async fn the_replay_sends_what_the_live_server_sent_message_by_message() {
     assert_eq!(report["rules"]["messages"]["it-slack"], live.len());
 
     // Message by message, as Slack would have received them.
-    let recorded = qoswatch::backtest::recording::read(&recording).expect("recording reads");
+    let recorded = qoswatch::backtest::recording::read_all(&recording).expect("recording reads");
     let rule_set = qoswatch_core::rules::RuleSet::load(&rules).expect("rules");
     let replay = qoswatch::backtest::replay::replay(&recorded.meetings, &rule_set, window);
     let replayed: Vec<serde_json::Value> = replay.meetings[0]
