@@ -24,7 +24,6 @@ pub mod report;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -32,8 +31,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Settings};
-use crate::zoom::budget::Budget;
-use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
+use crate::zoom::budget::QuotaClock;
 use qoswatch_core::rules::RuleSet;
 
 use fetch::{Problem, Source};
@@ -193,46 +191,6 @@ async fn backtest(
     })
 }
 
-/// The Zoom client `serve` would build from `settings`, with a budget of
-/// its own at the same shares (a separate process cannot share the
-/// server's; Zoom's 429s pause it as they pause the server).
-fn zoom_client(settings: &Settings) -> anyhow::Result<ZoomClient> {
-    let secrets = &settings.secrets;
-    let credentials = Credentials {
-        account_id: secrets
-            .account_id
-            .clone()
-            .context("ZOOM_ACCOUNT_ID is not set")?,
-        client_id: secrets
-            .client_id
-            .clone()
-            .context("ZOOM_CLIENT_ID is not set")?,
-        client_secret: secrets
-            .client_secret
-            .clone()
-            .context("ZOOM_CLIENT_SECRET is not set")?,
-    };
-    let share = |limit: u32, share: f64| ((f64::from(limit) * share).floor() as u32).max(1);
-    let mut registry = Registry::default();
-    let budget = Arc::new(Budget::new(
-        share(settings.zoom.requests_per_second, settings.zoom.rate_share),
-        share(settings.zoom.daily_limit, settings.zoom.daily_share),
-        &mut registry,
-    ));
-    ZoomClient::new(
-        ClientSettings {
-            api_base: settings.zoom.api_base.clone(),
-            token_url: settings.zoom.token_url.clone(),
-            request_timeout: settings.zoom.request_timeout,
-            token_refresh_margin: settings.zoom.token_refresh_margin,
-            max_answer_bytes: settings.zoom.max_answer_bytes,
-        },
-        credentials,
-        budget,
-        &mut registry,
-    )
-}
-
 /// Fetches `source`, recording each meeting when asked and handing it to
 /// `replay`; what could not be fetched.
 async fn fetch_from_zoom(
@@ -243,7 +201,11 @@ async fn fetch_from_zoom(
     cancel: &CancellationToken,
     replay: &mut dyn FnMut(&MeetingData),
 ) -> anyhow::Result<Vec<Problem>> {
-    let client = zoom_client(settings)?;
+    // The client `serve` builds, with a budget of its own at the same
+    // shares: a separate process cannot share the server's, and Zoom's
+    // 429s pause it as they pause the server.
+    let (client, _budget) =
+        crate::startup::zoom_client(settings, QuotaClock::Wall, &mut Registry::default())?;
     let mut writer = record.map(RecordingWriter::create).transpose()?;
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
     let mut progress = Progress::new(output.terminal, errors);
