@@ -109,9 +109,9 @@ async fn main() -> ExitCode {
             }
         }
         Command::Backtest(args) => {
-            // The report goes to stdout, progress and problems to stderr;
-            // logs only for failures of the machinery.
-            init_tracing(LogFormat::Pretty, "error");
+            // The report goes to stdout; progress, problems and warnings
+            // (a rate-limit pause, an answer too large) to stderr.
+            init_tracing(LogFormat::Pretty, "warn");
             let cancel = tokio_util::sync::CancellationToken::new();
             let env = qoswatch::config::process_env;
             let output = qoswatch::backtest::Output {
