@@ -347,3 +347,39 @@ fn a_channel_without_resolved_messages_gets_none_and_unknown_ones_nothing() {
     assert_eq!(tags, ["FIRING"]);
     assert_eq!(replay.meetings[0].events.len(), 2);
 }
+
+#[test]
+fn data_back_at_the_very_minute_missing_data_would_fire_raises_nothing() {
+    // As on the server: a poll that brings a sample evaluates it, it does
+    // not tick first.
+    let text = r#"
+rules:
+  - name: silent
+    metric: audio_input.latency
+    above: 150ms
+    missing_data: { after: 3m, severity: warning }
+"#;
+    let object = participant("1", "x", &[(0, Some(100)), (3, Some(100))]);
+    let replay = replay(&[meeting(vec![object])], &rules(text), Duration::ZERO);
+    assert_eq!(transitions(&replay.meetings[0]), []);
+}
+
+#[test]
+fn a_leave_time_on_any_listing_of_a_participant_ends_its_replay() {
+    let first_page = participant("1", "x", &series(&[200, 200]));
+    let mut second_page = participant("1", "x", &[(3, Some(200))]);
+    second_page["leave_time"] = json!(time(9));
+    for pages in [
+        vec![first_page.clone(), second_page.clone()],
+        vec![second_page, first_page],
+    ] {
+        let replay = replay(&[meeting(pages)], &rules(LATENCY), Duration::ZERO);
+        assert_eq!(
+            transitions(&replay.meetings[0]),
+            [
+                (2, "FIRING", Severity::Warning),
+                (9, "RESOLVED", Severity::Warning)
+            ]
+        );
+    }
+}
