@@ -76,14 +76,20 @@ pub async fn fetch(
     let meetings = match source {
         Source::Meetings(ids) => {
             let mut meetings = Vec::new();
-            for id in ids {
+            for (index, id) in ids.iter().enumerate() {
                 progress.note(&format!("looking up meeting {id}"));
                 match retried(cancel, || client.past_meeting(id)).await {
                     Ok(meeting) => meetings.push(meeting),
-                    Err(error) => fetched.problems.push(Problem {
-                        what: format!("meeting {id}"),
-                        reason: explain(&error),
-                    }),
+                    Err(error) => {
+                        fetched.problems.push(Problem {
+                            what: format!("meeting {id}"),
+                            reason: explain(&error),
+                        });
+                        if stops_everything(&error) {
+                            give_up(&mut fetched, ids.len() - index - 1 + meetings.len(), &error);
+                            return Ok(fetched);
+                        }
+                    }
                 }
             }
             meetings
@@ -93,7 +99,8 @@ pub async fn fetch(
         }
     };
     progress.start_meetings(meetings.len());
-    for meeting in meetings {
+    let total = meetings.len();
+    for (index, meeting) in meetings.into_iter().enumerate() {
         if cancel.is_cancelled() {
             fetched.problems.push(Problem {
                 what: meeting_label(&meeting),
@@ -117,11 +124,37 @@ pub async fn fetch(
                     what: meeting_label(&meeting),
                     reason: explain(&error),
                 });
+                if stops_everything(&error) {
+                    give_up(&mut fetched, total - index - 1, &error);
+                    break;
+                }
             }
         }
     }
     progress.finish();
     Ok(fetched)
+}
+
+/// Whether `error` will be the answer for every other meeting too: the
+/// credentials, the plan, the daily quota. Asking on would only repeat it.
+fn stops_everything(error: &ZoomError) -> bool {
+    matches!(
+        error,
+        ZoomError::BadCredentials { .. }
+            | ZoomError::Unauthorized
+            | ZoomError::NotEntitled { .. }
+            | ZoomError::Quota(_)
+    )
+}
+
+/// The meetings not asked for after an error that stops everything.
+fn give_up(fetched: &mut Fetched, left: usize, error: &ZoomError) {
+    if left > 0 {
+        fetched.problems.push(Problem {
+            what: format!("{left} more meetings"),
+            reason: format!("not asked for after: {error}"),
+        });
+    }
 }
 
 /// The meetings that started between `from` and `to`, asked for in windows
@@ -320,6 +353,39 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn only_credentials_plan_and_quota_stop_the_whole_fetch() {
+        use crate::zoom::budget::BudgetError;
+        let quota = ZoomError::Quota(BudgetError::DailyQuotaExhausted {
+            limit: 1,
+            reset_in: Duration::from_secs(1),
+        });
+        let bad = ZoomError::BadCredentials {
+            status: 400,
+            reason: "invalid client".into(),
+        };
+        let entitled = ZoomError::NotEntitled {
+            message: "no".into(),
+        };
+        for error in [quota, bad, entitled, ZoomError::Unauthorized] {
+            assert!(stops_everything(&error), "{error:?}");
+        }
+        for error in [
+            ZoomError::NotLive,
+            ZoomError::Transient("x".into()),
+            ZoomError::RateLimited {
+                pause: Duration::from_secs(1),
+            },
+        ] {
+            assert!(!stops_everything(&error), "{error:?}");
+        }
+        let mut fetched = Fetched::default();
+        give_up(&mut fetched, 0, &ZoomError::Unauthorized);
+        assert!(fetched.problems.is_empty());
+        give_up(&mut fetched, 3, &ZoomError::Unauthorized);
+        assert_eq!(fetched.problems[0].what, "3 more meetings");
     }
 
     #[test]

@@ -553,6 +553,40 @@ async fn an_unknown_or_running_meeting_is_reported_and_the_run_is_incomplete() {
     assert_eq!(json.code, 1);
     assert_eq!(json.json()["complete"], false);
     assert_eq!(json.json()["problems"][0]["what"], "meeting 999000999");
+
+    // Refused credentials are the answer for every meeting: asked once.
+    let mut wrong = env.clone();
+    wrong.insert("ZOOM_CLIENT_SECRET".into(), "not-the-secret".into());
+    let tokens_before = sim.token_requests();
+    let uuid = meeting_spec().uuid;
+    let run = backtest(
+        &[
+            path_str(&rules),
+            "--meeting",
+            &uuid,
+            "--meeting",
+            "555",
+            "--meeting",
+            "556",
+        ],
+        &wrong,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Incomplete: 2 not fetched"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "2 more meetings: not asked for after: Zoom's token endpoint refused the credentials"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("not-the-secret") && !run.stderr.contains("not-the-secret"));
+    assert_eq!(sim.token_requests() - tokens_before, 1);
     sim.shutdown().await;
 }
 
