@@ -51,8 +51,8 @@ fn replay_of(alerts: Vec<Alert>) -> Replay {
 #[test]
 fn a_rule_counts_alerts_people_meetings_minutes_and_the_first_longest() {
     let alerts = [
-        alert("latency", "m1", "1", 0, Some(5)),
         alert("latency", "m1", "1", 10, Some(12)),
+        alert("latency", "m1", "1", 0, Some(5)),
         alert("latency", "m1", "2", 20, Some(25)),
         alert("latency", "m2", "1", 0, Some(3)),
         alert("jitter", "m2", "1", 0, Some(60)),
