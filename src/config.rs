@@ -624,6 +624,50 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_values()?;
+        if self.secrets.webhook_secret_tokens.is_empty() {
+            return Err(ConfigError::MissingSecret {
+                name: ENV_WEBHOOK_SECRET,
+            });
+        }
+        for (name, value) in [
+            (ENV_ACCOUNT_ID, &self.secrets.account_id),
+            (ENV_CLIENT_ID, &self.secrets.client_id),
+            (ENV_CLIENT_SECRET, &self.secrets.client_secret),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError::MissingSecret { name });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the file (if any), applies the environment and loads secrets
+    /// as [`Settings::load`] does, but requires none of them: `qoswatch
+    /// backtest` needs Zoom's credentials only when it asks Zoom, and the
+    /// webhook secret never.
+    pub fn load_without_secrets(
+        path: Option<&Path>,
+        env: EnvLookup<'_>,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Settings::from_yaml(&path.display().to_string(), &text)?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        settings.secrets = Secrets::from_env(env)?;
+        settings.validate_values()?;
+        Ok(settings)
+    }
+
+    /// Every check of [`Settings::validate`] but the secrets'.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let invalid = |name: &str, message: &str| {
             Err(ConfigError::Invalid {
                 name: name.to_owned(),
@@ -753,20 +797,6 @@ impl Settings {
             }
             if smtp.from.trim().is_empty() {
                 return invalid("alerts.smtp.from", "must be the sender address");
-            }
-        }
-        if self.secrets.webhook_secret_tokens.is_empty() {
-            return Err(ConfigError::MissingSecret {
-                name: ENV_WEBHOOK_SECRET,
-            });
-        }
-        for (name, value) in [
-            (ENV_ACCOUNT_ID, &self.secrets.account_id),
-            (ENV_CLIENT_ID, &self.secrets.client_id),
-            (ENV_CLIENT_SECRET, &self.secrets.client_secret),
-        ] {
-            if value.is_none() {
-                return Err(ConfigError::MissingSecret { name });
             }
         }
         Ok(())

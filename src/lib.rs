@@ -3,6 +3,7 @@
 //! bad and why. See `ARCHITECTURE.md` for the module map.
 
 pub mod backoff;
+pub mod backtest;
 pub mod cluster;
 pub mod config;
 pub mod demo;

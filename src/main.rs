@@ -39,6 +39,12 @@ enum Command {
         /// The test file; it names the rules file it tests.
         file: PathBuf,
     },
+    /// Replay past meetings' QoS through a rules file: what would it have said?
+    ///
+    /// Exit codes: 0 the report covers everything asked for; 1 only part of
+    /// it (the report says what is missing); 2 nothing was replayed (bad
+    /// arguments, rules, settings or recording).
+    Backtest(qoswatch::backtest::BacktestArgs),
     /// Serve a simulated Zoom API (and optionally send its webhooks) for load tests.
     Simulate(qoswatch_zoomsim::cli::SimulateArgs),
     /// Exit 0 when a running qoswatch answers on /healthz (for container HEALTHCHECKs).
@@ -101,6 +107,20 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Backtest(args) => {
+            // The report goes to stdout; progress, problems and warnings
+            // (a rate-limit pause, an answer too large) to stderr.
+            init_tracing(LogFormat::Pretty, "warn");
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let env = qoswatch::config::process_env;
+            let output = qoswatch::backtest::Output {
+                report: Box::new(std::io::stdout()),
+                errors: Box::new(std::io::stderr()),
+                terminal: std::io::stderr().is_terminal(),
+            };
+            let run = qoswatch::backtest::run(args, &env, output, cancel.clone());
+            ExitCode::from(until_stopped_by_signal(cancel, run).await)
         }
         Command::CheckRules { file } => outcome(qoswatch_core::rules::cli::check_rules(&file)),
         Command::TestRules { file } => outcome(qoswatch_core::rules::cli::test_rules(&file)),

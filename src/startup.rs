@@ -384,7 +384,9 @@ type Alerting = (
 );
 
 /// The Zoom client with its credentials and the one shared request budget.
-fn zoom_client(
+/// The Zoom client and its budget, from the settings' shares and secrets:
+/// the server's, and `qoswatch backtest`'s (a budget of its own).
+pub(crate) fn zoom_client(
     settings: &Settings,
     quota_clock: QuotaClock,
     registry: &mut Registry,

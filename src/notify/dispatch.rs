@@ -22,12 +22,13 @@ use crate::store::{RecordId, SavedGrouped, SavedMessage, Store, Write};
 
 use super::console::{ConsoleChannel, ConsoleWriter};
 use super::email::{EmailChannel, Mailer};
-use super::message::{Notification, Phase};
+use super::grouping::{self, GroupKey, Groups, Target};
+use super::message::Notification;
 use super::metrics::{ChannelKind, NotifyMetrics};
 use super::outbox::{MemoryOutbox, Outbox, Pending};
 use super::slack::{SlackChannel, WebhookUrl};
 use super::{DeliveryError, NotifyError, NotifySettings, SmtpSettings};
-use qoswatch_core::alert::{AlertEvent, AlertStatus, Channel, ChannelSpec};
+use qoswatch_core::alert::{AlertEvent, Channel, ChannelSpec};
 
 /// A built, ready-to-deliver channel.
 #[derive(Debug, Clone)]
@@ -256,7 +257,7 @@ impl Dispatcher {
             shared: Arc::clone(&shared),
             settings,
             workers: HashMap::new(),
-            groups: BTreeMap::new(),
+            groups: Groups::default(),
             tracker: tracker.clone(),
             cancel,
         };
@@ -416,23 +417,12 @@ enum Job {
     Restored(Pending),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
-    channel: String,
-    meeting: String,
-}
-
-struct Group {
-    deadline: Instant,
-    events: Vec<(RecordId, AlertEvent)>,
-}
-
 struct Router {
     commands: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
     settings: NotifySettings,
     workers: HashMap<String, WorkerHandle>,
-    groups: BTreeMap<GroupKey, Group>,
+    groups: Groups<Instant, (RecordId, AlertEvent)>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 }
@@ -440,7 +430,7 @@ struct Router {
 impl Router {
     async fn run(mut self) {
         loop {
-            let next_deadline = self.groups.values().map(|group| group.deadline).min();
+            let next_deadline = self.groups.next_deadline();
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => break,
@@ -564,13 +554,7 @@ impl Router {
                 meeting: saved.event.meeting.uuid.clone(),
             };
             self.groups
-                .entry(key)
-                .or_insert_with(|| Group {
-                    deadline: Instant::now(),
-                    events: Vec::new(),
-                })
-                .events
-                .push((saved.id, saved.event));
+                .add(key, Instant::now(), (saved.id, saved.event));
         }
         for (id, event) in unrouted {
             self.shared.add_outstanding(1);
@@ -636,22 +620,18 @@ impl Router {
             return;
         }
         let mut targets: Vec<String> = Vec::new();
-        for (index, name) in event.route.channels.iter().enumerate() {
-            if event.route.channels[..index].contains(name) {
-                continue;
+        let lookup = |name: &str| self.workers.get(name).map(|w| w.spec.send_resolved());
+        for target in grouping::targets(&event, lookup) {
+            match target {
+                Target::Send(name) => targets.push(name.to_owned()),
+                Target::Unknown(name) => {
+                    self.shared.metrics.unknown_channel.inc();
+                    warn!(alert_key = %event.key, channel = %name, "alert routed to an undefined channel; skipped");
+                }
+                Target::ResolvedOff(name) => {
+                    debug!(alert_key = %event.key, channel = %name, "resolved message disabled for this rule or channel");
+                }
             }
-            let Some(worker) = self.workers.get(name) else {
-                self.shared.metrics.unknown_channel.inc();
-                warn!(alert_key = %event.key, channel = %name, "alert routed to an undefined channel; skipped");
-                continue;
-            };
-            if event.status == AlertStatus::Resolved
-                && !(event.route.send_resolved && worker.spec.send_resolved())
-            {
-                debug!(alert_key = %event.key, channel = %name, "resolved message disabled for this rule or channel");
-                continue;
-            }
-            targets.push(name.clone());
         }
         debug!(alert_key = %event.key, targets = targets.len(), "alert event routed");
         self.shared.store.write(Write::EventRouted {
@@ -669,14 +649,7 @@ impl Router {
                 meeting: event.meeting.uuid.clone(),
             };
             let deadline = Instant::now() + self.settings.group_window;
-            self.groups
-                .entry(key)
-                .or_insert_with(|| Group {
-                    deadline,
-                    events: Vec::new(),
-                })
-                .events
-                .push((id, event.clone()));
+            self.groups.add(key, deadline, (id, event.clone()));
         }
         // The event itself is now accounted for per channel.
         self.shared.done(1);
@@ -684,24 +657,14 @@ impl Router {
 
     /// Sends groups whose window ended at `now`, or all groups.
     fn flush(&mut self, now: Option<Instant>) {
-        let due: Vec<GroupKey> = self
+        // One message per run of problems or of recoveries, in the order
+        // they happened (`Groups::take_due`).
+        for due in self
             .groups
-            .iter()
-            .filter(|(_, group)| now.is_none_or(|now| group.deadline <= now))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in due {
-            if let Some(group) = self.groups.remove(&key) {
-                // One message per run of problems or of recoveries, in the
-                // order they happened: a RESOLVED never overtakes the FIRING
-                // it ends, and an alert that fires again within the window
-                // ends up shown as firing.
-                for run in group
-                    .events
-                    .chunk_by(|(_, a), (_, b)| Phase::of(a.status) == Phase::of(b.status))
-                {
-                    self.enqueue(key.channel.clone(), run.to_vec());
-                }
+            .take_due(now, |(_, event)| grouping::event_phase(event))
+        {
+            for run in due.runs {
+                self.enqueue(due.key.channel.clone(), run);
             }
         }
     }

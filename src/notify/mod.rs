@@ -17,6 +17,7 @@
 mod console;
 mod dispatch;
 pub mod email;
+pub mod grouping;
 mod message;
 mod metrics;
 mod outbox;
@@ -30,7 +31,7 @@ pub use console::render as render_console;
 pub use dispatch::{
     Adopted, ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, NotDrained, Restored,
 };
-pub use message::{Notification, Phase, SharedCause, truncate_chars};
+pub use message::{Notification, Phase, SharedCause, meeting_name, truncate_chars};
 pub use metrics::{ChannelKind, NotifyMetrics};
 pub use outbox::{MemoryOutbox, MessageId, Outbox, Pending};
 

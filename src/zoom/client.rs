@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -95,6 +95,59 @@ pub enum ZoomError {
     /// by the client, once a minute).
     #[error("Zoom's answer was larger than {limit} bytes (zoom.max_answer_bytes); not read")]
     AnswerTooLarge { limit: usize },
+}
+
+/// A meeting as the Dashboard's meetings list and details show it, reduced
+/// to what qoswatch uses: no host name or e-mail, no participant count.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PastMeeting {
+    /// The instance UUID: the identity.
+    pub uuid: String,
+    /// The meeting number people type in.
+    pub id: Option<String>,
+    pub topic: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+impl PastMeeting {
+    /// A row of Zoom's answer; `None` without a UUID. `id` may be a number
+    /// or a string, times are RFC 3339 (an empty `end_time` is none).
+    fn from_json(row: &serde_json::Value) -> Option<PastMeeting> {
+        let text = |key: &str| {
+            row.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        let time = |key: &str| {
+            text(key)
+                .and_then(|value| DateTime::parse_from_rfc3339(&value).ok())
+                .map(|time| time.with_timezone(&Utc))
+        };
+        let id = match row.get("id") {
+            Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+            _ => text("id"),
+        };
+        Some(PastMeeting {
+            uuid: text("uuid")?,
+            id,
+            topic: text("topic"),
+            start_time: time("start_time"),
+            end_time: time("end_time"),
+        })
+    }
+}
+
+/// One page of the Dashboard's meetings list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PastMeetingsPage {
+    pub meetings: Vec<PastMeeting>,
+    /// Rows without a UUID, skipped.
+    pub unreadable_rows: usize,
+    pub next_page_token: Option<String>,
+    pub total_records: Option<u64>,
 }
 
 /// Which answer was too large: the `answer` label.
@@ -457,6 +510,96 @@ impl ZoomClient {
             .map_err(|e| ZoomError::Transient(e.to_string()))
     }
 
+    /// One page of `GET /metrics/meetings?type=past&from=&to=`: meetings
+    /// that started between `from` and `to` (UTC days, at most a month
+    /// apart: the caller splits longer ranges).
+    pub async fn past_meetings_page(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<PastMeetingsPage, ZoomError> {
+        let url = format!(
+            "{}/metrics/meetings",
+            self.settings.api_base.trim_end_matches('/')
+        );
+        let (from, to) = (from.to_string(), to.to_string());
+        let page_size = page_size.max(1).to_string();
+        let mut query = vec![
+            ("type", "past"),
+            ("from", from.as_str()),
+            ("to", to.as_str()),
+            ("page_size", page_size.as_str()),
+        ];
+        if let Some(token) = page_token {
+            query.push(("next_page_token", token));
+        }
+        let body = self
+            .qos_request(QosEndpoint::Meetings, &url, &query)
+            .await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| ZoomError::Transient("meetings list unreadable".to_owned()))?;
+        let rows = answer
+            .get("meetings")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let meetings: Vec<PastMeeting> = rows.iter().filter_map(PastMeeting::from_json).collect();
+        Ok(PastMeetingsPage {
+            unreadable_rows: rows.len() - meetings.len(),
+            meetings,
+            next_page_token: answer
+                .get("next_page_token")
+                .and_then(serde_json::Value::as_str)
+                .filter(|token| !token.is_empty())
+                .map(str::to_owned),
+            total_records: answer
+                .get("total_records")
+                .and_then(serde_json::Value::as_u64),
+        })
+    }
+
+    /// `GET /metrics/meetings/{meetingId}?type=past`: a meeting that ended,
+    /// by UUID or by number (Zoom answers for its latest instance).
+    pub async fn past_meeting(&self, meeting_id: &str) -> Result<PastMeeting, ZoomError> {
+        let url = format!(
+            "{}/metrics/meetings/{}",
+            self.settings.api_base.trim_end_matches('/'),
+            encode_meeting_uuid(meeting_id),
+        );
+        let body = self
+            .qos_request(QosEndpoint::Meetings, &url, &[("type", "past")])
+            .await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| ZoomError::Transient("meeting details unreadable".to_owned()))?;
+        PastMeeting::from_json(&answer)
+            .ok_or_else(|| ZoomError::Transient("meeting details without a UUID".to_owned()))
+    }
+
+    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=past`,
+    /// as Zoom sent it (under `zoom.max_answer_bytes`): the caller keeps
+    /// what it needs of each participant and parses it with the live
+    /// endpoints' parser.
+    pub async fn past_qos_page(
+        &self,
+        meeting_uuid: &str,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<Vec<u8>, ZoomError> {
+        let url = format!(
+            "{}/metrics/meetings/{}/participants/qos",
+            self.settings.api_base.trim_end_matches('/'),
+            encode_meeting_uuid(meeting_uuid),
+        );
+        let page_size = page_size.max(1).to_string();
+        let mut query = vec![("type", "past"), ("page_size", page_size.as_str())];
+        if let Some(token) = page_token {
+            query.push(("next_page_token", token));
+        }
+        self.qos_request(QosEndpoint::PastList, &url, &query).await
+    }
+
     /// One request to a QoS endpoint, through the budget, with the token
     /// (renewed once on a 401); the body of a successful answer.
     async fn qos_request(
@@ -515,6 +658,10 @@ impl ZoomClient {
 enum QosEndpoint {
     Participant,
     List,
+    /// The list endpoint with `type=past` (the backtest).
+    PastList,
+    /// The Dashboard's meetings list and a meeting's details (the backtest).
+    Meetings,
 }
 
 impl QosEndpoint {
@@ -522,6 +669,8 @@ impl QosEndpoint {
         match self {
             QosEndpoint::Participant => "participant",
             QosEndpoint::List => "list",
+            QosEndpoint::PastList => "past_list",
+            QosEndpoint::Meetings => "meetings",
         }
     }
 }
@@ -653,6 +802,31 @@ mod tests {
         );
         assert_eq!(QosEndpoint::Participant.label(), "participant");
         assert_eq!(QosEndpoint::List.label(), "list");
+        assert_eq!(QosEndpoint::PastList.label(), "past_list");
+        assert_eq!(QosEndpoint::Meetings.label(), "meetings");
+    }
+
+    #[test]
+    fn a_meeting_row_keeps_the_ids_topic_and_times_and_nothing_personal() {
+        let row = serde_json::json!({
+            "uuid": "m1==", "id": 84712639219_u64, "topic": "Weekly sync",
+            "host": "Jill Chill", "email": "jill@example.com",
+            "start_time": "2026-03-02T10:00:00Z", "end_time": "",
+        });
+        let meeting = PastMeeting::from_json(&row).expect("a row with a UUID");
+        assert_eq!(meeting.id.as_deref(), Some("84712639219"));
+        assert_eq!(meeting.topic.as_deref(), Some("Weekly sync"));
+        assert_eq!(
+            meeting.start_time.map(|t| t.to_rfc3339()),
+            Some("2026-03-02T10:00:00+00:00".to_owned())
+        );
+        assert_eq!(meeting.end_time, None);
+        let kept = serde_json::to_string(&meeting).expect("serializes");
+        assert!(!kept.contains("jill"), "{kept}");
+        let string_id = serde_json::json!({"uuid": "m2==", "id": "123"});
+        let meeting = PastMeeting::from_json(&string_id).expect("row");
+        assert_eq!(meeting.id.as_deref(), Some("123"));
+        assert_eq!(PastMeeting::from_json(&serde_json::json!({"id": 1})), None);
     }
 
     #[test]

@@ -131,6 +131,15 @@ impl FakeSlack {
             .expect("fake Slack is running")
     }
 
+    /// Every request received so far and not yet taken, without waiting.
+    pub fn received(&mut self) -> Vec<Recorded> {
+        let mut received = Vec::new();
+        while let Ok(request) = self.requests.try_recv() {
+            received.push(request);
+        }
+        received
+    }
+
     pub fn no_more(&mut self) {
         if let Ok(extra) = self.requests.try_recv() {
             panic!("unexpected extra Slack request: {}", extra.body);

@@ -142,6 +142,7 @@ impl SimHandle {
         }
         state.meetings.push(Meeting {
             spec: meeting,
+            started_at: Instant::now(),
             ended_at: None,
             participants: Vec::new(),
         });

@@ -13,7 +13,11 @@
 //! - a participant who left a running meeting answers 200 with `leave_time`
 //!   set (or 404 / 3001, see [`LeftParticipant`]);
 //! - `type=live` returns the samples since join, capped at the last
-//!   [`SimConfig::live_window`] minutes;
+//!   [`SimConfig::live_window`] minutes; `type=past` answers for meetings
+//!   that ended (only those), with every sample from join to leave;
+//! - the Dashboard's meetings list (`GET /metrics/meetings`, `from`/`to`
+//!   at most a month apart) and a meeting's details serve the meetings
+//!   played, past or live by `type` (see `server::past`);
 //! - a meeting id may also be the meeting number (Zoom documents that the
 //!   number means the latest instance), and a UUID that needs no double
 //!   encoding is accepted encoded once or twice; a UUID that needs double

@@ -22,6 +22,13 @@ pub enum Endpoint {
         /// The `{meetingId}` segment as sent (still percent-encoded).
         raw_meeting_id: String,
     },
+    /// `GET /v2/metrics/meetings`: the Dashboard's list of meetings.
+    Meetings,
+    /// `GET /v2/metrics/meetings/{meetingId}`: one meeting's details.
+    Meeting {
+        /// The `{meetingId}` segment as sent (still percent-encoded).
+        raw_meeting_id: String,
+    },
     /// Anything else (answered 404 or 405).
     Other,
 }
@@ -33,6 +40,12 @@ impl Endpoint {
             self,
             Endpoint::ParticipantQos { .. } | Endpoint::ListQos { .. }
         )
+    }
+
+    /// Any Dashboard endpoint (QoS, the meetings list, a meeting's
+    /// details): the ones that count against the rate limits.
+    pub fn is_dashboard(&self) -> bool {
+        self.is_qos() || matches!(self, Endpoint::Meetings | Endpoint::Meeting { .. })
     }
 }
 
@@ -46,7 +59,9 @@ pub struct RequestCounts {
     pub participant_qos: u64,
     /// The list endpoint, every answer (one per page).
     pub list_qos: u64,
-    /// QoS requests answered 429, of either endpoint.
+    /// The meetings list and meeting details endpoints, every answer.
+    pub meetings: u64,
+    /// Dashboard requests (QoS, meetings list, meeting details) answered 429.
     pub rate_limited: u64,
 }
 
@@ -61,9 +76,10 @@ impl RequestCounts {
             Endpoint::Token => self.token += 1,
             Endpoint::ParticipantQos { .. } => self.participant_qos += 1,
             Endpoint::ListQos { .. } => self.list_qos += 1,
+            Endpoint::Meetings | Endpoint::Meeting { .. } => self.meetings += 1,
             Endpoint::Other => {}
         }
-        if endpoint.is_qos() && status == 429 {
+        if endpoint.is_dashboard() && status == 429 {
             self.rate_limited += 1;
         }
     }

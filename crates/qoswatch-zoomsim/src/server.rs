@@ -6,6 +6,7 @@
 //! - `oauth`: `POST /oauth/token`;
 //! - `qos`: the QoS endpoints' checks, meeting lookup and participant objects;
 //! - `paging`: the list endpoint's pages and page tokens;
+//! - `past`: the Dashboard's meetings list and a meeting's details (`type=past`);
 //! - `limits`: injected faults, rate limits and 429s;
 //! - `oversized`: the streamed body of [`Fault::OversizedAnswer`](crate::Fault::OversizedAnswer);
 //! - `answers`: Zoom-shaped errors and spliced JSON bodies.
@@ -15,6 +16,7 @@ mod limits;
 mod oauth;
 mod oversized;
 mod paging;
+mod past;
 mod qos;
 mod request;
 
@@ -57,7 +59,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 None => token_request(&shared, request, raw_query.as_deref()).await,
             }
         }
-        Endpoint::ParticipantQos { .. } | Endpoint::ListQos { .. } => {
+        Endpoint::ParticipantQos { .. }
+        | Endpoint::ListQos { .. }
+        | Endpoint::Meetings
+        | Endpoint::Meeting { .. } => {
             qos::qos(
                 &shared,
                 &endpoint,

@@ -149,6 +149,8 @@ impl State {
 #[derive(Debug)]
 pub(crate) struct Meeting {
     pub(crate) spec: MeetingSpec,
+    /// When the meeting was added: its `start_time`.
+    pub(crate) started_at: Instant,
     pub(crate) ended_at: Option<Instant>,
     pub(crate) participants: Vec<Participant>,
 }

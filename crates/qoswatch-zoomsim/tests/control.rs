@@ -86,9 +86,9 @@ async fn each_fault_kind_is_answered_once_then_service_resumes() {
         (429, "1")
     );
 
-    // Only type=live is served.
-    let past = url.replace("type=live", "type=past");
-    let (status, _, body) = get(&http, &past, &fresh).await;
+    // type=live and type=past are served, nothing else.
+    let other = url.replace("type=live", "type=pastOne");
+    let (status, _, body) = get(&http, &other, &fresh).await;
     assert_eq!(
         (status, body["code"].clone()),
         (400, serde_json::json!(300))

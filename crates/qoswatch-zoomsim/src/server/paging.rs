@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::answers::{json_body, meeting_not_found, splice_array, zoom_error};
-use super::qos::{participant_json, resolve_meeting};
+use super::qos::{Kind, participant_json, resolve_meeting};
 use super::request::form_value;
 use crate::random_token;
 use crate::state::{PageCursor, Shared, State};
@@ -23,15 +23,16 @@ const MAX_PAGE_SIZE: usize = 10;
 pub(super) fn list_participants(
     shared: &Shared,
     state: &mut State,
+    kind: Kind,
     raw_meeting_id: &str,
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, kind, raw_meeting_id) else {
         return meeting_not_found();
     };
     let meeting_uuid = state.meetings[index].spec.uuid.clone();
-    let page_size = match page_size(pairs) {
+    let page_size = match page_size(pairs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) {
         Ok(size) => size,
         Err(invalid) => return invalid.answer(),
     };
@@ -56,7 +57,7 @@ pub(super) fn list_participants(
         .iter_mut()
         .skip(offset)
         .take(page_size)
-        .map(|p| participant_json(shared, degradations, *degradations_version, p, now))
+        .map(|p| participant_json(shared, degradations, *degradations_version, p, kind, now))
         .collect();
     let next_offset = offset + participants.len();
     let next_page_token = if next_offset < total_records {
@@ -79,29 +80,34 @@ pub(super) fn list_participants(
 }
 
 /// A paging parameter Zoom refuses: 400 / code 300 with this message.
-struct Invalid(&'static str);
+pub(super) struct Invalid(pub(super) &'static str);
 
 impl Invalid {
-    fn answer(self) -> Response {
+    pub(super) fn answer(self) -> Response {
         zoom_error(StatusCode::BAD_REQUEST, 300, self.0)
     }
 }
 
-/// The requested `page_size`; an oversized one is capped, as Zoom does
-/// rather than failing.
-fn page_size(pairs: &[(String, String)]) -> Result<usize, Invalid> {
+/// The requested `page_size` (`default` when none); an oversized one is
+/// capped at `max`, as Zoom does rather than failing.
+pub(super) fn page_size(
+    pairs: &[(String, String)],
+    default: usize,
+    max: usize,
+) -> Result<usize, Invalid> {
     match form_value(pairs, "page_size") {
-        None | Some("") => Ok(DEFAULT_PAGE_SIZE),
+        None | Some("") => Ok(default),
         Some(raw) => match raw.parse::<usize>() {
-            Ok(size) if size >= 1 => Ok(size.min(MAX_PAGE_SIZE)),
+            Ok(size) if size >= 1 => Ok(size.min(max)),
             _ => Err(Invalid("Invalid field: page_size.")),
         },
     }
 }
 
 /// Where the page starts: 0, or where `next_page_token` says, if it is a
-/// live token of this meeting.
-fn page_offset(
+/// live token of this meeting (or of this listing: `meeting_uuid` is then
+/// the listing's own scope).
+pub(super) fn page_offset(
     state: &State,
     pairs: &[(String, String)],
     meeting_uuid: &str,
@@ -117,7 +123,7 @@ fn page_offset(
 
 /// A new page token for the page at `offset` of the meeting, valid until
 /// `expires_at`.
-fn issue_page_token(
+pub(super) fn issue_page_token(
     page_tokens: &mut HashMap<String, PageCursor>,
     meeting_uuid: String,
     offset: usize,

@@ -1,7 +1,9 @@
-//! The two QoS endpoints, single participant and list: the checks every
-//! QoS request passes (faults, token, rate limits, `type`), which live
-//! meeting a raw `{meetingId}` names, and a participant's object in Zoom's
-//! shape with its live samples (cached per degradations version).
+//! The Dashboard endpoints: the checks every request passes (faults, token,
+//! rate limits, `type`); for the two QoS endpoints, single participant and
+//! list, which meeting a raw `{meetingId}` names (a live one for
+//! `type=live`, an ended one for `type=past`) and a participant's object in
+//! Zoom's shape with its samples (cached per degradations version). The
+//! meetings list and a meeting's details are in `past`.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,12 +15,31 @@ use tokio::time::Instant;
 use super::answers::{invalid_token, json_body, meeting_not_found, splice_array, zoom_error};
 use super::limits::{apply_fault, count_daily, over_qps_limit, random_429, with_daily_headers};
 use super::paging::list_participants;
+use super::past::{meeting_details, past_meetings};
 use super::request::{form_pairs, form_value};
 use crate::LeftParticipant;
 use crate::log::Endpoint;
 use crate::protocol::uuid_is_double_encoded;
 use crate::samples::{Degradation, sample_json};
-use crate::state::{Participant, Shared, State};
+use crate::state::{Meeting, Participant, Shared, State};
+
+/// Which data a request asks for: `type=live` (the default of the QoS
+/// endpoints) or `type=past` (meetings that ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Live,
+    Past,
+}
+
+impl Kind {
+    /// Whether `meeting` is one this kind of request can name.
+    pub(super) fn admits(self, meeting: &Meeting) -> bool {
+        match self {
+            Kind::Live => meeting.ended_at.is_none(),
+            Kind::Past => meeting.ended_at.is_some(),
+        }
+    }
+}
 
 /// Both QoS endpoints: faults, auth, rate limits, then the answer.
 pub(super) async fn qos(
@@ -50,20 +71,35 @@ pub(super) async fn qos(
     };
     let pairs = form_pairs(raw_query.unwrap_or(""));
     // Zoom's default `type` for these endpoints is `live`.
-    if form_value(&pairs, "type").is_some_and(|kind| kind != "live") {
-        return zoom_error(
-            StatusCode::BAD_REQUEST,
-            300,
-            "The simulator serves only type=live.",
-        );
-    }
+    let kind = match form_value(&pairs, "type") {
+        None | Some("live") => Kind::Live,
+        Some("past") => Kind::Past,
+        Some(_) => {
+            return zoom_error(
+                StatusCode::BAD_REQUEST,
+                300,
+                "The simulator serves type=live and type=past.",
+            );
+        }
+    };
     let response = match endpoint {
         Endpoint::ParticipantQos {
             raw_meeting_id,
             participant_id,
-        } => single_participant(shared, &mut state, raw_meeting_id, participant_id, now),
+        } => single_participant(
+            shared,
+            &mut state,
+            kind,
+            raw_meeting_id,
+            participant_id,
+            now,
+        ),
         Endpoint::ListQos { raw_meeting_id } => {
-            list_participants(shared, &mut state, raw_meeting_id, &pairs, now)
+            list_participants(shared, &mut state, kind, raw_meeting_id, &pairs, now)
+        }
+        Endpoint::Meetings => past_meetings(shared, &mut state, kind, &pairs, now),
+        Endpoint::Meeting { raw_meeting_id } => {
+            meeting_details(shared, &state, kind, raw_meeting_id)
         }
         Endpoint::Token | Endpoint::Other => zoom_error(StatusCode::NOT_FOUND, 404, "Not Found"),
     };
@@ -77,19 +113,20 @@ fn token_valid(state: &State, bearer_token: Option<&str>, now: Instant) -> bool 
         .is_some_and(|expires_at| now < *expires_at)
 }
 
-/// Finds the live meeting a raw `{meetingId}` segment names; its index.
+/// Finds the meeting of `kind` (live or ended) a raw `{meetingId}`
+/// segment names; its index. A meeting number names its latest instance.
 ///
 /// Decoded once, the segment must be a known UUID that does not need double
 /// encoding, or the meeting number. Otherwise it must decode twice to a
 /// known UUID (what Zoom requires for UUIDs that start with `/` or contain
 /// `//`; accepted for the others too). A UUID that needs double encoding
 /// but came encoded once finds nothing: Zoom answers that with code 3001.
-pub(super) fn resolve_meeting(state: &State, raw_meeting_id: &str) -> Option<usize> {
+pub(super) fn resolve_meeting(state: &State, kind: Kind, raw_meeting_id: &str) -> Option<usize> {
     let live = |uuid: &str| {
         state
             .meetings
             .iter()
-            .position(|m| m.spec.uuid == uuid && m.ended_at.is_none())
+            .position(|m| m.spec.uuid == uuid && kind.admits(m))
     };
     let once = percent_decode_str(raw_meeting_id).decode_utf8().ok()?;
     if !uuid_is_double_encoded(&once)
@@ -101,7 +138,7 @@ pub(super) fn resolve_meeting(state: &State, raw_meeting_id: &str) -> Option<usi
         return state
             .meetings
             .iter()
-            .rposition(|m| m.spec.id.to_string() == *once && m.ended_at.is_none());
+            .rposition(|m| m.spec.id.to_string() == *once && kind.admits(m));
     }
     // A correctly double-encoded UUID has no raw `/` after one decoding.
     if once.contains('/') {
@@ -117,11 +154,12 @@ pub(super) fn resolve_meeting(state: &State, raw_meeting_id: &str) -> Option<usi
 fn single_participant(
     shared: &Shared,
     state: &mut State,
+    kind: Kind,
     raw_meeting_id: &str,
     participant_id: &str,
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, kind, raw_meeting_id) else {
         return meeting_not_found();
     };
     let State {
@@ -137,7 +175,9 @@ fn single_participant(
     else {
         return meeting_not_found();
     };
-    if participant.left_at.is_some() && shared.config.left_participant == LeftParticipant::NotFound
+    if kind == Kind::Live
+        && participant.left_at.is_some()
+        && shared.config.left_participant == LeftParticipant::NotFound
     {
         return meeting_not_found();
     }
@@ -146,20 +186,34 @@ fn single_participant(
         degradations,
         *degradations_version,
         participant,
+        kind,
         now,
     ))
 }
 
-/// One participant object in Zoom's shape, with the live samples up to now,
-/// serialized.
+/// One participant object in Zoom's shape, serialized: with the samples up
+/// to now (live: at most the live window's worth; past: every one from the
+/// join to the leave).
 pub(super) fn participant_json(
     shared: &Shared,
     degradations: &[Degradation],
     degradations_version: u64,
     participant: &mut Participant,
+    kind: Kind,
     now: Instant,
 ) -> String {
-    let samples = live_samples(shared, degradations, degradations_version, participant, now);
+    let window = match kind {
+        Kind::Live => Some(shared.config.live_window),
+        Kind::Past => None,
+    };
+    let samples = samples_until(
+        shared,
+        degradations,
+        degradations_version,
+        participant,
+        window,
+        now,
+    );
     let spec = &participant.spec;
     let time = |t: Instant| shared.sim_utc(t).to_rfc3339_opts(SecondsFormat::Secs, true);
     // The fields of Zoom's own typings (zoom/rivet-javascript,
@@ -185,20 +239,22 @@ pub(super) fn participant_json(
 }
 
 /// The serialized samples a participant has up to now (or their leave),
-/// at most the live window's worth. Samples are generated once per
-/// degradations version and kept, so polling costs a string copy, not a
-/// rebuild.
-fn live_samples(
+/// at most `window` minutes' worth when given. Samples are generated once
+/// per degradations version and kept, so polling costs a string copy, not
+/// a rebuild. Live answers forget the samples before their window; a past
+/// answer (the meeting ended, nothing is forgotten any more) keeps every one.
+fn samples_until(
     shared: &Shared,
     degradations: &[Degradation],
     degradations_version: u64,
     participant: &mut Participant,
+    window: Option<u32>,
     now: Instant,
 ) -> Vec<String> {
     let end = participant.left_at.map_or(now, |left| left.min(now));
     let join_minute = shared.sim_minute(participant.joined_at);
     let available = shared.sim_minute(end).saturating_sub(join_minute);
-    let first = available.saturating_sub(u64::from(shared.config.live_window));
+    let first = window.map_or(0, |window| available.saturating_sub(u64::from(window)));
     if participant.samples_version != degradations_version {
         participant.samples.clear();
         participant.samples_version = degradations_version;

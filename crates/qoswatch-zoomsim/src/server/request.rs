@@ -24,11 +24,17 @@ pub(super) fn classify(method: &Method, raw_path: &str) -> Endpoint {
     if method != Method::GET {
         return Endpoint::Other;
     }
+    if raw_path == "/v2/metrics/meetings" {
+        return Endpoint::Meetings;
+    }
     let Some(rest) = raw_path.strip_prefix("/v2/metrics/meetings/") else {
         return Endpoint::Other;
     };
     let segments: Vec<&str> = rest.split('/').collect();
     match segments.as_slice() {
+        [meeting] if !meeting.is_empty() => Endpoint::Meeting {
+            raw_meeting_id: (*meeting).to_owned(),
+        },
         [meeting, "participants", "qos"] => Endpoint::ListQos {
             raw_meeting_id: (*meeting).to_owned(),
         },
