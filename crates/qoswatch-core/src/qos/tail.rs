@@ -301,6 +301,74 @@ mod tests {
         assert_eq!(object_start_before_key(br#"["a", "user_qos":1"#, 6), None);
     }
 
+    fn dated(minute: u32) -> String {
+        format!(r#"{{"date_time":"2021-06-24T20:{minute:02}:00Z"}}"#)
+    }
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        format!("2021-06-24T20:{minute:02}:00Z")
+            .parse()
+            .expect("time")
+    }
+
+    /// The minutes `newest_entries` reads from the array that is `body`.
+    fn read(body: &str, after: Option<u32>) -> Option<Vec<u32>> {
+        use chrono::Timelike;
+        let close = body.rfind(']').expect("a ]");
+        let open = body.find('[').expect("a [");
+        newest_entries(body.as_bytes(), open, close, after.map(at))
+            .map(|entries| entries.iter().map(|(t, _)| t.minute()).collect())
+    }
+
+    #[test]
+    fn the_array_is_read_from_its_end_down_to_the_newest_seen() {
+        let body = format!("[ {} , {},{} ]", dated(1), dated(2), dated(3));
+        assert_eq!(read(&body, Some(1)), Some(vec![2, 3]));
+        assert_eq!(read(&body, Some(3)), Some(vec![]));
+        assert_eq!(read(&body, None), Some(vec![1, 2, 3]), "down to the [");
+        assert_eq!(read("[ ]", Some(1)), Some(vec![]), "empty");
+        assert_eq!(read("[]", None), Some(vec![]), "empty");
+        // Equal times among the new ones are in order; a newer one before
+        // an older one is not.
+        let ties = format!("[{},{},{}]", dated(1), dated(2), dated(2));
+        assert_eq!(read(&ties, Some(1)), Some(vec![2, 2]));
+        let disorder = format!("[{},{},{}]", dated(1), dated(3), dated(2));
+        assert_eq!(read(&disorder, Some(1)), None);
+        let disorder = format!("[{},{}]", dated(3), dated(2));
+        assert_eq!(read(&disorder, None), None);
+    }
+
+    #[test]
+    fn anything_but_dated_objects_up_to_the_bracket_is_not_zooms_shape() {
+        let two = format!("{},{}", dated(1), dated(2));
+        // The entries run into another `[` than the array's.
+        let nested = format!("[[{two}]");
+        let open = 0;
+        let close = nested.len() - 1;
+        assert!(newest_entries(nested.as_bytes(), open, close, None).is_none());
+        assert!(newest_entries(nested.as_bytes(), 1, close, None).is_some());
+        // Not an array at either end.
+        let body = format!("[{two}]");
+        assert!(newest_entries(body.as_bytes(), 1, body.len() - 1, None).is_none());
+        assert!(newest_entries(body.as_bytes(), 0, body.len() - 2, None).is_none());
+        assert!(
+            newest_entries(b"x ]", 0, 2, None).is_none(),
+            "not even empty"
+        );
+        assert!(
+            newest_entries(b"[ x", 0, 2, None).is_none(),
+            "not even empty"
+        );
+        for entries in [
+            format!("[{two},{{\"date_time\":\"soon\"}}]"),
+            format!("[{two},7]"),
+            format!("[{two};{}]", dated(3)),
+            format!("[{two},{{\"date_time\":}}]"),
+        ] {
+            assert_eq!(read(&entries, Some(1)), None, "{entries}");
+        }
+    }
+
     #[test]
     fn whitespace_is_skipped_both_ways() {
         assert_eq!(skip_ws(b" \n\t\rx", 0), 4);
