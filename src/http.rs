@@ -187,18 +187,32 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// `x-zm-trackingid`, trimmed to something safe to log.
-fn tracking_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-zm-trackingid")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                .take(64)
-                .collect()
-        })
-        .unwrap_or_default()
+/// `x-zm-trackingid`, trimmed to something safe to log: letters, digits
+/// and `-_.`, at most 64 of them. Written only when a line is logged, so
+/// a webhook that logs nothing allocates nothing for it.
+#[derive(Clone, Copy)]
+struct TrackingId<'a>(&'a str);
+
+impl<'a> TrackingId<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        Self(
+            headers
+                .get("x-zm-trackingid")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl std::fmt::Display for TrackingId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        self.0
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+            .take(64)
+            .try_for_each(|c| f.write_char(c))
+    }
 }
 
 /// Why the webhook endpoint answers without a 2xx. The `Display` text is
@@ -316,7 +330,7 @@ fn read_webhook<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     body: &'a [u8],
-    tracking: &str,
+    tracking: TrackingId<'_>,
 ) -> Result<(Verified<'a>, Event), WebhookError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = match state.verifier.verify(
@@ -348,8 +362,8 @@ async fn zoom_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    let tracking = tracking_id(&headers);
-    let (verified, event) = read_webhook(&state, &headers, &body, &tracking)?;
+    let tracking = TrackingId::of(&headers);
+    let (verified, event) = read_webhook(&state, &headers, &body, tracking)?;
     let name = event.metric_label();
     let outcome = match event {
         Event::UrlValidation { plain_token } => {
@@ -360,7 +374,7 @@ async fn zoom_webhook(
             return Ok((StatusCode::OK, Json(answer)).into_response());
         }
         Event::ParticipantJoined(joined) => {
-            participant_joined(&state.monitor, &joined, &tracking).await
+            participant_joined(&state.monitor, &joined, tracking).await
         }
         Event::ParticipantLeft(left) => {
             if state
@@ -410,7 +424,7 @@ async fn zoom_webhook(
 async fn participant_joined(
     monitor: &Monitor,
     joined: &ParticipantEvent,
-    tracking: &str,
+    tracking: TrackingId<'_>,
 ) -> WebhookOutcome {
     let started = monitor
         .start_watch(joined.meeting.info(), joined.participant_info())
@@ -444,12 +458,22 @@ async fn participant_joined(
     WebhookOutcome::from(started)
 }
 
+/// A fixed JSON answer, written once: no `Value` built per request.
+fn static_json(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::from_static(body.as_bytes()),
+    )
+        .into_response()
+}
+
 fn accepted() -> Response {
-    (StatusCode::OK, Json(json!({ "status": "accepted" }))).into_response()
+    static_json(StatusCode::OK, r#"{"status":"accepted"}"#)
 }
 
 async fn healthz() -> Response {
-    (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response()
+    static_json(StatusCode::OK, r#"{"status":"ok"}"#)
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -533,4 +557,22 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracking_id_is_logged_trimmed_to_safe_characters() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(TrackingId::of(&headers).to_string(), "");
+        headers.insert(
+            "x-zm-trackingid",
+            axum::http::HeaderValue::from_static("v=2.0; clid=us_1.a-b"),
+        );
+        assert_eq!(TrackingId::of(&headers).to_string(), "v2.0clidus_1.a-b");
+        headers.insert("x-zm-trackingid", "x".repeat(100).parse().expect("header"));
+        assert_eq!(TrackingId::of(&headers).to_string(), "x".repeat(64));
+    }
 }

@@ -90,6 +90,9 @@ pub struct ServiceOptions {
     pub quota_clock: Option<qoswatch::zoom::budget::QuotaClock>,
     /// More observers of every watch, beside the counting tap.
     pub taps: Vec<Arc<dyn SampleSink>>,
+    /// The environment qoswatch reads (a Slack URL named in the rules
+    /// file), instead of the process's.
+    pub env: Option<qoswatch::startup::EnvFn>,
 }
 
 /// A change to the in-process qoswatch's settings.
@@ -195,6 +198,9 @@ impl InProcess {
             extras.quota_clock = clock;
         }
         extras.sample_taps.extend(options.taps);
+        if let Some(env) = options.env {
+            extras.env = env;
+        }
         let app = Application::build_with(settings, extras)
             .await
             .context("building qoswatch")?;

@@ -1,8 +1,9 @@
 //! Typed Zoom webhook events. Parsed once, after verification, from the
 //! verified raw body; everything downstream sees these types only.
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
 
@@ -68,8 +69,6 @@ pub struct Meeting {
     pub id: Option<String>,
     #[serde(default)]
     pub topic: Option<String>,
-    #[serde(default)]
-    pub host_id: Option<String>,
 }
 
 impl Meeting {
@@ -82,7 +81,11 @@ impl Meeting {
     }
 }
 
-/// A participant as described by `participant_joined` / `participant_left`.
+/// A participant as described by `participant_joined` / `participant_left`:
+/// the fields qoswatch uses. Zoom's others (`id`, `participant_uuid`,
+/// `join_time`, `leave_time`, `leave_reason`, ...) are skipped unread, as
+/// the meeting's `host_id` is: each would be a `String` allocated per
+/// webhook for nobody.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Participant {
     /// Meeting-scoped id, new on every rejoin: the QoS endpoint's participant id.
@@ -93,17 +96,6 @@ pub struct Participant {
     /// Empty for guests.
     #[serde(default)]
     pub email: Option<String>,
-    /// Zoom account user id; empty for guests.
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub participant_uuid: Option<String>,
-    #[serde(default)]
-    pub join_time: Option<String>,
-    #[serde(default)]
-    pub leave_time: Option<String>,
-    #[serde(default)]
-    pub leave_reason: Option<String>,
 }
 
 /// A participant event: the meeting and the participant.
@@ -151,11 +143,13 @@ pub enum EventError {
     },
 }
 
+/// The envelope, its payload left as a borrowed slice of the body: the
+/// body is tokenized once, and the payload parsed straight into its type.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     event: Option<String>,
-    #[serde(default)]
-    payload: Json,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -163,17 +157,25 @@ struct MeetingPayload<T> {
     object: T,
 }
 
+/// The meeting's fields and the participant, side by side in Zoom's object
+/// (a `#[serde(flatten)]` of [`Meeting`] would buffer every field first).
 #[derive(Deserialize)]
 struct ParticipantObject {
-    #[serde(flatten)]
-    meeting: Meeting,
+    uuid: String,
+    #[serde(default, deserialize_with = "number_or_string")]
+    id: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
     participant: Participant,
 }
 
 #[derive(Deserialize)]
 struct AlertObject {
-    #[serde(flatten)]
-    meeting: Meeting,
+    uuid: String,
+    #[serde(default, deserialize_with = "number_or_string")]
+    id: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
     #[serde(default)]
     issues: Vec<String>,
 }
@@ -190,32 +192,38 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
     let event = envelope.event.ok_or(EventError::NoEventName)?;
-    let payload = envelope.payload;
+    // A missing payload reads as `null`, which no payload type accepts.
+    let payload = envelope.payload.map_or("null", RawValue::get);
     let bad = |e: serde_json::Error| EventError::BadPayload {
         event: event.clone(),
         message: e.to_string(),
     };
     let parsed = match event.as_str() {
         "endpoint.url_validation" => {
-            let p: UrlValidationPayload = serde_json::from_value(payload).map_err(bad)?;
+            let p: UrlValidationPayload = serde_json::from_str(payload).map_err(bad)?;
             Event::UrlValidation {
                 plain_token: p.plain_token,
             }
         }
         "meeting.started" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_value(payload).map_err(bad)?;
+            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
             Event::MeetingStarted(p.object)
         }
         "meeting.ended" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_value(payload).map_err(bad)?;
+            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
             Event::MeetingEnded(p.object)
         }
         "meeting.participant_joined" | "meeting.participant_left" => {
             let p: MeetingPayload<ParticipantObject> =
-                serde_json::from_value(payload).map_err(bad)?;
+                serde_json::from_str(payload).map_err(bad)?;
+            let object = p.object;
             let participant_event = ParticipantEvent {
-                meeting: p.object.meeting,
-                participant: p.object.participant,
+                meeting: Meeting {
+                    uuid: object.uuid,
+                    id: object.id,
+                    topic: object.topic,
+                },
+                participant: object.participant,
             };
             if event == "meeting.participant_joined" {
                 Event::ParticipantJoined(participant_event)
@@ -224,10 +232,15 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
             }
         }
         "meeting.alert" => {
-            let p: MeetingPayload<AlertObject> = serde_json::from_value(payload).map_err(bad)?;
+            let p: MeetingPayload<AlertObject> = serde_json::from_str(payload).map_err(bad)?;
+            let object = p.object;
             Event::MeetingAlert {
-                meeting: p.object.meeting,
-                issues: p.object.issues,
+                meeting: Meeting {
+                    uuid: object.uuid,
+                    id: object.id,
+                    topic: object.topic,
+                },
+                issues: object.issues,
             }
         }
         _ => Event::Other { event },
@@ -378,12 +391,66 @@ fn check(event: &Event) -> Result<(), EventError> {
     }
 }
 
+/// An id Zoom sends as a number or a string: a non-empty string, or the
+/// number's text; anything else (`""`, `null`, other types) is no id.
 fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Json::deserialize(d)? {
-        Json::String(s) if !s.is_empty() => Some(s),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
+    d.deserialize_any(NumberOrString)
+}
+
+struct NumberOrString;
+
+impl<'de> Visitor<'de> for NumberOrString {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an id as a number or a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((!v.is_empty()).then(|| v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok((!v.is_empty()).then_some(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        // As serde_json writes the number (`1.5`, `1000.0`).
+        Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
 }
 
 fn required_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -437,10 +504,7 @@ mod tests {
         else {
             panic!("wrong variant")
         };
-        assert_eq!(
-            e.participant.leave_time.as_deref(),
-            Some("2021-07-13T22:50:51Z")
-        );
+        assert_eq!(e.participant.user_id, "16778240");
         assert_eq!(e.key().meeting_uuid, "4444AAAiAAAAAiAiAiiAii==");
     }
 
@@ -694,6 +758,70 @@ mod tests {
             matches!(parse(body), Err(EventError::BadPayload { .. })),
             "a participant event needs a user id"
         );
+    }
+
+    #[test]
+    fn an_id_of_any_json_type_reads_as_zoom_would_print_it_or_as_none() {
+        // Read by a visitor since the parse stopped building `Value`s: each
+        // JSON type must still give what `Value` gave.
+        let cases: [(&str, Option<&str>); 9] = [
+            ("\"123\"", Some("123")),
+            ("123", Some("123")),
+            ("-5", Some("-5")),
+            ("1.5", Some("1.5")),
+            ("1e3", Some("1000.0")),
+            ("true", None),
+            ("null", None),
+            ("[1, {\"a\": [2]}]", None),
+            ("{\"a\": {\"b\": 1}}", None),
+        ];
+        for (id, expected) in cases {
+            let body = format!(
+                r#"{{"event":"meeting.started","payload":{{"object":{{"uuid":"u==","id":{id},"topic":"t"}}}}}}"#
+            );
+            let meeting = match parse(body.as_bytes()) {
+                Ok(Event::MeetingStarted(meeting)) => meeting,
+                Err(EventError::Invalid { field, .. }) => {
+                    assert_eq!(field, "payload.object.id", "{id}");
+                    assert!(expected.is_some_and(|e| e.contains(['.', '-'])), "{id}");
+                    continue;
+                }
+                other => panic!("{id}: {other:?}"),
+            };
+            assert_eq!(meeting.id.as_deref(), expected, "{id}");
+            assert_eq!(
+                meeting.topic.as_deref(),
+                Some("t"),
+                "the fields after it are read"
+            );
+        }
+        let left = br#"{"event":"meeting.participant_left","payload":{"object":{"uuid":"u==","id":7,"participant":{"user_id":16778240}}}}"#;
+        let Ok(Event::ParticipantLeft(left)) = parse(left) else {
+            panic!("a numeric user id is an id")
+        };
+        assert_eq!(left.participant.user_id, "16778240");
+        assert_eq!(left.meeting.id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_missing_or_null_payload_is_a_bad_payload_for_known_events_only() {
+        for body in [
+            &br#"{"event":"meeting.ended"}"#[..],
+            br#"{"event":"meeting.ended","payload":null}"#,
+            br#"{"event":"meeting.alert","payload":[]}"#,
+        ] {
+            assert!(
+                matches!(parse(body), Err(EventError::BadPayload { .. })),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let other = parse(br#"{"event":"x.y"}"#).expect("no payload needed");
+        assert_eq!(other.name(), "x.y");
+        assert!(matches!(
+            parse(br#"{"event":"x.y","payload":{"a":}}"#),
+            Err(EventError::NotJson(_))
+        ));
     }
 
     #[test]

@@ -13,10 +13,15 @@
 //! - this file: the vocabulary (units, quantities, resolutions, streams and
 //!   metric ids, as rule files name them);
 //! - `sample.rs`: what one sample holds ([`QosSample`] and friends);
-//! - `parse.rs`: Zoom's answers into samples ([`parse_participant_qos`]).
+//! - `parse.rs`: Zoom's answers into samples ([`parse_participant_qos`]);
+//! - `tail.rs`: reading an answer from its end, so that a poll costs what
+//!   is new in it, not the whole series Zoom repeats.
 
 mod parse;
 mod sample;
+#[cfg(test)]
+mod skip_tests;
+mod tail;
 #[cfg(test)]
 mod tests;
 

@@ -6,6 +6,12 @@
 //! sent: [`parse_participant_qos_newest`] reads the body in place (entries
 //! are borrowed slices of it until chosen), keeps the newest samples only,
 //! and reports at most [`MAX_REPORTED_BAD_VALUES`] unreadable values.
+//!
+//! An answer costs CPU in proportion to what is new in it: with the newest
+//! sample already seen, [`parse_participant_qos_since`] and
+//! [`parse_meeting_qos_page`] read each `user_qos` from its end (`tail.rs`)
+//! and stop at the first sample already seen; answers not in Zoom's shape
+//! are read whole, with the same result (`skip_tests.rs`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -16,6 +22,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
+use super::tail;
 use super::{
     CpuMetric, CpuUsage, ParticipantDetails, ParticipantQos, QosSample, Resolution, Stream,
     StreamMetric, StreamQos, Unit, WifiMetric, WifiRssi,
@@ -70,10 +77,27 @@ pub fn parse_participant_qos_newest(
 }
 
 /// Like [`parse_participant_qos_newest`], also skipping every sample at or
-/// before `after` (the newest one already seen) without building it: an
+/// before `after` (the newest one already seen) without reading it: an
 /// answer that repeats the whole series since the join costs what is new
-/// in it, plus one scan for the times.
+/// in it. The answer is read from its end (`tail.rs`) while it is in
+/// Zoom's shape (`user_qos` last, samples in ascending time); otherwise
+/// whole, with the same samples.
 pub fn parse_participant_qos_since(
+    body: &[u8],
+    max_samples: usize,
+    after: Option<DateTime<Utc>>,
+) -> Result<(ParticipantQos, ParseReport), ParseError> {
+    if let Some(after) = after
+        && let Some(found) = participant_from_tail(body, max_samples, after)
+    {
+        return Ok(found);
+    }
+    participant_whole(body, max_samples, after)
+}
+
+/// The single endpoint's answer read whole (every entry's time, the new
+/// entries built).
+pub(super) fn participant_whole(
     body: &[u8],
     max_samples: usize,
     after: Option<DateTime<Utc>>,
@@ -85,6 +109,26 @@ pub fn parse_participant_qos_since(
     let mut report = ParseReport::default();
     let qos = participant_from_fields(&fields, max_samples, |_| after, &mut report);
     Ok((qos, report))
+}
+
+/// The single endpoint's answer read from its end: `None` when it is not
+/// in the shape that allows it.
+fn participant_from_tail(
+    body: &[u8],
+    max_samples: usize,
+    after: DateTime<Utc>,
+) -> Option<(ParticipantQos, ParseReport)> {
+    let (fields, open) = tail::members_until(body, 0, "user_qos")?;
+    let end = tail::trim_back(body, body.len());
+    if body.get(end.checked_sub(1)?) != Some(&b'}') {
+        return None;
+    }
+    let close = tail::last_array_close(body, end - 1)?;
+    let entries = tail::newest_entries(body, open, close, Some(after))?;
+    let mut report = ParseReport::default();
+    let details = details_from(|key| text_field(&fields, key), &mut report);
+    let qos = participant_from_entries(details, entries, max_samples, &mut report);
+    Some((qos, report))
 }
 
 /// One page of *List meeting participants QoS*: the participants on it and
@@ -112,24 +156,22 @@ pub fn parse_meeting_qos_page(
     max_samples: usize,
     after: impl Fn(&str) -> Option<DateTime<Utc>>,
 ) -> Result<(MeetingQosPage, ParseReport), ParseError> {
+    if let Some(found) = page_from_tails(body, max_samples, &after) {
+        return Ok(found);
+    }
+    page_whole(body, max_samples, after)
+}
+
+/// A page of the list endpoint read whole.
+pub(super) fn page_whole(
+    body: &[u8],
+    max_samples: usize,
+    after: impl Fn(&str) -> Option<DateTime<Utc>>,
+) -> Result<(MeetingQosPage, ParseReport), ParseError> {
     let fields: BTreeMap<String, &RawValue> =
         serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
     let mut report = ParseReport::default();
-    let number = |key: &str| {
-        fields
-            .get(key)
-            .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
-    };
-    let next_page_token = fields
-        .get("next_page_token")
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-        .filter(|token| !token.is_empty());
-    let mut page = MeetingQosPage {
-        participants: Vec::new(),
-        next_page_token,
-        total_records: number("total_records"),
-        page_size: number("page_size"),
-    };
+    let mut page = page_head(&fields);
     let entries: Vec<&RawValue> = fields
         .get("participants")
         .and_then(|raw| serde_json::from_str(raw.get()).ok())
@@ -150,6 +192,93 @@ pub fn parse_meeting_qos_page(
     Ok((page, report))
 }
 
+/// A page read participant by participant, each `user_qos` from its end:
+/// the participants are found by their `"user_qos"` keys (a fast byte
+/// search over the old samples, nothing tokenized), each array's end by
+/// walking back over the next participant's first members. `None` when the
+/// page is not in the shape that allows it.
+fn page_from_tails(
+    body: &[u8],
+    max_samples: usize,
+    after: &impl Fn(&str) -> Option<DateTime<Utc>>,
+) -> Option<(MeetingQosPage, ParseReport)> {
+    let (fields, open) = tail::members_until(body, 0, "participants")?;
+    let end = tail::trim_back(body, body.len());
+    if body.get(end.checked_sub(1)?) != Some(&b'}') {
+        return None;
+    }
+    let list_close = tail::last_array_close(body, end - 1)?;
+    if body.get(open) != Some(&b'[') {
+        return None;
+    }
+    let mut report = ParseReport::default();
+    let mut page = page_head(&fields);
+    let mut at = tail::skip_ws(body, open + 1);
+    if at == list_close {
+        return Some((page, report));
+    }
+    loop {
+        let (members, qos_open) = tail::members_until(body, at, "user_qos")?;
+        let details = details_from(|key| text_field(&members, key), &mut report);
+        let seen = details.user_id.as_deref().and_then(after);
+        let (qos_close, next) = match tail::next_user_qos_key(body, qos_open, list_close).ok()? {
+            Some(key) => {
+                let next = tail::object_start_before_key(body, key)?;
+                let comma = tail::trim_back(body, next);
+                if body.get(comma.checked_sub(1)?) != Some(&b',') {
+                    return None;
+                }
+                (participant_array_close(body, comma - 1)?, Some(next))
+            }
+            None => (participant_array_close(body, list_close)?, None),
+        };
+        let entries = tail::newest_entries(body, qos_open, qos_close, seen)?;
+        let qos = participant_from_entries(details, entries, max_samples, &mut report);
+        page.participants.push(qos);
+        match next {
+            Some(next) => at = next,
+            None => return Some((page, report)),
+        }
+    }
+}
+
+/// The `]` of the `user_qos` array that ends the participant object
+/// ending just before `end`.
+fn participant_array_close(body: &[u8], end: usize) -> Option<usize> {
+    let object_end = tail::trim_back(body, end);
+    if body.get(object_end.checked_sub(1)?) != Some(&b'}') {
+        return None;
+    }
+    tail::last_array_close(body, object_end - 1)
+}
+
+/// The page's own fields: where the next page starts, how many there are.
+fn page_head(fields: &BTreeMap<String, &RawValue>) -> MeetingQosPage {
+    let number = |key: &str| {
+        fields
+            .get(key)
+            .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
+    };
+    let next_page_token = fields
+        .get("next_page_token")
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .filter(|token| !token.is_empty());
+    MeetingQosPage {
+        participants: Vec::new(),
+        next_page_token,
+        total_records: number("total_records"),
+        page_size: number("page_size"),
+    }
+}
+
+/// A non-empty text member of an object read into borrowed slices.
+fn text_field(fields: &BTreeMap<String, &RawValue>, key: &str) -> Option<String> {
+    fields
+        .get(key)
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        .filter(|s| !s.is_empty())
+}
+
 /// One participant object whose top-level members are borrowed slices:
 /// details, then the newest `max_samples` samples after `after(user_id)`.
 fn participant_from_fields(
@@ -158,13 +287,7 @@ fn participant_from_fields(
     after: impl FnOnce(Option<&str>) -> Option<DateTime<Utc>>,
     report: &mut ParseReport,
 ) -> ParticipantQos {
-    let text = |key: &str| {
-        fields
-            .get(key)
-            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-            .filter(|s| !s.is_empty())
-    };
-    let details = details_from(text, report);
+    let details = details_from(|key| text_field(fields, key), report);
     let after = after(details.user_id.as_deref());
     let mut newest = NewestEntries::new(max_samples);
     if let Some(raw) = fields.get("user_qos").copied() {
@@ -176,6 +299,30 @@ fn participant_from_fields(
             after,
         });
     }
+    build_participant(details, newest, report)
+}
+
+/// The participant from entries read from the end of its `user_qos`
+/// (dated, in Zoom's order, all after the newest seen).
+fn participant_from_entries(
+    details: ParticipantDetails,
+    entries: Vec<tail::TailEntry<'_>>,
+    max_samples: usize,
+    report: &mut ParseReport,
+) -> ParticipantQos {
+    let mut newest = NewestEntries::new(max_samples);
+    for (index, (at, raw)) in entries.into_iter().enumerate() {
+        newest.offer(DatedEntry { at, index, raw });
+    }
+    build_participant(details, newest, report)
+}
+
+/// The chosen entries built into samples, in Zoom's order.
+fn build_participant(
+    details: ParticipantDetails,
+    newest: NewestEntries<'_>,
+    report: &mut ParseReport,
+) -> ParticipantQos {
     report.samples_dropped += newest.dropped;
     let mut chosen = newest.kept.into_vec();
     chosen.sort_by_key(|entry| entry.0.index);
@@ -330,7 +477,7 @@ impl<'a> Visitor<'a> for NewestVisitor<'_, 'a> {
 
 /// An entry's `date_time`; else the text to report (empty when there is
 /// no string at all: no member, not an object, not a string).
-fn entry_time(raw: &RawValue) -> Result<DateTime<Utc>, String> {
+pub(super) fn entry_time(raw: &RawValue) -> Result<DateTime<Utc>, String> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
     let text = match DateTimeField.deserialize(&mut deserializer) {
         Ok(Some(time)) => serde_json::from_str::<String>(time.get()).unwrap_or_default(),
