@@ -304,6 +304,9 @@ async fn free_meetings_are_shared_fairly_between_live_replicas() {
         "half of six for two replicas: {:?}",
         first.held
     );
+    // Holding its share, a takes no more at its next beat: the rest is b's.
+    let again = a.beat().await;
+    assert_eq!(again.held, first.held);
     let second = b.beat().await;
     assert_eq!(second.held.len(), 3);
     assert!(first.held.is_disjoint(&second.held));
