@@ -565,7 +565,9 @@ pub fn process_env(name: &str) -> Option<String> {
 impl Settings {
     /// Reads the file (if any), applies the environment, loads secrets and
     /// validates. This is what `qoswatch serve` runs.
-    pub fn load(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Settings, ConfigError> {
+    /// The file (if any), the environment's overlay and the secrets, not
+    /// yet validated: what `load` and `load_without_secrets` share.
+    fn read(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Settings, ConfigError> {
         let mut settings = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -578,6 +580,11 @@ impl Settings {
         };
         settings.apply_env(env)?;
         settings.secrets = Secrets::from_env(env)?;
+        Ok(settings)
+    }
+
+    pub fn load(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::read(path, env)?;
         settings.validate()?;
         if let Some(smtp) = settings.alerts.smtp.as_mut() {
             smtp.password = settings.secrets.smtp_password.clone();
@@ -650,18 +657,7 @@ impl Settings {
         path: Option<&Path>,
         env: EnvLookup<'_>,
     ) -> Result<Settings, ConfigError> {
-        let mut settings = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Settings::from_yaml(&path.display().to_string(), &text)?
-            }
-            None => Settings::default(),
-        };
-        settings.apply_env(env)?;
-        settings.secrets = Secrets::from_env(env)?;
+        let settings = Settings::read(path, env)?;
         settings.validate_values()?;
         Ok(settings)
     }

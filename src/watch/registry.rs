@@ -486,19 +486,8 @@ impl Monitor {
     /// Takes a registry entry for the subject's key and hands the watch to
     /// its meeting's task (started if there is none), or says why not.
     fn join(&self, subject: WatchSubject, resume: Resume) -> Result<(), StartOutcome> {
+        self.may_start(&subject.key)?;
         let metrics = self.metrics();
-        if self.inner.cancel.is_cancelled() {
-            metrics.refused.inc();
-            return Err(StartOutcome::ShuttingDown);
-        }
-        if self.polling_disabled() {
-            metrics.refused.inc();
-            return Err(StartOutcome::PollingDisabled);
-        }
-        if self.ended().contains(&subject.key, Instant::now()) {
-            metrics.duplicates.inc();
-            return Err(StartOutcome::AlreadyEnded);
-        }
         let mut books = self.books();
         if books.watches.contains_key(&subject.key) {
             metrics.duplicates.inc();
