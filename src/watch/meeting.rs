@@ -207,6 +207,9 @@ pub(super) struct MeetingPoller<'a> {
     total_records: Option<u64>,
     /// The page size Zoom last applied.
     page_size: Option<u64>,
+    /// The page size asked for, once a page came back larger than
+    /// `zoom.max_answer_bytes` (halved each time, down to one).
+    ask_page_size: Option<u32>,
     /// Zoom refused a participant id: this meeting is listed only.
     list_only: bool,
 }
@@ -230,6 +233,7 @@ impl<'a> MeetingPoller<'a> {
             members: Vec::new(),
             total_records: None,
             page_size: None,
+            ask_page_size: None,
             list_only: false,
         }
     }
@@ -533,7 +537,7 @@ impl<'a> MeetingPoller<'a> {
         let mut found = vec![false; self.members.len()];
         let mut token: Option<String> = None;
         let mut restarted = false;
-        let page_size = self.settings().page_size;
+        let mut page_size = self.ask_page_size.unwrap_or(self.settings().page_size);
         loop {
             let answer = {
                 // Borrowed ids and times only: an observer is not `Sync`, so
@@ -594,6 +598,25 @@ impl<'a> MeetingPoller<'a> {
                     tracing::debug!("page token refused: listing again from the first page");
                     restarted = true;
                     token = None;
+                }
+                Err(ZoomError::AnswerTooLarge { limit }) if page_size > 1 => {
+                    // A long meeting's series outgrew the cap at this page
+                    // size: ask for pages half as big from now on, and list
+                    // again from the top (a token belongs to its page size).
+                    let applied = self
+                        .page_size
+                        .and_then(|s| u32::try_from(s).ok())
+                        .unwrap_or(page_size);
+                    page_size = (page_size.min(applied) / 2).max(1);
+                    self.ask_page_size = Some(page_size);
+                    self.page_size = Some(u64::from(page_size));
+                    tracing::info!(
+                        page_size,
+                        limit_bytes = limit,
+                        "a page of this meeting was larger than zoom.max_answer_bytes: asking for smaller pages"
+                    );
+                    token = None;
+                    self.publish();
                 }
                 Err(ZoomError::NotLive) => {
                     if self.members.iter().any(|m| m.answered_before) {

@@ -387,3 +387,62 @@ async fn fixed_mode_polls_everybody_alone_and_never_lists() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn list_pages_shrink_when_a_long_meeting_outgrows_the_answer_cap() {
+    // Four samples of ten participants do not fit into 16 KiB; two
+    // participants' do. Without smaller pages every listing would be
+    // dropped unread from then on, and nobody would be refreshed again.
+    let sim = SimConfig {
+        live_window: 4,
+        ..SimConfig::default()
+    };
+    let app = spawn_app_with(sim, |settings| {
+        adaptive(settings);
+        settings.zoom.max_answer_bytes = 16 * 1024;
+    })
+    .await;
+    app.start_meeting(MEETING, "Long all hands");
+    for n in 0..10 {
+        app.join(MEETING, &format!("{}", 1000 + n), "Someone").await;
+    }
+    assert!(eventually(WAIT, || app.monitor.active() == 10).await);
+    let too_large = "qoswatch_zoom_answers_too_large_total{answer=\"qos\"}";
+    assert!(
+        app.metric_reaches(too_large, 1.0)
+            .await
+            .is_some_and(|n| n >= 1.0),
+        "the pages never outgrew the cap"
+    );
+    // Smaller pages are asked for, and every participant keeps getting
+    // new samples through them: eight simulated minutes each, where the
+    // window holds four.
+    let samples = app
+        .metric_reaches("qoswatch_samples_total", 80.0)
+        .await
+        .unwrap_or(0.0);
+    assert!(samples >= 80.0, "{samples} samples");
+    let sizes: Vec<u32> = list_requests(&app)
+        .iter()
+        .filter_map(|r| {
+            let query = r.raw_query.as_deref()?;
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("page_size="))?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let last = *sizes.last().expect("listed");
+    assert!(last < 10 && last >= 1, "page sizes asked: {sizes:?}");
+    assert!(
+        sizes.windows(2).all(|pair| pair[1] <= pair[0]),
+        "pages never grow back: {sizes:?}"
+    );
+    // Once small enough, no more answers are dropped.
+    let dropped = app.metric(too_large).await;
+    assert!(app.wait_for_lists(10).await);
+    assert_eq!(app.metric(too_large).await, dropped);
+    assert_eq!(app.monitor.active(), 10);
+    app.stop().await;
+}
