@@ -5,6 +5,7 @@
 #
 #   benches/run.sh                 # everything (about 25 minutes)
 #   benches/run.sh http            # one part: http | watchers | detection | criterion
+#   benches/run.sh callgrind       # not in "all": instructions per webhook (valgrind)
 #
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
 #   WATCHERS="1000 10000" WATCH_SECS=120 TRIALS=50
@@ -24,6 +25,13 @@
 # 3. detection: examples/detection_latency.rs, TRIALS trials.
 # 4. criterion: benches/qos.rs (answer cost against series length),
 #    benches/webhook.rs (verify + parse), benches/rules.rs.
+# callgrind (only when asked for): qoswatch `serve` and the bare handler,
+#    each under `valgrind --tool=callgrind`; after CG_WARMUP=300 signed
+#    `participant_joined` the counters are zeroed, CG_REQUESTS=2000 more go
+#    on one keep-alive connection, and the instructions per request are
+#    printed (CG_KEEP=PREFIX keeps the dumps for callgrind_annotate). Stable
+#    where wall time is not; valgrind's CPU has no SHA extensions, so the
+#    HMAC weighs more than on the real CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +47,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$CARGO_TARGET_DIR/release
 
 want() { [ "$PARTS" = all ] || [ "$PARTS" = "$1" ]; }
+CG_WARMUP=${CG_WARMUP:-300}
+CG_REQUESTS=${CG_REQUESTS:-2000}
 
 for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh needs $tool" >&2; exit 1; }
@@ -232,6 +242,65 @@ if want detection; then
   echo
   echo "== 3. detection latency"
   "$BIN/examples/detection_latency" --trials "$TRIALS" --sample-period 500ms --poll-interval 500ms
+fi
+
+if [ "$PARTS" = callgrind ]; then
+  echo
+  echo "== callgrind: instructions per signed participant_joined (a duplicate), qoswatch against the bare handler"
+  command -v valgrind >/dev/null || { echo "the callgrind part needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+  start_simulator 1 1 60s
+  # Sends N signed joins of one participant on one connection; every answer must be 200.
+  send_joins() {
+    python3 - "$1" "$SECRET" "$2" <<'EOF'
+import hashlib, hmac, http.client, sys, time, urllib.parse
+url, secret, n = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+u = urllib.parse.urlparse(url)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+body = open("tests/fixtures/meeting.participant_joined.json", "rb").read()
+for _ in range(n):
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(secret, b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    conn.request("POST", u.path, body, {"content-type": "application/json", "x-zm-signature": sig, "x-zm-request-timestamp": ts})
+    r = conn.getresponse(); r.read()
+    if r.status != 200:
+        sys.exit(f"answered {r.status}")
+EOF
+  }
+  # The instructions of a callgrind dump.
+  total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'; }
+  for target in qoswatch bare; do
+    port=$(free_port); admin=$(free_port)
+    out="$WORK/callgrind.$target"
+    case $target in
+      qoswatch)
+        # shellcheck disable=SC2086
+        env $SIM_ENV ZOOM_WEBHOOK_SECRET_TOKEN="$SECRET" QOSWATCH_POLL_MODE=fixed \
+          QOSWATCH_LISTEN="127.0.0.1:$port" QOSWATCH_ADMIN_LISTEN="127.0.0.1:$admin" \
+          QOSWATCH_DATA_DIR= QOSWATCH_RULES_FILE= QOSWATCH_LOG_FILTER=warn \
+          valgrind --tool=callgrind --callgrind-out-file="$out.%p" "$BIN/qoswatch" serve >"$WORK/cg.out" 2>"$WORK/cg.err" &
+        ;;
+      bare)
+        ZOOM_WEBHOOK_SECRET_TOKEN="$SECRET" valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
+          "$BIN/examples/bare_webhook" "127.0.0.1:$port" >"$WORK/cg.out" 2>"$WORK/cg.err" &
+        ;;
+    esac
+    pid=$!; PIDS+=("$pid")
+    for _ in $(seq 600); do
+      curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2
+    done
+    send_joins "http://127.0.0.1:$port/webhooks/zoom" "$CG_WARMUP"
+    callgrind_control -z "$pid" >/dev/null
+    send_joins "http://127.0.0.1:$port/webhooks/zoom" "$CG_REQUESTS"
+    callgrind_control -d "$pid" >/dev/null
+    dump=$(ls -t "$out.$pid".* | head -1)
+    ir=$(total_ir "$dump")
+    printf '%-10s %12s instructions per request\n' "$target" "$((ir / CG_REQUESTS))"
+    echo "$target $((ir / CG_REQUESTS))" >>"$WORK/cg.rows"
+    [ -z "${CG_KEEP:-}" ] || cp "$dump" "$CG_KEEP.$target"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  awk '{ v[$1] = $2 } END { printf "qoswatch / bare: %.2f  (target <= 1.3)\n", v["qoswatch"] / v["bare"] }' "$WORK/cg.rows"
+  kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
 fi
 
 if want criterion; then

@@ -301,15 +301,22 @@ impl Monitor {
     /// store). The caller is the webhook handler, which answers 200 after.
     pub async fn start_watch(
         &self,
+        key: &ParticipantKey,
         meeting: MeetingInfo,
         participant: ParticipantInfo,
     ) -> StartOutcome {
-        let key = ParticipantKey {
-            meeting_uuid: meeting.uuid.clone(),
-            user_id: participant.user_id.clone(),
-        };
+        debug_assert!(key.meeting_uuid == meeting.uuid && key.user_id == participant.user_id);
+        // Zoom's retries and duplicates end here, before the subject and
+        // its record are built (`join` checks again under its lock).
+        if let Err(refused) = self.may_start(key) {
+            return refused;
+        }
+        if self.is_watching(key) {
+            self.metrics().duplicates.inc();
+            return StartOutcome::AlreadyWatching;
+        }
         let subject = WatchSubject {
-            key,
+            key: key.clone(),
             meeting,
             participant,
         };
@@ -318,7 +325,10 @@ impl Monitor {
             at: Utc::now(),
         };
         if let Some(leases) = self.inner.leases.get() {
-            return self.start_shared(leases, subject, record).await;
+            // Boxed: the database's futures are kilobytes, and inline they
+            // would make every webhook's future (moved into a box per
+            // request by axum) that large.
+            return Box::pin(self.start_shared(leases, subject, record)).await;
         }
         if let Err(refused) = self.join(subject, Resume::default()) {
             return refused;
@@ -330,7 +340,8 @@ impl Monitor {
         StartOutcome::Started
     }
 
-    /// `start_watch` with a shared database: the watch is written first (so
+    /// `start_watch` with a shared database, once `may_start` let the
+    /// subject through and it is not watched here: the watch is written first (so
     /// whichever replica holds the meeting finds it), then this replica
     /// claims the meeting's lease. Holding it, it polls; otherwise the
     /// holder takes the new member on at its next heartbeat.
@@ -340,13 +351,6 @@ impl Monitor {
         subject: WatchSubject,
         record: Write,
     ) -> StartOutcome {
-        if let Err(refused) = self.may_start(&subject.key) {
-            return refused;
-        }
-        if self.is_watching(&subject.key) {
-            self.metrics().duplicates.inc();
-            return StartOutcome::AlreadyWatching;
-        }
         if let Err(error) = self.inner.store.write_durably(record).await {
             tracing::warn!(%error, "watch not saved to the shared database: not started");
             return StartOutcome::StoreUnavailable;

@@ -1,6 +1,8 @@
 //! Typed Zoom webhook events. Parsed once, after verification, from the
 //! verified raw body; everything downstream sees these types only.
 
+use std::borrow::Cow;
+
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -73,10 +75,15 @@ pub struct Meeting {
 
 impl Meeting {
     pub fn info(&self) -> MeetingInfo {
+        self.clone().into_info()
+    }
+
+    /// [`Meeting::info`] without copying the strings.
+    pub fn into_info(self) -> MeetingInfo {
         MeetingInfo {
-            uuid: self.uuid.clone(),
-            id: self.id.clone(),
-            topic: self.topic.clone().filter(|t| !t.is_empty()),
+            uuid: self.uuid,
+            id: self.id,
+            topic: self.topic.filter(|t| !t.is_empty()),
         }
     }
 }
@@ -114,13 +121,20 @@ impl ParticipantEvent {
     }
 
     pub fn participant_info(&self) -> ParticipantInfo {
-        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-        ParticipantInfo {
-            user_id: self.participant.user_id.clone(),
-            name: non_empty(&self.participant.user_name),
-            email: non_empty(&self.participant.email),
+        self.clone().into_infos().1
+    }
+
+    /// The meeting's and the participant's info, without copying the
+    /// strings: what a watch keeps.
+    pub fn into_infos(self) -> (MeetingInfo, ParticipantInfo) {
+        let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let participant = ParticipantInfo {
+            user_id: self.participant.user_id,
+            name: non_empty(self.participant.user_name),
+            email: non_empty(self.participant.email),
             ..ParticipantInfo::default()
-        }
+        };
+        (self.meeting.into_info(), participant)
     }
 }
 
@@ -147,7 +161,9 @@ pub enum EventError {
 /// body is tokenized once, and the payload parsed straight into its type.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    event: Option<String>,
+    /// Borrowed unless the name has escapes.
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
 }
@@ -195,10 +211,10 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     // A missing payload reads as `null`, which no payload type accepts.
     let payload = envelope.payload.map_or("null", RawValue::get);
     let bad = |e: serde_json::Error| EventError::BadPayload {
-        event: event.clone(),
+        event: event.to_string(),
         message: e.to_string(),
     };
-    let parsed = match event.as_str() {
+    let parsed = match &*event {
         "endpoint.url_validation" => {
             let p: UrlValidationPayload = serde_json::from_str(payload).map_err(bad)?;
             Event::UrlValidation {
@@ -243,7 +259,9 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
                 issues: object.issues,
             }
         }
-        _ => Event::Other { event },
+        _ => Event::Other {
+            event: event.into_owned(),
+        },
     };
     check(&parsed)?;
     Ok(parsed)

@@ -121,6 +121,39 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test]
+async fn an_oversized_chunked_body_gets_413_once_the_limit_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connect");
+    // No content-length to refuse early: the limit is found while reading.
+    stream
+        .write_all(
+            b"POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n\
+              transfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .expect("write head");
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+    for _ in 0..5 {
+        // The server may answer and close before every chunk is sent.
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    let head = String::from_utf8_lossy(&answer[..read]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn signed_garbage_gets_400_and_wrong_shapes_too() {
     let app = spawn_app().await;
     let response = app.post_webhook("this is not json").await;
