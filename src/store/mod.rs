@@ -74,6 +74,11 @@ pub struct StoreSettings {
     pub replica_name: Option<String>,
     /// Connections to PostgreSQL per replica.
     pub max_connections: u32,
+    /// How long writes nobody waits for may wait for more before they are
+    /// committed together (the writer's `LINGER`). Not read from the
+    /// settings file; tests change it.
+    #[serde(skip)]
+    pub linger: Duration,
 }
 
 impl StoreSettings {
@@ -95,6 +100,7 @@ impl Default for StoreSettings {
             lease_ttl: Duration::from_secs(15),
             replica_name: None,
             max_connections: 4,
+            linger: writer::LINGER,
         }
     }
 }
@@ -385,6 +391,7 @@ impl Store {
             health_sender,
             metrics,
             settings.retention,
+            settings.linger,
         );
         tracing::info!(
             database = %location,

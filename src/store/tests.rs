@@ -651,3 +651,106 @@ async fn open_alerts_of_running_watches_come_back() {
         "the newest event of each alert that still fires for a running watch"
     );
 }
+
+/// `(commits, writes)` so far, from the store's metrics.
+fn commits_and_writes(registry: &Registry) -> (u64, u64) {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("qoswatch_store_commit_seconds_count"),
+        value("qoswatch_store_writes_total"),
+    )
+}
+
+fn progress(user: &str, minute: i64) -> Write {
+    Write::WatchProgress {
+        key: key(user),
+        last_seen: Some(at(minute)),
+        alert_state: None,
+        events: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_write_nobody_waits_for_waits_for_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let settings = StoreSettings {
+        linger: Duration::from_secs(10),
+        ..settings(&dir)
+    };
+    let (store, _) = Store::open(&settings, &mut registry).await.unwrap();
+    // Virtual time: the writer's linger and the waits below are timers only.
+    tokio::time::pause();
+    store.write(Write::WatchStarted {
+        subject: subject("1"),
+        at: at(0),
+    });
+    // Halfway through the linger, a durable write comes: one commit for
+    // both (without the linger, the first would have had its own).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    store.write_durably(progress("1", 1)).await.unwrap();
+    assert_eq!(commits_and_writes(&registry), (1, 2));
+    tokio::time::resume();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_write_nobody_waits_for_is_committed_once_the_linger_is_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    let settings = StoreSettings {
+        linger: Duration::from_millis(50),
+        ..settings(&dir)
+    };
+    let (store, _) = Store::open(&settings, &mut registry).await.unwrap();
+    store.write(Write::WatchStarted {
+        subject: subject("1"),
+        at: at(0),
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while commits_and_writes(&registry).1 < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(commits_and_writes(&registry), (1, 1), "never committed");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_durable_write_does_not_wait_and_takes_the_queue_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::default();
+    // A linger no test outlives: only the durable write can end it.
+    let settings = StoreSettings {
+        linger: Duration::from_secs(24 * 3600),
+        ..settings(&dir)
+    };
+    let (store, _) = Store::open(&settings, &mut registry).await.unwrap();
+    store.write(Write::WatchStarted {
+        subject: subject("1"),
+        at: at(0),
+    });
+    store.write(progress("1", 1));
+    let durable = store.write_durably(Write::WatchEnded {
+        key: key("1"),
+        reason: StopReason::Left,
+        at: at(2),
+    });
+    tokio::time::timeout(Duration::from_secs(30), durable)
+        .await
+        .expect("the durable write waited for the linger")
+        .unwrap();
+    let (commits, writes) = commits_and_writes(&registry);
+    assert_eq!(writes, 3);
+    assert!(commits <= 2, "{commits} commits");
+    store.close().await;
+    let (_, snapshot) = Store::open(&settings, &mut Registry::default())
+        .await
+        .unwrap();
+    assert!(snapshot.watches.is_empty(), "the end came after the start");
+}

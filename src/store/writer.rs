@@ -1,11 +1,13 @@
 //! The writer task: the only user of the database connection. It takes
 //! every write queued since its last commit and commits them in one
 //! transaction (group commit), so a burst of webhooks costs one `fsync`,
-//! not one each. It also prunes old rows once in a while.
+//! not one each; writes nobody waits for wait up to [`LINGER`] for company.
+//! It also prunes old rows once in a while.
 
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -14,6 +16,15 @@ use super::{Backend, Op, REMEMBER_ENDED, StoreError, Write};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1024;
+/// How long a batch that nobody waits for (a watch's progress, a routed
+/// event) waits for more writes before it is committed. Polls are spread
+/// evenly over the interval, so without it each one was a transaction of
+/// its own: 167 commits a second at 10,000 watchers, each a round trip to
+/// the database's thread (and an `fsync` on disk). A durable write
+/// ([`Store::write_durably`](super::Store::write_durably)) ends the wait at
+/// once and commits everything queued before it. What a crash can lose
+/// grows from the commit in flight to this much of un-awaited writes.
+pub(super) const LINGER: Duration = Duration::from_millis(100);
 /// Time between two prunes.
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Time between two readings of the database's size (a cheap pragma).
@@ -29,12 +40,14 @@ pub(super) fn spawn<B: Backend>(
     health: watch::Sender<Option<String>>,
     metrics: StoreMetrics,
     retention: Duration,
+    linger: Duration,
 ) {
     let writer = Writer {
         backend,
         health,
         metrics,
         retention,
+        linger,
         last_error_log: None,
     };
     tokio::spawn(writer.run(ops));
@@ -45,6 +58,8 @@ struct Writer<B> {
     health: watch::Sender<Option<String>>,
     metrics: StoreMetrics,
     retention: Duration,
+    /// [`LINGER`], unless a test says otherwise.
+    linger: Duration,
     last_error_log: Option<Instant>,
 }
 
@@ -70,9 +85,10 @@ impl<B: Backend> Writer<B> {
             };
             let mut close = None;
             let mut next = op;
+            let first = Instant::now();
             loop {
-                match next {
-                    None => break,
+                match next.take() {
+                    None => {}
                     Some(Op::Write(write, ack)) => {
                         batch.push(write);
                         acks.push(ack);
@@ -85,7 +101,26 @@ impl<B: Backend> Writer<B> {
                 if batch.len() >= MAX_BATCH {
                     break;
                 }
-                next = ops.try_recv().ok();
+                match ops.try_recv() {
+                    Ok(op) => {
+                        next = Some(op);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {}
+                }
+                // Nothing more queued: commit now if a caller waits for it,
+                // else let the batch wait for company (see `LINGER`).
+                if batch.is_empty() || acks.iter().any(Option::is_some) {
+                    break;
+                }
+                tokio::select! {
+                    op = ops.recv() => match op {
+                        Some(op) => next = Some(op),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(first + self.linger) => break,
+                }
             }
             if !batch.is_empty() {
                 self.commit(&mut batch, &mut acks).await;

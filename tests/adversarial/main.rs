@@ -29,9 +29,13 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qoswatch")))
 }
 
-/// A signed webhook is answered within this while an attack runs (Zoom
-/// gives up after 3 s).
-const ANSWER_BOUND: Duration = Duration::from_secs(1);
+/// A signed webhook is answered within this while an attack runs: Zoom
+/// gives up after 3 s, and this leaves half a second of margin. (It was
+/// 1 s, which the flood of `participant_left` crossed at 1.2-1.6 s only
+/// while other builds held the machine at a load of 10-13: the bound
+/// measured the machine. An attack that blocks the handler shows as
+/// seconds beyond it.)
+const ANSWER_BOUND: Duration = Duration::from_millis(2500);
 
 fn assert_answered_in_time(probe: &Latencies) {
     assert!(!probe.0.is_empty(), "the probe sent nothing");
