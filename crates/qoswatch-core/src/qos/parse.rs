@@ -193,10 +193,9 @@ pub(super) fn page_whole(
 }
 
 /// A page read participant by participant, each `user_qos` from its end:
-/// the participants are found by their `"user_qos"` keys (a fast byte
-/// search over the old samples, nothing tokenized), each array's end by
-/// walking back over the next participant's first members. `None` when the
-/// page is not in the shape that allows it.
+/// each array's end is its first `]` (one `memchr` over the old samples,
+/// nothing tokenized), and the next participant starts right after it.
+/// `None` when the page is not in the shape that allows it.
 fn page_from_tails(
     body: &[u8],
     max_samples: usize,
@@ -221,17 +220,7 @@ fn page_from_tails(
         let (members, qos_open) = tail::members_until(body, at, "user_qos")?;
         let details = details_from(|key| text_field(&members, key), &mut report);
         let seen = details.user_id.as_deref().and_then(after);
-        let (qos_close, next) = match tail::next_user_qos_key(body, qos_open, list_close).ok()? {
-            Some(key) => {
-                let next = tail::object_start_before_key(body, key)?;
-                let comma = tail::trim_back(body, next);
-                if body.get(comma.checked_sub(1)?) != Some(&b',') {
-                    return None;
-                }
-                (participant_array_close(body, comma - 1)?, Some(next))
-            }
-            None => (participant_array_close(body, list_close)?, None),
-        };
+        let (qos_close, next) = tail::participant_end(body, qos_open, list_close)?;
         let entries = tail::newest_entries(body, qos_open, qos_close, seen)?;
         let qos = participant_from_entries(details, entries, max_samples, &mut report);
         page.participants.push(qos);
@@ -240,16 +229,6 @@ fn page_from_tails(
             None => return Some((page, report)),
         }
     }
-}
-
-/// The `]` of the `user_qos` array that ends the participant object
-/// ending just before `end`.
-fn participant_array_close(body: &[u8], end: usize) -> Option<usize> {
-    let object_end = tail::trim_back(body, end);
-    if body.get(object_end.checked_sub(1)?) != Some(&b'}') {
-        return None;
-    }
-    tail::last_array_close(body, object_end - 1)
 }
 
 /// The page's own fields: where the next page starts, how many there are.

@@ -9,8 +9,9 @@
 //! is checked (each entry is parsed by serde, the structure around it by
 //! the scanner below); as soon as the answer is not in that shape (another
 //! member last, an entry that is not a dated object, samples out of order,
-//! broken JSON, a backslash where the list is searched) the caller reads
-//! the whole answer instead, which gives the same samples and reports.
+//! broken JSON, a list whose participants do not end at their array's
+//! first `]`) the caller reads the whole answer instead, which gives the
+//! same samples and reports.
 //!
 //! What this cannot see: the skipped part. A sample placed *before* one at
 //! or before the newest seen but newer than it (against Zoom's order) is not
@@ -115,57 +116,38 @@ pub(super) fn last_array_close(body: &[u8], close: usize) -> Option<usize> {
     (body.get(end.checked_sub(1)?) == Some(&b']')).then(|| end - 1)
 }
 
-/// The offset of the `"` of the next `"user_qos"` key in `body[from..to]`.
-/// `Err(())` when a backslash comes first: escapes could hide or fake a
-/// key, so the caller reads the whole answer.
-pub(super) fn next_user_qos_key(body: &[u8], from: usize, to: usize) -> Result<Option<usize>, ()> {
-    const KEY: &[u8] = b"\"user_qos\"";
-    let mut at = from;
-    while at < to {
-        let Some(found) = memchr::memchr2(b'\\', b'q', &body[at..to]) else {
-            return Ok(None);
-        };
-        let q = at + found;
-        if body[q] == b'\\' {
-            return Err(());
-        }
-        // `q` is the 7th byte of the key.
-        if let Some(quote) = q.checked_sub(6)
-            && quote >= from
-            && body.get(quote..quote + KEY.len()) == Some(KEY)
-            && body.get(skip_ws(body, quote + KEY.len())) == Some(&b':')
-        {
-            return Ok(Some(quote));
-        }
-        at = q + 1;
+/// The `]` that closes the `user_qos` array whose `[` is at `open`, and
+/// where the next participant object starts (`None` for the last one,
+/// whose object ends just before `list_close`, the `]` of `participants`).
+///
+/// The array's end is the first `]` after `open`: Zoom's samples are
+/// objects of objects and strings without brackets, so one `memchr` finds
+/// it without tokenizing the old samples (about half the cost of searching
+/// for the next participant's key). It must be followed by the end of the
+/// participant object and a `,` and `{`, or the end of the list. `None`
+/// (read the whole answer) otherwise: an array inside a sample, or a `]`
+/// inside a string, ends the search too early, and what follows it is not
+/// a participant's head, which `members_until` then refuses.
+pub(super) fn participant_end(
+    body: &[u8],
+    open: usize,
+    list_close: usize,
+) -> Option<(usize, Option<usize>)> {
+    let from = open.checked_add(1)?;
+    let close = from + memchr::memchr(b']', body.get(from..list_close)?)?;
+    let object_end = skip_ws(body, close + 1);
+    if body.get(object_end) != Some(&b'}') {
+        return None;
     }
-    Ok(None)
-}
-
-/// The `{` of the object whose member key starts at `key` (its `"`),
-/// walking back over the members before it. `None` if the bytes before
-/// are not members of one object.
-pub(super) fn object_start_before_key(body: &[u8], key: usize) -> Option<usize> {
-    let mut at = key;
-    loop {
-        let before = trim_back(body, at);
-        match body.get(before.checked_sub(1)?)? {
-            b'{' => return Some(before - 1),
-            b',' => {}
-            _ => return None,
-        }
-        let value_end = trim_back(body, before - 1);
-        let value_at = value_start(body, value_end)?;
-        let colon = trim_back(body, value_at);
-        if body.get(colon.checked_sub(1)?) != Some(&b':') {
-            return None;
-        }
-        let key_end = trim_back(body, colon - 1);
-        if body.get(key_end.checked_sub(1)?) != Some(&b'"') {
-            return None;
-        }
-        at = string_start(body, key_end - 1)?;
+    let after = skip_ws(body, object_end + 1);
+    if after == list_close {
+        return Some((close, None));
     }
+    if body.get(after) != Some(&b',') {
+        return None;
+    }
+    let next = skip_ws(body, after + 1);
+    (next < list_close && body.get(next) == Some(&b'{')).then_some((close, Some(next)))
 }
 
 /// Where the JSON value that ends just before `end` starts.
@@ -281,24 +263,51 @@ mod tests {
     }
 
     #[test]
-    fn an_object_is_found_back_from_one_of_its_keys() {
-        let body = br#"[{"x":1}, { "id" : "a\"b", "n": [1,2] , "user_qos":[]}]"#;
+    fn a_participant_ends_at_its_arrays_first_bracket() {
+        // `list_close` is the `]` of `participants`.
+        let body = br#"[{"a":1,"user_qos":[{"x":"1"},{"y":2}] } , {"b":2,"user_qos":[]}]"#;
+        let list_close = body.len() - 1;
+        let first = 19;
+        assert_eq!(body[first], b'[');
+        let (close, next) = participant_end(body, first, list_close).expect("ends");
+        assert_eq!(&body[close..close + 1], b"]");
+        assert_eq!(close, 37);
+        let next = next.expect("a next participant");
+        assert_eq!(&body[next..next + 5], br#"{"b":"#);
+        let second = body.len() - 4;
+        assert_eq!(body[second], b'[');
         assert_eq!(
-            next_user_qos_key(body, 0, body.len()),
-            Err(()),
-            "the backslash in the id comes first"
+            participant_end(body, second, list_close),
+            Some((second + 1, None)),
+            "the last one"
         );
-        let body = br#"[{"x":1}, { "id" : "ab", "n": [1,2] , "user_qos":[]}]"#;
-        let key = next_user_qos_key(body, 0, body.len())
-            .expect("no backslash")
-            .expect("found");
-        assert_eq!(&body[key..key + 10], br#""user_qos""#);
-        assert_eq!(object_start_before_key(body, key), Some(10));
-        // A value "user_qos" is not a key.
-        let body = br#"{"q":"user_qos","user_qos":[]}"#;
-        let key = next_user_qos_key(body, 0, body.len()).expect("ok");
-        assert_eq!(key, Some(16));
-        assert_eq!(object_start_before_key(br#"["a", "user_qos":1"#, 6), None);
+        // What follows the first `]` is not the end of a participant.
+        // An array inside a sample ends the search early; the "next
+        // participant" found is a sample, and its head is refused.
+        let inner = br#"[{"user_qos":[{"x":[1]},{"y":2}]}]"#;
+        let (_, next) = participant_end(inner, 13, inner.len() - 1).expect("a candidate");
+        let next = next.expect("a next candidate");
+        assert_eq!(&inner[next..next + 5], br#"{"y":"#);
+        assert!(members_until(inner, next, "user_qos").is_none());
+        for body in [
+            &br#"[{"user_qos":[{"x":"]"}]}]"#[..],
+            br#"[{"user_qos":[] , "z":1}]"#,
+            br#"[{"user_qos":[]} {"user_qos":[]}]"#,
+            br#"[{"user_qos":[]},7]"#,
+            br#"[{"user_qos":[]},]"#,
+            br#"[{"user_qos":[{"x":1}"#,
+        ] {
+            let open = 13;
+            assert_eq!(body[open], b'[', "{}", String::from_utf8_lossy(body));
+            let list_close = body.len() - 1;
+            assert_eq!(
+                participant_end(body, open, list_close),
+                None,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(participant_end(b"[", usize::MAX, 1), None);
     }
 
     fn dated(minute: u32) -> String {
