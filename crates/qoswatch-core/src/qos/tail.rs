@@ -147,7 +147,8 @@ pub(super) fn participant_end(
         return None;
     }
     let next = skip_ws(body, after + 1);
-    (next < list_close && body.get(next) == Some(&b'{')).then_some((close, Some(next)))
+    // (`list_close` holds a `]`, so a `{` is before it.)
+    (body.get(next) == Some(&b'{')).then_some((close, Some(next)))
 }
 
 /// Where the JSON value that ends just before `end` starts.
@@ -247,6 +248,7 @@ mod tests {
         assert_eq!(value_start(b"]", 1), None, "unbalanced");
         assert_eq!(value_start(b"\"", 1), None, "no opening quote");
         assert_eq!(value_start(b"", 0), None);
+        assert_eq!(value_start(b"[1,", 3), None, "no value before the end");
     }
 
     #[test]
