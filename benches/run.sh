@@ -8,7 +8,7 @@
 #   benches/run.sh callgrind       # not in "all": instructions per webhook (valgrind)
 #
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
-#   WATCHERS="1000 10000" WATCH_SECS=120 TRIALS=50
+#   WATCHERS="1000 10000" WATCH_SECS=120 HISTORY=0 WARMUP_SECS=65 TRIALS=50
 #
 # Parts:
 # 1. http: qoswatch `serve` (in-memory store, polling the simulator) and the
@@ -21,7 +21,9 @@
 # 2. watchers: qoswatch `serve` against `qoswatch simulate` (both their own
 #    process, polling.mode fixed, one poll a minute), N participants joined
 #    through signed webhooks; RSS and CPU of qoswatch over WATCH_SECS after
-#    every watcher had its first poll.
+#    every watcher had its first poll. HISTORY=120: every participant has
+#    been in the meeting two hours already (answers of 120 samples, one new
+#    a minute), as in the issue's "meetings two hours old".
 # 3. detection: examples/detection_latency.rs, TRIALS trials.
 # 4. criterion: benches/qos.rs (answer cost against series length),
 #    benches/webhook.rs (verify + parse), benches/rules.rs.
@@ -41,6 +43,7 @@ CONNS=${CONNS:-32}
 RATE=${RATE:-1000}
 WATCHERS=${WATCHERS:-"1000 10000"}
 WATCH_SECS=${WATCH_SECS:-120}
+HISTORY=${HISTORY:-0}
 TRIALS=${TRIALS:-50}
 PARTS=${1:-all}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -84,11 +87,13 @@ wait_http() { # URL: wait up to 30 s for any HTTP answer
 }
 
 # Starts `qoswatch simulate` (load scenario, $1 meetings x $2 participants,
-# sample period $3); sets SIM_ENV (the settings that point qoswatch at it).
+# sample period $3, optional history $4 in minutes); sets SIM_ENV (the
+# settings that point qoswatch at it).
 start_simulator() {
-  local port; port=$(free_port)
+  local port history=${4:-0}; port=$(free_port)
   "$BIN/qoswatch" simulate --listen "127.0.0.1:$port" --scenario load \
-    --meetings "$1" --participants "$2" --sample-period "$3" >"$WORK/sim.out" 2>"$WORK/sim.err" &
+    --meetings "$1" --participants "$2" --sample-period "$3" \
+    --history "$history" --live-window "$(( history > 30 ? history : 30 ))" >"$WORK/sim.out" 2>"$WORK/sim.err" &
   PIDS+=($!); SIM_PID=$!
   for _ in $(seq 300); do grep -q ZOOM_CLIENT_SECRET "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
   SIM_ENV=$(sed -n 's/^  \(QOSWATCH_ZOOM_[A-Z_]*=.*\|ZOOM_[A-Z_]*=.*\)$/\1/p' "$WORK/sim.out")
@@ -192,12 +197,12 @@ fi
 
 if want watchers; then
   echo
-  echo "== 2. watchers: qoswatch serve polling qoswatch simulate once a minute (fixed mode), in-memory store"
+  echo "== 2. watchers: qoswatch serve polling qoswatch simulate once a minute (fixed mode), in-memory store, history $HISTORY min"
   qos_requests() { curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_zoom_qos_requests_total/ { s += $2 } END { print s + 0 }'; }
   printf '%-9s %-14s %-14s %-16s %-14s %-12s\n' watchers "RSS start" "RSS end" "CPU (% core)" "QoS requests" "CPU us/req"
   for n in $WATCHERS; do
     meetings=$(( (n + 9) / 10 ))
-    start_simulator "$meetings" 10 60s
+    start_simulator "$meetings" 10 60s "$HISTORY"
     start_qoswatch QOSWATCH_POLL_MODE=fixed QOSWATCH_POLL_INTERVAL=60s \
       QOSWATCH_ZOOM_REQUESTS_PER_SECOND=1000 QOSWATCH_ZOOM_DAILY_LIMIT=100000000 \
       QOSWATCH_MAX_WATCHERS=$((n + 100))
@@ -226,8 +231,10 @@ for m in range(meetings):
             sys.exit(f"join answered {r.status}")
         sent += 1
 EOF
-    # Every watcher's first poll is a minute after its join; measure after.
-    sleep 65
+    # Every watcher's first poll is a minute after its join; measure after
+    # (WARMUP_SECS: longer with a HISTORY, whose first polls read the whole
+    # series and take longer to drain).
+    sleep "${WARMUP_SECS:-65}"
     q0=$(qos_requests); c0=$(cpu_ticks "$QW_PID")
     sleep "$WATCH_SECS"
     c1=$(cpu_ticks "$QW_PID"); q1=$(qos_requests); rss1=$(rss_kib "$QW_PID")

@@ -66,6 +66,13 @@ pub struct SimulateArgs {
     /// Seed of the simulator's randomness (same seed, same run).
     #[arg(long, default_value_t = 0x5EED)]
     pub seed: u64,
+    /// Most samples a `type=live` answer holds (the newest).
+    #[arg(long, default_value_t = 30)]
+    pub live_window: u32,
+    /// Simulated minutes every participant has already been in the meeting
+    /// when joining: a long meeting's answers at once (load tests).
+    #[arg(long, default_value_t = 0)]
+    pub history: u32,
 }
 
 fn parse_probability(raw: &str) -> Result<f64, String> {
@@ -104,6 +111,9 @@ impl Plan {
     fn from_args(args: &SimulateArgs, secrets: SecretLookup<'_>) -> anyhow::Result<Plan> {
         if args.sample_period < Duration::from_millis(10) {
             bail!("--sample-period must be at least 10ms");
+        }
+        if args.live_window == 0 {
+            bail!("--live-window must be at least 1 (samples in a live answer)");
         }
         let scenario = match args.scenario {
             ScenarioKind::Demo => Scenario::demo(),
@@ -149,6 +159,8 @@ async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> any
         qps_limit: args.qps_limit,
         random_429: args.random_429,
         seed: args.seed,
+        live_window: args.live_window,
+        history_minutes: args.history,
         ..SimConfig::default()
     };
     let tracker = TaskTracker::new();

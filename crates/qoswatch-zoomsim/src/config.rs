@@ -69,6 +69,11 @@ pub struct SimConfig {
     /// How long a list page's `next_page_token` stays valid (Zoom: 15
     /// minutes; zero makes every token expired on arrival).
     pub page_token_lifetime: Duration,
+    /// Simulated minutes each participant has already been in the meeting
+    /// when added: the series starts that much earlier, so a load test
+    /// sees a long meeting's answers without waiting for it (with a
+    /// [`live_window`](Self::live_window) to match). 0: a join is a start.
+    pub history_minutes: u32,
 }
 
 impl Default for SimConfig {
@@ -86,6 +91,7 @@ impl Default for SimConfig {
             log_capacity: 100_000,
             daily_limit: None,
             page_token_lifetime: Duration::from_secs(15 * 60),
+            history_minutes: 0,
         }
     }
 }

@@ -149,13 +149,14 @@ impl SimHandle {
         Ok(())
     }
 
-    /// A participant joins now. Returns the simulated join time.
+    /// A participant joins now (with [`SimConfig::history_minutes`], joined
+    /// that long ago). Returns the simulated join time.
     pub fn add_participant(
         &self,
         meeting_uuid: &str,
         participant: ParticipantSpec,
     ) -> Result<DateTime<Utc>, SimError> {
-        let now = Instant::now();
+        let joined_at = self.shared.join_time(Instant::now());
         let mut state = self.shared.lock();
         state.participants_added += 1;
         // Documentation addresses (RFC 5737), never a real one.
@@ -175,14 +176,14 @@ impl SimHandle {
         }
         meeting.participants.push(Participant {
             spec: participant,
-            joined_at: now,
+            joined_at,
             left_at: None,
             ip_address,
             internal_ip_address,
             samples: BTreeMap::new(),
             samples_version: 0,
         });
-        Ok(self.shared.sim_utc(now))
+        Ok(self.shared.sim_utc(joined_at))
     }
 
     /// The participant leaves now. Returns the simulated `leave_time`.

@@ -30,13 +30,20 @@ impl Shared {
     /// The state at start: no meetings, no tokens. The clock starts now, at
     /// [`SimConfig::clock_start`] (default: now, to the minute) in UTC.
     pub(crate) fn new(config: SimConfig) -> anyhow::Result<Self> {
-        let epoch = Instant::now();
-        let epoch_utc = match config.clock_start {
+        let now = Instant::now();
+        let start_utc = match config.clock_start {
             Some(start) => start,
             None => Utc::now()
                 .duration_trunc(TimeDelta::minutes(1))
                 .context("rounding the simulator clock to the minute")?,
         };
+        // With a history, the clock started that many minutes earlier (and
+        // reads the same now), so that joins can be dated back into it.
+        let history = config.sample_period.saturating_mul(config.history_minutes);
+        let epoch = now
+            .checked_sub(history)
+            .context("--history reaches back before this machine started")?;
+        let epoch_utc = start_utc - TimeDelta::minutes(i64::from(config.history_minutes));
         Ok(Self {
             epoch,
             epoch_utc,
@@ -65,6 +72,18 @@ impl Shared {
 
     fn period_nanos(&self) -> u128 {
         self.config.sample_period.as_nanos().max(1)
+    }
+
+    /// When a participant added at `now` joined: `now`, or
+    /// [`SimConfig::history_minutes`] earlier.
+    pub(crate) fn join_time(&self, now: Instant) -> Instant {
+        let history = self
+            .config
+            .sample_period
+            .saturating_mul(self.config.history_minutes);
+        now.checked_sub(history)
+            .unwrap_or(self.epoch)
+            .max(self.epoch)
     }
 
     /// Whole simulated minutes since the epoch at `t`.

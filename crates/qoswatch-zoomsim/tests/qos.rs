@@ -402,3 +402,42 @@ async fn a_daily_quota_is_reported_in_headers_and_refused_with_a_daily_429() {
     assert_eq!(get(&http, &url, &token).await.0, 200);
     sim.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_a_history_a_participant_joins_with_a_series_already() {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let sim = common::start(SimConfig {
+        sample_period: Duration::from_secs(60),
+        clock_start: Some(start),
+        history_minutes: 5,
+        live_window: 4,
+        ..SimConfig::default()
+    })
+    .await;
+    let http = http();
+    let token = token(&sim, &http).await;
+    let url = ann_in_a_meeting(&sim);
+    // The clock reads the start; Ann joined five minutes before it, and the
+    // live window shows the newest four of her five samples.
+    assert_eq!(sim.sim_now(), start);
+    let (_, _, body) = get(&http, &url, &token).await;
+    assert_eq!(body["join_time"], "2026-03-02T09:55:00Z");
+    let times: Vec<&str> = body["user_qos"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| s["date_time"].as_str().expect("date_time"))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-03-02T09:57:00Z",
+            "2026-03-02T09:58:00Z",
+            "2026-03-02T09:59:00Z",
+            "2026-03-02T10:00:00Z"
+        ]
+    );
+    sim.shutdown().await;
+}
