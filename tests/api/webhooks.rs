@@ -120,21 +120,38 @@ async fn oversized_bodies_get_413() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_oversized_chunked_body_gets_413_once_the_limit_is_read() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_app().await;
+/// A raw connection to the app with a webhook request's head sent, its
+/// body framed by `framing` (a `content-length` or `transfer-encoding`
+/// line) and none of it sent yet.
+async fn raw_webhook_head(app: &TestApp, framing: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
     let mut stream = tokio::net::TcpStream::connect(app.address)
         .await
         .expect("connect");
-    // No content-length to refuse early: the limit is found while reading.
+    let head = format!(
+        "POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
     stream
-        .write_all(
-            b"POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n\
-              transfer-encoding: chunked\r\n\r\n",
-        )
+}
+
+/// The first bytes of the answer on `stream`, waiting 5 s at most.
+async fn answer_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
         .await
-        .expect("write head");
+        .expect("answered")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test]
+async fn an_oversized_chunked_body_gets_413_once_the_limit_is_read() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    // No content-length to refuse early: the limit is found while reading.
+    let mut stream = raw_webhook_head(&app, "transfer-encoding: chunked").await;
     let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
     for _ in 0..5 {
         // The server may answer and close before every chunk is sent.
@@ -143,12 +160,7 @@ async fn an_oversized_chunked_body_gets_413_once_the_limit_is_read() {
         }
     }
     let _ = stream.write_all(b"0\r\n\r\n").await;
-    let mut answer = vec![0u8; 512];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
-        .await
-        .expect("answered")
-        .expect("read");
-    let head = String::from_utf8_lossy(&answer[..read]);
+    let head = answer_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     app.stop().await;
 }
@@ -206,25 +218,10 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let mut stream = tokio::net::TcpStream::connect(app.address)
-        .await
-        .expect("connect");
     // Announce 10 MB and send none of it: the answer must not wait for it.
-    stream
-        .write_all(
-            b"POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n\
-              content-length: 10000000\r\n\r\n",
-        )
-        .await
-        .expect("write");
-    let mut answer = vec![0u8; 512];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
-        .await
-        .expect("answered without the body")
-        .expect("read");
-    let head = String::from_utf8_lossy(&answer[..read]);
+    let mut stream = raw_webhook_head(&app, "content-length: 10000000").await;
+    let head = answer_head(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     app.stop().await;
 }

@@ -13,6 +13,16 @@ use qoswatch_zoomsim::{
     Degradation, LeftParticipant, MeetingSpec, ParticipantSpec, SimConfig, Target,
 };
 
+/// The `date_time` of each sample of a participant's answer.
+fn sample_times(body: &serde_json::Value) -> Vec<&str> {
+    body["user_qos"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| s["date_time"].as_str().expect("date_time"))
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn date_time_advances_one_minute_per_period_under_paused_time() {
     let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
@@ -33,12 +43,7 @@ async fn date_time_advances_one_minute_per_period_under_paused_time() {
 
     tokio::time::advance(Duration::from_secs(3 * 60)).await;
     let (_, _, body) = get(&http, &url, &token).await;
-    let times: Vec<&str> = body["user_qos"]
-        .as_array()
-        .expect("samples")
-        .iter()
-        .map(|s| s["date_time"].as_str().expect("date_time"))
-        .collect();
+    let times = sample_times(&body);
     assert_eq!(
         times,
         [
@@ -424,12 +429,7 @@ async fn with_a_history_a_participant_joins_with_a_series_already() {
     assert_eq!(sim.sim_now(), start);
     let (_, _, body) = get(&http, &url, &token).await;
     assert_eq!(body["join_time"], "2026-03-02T09:55:00Z");
-    let times: Vec<&str> = body["user_qos"]
-        .as_array()
-        .expect("samples")
-        .iter()
-        .map(|s| s["date_time"].as_str().expect("date_time"))
-        .collect();
+    let times = sample_times(&body);
     assert_eq!(
         times,
         [
