@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PLAIN_SEGMENT, PLAIN_UUID, get, http, meeting, start_paused_sim, token};
+use common::{
+    PLAIN_SEGMENT, PLAIN_UUID, get, http, meeting, sample_times, start_paused_sim, token,
+};
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec};
 use serde_json::Value as Json;
 
@@ -14,15 +16,6 @@ fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text)
         .expect("time")
         .with_timezone(&chrono::Utc)
-}
-
-fn dates(body: &Json) -> Vec<&str> {
-    body["user_qos"]
-        .as_array()
-        .expect("samples")
-        .iter()
-        .map(|s| s["date_time"].as_str().expect("date_time"))
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -53,7 +46,7 @@ async fn an_ended_meeting_serves_every_sample_as_past_and_none_as_live() {
     let (status, _, body) = get(&http, &list("past"), &token).await;
     assert_eq!(status, 200, "{body}");
     let participant = &body["participants"][0];
-    let times = dates(participant);
+    let times = sample_times(participant);
     assert_eq!(times.len(), 45, "every minute from join to end");
     assert_eq!(times[0], "2026-03-02T10:01:00Z");
     assert_eq!(times[44], "2026-03-02T10:45:00Z");
@@ -66,7 +59,7 @@ async fn an_ended_meeting_serves_every_sample_as_past_and_none_as_live() {
     );
     let (status, _, body) = get(&http, &single, &token).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(dates(&body).len(), 45);
+    assert_eq!(sample_times(&body).len(), 45);
     sim.shutdown().await;
 }
 

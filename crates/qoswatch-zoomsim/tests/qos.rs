@@ -7,21 +7,11 @@ use std::time::Duration;
 
 use common::{
     GUEST_ONCE, GUEST_TWICE, GUEST_UUID, PLAIN_SEGMENT, PLAIN_UUID, ann_in_a_meeting, fixture, get,
-    http, meeting, number, qos_url, start, start_paused_sim, token,
+    http, meeting, number, qos_url, sample_times, start, start_paused_sim, token,
 };
 use qoswatch_zoomsim::{
     Degradation, LeftParticipant, MeetingSpec, ParticipantSpec, SimConfig, Target,
 };
-
-/// The `date_time` of each sample of a participant's answer.
-fn sample_times(body: &serde_json::Value) -> Vec<&str> {
-    body["user_qos"]
-        .as_array()
-        .expect("samples")
-        .iter()
-        .map(|s| s["date_time"].as_str().expect("date_time"))
-        .collect()
-}
 
 #[tokio::test(start_paused = true)]
 async fn date_time_advances_one_minute_per_period_under_paused_time() {

@@ -116,6 +116,16 @@ pub fn ann_in_a_meeting(sim: &SimHandle) -> String {
     qos_url(sim, PLAIN_SEGMENT, "1")
 }
 
+/// The `date_time` of each sample of a participant object.
+pub fn sample_times(participant: &Json) -> Vec<&str> {
+    participant["user_qos"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| s["date_time"].as_str().expect("date_time"))
+        .collect()
+}
+
 pub fn meeting(uuid: &str) -> MeetingSpec {
     MeetingSpec::new(uuid, 1_234_567_890, "Weekly sync")
 }
