@@ -14,6 +14,16 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+// Each part owns its settings type; this module composes them (and the
+// environment overlay, the secrets and the checks across parts).
+pub use crate::alerting::settings::{AlertSettings, RulesSettings, ZoomMeetingAlerts};
+pub use crate::intake::settings::WebhookSettings;
+pub use crate::listener::settings::{DEFAULT_ADMIN_PORT, ServerSettings};
+pub use crate::logging::{LogFormat, LogSettings};
+pub use crate::quota::PollingMode;
+pub use crate::watch::settings::{DEFAULT_MAX_REMEMBERED_ENDED, PollingSettings};
+pub use crate::zoom::settings::{DEFAULT_MAX_ANSWER_BYTES, ZoomSettings};
+
 /// Where an environment variable is looked up. `std::env::var` in `main`
 /// (or [`process_env`]), a map in tests.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -36,191 +46,6 @@ pub struct Settings {
     pub secrets: Secrets,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
-    /// Address to listen on: Zoom's webhooks (the public listener).
-    pub listen: SocketAddr,
-    /// Address of the admin listener: the status page, the API, metrics and
-    /// probes. Loopback by default; protect it with `QOSWATCH_ADMIN_TOKEN`
-    /// before opening it wider.
-    pub admin_listen: SocketAddr,
-    /// Also serve `/metrics`, `/healthz` and `/readyz` on the public
-    /// listener, as before the admin listener existed. Deprecated: on for
-    /// this release only, then removed.
-    pub legacy_public_endpoints: bool,
-    /// Largest webhook body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// How long shutdown waits for requests in progress, watchers and
-    /// deliveries to finish; connections still open then are cut.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub shutdown_grace: Duration,
-    /// Most client connections served at once; fewer when the open-file
-    /// limit leaves less room. At the limit a new connection takes the slot
-    /// of one waiting for a request, or is answered 503.
-    pub max_connections: usize,
-    /// A request head (request line and headers) must arrive in full within
-    /// this time, counted from accept or from the previous response.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub header_read_timeout: Duration,
-    /// A connection with no byte read or written for this long, and no
-    /// request in progress, is closed.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub idle_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// Largest accepted distance between `x-zm-request-timestamp` and now.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub replay_window: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ZoomSettings {
-    /// Base URL of Zoom's REST API, without a trailing slash.
-    pub api_base: String,
-    /// Server-to-Server OAuth token endpoint.
-    pub token_url: String,
-    /// Timeout of one request to Zoom.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub request_timeout: Duration,
-    /// The account's per-second limit of the QoS endpoints (Zoom's Heavy
-    /// label: 10 on Pro, 40 on Business and up).
-    pub requests_per_second: u32,
-    /// The account's daily quota of the QoS endpoints (Zoom's Heavy and
-    /// Resource-intensive labels together: 30,000 on Pro, 60,000 on
-    /// Business and up), shared with every other app on the account.
-    pub daily_limit: u32,
-    /// The share (0-1] of `requests_per_second` qoswatch may use.
-    pub rate_share: f64,
-    /// The share (0-1] of `daily_limit` qoswatch may use; also of what Zoom
-    /// reports is left of the account's quota today.
-    pub daily_share: f64,
-    /// Renew the OAuth token this long before it expires.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub token_refresh_margin: Duration,
-    /// The most bytes read of one answer from Zoom (QoS, token, error);
-    /// a larger answer is dropped and the request counts as failed.
-    pub max_answer_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PollingSettings {
-    /// `adaptive` (the default): meetings are polled through the list
-    /// endpoint where that is cheaper, intervals adapt to each participant's
-    /// quality and the daily plan stretches them under pressure. `fixed`:
-    /// every participant on its own at `interval`, as qoswatch did before
-    /// (for comparison, or an account whose list endpoint misbehaves).
-    pub mode: PollingMode,
-    /// The fastest interval: a participant with a firing or pending alert,
-    /// a value near a threshold, or no sample yet. Zoom's samples are per
-    /// minute, so faster buys nothing.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub interval: Duration,
-    /// The interval a stable, healthy participant stretches to (doubling
-    /// from `interval` with every calm answer).
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub max_interval: Duration,
-    /// Under quota pressure, how far intervals stretch (the calm first, then
-    /// the others) before everybody stretches together.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub max_staleness: Duration,
-    /// Participants asked for per page of the list endpoint (Zoom caps it,
-    /// believed at 10; qoswatch follows whatever size it gets).
-    pub page_size: u32,
-    /// Stop watching a participant after this long without a new sample.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub stale_after: Duration,
-    /// Stop watching a participant after this long in any case.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub max_watch_age: Duration,
-    /// Upper bound of the back-off between failed polls of one participant.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub max_backoff: Duration,
-    /// Most participants watched at once; joins beyond it are logged and counted.
-    pub max_watchers: usize,
-    /// Most participants (and, separately, meetings) remembered as ended,
-    /// so that late `participant_joined` retries start nothing; when full,
-    /// the oldest is forgotten first.
-    pub max_remembered_ended: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct RulesSettings {
-    /// The rules file. Without one, samples are only logged and counted.
-    pub file: Option<PathBuf>,
-}
-
-/// Delivery of alerts: the SMTP relay for e-mail channels, the dispatch
-/// policy, and Zoom's own meeting alerts. The channels themselves are defined
-/// by name in the rules file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertSettings {
-    /// The SMTP relay; needed when the rules file defines an e-mail channel.
-    /// Its password comes from `QOSWATCH_SMTP_PASSWORD` only.
-    pub smtp: Option<crate::notify::SmtpSettings>,
-    /// Grouping window, retries and pacing of deliveries.
-    pub dispatch: crate::notify::NotifySettings,
-    /// Zoom's `meeting.alert` webhooks ("Unstable audio quality", ...).
-    pub zoom_meeting_alerts: ZoomMeetingAlerts,
-}
-
-/// Turning Zoom's `meeting.alert` webhooks into meeting-level alerts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ZoomMeetingAlerts {
-    pub enabled: bool,
-    /// Channel names from the rules file.
-    pub channels: Vec<String>,
-    pub severity: qoswatch_core::alert::Severity,
-    /// The same issue of the same meeting is not announced again within this time.
-    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
-    pub repeat_after: Duration,
-}
-
-impl Default for ZoomMeetingAlerts {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            channels: vec!["console".into()],
-            severity: qoswatch_core::alert::Severity::Warning,
-            repeat_after: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
-/// How watches are polled: see [`PollingSettings::mode`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PollingMode {
-    #[default]
-    Adaptive,
-    Fixed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One JSON object per line, for containers.
-    Json,
-    /// Human-readable lines, for terminals.
-    Pretty,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A `tracing` filter such as `info` or `qoswatch=debug,info`. `RUST_LOG` wins when set.
-    pub filter: String,
-}
-
 /// Secrets from the environment. `Debug` never prints them.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -238,99 +63,6 @@ pub struct Secrets {
     pub database_url: Option<SecretString>,
     /// `QOSWATCH_DATABASE_PASSWORD`: its password, if not in the URL.
     pub database_password: Option<SecretString>,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT)),
-            legacy_public_endpoints: true,
-            max_body_bytes: 256 * 1024,
-            shutdown_grace: Duration::from_secs(15),
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The admin listener's default port (on loopback).
-pub const DEFAULT_ADMIN_PORT: u16 = 9180;
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            replay_window: Duration::from_secs(5 * 60),
-        }
-    }
-}
-
-impl Default for ZoomSettings {
-    fn default() -> Self {
-        Self {
-            api_base: "https://api.zoom.us/v2".into(),
-            token_url: "https://zoom.us/oauth/token".into(),
-            request_timeout: Duration::from_secs(10),
-            requests_per_second: 10,
-            daily_limit: 30_000,
-            rate_share: 0.8,
-            daily_share: 0.8,
-            token_refresh_margin: Duration::from_secs(5 * 60),
-            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
-        }
-    }
-}
-
-/// The default cap on one Zoom answer: 16 MiB.
-///
-/// The largest answer Zoom should send is one participant's QoS answer. A
-/// sample with everything docs/ZOOM.md lists (the six classic streams, CPU,
-/// the twelve `*_device_*` streams and Wi-Fi) is about 2.6 KB of compact
-/// JSON. If `type=live` returns the whole series since the join (unsettled),
-/// a watch at `polling.max_watch_age` (24 h) gets 1,440 of them: about
-/// 3.7 MB, and 4.7 MB for a 30-hour meeting, Zoom's longest. 16 MiB is over
-/// three times that. Usual answers (a few recent minutes) are tens of KB;
-/// token and error answers are under 1 KB. The answer is held in memory
-/// while it is parsed (the parser builds only the samples it keeps), so the
-/// cap is also the most memory one request can cost.
-pub const DEFAULT_MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-
-/// The default bound on the memory of ended participants (and meetings).
-///
-/// An end is remembered for two hours. A busy day for one qoswatch is about
-/// 1,000 participant-hours (what Zoom's daily cap of 60,000 QoS calls
-/// covers at one a minute); even 5,000 watched participants
-/// (`polling.max_watchers`) each leaving ten times within two hours make
-/// 50,000. 100,000 participants cost about 37 MiB (measured with Zoom-sized
-/// ids, BENCHMARKS.md; more with 64-character ids), meetings the same at
-/// most, and O(log n) time per webhook.
-pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
-
-impl Default for PollingSettings {
-    fn default() -> Self {
-        Self {
-            mode: PollingMode::Adaptive,
-            interval: Duration::from_secs(60),
-            max_interval: Duration::from_secs(5 * 60),
-            max_staleness: Duration::from_secs(15 * 60),
-            page_size: 10,
-            stale_after: Duration::from_secs(10 * 60),
-            max_watch_age: Duration::from_secs(24 * 3600),
-            max_backoff: Duration::from_secs(5 * 60),
-            max_watchers: 5_000,
-            max_remembered_ended: DEFAULT_MAX_REMEMBERED_ENDED,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Json,
-            filter: "info".into(),
-        }
-    }
 }
 
 /// A problem with the configuration, phrased for the operator.
@@ -800,6 +532,25 @@ impl Settings {
 }
 
 impl Secrets {
+    /// The Server-to-Server OAuth app's credentials, all three required.
+    pub fn zoom_credentials(&self) -> anyhow::Result<crate::zoom::client::Credentials> {
+        use anyhow::Context;
+        Ok(crate::zoom::client::Credentials {
+            account_id: self
+                .account_id
+                .clone()
+                .context("ZOOM_ACCOUNT_ID is not set")?,
+            client_id: self
+                .client_id
+                .clone()
+                .context("ZOOM_CLIENT_ID is not set")?,
+            client_secret: self
+                .client_secret
+                .clone()
+                .context("ZOOM_CLIENT_SECRET is not set")?,
+        })
+    }
+
     /// Reads every secret from `NAME` or `NAME_FILE`. A missing one is left
     /// empty here; [`Settings::validate`] names it.
     pub fn from_env(env: EnvLookup<'_>) -> Result<Secrets, ConfigError> {

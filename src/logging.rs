@@ -12,6 +12,7 @@
 //! included, and escapes every control character the way Rust's
 //! `escape_debug` does (`\r`, `\n`, `\u{1b}`).
 
+use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
@@ -22,6 +23,32 @@ use tracing::field::Field;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for containers.
+    Json,
+    /// Human-readable lines, for terminals.
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `qoswatch=debug,info`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".into(),
+        }
+    }
+}
 
 /// The field formatter of the `pretty` log format: `name=value` pairs
 /// separated by spaces, the message without its name, every control

@@ -10,21 +10,26 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::{Cluster, Leases};
+use crate::admin::views::Sources;
+use crate::admin::{AdminAuth, AdminState, ProbeState};
+use crate::alerting::live_rules::{
+    LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader,
+};
+use crate::alerting::silences::spawn_silence_keeper;
+use crate::alerting::{RulesSink, ZoomAlertRelay};
+use crate::cluster::Cluster;
 use crate::config::Settings;
-use crate::http::{AppState, MeetingAlertSink, PublicEndpoints, WebhookMetrics, router};
+use crate::intake::{IntakeState, MeetingAlertSink, WebhookMetrics};
 use crate::listener::Listener;
-use crate::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
 use crate::notify::{DispatchHandle, Dispatcher, Restored};
-use crate::pipeline::{FanOutSink, RulesSink, ZoomAlertRelay};
-use crate::status::api::{AdminState, admin_router};
-use crate::status::budget::BudgetSource;
-use crate::status::views::Sources;
-use crate::status::{AdminAuth, Status, StatusTap, spawn_silence_keeper};
+use crate::quota::Planner;
+use crate::quota::budget::QuotaClock;
+use crate::quota::view::BudgetSource;
+use crate::status::{Status, StatusTap};
+use crate::store::leases::Leases;
 use crate::store::{Snapshot, Store};
-use crate::watch::{LoggingSink, Monitor, Planner, SampleSink};
-use crate::zoom::budget::{Budget, QuotaClock};
-use crate::zoom::client::{ClientSettings, Credentials, ZoomClient};
+use crate::watch::{FanOutSink, LoggingSink, Monitor, MonitorParts, SampleSink};
+use crate::zoom::client::ZoomClient;
 use crate::zoom::signature::Verifier;
 use qoswatch_core::alert::Channel;
 
@@ -117,8 +122,18 @@ impl Application {
                  notifications are kept in memory and lost on restart"
             );
         }
-        let (client, budget) = zoom_client(&settings, extras.quota_clock, &mut registry)?;
-        budget.persist(store.clone(), snapshot.budget.take());
+        let budget = Arc::new(
+            settings
+                .zoom
+                .budget(extras.quota_clock, &mut registry)
+                .persisted(store.clone(), snapshot.budget.take()),
+        );
+        let client = Arc::new(ZoomClient::new(
+            settings.zoom.client(),
+            settings.secrets.zoom_credentials()?,
+            budget.clone(),
+            &mut registry,
+        )?);
         let status = Status::restore(
             std::mem::take(&mut snapshot.silences),
             std::mem::take(&mut snapshot.open_alerts),
@@ -150,25 +165,30 @@ impl Application {
             cancel.clone(),
         );
         let planner = Arc::new(Planner::new(
-            settings.polling.clone(),
+            settings.polling.plan(),
             settings.zoom.daily_share,
             budget.clone(),
             &mut registry,
         ));
+        // Several replicas: the leases decide which meetings this one polls.
+        let leases = store
+            .shared()
+            .map(|db| Arc::new(Leases::new(db.clone(), settings.store.lease_ttl)));
         let monitor = Monitor::new(
-            client,
-            sink,
-            store.clone(),
-            planner,
+            MonitorParts {
+                client,
+                sink,
+                store: store.clone(),
+                planner,
+                settings: settings.polling.clone(),
+                leases: leases.clone(),
+            },
             tracker.clone(),
             cancel.clone(),
             &mut registry,
         );
         monitor.resume(&mut snapshot);
-        // Several replicas: the leases decide which meetings this one polls.
-        let cluster = store.shared().map(|db| {
-            let leases = Arc::new(Leases::new(db.clone(), settings.store.lease_ttl));
-            monitor.share_through(leases.clone());
+        let cluster = leases.map(|leases| {
             let cluster = Cluster::new(
                 leases,
                 settings.store.lease_ttl,
@@ -197,27 +217,29 @@ impl Application {
         let webhook_metrics = WebhookMetrics::new(&mut registry);
         let listener = Listener::bind(&settings.server, &mut registry).await?;
         let admin_listener = Listener::bind_admin(&settings.server, &mut registry).await?;
-        let state = AppState {
+        let intake = IntakeState {
             verifier,
             monitor: monitor.clone(),
             meeting_alerts,
-            metrics: Arc::new(registry),
             webhook_metrics,
-            shutdown: cancel.clone(),
+        };
+        let probes = ProbeState {
+            monitor: monitor.clone(),
             store: store.clone(),
             cluster: cluster.clone(),
+            metrics: Arc::new(registry),
+            shutdown: cancel.clone(),
         };
-        let public_endpoints = if settings.server.legacy_public_endpoints {
+        let mut router = crate::intake::router(intake, settings.server.max_body_bytes);
+        if settings.server.legacy_public_endpoints {
             tracing::warn!(
                 "server.legacy_public_endpoints is on: /metrics, /healthz and /readyz are also \
                  served on the public listener; they move to the admin listener only in the next \
                  release: point scrapers and probes at server.admin_listen"
             );
-            PublicEndpoints::WithLegacy
-        } else {
-            PublicEndpoints::WebhooksOnly
-        };
-        let admin_router = admin_router(
+            router = router.merge(crate::admin::probes::legacy_public(probes.clone()));
+        }
+        let admin_router = crate::admin::router(
             AdminState {
                 status: status.clone(),
                 sources: Sources {
@@ -234,10 +256,8 @@ impl Application {
                 shutdown: cancel.clone(),
             },
             AdminAuth::new(settings.secrets.admin_token.as_ref()),
-            crate::http::metrics_route(state.clone()),
-            crate::http::probes(state.clone()),
+            probes,
         );
-        let router = router(state, settings.server.max_body_bytes, public_endpoints);
         let address = listener.address();
         let admin_address = admin_listener.address();
         Ok(Application {
@@ -382,54 +402,6 @@ type Alerting = (
     Option<Arc<ZoomAlertRelay>>,
     Arc<LiveRules>,
 );
-
-/// The Zoom client with its credentials and the one shared request budget.
-/// The Zoom client and its budget, from the settings' shares and secrets:
-/// the server's, and `qoswatch backtest`'s (a budget of its own).
-pub(crate) fn zoom_client(
-    settings: &Settings,
-    quota_clock: QuotaClock,
-    registry: &mut Registry,
-) -> anyhow::Result<(Arc<ZoomClient>, Arc<Budget>)> {
-    let secrets = &settings.secrets;
-    let credentials = Credentials {
-        account_id: secrets
-            .account_id
-            .clone()
-            .context("ZOOM_ACCOUNT_ID is not set")?,
-        client_id: secrets
-            .client_id
-            .clone()
-            .context("ZOOM_CLIENT_ID is not set")?,
-        client_secret: secrets
-            .client_secret
-            .clone()
-            .context("ZOOM_CLIENT_SECRET is not set")?,
-    };
-    // qoswatch's shares of the account's limits, at least one request.
-    let share = |limit: u32, share: f64| ((f64::from(limit) * share).floor() as u32).max(1);
-    let budget = Arc::new(
-        Budget::new(
-            share(settings.zoom.requests_per_second, settings.zoom.rate_share),
-            share(settings.zoom.daily_limit, settings.zoom.daily_share),
-            registry,
-        )
-        .with_clock(quota_clock),
-    );
-    let client = ZoomClient::new(
-        ClientSettings {
-            api_base: settings.zoom.api_base.clone(),
-            token_url: settings.zoom.token_url.clone(),
-            request_timeout: settings.zoom.request_timeout,
-            token_refresh_margin: settings.zoom.token_refresh_margin,
-            max_answer_bytes: settings.zoom.max_answer_bytes,
-        },
-        credentials,
-        budget.clone(),
-        registry,
-    )?;
-    Ok((Arc::new(client), budget))
-}
 
 /// Where the watchers' samples go, and the parts that exist only with rules.
 struct SampleRoute {

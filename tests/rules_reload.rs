@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
-use qoswatch::live_rules::{LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader};
+use qoswatch::alerting::live_rules::{
+    LiveRules, RulesMetrics, spawn_file_watcher, spawn_sighup_reloader,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

@@ -87,7 +87,7 @@ pub struct ServiceOptions {
     /// Further changes to the settings, applied last.
     pub tweak: Option<SettingsTweak>,
     /// The daily quota's clock (an accelerated day).
-    pub quota_clock: Option<qoswatch::zoom::budget::QuotaClock>,
+    pub quota_clock: Option<qoswatch::quota::budget::QuotaClock>,
     /// More observers of every watch, beside the counting tap.
     pub taps: Vec<Arc<dyn SampleSink>>,
     /// The environment qoswatch reads (a Slack URL named in the rules

@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use qoswatch::zoom::budget::{parse_retry_after, until_next_utc_midnight};
+use qoswatch::quota::budget::{parse_retry_after, until_next_utc_midnight};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

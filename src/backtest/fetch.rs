@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn only_credentials_plan_and_quota_stop_the_whole_fetch() {
-        use crate::zoom::budget::BudgetError;
+        use crate::quota::budget::BudgetError;
         let quota = ZoomError::Quota(BudgetError::DailyQuotaExhausted {
             limit: 1,
             reset_in: Duration::from_secs(1),

@@ -31,7 +31,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Settings};
-use crate::zoom::budget::QuotaClock;
+use crate::quota::budget::QuotaClock;
 use qoswatch_core::rules::RuleSet;
 
 use fetch::{Problem, Source};
@@ -204,8 +204,14 @@ async fn fetch_from_zoom(
     // The client `serve` builds, with a budget of its own at the same
     // shares: a separate process cannot share the server's, and Zoom's
     // 429s pause it as they pause the server.
-    let (client, _budget) =
-        crate::startup::zoom_client(settings, QuotaClock::Wall, &mut Registry::default())?;
+    let mut registry = Registry::default();
+    let budget = std::sync::Arc::new(settings.zoom.budget(QuotaClock::Wall, &mut registry));
+    let client = crate::zoom::client::ZoomClient::new(
+        settings.zoom.client(),
+        settings.secrets.zoom_credentials()?,
+        budget,
+        &mut registry,
+    )?;
     let mut writer = record.map(RecordingWriter::create).transpose()?;
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
     let mut progress = Progress::new(output.terminal, errors);

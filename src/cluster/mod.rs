@@ -11,8 +11,6 @@
 //! replicas that are gone, and tells the Zoom budget how many replicas
 //! share the rate and what the others spent today.
 
-pub mod leases;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,10 +26,10 @@ use tracing::Instrument;
 
 use crate::logging::LogEvery;
 use crate::notify::{Adopted, DispatchHandle};
+use crate::quota::budget::Budget;
+pub use crate::store::leases::{Beat, Leases};
 use crate::store::{REMEMBER_ENDED, millis};
 use crate::watch::Monitor;
-use crate::zoom::budget::Budget;
-pub use leases::{Beat, Leases};
 
 #[derive(Debug, Clone)]
 struct ClusterMetrics {

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Secrets, Settings};
+use crate::quota::budget::QuotaClock;
 use crate::startup::{Application, Extras};
 use crate::watch::Monitor;
-use crate::zoom::budget::QuotaClock;
 use qoswatch_core::alert::{Channel, ChannelSpec};
 use qoswatch_zoomsim::scenario::{Scenario, ScenarioReport, wall_time};
 use qoswatch_zoomsim::webhooks::{BadAnswer, WebhookError, WebhookSender};

@@ -20,6 +20,7 @@
 
 mod connection;
 mod metrics;
+pub mod settings;
 mod slots;
 
 use std::io;
@@ -37,10 +38,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ServerSettings;
 use crate::logging::LogEvery;
 use connection::Shared;
 use metrics::ListenerMetrics;
+use settings::ServerSettings;
 use slots::{Admission, Slots};
 
 /// File descriptors kept for everything but client connections: the

@@ -539,7 +539,7 @@ mod tests {
     }
 
     fn event(user: &str, status: AlertStatus, at_minute: u32) -> AlertEvent {
-        let mut event = crate::notify::test_support::example_event(user, status);
+        let mut event = crate::test_support::example_event(user, status);
         event.at = event.started_at + chrono::Duration::minutes(at_minute.into());
         event
     }

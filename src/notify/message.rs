@@ -282,7 +282,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn event(user: &str, location: Option<&str>, network: Option<&str>) -> AlertEvent {
-        let mut event = crate::notify::test_support::example_event(user, AlertStatus::Firing);
+        let mut event = crate::test_support::example_event(user, AlertStatus::Firing);
         if let Some(participant) = event.participant.as_mut() {
             participant.location = location.map(String::from);
             participant.network_type = network.map(String::from);

@@ -119,7 +119,7 @@ mod tests {
     use std::time::Duration;
 
     fn notification(status: AlertStatus) -> Arc<Notification> {
-        let event = crate::notify::test_support::example_event("1", status);
+        let event = crate::test_support::example_event("1", status);
         Arc::new(Notification::new(vec![event]).expect("one event"))
     }
 

@@ -1,43 +1,38 @@
 //! What is happening now: the watched participants and their quality, the
-//! alerts firing and their history, silences, the Zoom budget, the rules
-//! and the channels. Served on the admin listener as a page that updates
-//! itself (server-sent events) and as a JSON API (`api.rs`).
+//! alerts firing and their history, and the silences in force. The admin
+//! surface (`crate::admin`) shows it; the dispatcher records every event
+//! it routes here.
 //!
 //! ```text
 //! watchers ──StatusTap (a sample tap)──▶ Watches ─┐
-//! dispatcher router ──Status::record──▶ Board ────┼─▶ views ─▶ /api/v1/…, SSE, page
-//! API ──silences──▶ Board ◀── keeper task (ends) ─┘
+//! dispatcher router ──Status::record──▶ Board ────┼─▶ admin views ─▶ /api/v1/…, SSE, page
+//! admin API ──silences──▶ Board ◀── silence keeper (alerting) ─┘
 //! ```
 //!
 //! [`Status`] is one shared handle: the dispatcher asks it, for every event
-//! it routes, whether a silence covers it; the keeper task wakes when a
-//! silence ends and hands the messages that end calls for to the dispatcher.
+//! it routes, whether a silence covers it; the silence keeper
+//! (`crate::alerting::silences`) wakes when a silence ends and hands the
+//! messages that end calls for to the dispatcher.
 
-pub mod api;
-pub mod auth;
 pub mod board;
-pub mod budget;
-mod page;
-pub mod silence;
-pub mod views;
 pub mod watches;
+
+/// Silences are defined in the core (pure matching); re-exported here
+/// where the board enforces them.
+pub use qoswatch_core::silence;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::notify::DispatchHandle;
 use crate::store::{Store, Write};
 use board::{Board, UnknownSilence};
 use qoswatch_core::alert::AlertEvent;
 use silence::Silence;
 use watches::Watches;
 
-pub use auth::AdminAuth;
 pub use watches::StatusTap;
 
 /// The shared state behind the page and the API. Cheap to clone.
@@ -136,7 +131,7 @@ impl Status {
 
     /// The messages due because silences ended by now, the silences whose
     /// end that handled, and when the next one ends.
-    fn expire(&self, retention: Duration) -> Expired {
+    pub fn expire(&self, retention: Duration) -> Expired {
         let now = Utc::now();
         let mut board = self.board();
         let due = board.expire(now);
@@ -153,53 +148,14 @@ impl Status {
 }
 
 /// What [`Status::expire`] found.
-struct Expired {
-    due: Vec<AlertEvent>,
-    ended: Vec<Silence>,
-    next: Option<DateTime<Utc>>,
-}
-
-/// Silences that end send what their end calls for: the keeper task, on
-/// the application's tracker. It sleeps until the next silence ends, or
-/// until the board changes (a new silence may end sooner).
-pub fn spawn_silence_keeper(
-    status: Status,
-    dispatch: Option<DispatchHandle>,
-    store: Store,
-    retention: Duration,
-    tracker: &TaskTracker,
-    cancel: CancellationToken,
-) {
-    let mut changes = status.subscribe();
-    tracker.spawn(async move {
-        loop {
-            let Expired { due, ended, next } = status.expire(retention);
-            for silence in ended {
-                tracing::info!(silence = %silence.id, "silence ended");
-                store.write(Write::Silence(Box::new(silence)));
-            }
-            send_all(dispatch.as_ref(), due);
-            let wait = next
-                .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
-                .unwrap_or(Duration::from_secs(3600));
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
-                changed = changes.changed() => if changed.is_err() { break },
-            }
-        }
-    });
-}
-
-/// Hands the messages a silence's end calls for to the dispatcher.
-pub fn send_all(dispatch: Option<&DispatchHandle>, events: Vec<AlertEvent>) {
-    let Some(dispatch) = dispatch else {
-        return;
-    };
-    for event in events {
-        tracing::info!(alert = %event.key, "silence ended on a firing alert: sending it");
-        dispatch.send(event);
-    }
+#[derive(Debug)]
+pub struct Expired {
+    /// The messages the ended silences call for.
+    pub due: Vec<AlertEvent>,
+    /// The silences that ended.
+    pub ended: Vec<Silence>,
+    /// When the next silence ends.
+    pub next: Option<DateTime<Utc>>,
 }
 
 /// Stores a silence (created or ended), durably: the API answers after.

@@ -14,6 +14,7 @@
 //! PostgreSQL ([`PgBackend`], several replicas sharing one database)
 //! implements the same operations.
 
+pub mod leases;
 mod metrics;
 mod postgres;
 mod sqlite;
@@ -29,10 +30,10 @@ use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::status::silence::Silence;
-use crate::watch::subject::{StopReason, WatchSubject};
 use qoswatch_core::alert::{AlertEvent, ParticipantKey};
 use qoswatch_core::rules::SavedState;
+use qoswatch_core::silence::Silence;
+use qoswatch_core::subject::{StopReason, WatchSubject};
 
 pub use metrics::StoreMetrics;
 pub use postgres::{PgBackend, SharedDb, reason_of as database_error_text};

@@ -16,8 +16,8 @@ use super::{
     Backend, BudgetUse, RecordId, SavedGrouped, SavedMessage, SavedWatch, Snapshot, StoreError,
     StoreSettings, Synchronous, Write, from_millis, millis,
 };
-use crate::watch::subject::WatchSubject;
 use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::subject::WatchSubject;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "qoswatch.db";

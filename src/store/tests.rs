@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
 use prometheus_client::registry::Registry;
 
 use super::*;
-use crate::notify::test_support::example_event;
+use crate::test_support::example_event;
 use qoswatch_core::alert::{AlertStatus, MeetingInfo, ParticipantInfo};
 
 fn at(minute: i64) -> DateTime<Utc> {
@@ -536,9 +536,9 @@ async fn an_in_memory_store_is_not_durable_and_leaves_no_file() {
     on_disk.close().await;
 }
 
-fn silence_until(id: &str, end: DateTime<Utc>) -> crate::status::silence::Silence {
-    let mut silence = crate::status::silence::SilenceRequest {
-        matchers: vec![crate::status::silence::MatcherSpec {
+fn silence_until(id: &str, end: DateTime<Utc>) -> qoswatch_core::silence::Silence {
+    let mut silence = qoswatch_core::silence::SilenceRequest {
+        matchers: vec![qoswatch_core::silence::MatcherSpec {
             name: "location".into(),
             value: "Berlin.*".into(),
             is_regex: true,
@@ -576,7 +576,7 @@ async fn silences_come_back_replaced_by_their_last_write_and_are_pruned_after_th
     let snapshot = reopened(&dir, db).await;
     assert_eq!(snapshot.silences, [removed, kept], "by end, removal kept");
     assert!(
-        snapshot.silences[1].matches(&crate::status::silence::Labels {
+        snapshot.silences[1].matches(&qoswatch_core::silence::Labels {
             location: "Berlin (DE)".into(),
             ..Default::default()
         })

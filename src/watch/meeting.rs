@@ -23,22 +23,24 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::WatchMetrics;
-use super::plan::{self, MeetingDemand};
-use super::planner::Planner;
+use super::settings::PollingSettings;
 use super::sink::{SampleSink, WatchObserver};
-use super::subject::{StopReason, WatchSubject};
 use crate::backoff::Backoff;
 use crate::logging::LogEvery;
+use crate::quota::Planner;
+use crate::quota::budget::BudgetError;
+use crate::quota::plan::{self, MeetingDemand};
 use crate::store::{Store, Write};
-use crate::zoom::budget::BudgetError;
 use crate::zoom::client::{ZoomClient, ZoomError};
 use qoswatch_core::rules::SavedState;
+use qoswatch_core::subject::{StopReason, WatchSubject};
 
 /// What every meeting's loop shares.
 #[derive(Debug)]
 pub(super) struct PollContext {
     pub(super) client: Arc<ZoomClient>,
     pub(super) planner: Arc<Planner>,
+    pub(super) settings: PollingSettings,
     pub(super) metrics: WatchMetrics,
     /// "More samples than taken", once a minute for every meeting together.
     pub(super) samples_dropped_log: LogEvery,
@@ -238,8 +240,8 @@ impl<'a> MeetingPoller<'a> {
         }
     }
 
-    fn settings(&self) -> &crate::config::PollingSettings {
-        self.ctx.planner.settings()
+    fn settings(&self) -> &PollingSettings {
+        &self.ctx.settings
     }
 
     /// Polls until no member is left, the meeting is stopped, or Zoom says
@@ -817,7 +819,7 @@ impl<'a> MeetingPoller<'a> {
 
 /// The wait after one more failed poll: from the polling interval (at most
 /// 5 s) up to `max_backoff` (at least the interval).
-fn retry_delay(settings: &crate::config::PollingSettings, failures: u32) -> Duration {
+fn retry_delay(settings: &PollingSettings, failures: u32) -> Duration {
     Backoff::new(
         settings.interval.min(Duration::from_secs(5)),
         settings.max_backoff.max(settings.interval),

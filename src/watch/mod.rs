@@ -3,33 +3,31 @@
 //! whichever is cheaper) until a stop condition, and hands every new sample
 //! to the participant's observer from a [`SampleSink`].
 //!
-//! - [`subject`] (bottom layer): who a watch is about and why it ended; the
-//!   store depends on these and nothing else here.
 //! - [`sink`]: the seam through which samples leave (`SampleSink` opens one
-//!   `WatchObserver` per watch).
+//!   `WatchObserver` per watch); `FanOutSink` hands a watch to several.
 //! - `meeting`: the polling loop of one meeting. It returns how the
 //!   meeting's polling ended (`meeting::PollEnd`) and reaches the registry
-//!   only through the `MeetingHost` trait.
-//! - `plan` (pure) and `planner`: the daily plan, interval floors that
-//!   make every meeting's demand fit what the budget has left until
-//!   00:00 UTC, and which participants a meeting lists.
+//!   only through the `MeetingHost` trait. Its intervals come from the
+//!   daily plan (`crate::quota::Planner`).
 //! - `registry`: [`Monitor`], start/stop keyed by `ParticipantKey`
 //!   (idempotent: Zoom delivers webhooks at least once, out of order,
 //!   sometimes never), and what a watch's end means for the others.
 //! - `ended`: the bounded memory of participants who left and meetings that
 //!   ended (O(log n) per insert and expiry), which the registry consults.
+//! - [`settings`]: `polling:` in the settings file.
 //! - `metrics`: the watchers' Prometheus series, registered in one place.
+//!
+//! Who a watch is about and why it ended ([`WatchSubject`], [`StopReason`])
+//! are pure and live in the core, shared with the store.
 
 mod ended;
 mod meeting;
 mod metrics;
-pub mod plan;
-pub mod planner;
 mod registry;
+pub mod settings;
 pub mod sink;
-pub mod subject;
 
-pub use planner::{PlanStatus, Planner};
-pub use registry::{Monitor, StartOutcome};
-pub use sink::{LoggingSink, SampleSink, WatchObserver};
-pub use subject::{StopReason, WatchSubject};
+pub use qoswatch_core::subject::{self, StopReason, WatchSubject};
+pub use registry::{Monitor, MonitorParts, StartOutcome};
+pub use settings::PollingSettings;
+pub use sink::{FanOutSink, LoggingSink, SampleSink, WatchObserver};

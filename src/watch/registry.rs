@@ -23,13 +23,14 @@ use super::meeting::{
     Command, Joining, MeetingHost, MeetingPoller, PollContext, PollEnd, Resume, StopRequest,
 };
 use super::metrics::{ENDED_MEETINGS, ENDED_PARTICIPANTS, WatchMetrics};
-use super::planner::Planner;
+use super::settings::PollingSettings;
 use super::sink::SampleSink;
-use super::subject::{StopReason, WatchSubject};
-use crate::cluster::Leases;
 use crate::logging::LogEvery;
+use crate::quota::Planner;
+use crate::store::leases::Leases;
 use crate::store::{SavedWatch, Snapshot, Store, Write};
 use crate::zoom::client::ZoomClient;
+use qoswatch_core::subject::{StopReason, WatchSubject};
 
 /// What `start_watch` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +93,7 @@ struct Inner {
     forgotten_log: LogEvery,
     /// With a shared database: the leases that say which replica polls a
     /// meeting. Without: this process polls every meeting.
-    leases: std::sync::OnceLock<Arc<Leases>>,
+    leases: Option<Arc<Leases>>,
 }
 
 use crate::store::REMEMBER_ENDED;
@@ -112,19 +113,38 @@ pub struct Monitor {
     inner: Arc<Inner>,
 }
 
+/// What a [`Monitor`] is built from.
+#[derive(Debug)]
+pub struct MonitorParts {
+    pub client: Arc<ZoomClient>,
+    /// Where every watch's samples go.
+    pub sink: Arc<dyn SampleSink>,
+    pub store: Store,
+    pub planner: Arc<Planner>,
+    pub settings: PollingSettings,
+    /// With a shared database: the leases that say which replica polls a
+    /// meeting (a webhook claims its meeting's lease).
+    pub leases: Option<Arc<Leases>>,
+}
+
 impl Monitor {
     /// The registry, and the planner's task on `tracker`.
     pub fn new(
-        client: Arc<ZoomClient>,
-        sink: Arc<dyn SampleSink>,
-        store: Store,
-        planner: Arc<Planner>,
+        parts: MonitorParts,
         tracker: TaskTracker,
         cancel: CancellationToken,
         registry: &mut Registry,
     ) -> Self {
+        let MonitorParts {
+            client,
+            sink,
+            store,
+            planner,
+            settings,
+            leases,
+        } = parts;
         let metrics = WatchMetrics::register(registry);
-        let ended = Ended::new(REMEMBER_ENDED, planner.settings().max_remembered_ended);
+        let ended = Ended::new(REMEMBER_ENDED, settings.max_remembered_ended);
         tracker.spawn(planner.clone().run(cancel.child_token()));
         Self {
             inner: Arc::new(Inner {
@@ -135,6 +155,7 @@ impl Monitor {
                 poll: PollContext {
                     client,
                     planner,
+                    settings,
                     metrics,
                     samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
                     fallback_log: LogEvery::new(Duration::from_secs(60)),
@@ -144,7 +165,7 @@ impl Monitor {
                 polling_disabled_until: Mutex::new(None),
                 ended: Mutex::new(ended),
                 forgotten_log: LogEvery::new(Duration::from_secs(60)),
-                leases: std::sync::OnceLock::new(),
+                leases,
             }),
         }
     }
@@ -193,7 +214,7 @@ impl Monitor {
         if let Some(unlogged) = self.inner.forgotten_log.occurred(Instant::now()) {
             tracing::warn!(
                 kind,
-                max_remembered_ended = self.inner.poll.planner.settings().max_remembered_ended,
+                max_remembered_ended = self.inner.poll.settings.max_remembered_ended,
                 not_logged_since = unlogged,
                 "memory of ended participants or meetings is full: the oldest is forgotten \
                  early (a late participant_joined retry for it would start a watch)"
@@ -324,7 +345,7 @@ impl Monitor {
             subject: Box::new(subject.clone()),
             at: Utc::now(),
         };
-        if let Some(leases) = self.inner.leases.get() {
+        if let Some(leases) = &self.inner.leases {
             // Boxed: the database's futures are kilobytes, and inline they
             // would make every webhook's future (moved into a box per
             // request by axum) that large.
@@ -369,12 +390,6 @@ impl Monitor {
                 StartOutcome::Started
             }
         }
-    }
-
-    /// Lets the registry consult the shared database's leases (several
-    /// replicas). Set once, before serving.
-    pub fn share_through(&self, leases: Arc<Leases>) {
-        let _ = self.inner.leases.set(leases);
     }
 
     /// The checks before a watch starts that need no registry entry.
@@ -497,7 +512,7 @@ impl Monitor {
             metrics.duplicates.inc();
             return Err(StartOutcome::AlreadyWatching);
         }
-        let max_watchers = self.inner.poll.planner.settings().max_watchers;
+        let max_watchers = self.inner.poll.settings.max_watchers;
         if books.watches.len() >= max_watchers {
             metrics.refused.inc();
             tracing::warn!(

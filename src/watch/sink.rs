@@ -2,6 +2,7 @@
 //! opens one [`WatchObserver`] per watch, owned by the watch's task.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use prometheus_client::metrics::counter::Counter;
@@ -9,7 +10,7 @@ use prometheus_client::registry::Registry;
 use qoswatch_core::qos::QosSample;
 use qoswatch_core::rules::{Attention, SavedState};
 
-use super::subject::{StopReason, WatchSubject};
+use qoswatch_core::subject::{StopReason, WatchSubject};
 
 /// Receives what one watch observes. Owned by the watcher task, so it may
 /// keep per-participant state (the rules engine's alert state) without locks.
@@ -79,4 +80,60 @@ impl WatchObserver for LoggingSink {
     fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
 
     fn finished(&mut self, _subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {}
+}
+
+/// Hands every watch to several sinks (the rules, and a demo's display).
+#[derive(Debug, Clone)]
+pub struct FanOutSink {
+    sinks: Vec<Arc<dyn SampleSink>>,
+}
+
+impl FanOutSink {
+    pub fn new(sinks: Vec<Arc<dyn SampleSink>>) -> Self {
+        Self { sinks }
+    }
+}
+
+impl SampleSink for FanOutSink {
+    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
+        Box::new(FanOutObserver {
+            observers: self
+                .sinks
+                .iter()
+                .map(|s| s.open(subject, restored.clone()))
+                .collect(),
+        })
+    }
+}
+
+struct FanOutObserver {
+    observers: Vec<Box<dyn WatchObserver>>,
+}
+
+impl WatchObserver for FanOutObserver {
+    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>) {
+        for observer in &mut self.observers {
+            observer.sample(subject, sample, now);
+        }
+    }
+
+    fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {
+        for observer in &mut self.observers {
+            observer.idle(subject, now);
+        }
+    }
+
+    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>) {
+        for observer in &mut self.observers {
+            observer.finished(subject, reason, now);
+        }
+    }
+
+    fn attention(&self) -> Attention {
+        self.observers
+            .iter()
+            .map(|o| o.attention())
+            .max()
+            .unwrap_or(Attention::Calm)
+    }
 }

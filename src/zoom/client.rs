@@ -17,9 +17,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::budget::{Budget, BudgetError, parse_retry_after};
 use super::{encode_meeting_uuid, encode_path_segment};
 use crate::logging::LogEvery;
+use crate::quota::budget::{Budget, BudgetError, parse_retry_after};
 use qoswatch_core::qos::{
     MeetingQosPage, ParseReport, ParticipantQos, parse_meeting_qos_page,
     parse_participant_qos_since,

@@ -1,9 +1,9 @@
 //! Everything that speaks Zoom: webhook signatures and events, the
 //! Dashboard API client and the shared request budget.
 
-pub mod budget;
 pub mod client;
 pub mod event;
+pub mod settings;
 pub mod signature;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

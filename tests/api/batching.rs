@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use qoswatch::config::{PollingMode, Settings};
+use qoswatch::quota::budget::QuotaClock;
 use qoswatch::startup::Extras;
-use qoswatch::zoom::budget::QuotaClock;
 use qoswatch_zoomsim::{Degradation, Endpoint, Fault, SimConfig, Target};
 use tokio::time::Instant;
 

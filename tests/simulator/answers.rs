@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use qoswatch::zoom::budget::Budget;
+use qoswatch::quota::budget::Budget;
 use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError};
 use qoswatch_zoomsim::{Fault, MeetingSpec, ParticipantSpec, SimConfig, SimHandle};
 use secrecy::SecretString;

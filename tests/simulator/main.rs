@@ -190,7 +190,7 @@ async fn qoswatch_encodes_uuids_the_way_the_simulator_requires() {
 /// tokens and error codes.
 #[tokio::test]
 async fn qoswatch_zoom_client_works_against_the_simulator() {
-    use qoswatch::zoom::budget::Budget;
+    use qoswatch::quota::budget::Budget;
     use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError};
     use secrecy::SecretString;
     use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! qoswatch's pure core: what an alert is ([`alert`]), what a QoS sample is
-//! ([`qos`]), and the rule language that turns samples into alerts
-//! ([`rules`]).
+//! ([`qos`]), the rule language that turns samples into alerts
+//! ([`rules`]), who a watch is about ([`subject`]) and which alerts a
+//! silence covers ([`silence`]).
 //!
 //! Nothing here does network IO, reads a clock or spawns a task: the
 //! service (`qoswatch`) feeds samples and the current time in, and acts on
@@ -11,3 +12,9 @@ pub mod alert;
 pub mod duration;
 pub mod qos;
 pub mod rules;
+pub mod silence;
+pub mod subject;
+
+/// Example values for the tests of this crate and of the service.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -1,7 +1,7 @@
 use super::*;
-use crate::notify::test_support::example_event;
-use crate::status::silence::{MatcherSpec, SilenceRequest};
+use crate::test_support::example_event;
 use chrono::TimeZone;
+use qoswatch_core::silence::{MatcherSpec, SilenceRequest};
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, minute, 0)

@@ -1,7 +1,11 @@
-//! The HTTP surface: Zoom's webhook endpoint (the public listener), and
-//! health, readiness and metrics (the admin listener, see `status::api`).
-//! Handlers are thin: verify, parse, hand over, answer. Nothing slow happens
-//! before the answer (Zoom gives up on endpoints slower than 3 s).
+//! Webhook intake: Zoom's webhook endpoint on the public listener. Verify,
+//! parse, route the event (to the watches, or to the meeting-alert relay),
+//! answer. Nothing slow happens before the answer (Zoom gives up on
+//! endpoints slower than 3 s). The probes and metrics are the admin
+//! surface's (`crate::admin::probes`).
+
+mod metrics;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -11,13 +15,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use axum::routing::post;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::watch::{Monitor, StartOutcome, StopReason};
 use crate::zoom::event::{self, Event, EventError, Meeting, ParticipantEvent};
@@ -30,67 +29,14 @@ pub trait MeetingAlertSink: Send + Sync + std::fmt::Debug {
 
 /// Everything the handlers need. Built by `startup`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct IntakeState {
     pub verifier: Arc<Verifier>,
     pub monitor: Monitor,
     pub meeting_alerts: Option<Arc<dyn MeetingAlertSink>>,
-    pub metrics: Arc<Registry>,
     pub webhook_metrics: WebhookMetrics,
-    pub shutdown: CancellationToken,
-    pub store: crate::store::Store,
-    /// With a shared database: this replica's heartbeat, for `/readyz`.
-    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
-/// `event` is [`Event::metric_label`]: a fixed set, whatever names signed
-/// webhooks carry.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WebhookLabels {
-    event: &'static str,
-    outcome: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RejectLabels {
-    reason: &'static str,
-}
-
-/// Counters of the webhook endpoint.
-#[derive(Debug, Clone, Default)]
-pub struct WebhookMetrics {
-    handled: Family<WebhookLabels, Counter>,
-    rejected: Family<RejectLabels, Counter>,
-}
-
-impl WebhookMetrics {
-    pub fn new(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
-        registry.register(
-            "qoswatch_webhooks",
-            "Verified webhooks by event and outcome (handled, ignored)",
-            metrics.handled.clone(),
-        );
-        registry.register(
-            "qoswatch_webhooks_rejected",
-            "Webhooks refused, by reason",
-            metrics.rejected.clone(),
-        );
-        metrics
-    }
-
-    fn handled(&self, event: &'static str, outcome: WebhookOutcome) {
-        self.handled
-            .get_or_create(&WebhookLabels {
-                event,
-                outcome: outcome.label(),
-            })
-            .inc();
-    }
-
-    fn rejected(&self, reason: &'static str) {
-        self.rejected.get_or_create(&RejectLabels { reason }).inc();
-    }
-}
+pub use metrics::WebhookMetrics;
 
 /// How long one request may take, body included: Zoom itself gives up
 /// after 3 s, and a slow sender must not hold a connection and a task.
@@ -103,7 +49,11 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 ///   announces more and trickles would hold the request until the timeout);
 /// - a body sent larger than `max` is 413 too, an unreadable one 400;
 /// - the whole request, body included, has [`REQUEST_TIMEOUT`] (408).
-async fn guarded_webhook(state: AppState, max: usize, request: axum::extract::Request) -> Response {
+async fn guarded_webhook(
+    state: IntakeState,
+    max: usize,
+    request: axum::extract::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let announced = parts
         .headers
@@ -143,59 +93,18 @@ async fn guarded_webhook(state: AppState, max: usize, request: axum::extract::Re
     }
 }
 
-/// Which endpoints the public listener serves besides `/webhooks/zoom`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublicEndpoints {
-    /// Only the webhook endpoint.
-    WebhooksOnly,
-    /// Also `/metrics`, `/healthz` and `/readyz`, as before the admin
-    /// listener (`server.legacy_public_endpoints`, deprecated): answered
-    /// with a `Deprecation` header.
-    WithLegacy,
-}
-
-/// The public router. `max_body_bytes` bounds webhook bodies (413 beyond).
-pub fn router(state: AppState, max_body_bytes: usize, endpoints: PublicEndpoints) -> Router {
-    let webhooks = Router::new()
+/// The public router: `POST /webhooks/zoom`. `max_body_bytes` bounds
+/// webhook bodies (413 beyond).
+pub fn router(state: IntakeState, max_body_bytes: usize) -> Router {
+    Router::new()
         .route(
             "/webhooks/zoom",
             post(
-                move |State(state): State<AppState>, request: axum::extract::Request| {
+                move |State(state): State<IntakeState>, request: axum::extract::Request| {
                     guarded_webhook(state, max_body_bytes, request)
                 },
             ),
         )
-        .with_state(state.clone());
-    match endpoints {
-        PublicEndpoints::WebhooksOnly => webhooks,
-        PublicEndpoints::WithLegacy => webhooks.merge(
-            probes(state.clone())
-                .merge(metrics_route(state))
-                .layer(axum::middleware::map_response(deprecated)),
-        ),
-    }
-}
-
-/// Marks an answer of an endpoint that moved to the admin listener.
-async fn deprecated(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert("deprecation", axum::http::HeaderValue::from_static("true"));
-    response
-}
-
-/// `/healthz` and `/readyz`: open on the admin listener, for probes.
-pub fn probes(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
-}
-
-/// `/metrics`.
-pub fn metrics_route(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -287,7 +196,7 @@ impl IntoResponse for WebhookError {
     }
 }
 
-impl AppState {
+impl IntakeState {
     /// Counts a refused webhook under its reason and hands the error back.
     fn refused(&self, error: WebhookError) -> WebhookError {
         if let Some(reason) = error.rejected_reason() {
@@ -343,7 +252,7 @@ impl From<StartOutcome> for WebhookOutcome {
 /// Verifies the signature, then parses the verified body: the only way to
 /// an [`Event`]. A refused webhook is counted and logged here, once.
 fn read_webhook<'a>(
-    state: &'a AppState,
+    state: &'a IntakeState,
     headers: &HeaderMap,
     body: &'a [u8],
     tracking: TrackingId<'_>,
@@ -374,7 +283,7 @@ fn read_webhook<'a>(
 /// `POST /webhooks/zoom`: verify, parse, hand over, answer; then count the
 /// outcome under the event's name.
 async fn zoom_webhook(
-    state: &AppState,
+    state: &IntakeState,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, WebhookError> {
@@ -486,93 +395,6 @@ fn static_json(status: StatusCode, body: &'static str) -> Response {
 
 fn accepted() -> Response {
     static_json(StatusCode::OK, r#"{"status":"accepted"}"#)
-}
-
-async fn healthz() -> Response {
-    static_json(StatusCode::OK, r#"{"status":"ok"}"#)
-}
-
-async fn readyz(State(state): State<AppState>) -> Response {
-    if state.shutdown.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "shutting down" })),
-        )
-            .into_response();
-    }
-    // Still ready while Zoom refuses the Dashboard API: webhooks must keep
-    // arriving (and URL re-validation must keep passing) meanwhile.
-    let polling = if state.monitor.polling_disabled() {
-        "disabled: Zoom says the account cannot use the Dashboard API (code 200)"
-    } else {
-        "enabled"
-    };
-    // Still ready while the database refuses writes (a full disk): webhooks
-    // are answered and watched in memory; the field says what is at risk.
-    let (status, store) = match state.store.failing() {
-        Some(reason) => (
-            "degraded",
-            format!("failing: {reason}; state written since will not survive a restart"),
-        ),
-        None if state.store.is_durable() => ("ready", "ok".to_owned()),
-        None => ("ready", "in memory: lost on restart".to_owned()),
-    };
-    // Several replicas: without the shared database this one can neither
-    // save a watch nor know which meetings are its own, so it steps out of
-    // the load balancer until the database answers again.
-    if let Some(cluster) = &state.cluster {
-        let replica = cluster.replica().to_owned();
-        if let Err(reason) = cluster.readiness() {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "database unreachable",
-                    "replica": replica,
-                    "watchers": state.monitor.active(),
-                    "store": reason,
-                })),
-            )
-                .into_response();
-        }
-        return (
-            StatusCode::OK,
-            Json(json!({
-                "status": status,
-                "replica": replica,
-                "watchers": state.monitor.active(),
-                "meetings": state.monitor.meetings_polled(),
-                "polling": polling,
-                "store": store,
-            })),
-        )
-            .into_response();
-    }
-    (
-        StatusCode::OK,
-        Json(json!({
-            "status": status,
-            "watchers": state.monitor.active(),
-            "polling": polling,
-            "store": store,
-        })),
-    )
-        .into_response()
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = String::new();
-    if prometheus_client::encoding::text::encode(&mut text, &state.metrics).is_err() {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed");
-    }
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use super::*;
+use crate::alert::{AlertStatus, Severity};
 use chrono::TimeZone;
-use qoswatch_core::alert::{AlertStatus, Severity};
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, minute, 0)
@@ -261,7 +261,7 @@ fn filters_read_like_alertmanagers() {
 
 #[test]
 fn labels_of_an_event() {
-    let mut event = crate::notify::test_support::example_event("u1", AlertStatus::Firing);
+    let mut event = crate::testing::example_event("u1", AlertStatus::Firing);
     event.severity = Severity::Critical;
     event.meeting.topic = Some("Board".into());
     if let Some(p) = event.participant.as_mut() {

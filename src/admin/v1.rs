@@ -1,7 +1,5 @@
-//! The admin listener's router: the status page, its live feed and the
-//! JSON API (`/api/v1/…`, shapes in `docs/API.md`), plus `/metrics` and the
-//! probes from `http`. A request the API refuses changes nothing and gets a
-//! 4xx whose message names the problem.
+//! `/api/v1/…`: qoswatch's own JSON API (shapes in `docs/API.md`) and the
+//! page's live feed.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,71 +7,29 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use futures_util::Stream;
-use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use super::auth::{self, AdminAuth};
-use super::silence::{Silence, SilenceRequest, parse_filter};
-use super::views::{self, AlertQuery, SilenceView, Sources, status_view};
-use super::{Status, page, send_all, store_silence};
-use crate::store::Store;
+use super::views::{self, AlertQuery, SilenceView, status_view};
+use super::{AdminState, ApiError};
+use crate::alerting::silences::send_all;
+use crate::status::store_silence;
+use qoswatch_core::silence::{Silence, SilenceRequest, parse_filter};
 
-/// Largest API request body (a silence is well under 10 kB).
-const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The live feed sends the whole status at most this often...
 const THROTTLE: Duration = Duration::from_millis(250);
 /// ...and at least this often (the budget and the channels change without
 /// telling).
 const REFRESH: Duration = Duration::from_secs(5);
 
-/// What the admin handlers need.
-#[derive(Debug, Clone)]
-pub struct AdminState {
-    pub status: Status,
-    pub sources: Sources,
-    pub store: Store,
-    pub shutdown: CancellationToken,
-}
-
-/// A refused API request.
-#[derive(Debug)]
-pub enum ApiError {
-    BadRequest(String),
-    NotFound(String),
-    UnsupportedMediaType,
-    /// The store refused the write: nothing changed.
-    Unavailable(String),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
-            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "send JSON with Content-Type: application/json".to_owned(),
-            ),
-            ApiError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
-    }
-}
-
-/// The admin router. `probes` (`/healthz`, `/readyz`) stay open; the rest
-/// needs `auth` when it is configured.
-pub fn admin_router(state: AdminState, auth: AdminAuth, metrics: Router, probes: Router) -> Router {
-    let guarded = Router::new()
-        .route("/", get(page::index))
-        .route("/static/app.js", get(page::script))
-        .route("/static/style.css", get(page::style))
+/// The routes of `/api/v1`.
+pub(super) fn routes() -> Router<AdminState> {
+    Router::new()
         .route("/api/v1/status", get(get_status))
         .route("/api/v1/status/stream", get(stream_status))
         .route("/api/v1/watches", get(get_watches))
@@ -85,62 +41,6 @@ pub fn admin_router(state: AdminState, auth: AdminAuth, metrics: Router, probes:
             get(get_silence).delete(delete_silence),
         )
         .route("/api/v1/budget", get(get_budget))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
-        .merge(metrics);
-    let guarded = if auth.is_required() {
-        guarded
-    } else {
-        guarded.layer(axum::middleware::from_fn(refuse_rebound_changes))
-    };
-    let guarded = guarded.layer(axum::middleware::from_fn_with_state(auth, auth::require));
-    probes.merge(guarded)
-}
-
-/// Without a token, a page on the internet could still reach a loopback
-/// admin listener through DNS rebinding (its own name made to resolve to
-/// 127.0.0.1); such requests carry that name in `Host`. So, without a
-/// token, changes (anything but GET and HEAD) are taken only when `Host` is
-/// an IP address or `localhost`.
-async fn refuse_rebound_changes(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let safe = matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    );
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    if safe || host.is_none_or(is_local_host) {
-        return next.run(request).await;
-    }
-    (
-        StatusCode::FORBIDDEN,
-        Json(json!({
-            "error": "without QOSWATCH_ADMIN_TOKEN, changes are taken only with Host: an IP address or localhost (set a token to use a name)"
-        })),
-    )
-        .into_response()
-}
-
-/// `127.0.0.1:9180`, `[::1]:9180`, `localhost:9180`, with or without the port.
-fn is_local_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint; see docs/API.md".into())
 }
 
 async fn get_status(State(state): State<AdminState>) -> Response {
@@ -337,36 +237,5 @@ async fn get_budget(State(state): State<AdminState>) -> Result<Response, ApiErro
         .budget
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("no Zoom budget in this process".into()))?;
-    Ok(Json(super::budget::budget_view(budget)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_local_host;
-
-    #[test]
-    fn local_hosts_are_addresses_and_localhost() {
-        for host in [
-            "127.0.0.1",
-            "127.0.0.1:9180",
-            "10.1.2.3:80",
-            "[::1]:9180",
-            "[::1]",
-            "::1",
-            "localhost",
-            "LOCALHOST:9180",
-        ] {
-            assert!(is_local_host(host), "{host}");
-        }
-        for host in [
-            "evil.example",
-            "evil.example:9180",
-            "127.0.0.1.evil.example",
-            "localhost.evil.example:9180",
-            "",
-            "[::1]:x",
-        ] {
-            assert!(!is_local_host(host), "{host}");
-        }
-    }
+    Ok(Json(crate::quota::view::budget_view(budget)).into_response())
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use qoswatch_core::alert::AlertEvent;
+use crate::alert::AlertEvent;
 
 /// The longest silence: a longer one is a mistake (a unit typo) or a rule
 /// that should be changed instead.
@@ -294,7 +294,7 @@ impl SilenceRequest {
 
 /// A duration between 1 s and [`MAX_SILENCE`].
 pub fn silence_duration(text: &str) -> Result<Duration, String> {
-    let duration = qoswatch_core::duration::parse(text).map_err(|_| {
+    let duration = crate::duration::parse(text).map_err(|_| {
         format!(
             "duration: `{}` is not a duration such as 30m, 2h or 1d (no sign)",
             shown(text.trim())
@@ -306,7 +306,7 @@ pub fn silence_duration(text: &str) -> Result<Duration, String> {
     if duration > MAX_SILENCE {
         return Err(format!(
             "duration: at most {}",
-            qoswatch_core::duration::display(MAX_SILENCE)
+            crate::duration::display(MAX_SILENCE)
         ));
     }
     Ok(duration)

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Status;
-use super::board::{Board, Firing, Transition};
-use super::budget::{BudgetSource, BudgetView, budget_view};
-use super::silence::{Labels, Matcher, MatcherSpec, Silence};
-use super::watches::{Quality, Watches};
-use crate::live_rules::{LiveRules, ReloadReport};
+use crate::alerting::live_rules::{LiveRules, ReloadReport};
 use crate::notify::{ChannelHealth, DispatchHandle};
+use crate::quota::view::{BudgetSource, BudgetView, budget_view};
+use crate::status::Status;
+use crate::status::board::{Board, Firing, Transition};
+use crate::status::watches::{Quality, Watches};
 use qoswatch_core::alert::{AlertEvent, AlertStatus, Severity};
+use qoswatch_core::silence::{Labels, Matcher, MatcherSpec, Silence};
 
 /// Where the views read what the board does not hold.
 #[derive(Debug, Clone, Default)]

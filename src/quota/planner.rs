@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{self, Floors, Limits, MeetingDemand, Plan};
-use crate::config::{PollingMode, PollingSettings};
-use crate::zoom::budget::{Budget, QuotaView};
+use super::{PlanSettings, PollingMode};
+use crate::quota::budget::{Budget, QuotaView};
 
 /// How often the plan is made again.
 const REPLAN_EVERY: Duration = Duration::from_secs(2);
@@ -84,7 +84,7 @@ const REPLAN_ON_CHANGE_EVERY: Duration = Duration::from_secs(1);
 /// The shared planner. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Planner {
-    settings: PollingSettings,
+    settings: PlanSettings,
     daily_share: f64,
     budget: Arc<Budget>,
     meetings: Mutex<HashMap<u64, Published>>,
@@ -183,7 +183,7 @@ impl PlanMetrics {
 
 impl Planner {
     pub fn new(
-        settings: PollingSettings,
+        settings: PlanSettings,
         daily_share: f64,
         budget: Arc<Budget>,
         registry: &mut Registry,
@@ -220,19 +220,15 @@ impl Planner {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn settings(&self) -> &PollingSettings {
-        &self.settings
-    }
-
     /// Whether meetings may be listed and intervals adapt.
-    pub(super) fn adaptive(&self) -> bool {
+    pub(crate) fn adaptive(&self) -> bool {
         self.settings.mode == PollingMode::Adaptive
     }
 
     /// The interval a participant wants before any floor: the fastest one
     /// when it needs attention (or has no sample yet), else doubling from it
     /// with every calm answer in a row, up to `max_interval`.
-    pub(super) fn desired(&self, urgent: bool, calm_answers: u32) -> Duration {
+    pub(crate) fn desired(&self, urgent: bool, calm_answers: u32) -> Duration {
         let fastest = self.settings.interval;
         if urgent || !self.adaptive() {
             return fastest;
@@ -242,7 +238,7 @@ impl Planner {
     }
 
     /// The interval a participant gets now: `desired` under the plan's floor.
-    pub(super) fn interval(&self, desired: Duration, urgent: bool) -> Duration {
+    pub(crate) fn interval(&self, desired: Duration, urgent: bool) -> Duration {
         let floors = self.current().plan.floors;
         let seconds = floors.apply(desired.as_secs_f64(), urgent);
         // An infinite floor (nothing left today) waits a day at most; the
@@ -251,7 +247,7 @@ impl Planner {
     }
 
     /// A meeting's poller says what it wants now.
-    pub(super) fn publish(&self, meeting: u64, demand: MeetingDemand, oldest_refresh: Instant) {
+    pub(crate) fn publish(&self, meeting: u64, demand: MeetingDemand, oldest_refresh: Instant) {
         let changed = {
             let mut meetings = self.meetings();
             let changed = meetings.get(&meeting).is_none_or(|p| p.demand != demand);
@@ -274,12 +270,12 @@ impl Planner {
     }
 
     /// A meeting's poller ended.
-    pub(super) fn withdraw(&self, meeting: u64) {
+    pub(crate) fn withdraw(&self, meeting: u64) {
         self.meetings().remove(&meeting);
     }
 
     /// A participant was polled successfully `gap` after the previous time.
-    pub(super) fn refreshed(&self, gap: Duration) {
+    pub(crate) fn refreshed(&self, gap: Duration) {
         self.metrics.staleness.observe(gap.as_secs_f64());
     }
 
@@ -467,18 +463,18 @@ fn forecast(plan: &Plan, quota: &QuotaView) -> f64 {
 mod tests {
     use super::*;
 
-    fn planner(settings: PollingSettings, daily_share: f64) -> Planner {
+    fn planner(settings: PlanSettings, daily_share: f64) -> Planner {
         let mut registry = Registry::default();
         let budget = Arc::new(Budget::new(10, 1000, &mut registry));
         Planner::new(settings, daily_share, budget, &mut registry)
     }
 
-    fn settings() -> PollingSettings {
-        PollingSettings {
+    pub(crate) fn settings() -> PlanSettings {
+        PlanSettings {
+            mode: PollingMode::Adaptive,
             interval: Duration::from_secs(60),
             max_interval: Duration::from_secs(300),
             max_staleness: Duration::from_secs(900),
-            ..PollingSettings::default()
         }
     }
 
@@ -504,7 +500,7 @@ mod tests {
         assert_eq!(desired(false, 3), 300, "capped at max_interval");
         assert_eq!(desired(false, u32::MAX), 300);
         let fixed = self::planner(
-            PollingSettings {
+            PlanSettings {
                 mode: PollingMode::Fixed,
                 ..settings()
             },
@@ -556,7 +552,7 @@ mod tests {
     #[test]
     fn a_changed_demand_replans_at_once_and_floors_reach_the_intervals() {
         let mut registry = Registry::default();
-        let clock = crate::zoom::budget::QuotaClock::Accelerated {
+        let clock = crate::quota::budget::QuotaClock::Accelerated {
             at: "2026-03-02T08:00:00Z".parse().expect("time"),
             since: Instant::now(),
             speed: 1,

@@ -11,11 +11,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
-use crate::store::{
+use super::{
     RecordId, SavedGrouped, SavedMessage, SavedWatch, SharedDb, database_error_text, from_millis,
 };
-use crate::watch::subject::WatchSubject;
 use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::subject::WatchSubject;
 
 /// This replica's leases in the shared database.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct Leases {
     ttl: Duration,
     /// Woken when a webhook claimed a meeting another replica had held:
     /// the heartbeat syncs its other members at once.
-    pub(super) nudge: Notify,
+    pub nudge: Notify,
 }
 
 /// What one heartbeat found.

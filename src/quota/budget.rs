@@ -89,7 +89,7 @@ pub struct Budget {
     state: Mutex<State>,
     metrics: BudgetMetrics,
     /// Where the day's count and a pause are kept across restarts.
-    store: std::sync::OnceLock<Store>,
+    store: Option<Store>,
 }
 
 #[derive(Debug)]
@@ -174,7 +174,7 @@ impl Budget {
                 freed: BinaryHeap::new(),
             }),
             metrics,
-            store: std::sync::OnceLock::new(),
+            store: None,
         }
     }
 
@@ -280,9 +280,9 @@ impl Budget {
         }
     }
 
-    /// Takes over what the store kept (today's count, a pause still in
-    /// force) and keeps the store up to date from now on.
-    pub fn persist(&self, store: Store, saved: Option<BudgetUse>) {
+    /// The same budget, taking over what the store kept (today's count, a
+    /// pause still in force) and keeping the store up to date from now on.
+    pub fn persisted(mut self, store: Store, saved: Option<BudgetUse>) -> Self {
         if let Some(saved) = saved {
             let mut state = self.lock();
             if saved.day == state.day {
@@ -305,7 +305,8 @@ impl Budget {
                 "Zoom budget taken over from the store"
             );
         }
-        let _ = self.store.set(store);
+        self.store = Some(store);
+        self
     }
 
     /// Writes the day's count and the pause to the store, if there is one.
@@ -317,7 +318,7 @@ impl Budget {
 
     /// The store's record of `state`, if there is a store.
     fn record(&self, state: &State) -> Option<(&Store, Write)> {
-        let store = self.store.get()?;
+        let store = self.store.as_ref()?;
         let paused_until = state
             .paused_until
             .and_then(|until| until.checked_duration_since(Instant::now()))
@@ -1054,8 +1055,8 @@ mod tests {
         }
     }
 
-    const WARNING: &str = "WARN qoswatch::zoom::budget: 80% of today's Zoom request quota used";
-    const EXHAUSTED: &str = "ERROR qoswatch::zoom::budget: daily Zoom request quota used up";
+    const WARNING: &str = "WARN qoswatch::quota::budget: 80% of today's Zoom request quota used";
+    const EXHAUSTED: &str = "ERROR qoswatch::quota::budget: daily Zoom request quota used up";
 
     #[tokio::test(start_paused = true)]
     async fn operators_are_warned_once_at_80_percent_of_the_quota() {

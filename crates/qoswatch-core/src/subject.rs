@@ -1,10 +1,10 @@
-//! Who a watch is about and why it ended: the bottom layer of watching,
-//! shared with the store and the rules pipeline.
+//! Who a watch is about and why it ended: shared by the watches, the store
+//! and the rules path.
 
 use std::fmt;
 
-use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
-use qoswatch_core::qos::ParticipantDetails;
+use crate::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use crate::qos::ParticipantDetails;
 
 /// Who a watch is about. The participant details grow as Zoom's answers
 /// tell more (device, location).

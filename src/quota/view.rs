@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::watch::Planner;
-use crate::zoom::budget::Budget;
+use crate::quota::Planner;
+use crate::quota::budget::Budget;
 
 /// What the budget and the plan say now.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,0 +1,57 @@
+//! The listeners' settings (`server:` in the settings file).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on: Zoom's webhooks (the public listener).
+    pub listen: SocketAddr,
+    /// Address of the admin listener: the status page, the API, metrics and
+    /// probes. Loopback by default; protect it with `QOSWATCH_ADMIN_TOKEN`
+    /// before opening it wider.
+    pub admin_listen: SocketAddr,
+    /// Also serve `/metrics`, `/healthz` and `/readyz` on the public
+    /// listener, as before the admin listener existed. Deprecated: on for
+    /// this release only, then removed.
+    pub legacy_public_endpoints: bool,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for requests in progress, watchers and
+    /// deliveries to finish; connections still open then are cut.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub shutdown_grace: Duration,
+    /// Most client connections served at once; fewer when the open-file
+    /// limit leaves less room. At the limit a new connection takes the slot
+    /// of one waiting for a request, or is answered 503.
+    pub max_connections: usize,
+    /// A request head (request line and headers) must arrive in full within
+    /// this time, counted from accept or from the previous response.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written for this long, and no
+    /// request in progress, is closed.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_ADMIN_PORT)),
+            legacy_public_endpoints: true,
+            max_body_bytes: 256 * 1024,
+            shutdown_grace: Duration::from_secs(15),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The admin listener's default port (on loopback).
+pub const DEFAULT_ADMIN_PORT: u16 = 9180;

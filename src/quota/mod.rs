@@ -1,0 +1,44 @@
+//! Zoom's quota and how qoswatch spends it: one room for the whole concern.
+//!
+//! - [`budget`]: the one shared limiter of Zoom requests (even spacing at
+//!   N/s, the daily cap on the [`QuotaClock`](budget::QuotaClock), the
+//!   account-wide pause on 429, `Retry-After`), and the durable count of
+//!   today's use (with several replicas, the use summed over them).
+//! - [`plan`] (pure) and [`planner`]: the daily plan, interval floors that
+//!   make every meeting's demand fit what the budget has left until
+//!   00:00 UTC, and which participants a meeting lists.
+//! - [`view`]: the budget and the plan as the page and the API show them.
+
+pub mod budget;
+pub mod plan;
+pub mod planner;
+pub mod view;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use budget::{Budget, BudgetError, QuotaClock, QuotaView};
+pub use planner::{PlanStatus, Planner};
+
+/// How watches are polled: see `crate::watch::PollingSettings::mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PollingMode {
+    #[default]
+    Adaptive,
+    Fixed,
+}
+
+/// What the daily plan needs of `polling:` (the watches' settings,
+/// `crate::watch::PollingSettings::plan`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlanSettings {
+    pub mode: PollingMode,
+    /// The fastest interval (urgent participants).
+    pub interval: Duration,
+    /// How far a calm participant stretches.
+    pub max_interval: Duration,
+    /// How far intervals stretch under pressure before everybody stretches.
+    pub max_staleness: Duration,
+}

@@ -1,0 +1,89 @@
+//! How watches are polled (`polling:` in the settings file).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::quota::{PlanSettings, PollingMode};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollingSettings {
+    /// `adaptive` (the default): meetings are polled through the list
+    /// endpoint where that is cheaper, intervals adapt to each participant's
+    /// quality and the daily plan stretches them under pressure. `fixed`:
+    /// every participant on its own at `interval`, as qoswatch did before
+    /// (for comparison, or an account whose list endpoint misbehaves).
+    pub mode: PollingMode,
+    /// The fastest interval: a participant with a firing or pending alert,
+    /// a value near a threshold, or no sample yet. Zoom's samples are per
+    /// minute, so faster buys nothing.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub interval: Duration,
+    /// The interval a stable, healthy participant stretches to (doubling
+    /// from `interval` with every calm answer).
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_interval: Duration,
+    /// Under quota pressure, how far intervals stretch (the calm first, then
+    /// the others) before everybody stretches together.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_staleness: Duration,
+    /// Participants asked for per page of the list endpoint (Zoom caps it,
+    /// believed at 10; qoswatch follows whatever size it gets).
+    pub page_size: u32,
+    /// Stop watching a participant after this long without a new sample.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub stale_after: Duration,
+    /// Stop watching a participant after this long in any case.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_watch_age: Duration,
+    /// Upper bound of the back-off between failed polls of one participant.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub max_backoff: Duration,
+    /// Most participants watched at once; joins beyond it are logged and counted.
+    pub max_watchers: usize,
+    /// Most participants (and, separately, meetings) remembered as ended,
+    /// so that late `participant_joined` retries start nothing; when full,
+    /// the oldest is forgotten first.
+    pub max_remembered_ended: usize,
+}
+
+impl Default for PollingSettings {
+    fn default() -> Self {
+        Self {
+            mode: PollingMode::Adaptive,
+            interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(5 * 60),
+            max_staleness: Duration::from_secs(15 * 60),
+            page_size: 10,
+            stale_after: Duration::from_secs(10 * 60),
+            max_watch_age: Duration::from_secs(24 * 3600),
+            max_backoff: Duration::from_secs(5 * 60),
+            max_watchers: 5_000,
+            max_remembered_ended: DEFAULT_MAX_REMEMBERED_ENDED,
+        }
+    }
+}
+
+/// The default bound on the memory of ended participants (and meetings).
+///
+/// An end is remembered for two hours. A busy day for one qoswatch is about
+/// 1,000 participant-hours (what Zoom's daily cap of 60,000 QoS calls
+/// covers at one a minute); even 5,000 watched participants
+/// (`polling.max_watchers`) each leaving ten times within two hours make
+/// 50,000. 100,000 participants cost about 37 MiB (measured with Zoom-sized
+/// ids, BENCHMARKS.md; more with 64-character ids), meetings the same at
+/// most, and O(log n) time per webhook.
+pub const DEFAULT_MAX_REMEMBERED_ENDED: usize = 100_000;
+
+impl PollingSettings {
+    /// What the daily plan reads of these settings.
+    pub fn plan(&self) -> PlanSettings {
+        PlanSettings {
+            mode: self.mode,
+            interval: self.interval,
+            max_interval: self.max_interval,
+            max_staleness: self.max_staleness,
+        }
+    }
+}
