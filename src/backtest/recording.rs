@@ -231,32 +231,7 @@ pub fn read(
         error,
     })?;
     let mut lines = BufReader::new(GzDecoder::new(BufReader::new(file))).lines();
-    let first = match lines.next() {
-        None => {
-            return Err(RecordingError::Foreign {
-                path: shown,
-                why: "the file is empty".to_owned(),
-            });
-        }
-        Some(Err(error)) => return Err(unreadable(&shown, 0, error)),
-        Some(Ok(line)) => line,
-    };
-    let header: Header = serde_json::from_str(&first).map_err(|_| RecordingError::Foreign {
-        path: shown.clone(),
-        why: "its first line is not a recording header".to_owned(),
-    })?;
-    if header.format != FORMAT {
-        return Err(RecordingError::Foreign {
-            path: shown,
-            why: format!("its format is {:?}", header.format),
-        });
-    }
-    if header.version != VERSION {
-        return Err(RecordingError::Version {
-            path: shown,
-            version: header.version,
-        });
-    }
+    check_header(&shown, lines.next())?;
     let mut current: Option<MeetingData> = None;
     let mut meetings = 0;
     let mut participants = 0;
@@ -311,6 +286,37 @@ pub fn read(
         line: number,
         why: "no end line".to_owned(),
     })
+}
+
+/// The first line: a header of this format, at this version.
+fn check_header(shown: &str, first: Option<io::Result<String>>) -> Result<(), RecordingError> {
+    let first = match first {
+        None => {
+            return Err(RecordingError::Foreign {
+                path: shown.to_owned(),
+                why: "the file is empty".to_owned(),
+            });
+        }
+        Some(Err(error)) => return Err(unreadable(shown, 0, error)),
+        Some(Ok(line)) => line,
+    };
+    let header: Header = serde_json::from_str(&first).map_err(|_| RecordingError::Foreign {
+        path: shown.to_owned(),
+        why: "its first line is not a recording header".to_owned(),
+    })?;
+    if header.format != FORMAT {
+        return Err(RecordingError::Foreign {
+            path: shown.to_owned(),
+            why: format!("its format is {:?}", header.format),
+        });
+    }
+    if header.version != VERSION {
+        return Err(RecordingError::Version {
+            path: shown.to_owned(),
+            version: header.version,
+        });
+    }
+    Ok(())
 }
 
 /// A line that could not be read: not gzip at all, or compressed data that

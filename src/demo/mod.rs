@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Secrets, Settings};
+use crate::notify::DispatchHandle;
 use crate::quota::budget::QuotaClock;
 use crate::startup::{Application, Extras};
 use crate::watch::Monitor;
@@ -126,15 +127,7 @@ pub async fn run(
 
     let (events, mut story) = mpsc::unbounded_channel();
     let mut extras = demo_extras(&args, env, events, destinations.extra_channels);
-    // The quota's day runs at the simulator's pace (one minute per sample
-    // period), so the daily plan sees the day the simulated Zoom would.
-    extras.quota_clock = QuotaClock::Accelerated {
-        at: sim.sim_now(),
-        since: tokio::time::Instant::now(),
-        speed: u32::try_from(60_000 / period.as_millis().max(1))
-            .unwrap_or(1)
-            .max(1),
-    };
+    extras.quota_clock = accelerated_day(&sim, period);
     let app = Application::build_with(settings, extras)
         .await
         .context("starting qoswatch")?;
@@ -175,12 +168,7 @@ pub async fn run(
         &cancel,
     )
     .await;
-    if let Some(dispatch) = &dispatch {
-        let _ = dispatch.drain(Duration::from_secs(5)).await;
-    }
-    // Whatever the console printed while draining.
-    print_pending(&mut story, &mut printer);
-    let metrics = fetch_metrics(admin_address).await.unwrap_or_default();
+    let metrics = wind_down(dispatch.as_ref(), &mut story, &mut printer, admin_address).await;
     app_stop.cancel();
     let _ = server.await;
     tasks.close();
@@ -191,6 +179,33 @@ pub async fn run(
     printer.print_summary(&summary);
     sim.shutdown().await;
     Ok(summary)
+}
+
+/// The quota's day at the simulator's pace (one minute per sample period),
+/// so the daily plan sees the day the simulated Zoom would.
+fn accelerated_day(sim: &SimHandle, period: Duration) -> QuotaClock {
+    QuotaClock::Accelerated {
+        at: sim.sim_now(),
+        since: tokio::time::Instant::now(),
+        speed: u32::try_from(60_000 / period.as_millis().max(1))
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
+/// Lets the dispatcher deliver what is queued, prints what the console
+/// printed meanwhile, and reads the metrics before the server stops.
+async fn wind_down(
+    dispatch: Option<&DispatchHandle>,
+    story: &mut mpsc::UnboundedReceiver<DemoEvent>,
+    printer: &mut Printer,
+    admin_address: std::net::SocketAddr,
+) -> String {
+    if let Some(dispatch) = dispatch {
+        let _ = dispatch.drain(Duration::from_secs(5)).await;
+    }
+    print_pending(story, printer);
+    fetch_metrics(admin_address).await.unwrap_or_default()
 }
 
 fn print_pending(story: &mut mpsc::UnboundedReceiver<DemoEvent>, printer: &mut Printer) {

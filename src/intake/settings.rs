@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use qoswatch_core::invalid::Invalid;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,5 +18,20 @@ impl Default for WebhookSettings {
         Self {
             replay_window: Duration::from_secs(5 * 60),
         }
+    }
+}
+
+impl WebhookSettings {
+    /// A replay window Zoom's own webhooks pass and replays do not.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.replay_window < Duration::from_secs(1)
+            || self.replay_window > Duration::from_secs(3600)
+        {
+            return Invalid::err(
+                "webhook.replay_window",
+                "must be between 1s and 1h: shorter rejects Zoom's own webhooks, longer disables replay protection",
+            );
+        }
+        Ok(())
     }
 }

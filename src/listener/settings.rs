@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use qoswatch_core::invalid::Invalid;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,3 +56,30 @@ impl Default for ServerSettings {
 
 /// The admin listener's default port (on loopback).
 pub const DEFAULT_ADMIN_PORT: u16 = 9180;
+
+impl ServerSettings {
+    /// Two listeners apart, limits and timers in range.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.admin_listen == self.listen && self.listen.port() != 0 {
+            return Invalid::err(
+                "server.admin_listen",
+                "must differ from server.listen: the admin listener serves what the internet must not reach",
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            return Invalid::err("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.max_connections == 0 {
+            return Invalid::err("server.max_connections", "must be at least 1");
+        }
+        for (name, timeout) in [
+            ("server.header_read_timeout", self.header_read_timeout),
+            ("server.idle_timeout", self.idle_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Invalid::err(name, "must be longer than 0s");
+            }
+        }
+        Ok(())
+    }
+}

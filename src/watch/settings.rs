@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use qoswatch_core::invalid::Invalid;
 use serde::Deserialize;
 
 use crate::quota::{PlanSettings, PollingMode};
@@ -85,5 +86,42 @@ impl PollingSettings {
             max_interval: self.max_interval,
             max_staleness: self.max_staleness,
         }
+    }
+}
+
+impl PollingSettings {
+    /// Intervals in order, sizes in range.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.interval.is_zero() {
+            return Invalid::err("polling.interval", "must be longer than 0s");
+        }
+        if self.max_interval < self.interval {
+            return Invalid::err("polling.max_interval", "must be at least polling.interval");
+        }
+        if self.max_staleness < self.max_interval {
+            return Invalid::err(
+                "polling.max_staleness",
+                "must be at least polling.max_interval",
+            );
+        }
+        if !(1..=300).contains(&self.page_size) {
+            return Invalid::err("polling.page_size", "must be between 1 and 300");
+        }
+        if self.stale_after < self.interval {
+            return Invalid::err(
+                "polling.stale_after",
+                "must be at least polling.interval, or every watch ends after one poll",
+            );
+        }
+        if self.max_watchers == 0 {
+            return Invalid::err("polling.max_watchers", "must be at least 1");
+        }
+        if self.max_remembered_ended == 0 {
+            return Invalid::err(
+                "polling.max_remembered_ended",
+                "must be at least 1; late participant_joined retries would start watches of people who left",
+            );
+        }
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
+use qoswatch_core::invalid::Invalid;
 use serde::Deserialize;
 
 use super::client::ClientSettings;
@@ -90,5 +91,43 @@ impl ZoomSettings {
             token_refresh_margin: self.token_refresh_margin,
             max_answer_bytes: self.max_answer_bytes,
         }
+    }
+}
+
+impl ZoomSettings {
+    /// URLs, limits and shares in range.
+    pub fn check(&self) -> Result<(), Invalid> {
+        for (name, url) in [
+            ("zoom.api_base", &self.api_base),
+            ("zoom.token_url", &self.token_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Invalid::err(name, "expected an http(s) URL");
+            }
+        }
+        if self.requests_per_second == 0 {
+            return Invalid::err("zoom.requests_per_second", "must be at least 1");
+        }
+        if self.daily_limit == 0 {
+            return Invalid::err("zoom.daily_limit", "must be at least 1");
+        }
+        for (name, share) in [
+            ("zoom.rate_share", self.rate_share),
+            ("zoom.daily_share", self.daily_share),
+        ] {
+            if !(share > 0.0 && share <= 1.0) {
+                return Invalid::err(
+                    name,
+                    "must be more than 0 and at most 1 (a share such as 0.8)",
+                );
+            }
+        }
+        if self.max_answer_bytes < 16 * 1024 {
+            return Invalid::err(
+                "zoom.max_answer_bytes",
+                "must be at least 16384: smaller refuses Zoom's ordinary answers",
+            );
+        }
+        Ok(())
     }
 }

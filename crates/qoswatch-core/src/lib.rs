@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod duration;
+pub mod invalid;
 pub mod qos;
 pub mod rules;
 pub mod silence;
