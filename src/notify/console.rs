@@ -1,13 +1,17 @@
-//! One JSON line per notification on a writer (standard output in
-//! production, a buffer in tests).
+//! The console channel kind (`type: console`): one JSON line per
+//! notification on a writer (standard output in production, a buffer in
+//! tests).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::DeliveryError;
+use super::channel::{Context, Deliver};
 use super::message::{Notification, Phase, SharedCause};
+use super::metrics::ChannelKind;
+use super::{DeliveryError, NotifyError};
 use qoswatch_core::alert::AlertEvent;
 
 /// The writer shared by all console channels.
@@ -75,6 +79,9 @@ pub fn render(notification: &Notification, channel: &str) -> Value {
     })
 }
 
+/// The label of console channels in metrics.
+pub const KIND: ChannelKind = ChannelKind::new("console");
+
 /// Writes to the shared console writer.
 #[derive(Clone)]
 pub struct ConsoleChannel {
@@ -90,15 +97,16 @@ impl std::fmt::Debug for ConsoleChannel {
     }
 }
 
-impl ConsoleChannel {
-    pub fn new(name: &str, writer: ConsoleWriter) -> Self {
-        ConsoleChannel {
-            name: name.to_string(),
-            writer,
-        }
-    }
+/// `type: console`: one JSON line per message on the shared writer.
+pub(super) fn build(context: &Context<'_>) -> Result<Box<dyn Deliver>, NotifyError> {
+    Ok(Box::new(ConsoleChannel {
+        name: context.channel.to_owned(),
+        writer: context.clients.console.clone(),
+    }))
+}
 
-    pub fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
+impl ConsoleChannel {
+    fn write(&self, notification: &Notification) -> Result<(), DeliveryError> {
         let mut line = render(notification, &self.name).to_string();
         line.push('\n');
         // The lock is held for one write, never across an await.
@@ -112,5 +120,19 @@ impl ConsoleChannel {
                 retry_after: None,
                 reason: format!("console write failed: {}", error.kind()),
             })
+    }
+}
+
+impl Deliver for ConsoleChannel {
+    fn kind(&self) -> ChannelKind {
+        KIND
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let written = self.write(notification);
+        Box::pin(std::future::ready(written))
     }
 }

@@ -1,8 +1,9 @@
-//! E-mail over SMTP: multipart plain text + HTML, threaded per alert, sent
-//! through one pooled lettre transport.
+//! The e-mail channel kind (`type: email`) over SMTP: multipart plain text
+//! + HTML, threaded per alert, sent through one pooled lettre transport.
 
 use std::fmt::Write as _;
 
+use futures_util::future::BoxFuture;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -11,9 +12,11 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use super::channel::{Context, Deliver};
 use super::message::{
     Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line, who,
 };
+use super::metrics::ChannelKind;
 use super::{DeliveryError, NotifyError, SmtpSettings, SmtpTls};
 use qoswatch_core::alert::{AlertEvent, AlertStatus};
 
@@ -487,118 +490,48 @@ impl EmailChannel {
             show_email,
         })
     }
+}
 
-    pub async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        let message = self.mailer.build(notification, &self.to, self.show_email)?;
-        self.mailer.send(message).await
+/// The label of e-mail channels in metrics.
+pub const KIND: ChannelKind = ChannelKind::new("email");
+
+/// `type: email`: through the server's one SMTP relay (`smtp:`), which must
+/// be configured.
+pub(super) fn build(
+    context: &Context<'_>,
+    to: &[String],
+    show_email: bool,
+) -> Result<Box<dyn Deliver>, NotifyError> {
+    let mailer = context
+        .clients
+        .mailer
+        .clone()
+        .ok_or_else(|| NotifyError::MissingSmtp {
+            channel: context.channel.to_owned(),
+        })?;
+    Ok(Box::new(EmailChannel::new(
+        context.channel,
+        mailer,
+        to,
+        show_email,
+    )?))
+}
+
+impl Deliver for EmailChannel {
+    fn kind(&self) -> ChannelKind {
+        KIND
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let message = self.mailer.build(notification, &self.to, self.show_email)?;
+            self.mailer.send(message).await
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn settings(tls: SmtpTls) -> SmtpSettings {
-        SmtpSettings {
-            host: "smtp.example.com".into(),
-            port: 587,
-            tls,
-            username: None,
-            password: None,
-            from: "qoswatch <alerts@example.org>".into(),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    #[tokio::test]
-    async fn mailer_builds_for_every_tls_mode_and_checks_settings() {
-        for tls in [SmtpTls::Implicit, SmtpTls::StartTls, SmtpTls::None] {
-            let mailer = Mailer::new(&settings(tls)).unwrap();
-            assert_eq!(mailer.domain(), "example.org");
-        }
-        let half_auth = SmtpSettings {
-            username: Some("user".into()),
-            ..settings(SmtpTls::StartTls)
-        };
-        assert!(matches!(
-            Mailer::new(&half_auth),
-            Err(NotifyError::InvalidSmtp(_))
-        ));
-        let bad_from = SmtpSettings {
-            from: "not a mailbox".into(),
-            ..settings(SmtpTls::StartTls)
-        };
-        assert!(Mailer::new(&bad_from).is_err());
-        let mailer = Mailer::new(&settings(SmtpTls::None)).unwrap();
-        let error = EmailChannel::new("mail", mailer, &["secret-person@@x".into()], false)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("recipient #1"));
-        assert!(!error.contains("secret-person"));
-    }
-
-    fn event(user: &str, status: AlertStatus, at_minute: u32) -> AlertEvent {
-        let mut event = crate::test_support::example_event(user, status);
-        event.at = event.started_at + chrono::Duration::minutes(at_minute.into());
-        event
-    }
-
-    fn rendered(events: Vec<AlertEvent>) -> RenderedEmail {
-        render(&Notification::new(events).unwrap(), false, "example.org")
-    }
-
-    #[test]
-    fn firing_repeat_and_resolved_mails_of_one_alert_share_a_thread() {
-        let firing = rendered(vec![event("1", AlertStatus::Firing, 0)]);
-        let repeat = rendered(vec![event("1", AlertStatus::Repeat, 10)]);
-        let resolved = rendered(vec![event("1", AlertStatus::Resolved, 12)]);
-        let root = thread_root(&event("1", AlertStatus::Firing, 0), "example.org");
-        assert_eq!(firing.message_id, root);
-        assert!(root.starts_with('<') && root.ends_with("@qoswatch.example.org>"));
-        assert_eq!(firing.in_reply_to, None);
-        assert!(firing.references.is_empty());
-        for later in [&repeat, &resolved] {
-            assert_ne!(later.message_id, root);
-            assert_eq!(later.in_reply_to.as_ref(), Some(&root));
-            assert_eq!(later.references, vec![root.clone()]);
-        }
-        assert_ne!(repeat.message_id, resolved.message_id);
-        assert_eq!(
-            repeat.subject,
-            "[STILL FIRING] High latency — participant 1 — meeting m1"
-        );
-        // A different participant has a different thread.
-        assert_ne!(
-            thread_root(&event("2", AlertStatus::Firing, 0), "example.org"),
-            root
-        );
-    }
-
-    #[test]
-    fn a_grouped_mail_opens_the_first_thread_and_references_the_others() {
-        let group = rendered(vec![
-            event("1", AlertStatus::Firing, 0),
-            event("2", AlertStatus::Firing, 0),
-        ]);
-        let root_1 = thread_root(&event("1", AlertStatus::Firing, 0), "example.org");
-        let root_2 = thread_root(&event("2", AlertStatus::Firing, 0), "example.org");
-        assert_eq!(group.message_id, root_1);
-        assert_eq!(group.in_reply_to, None);
-        assert_eq!(group.references, vec![root_2.clone()]);
-        let resolved = rendered(vec![
-            event("1", AlertStatus::Resolved, 5),
-            event("2", AlertStatus::Resolved, 5),
-        ]);
-        assert_eq!(resolved.in_reply_to.as_ref(), Some(&root_1));
-        assert_eq!(resolved.references, vec![root_1, root_2]);
-    }
-
-    #[test]
-    fn escapes_html() {
-        assert_eq!(
-            escape_html("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
-}
+mod tests;

@@ -1,6 +1,6 @@
 //! The pure part of the dispatcher's routing: which channels an event goes
 //! to, and which events go out together in one message. The live router
-//! (`dispatch.rs`) runs it on tokio's clock; `qoswatch backtest` runs it on
+//! (`router.rs`) runs it on tokio's clock; `qoswatch backtest` runs it on
 //! the samples' time, so a replay groups exactly as the server would.
 
 use std::collections::BTreeMap;

@@ -1,12 +1,14 @@
 //! From alert events to people: routing by channel name, grouping per
-//! meeting, a per-channel outbox with retries, and the Slack, e-mail and
-//! console channels.
+//! meeting, a per-channel outbox with retries, and the channel kinds
+//! (Slack, e-mail, console).
 //!
 //! ```text
 //! DispatchHandle::send ──unbounded──▶ router ── group window ──▶ worker per channel
-//!                                                                 │ Outbox (in memory now)
-//!                                                                 ▼
-//!                                            render + deliver → Ok | Transient | Permanent
+//!   (dispatch.rs)                    (router.rs)                  │ Outbox, retries, pacing
+//!                                                                 ▼ (worker.rs)
+//!                                   dyn Deliver::deliver → Ok | Transient | Permanent
+//!                                   (channel.rs: the seam and the registry;
+//!                                    slack.rs, email.rs, console.rs: one kind each)
 //! ```
 //!
 //! Producers never wait: `send` pushes into an unbounded channel. Each channel
@@ -14,14 +16,20 @@
 //! delays e-mail. Logs carry alert keys and channel names, never webhook URLs,
 //! SMTP passwords or participant e-mail addresses.
 
+// Channel kinds: one file each, registered in `channel.rs`.
 mod console;
-mod dispatch;
 pub mod email;
+pub mod slack;
+
+mod channel;
+mod dispatch;
 pub mod grouping;
+mod http;
 mod message;
 mod metrics;
 mod outbox;
-pub mod slack;
+mod router;
+mod worker;
 
 use std::time::Duration;
 

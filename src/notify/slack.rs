@@ -1,18 +1,19 @@
-//! Slack incoming webhooks: Block Kit rendering within Slack's limits, and
-//! delivery with Slack's answers classified into transient and permanent.
+//! The Slack channel kind (`type: slack`): Block Kit rendering within
+//! Slack's limits, delivery to an incoming webhook (`http::post_json`
+//! classifies Slack's answers into transient and permanent), and pacing.
 
-use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
-use secrecy::{ExposeSecret, SecretString};
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::channel::{Context, Deliver};
+use super::http::{WebhookUrl, post_json};
 use super::message::{
     Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line,
     truncate_chars, who,
 };
+use super::metrics::ChannelKind;
 use super::{DeliveryError, NotifyError};
 use qoswatch_core::alert::AlertEvent;
 
@@ -282,31 +283,8 @@ fn render_group(notification: &Notification, show_email: bool) -> Vec<Value> {
     blocks
 }
 
-/// A Slack webhook URL: a secret, never shown in `Debug`, logs or errors.
-#[derive(Clone)]
-pub struct WebhookUrl(SecretString);
-
-impl fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WebhookUrl(<redacted>)")
-    }
-}
-
-impl WebhookUrl {
-    /// Checks the value read from environment variable `variable`. Errors name
-    /// the variable, never the value.
-    pub fn parse(variable: &str, value: &str) -> Result<WebhookUrl, NotifyError> {
-        let value = value.trim();
-        match reqwest::Url::parse(value) {
-            Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {
-                Ok(WebhookUrl(SecretString::from(value.to_string())))
-            }
-            _ => Err(NotifyError::InvalidWebhookUrl {
-                variable: variable.to_string(),
-            }),
-        }
-    }
-}
+/// The label of Slack channels in metrics.
+pub const KIND: ChannelKind = ChannelKind::new("slack");
 
 /// Delivers to one Slack incoming webhook.
 #[derive(Debug, Clone)]
@@ -314,86 +292,44 @@ pub struct SlackChannel {
     url: WebhookUrl,
     show_email: bool,
     client: reqwest::Client,
+    /// Least time between two messages (Slack allows about one a second).
+    min_interval: Duration,
 }
 
-impl SlackChannel {
-    pub fn new(url: WebhookUrl, show_email: bool, client: reqwest::Client) -> Self {
-        SlackChannel {
-            url,
-            show_email,
-            client,
-        }
-    }
-
-    pub async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        let payload = render(notification, self.show_email);
-        let response = self
-            .client
-            .post(self.url.0.expose_secret())
-            .json(&payload)
-            .send()
-            .await
-            .map_err(|error| DeliveryError::Transient {
-                retry_after: None,
-                reason: describe_reqwest_error(&error),
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            // A nonsense value must not stall the channel for days (or
-            // overflow a deadline): Slack's real waits are seconds.
-            .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS)));
-        // Slack answers with a short error code such as `channel_not_found`;
-        // keep it short and single-line so it is safe to log.
-        let body = response.text().await.unwrap_or_default();
-        let code = truncate_chars(&one_line(&body), 80);
-        Err(classify(status, retry_after, code))
-    }
+/// `type: slack`: the webhook URL from environment variable
+/// `webhook_url_env` (errors name the variable, never the value).
+pub(super) fn build(
+    context: &Context<'_>,
+    webhook_url_env: &str,
+    show_email: bool,
+) -> Result<Box<dyn Deliver>, NotifyError> {
+    let value = context.secret_env(webhook_url_env)?;
+    let url = WebhookUrl::parse(webhook_url_env, &value)?;
+    Ok(Box::new(SlackChannel {
+        url,
+        show_email,
+        client: context.clients.http.clone(),
+        min_interval: context.clients.settings.slack_min_interval,
+    }))
 }
 
-/// Slack's answer → what to do with the message.
-/// The longest `Retry-After` from Slack that qoswatch honours.
-const MAX_RETRY_AFTER_SECS: u64 = 15 * 60;
-
-pub fn classify(status: StatusCode, retry_after: Option<Duration>, code: String) -> DeliveryError {
-    let reason = if code.is_empty() {
-        format!("HTTP {}", status.as_u16())
-    } else {
-        format!("HTTP {} {code}", status.as_u16())
-    };
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        DeliveryError::Transient {
-            retry_after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
-            reason,
-        }
-    } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        DeliveryError::Transient {
-            retry_after,
-            reason,
-        }
-    } else {
-        // invalid_payload, channel_not_found, channel_is_archived, no_service,
-        // action_prohibited, … : sending the same message again cannot help.
-        DeliveryError::Permanent { reason }
+impl Deliver for SlackChannel {
+    fn kind(&self) -> ChannelKind {
+        KIND
     }
-}
 
-/// A reqwest error without its URL (the URL is the secret).
-fn describe_reqwest_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timeout".to_string()
-    } else if error.is_connect() {
-        "connection failed".to_string()
-    } else if error.is_body() || error.is_decode() {
-        "reading the answer failed".to_string()
-    } else {
-        "request failed".to_string()
+    fn min_interval(&self) -> Option<Duration> {
+        Some(self.min_interval)
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let payload = render(notification, self.show_email);
+            post_json(&self.client, &self.url, &payload).await
+        })
     }
 }
 
@@ -417,35 +353,5 @@ mod tests {
             "javascript:alert(1)"
         );
         assert_eq!(link("https://x.test/<b>", "R"), "https://x.test/&lt;b&gt;");
-    }
-
-    #[test]
-    fn classifies_slack_answers() {
-        let c = |status: u16, retry: Option<u64>| {
-            classify(
-                StatusCode::from_u16(status).unwrap(),
-                retry.map(Duration::from_secs),
-                "x".into(),
-            )
-        };
-        assert!(matches!(
-            c(429, Some(7)),
-            DeliveryError::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)
-        ));
-        assert!(matches!(c(500, None), DeliveryError::Transient { .. }));
-        assert!(matches!(c(503, None), DeliveryError::Transient { .. }));
-        assert!(matches!(c(404, None), DeliveryError::Permanent { .. }));
-        assert!(matches!(c(400, None), DeliveryError::Permanent { .. }));
-        assert!(matches!(c(410, None), DeliveryError::Permanent { .. }));
-    }
-
-    #[test]
-    fn webhook_url_errors_name_the_variable_only() {
-        let error = WebhookUrl::parse("SLACK_URL", "not a url secret-123").unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("SLACK_URL"));
-        assert!(!text.contains("secret-123"));
-        let url = WebhookUrl::parse("SLACK_URL", "https://hooks.slack.test/T/B/secret").unwrap();
-        assert!(!format!("{url:?}").contains("secret"));
     }
 }

@@ -134,18 +134,37 @@ impl Leases {
         Ok(beat)
     }
 
+    /// The steps of one heartbeat, in this order (each sees what the ones
+    /// before it wrote).
     async fn beat_in(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         ended_mark: i64,
         today: NaiveDate,
     ) -> Result<Beat, sqlx::Error> {
+        let mut beat = Beat {
+            lapsed: self.alive(tx).await?,
+            ..Beat::default()
+        };
+        beat.held.extend(self.renew(tx).await?);
+        lease_unleased_watches(tx).await?;
+        self.claim_fair_share(tx, &mut beat).await?;
+        beat.watches = held_watches(tx, &beat.held).await?;
+        ended_since(tx, ended_mark, &mut beat).await?;
+        beat.outbox = self.adopt_outbox(tx).await?;
+        beat.unrouted = self.adopt_unrouted(tx).await?;
+        beat.grouped = self.adopt_grouped(tx).await?;
+        beat.others_used_today = self.others_used(tx, today).await?;
+        beat.paused_until = shared_pause(tx).await?;
+        Ok(beat)
+    }
+
+    /// Keeps this replica's row alive; `true` when it had lapsed (or was
+    /// gone), so the others may already have adopted what it held: then
+    /// its expired leases are let go.
+    async fn alive(&self, tx: &mut Transaction<'_, Postgres>) -> Result<bool, sqlx::Error> {
         let me = self.db.replica.as_str();
         let ttl = ttl_secs(self.ttl);
-        let mut beat = Beat::default();
-
-        // Alive. A row that had expired means the others may already have
-        // adopted what this replica held.
         let lapsed: Option<bool> = sqlx::query_scalar(
             "UPDATE replicas r SET expires_at = now() + make_interval(secs => $2) \
              FROM (SELECT id, expires_at < now() AS lapsed FROM replicas WHERE id = $1 FOR UPDATE) old \
@@ -155,11 +174,10 @@ impl Leases {
         .bind(ttl)
         .fetch_optional(&mut **tx)
         .await?;
-        match lapsed {
-            Some(lapsed) => beat.lapsed = lapsed,
+        let lapsed = match lapsed {
+            Some(lapsed) => lapsed,
             None => {
                 // Removed (a day after lapsing): come back as a new row.
-                beat.lapsed = true;
                 sqlx::query(
                     "INSERT INTO replicas (id, number, expires_at) \
                      VALUES ($1, nextval('replica_numbers'), now() + make_interval(secs => $2))",
@@ -168,18 +186,23 @@ impl Leases {
                 .bind(ttl)
                 .execute(&mut **tx)
                 .await?;
+                true
             }
-        }
-        if beat.lapsed {
+        };
+        if lapsed {
             // Start afresh: whatever this replica held may be another's now.
             sqlx::query("UPDATE leases SET owner = NULL WHERE owner = $1 AND expires_at < now()")
                 .bind(me)
                 .execute(&mut **tx)
                 .await?;
         }
+        Ok(lapsed)
+    }
 
-        // Renew the meetings that still have running watches; give back
-        // the others.
+    /// Renews the meetings that still have running watches and gives back
+    /// the others; returns the renewed ones.
+    async fn renew(&self, tx: &mut Transaction<'_, Postgres>) -> Result<Vec<String>, sqlx::Error> {
+        let me = self.db.replica.as_str();
         let renewed: Vec<String> = sqlx::query_scalar(
             "UPDATE leases l SET expires_at = now() + make_interval(secs => $2) \
              WHERE l.owner = $1 AND EXISTS (SELECT 1 FROM watches w \
@@ -187,7 +210,7 @@ impl Leases {
              RETURNING l.meeting_uuid",
         )
         .bind(me)
-        .bind(ttl)
+        .bind(ttl_secs(self.ttl))
         .fetch_all(&mut **tx)
         .await?;
         sqlx::query(
@@ -198,20 +221,18 @@ impl Leases {
         .bind(me)
         .execute(&mut **tx)
         .await?;
-        beat.held.extend(renewed);
+        Ok(renewed)
+    }
 
-        // Running watches whose meeting has no lease row at all (the
-        // replica that took the webhook died before claiming).
-        sqlx::query(
-            "INSERT INTO leases (meeting_uuid, owner, expires_at) \
-             SELECT DISTINCT w.meeting_uuid, NULL::text, now() FROM watches w \
-             WHERE w.ended_at IS NULL AND NOT EXISTS \
-               (SELECT 1 FROM leases l WHERE l.meeting_uuid = w.meeting_uuid) \
-             ON CONFLICT DO NOTHING",
-        )
-        .execute(&mut **tx)
-        .await?;
-
+    /// Counts the live replicas and the meetings with running watches, and
+    /// claims this replica's fair share of the free ones (no owner, or an
+    /// expired one), noting how many it took over from another replica.
+    async fn claim_fair_share(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        beat: &mut Beat,
+    ) -> Result<(), sqlx::Error> {
+        let me = self.db.replica.as_str();
         let live: i64 =
             sqlx::query_scalar("SELECT count(*) FROM replicas WHERE expires_at > now()")
                 .fetch_one(&mut **tx)
@@ -223,92 +244,44 @@ impl Leases {
         )
         .fetch_one(&mut **tx)
         .await?;
-        // A fair share: no replica takes more than its part of the free
-        // meetings while others are alive to take theirs (the sum of the
-        // shares covers them all, so none is left over).
-        let fair = (active + live - 1) / live.max(1);
-        let want = (fair - beat.held.len() as i64).max(0);
-        if want > 0 {
-            let claimed: Vec<(String, Option<String>)> = sqlx::query_as(
-                "SELECT meeting_uuid, owner FROM leases l \
-                 WHERE (l.owner IS NULL OR l.expires_at < now()) AND EXISTS \
-                   (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
-                 ORDER BY l.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(want)
-            .fetch_all(&mut **tx)
-            .await?;
-            if !claimed.is_empty() {
-                let uuids: Vec<&str> = claimed.iter().map(|(u, _)| u.as_str()).collect();
-                sqlx::query(
-                    "UPDATE leases SET owner = $1, expires_at = now() + make_interval(secs => $2), \
-                     taken_over = taken_over + (owner IS NOT NULL)::int \
-                     WHERE meeting_uuid = ANY($3)",
-                )
-                .bind(me)
-                .bind(ttl)
-                .bind(&uuids)
-                .execute(&mut **tx)
-                .await?;
-                beat.taken_over = claimed
-                    .iter()
-                    .filter(|(_, owner)| owner.as_deref().is_some_and(|o| o != me))
-                    .count();
-                beat.held.extend(claimed.into_iter().map(|(u, _)| u));
-            }
+        let want = to_claim(active, live, beat.held.len());
+        if want == 0 {
+            return Ok(());
         }
-
-        // The members of the held meetings, with their alert state.
-        let held: Vec<&str> = beat.held.iter().map(String::as_str).collect();
-        for row in sqlx::query(
-            "SELECT subject, started_at, last_seen, alert_state FROM watches \
-             WHERE ended_at IS NULL AND meeting_uuid = ANY($1) ORDER BY started_at",
+        let claimed: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT meeting_uuid, owner FROM leases l \
+             WHERE (l.owner IS NULL OR l.expires_at < now()) AND EXISTS \
+               (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
+             ORDER BY l.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
-        .bind(&held)
+        .bind(want)
         .fetch_all(&mut **tx)
-        .await?
-        {
-            let Some(subject) = parse::<WatchSubject>(row.get(0)) else {
-                continue;
-            };
-            beat.watches.push(SavedWatch {
-                subject,
-                started_at: from_millis(row.get(1)),
-                last_seen: row.get::<Option<i64>, _>(2).map(from_millis),
-                alert_state: row.get::<Option<&str>, _>(3).and_then(parse),
-            });
+        .await?;
+        if claimed.is_empty() {
+            return Ok(());
         }
-        // Who left and what ended, since the last mark (a second of overlap
-        // covers commits that were in flight).
-        beat.ended_mark = ended_mark;
-        for row in
-            sqlx::query("SELECT meeting_uuid, user_id, at FROM ended_participants WHERE at >= $1")
-                .bind(ended_mark - 1000)
-                .fetch_all(&mut **tx)
-                .await?
-        {
-            let at: i64 = row.get(2);
-            beat.ended_mark = beat.ended_mark.max(at);
-            beat.ended_participants.push((
-                ParticipantKey {
-                    meeting_uuid: row.get(0),
-                    user_id: row.get(1),
-                },
-                from_millis(at),
-            ));
-        }
-        for row in sqlx::query("SELECT meeting_uuid, at FROM ended_meetings WHERE at >= $1")
-            .bind(ended_mark - 1000)
-            .fetch_all(&mut **tx)
-            .await?
-        {
-            let at: i64 = row.get(1);
-            beat.ended_mark = beat.ended_mark.max(at);
-            beat.ended_meetings.push((row.get(0), from_millis(at)));
-        }
+        let uuids: Vec<&str> = claimed.iter().map(|(u, _)| u.as_str()).collect();
+        sqlx::query(
+            "UPDATE leases SET owner = $1, expires_at = now() + make_interval(secs => $2), \
+             taken_over = taken_over + (owner IS NOT NULL)::int \
+             WHERE meeting_uuid = ANY($3)",
+        )
+        .bind(me)
+        .bind(ttl_secs(self.ttl))
+        .bind(&uuids)
+        .execute(&mut **tx)
+        .await?;
+        beat.taken_over = taken_from_others(&claimed, me);
+        beat.held.extend(claimed.into_iter().map(|(u, _)| u));
+        Ok(())
+    }
 
-        // Adopt what replicas that are gone (stopped, or expired) held in
-        // their dispatchers: queued messages, unrouted and grouped events.
+    /// Adopts the queued messages of replicas that are gone, in order.
+    async fn adopt_outbox(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<Vec<SavedMessage>, sqlx::Error> {
+        let mut outbox = Vec::new();
         for row in sqlx::query(concat!(
             "UPDATE outbox SET owner = $1 WHERE id IN (SELECT id FROM outbox \
              WHERE state = 'queued' AND ",
@@ -316,14 +289,14 @@ impl Leases {
             " ORDER BY id FOR UPDATE SKIP LOCKED) \
              RETURNING id, channel, events, queued_at, attempts"
         ))
-        .bind(me)
+        .bind(&self.db.replica)
         .fetch_all(&mut **tx)
         .await?
         {
             let Some(events) = parse::<Vec<AlertEvent>>(row.get(2)) else {
                 continue;
             };
-            beat.outbox.push(SavedMessage {
+            outbox.push(SavedMessage {
                 id: row.get(0),
                 channel: row.get(1),
                 events,
@@ -331,22 +304,41 @@ impl Leases {
                 attempts: u32::try_from(row.get::<i32, _>(4)).unwrap_or(0),
             });
         }
-        beat.outbox.sort_by_key(|m| m.id);
+        outbox.sort_by_key(|m| m.id);
+        Ok(outbox)
+    }
+
+    /// Adopts the events replicas that are gone had not routed, in order.
+    async fn adopt_unrouted(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<Vec<(RecordId, AlertEvent)>, sqlx::Error> {
+        let mut unrouted = Vec::new();
         for row in sqlx::query(concat!(
             "UPDATE alert_events SET owner = $1 WHERE id IN (SELECT id FROM alert_events \
              WHERE NOT routed AND ",
             orphan!(),
             " ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id, event"
         ))
-        .bind(me)
+        .bind(&self.db.replica)
         .fetch_all(&mut **tx)
         .await?
         {
             if let Some(event) = parse::<AlertEvent>(row.get(1)) {
-                beat.unrouted.push((row.get(0), event));
+                unrouted.push((row.get(0), event));
             }
         }
-        beat.unrouted.sort_by_key(|(id, _)| *id);
+        unrouted.sort_by_key(|(id, _)| *id);
+        Ok(unrouted)
+    }
+
+    /// Adopts the events waiting in the grouping windows of replicas that
+    /// are gone, in order.
+    async fn adopt_grouped(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<Vec<SavedGrouped>, sqlx::Error> {
+        let mut grouped = Vec::new();
         for row in sqlx::query(concat!(
             "WITH taken AS (UPDATE grouped SET owner = $1 WHERE (event_id, channel) IN \
                (SELECT event_id, channel FROM grouped WHERE ",
@@ -355,39 +347,153 @@ impl Leases {
              SELECT t.event_id, t.channel, e.event FROM taken t \
              JOIN alert_events e ON e.id = t.event_id ORDER BY t.event_id, t.channel"
         ))
-        .bind(me)
+        .bind(&self.db.replica)
         .fetch_all(&mut **tx)
         .await?
         {
             if let Some(event) = parse::<AlertEvent>(row.get(2)) {
-                beat.grouped.push(SavedGrouped {
+                grouped.push(SavedGrouped {
                     id: row.get(0),
                     channel: row.get(1),
                     event,
                 });
             }
         }
+        Ok(grouped)
+    }
 
-        // The Zoom budget: the others' count today and a shared pause.
+    /// Zoom requests the other replicas counted on `today`.
+    async fn others_used(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        today: NaiveDate,
+    ) -> Result<u32, sqlx::Error> {
         let others: i64 = sqlx::query_scalar(
             "SELECT COALESCE(SUM(used), 0)::bigint FROM zoom_budget_use \
              WHERE day = $1 AND replica <> $2",
         )
         .bind(today.to_string())
-        .bind(me)
+        .bind(&self.db.replica)
         .fetch_one(&mut **tx)
         .await?;
-        beat.others_used_today = u32::try_from(others).unwrap_or(u32::MAX);
-        let paused: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT paused_until FROM zoom_pause WHERE id = 1")
-                .fetch_optional(&mut **tx)
-                .await?;
-        beat.paused_until = paused
-            .flatten()
-            .map(from_millis)
-            .filter(|until| *until > Utc::now());
-        Ok(beat)
+        Ok(u32::try_from(others).unwrap_or(u32::MAX))
     }
+}
+
+/// Running watches whose meeting has no lease row at all (the replica that
+/// took the webhook died before claiming) get a free one.
+async fn lease_unleased_watches(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO leases (meeting_uuid, owner, expires_at) \
+         SELECT DISTINCT w.meeting_uuid, NULL::text, now() FROM watches w \
+         WHERE w.ended_at IS NULL AND NOT EXISTS \
+           (SELECT 1 FROM leases l WHERE l.meeting_uuid = w.meeting_uuid) \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How many free meetings to claim: a fair share is the active meetings
+/// divided by the live replicas, rounded up (the shares cover them all, so
+/// none is left over), less what this replica holds already.
+fn to_claim(active: i64, live: i64, held: usize) -> i64 {
+    let fair = (active + live - 1) / live.max(1);
+    (fair - held as i64).max(0)
+}
+
+/// Of the claimed leases, those another replica had held.
+fn taken_from_others(claimed: &[(String, Option<String>)], me: &str) -> usize {
+    claimed
+        .iter()
+        .filter(|(_, owner)| owner.as_deref().is_some_and(|o| o != me))
+        .count()
+}
+
+/// The members of the held meetings, with their alert state.
+async fn held_watches(
+    tx: &mut Transaction<'_, Postgres>,
+    held: &BTreeSet<String>,
+) -> Result<Vec<SavedWatch>, sqlx::Error> {
+    let held: Vec<&str> = held.iter().map(String::as_str).collect();
+    let mut watches = Vec::new();
+    for row in sqlx::query(
+        "SELECT subject, started_at, last_seen, alert_state FROM watches \
+         WHERE ended_at IS NULL AND meeting_uuid = ANY($1) ORDER BY started_at",
+    )
+    .bind(&held)
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let Some(subject) = parse::<WatchSubject>(row.get(0)) else {
+            continue;
+        };
+        watches.push(SavedWatch {
+            subject,
+            started_at: from_millis(row.get(1)),
+            last_seen: row.get::<Option<i64>, _>(2).map(from_millis),
+            alert_state: row.get::<Option<&str>, _>(3).and_then(parse),
+        });
+    }
+    Ok(watches)
+}
+
+/// A second of overlap before the last mark covers commits that were in
+/// flight at the last beat.
+const ENDED_OVERLAP_MS: i64 = 1000;
+
+/// Who left and what ended since the last mark; moves the mark to the
+/// newest time seen.
+async fn ended_since(
+    tx: &mut Transaction<'_, Postgres>,
+    ended_mark: i64,
+    beat: &mut Beat,
+) -> Result<(), sqlx::Error> {
+    let since = ended_mark - ENDED_OVERLAP_MS;
+    beat.ended_mark = ended_mark;
+    for row in
+        sqlx::query("SELECT meeting_uuid, user_id, at FROM ended_participants WHERE at >= $1")
+            .bind(since)
+            .fetch_all(&mut **tx)
+            .await?
+    {
+        let at: i64 = row.get(2);
+        beat.ended_mark = beat.ended_mark.max(at);
+        beat.ended_participants.push((
+            ParticipantKey {
+                meeting_uuid: row.get(0),
+                user_id: row.get(1),
+            },
+            from_millis(at),
+        ));
+    }
+    for row in sqlx::query("SELECT meeting_uuid, at FROM ended_meetings WHERE at >= $1")
+        .bind(since)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        let at: i64 = row.get(1);
+        beat.ended_mark = beat.ended_mark.max(at);
+        beat.ended_meetings.push((row.get(0), from_millis(at)));
+    }
+    Ok(())
+}
+
+/// A 429 pause some replica recorded, if it is still in force.
+async fn shared_pause(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let paused: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT paused_until FROM zoom_pause WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(in_force(paused.flatten(), Utc::now()))
+}
+
+/// A pause (in milliseconds) still running at `now`.
+fn in_force(paused_until: Option<i64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    paused_until.map(from_millis).filter(|until| *until > now)
 }
 
 /// Leases are soft state: a claim or a renewal lost to a crash of the
@@ -414,3 +520,6 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
