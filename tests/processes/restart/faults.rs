@@ -10,8 +10,10 @@ use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimHandle};
 use secrecy::SecretString;
 
-use crate::process::{SECRET, Service, Setup, environment, eventually};
-use crate::{rules, simulator};
+use qoswatch_testkit::eventually;
+
+use super::{rules, simulator};
+use crate::setup::{SECRET, Setup, environment, start};
 
 fn env(sim: &SimHandle) -> Vec<(String, String)> {
     environment(
@@ -35,7 +37,7 @@ async fn a_damaged_database_file_stops_the_start_with_its_path() {
     )
     .unwrap();
     let config = setup.config(&sim, "");
-    let service = Service::start(&config, &env(&sim), &[]);
+    let service = start(&config, &env(&sim), &[]);
     let (status, logs) = service.exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(1), "{logs}");
     assert!(logs.contains(&database.display().to_string()), "{logs}");
@@ -76,7 +78,7 @@ async fn a_data_directory_that_is_not_writable_stops_the_start() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let service = Service::start(&config, &env(&sim), prefix);
+    let service = start(&config, &env(&sim), prefix);
     let (status, logs) = service.exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(1), "{logs}");
     assert!(logs.contains(&data.display().to_string()), "{logs}");
@@ -88,9 +90,9 @@ async fn a_second_process_on_the_same_data_directory_is_refused() {
     let sim = simulator().await;
     let setup = Setup::new(&rules(false));
     let config = setup.config(&sim, "");
-    let first = Service::start(&config, &env(&sim), &[]);
+    let first = start(&config, &env(&sim), &[]);
     first.address().await;
-    let second = Service::start(&config, &env(&sim), &[]);
+    let second = start(&config, &env(&sim), &[]);
     let (status, logs) = second.exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(1), "{logs}");
     assert!(
@@ -98,7 +100,7 @@ async fn a_second_process_on_the_same_data_directory_is_refused() {
         "{logs}"
     );
     // The first one is unharmed.
-    let (status, logs) = first.terminate();
+    let (status, logs) = first.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{logs}");
 }
 
@@ -108,7 +110,7 @@ async fn a_full_disk_is_logged_counted_and_reported_while_webhooks_are_answered(
     let setup = Setup::new(&rules(false));
     // Room for the schema and a little more.
     let config = setup.config(&sim, "  max_size_bytes: 160000\n");
-    let service = Service::start(&config, &env(&sim), &[]);
+    let service = start(&config, &env(&sim), &[]);
     let address = service.address().await;
     let meeting = MeetingSpec::new("fUlLdIsKmEeTiNg0000000==", 84712639219, "Town hall");
     sim.add_meeting(meeting.clone()).unwrap();
@@ -181,7 +183,7 @@ async fn a_full_disk_is_logged_counted_and_reported_while_webhooks_are_answered(
         "{}",
         service.logs()
     );
-    let (status, logs) = service.terminate();
+    let (status, logs) = service.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 }
@@ -207,7 +209,7 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
     let ann = ParticipantSpec::new("16779001", "Ann");
     sim.add_participant(&meeting.uuid, ann.clone()).unwrap();
 
-    let first = Service::start(&config, &env, &[]);
+    let first = start(&config, &env, &[]);
     let address = first.address().await;
     let sender = WebhookSender::new(
         &format!("http://{address}/webhooks/zoom"),
@@ -227,7 +229,7 @@ async fn a_restart_does_not_reset_the_daily_zoom_budget() {
         first.logs()
     );
     first.kill();
-    let second = Service::start(&config, &env, &[]);
+    let second = start(&config, &env, &[]);
     second.address().await;
     assert!(
         second

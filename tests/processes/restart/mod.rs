@@ -3,8 +3,6 @@
 //! cannot be delivered, and starts again on the same directory.
 
 mod faults;
-mod process;
-mod slack;
 
 use std::time::Duration;
 
@@ -14,11 +12,13 @@ use qoswatch_zoomsim::{
 };
 use secrecy::SecretString;
 
-use process::{Service, Setup, environment, eventually};
-use slack::FlakySlack;
+use qoswatch_testkit::{FakeSlack, eventually};
+
+use crate::setup::{SECRET, Setup, environment, start};
 
 const MEETING: &str = "rEsTaRt0MeEtInG0uUiD00==";
 const JILL: &str = "16778240";
+const HOOK: &str = "T1/B1/hook";
 
 /// Warning only (one FIRING, one RESOLVED per problem); sustain and clear by
 /// sample count (the simulator makes one sample a second). With `email`, an
@@ -82,7 +82,7 @@ async fn jill_joins(sim: &SimHandle, address: std::net::SocketAddr, bad_until: u
     sim.add_participant(MEETING, jill.clone()).expect("jill");
     let sender = WebhookSender::new(
         &format!("http://{address}/webhooks/zoom"),
-        SecretString::from(process::SECRET.to_owned()),
+        SecretString::from(SECRET.to_owned()),
     )
     .expect("sender");
     let now = sim.sim_now();
@@ -123,7 +123,7 @@ fn phases(texts: &[String]) -> Vec<&'static str> {
 #[tokio::test]
 async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_resolves() {
     let sim = simulator().await;
-    let slack = FlakySlack::start().await;
+    let slack = FakeSlack::failing().await;
     let smtp_port = free_port();
     let setup = Setup::new(&rules(true));
     let config = setup.config(
@@ -133,11 +133,11 @@ async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_res
              dispatch: {{ group_window: 0s, initial_backoff: 200ms, max_backoff: 400ms, max_attempts: 1000, slack_min_interval: 10ms }}\n"
         ),
     );
-    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url(HOOK))]);
 
     // First life: the alert fires while Slack answers 500 and no SMTP
     // server listens.
-    let first = Service::start(&config, &env, &[]);
+    let first = start(&config, &env, &[]);
     let address = first.address().await;
     jill_joins(&sim, address, 14).await;
     assert!(
@@ -156,7 +156,7 @@ async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_res
     // Second life, with Slack and the mail server back.
     slack.recover();
     let mut mail = mailcrab::development_mail_server([127, 0, 0, 1], smtp_port).await;
-    let second = Service::start(&config, &env, &[]);
+    let second = start(&config, &env, &[]);
     second.address().await;
     assert!(
         eventually(Duration::from_secs(20), || phases(&slack.delivered())
@@ -188,21 +188,21 @@ async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_res
     }
     assert!(mail_ok, "mail: {seen:?}\n{}", second.logs());
     assert_eq!(phases(&seen), ["FIRING", "RESOLVED"], "{seen:?}");
-    let (status, logs) = second.terminate();
+    let (status, logs) = second.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{logs}");
 }
 
 #[tokio::test]
 async fn sigterm_keeps_what_it_could_not_deliver_and_exits_zero() {
     let sim = simulator().await;
-    let slack = FlakySlack::start().await;
+    let slack = FakeSlack::failing().await;
     let setup = Setup::new(&rules(false));
     let config = setup.config(
         &sim,
         "alerts:\n  dispatch: { group_window: 0s, initial_backoff: 200ms, max_backoff: 400ms, max_attempts: 1000, shutdown_grace: 1s }\n",
     );
-    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
-    let first = Service::start(&config, &env, &[]);
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url(HOOK))]);
+    let first = start(&config, &env, &[]);
     let address = first.address().await;
     // Bad until long after this test ends: the alert keeps firing.
     jill_joins(&sim, address, 10_000).await;
@@ -211,14 +211,14 @@ async fn sigterm_keeps_what_it_could_not_deliver_and_exits_zero() {
         "{}",
         first.logs()
     );
-    let (status, logs) = first.terminate();
+    let (status, logs) = first.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(
         logs.contains("kept in the store for the next start"),
         "{logs}"
     );
     slack.recover();
-    let second = Service::start(&config, &env, &[]);
+    let second = start(&config, &env, &[]);
     second.address().await;
     assert!(
         eventually(Duration::from_secs(15), || !slack.delivered().is_empty()).await,
@@ -259,16 +259,16 @@ async fn admin_get(admin: std::net::SocketAddr, path: &str) -> serde_json::Value
 #[tokio::test]
 async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
     let sim = simulator().await;
-    let slack = FlakySlack::start().await;
+    let slack = FakeSlack::failing().await;
     slack.recover();
     let setup = Setup::new(&rules(false));
     let config = setup.config(
         &sim,
         "alerts:\n  dispatch: { group_window: 0s, slack_min_interval: 10ms }\n",
     );
-    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url.clone())]);
+    let env = environment(&sim, &[("QOSWATCH_TEST_SLACK_URL", slack.url(HOOK))]);
 
-    let first = Service::start(&config, &env, &[]);
+    let first = start(&config, &env, &[]);
     let address = first.address().await;
     let admin = first.admin_address().await;
     let created: serde_json::Value = reqwest::Client::new()
@@ -305,7 +305,7 @@ async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
     assert!(slack.requests().is_empty(), "nothing sent while silenced");
     first.kill();
 
-    let second = Service::start(&config, &env, &[]);
+    let second = start(&config, &env, &[]);
     let admin = second.admin_address().await;
     let silences = admin_get(admin, "/api/v1/silences").await;
     assert_eq!(silences[0]["id"], id.as_str(), "{silences}");
@@ -321,7 +321,7 @@ async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
         "the silence's end sends the still-firing alert:\n{}",
         second.logs()
     );
-    let (status, logs) = second.terminate();
+    let (status, logs) = second.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{logs}");
     let delivered = slack.delivered();
     assert_eq!(delivered.len(), 1, "exactly one message: {delivered:?}");

@@ -4,12 +4,6 @@
 //! receiver. Each test has a database of its own.
 
 mod leases;
-#[path = "../restart/process.rs"]
-#[allow(dead_code)]
-mod process;
-#[path = "../restart/slack.rs"]
-#[allow(dead_code)]
-mod slack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -23,8 +17,9 @@ use qoswatch_zoomsim::{
 use secrecy::SecretString;
 use sqlx::Connection;
 
-use process::{Service, environment, eventually};
-use slack::FlakySlack;
+use qoswatch_testkit::{FakeSlack, Process, eventually};
+
+use crate::setup::{SECRET, environment, start};
 
 /// The variable `scripts/test-postgres.sh` writes; without it these tests
 /// fail and say how to get a server, rather than pass having tested nothing.
@@ -80,7 +75,7 @@ struct Cluster {
     dir: tempfile::TempDir,
     sim: SimHandle,
     database: String,
-    slack: FlakySlack,
+    slack: FakeSlack,
 }
 
 const TTL: Duration = Duration::from_secs(3);
@@ -92,7 +87,7 @@ impl Cluster {
         let sim = Simulator::start(sim_config, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator");
-        let slack = FlakySlack::start().await;
+        let slack = FakeSlack::failing().await;
         slack.recover();
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("rules.yaml"), RULES).expect("rules");
@@ -131,11 +126,11 @@ impl Cluster {
         let env = environment(
             &self.sim,
             &[
-                ("QOSWATCH_TEST_SLACK_URL", self.slack.url.clone()),
+                ("QOSWATCH_TEST_SLACK_URL", self.slack.url("T1/B1/hook")),
                 ("QOSWATCH_DATABASE_URL", self.database.clone()),
             ],
         );
-        let service = Service::start(&config, &env, &[]);
+        let service = start(&config, &env, &[]);
         let address = service.address().await;
         let admin = service.admin_address().await;
         Replica {
@@ -198,13 +193,13 @@ impl Cluster {
 fn sender(address: SocketAddr) -> WebhookSender {
     WebhookSender::new(
         &format!("http://{address}/webhooks/zoom"),
-        SecretString::from(process::SECRET.to_owned()),
+        SecretString::from(SECRET.to_owned()),
     )
     .expect("sender")
 }
 
 struct Replica {
-    service: Service,
+    service: Process,
     address: SocketAddr,
     admin: SocketAddr,
 }
@@ -419,7 +414,7 @@ async fn sigterm_hands_the_meetings_over_before_the_ttl() {
     );
     let leaving_token = cluster.polls()[user][0].1.clone();
     let stopped = Instant::now();
-    let (status, logs) = leaving.service.terminate();
+    let (status, logs) = leaving.service.terminate(Duration::from_secs(30));
     assert!(status.success(), "{logs}");
     assert!(logs.contains("handed back"), "{logs}");
     assert!(
