@@ -10,8 +10,8 @@ use qoswatch::startup::Extras;
 use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use serde_json::Value;
 
-use crate::common::{Buffer, FakeSlack};
 use crate::helpers::*;
+use qoswatch_testkit::{Buffer, FakeSlack};
 
 const MEETING: &str = "4444AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";

@@ -16,8 +16,8 @@ use qoswatch::startup::Extras;
 use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use serde_json::{Value, json};
 
-use crate::common::FakeSlack;
 use crate::helpers::*;
+use qoswatch_testkit::FakeSlack;
 
 const MEETING: &str = "6666AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";

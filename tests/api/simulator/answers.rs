@@ -11,7 +11,7 @@ use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError}
 use qoswatch_zoomsim::{Fault, MeetingSpec, ParticipantSpec, SimConfig, SimHandle};
 use secrecy::SecretString;
 
-use crate::{PLAIN_UUID, start};
+use super::{PLAIN_UUID, start};
 
 const CAP: usize = 1024 * 1024;
 const FIFTY_MB: u64 = 50 * 1000 * 1000;

@@ -231,21 +231,13 @@ impl Running {
 }
 
 /// Polls `condition` until it holds, failing after `within`.
-async fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_until(within: Duration, what: &str, condition: impl FnMut() -> bool) {
+    qoswatch_testkit::wait_for(what, within, condition).await;
 }
 
 // ---------------------------------------------------------------- fake Slack
 
-mod common;
-use common::{Buffer, FakeSlack, Reply};
+use qoswatch_testkit::{Buffer, FakeSlack, Reply};
 
 fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
     pairs
