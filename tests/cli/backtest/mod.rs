@@ -5,8 +5,6 @@
 //! unknown meetings.
 
 mod bad_input;
-#[path = "../common/mod.rs"]
-mod common;
 mod harness;
 
 use std::collections::HashMap;
@@ -17,11 +15,11 @@ use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{Degradation, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Target};
 use secrecy::SecretString;
 
-use common::FakeSlack;
 use harness::{
     WEBHOOK_SECRET, backtest, eventually, path_str, server_settings, start_server, start_sim,
     temp_dir, write, zoom_env,
 };
+use qoswatch_testkit::FakeSlack;
 
 /// Loss and latency rules on a Slack channel: what the live server and
 /// the replay both run.

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::RULES;
-use crate::harness::{self, backtest, path_str, temp_dir, write};
+use super::RULES;
+use super::harness::{self, backtest, path_str, temp_dir, write};
 
 #[tokio::test]
 async fn bad_recordings_rules_and_settings_are_refused_clearly() {

@@ -1,7 +1,7 @@
 //! `check-rules` and `test-rules` on the shipped example, and golden tests
 //! of the messages `check-rules` prints for broken files.
 //!
-//! `UPDATE_GOLDEN=1 cargo test --test rules_cli` rewrites the `.expected`
+//! `UPDATE_GOLDEN=1 cargo test --test cli rules::` rewrites the `.expected`
 //! files; review the diff by eye: they are the spec of the messages.
 
 use std::path::{Path, PathBuf};

@@ -36,15 +36,8 @@ fn save_by_rename(path: &Path, text: &str) {
     std::fs::rename(&temp, path).expect("rename");
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    qoswatch_testkit::wait_for(what, Duration::from_secs(15), condition).await;
 }
 
 fn exposition(registry: &Registry) -> String {

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use qoswatch::config::{PollingMode, Settings};
 use qoswatch::startup::{Application, Extras};
+use qoswatch_testkit::Spawn;
 use qoswatch_zoomsim::{SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -56,27 +56,25 @@ pub fn zoom_env(sim: &SimHandle, rate: u32) -> HashMap<String, String> {
     ])
 }
 
-/// Runs `qoswatch backtest ARGS` with exactly `env`, off the runtime's
-/// threads (the simulator answers meanwhile).
+/// Runs `qoswatch backtest ARGS` with exactly `env` (and `PATH`) as a
+/// child process (the kit's harness; the simulator answers meanwhile).
 pub async fn backtest(args: &[&str], env: &HashMap<String, String>) -> Run {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let env = env.clone();
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
-            .arg("backtest")
-            .args(&args)
-            .env_clear()
-            .envs(&env)
-            .output()
-            .expect("qoswatch runs");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    })
-    .await
-    .expect("the run ends")
+    let mut process = Spawn::new(env!("CARGO_BIN_EXE_qoswatch"))
+        .arg("backtest")
+        .args(args)
+        .envs(env.clone())
+        .capture_stdout()
+        .start();
+    let status = process
+        .exit_within(Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|| panic!("the backtest did not end:\n{}", process.logs()));
+    let stderr = process.final_logs();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: process.stdout_text(),
+        stderr,
+    }
 }
 
 /// A directory of its own for one test.
@@ -140,16 +138,4 @@ pub async fn start_server(settings: Settings, env: HashMap<String, String>) -> A
         .expect("server builds")
 }
 
-/// Polls `condition` every 20 ms until it holds or `within` passes.
-pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use qoswatch_testkit::eventually;
