@@ -475,7 +475,10 @@ async fn slack_webhook_is_paced_at_one_message_a_second() {
 
 #[tokio::test]
 async fn shutdown_gives_up_within_the_grace_period_and_counts_what_is_left() {
-    let closed = format!("http://127.0.0.1:{}/services/x", free_port());
+    let closed = format!(
+        "http://127.0.0.1:{}/services/x",
+        qoswatch_testkit::free_port()
+    );
     let env = env(&[("SLACK_URL", closed)]);
     let settings = NotifySettings {
         initial_backoff: Duration::from_secs(30),
@@ -778,14 +781,6 @@ async fn start_rejects_missing_secrets_and_smtp_with_clear_errors() {
 
 // ---------------------------------------------------------------- e-mail
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn smtp_settings(port: u16) -> SmtpSettings {
     SmtpSettings {
         host: "127.0.0.1".into(),
@@ -811,7 +806,7 @@ fn header(mail: &Value, name: &str) -> String {
 
 #[tokio::test]
 async fn email_is_delivered_once_the_smtp_server_comes_up_and_threads() {
-    let port = free_port();
+    let port = qoswatch_testkit::free_port();
     let settings = NotifySettings {
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(300),
@@ -895,7 +890,7 @@ async fn logs_never_carry_webhook_urls_passwords_or_participant_emails() {
 
     let mut slack = FakeSlack::start(vec![Reply::status(404, "channel_not_found")]).await;
     let env = env(&[("SLACK_URL", slack.url("T0SECRETHOOK"))]);
-    let closed_port = free_port();
+    let closed_port = qoswatch_testkit::free_port();
     let smtp = SmtpSettings {
         username: Some("qoswatch".into()),
         password: Some("hunter2-smtp-password".to_string().into()),

@@ -23,10 +23,20 @@ pub mod wait;
 pub mod webhook;
 
 pub use metrics::{metric_value, scrape};
-pub use process::{Process, Serve, Spawn, zoom_env};
+pub use process::{Process, Spawn, zoom_env};
 pub use slack::{FakeSlack, Recorded, Reply};
-pub use wait::{eventually, eventually_async, wait_for};
+pub use wait::{eventually, wait_for};
 pub use webhook::Webhooks;
+
+/// A loopback port free right now (bound, then released): for servers
+/// that take a port, not a listener (mailcrab, chromedriver), and for a
+/// port nobody listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
 
 /// A cloneable in-memory writer (the console channel's output in tests).
 #[derive(Clone, Default, Debug)]

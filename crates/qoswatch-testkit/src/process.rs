@@ -455,26 +455,6 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `qoswatch serve` once it listens: the process and its addresses.
-#[derive(Debug)]
-pub struct Serve {
-    pub process: Process,
-    pub address: SocketAddr,
-}
-
-impl Serve {
-    /// Starts `spawn` and waits for "qoswatch listening".
-    pub async fn start(spawn: Spawn) -> Serve {
-        let process = spawn.start();
-        let address = process.address().await;
-        Serve { process, address }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,6 @@
 //! holds or a deadline passes. No fixed sleeps. On tokio's paused clock the
 //! polls advance virtual time.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,24 +14,6 @@ pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -
     let deadline = Instant::now() + within;
     loop {
         if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// [`eventually`] with an asynchronous condition (an HTTP request, ...).
-pub async fn eventually_async<F, Fut>(within: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if condition().await {
             return true;
         }
         if Instant::now() >= deadline {

@@ -54,14 +54,6 @@ rules:
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn simulator() -> SimHandle {
     Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -124,7 +116,7 @@ fn phases(texts: &[String]) -> Vec<&'static str> {
 async fn after_a_kill_the_watch_resumes_and_the_alert_is_delivered_once_then_resolves() {
     let sim = simulator().await;
     let slack = FakeSlack::failing().await;
-    let smtp_port = free_port();
+    let smtp_port = qoswatch_testkit::free_port();
     let setup = Setup::new(&rules(true));
     let config = setup.config(
         &sim,
