@@ -43,27 +43,27 @@ fi
 service_tests() {
     case $1 in
     src/zoom/budget.rs | src/zoom/mod.rs | src/zoom/client.rs | src/zoom/event.rs)
-        echo "api simulator" ;;
-    src/zoom/signature.rs) echo "api simulator" ;;
-    src/backoff.rs) echo "api notify" ;;
-    src/notify/*) echo "api notify" ;;
+        echo "api" ;;
+    src/zoom/signature.rs) echo "api" ;;
+    src/backoff.rs) echo "api" ;;
+    src/notify/*) echo "api" ;;
     # The plan is pure arithmetic, the planner its live wrapper: unit tests.
     src/watch/plan.rs | src/watch/planner.rs) echo "" ;;
     src/watch/* | src/pipeline.rs | src/http.rs | src/startup.rs) echo "api" ;;
-    # The store's logic has unit tests on a real SQLite file; tests/restart
+    # The store's logic has unit tests on a real SQLite file; tests/processes/restart
     # (real processes, ~30 s a run) covers its wiring and runs in CI.
     src/store/*) echo "" ;;
-    # Leases and the heartbeat: tests/cluster (in-process lease tests, then
+    # Leases and the heartbeat: tests/processes/cluster (in-process lease tests, then
     # three replica processes; needs QOSWATCH_TEST_DATABASE_URL, see
     # scripts/test-postgres.sh).
-    src/cluster/*) echo "cluster" ;;
-    src/config.rs) echo "api serve_cli" ;;
+    src/cluster/*) echo "processes" ;;
+    src/config.rs) echo "api cli" ;;
     src/logging.rs) echo "adversarial" ;;
-    src/live_rules.rs) echo "api rules_reload" ;;
-    src/demo/*) echo "demo" ;;
+    src/live_rules.rs) echo "api cli" ;;
+    src/demo/*) echo "cli" ;;
     # Silence matching, the alert board and the admin token are decided in
     # pure code with unit tests beside it; tests/api/status.rs and
-    # tests/restart cover the wiring.
+    # tests/processes/restart cover the wiring.
     src/status/silence.rs | src/status/board.rs | src/status/auth.rs) echo "" ;;
     *) echo "ALL" ;;
     esac

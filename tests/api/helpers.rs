@@ -42,7 +42,7 @@ pub fn test_settings(sim: &SimHandle) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("address");
     settings.server.admin_listen = "127.0.0.1:0".parse().expect("address");
-    // In memory: these tests are about the API; tests/restart.rs runs the
+    // In memory: these tests are about the API; tests/processes/restart runs the
     // service on a data directory and kills it.
     settings.store.data_dir = None;
     settings.server.shutdown_grace = Duration::from_secs(5);
