@@ -3,6 +3,9 @@
 //! credentials and a bad command line.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use qoswatch_testkit::Spawn;
 
 use super::RULES;
 use super::harness::{self, backtest, path_str, temp_dir, write};
@@ -98,11 +101,16 @@ async fn bad_recordings_rules_and_settings_are_refused_clearly() {
         "rules:\n  - name: x\n    metric: audio_input.latency\n    abov: 150ms\n",
     );
     let run = backtest(&[path_str(&broken), "--input", path_str(&whole)], &env).await;
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+    let mut check = Spawn::new(env!("CARGO_BIN_EXE_qoswatch"))
         .args(["check-rules", path_str(&broken)])
-        .output()
-        .expect("check-rules runs");
-    let diagnostics = String::from_utf8_lossy(&check.stdout).into_owned();
+        .capture_stdout()
+        .start();
+    check
+        .exit_within(Duration::from_secs(30))
+        .await
+        .expect("check-rules ends");
+    check.final_logs();
+    let diagnostics = check.stdout_text();
     assert!(diagnostics.contains("broken.yaml:4:5"), "{diagnostics}");
     refused(&run, diagnostics.trim_end());
 
