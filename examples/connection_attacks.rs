@@ -28,20 +28,19 @@
 //! Meanwhile a signed `participant_joined` (a new participant each time) is
 //! sent on a new connection every `--probe-every`, with a 5 s timeout.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
+use qoswatch_testkit::{Process, Spawn, zoom_env};
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, Simulator};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -119,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "attack {:?} on {address} (pid {}), {count} connections{}",
         args.attack,
-        target.child.id(),
+        target.process.pid(),
         args.nofile
             .map(|n| format!(", open-file limit {n}"))
             .unwrap_or_default()
@@ -194,10 +193,9 @@ async fn listener_metrics(address: SocketAddr) -> Vec<String> {
         .collect()
 }
 
-/// The binary under attack.
+/// The binary under attack (the test kit's process harness).
 struct Target {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    process: Process,
 }
 
 impl Target {
@@ -206,130 +204,68 @@ impl Target {
         sim: &qoswatch_zoomsim::SimHandle,
         data: &std::path::Path,
     ) -> anyhow::Result<Target> {
-        let mut command = match args.nofile {
-            Some(limit) => {
-                let mut command = Command::new("prlimit");
-                command
-                    .arg(format!("--nofile={limit}:{limit}"))
-                    .arg(&args.bin);
-                command
-            }
-            None => Command::new(&args.bin),
-        };
-        let credentials = sim.credentials();
-        command
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("QOSWATCH_LISTEN", "127.0.0.1:0")
-            .env("QOSWATCH_ADMIN_LISTEN", "127.0.0.1:0")
-            .env("QOSWATCH_DATA_DIR", data.join("db"))
+        let mut spawn = Spawn::serve(&args.bin, &zoom_env(sim, SECRET))
+            .env_remove("QOSWATCH_LOG_FILTER")
+            .free_ports()
+            .env("QOSWATCH_DATA_DIR", data.join("db").display().to_string())
             .env("QOSWATCH_ZOOM_API_BASE", sim.api_base())
             .env("QOSWATCH_ZOOM_TOKEN_URL", sim.token_url())
-            .env("QOSWATCH_LOG_FORMAT", "json")
-            .env("ZOOM_WEBHOOK_SECRET_TOKEN", SECRET)
-            .env("ZOOM_ACCOUNT_ID", &credentials.account_id)
-            .env("ZOOM_CLIENT_ID", &credentials.client_id)
-            .env(
-                "ZOOM_CLIENT_SECRET",
-                credentials.client_secret.expose_secret(),
-            )
-            .envs(args.envs.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().context("starting the binary")?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-            }
-        });
-        Ok(Target { child, logs })
+            .envs(args.envs.iter().cloned());
+        let limit = args.nofile.map(|n| format!("--nofile={n}:{n}"));
+        if let Some(limit) = &limit {
+            spawn = spawn.through(&["prlimit", limit]);
+        }
+        let process = spawn.try_start().context("starting the binary")?;
+        Ok(Target { process })
     }
 
     async fn address(&mut self, within: Duration) -> anyhow::Result<SocketAddr> {
-        let deadline = Instant::now() + within;
-        loop {
-            let line = self
-                .logs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .find(|line| line.contains("qoswatch listening"))
-                .cloned();
-            if let Some(line) = line {
-                let value: serde_json::Value = serde_json::from_str(&line)?;
-                return value["address"]
-                    .as_str()
-                    .context("no address in the listening line")?
-                    .parse()
-                    .context("address");
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the binary exited ({status}) before listening");
-            }
-            if Instant::now() > deadline {
-                bail!("the binary did not listen within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process
+            .try_address("qoswatch listening", within)
+            .await
+            .map_err(|e| anyhow::anyhow!("the binary {e}"))
     }
 
     /// The log lines at WARN or ERROR level.
     fn warnings(&self) -> Vec<String> {
-        self.logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
+        self.process
+            .logs()
+            .lines()
             .filter(|line| {
                 line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\"")
             })
-            .cloned()
+            .map(str::to_owned)
             .collect()
     }
 
     /// `VmHWM` (peak resident set) of the binary, in KiB.
     fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .context("reading the binary's /proc status")?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM line")
+        match self.process.peak_rss() / 1024 {
+            0 => bail!("no VmHWM line in the binary's /proc status"),
+            kib => Ok(kib),
+        }
     }
 
     /// SIGTERM, then the time to exit (SIGKILL after `wait`).
     async fn terminate(&mut self, wait: Duration) -> anyhow::Result<(Duration, String)> {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !sent.success() {
+        if !self.process.signal("-TERM") {
             bail!("kill -TERM failed");
         }
         let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok((started.elapsed(), status.to_string()));
-            }
-            if started.elapsed() > wait {
-                self.child.kill()?;
-                self.child.wait()?;
-                return Ok((
+        match self.process.exit_within(wait).await {
+            Some(status) => Ok((started.elapsed(), status.to_string())),
+            None => {
+                self.process.sigkill();
+                Ok((
                     started.elapsed(),
                     "still running: killed with SIGKILL".into(),
-                ));
+                ))
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) {
+        drop(self.process);
     }
 }
 

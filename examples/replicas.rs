@@ -23,18 +23,16 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use qoswatch_testkit::{Process, Spawn, eventually, zoom_env};
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::{Connection, Row};
 
 const SECRET: &str = "replicas-bench-webhook-secret";
@@ -110,8 +108,8 @@ async fn fresh_database(server: &str) -> anyhow::Result<String> {
 }
 
 struct Replica {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    /// The test kit's process harness.
+    process: Process,
     address: SocketAddr,
     admin: SocketAddr,
 }
@@ -136,75 +134,30 @@ impl Replica {
                 sim.token_url()
             ),
         )?;
-        let credentials = sim.credentials();
-        let mut child = Command::new(bin)
-            .args(["serve", "--config"])
+        let mut process = Spawn::serve(bin, &zoom_env(sim, SECRET))
+            .env_remove("QOSWATCH_LOG_FILTER")
+            .arg("--config")
             .arg(&config)
-            .env_clear()
-            .env("ZOOM_WEBHOOK_SECRET_TOKEN", SECRET)
-            .env("ZOOM_ACCOUNT_ID", &credentials.account_id)
-            .env("ZOOM_CLIENT_ID", &credentials.client_id)
-            .env(
-                "ZOOM_CLIENT_SECRET",
-                credentials.client_secret.expose_secret(),
-            )
             .env("QOSWATCH_DATABASE_URL", database)
-            .env("QOSWATCH_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let address = logged_address(&logs, "qoswatch listening").await?;
-        let admin = logged_address(&logs, "admin listener: status page").await?;
+            .try_start()?;
+        let within = Duration::from_secs(30);
+        let address = process
+            .try_address("qoswatch listening", within)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let admin = process
+            .try_address("admin listener: status page", within)
+            .await
+            .map_err(anyhow::Error::msg)?;
         Ok(Replica {
-            child,
-            logs,
+            process,
             address,
             admin,
         })
     }
 
     fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status();
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn logged_address(logs: &Mutex<Vec<String>>, message: &str) -> anyhow::Result<SocketAddr> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(line) = logs
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|line| line.contains(message))
-        {
-            let value: serde_json::Value = serde_json::from_str(line)?;
-            return Ok(value["address"].as_str().context("address")?.parse()?);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "no {message:?} logged:\n{}",
-                logs.lock().unwrap().join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.process.signal(signal);
     }
 }
 
@@ -260,17 +213,6 @@ fn polls(sim: &SimHandle) -> BTreeMap<String, Vec<(Instant, String)>> {
     polls
 }
 
-async fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    condition()
-}
-
 async fn takeover(
     bin: &Path,
     server: &str,
@@ -301,7 +243,7 @@ async fn takeover(
             let a = Replica::start(bin, dir.path(), &sim, &database, "a", &yaml).await?;
             let b = Replica::start(bin, dir.path(), &sim, &database, "b", &yaml).await?;
             let users = join_all(&sim, participants, |_| a.address).await?;
-            let polled = wait_until(interval * 3 + Duration::from_secs(10), || {
+            let polled = eventually(interval * 3 + Duration::from_secs(10), || {
                 let polls = polls(&sim);
                 users.iter().all(|u| polls.contains_key(u))
             })
@@ -323,16 +265,13 @@ async fn takeover(
                         .map(|(at, _)| at.duration_since(stopped))
                 })
             };
-            let all = wait_until(ttl * 2 + interval + Duration::from_secs(10), || {
+            let all = eventually(ttl * 2 + interval + Duration::from_secs(10), || {
                 let polls = polls(&sim);
                 users.iter().all(|u| taken(&polls, u).is_some())
             })
             .await;
             if !all {
-                bail!(
-                    "B did not take everyone over:\n{}",
-                    b.logs.lock().unwrap().join("\n")
-                );
+                bail!("B did not take everyone over:\n{}", b.process.logs());
             }
             let polls = polls(&sim);
             let times: Vec<Duration> = users.iter().filter_map(|u| taken(&polls, u)).collect();
@@ -405,7 +344,7 @@ async fn load(
     let b = Replica::start(bin, dir.path(), &sim, &database, "b", &yaml).await?;
     let addresses = [a.address, b.address];
     let users = join_all(&sim, participants, |i| addresses[i % 2]).await?;
-    let polled = wait_until(interval * 2 + Duration::from_secs(60), || {
+    let polled = eventually(interval * 2 + Duration::from_secs(60), || {
         let polls = polls(&sim);
         users.iter().all(|u| polls.contains_key(u))
     })

@@ -42,27 +42,27 @@ fi
 # Integration test binaries that cover each service file (beyond --lib).
 service_tests() {
     case $1 in
-    src/quota/budget.rs | src/zoom/*.rs | src/zoom/*/*.rs)
-        echo "api simulator" ;;
-    src/backoff.rs) echo "api notify" ;;
-    src/notify/*) echo "api notify" ;;
+    src/quota/budget.rs | src/zoom/*.rs | src/zoom/*/*.rs) echo "api" ;;
+    src/backoff.rs) echo "api" ;;
+    src/notify/* | src/notify/*/*) echo "api" ;;
     # The plan is pure arithmetic, the planner its live wrapper: unit tests.
     src/quota/plan.rs | src/quota/planner.rs) echo "" ;;
-    src/watch/* | src/alerting/rules_sink.rs | src/alerting/relay.rs | src/intake/* | src/startup/*) echo "api" ;;
-    # Leases and the heartbeat: tests/cluster (in-process lease tests, then
-    # three replica processes; needs QOSWATCH_TEST_DATABASE_URL, see
-    # scripts/test-postgres.sh).
-    src/store/leases.rs | src/cluster/*) echo "cluster" ;;
-    # The store's logic has unit tests on a real SQLite file; tests/restart
-    # (real processes, ~30 s a run) covers its wiring and runs in CI.
+    src/watch/* | src/watch/*/* | src/alerting/rules_sink.rs | src/alerting/relay.rs | src/intake/* | src/startup/*) echo "api" ;;
+    # Leases and the heartbeat: tests/processes/cluster (in-process lease
+    # tests, then three replica processes; needs QOSWATCH_TEST_DATABASE_URL,
+    # see scripts/test-postgres.sh).
+    src/store/leases.rs | src/cluster/*) echo "processes" ;;
+    # The store's logic has unit tests on a real SQLite file;
+    # tests/processes/restart (real processes, ~30 s a run) covers its
+    # wiring and runs in CI.
     src/store/*) echo "" ;;
-    src/config/*) echo "api serve_cli" ;;
+    src/config/*) echo "api cli" ;;
     src/logging.rs) echo "adversarial" ;;
-    src/alerting/live_rules.rs) echo "api rules_reload" ;;
-    src/demo/*) echo "demo" ;;
+    src/alerting/live_rules.rs) echo "api cli" ;;
+    src/demo/*) echo "cli" ;;
     # The alert board and the admin token are decided in pure code with
     # unit tests beside it (silence matching is in the core);
-    # tests/api/status.rs and tests/restart cover the wiring.
+    # tests/api/status.rs and tests/processes/restart cover the wiring.
     src/status/board.rs | src/admin/auth.rs) echo "" ;;
     *) echo "ALL" ;;
     esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests of several replicas
-# (tests/cluster/): initdb in a directory of its own, run as an unprivileged
+# (tests/processes/cluster/): initdb in a directory of its own, run as an unprivileged
 # user, listening on loopback only, on a free port.
 #
 #   scripts/test-postgres.sh start [DIR]   # prints the variables to export

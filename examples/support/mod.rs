@@ -262,16 +262,10 @@ impl InProcess {
     }
 }
 
-/// The value of one exported series (name with labels, exactly as exported).
-pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
+/// The value of one exported series (name with labels, exactly as
+/// exported): the test kit's parser.
+#[allow(unused_imports)] // not every example reads a series
+pub use qoswatch_testkit::metric_value as metric;
 
 /// The `qoswatch_*` lines of a metrics text that carry a non-zero value.
 pub fn nonzero_series<'a>(text: &'a str, prefixes: &[&str]) -> Vec<&'a str> {

@@ -6,19 +6,20 @@
 
 #![allow(dead_code)] // each user takes what it needs
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qoswatch_zoomsim::protocol::webhook_signature;
+use qoswatch_testkit::metrics::Scraper;
+use qoswatch_testkit::{Process, Spawn, Webhooks, zoom_env};
 use qoswatch_zoomsim::{Fault, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
-use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+#[allow(unused_imports)] // each user takes what it needs
+pub use qoswatch_testkit::{eventually, metric_value};
 
 pub const SECRET: &str = "adversarial-test-webhook-secret";
 
@@ -28,14 +29,11 @@ pub async fn simulator() -> SimHandle {
         .expect("simulator starts")
 }
 
-/// A running `qoswatch serve`, its standard error kept as raw bytes.
+/// A running `qoswatch serve` (the kit's process harness).
 pub struct Service {
-    child: Child,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    process: Process,
     pub address: SocketAddr,
     pub http: reqwest::Client,
-    /// The data directory, when the store is on disk.
-    _data: Option<tempfile::TempDir>,
 }
 
 /// How the service's store is kept.
@@ -55,74 +53,36 @@ impl Service {
         store: StoreKind,
         extra: &[(&str, String)],
     ) -> Service {
-        let credentials = sim.credentials();
-        let data = (store == StoreKind::Disk).then(|| tempfile::tempdir().expect("temp dir"));
-        let data_dir = data
-            .as_ref()
-            .map(|dir| dir.path().display().to_string())
-            .unwrap_or_default();
-        let mut env: Vec<(String, String)> = vec![
-            ("ZOOM_WEBHOOK_SECRET_TOKEN".into(), SECRET.into()),
-            ("ZOOM_ACCOUNT_ID".into(), credentials.account_id.clone()),
-            ("ZOOM_CLIENT_ID".into(), credentials.client_id.clone()),
-            (
-                "ZOOM_CLIENT_SECRET".into(),
-                credentials.client_secret.expose_secret().to_owned(),
-            ),
-            ("QOSWATCH_LISTEN".into(), "127.0.0.1:0".into()),
-            ("QOSWATCH_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
-            ("QOSWATCH_DATA_DIR".into(), data_dir),
-            ("QOSWATCH_ZOOM_API_BASE".into(), sim.api_base()),
-            ("QOSWATCH_ZOOM_TOKEN_URL".into(), sim.token_url()),
-            ("QOSWATCH_ZOOM_REQUEST_TIMEOUT".into(), "5s".into()),
-            ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND".into(), "40".into()),
-            // No hour of the day stretches polling under the daily plan.
-            ("QOSWATCH_ZOOM_DAILY_LIMIT".into(), "50000000".into()),
-            ("QOSWATCH_POLL_INTERVAL".into(), "200ms".into()),
-            ("QOSWATCH_MAX_BACKOFF".into(), "400ms".into()),
-            ("QOSWATCH_LOG_FORMAT".into(), "json".into()),
-            ("QOSWATCH_LOG_FILTER".into(), "info".into()),
-        ];
-        for (name, value) in extra {
-            env.retain(|(k, _)| k != name);
-            env.push(((*name).to_owned(), value.clone()));
-        }
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
-        let mut pipe = child.stderr.take().expect("stderr");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 64 * 1024];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        });
-        let mut service = Service {
-            child,
-            stderr,
-            address: "127.0.0.1:0".parse().expect("addr"),
-            http: reqwest::Client::new(),
-            _data: data,
+        let spawn = Spawn::serve(binary, &zoom_env(sim, SECRET)).free_ports();
+        let spawn = match store {
+            StoreKind::Disk => spawn.temp_data_dir(),
+            StoreKind::Memory => spawn.env("QOSWATCH_DATA_DIR", ""),
         };
-        service.address = service.listening_address().await;
-        service
+        let spawn = spawn.envs([
+            ("QOSWATCH_ZOOM_API_BASE", sim.api_base()),
+            ("QOSWATCH_ZOOM_TOKEN_URL", sim.token_url()),
+            ("QOSWATCH_ZOOM_REQUEST_TIMEOUT", "5s".into()),
+            ("QOSWATCH_ZOOM_REQUESTS_PER_SECOND", "40".into()),
+            // No hour of the day stretches polling under the daily plan.
+            ("QOSWATCH_ZOOM_DAILY_LIMIT", "50000000".into()),
+            ("QOSWATCH_POLL_INTERVAL", "200ms".into()),
+            ("QOSWATCH_MAX_BACKOFF", "400ms".into()),
+        ]);
+        let process = spawn
+            .envs(extra.iter().map(|(k, v)| (*k, v.clone())))
+            .start();
+        // The "qoswatch listening" line, JSON or pretty.
+        let address = process.address().await;
+        Service {
+            process,
+            address,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Standard error so far, as raw bytes.
     pub fn stderr_bytes(&self) -> Vec<u8> {
-        self.stderr.lock().unwrap().clone()
+        self.process.stderr_bytes()
     }
 
     /// Standard error so far, as text.
@@ -130,28 +90,8 @@ impl Service {
         String::from_utf8_lossy(&self.stderr_bytes()).into_owned()
     }
 
-    /// The address from the "qoswatch listening" line (JSON or pretty).
-    async fn listening_address(&self) -> SocketAddr {
-        let started = eventually(Duration::from_secs(30), || {
-            self.logs().contains("qoswatch listening")
-        })
-        .await;
-        assert!(started, "qoswatch did not start:\n{}", self.logs());
-        let logs = self.logs();
-        let line = logs
-            .lines()
-            .find(|l| l.contains("qoswatch listening"))
-            .expect("line");
-        let at = line.find("127.0.0.1:").expect("a loopback address");
-        let port: String = line[at + "127.0.0.1:".len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        format!("127.0.0.1:{port}").parse().expect("address")
-    }
-
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -160,25 +100,17 @@ impl Service {
 
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> u64 {
-        proc_status_kb(self.pid(), "VmHWM:") * 1024
+        self.process.peak_rss()
     }
 
     /// Resident memory now (`VmRSS`), in bytes.
     pub fn rss(&self) -> u64 {
-        proc_status_kb(self.pid(), "VmRSS:") * 1024
+        self.process.rss()
     }
 
     /// User + system CPU time used so far.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
-        // After the command name in parentheses: utime and stime are the
-        // 12th and 13th fields.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 =
-            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // getconf CLK_TCK is 100 on Linux.
-        Duration::from_millis(ticks * 10)
+        self.process.cpu_time()
     }
 
     /// POSTs `body` signed now with the test secret.
@@ -186,20 +118,20 @@ impl Service {
         post_signed(&self.http, &self.url("/webhooks/zoom"), body).await
     }
 
+    fn scraper(&self) -> Scraper {
+        Scraper {
+            url: self.url("/metrics"),
+            http: self.http.clone(),
+        }
+    }
+
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        self.scraper().text().await
     }
 
     /// The value of one series (name with labels, as exported).
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        metric_value(&self.metrics().await, series)
+        self.scraper().value(series).await
     }
 
     /// Polls `/metrics` until `series` satisfies `condition` or `within`
@@ -210,79 +142,21 @@ impl Service {
         within: Duration,
         condition: impl Fn(f64) -> bool,
     ) -> Option<f64> {
-        let deadline = Instant::now() + within;
-        loop {
-            let value = self.metric(series).await;
-            if value.is_some_and(&condition) || Instant::now() >= deadline {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.scraper()
+            .until(series, within, Duration::from_millis(50), condition)
+            .await
     }
 
     /// SIGTERM and wait (SIGKILL after 20 s).
-    pub async fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    pub async fn stop(self) {
+        self.process.stop(Duration::from_secs(20)).await;
     }
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn proc_status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-pub fn metric_value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
-/// Polls `condition` every 20 ms until it holds or `within` passes.
-pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
+/// POSTs `body` to `url`, signed now with the test secret by the
+/// simulator's signature code.
 pub async fn post_signed(http: &reqwest::Client, url: &str, body: &str) -> reqwest::Response {
-    let timestamp = chrono::Utc::now().timestamp().to_string();
-    let signature = webhook_signature(SECRET.as_bytes(), &timestamp, body.as_bytes());
-    http.post(url)
-        .header("content-type", "application/json; charset=utf-8")
-        .header("x-zm-signature", signature)
-        .header("x-zm-request-timestamp", timestamp)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request sent")
+    Webhooks::new(url, SECRET).post(http, body).await
 }
 
 pub fn joined_body(meeting_uuid: &str, user_id: &str, name: &str) -> String {

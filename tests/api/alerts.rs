@@ -10,8 +10,8 @@ use qoswatch::startup::Extras;
 use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use serde_json::Value;
 
-use crate::common::{Buffer, FakeSlack};
 use crate::helpers::*;
+use qoswatch_testkit::{Buffer, FakeSlack};
 
 const MEETING: &str = "4444AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";
@@ -44,14 +44,6 @@ rules:
     runbook: https://wiki.example.com/qoswatch/audio-latency
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn slack_text(body: &Value) -> String {
     body["text"].as_str().unwrap_or_default().to_owned()
 }
@@ -73,7 +65,7 @@ fn header(mail: &Value, name: &str) -> String {
 #[tokio::test]
 async fn degraded_audio_reaches_slack_and_email_once_then_resolves() {
     let mut slack = FakeSlack::start(Vec::new()).await;
-    let smtp_port = free_port();
+    let smtp_port = qoswatch_testkit::free_port();
     let mut mail = mailcrab::development_mail_server([127, 0, 0, 1], smtp_port).await;
     let rules = rules_file("e2e", RULES);
     let env: HashMap<String, String> = HashMap::from([(

@@ -16,8 +16,8 @@ use qoswatch::startup::Extras;
 use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use serde_json::{Value, json};
 
-use crate::common::FakeSlack;
 use crate::helpers::*;
+use qoswatch_testkit::FakeSlack;
 
 const MEETING: &str = "6666AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";
@@ -54,10 +54,7 @@ async fn start_driver() -> (Driver, std::path::PathBuf) {
         .iter()
         .find_map(|name| which(name))
         .unwrap_or_else(|| panic!("chromium not found: {HELP}"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = qoswatch_testkit::free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use qoswatch::config::Settings;
 use qoswatch::startup::{Application, Extras};
 use qoswatch::watch::Monitor;
-use qoswatch_zoomsim::protocol::webhook_signature;
+use qoswatch_testkit::{Webhooks, metric_value};
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ pub fn test_settings(sim: &SimHandle) -> Settings {
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("address");
     settings.server.admin_listen = "127.0.0.1:0".parse().expect("address");
-    // In memory: these tests are about the API; tests/restart.rs runs the
+    // In memory: these tests are about the API; tests/processes/restart runs the
     // service on a data directory and kills it.
     settings.store.data_dir = None;
     settings.server.shutdown_grace = Duration::from_secs(5);
@@ -115,23 +115,8 @@ pub async fn spawn_app_with_extras(
     }
 }
 
-/// Polls `condition` every 20 ms until it holds or `within` passes.
-pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-pub fn now_unix() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+pub use qoswatch_testkit::eventually;
+pub use qoswatch_testkit::webhook::now_unix;
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
@@ -172,18 +157,10 @@ impl TestApp {
 
     /// POSTs a body signed with `secret` at `timestamp`.
     pub async fn post_signed(&self, body: &str, secret: &str, timestamp: i64) -> reqwest::Response {
-        let timestamp = timestamp.to_string();
-        let signature = webhook_signature(secret.as_bytes(), &timestamp, body.as_bytes());
-        self.http
-            .post(self.url("/webhooks/zoom"))
-            .header("content-type", "application/json; charset=utf-8")
-            .header("x-zm-signature", signature)
-            .header("x-zm-request-timestamp", timestamp)
-            .header("x-zm-trackingid", "v=2.0;clid=test;rid=1")
-            .body(body.to_owned())
-            .send()
+        Webhooks::new(self.url("/webhooks/zoom"), SECRET)
+            .with_tracking_id("v=2.0;clid=test;rid=1")
+            .post_signed(&self.http, body, secret, timestamp)
             .await
-            .expect("request sent")
     }
 
     /// POSTs a correctly signed webhook now.
@@ -221,26 +198,12 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.admin_url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        qoswatch_testkit::scrape(&self.http, &self.admin_url("/metrics")).await
     }
 
     /// The value of one metric line (name with labels, exactly as exported).
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let text = self.metrics().await;
-        text.lines().find_map(|line| {
-            line.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
+        metric_value(&self.metrics().await, series)
     }
 
     /// Polls `/metrics` until `series` has `value` or 5 s pass; returns the last value.
@@ -408,7 +371,7 @@ pub async fn router_app() -> RouterApp {
 /// implementation of Zoom's signature with `secret` at `timestamp`.
 pub fn signed_request(body: &str, secret: &str, timestamp: i64) -> Request<Body> {
     let timestamp = timestamp.to_string();
-    let signature = webhook_signature(secret.as_bytes(), &timestamp, body.as_bytes());
+    let signature = qoswatch_testkit::webhook::signature(secret, &timestamp, body.as_bytes());
     Request::post("/webhooks/zoom")
         .header("content-type", "application/json; charset=utf-8")
         .header("x-zm-signature", signature)
@@ -456,13 +419,7 @@ impl RouterApp {
 
     /// The value of one `/metrics` series (name with labels, as exported).
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        self.metrics().await.lines().find_map(|line| {
-            line.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
+        metric_value(&self.metrics().await, series)
     }
 
     pub async fn stop(self) {

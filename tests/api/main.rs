@@ -1,13 +1,14 @@
 //! Integration tests: the real server on a random loopback port, Zoom played
-//! by qoswatch's simulator on another. One test binary, so it links once.
-
-#[path = "../common/mod.rs"]
-mod common;
+//! by qoswatch's simulator on another; and `notify`, the channels over real
+//! sockets (fake Slack from `qoswatch-testkit`, mailcrab as SMTP). One test
+//! binary, so it links once.
 
 mod alerts;
 mod batching;
 mod browser;
 mod helpers;
+mod notify;
 mod polling;
+mod simulator;
 mod status;
 mod webhooks;

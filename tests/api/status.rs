@@ -11,8 +11,8 @@ use qoswatch_zoomsim::{Degradation, ParticipantSpec, SimConfig, Target};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::common::FakeSlack;
 use crate::helpers::*;
+use qoswatch_testkit::FakeSlack;
 
 const MEETING: &str = "5555AAAiAAAAAiAiAiiAii==";
 const JILL: &str = "16778240";

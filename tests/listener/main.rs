@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use qoswatch_zoomsim::MeetingSpec;
-use qoswatch_zoomsim::protocol::webhook_signature;
 use qoswatch_zoomsim::webhooks::meeting_started_event;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -252,7 +251,7 @@ fn signed_meeting_started() -> (Vec<u8>, Vec<u8>) {
     .to_string()
     .into_bytes();
     let timestamp = Utc::now().timestamp().to_string();
-    let signature = webhook_signature(SECRET.as_bytes(), &timestamp, &body);
+    let signature = qoswatch_testkit::webhook::signature(SECRET, &timestamp, &body);
     let head = format!(
         "POST /webhooks/zoom HTTP/1.1\r\nhost: qoswatch\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nexpect: 100-continue\r\nx-zm-signature: {signature}\r\n\

@@ -1,26 +1,25 @@
-//! `qoswatch serve` as a child process on a temporary data directory, with
-//! Zoom played by the simulator, its logs read from stderr; and what a test
-//! asks of it over HTTP: signed webhooks on fresh connections, `/metrics`.
+//! `qoswatch serve` as a child process (the kit's harness) on a temporary
+//! data directory, with Zoom played by the simulator; and what a test asks
+//! of it over HTTP: signed webhooks on fresh connections, `/metrics`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use qoswatch_testkit::metrics::Scraper;
+use qoswatch_testkit::{Process, Spawn, zoom_env};
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qoswatch");
 pub const SECRET: &str = "listener-test-webhook-secret";
 
 pub struct Qoswatch {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    process: Process,
     pub address: SocketAddr,
     _data: tempfile::TempDir,
     _sim: SimHandle,
@@ -49,131 +48,50 @@ impl Qoswatch {
         );
         let config_path = data.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("config written");
-        let mut command = match prefix.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(BIN);
-                command
-            }
-            None => Command::new(BIN),
-        };
-        let credentials = sim.credentials();
-        command
-            .args(["serve", "--config"])
+        let process = Spawn::serve(BIN, &zoom_env(&sim, SECRET))
+            .arg("--config")
             .arg(&config_path)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ZOOM_WEBHOOK_SECRET_TOKEN", SECRET)
-            .env("ZOOM_ACCOUNT_ID", &credentials.account_id)
-            .env("ZOOM_CLIENT_ID", &credentials.client_id)
-            .env(
-                "ZOOM_CLIENT_SECRET",
-                credentials.client_secret.expose_secret(),
-            )
-            .env("QOSWATCH_LOG_FORMAT", "json")
-            .env("QOSWATCH_LOG_FILTER", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("qoswatch starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut started = Qoswatch {
-            child,
-            logs,
-            address: "127.0.0.1:0".parse().expect("address"),
+            .through(prefix)
+            .start();
+        let address = process.address().await;
+        Qoswatch {
+            process,
+            address,
             _data: data,
             _sim: sim,
-        };
-        let line = started
-            .log_line("qoswatch listening", Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|| panic!("qoswatch did not listen:\n{}", started.logs()));
-        started.address = line["address"]
-            .as_str()
-            .expect("address field")
-            .parse()
-            .expect("socket address");
-        started
+        }
     }
 
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
+        self.process.logs()
     }
 
     /// The first JSON log line containing `needle`, waiting up to `within`.
     pub async fn log_line(&self, needle: &str, within: Duration) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            let found = self
-                .logs
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| line.contains(needle))
-                .cloned();
-            if let Some(line) = found {
-                return Some(serde_json::from_str(&line).expect("a JSON log line"));
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process.log_line(needle, within).await
     }
 
     /// How many log lines contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count()
+        self.process.log_count(needle)
     }
 
     pub fn sigterm(&self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
+        self.process.sigterm();
     }
 
     /// The exit status, once the process has exited; `None` if it still
     /// runs after `within`.
     pub async fn exit_within(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.process.exit_within(within).await
     }
 
-    /// The value of one series of `/metrics` (name with labels, as exported).
+    /// The value of one series of `/metrics` (name with labels, as
+    /// exported); 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = reqwest::Client::new()
-            .get(format!("http://{}/metrics", self.address))
-            .timeout(Duration::from_secs(5))
-            .send()
+        Scraper::new(self.address)
+            .value(series)
             .await
-            .expect("/metrics answers")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or(0.0)
     }
 
@@ -199,12 +117,5 @@ impl Qoswatch {
             .await
             .ok()?;
         Some((answer.status, started.elapsed()))
-    }
-}
-
-impl Drop for Qoswatch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

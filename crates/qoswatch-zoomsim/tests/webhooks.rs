@@ -1,7 +1,7 @@
 //! The webhook sender and the scenario runner against a recording receiver
 //! on loopback: Zoom's headers, event order and shapes, the url_validation
 //! check, and the demo story's timing. (qoswatch's own verifier checks the
-//! same sender in the service's `tests/simulator`.)
+//! same sender in the service's `tests/api/simulator`.)
 
 mod common;
 
