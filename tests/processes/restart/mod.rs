@@ -245,6 +245,30 @@ async fn admin_get(admin: std::net::SocketAddr, path: &str) -> serde_json::Value
         .expect("JSON")
 }
 
+/// The board shows an alert as soon as the dispatcher's router records it;
+/// its row is committed up to the store writer's linger (100 ms) later, and
+/// a kill in between loses it as a crash would. This waits, with a
+/// deadline, until the database file holds an alert event.
+async fn wait_for_a_committed_alert(data_dir: &std::path::Path) {
+    let url = format!("sqlite://{}", data_dir.join("qoswatch.db").display());
+    let count = || async {
+        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alert_events")
+            .fetch_one(&pool)
+            .await?;
+        pool.close().await;
+        Ok::<i64, sqlx::Error>(count)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count().await.unwrap_or(0) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert event committed to {url} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A silence is on disk before the API answers: after a SIGKILL it is
 /// still in force, the alert it covers is shown as firing and silenced
 /// again, and when it ends in the new process exactly one message goes out.
@@ -295,6 +319,7 @@ async fn a_silence_survives_a_kill_and_its_end_sends_one_message() {
         first.logs()
     );
     assert!(slack.requests().is_empty(), "nothing sent while silenced");
+    wait_for_a_committed_alert(&setup.data_dir()).await;
     first.kill();
 
     let second = start(&config, &env, &[]);
