@@ -123,24 +123,50 @@ pub struct Adopted {
     pub outbox: Vec<SavedMessage>,
 }
 
+/// What a dispatcher is built from.
+pub struct DispatcherSetup<'a> {
+    /// The channels to serve (the rules file's and the embedder's).
+    pub channels: &'a [Channel],
+    /// The SMTP relay, needed when a channel is e-mail.
+    pub smtp: Option<SmtpSettings>,
+    pub settings: NotifySettings,
+    /// Looks up the environment variables channels name (secrets).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Where the console channel writes its JSON lines.
+    pub console: Box<dyn io::Write + Send>,
+    pub store: Store,
+    /// What the store kept from the last run.
+    pub restored: Restored,
+}
+
+impl std::fmt::Debug for DispatcherSetup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatcherSetup")
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Dispatcher {
     /// Builds every channel (failing on a missing webhook variable or missing
     /// SMTP settings) and spawns the router and one worker per channel on
     /// `tracker`. They stop on `cancel`, after delivering what they can
     /// within `settings.shutdown_grace`. Must be called within a Tokio runtime.
-    #[allow(clippy::too_many_arguments)]
     pub fn start(
-        channels: &[Channel],
-        smtp: Option<SmtpSettings>,
-        settings: NotifySettings,
-        env: &dyn Fn(&str) -> Option<String>,
-        console: Box<dyn io::Write + Send>,
+        setup: DispatcherSetup<'_>,
         registry: &mut Registry,
         tracker: &TaskTracker,
         cancel: CancellationToken,
-        store: Store,
-        restored: Restored,
     ) -> Result<DispatchHandle, NotifyError> {
+        let DispatcherSetup {
+            channels,
+            smtp,
+            settings,
+            env,
+            console,
+            store,
+            restored,
+        } = setup;
         let settings_grace = settings.shutdown_grace;
         let smtp_timeout = smtp.as_ref().map(|s| s.timeout).unwrap_or_default();
         let clients = Clients::new(&settings, smtp.as_ref(), console)?;

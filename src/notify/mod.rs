@@ -37,7 +37,8 @@ use serde::Deserialize;
 
 pub use console::render as render_console;
 pub use dispatch::{
-    Adopted, ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, NotDrained, Restored,
+    Adopted, ChannelHealth, DeliveryFailure, DispatchHandle, Dispatcher, DispatcherSetup,
+    NotDrained, Restored,
 };
 pub use message::{Notification, Phase, SharedCause, meeting_name, truncate_chars};
 pub use metrics::{ChannelKind, NotifyMetrics};

@@ -18,7 +18,7 @@ use crate::alerting::silences::spawn_silence_keeper;
 use crate::alerting::{RulesSink, ZoomAlertRelay};
 use crate::config::Settings;
 use crate::intake::MeetingAlertSink;
-use crate::notify::{DispatchHandle, Dispatcher, Restored};
+use crate::notify::{DispatchHandle, Dispatcher, DispatcherSetup, Restored};
 use crate::status::{Status, StatusTap};
 use crate::store::{Snapshot, Store};
 use crate::watch::{FanOutSink, LoggingSink, SampleSink};
@@ -136,21 +136,23 @@ fn build_alerting(
     let rules = live.current();
     let channels = channels_with(&rules, &inputs.extra_channels);
     let dispatch = Dispatcher::start(
-        &channels,
-        settings.alerts.smtp.clone(),
-        settings.alerts.dispatch.clone(),
-        &*inputs.env,
-        inputs.console,
+        DispatcherSetup {
+            channels: &channels,
+            smtp: settings.alerts.smtp.clone(),
+            settings: settings.alerts.dispatch.clone(),
+            env: &*inputs.env,
+            console: inputs.console,
+            store: inputs.store.clone(),
+            restored: Restored {
+                unrouted: std::mem::take(&mut snapshot.unrouted),
+                grouped: std::mem::take(&mut snapshot.grouped),
+                outbox: std::mem::take(&mut snapshot.outbox),
+                status: inputs.status.clone(),
+            },
+        },
         tasks.registry,
         tasks.tracker,
         tasks.cancel.clone(),
-        inputs.store.clone(),
-        Restored {
-            unrouted: std::mem::take(&mut snapshot.unrouted),
-            grouped: std::mem::take(&mut snapshot.grouped),
-            outbox: std::mem::take(&mut snapshot.outbox),
-            status: inputs.status.clone(),
-        },
     )
     .context("cannot set up the notification channels")?;
     tracing::info!(

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use prometheus_client::registry::Registry;
 use qoswatch::notify::{
-    self, DispatchHandle, Dispatcher, Notification, NotifyError, NotifySettings, Restored,
-    SmtpSettings, SmtpTls,
+    self, DispatchHandle, Dispatcher, DispatcherSetup, Notification, NotifyError, NotifySettings,
+    Restored, SmtpSettings, SmtpTls,
 };
 use qoswatch::store::Store;
 use qoswatch_core::alert::{
@@ -187,18 +187,20 @@ impl Running {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let handle = Dispatcher::start(
-            channels,
-            smtp,
-            settings,
-            &|name| env.get(name).cloned(),
-            Box::new(console.clone()),
+            DispatcherSetup {
+                channels,
+                smtp,
+                settings,
+                env: &|name| env.get(name).cloned(),
+                console: Box::new(console.clone()),
+                store: Store::in_memory(&mut Registry::default())
+                    .await
+                    .expect("store"),
+                restored: Restored::default(),
+            },
             &mut registry,
             &tracker,
             cancel.clone(),
-            Store::in_memory(&mut Registry::default())
-                .await
-                .expect("store"),
-            Restored::default(),
         )
         .expect("dispatcher starts");
         Running {
@@ -744,16 +746,18 @@ async fn start_rejects_missing_secrets_and_smtp_with_clear_errors() {
         .expect("store");
     let start = |channels: &[Channel], env: &HashMap<String, String>| {
         Dispatcher::start(
-            channels,
-            None,
-            NotifySettings::default(),
-            &|name| env.get(name).cloned(),
-            Box::new(std::io::sink()),
+            DispatcherSetup {
+                channels,
+                smtp: None,
+                settings: NotifySettings::default(),
+                env: &|name| env.get(name).cloned(),
+                console: Box::new(std::io::sink()),
+                store: store.clone(),
+                restored: Restored::default(),
+            },
             &mut Registry::default(),
             &TaskTracker::new(),
             CancellationToken::new(),
-            store.clone(),
-            Restored::default(),
         )
     };
     let error = start(
