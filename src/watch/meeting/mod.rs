@@ -1,15 +1,26 @@
 //! The polling loop of one meeting: its watched participants (members)
 //! join and leave by command; each round it asks Zoom for the members that
 //! are due, one by one or through the list endpoint (paged), whichever the
-//! plan says is cheaper ([`plan::best_split`]), hands every sample newer
-//! than a member's last one (deduplicated by Zoom's `date_time`) to that
-//! member's observer, and backs off on failures. Alert state stays per
-//! member, in its observer.
+//! plan says is cheaper ([`crate::quota::plan::best_split`]), hands every
+//! sample newer than a member's last one (deduplicated by Zoom's
+//! `date_time`) to that member's observer, and backs off on failures. Alert
+//! state stays per member, in its observer.
+//!
+//! Samples from another source (the sample-source seam, `super::source`)
+//! arrive as [`Command::Samples`] on the same channel as joins and leaves,
+//! and take the same path as polled ones: one task owns each observer, so
+//! a sample seen by both sources is evaluated once.
 //!
 //! It ends when its last member is gone, on a stop of the whole meeting, or
 //! on cancellation. What a meeting's end means for the others (an account
 //! without the Dashboard) is the registry's business, reached through
 //! [`MeetingHost`]: this file never calls the registry itself.
+//!
+//! - `member`: one watched participant and what the loop keeps of it;
+//! - `schedule`: which members are due, one by one or listed;
+//! - `singles`, `list`: a round of single requests, a round of list pages;
+//! - `samples`: the one path from a sample to the observer (dedup, store);
+//! - `failures`: what a failed poll does, per kind of failure.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,10 +33,12 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::WatchMetrics;
 use super::settings::PollingSettings;
 use super::sink::SampleSink;
+use super::source::Source;
 use crate::logging::LogEvery;
 use crate::quota::Planner;
 use crate::store::Store;
 use crate::zoom::client::ZoomClient;
+use qoswatch_core::qos::QosSample;
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::subject::{StopReason, WatchSubject};
 
@@ -70,6 +83,13 @@ pub(super) enum Command {
     Leave {
         id: u64,
         reason: StopReason,
+    },
+    /// Samples of one member (its registry id) from a source other than
+    /// this loop's polls: the same path as polled ones (see `samples.rs`).
+    Samples {
+        id: u64,
+        samples: Vec<QosSample>,
+        source: Source,
     },
 }
 
@@ -128,10 +148,10 @@ pub(super) trait MeetingHost: Send + Sync {
     fn retire(&self, commands: &mpsc::UnboundedReceiver<Command>) -> bool;
 }
 
-mod answer;
 mod failures;
 mod list;
 mod member;
+mod samples;
 mod schedule;
 mod singles;
 
@@ -303,6 +323,15 @@ impl<'a> MeetingPoller<'a> {
                     member.ending.get_or_insert(reason);
                 }
             }
+            Command::Samples {
+                id,
+                samples,
+                source,
+            } => {
+                let offered = samples.len();
+                let new = self.delivered(id, samples, source, Utc::now());
+                tracing::trace!(%source, offered, new, "samples delivered");
+            }
         }
     }
 
@@ -334,3 +363,5 @@ impl<'a> MeetingPoller<'a> {
         self.finish_ending();
     }
 }
+#[cfg(test)]
+mod tests;
