@@ -105,6 +105,26 @@ pub(super) fn poll_context(
     credentials: Credentials,
     registry: &mut Registry,
 ) -> PollContext {
+    let (client, planner) =
+        client_and_planner(&settings, api_base, token_url, credentials, registry);
+    PollContext {
+        client,
+        planner,
+        settings,
+        metrics: WatchMetrics::register(registry),
+        samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
+        fallback_log: LogEvery::new(Duration::from_secs(60)),
+    }
+}
+
+/// A client of `api_base` and a planner, on one budget.
+fn client_and_planner(
+    settings: &PollingSettings,
+    api_base: &str,
+    token_url: &str,
+    credentials: Credentials,
+    registry: &mut Registry,
+) -> (Arc<ZoomClient>, Arc<Planner>) {
     let budget = Arc::new(Budget::new(50, 50_000_000, registry));
     let client = ZoomClient::new(
         ClientSettings {
@@ -120,14 +140,7 @@ pub(super) fn poll_context(
     )
     .expect("client builds");
     let planner = Planner::new(settings.plan(), 1.0, budget, registry);
-    PollContext {
-        client: Arc::new(client),
-        planner: Arc::new(planner),
-        settings,
-        metrics: WatchMetrics::register(registry),
-        samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
-        fallback_log: LogEvery::new(Duration::from_secs(60)),
-    }
+    (Arc::new(client), Arc::new(planner))
 }
 
 /// Credentials no server checks.
@@ -204,8 +217,8 @@ impl Kit {
                 sim.credentials().client_secret.expose_secret().to_owned(),
             ),
         };
-        let ctx = poll_context(
-            settings.clone(),
+        let (client, planner) = client_and_planner(
+            &settings,
             &sim.api_base(),
             &sim.token_url(),
             credentials,
@@ -219,10 +232,10 @@ impl Kit {
         let tracker = TaskTracker::new();
         let monitor = Monitor::new(
             MonitorParts {
-                client: ctx.client,
+                client,
                 sink: Arc::new(sink.clone()),
                 store,
-                planner: ctx.planner,
+                planner,
                 settings,
                 leases: None,
             },
@@ -271,6 +284,11 @@ impl Kit {
                 .parse()
                 .ok()
         })
+    }
+
+    /// The application shuts down (its token is cancelled).
+    pub(super) fn shut_down(&self) {
+        self.cancel.cancel();
     }
 
     /// Stops every task and the simulator.

@@ -239,3 +239,6 @@ impl Monitor {
         self.books().meetings.keys().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
