@@ -3,7 +3,7 @@
 # shared) machine.
 #
 # Usage:
-#   scripts/mutants.sh FILE...            e.g. scripts/mutants.sh src/zoom/budget.rs
+#   scripts/mutants.sh FILE...            e.g. scripts/mutants.sh src/quota/budget.rs
 #   scripts/mutants.sh --iterate FILE...  re-test only what the last run did not catch
 #
 # Each file is tested with the library unit tests plus the integration test
@@ -42,13 +42,13 @@ fi
 # Integration test binaries that cover each service file (beyond --lib).
 service_tests() {
     case $1 in
-    src/zoom/budget.rs | src/zoom/mod.rs | src/zoom/client.rs | src/zoom/event.rs)
+    src/quota/budget.rs | src/zoom/mod.rs | src/zoom/client/* | src/zoom/event.rs)
         echo "api simulator" ;;
     src/zoom/signature.rs) echo "api simulator" ;;
     src/backoff.rs) echo "api notify" ;;
     src/notify/*) echo "api notify" ;;
     # The plan is pure arithmetic, the planner its live wrapper: unit tests.
-    src/watch/plan.rs | src/watch/planner.rs) echo "" ;;
+    src/quota/plan.rs | src/quota/planner.rs) echo "" ;;
     src/watch/* | src/pipeline.rs | src/http.rs | src/startup.rs) echo "api" ;;
     # The store's logic has unit tests on a real SQLite file; tests/restart
     # (real processes, ~30 s a run) covers its wiring and runs in CI.
