@@ -224,13 +224,20 @@ impl<'a> MeetingPoller<'a> {
             self.members[index].ending.get_or_insert(reason);
         }
         self.finish_ending();
-        // Joins that raced the end: they never started polling.
+        // Joins that raced the end: they never started polling. Samples
+        // that raced it: their watch is over.
         while let Ok(command) = commands.try_recv() {
-            if let Command::Join(joining) = command {
-                let mut observer = self.sink.open(&joining.subject, joining.resume.alert_state);
-                observer.finished(&joining.subject, reason, Utc::now());
-                self.host
-                    .member_finished(&joining.subject, joining.id, reason);
+            match command {
+                Command::Join(joining) => {
+                    let mut observer = self.sink.open(&joining.subject, joining.resume.alert_state);
+                    observer.finished(&joining.subject, reason, Utc::now());
+                    self.host
+                        .member_finished(&joining.subject, joining.id, reason);
+                }
+                Command::Samples {
+                    samples, source, ..
+                } => self.ctx.metrics.not_watched(source, samples.len()),
+                Command::Leave { .. } => {}
             }
         }
         self.ctx.planner.withdraw(self.planner_id);
