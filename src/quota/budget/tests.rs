@@ -563,3 +563,21 @@ fn midnight_is_computed_in_utc() {
         .with_timezone(&Utc);
     assert_eq!(until_next_utc_midnight(now), Duration::from_secs(60));
 }
+
+#[tokio::test(start_paused = true)]
+async fn today_is_the_quota_clocks_day_and_turns_at_its_midnight() {
+    // The heartbeat stamps the shared database's count with this day.
+    let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 23, 59, 0).unwrap();
+    let clock = QuotaClock::Accelerated {
+        at,
+        since: Instant::now(),
+        speed: 10,
+    };
+    let budget = budget(100, 3).with_clock(clock);
+    assert_eq!(budget.today(), at.date_naive());
+    budget.acquire().await.expect("quota left");
+    // Seven real seconds at 10x: past the quota clock's midnight.
+    tokio::time::advance(Duration::from_secs(7)).await;
+    assert_eq!(budget.today(), at.date_naive().succ_opt().unwrap());
+    assert_eq!(budget.quota().used_today, 0, "the new day's count");
+}
