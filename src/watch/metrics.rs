@@ -8,11 +8,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::ended::Ended;
+use super::source::Source;
 use super::subject::StopReason;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+/// Where samples came from: [`Source::as_str`], a fixed set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
 }
 
 /// The `kind` label of the memory of ended participants and meetings:
@@ -34,6 +41,9 @@ pub(super) struct WatchMetrics {
     pub(super) refused: Counter,
     stopped: Family<ReasonLabel, Counter>,
     pub(super) samples: Counter,
+    samples_by_source: Family<SourceLabel, Counter>,
+    samples_repeated: Family<SourceLabel, Counter>,
+    samples_not_watched: Family<SourceLabel, Counter>,
     pub(super) samples_dropped: Counter,
     pub(super) bad_values: Counter,
     pub(super) poll_errors: Counter,
@@ -74,6 +84,21 @@ impl WatchMetrics {
             "qoswatch_samples",
             "New QoS samples handed to the rules",
             metrics.samples.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_by_source",
+            "New QoS samples handed to the rules, by source (poll: the Dashboard poller; push: delivered by another source)",
+            metrics.samples_by_source.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_repeated",
+            "QoS samples not evaluated because the watch already had one as new (same date_time), by source",
+            metrics.samples_repeated.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_not_watched",
+            "QoS samples delivered for a participant not watched here (not evaluated), by source",
+            metrics.samples_not_watched.clone(),
         );
         registry.register(
             "qoswatch_samples_dropped",
@@ -122,6 +147,33 @@ impl WatchMetrics {
     pub(super) fn forgotten_early(&self, kind: &'static str, count: usize) {
         self.forgotten_early
             .get_or_create(&KindLabel { kind })
+            .inc_by(count as u64);
+    }
+
+    /// `count` new samples from `source` went to an observer.
+    pub(super) fn taken(&self, source: Source, count: usize) {
+        self.samples_by_source
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc_by(count as u64);
+    }
+
+    /// A sample from `source` was not newer than the watch's last.
+    pub(super) fn repeated(&self, source: Source) {
+        self.samples_repeated
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
+            .inc();
+    }
+
+    /// `count` samples from `source` came for a participant not watched.
+    pub(super) fn not_watched(&self, source: Source, count: usize) {
+        self.samples_not_watched
+            .get_or_create(&SourceLabel {
+                source: source.as_str(),
+            })
             .inc_by(count as u64);
     }
 

@@ -5,6 +5,11 @@
 //!
 //! - [`sink`]: the seam through which samples leave (`SampleSink` opens one
 //!   `WatchObserver` per watch); `FanOutSink` hands a watch to several.
+//! - [`source`]: the sample-source seam, where samples come in: the
+//!   Dashboard poller is one [`Source`]; another (a push source) hands a
+//!   watched participant's samples to [`Monitor::deliver`], and they take
+//!   the polled samples' path (deduplicated by `date_time` per watch, so a
+//!   sample from both sources is evaluated once).
 //! - `meeting`: the polling loop of one meeting. It returns how the
 //!   meeting's polling ended (`meeting::PollEnd`) and reaches the registry
 //!   only through the `MeetingHost` trait. Its intervals come from the
@@ -26,8 +31,14 @@ mod metrics;
 mod registry;
 pub mod settings;
 pub mod sink;
+pub mod source;
+#[cfg(test)]
+mod test_kit;
+#[cfg(test)]
+mod tests;
 
 pub use qoswatch_core::subject::{self, StopReason, WatchSubject};
 pub use registry::{Monitor, MonitorParts, StartOutcome};
 pub use settings::PollingSettings;
 pub use sink::{FanOutSink, LoggingSink, SampleSink, WatchObserver};
+pub use source::{Delivered, Source};

@@ -1,0 +1,62 @@
+//! One watched participant of a meeting, as its loop keeps it.
+
+use chrono::{DateTime, Utc};
+use qoswatch_core::rules::Attention;
+use qoswatch_core::subject::{StopReason, WatchSubject};
+use tokio::time::Instant;
+
+use super::Joining;
+use crate::watch::sink::WatchObserver;
+
+/// One watched participant of the meeting.
+pub(super) struct Member {
+    pub(super) id: u64,
+    pub(super) subject: WatchSubject,
+    pub(super) observer: Box<dyn WatchObserver>,
+    pub(super) started: Instant,
+    pub(super) last_seen: Option<DateTime<Utc>>,
+    pub(super) last_new_sample: Instant,
+    /// The last successful answer that held this member.
+    pub(super) last_refresh: Option<Instant>,
+    /// Intervals count from here: the last answer, or the join.
+    pub(super) due_from: Instant,
+    /// After a failure, not before this.
+    pub(super) retry_at: Option<Instant>,
+    pub(super) failures: u32,
+    pub(super) answered_before: bool,
+    /// Calm answers with new samples in a row (the interval doubles each).
+    pub(super) calm_answers: u32,
+    /// Set when the member's watch ends during a round.
+    pub(super) ending: Option<StopReason>,
+}
+
+impl Member {
+    pub(super) fn new(
+        joining: Joining,
+        observer: Box<dyn WatchObserver>,
+        first_poll: Instant,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            id: joining.id,
+            subject: joining.subject,
+            observer,
+            started: now.checked_sub(joining.resume.age).unwrap_or(now),
+            last_seen: joining.resume.last_seen,
+            last_new_sample: now,
+            last_refresh: None,
+            due_from: first_poll,
+            retry_at: None,
+            failures: 0,
+            answered_before: false,
+            calm_answers: 0,
+            ending: None,
+        }
+    }
+
+    /// Whether the member needs the fastest interval: something fires, is
+    /// pending or near a threshold, or no sample has come yet.
+    pub(super) fn urgent(&self) -> bool {
+        self.last_seen.is_none() || self.observer.attention() >= Attention::Near
+    }
+}

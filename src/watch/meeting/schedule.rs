@@ -1,0 +1,106 @@
+//! Which members are due, and how: one by one or listed.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::MeetingPoller;
+use crate::quota::plan::{self, MeetingDemand};
+
+/// When and how the next round polls.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Schedule {
+    /// When something is due next.
+    pub(super) wake: Instant,
+    /// Members (by index) due for a request of their own.
+    pub(super) singles_due: Vec<usize>,
+    /// Members (by index) covered by a listing, if the listing is due.
+    pub(super) list_due: Option<Vec<usize>>,
+}
+
+impl MeetingPoller<'_> {
+    /// Requests one listing of the meeting costs, if it may be listed.
+    pub(super) fn pages(&self) -> Option<u32> {
+        if !self.ctx.planner.adaptive() {
+            return None;
+        }
+        let size = self
+            .page_size
+            .unwrap_or(u64::from(self.settings().page_size))
+            .max(1);
+        let participants = self
+            .total_records
+            .unwrap_or(0)
+            .max(self.members.len() as u64);
+        Some(
+            u32::try_from(participants.div_ceil(size))
+                .unwrap_or(u32::MAX)
+                .max(1),
+        )
+    }
+
+    /// Each member's `(desired interval, urgent)`.
+    pub(super) fn wishes(&self) -> Vec<(Duration, bool)> {
+        self.members
+            .iter()
+            .map(|m| {
+                let urgent = m.urgent();
+                (self.ctx.planner.desired(urgent, m.calm_answers), urgent)
+            })
+            .collect()
+    }
+
+    /// Tells the planner what this meeting wants.
+    pub(super) fn publish(&self) {
+        let demand = MeetingDemand {
+            members: self
+                .wishes()
+                .into_iter()
+                .map(|(desired, urgent)| (desired.as_secs_f64(), urgent))
+                .collect(),
+            pages: self.pages(),
+        };
+        let oldest = self
+            .members
+            .iter()
+            .map(|m| m.last_refresh.unwrap_or(m.started))
+            .min()
+            .unwrap_or_else(Instant::now);
+        self.ctx.planner.publish(self.planner_id, demand, oldest);
+    }
+
+    /// Which members are polled how, and when the next of them is due.
+    pub(super) fn schedule(&self, now: Instant) -> Schedule {
+        let intervals: Vec<Duration> = self
+            .wishes()
+            .into_iter()
+            .map(|(desired, urgent)| self.ctx.planner.interval(desired, urgent))
+            .collect();
+        let due: Vec<Instant> = self
+            .members
+            .iter()
+            .zip(&intervals)
+            .map(|(m, interval)| m.retry_at.unwrap_or(m.due_from + *interval))
+            .collect();
+        // The cheapest split: the `singles` shortest intervals on their own.
+        let seconds: Vec<f64> = intervals.iter().map(Duration::as_secs_f64).collect();
+        let (singles, _) = plan::best_split(&seconds, self.pages());
+        let singles = if self.list_only { 0 } else { singles };
+        let mut order: Vec<usize> = (0..self.members.len()).collect();
+        order.sort_by(|a, b| intervals[*a].cmp(&intervals[*b]).then(a.cmp(b)));
+        let (alone, listed) = order.split_at(singles);
+        let list_due = listed.iter().map(|i| due[*i]).min();
+        let singles_due: Vec<usize> = alone.iter().copied().filter(|i| due[*i] <= now).collect();
+        let wake = alone
+            .iter()
+            .map(|i| due[*i])
+            .chain(list_due)
+            .min()
+            .unwrap_or(now);
+        Schedule {
+            wake,
+            singles_due,
+            list_due: list_due.filter(|at| *at <= now).map(|_| listed.to_vec()),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Several replicas: meetings handed over, watches adopted, ends seen elsewhere.
+
+use chrono::{DateTime, Utc};
+use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::subject::StopReason;
+use tokio::time::Instant;
+
+use super::{Monitor, instant_of};
+use crate::store::SavedWatch;
+use crate::watch::meeting::{Command, Resume};
+
+impl Monitor {
+    /// Stops polling a meeting whose lease another replica holds now. Its
+    /// watches stay running in the store and keep their alert state.
+    /// Returns 1 if a task was stopped.
+    pub fn hand_over(&self, meeting_uuid: &str) -> usize {
+        let books = self.books();
+        match books.meetings.get(meeting_uuid) {
+            Some(task) => {
+                task.stop.request(StopReason::HandedOver);
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// Stops polling every meeting (the leases expired without a heartbeat).
+    pub fn hand_over_all(&self) -> usize {
+        let books = self.books();
+        for task in books.meetings.values() {
+            task.stop.request(StopReason::HandedOver);
+        }
+        books.meetings.len()
+    }
+
+    /// Takes on a running watch from the shared database (a member of a
+    /// meeting this replica now holds), with its alert state. False when
+    /// it was refused (ended, at capacity, shutting down).
+    pub fn adopt(&self, saved: SavedWatch) -> bool {
+        let SavedWatch {
+            subject,
+            started_at,
+            last_seen,
+            alert_state,
+        } = saved;
+        let resume = Resume {
+            // Polled before, by another replica: poll at once. Never polled
+            // (joined through another replica a moment ago): one interval
+            // after the join, as a new joiner.
+            poll_now: last_seen.is_some(),
+            last_seen,
+            alert_state,
+            age: (Utc::now() - started_at).to_std().unwrap_or_default(),
+        };
+        self.join(subject, resume).is_ok()
+    }
+
+    /// Participants and meetings that ended through webhooks another
+    /// replica took (or this one: harmless): remembered against late
+    /// retries, and their watches here stopped.
+    pub fn ended_elsewhere(
+        &self,
+        participants: &[(ParticipantKey, DateTime<Utc>)],
+        meetings: &[(String, DateTime<Utc>)],
+    ) {
+        let now = Instant::now();
+        {
+            let mut ended = self.ended();
+            for (key, at) in participants {
+                if !ended.participants.contains(key, now) {
+                    ended.participants.insert(key.clone(), instant_of(*at), now);
+                }
+            }
+            for (uuid, at) in meetings {
+                if !ended.meetings.contains(uuid, now) {
+                    ended.meetings.insert(uuid.clone(), instant_of(*at), now);
+                }
+            }
+            self.metrics().remembered_ended(&ended);
+        }
+        let books = self.books();
+        for (key, _) in participants {
+            if let (Some(watch), Some(task)) = (
+                books.watches.get(key),
+                books.meetings.get(&key.meeting_uuid),
+            ) {
+                let _ = task.commands.send(Command::Leave {
+                    id: watch.id,
+                    reason: StopReason::Left,
+                });
+            }
+        }
+        for (uuid, _) in meetings {
+            if let Some(task) = books.meetings.get(uuid) {
+                task.stop.request(StopReason::MeetingEnded);
+            }
+        }
+    }
+}

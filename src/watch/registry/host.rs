@@ -1,0 +1,65 @@
+//! The registry as a meeting task's host, and the guard that frees its entries.
+
+use qoswatch_core::subject::{StopReason, WatchSubject};
+use tokio::sync::mpsc;
+
+use super::Monitor;
+use crate::watch::meeting::{Command, MeetingHost};
+
+/// The registry as one meeting task's host.
+pub(super) struct Host {
+    pub(super) monitor: Monitor,
+    pub(super) meeting: u64,
+    pub(super) uuid: String,
+}
+
+impl MeetingHost for Host {
+    fn member_finished(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
+        self.monitor.finish_watch(subject, id, reason);
+    }
+
+    fn retire(&self, commands: &mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut books = self.monitor.books();
+        let waiting =
+            !commands.is_empty() || books.watches.values().any(|w| w.meeting == self.meeting);
+        if waiting {
+            return false;
+        }
+        if books
+            .meetings
+            .get(&self.uuid)
+            .is_some_and(|task| task.id == self.meeting)
+        {
+            books.meetings.remove(&self.uuid);
+        }
+        true
+    }
+}
+
+/// Frees a meeting task's registry entries (its watches, itself) when the
+/// task ends in any way.
+pub(super) struct EntryGuard {
+    pub(super) monitor: Monitor,
+    pub(super) meeting: u64,
+    pub(super) uuid: String,
+}
+
+impl Drop for EntryGuard {
+    fn drop(&mut self) {
+        let mut books = self.monitor.books();
+        books
+            .watches
+            .retain(|_, watch| watch.meeting != self.meeting);
+        if books
+            .meetings
+            .get(&self.uuid)
+            .is_some_and(|task| task.id == self.meeting)
+        {
+            books.meetings.remove(&self.uuid);
+        }
+        self.monitor
+            .metrics()
+            .active
+            .set(books.watches.len() as i64);
+    }
+}

@@ -1,0 +1,244 @@
+//! The watcher registry: watches started and stopped by webhooks
+//! (idempotently, keyed by [`ParticipantKey`]), one owned polling task per
+//! meeting with watched participants (its members join and leave by
+//! command), and the consequences a meeting's end has for the others.
+//!
+//! - this file: the books (watches and meeting tasks, under one lock) and
+//!   what the registry tells about them;
+//! - `start`: the checks before a watch, its entry, the meeting's task;
+//! - `stop`: stopping watches, and what a `PollEnd` means for the others;
+//! - `remember`: the memory of participants who left and meetings that ended;
+//! - `resume`: taking back what the store kept, once, before serving;
+//! - `handover`: several replicas (hand over, adopt, ends seen elsewhere);
+//! - `delivery`: the sample-source seam's entry ([`Monitor::deliver`]);
+//! - `host`: the registry as a meeting task's `MeetingHost`.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::registry::Registry;
+use qoswatch_core::alert::ParticipantKey;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use tokio::sync::mpsc;
+
+use super::ended::Ended;
+use super::meeting::{Command, PollContext, StopRequest};
+use super::metrics::WatchMetrics;
+use super::settings::PollingSettings;
+use super::sink::SampleSink;
+use crate::logging::LogEvery;
+use crate::quota::Planner;
+use crate::store::Store;
+use crate::store::leases::Leases;
+use crate::zoom::client::ZoomClient;
+
+/// What `start_watch` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// A watcher for this key already runs (a duplicate delivery).
+    AlreadyWatching,
+    /// This participant already left, or the meeting ended: a late retry of
+    /// `participant_joined` (Zoom retries up to 85 minutes later).
+    AlreadyEnded,
+    /// `polling.max_watchers` reached.
+    AtCapacity,
+    /// Zoom said the account cannot use the Dashboard API; retried later.
+    PollingDisabled,
+    ShuttingDown,
+    /// The shared database did not take the watch (several replicas): Zoom
+    /// should deliver the webhook again.
+    StoreUnavailable,
+}
+
+/// A running watch, as the registry sees it.
+#[derive(Debug)]
+struct Watch {
+    id: u64,
+    /// The id of the meeting task polling it.
+    meeting: u64,
+}
+
+/// A meeting's polling task, as the registry sees it.
+#[derive(Debug)]
+struct MeetingTask {
+    id: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    stop: Arc<StopRequest>,
+}
+
+/// The watches and the meeting tasks polling them, changed together under
+/// one lock: a join and a meeting task's retirement never cross.
+#[derive(Debug, Default)]
+struct Books {
+    watches: HashMap<ParticipantKey, Watch>,
+    meetings: HashMap<String, MeetingTask>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    books: Mutex<Books>,
+    next_id: AtomicU64,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    poll: PollContext,
+    sink: Arc<dyn SampleSink>,
+    store: Store,
+    /// Set after Zoom's code 200: no polling until then.
+    polling_disabled_until: Mutex<Option<Instant>>,
+    /// Participants and meetings whose watch ended recently, so that a late
+    /// retry of `participant_joined` does not watch someone who is gone.
+    ended: Mutex<Ended>,
+    /// "Forgotten early because the memory is full", once a minute.
+    forgotten_log: LogEvery,
+    /// With a shared database: the leases that say which replica polls a
+    /// meeting. Without: this process polls every meeting.
+    leases: Option<Arc<Leases>>,
+}
+
+use crate::store::REMEMBER_ENDED;
+
+/// The `Instant` that was `at` on the wall clock (now, if `at` is in the future).
+fn instant_of(at: DateTime<Utc>) -> Instant {
+    let ago = (Utc::now() - at).to_std().unwrap_or_default();
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
+/// How long polling stays off after Zoom says the account is not entitled.
+const NOT_ENTITLED_COOL_OFF: Duration = Duration::from_secs(15 * 60);
+
+/// The watcher registry. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+}
+
+/// What a [`Monitor`] is built from.
+#[derive(Debug)]
+pub struct MonitorParts {
+    pub client: Arc<ZoomClient>,
+    /// Where every watch's samples go.
+    pub sink: Arc<dyn SampleSink>,
+    pub store: Store,
+    pub planner: Arc<Planner>,
+    pub settings: PollingSettings,
+    /// With a shared database: the leases that say which replica polls a
+    /// meeting (a webhook claims its meeting's lease).
+    pub leases: Option<Arc<Leases>>,
+}
+
+mod delivery;
+mod handover;
+mod host;
+mod remember;
+mod resume;
+mod start;
+mod stop;
+
+impl Monitor {
+    /// The registry, and the planner's task on `tracker`.
+    pub fn new(
+        parts: MonitorParts,
+        tracker: TaskTracker,
+        cancel: CancellationToken,
+        registry: &mut Registry,
+    ) -> Self {
+        let MonitorParts {
+            client,
+            sink,
+            store,
+            planner,
+            settings,
+            leases,
+        } = parts;
+        let metrics = WatchMetrics::register(registry);
+        let ended = Ended::new(REMEMBER_ENDED, settings.max_remembered_ended);
+        tracker.spawn(planner.clone().run(cancel.child_token()));
+        Self {
+            inner: Arc::new(Inner {
+                books: Mutex::new(Books::default()),
+                next_id: AtomicU64::new(1),
+                tracker,
+                cancel,
+                poll: PollContext {
+                    client,
+                    planner,
+                    settings,
+                    metrics,
+                    samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
+                    fallback_log: LogEvery::new(Duration::from_secs(60)),
+                },
+                sink,
+                store,
+                polling_disabled_until: Mutex::new(None),
+                ended: Mutex::new(ended),
+                forgotten_log: LogEvery::new(Duration::from_secs(60)),
+                leases,
+            }),
+        }
+    }
+
+    fn metrics(&self) -> &WatchMetrics {
+        &self.inner.poll.metrics
+    }
+
+    fn books(&self) -> MutexGuard<'_, Books> {
+        self.inner.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The planner of the polling intervals.
+    pub fn planner(&self) -> &Arc<Planner> {
+        &self.inner.poll.planner
+    }
+
+    fn ended(&self) -> MutexGuard<'_, Ended> {
+        self.inner.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of running watchers.
+    pub fn active(&self) -> usize {
+        self.books().watches.len()
+    }
+
+    /// Whether a participant is being watched.
+    pub fn is_watching(&self, key: &ParticipantKey) -> bool {
+        self.books().watches.contains_key(key)
+    }
+
+    /// Number of meetings being polled.
+    pub fn meetings_polled(&self) -> usize {
+        self.books().meetings.len()
+    }
+
+    /// Whether Zoom said the account cannot use the Dashboard API (recently).
+    pub fn polling_disabled(&self) -> bool {
+        let mut until = self
+            .inner
+            .polling_disabled_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                self.metrics().polling_disabled.set(0);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The meetings this process polls now.
+    pub fn meeting_uuids(&self) -> Vec<String> {
+        self.books().meetings.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
