@@ -352,3 +352,125 @@ fn a_loop_in_the_table_is_found() {
     .expect("table");
     assert_eq!(find_loop(&acyclic), None);
 }
+
+/// The most lines of a production file (its unit tests not counted).
+const MAX_FILE_LINES: usize = 600;
+/// The most lines of a production function.
+const MAX_FUNCTION_LINES: usize = 80;
+
+/// The production part of a file: everything before a trailing
+/// `#[cfg(test)] mod … {` block.
+fn production_lines(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|pair| {
+            pair[0].starts_with("#[cfg(test)]")
+                && pair[1].trim_start().starts_with("mod ")
+                && pair[1].trim_end().ends_with('{')
+        })
+        .unwrap_or(lines.len());
+    lines[..end].to_vec()
+}
+
+/// Each function of `lines` with its length in lines, from its `fn` line
+/// to its closing brace (braces in strings and comments are rare enough
+/// in this code base not to matter; a bodyless `fn …;` is skipped).
+fn function_lengths(lines: &[&str]) -> Vec<(usize, String, usize)> {
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = code_of(line).trim_start();
+        let after_visibility = code
+            .strip_prefix("pub(crate) ")
+            .or_else(|| code.strip_prefix("pub(super) "))
+            .or_else(|| code.strip_prefix("pub "))
+            .unwrap_or(code);
+        let after_async = after_visibility
+            .strip_prefix("async ")
+            .or_else(|| after_visibility.strip_prefix("const "))
+            .unwrap_or(after_visibility);
+        let Some(rest) = after_async.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0usize;
+        let mut opened = false;
+        for (offset, body) in lines[start..].iter().enumerate() {
+            let code = code_of(body);
+            if !opened && code.trim_end().ends_with(';') && !code.contains('{') {
+                break;
+            }
+            for c in code.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                found.push((start + 1, name.clone(), offset + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Whether a file of `src/` holds only tests.
+fn is_test_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name == "tests.rs"
+        || name.ends_with("_tests.rs")
+        || path.components().any(|c| c.as_os_str() == "tests")
+}
+
+#[test]
+fn production_rooms_and_functions_stay_small() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !is_test_file(f)) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines = production_lines(&text);
+        let shown = file.strip_prefix(root()).unwrap_or(file).display();
+        if lines.len() > MAX_FILE_LINES {
+            found.push(format!(
+                "{shown}: {} lines of production code (at most {MAX_FILE_LINES}): split it by job",
+                lines.len()
+            ));
+        }
+        for (line, name, length) in function_lengths(&lines) {
+            if length > MAX_FUNCTION_LINES {
+                found.push(format!(
+                    "{shown}:{line}: fn {name} is {length} lines (at most {MAX_FUNCTION_LINES}): name its steps"
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "rooms too large:\n{}", found.join("\n"));
+}
+
+#[test]
+fn function_lengths_count_from_fn_to_the_closing_brace() {
+    let text = "pub async fn one(\n    a: u8,\n) -> u8 {\n    if a > 0 {\n        a\n    } else {\n        0\n    }\n}\n\
+                fn declared();\n\
+                pub(crate) fn two() {}\n\
+                #[cfg(test)]\nmod tests {\n    fn inside() {\n    }\n}\n";
+    let lines = production_lines(text);
+    assert_eq!(lines.len(), 11, "the test module is not production code");
+    assert_eq!(
+        function_lengths(&lines),
+        vec![(1, "one".to_owned(), 9), (11, "two".to_owned(), 1)]
+    );
+}
