@@ -581,3 +581,44 @@ async fn today_is_the_quota_clocks_day_and_turns_at_its_midnight() {
     assert_eq!(budget.today(), at.date_naive().succ_opt().unwrap());
     assert_eq!(budget.quota().used_today, 0, "the new day's count");
 }
+
+#[tokio::test(start_paused = true)]
+async fn more_replicas_space_the_next_request_by_the_new_share_and_the_same_count_changes_nothing()
+{
+    // Alone at 10 a second; the same count again does not delay the first.
+    let budget = budget(10, 1000);
+    budget.share(1, 0, None);
+    let start = Instant::now();
+    budget.acquire().await.expect("quota left");
+    assert_eq!(Instant::now() - start, Duration::ZERO);
+    // A second replica: 5 a second each, 205 ms apart, from now on
+    // (the old schedule's 102.5 ms would crowd the new share).
+    budget.share(2, 0, None);
+    budget.acquire().await.expect("quota left");
+    let gap = Instant::now() - start;
+    assert!(
+        gap.abs_diff(Duration::from_millis(205)) <= Duration::from_millis(1),
+        "{gap:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn of_a_pause_here_and_one_recorded_elsewhere_the_longer_holds() {
+    let budget = budget(100, 1000);
+    budget.rate_limited(Some(Duration::from_secs(10)));
+    budget.share(2, 0, Some(Utc::now() + chrono::Duration::seconds(2)));
+    let left = budget.paused_for().expect("paused");
+    assert!(
+        left > Duration::from_secs(9),
+        "a shorter one does not cut it: {left:?}"
+    );
+
+    let budget = super::tests::budget(100, 1000);
+    budget.rate_limited(Some(Duration::from_secs(2)));
+    budget.share(2, 0, Some(Utc::now() + chrono::Duration::seconds(10)));
+    let left = budget.paused_for().expect("paused");
+    assert!(
+        left > Duration::from_secs(9),
+        "a longer one extends it: {left:?}"
+    );
+}
