@@ -622,3 +622,54 @@ async fn of_a_pause_here_and_one_recorded_elsewhere_the_longer_holds() {
         "a longer one extends it: {left:?}"
     );
 }
+
+#[tokio::test]
+async fn a_budget_takes_over_todays_count_and_a_pause_in_force_from_the_store() {
+    let mut registry = Registry::default();
+    let store = Store::in_memory(&mut registry).await.expect("store");
+    let today = Utc::now().date_naive();
+    let saved = |day, paused_for: i64| BudgetUse {
+        day,
+        used: 7,
+        paused_until: Some(Utc::now() + chrono::Duration::seconds(paused_for)),
+    };
+    let taken = budget(100, 1000).persisted(store.clone(), Some(saved(today, 30)));
+    assert_eq!(taken.used_today(), 7, "today's count");
+    let left = taken.paused_for().expect("the pause holds");
+    assert!(
+        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
+
+    let yesterday = today.pred_opt().unwrap();
+    let stale = budget(100, 1000).persisted(store.clone(), Some(saved(yesterday, -5)));
+    assert_eq!(stale.used_today(), 0, "another day's count is not today's");
+    assert_eq!(stale.paused_for(), None, "a pause that is over");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_count_and_a_pause_reach_the_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = crate::store::StoreSettings {
+        data_dir: Some(dir.path().join("data")),
+        ..crate::store::StoreSettings::default()
+    };
+    let (store, _) = Store::open(&settings, &mut Registry::default())
+        .await
+        .expect("opens");
+    let budget = budget(100, 1000).persisted(store.clone(), None);
+    budget.acquire().await.expect("quota left");
+    budget.acquire().await.expect("quota left");
+    budget.rate_limited(Some(Duration::from_secs(60)));
+    store.close().await;
+    let (store, snapshot) = Store::open(&settings, &mut Registry::default())
+        .await
+        .expect("reopens");
+    let saved = snapshot.budget.expect("the budget was saved");
+    assert_eq!(saved.used, 2);
+    assert_eq!(saved.day, Utc::now().date_naive());
+    let paused_until = saved.paused_until.expect("the pause was saved");
+    assert!(paused_until > Utc::now() + chrono::Duration::seconds(50));
+    store.close().await;
+}
