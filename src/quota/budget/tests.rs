@@ -581,3 +581,95 @@ async fn today_is_the_quota_clocks_day_and_turns_at_its_midnight() {
     assert_eq!(budget.today(), at.date_naive().succ_opt().unwrap());
     assert_eq!(budget.quota().used_today, 0, "the new day's count");
 }
+
+#[tokio::test(start_paused = true)]
+async fn more_replicas_space_the_next_request_by_the_new_share_and_the_same_count_changes_nothing()
+{
+    // Alone at 10 a second; the same count again does not delay the first.
+    let budget = budget(10, 1000);
+    budget.share(1, 0, None);
+    let start = Instant::now();
+    budget.acquire().await.expect("quota left");
+    assert_eq!(Instant::now() - start, Duration::ZERO);
+    // A second replica: 5 a second each, 205 ms apart, from now on
+    // (the old schedule's 102.5 ms would crowd the new share).
+    budget.share(2, 0, None);
+    budget.acquire().await.expect("quota left");
+    let gap = Instant::now() - start;
+    assert!(
+        gap.abs_diff(Duration::from_millis(205)) <= Duration::from_millis(1),
+        "{gap:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn of_a_pause_here_and_one_recorded_elsewhere_the_longer_holds() {
+    let budget = budget(100, 1000);
+    budget.rate_limited(Some(Duration::from_secs(10)));
+    budget.share(2, 0, Some(Utc::now() + chrono::Duration::seconds(2)));
+    let left = budget.paused_for().expect("paused");
+    assert!(
+        left > Duration::from_secs(9),
+        "a shorter one does not cut it: {left:?}"
+    );
+
+    let budget = super::tests::budget(100, 1000);
+    budget.rate_limited(Some(Duration::from_secs(2)));
+    budget.share(2, 0, Some(Utc::now() + chrono::Duration::seconds(10)));
+    let left = budget.paused_for().expect("paused");
+    assert!(
+        left > Duration::from_secs(9),
+        "a longer one extends it: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_budget_takes_over_todays_count_and_a_pause_in_force_from_the_store() {
+    let mut registry = Registry::default();
+    let store = Store::in_memory(&mut registry).await.expect("store");
+    let today = Utc::now().date_naive();
+    let saved = |day, paused_for: i64| BudgetUse {
+        day,
+        used: 7,
+        paused_until: Some(Utc::now() + chrono::Duration::seconds(paused_for)),
+    };
+    let taken = budget(100, 1000).persisted(store.clone(), Some(saved(today, 30)));
+    assert_eq!(taken.used_today(), 7, "today's count");
+    let left = taken.paused_for().expect("the pause holds");
+    assert!(
+        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
+
+    let yesterday = today.pred_opt().unwrap();
+    let stale = budget(100, 1000).persisted(store.clone(), Some(saved(yesterday, -5)));
+    assert_eq!(stale.used_today(), 0, "another day's count is not today's");
+    assert_eq!(stale.paused_for(), None, "a pause that is over");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_count_and_a_pause_reach_the_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = crate::store::StoreSettings {
+        data_dir: Some(dir.path().join("data")),
+        ..crate::store::StoreSettings::default()
+    };
+    let (store, _) = Store::open(&settings, &mut Registry::default())
+        .await
+        .expect("opens");
+    let budget = budget(100, 1000).persisted(store.clone(), None);
+    budget.acquire().await.expect("quota left");
+    budget.acquire().await.expect("quota left");
+    budget.rate_limited(Some(Duration::from_secs(60)));
+    store.close().await;
+    let (store, snapshot) = Store::open(&settings, &mut Registry::default())
+        .await
+        .expect("reopens");
+    let saved = snapshot.budget.expect("the budget was saved");
+    assert_eq!(saved.used, 2);
+    assert_eq!(saved.day, Utc::now().date_naive());
+    let paused_until = saved.paused_until.expect("the pause was saved");
+    assert!(paused_until > Utc::now() + chrono::Duration::seconds(50));
+    store.close().await;
+}
