@@ -477,15 +477,55 @@ impl std::io::Write for Logs {
     }
 }
 
+thread_local! {
+    /// The capturing test's buffer, on its thread.
+    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where the one subscriber of this test binary writes: the buffer of the
+/// test capturing on this thread, or nowhere.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| match capture.borrow_mut().as_mut() {
+            Some(logs) => logs.write(buf),
+            None => Ok(buf.len()),
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Ends a capture when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
 impl Logs {
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .finish(),
-        )
+    /// Captures this thread's log lines until the guard drops. One global
+    /// subscriber serves every test of the binary: with a scoped subscriber
+    /// per test (`set_default`), tracing's process-wide cache of which
+    /// call sites are enabled could be filled by another test's thread
+    /// while no subscriber wanted them, and the line was dropped (about one
+    /// run of `quota::` in 40).
+    fn capture(&self) -> Capturing {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(|| ThreadWriter)
+                    .finish(),
+            );
+        });
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(self.clone()));
+        Capturing
     }
 
     fn count(&self, needle: &str) -> usize {
