@@ -23,6 +23,7 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::listener::answer::json_error;
 use crate::status::Status;
 use crate::store::Store;
 use views::Sources;
@@ -63,7 +64,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        json_error(status, &message)
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
+use crate::listener::answer::{json_error, static_json};
 use crate::store::Store;
 use crate::watch::Monitor;
 
@@ -58,20 +58,6 @@ pub fn metrics_route(state: ProbeState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
-}
-
-/// A fixed JSON answer, written once.
-fn static_json(status: StatusCode, body: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from_static(body.as_bytes()),
-    )
-        .into_response()
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
 }
 
 async fn healthz() -> Response {
@@ -148,7 +134,7 @@ async fn readyz(State(state): State<ProbeState>) -> Response {
 async fn metrics(State(state): State<ProbeState>) -> Response {
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &state.metrics).is_err() {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed");
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed");
     }
     (
         StatusCode::OK,

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
+use crate::listener::answer::{json_error, static_json};
 use crate::watch::{Monitor, StartOutcome, StopReason};
 use crate::zoom::event::{self, Event, EventError, Meeting, ParticipantEvent};
 use crate::zoom::signature::{Verified, Verifier, VerifyError};
@@ -62,7 +62,7 @@ async fn guarded_webhook(
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|length| length > max as u64) {
         tracing::warn!(announced, max, "webhook body too large: refused unread");
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
     }
     let handled = async {
         let body = match axum::body::to_bytes(body, max).await {
@@ -72,10 +72,10 @@ async fn guarded_webhook(
                     .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
                 return if too_large {
                     tracing::warn!(max, "webhook body too large");
-                    error(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
+                    json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 } else {
                     tracing::debug!(%problem, "webhook body not read");
-                    error(StatusCode::BAD_REQUEST, "body not read")
+                    json_error(StatusCode::BAD_REQUEST, "body not read")
                 };
             }
         };
@@ -88,7 +88,7 @@ async fn guarded_webhook(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!("request timed out");
-            error(StatusCode::REQUEST_TIMEOUT, "request timed out")
+            json_error(StatusCode::REQUEST_TIMEOUT, "request timed out")
         }
     }
 }
@@ -106,10 +106,6 @@ pub fn router(state: IntakeState, max_body_bytes: usize) -> Router {
             ),
         )
         .with_state(state)
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
 }
 
 /// `x-zm-trackingid`, trimmed to something safe to log: letters, digits
@@ -192,7 +188,7 @@ impl WebhookError {
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
-        error(self.status(), &self.to_string())
+        json_error(self.status(), &self.to_string())
     }
 }
 
@@ -381,16 +377,6 @@ async fn participant_joined(
         }
     }
     WebhookOutcome::from(started)
-}
-
-/// A fixed JSON answer, written once: no `Value` built per request.
-fn static_json(status: StatusCode, body: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from_static(body.as_bytes()),
-    )
-        .into_response()
 }
 
 fn accepted() -> Response {

@@ -18,6 +18,7 @@
 //! Refusals, evictions, timeouts and accept errors are counted and logged
 //! at most once a minute each. Nothing about a client is logged.
 
+pub mod answer;
 mod connection;
 mod metrics;
 pub mod settings;
