@@ -206,12 +206,7 @@ async fn fetch_from_zoom(
     // 429s pause it as they pause the server.
     let mut registry = Registry::default();
     let budget = std::sync::Arc::new(settings.zoom.budget(QuotaClock::Wall, &mut registry));
-    let client = crate::zoom::client::ZoomClient::new(
-        settings.zoom.client(),
-        settings.secrets.zoom_credentials()?,
-        budget,
-        &mut registry,
-    )?;
+    let client = settings.zoom_client(budget, &mut registry)?;
     let mut writer = record.map(RecordingWriter::create).transpose()?;
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
     let mut progress = Progress::new(output.terminal, errors);

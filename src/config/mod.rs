@@ -133,6 +133,21 @@ impl Settings {
         Ok(())
     }
 
+    /// The Zoom client `serve` and `backtest` build: this API, these
+    /// credentials, requests through `budget`.
+    pub fn zoom_client(
+        &self,
+        budget: std::sync::Arc<crate::quota::Budget>,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> anyhow::Result<crate::zoom::client::ZoomClient> {
+        crate::zoom::client::ZoomClient::new(
+            self.zoom.client(),
+            self.secrets.zoom_credentials()?,
+            budget,
+            registry,
+        )
+    }
+
     /// Checks what types cannot: ranges, URLs, required secrets.
     /// The shared database's URL, when several replicas share PostgreSQL:
     /// `QOSWATCH_DATABASE_URL` (or `_FILE`), else `store.url`.

@@ -27,7 +27,6 @@ use crate::status::Status;
 use crate::store::leases::Leases;
 use crate::store::{Snapshot, Store};
 use crate::watch::{Monitor, MonitorParts, SampleSink};
-use crate::zoom::client::ZoomClient;
 use crate::zoom::signature::Verifier;
 use alerting::{AlertingInputs, Tasks, route_samples};
 use qoswatch_core::alert::Channel;
@@ -343,12 +342,7 @@ fn watching(
     snapshot: &mut Snapshot,
     tasks: &mut Tasks<'_>,
 ) -> anyhow::Result<(Monitor, Option<Arc<Cluster>>)> {
-    let client = Arc::new(ZoomClient::new(
-        settings.zoom.client(),
-        settings.secrets.zoom_credentials()?,
-        parts.budget.clone(),
-        tasks.registry,
-    )?);
+    let client = Arc::new(settings.zoom_client(parts.budget.clone(), tasks.registry)?);
     let planner = Arc::new(Planner::new(
         settings.polling.plan(),
         settings.zoom.daily_share,
