@@ -17,6 +17,7 @@
 //! - `tail.rs`: reading an answer from its end, so that a poll costs what
 //!   is new in it, not the whole series Zoom repeats.
 
+mod newest;
 mod parse;
 mod sample;
 #[cfg(test)]

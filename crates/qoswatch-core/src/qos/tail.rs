@@ -90,7 +90,7 @@ pub(super) fn newest_entries<'a>(
         let start = value_start(body, end).filter(|start| *start > open)?;
         let raw: &RawValue = serde_json::from_slice(&body[start..end]).ok()?;
         // An entry without a readable time is reported by the whole read.
-        let at = super::parse::entry_time(raw).ok()?;
+        let at = super::newest::entry_time(raw).ok()?;
         if after.is_some_and(|after| at <= after) {
             break;
         }
