@@ -74,7 +74,7 @@ env_settings! {
     "QOSWATCH_ZOOM_MAX_ANSWER_BYTES" => zoom.max_answer_bytes: number, "most bytes read of one answer from Zoom";
     "QOSWATCH_POLL_MODE" => polling.mode: polling_mode, "adaptive or fixed";
     "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "fastest interval between two polls of one participant";
-    "QOSWATCH_POLL_MAX_INTERVAL" => polling.max_interval: duration, "interval a stable, healthy participant stretches to";
+    "QOSWATCH_POLL_MAX_INTERVAL" => polling.max_interval: duration, "under quota pressure, how far a calm participant stretches first";
     "QOSWATCH_POLL_MAX_STALENESS" => polling.max_staleness: duration, "under quota pressure, how far intervals stretch before all do";
     "QOSWATCH_POLL_PAGE_SIZE" => polling.page_size: number, "participants asked for per page of the list endpoint";
     "QOSWATCH_STALE_AFTER" => polling.stale_after: duration, "stop a watch with no new sample for this long";

@@ -37,7 +37,7 @@ pub struct PlanSettings {
     pub mode: PollingMode,
     /// The fastest interval (urgent participants).
     pub interval: Duration,
-    /// How far a calm participant stretches.
+    /// Under pressure, how far a calm participant stretches first.
     pub max_interval: Duration,
     /// How far intervals stretch under pressure before everybody stretches.
     pub max_staleness: Duration,

@@ -7,17 +7,29 @@
 //! Rates are requests per second, intervals seconds (`f64`): this is
 //! arithmetic, and the callers turn the results back into `Duration`s.
 //!
-//! # What decides staleness
+//! # Freshness first, then staleness
+//!
+//! While the rate affords it, every watched participant is polled at the
+//! fastest interval (`polling.interval`, Zoom's sample minute): nothing is
+//! saved that nobody needs saved, and a calm participant's degradation is
+//! found within one interval.
 //!
 //! Participants that need attention (a firing or pending alert, a value near
 //! a threshold, a new joiner) are *urgent*; the others are *calm*. Under
 //! pressure (demand above the affordable rate) the plan raises a floor
-//! under the intervals, in this order:
-//! 1. the calm floor, from the fastest interval up to `max_staleness`;
-//! 2. then the urgent floor, up to `max_staleness` as well;
-//! 3. then one floor for everybody, as high as needed: at most
+//! under the intervals, one lever after the other, each only as far as it
+//! takes:
+//! 1. the calm floor, from the fastest interval up to `max_interval`
+//!    (`polling.max_interval`), the urgent keeping the fastest;
+//! 2. then the urgent floor, up to `max_interval` as well;
+//! 3. then the calm floor again, on to `max_staleness`
+//!    (`polling.max_staleness`);
+//! 4. then the urgent floor, on to `max_staleness` as well;
+//! 5. then one floor for everybody, as high as needed: at most
 //!    `round_cost / rate`, the time to poll everybody once at the cheapest
 //!    split, which always fits.
+//!
+//! An urgent participant is never polled less often than a calm one.
 //!
 //! So every participant is polled at least every
 //! `max(max_staleness, round_cost / rate)` (plus the wait for a request
@@ -60,9 +72,14 @@ pub struct Limits {
     /// Requests per second the budget can afford now (the per-second share
     /// and what is left of the day over the time left).
     pub rate: f64,
-    /// The fastest interval (seconds): nobody is polled more often.
+    /// The fastest interval (seconds): nobody is polled more often, and
+    /// everybody is while the rate affords it.
     pub fastest: f64,
-    /// How far the calm, then the urgent, stretch before everybody does.
+    /// How far the calm, then the urgent, stretch before everybody does
+    /// (`polling.max_interval`).
+    pub max_calm: f64,
+    /// How far everybody stretches before the round cost decides
+    /// (`polling.max_staleness`).
     pub max_staleness: f64,
 }
 
@@ -160,16 +177,13 @@ pub fn solve(meetings: &[MeetingDemand], limits: Limits) -> Plan {
     let unconstrained = demand(meetings, Floors::NONE);
     let round = round_cost(meetings);
     let fastest = limits.fastest;
-    let cap = limits.max_staleness.max(fastest);
-    let plan = |floors: Floors| {
-        let planned = demand(meetings, floors);
-        let slowest = floors.urgent.max(floors.calm);
-        Plan {
-            floors,
-            demand: unconstrained,
-            planned,
-            staleness_bound: cap.max(slowest),
-        }
+    let max_calm = limits.max_calm.max(fastest);
+    let cap = limits.max_staleness.max(max_calm);
+    let plan = |floors: Floors| Plan {
+        floors,
+        demand: unconstrained,
+        planned: demand(meetings, floors),
+        staleness_bound: fastest.max(floors.urgent).max(floors.calm),
     };
     if unconstrained <= limits.rate || round == 0.0 {
         return plan(Floors::NONE);
@@ -186,23 +200,64 @@ pub fn solve(meetings: &[MeetingDemand], limits: Limits) -> Plan {
             staleness_bound: f64::INFINITY,
         };
     }
-    let fits = |floors: Floors| demand(meetings, floors) <= limits.rate;
-    // 1. The calm stretch up to the cap.
-    let calm_only = |calm: f64| Floors { urgent: 0.0, calm };
-    if fits(calm_only(cap)) {
-        return plan(calm_only(lowest_fitting(fastest, cap, |f| {
-            fits(calm_only(f))
-        })));
+    plan(floors_under_pressure(
+        meetings,
+        limits.rate,
+        fastest,
+        max_calm,
+        cap,
+    ))
+}
+
+/// The lowest floors that make `meetings` fit `rate` (positive, below
+/// their demand), pulling the levers in order.
+fn floors_under_pressure(
+    meetings: &[MeetingDemand],
+    rate: f64,
+    fastest: f64,
+    max_calm: f64,
+    cap: f64,
+) -> Floors {
+    let fits = |floors: Floors| demand(meetings, floors) <= rate;
+    // The levers in order, each `(lever, from, to, the other floor held
+    // where the levers before left it)`.
+    let levers: [(Lever, f64, f64, f64); 4] = [
+        (raise_calm, fastest, max_calm, 0.0),
+        (raise_urgent, fastest, max_calm, max_calm),
+        (raise_calm, max_calm, cap, max_calm),
+        (raise_urgent, max_calm, cap, cap),
+    ];
+    for (lever, from, to, held) in levers {
+        if fits(lever(to, held)) {
+            let floors = lever(lowest_fitting(from, to, |f| fits(lever(f, held))), held);
+            // The urgent floor held at max_interval while the calm go on
+            // comes down as far as the calm floor found allows (with few
+            // or no urgent participants, to the fastest).
+            let urgent = lowest_fitting(fastest.min(floors.urgent), floors.urgent, |u| {
+                fits(Floors {
+                    urgent: u,
+                    ..floors
+                })
+            });
+            return Floors { urgent, ..floors };
+        }
     }
-    // 2. The urgent stretch too, up to the cap.
-    let both = |urgent: f64| Floors { urgent, calm: cap };
-    if fits(both(cap)) {
-        return plan(both(lowest_fitting(fastest, cap, |f| fits(both(f)))));
-    }
-    // 3. Everybody together, as far as it takes; round / rate always fits.
+    // Everybody together, as far as it takes; round / rate always fits.
     let everybody = |f: f64| Floors { urgent: f, calm: f };
-    let high = (round / limits.rate).max(cap);
-    plan(everybody(lowest_fitting(cap, high, |f| fits(everybody(f)))))
+    let high = (round_cost(meetings) / rate).max(cap);
+    everybody(lowest_fitting(cap, high, |f| fits(everybody(f))))
+}
+
+/// One lever of the plan: the floors when it is pulled to `f`, the floor
+/// it does not move held at `held`.
+type Lever = fn(f64, f64) -> Floors;
+
+fn raise_calm(calm: f64, urgent: f64) -> Floors {
+    Floors { urgent, calm }
+}
+
+fn raise_urgent(urgent: f64, calm: f64) -> Floors {
+    Floors { urgent, calm }
 }
 
 #[cfg(test)]
@@ -265,31 +320,42 @@ mod tests {
         assert_eq!(a, b);
     }
 
+    fn limits(rate: f64) -> Limits {
+        Limits {
+            rate,
+            fastest: 60.0,
+            max_calm: 300.0,
+            max_staleness: 600.0,
+        }
+    }
+
+    /// Ten urgent and ten calm one-person meetings, polled one by one.
+    fn ten_and_ten() -> Vec<MeetingDemand> {
+        let mut meetings: Vec<MeetingDemand> =
+            (0..10).map(|_| meeting(&[(60.0, true)], None)).collect();
+        meetings.extend((0..10).map(|_| meeting(&[(60.0, false)], None)));
+        meetings
+    }
+
+    fn floors_close(plan: &Plan, urgent: f64, calm: f64) -> bool {
+        (plan.floors.urgent - urgent).abs() < 0.01 && (plan.floors.calm - calm).abs() < 0.01
+    }
+
     #[test]
-    fn without_pressure_there_is_no_floor() {
+    fn without_pressure_everybody_is_polled_at_the_fastest_interval() {
         let meetings = [meeting(&calm(4, 60.0), Some(1))];
-        let plan = solve(
-            &meetings,
-            Limits {
-                rate: 1.0,
-                fastest: 60.0,
-                max_staleness: 900.0,
-            },
-        );
+        let plan = solve(&meetings, limits(1.0));
         assert_eq!(plan.floors, Floors::NONE);
         assert!(close(plan.demand * 60.0, 1.0));
         assert_eq!(plan.planned, plan.demand);
-        assert_eq!(plan.staleness_bound, 900.0);
-        // Exactly at the rate still fits.
-        let plan = solve(
-            &meetings,
-            Limits {
-                rate: 1.0 / 60.0,
-                fastest: 60.0,
-                max_staleness: 900.0,
-            },
+        assert_eq!(
+            plan.staleness_bound, 60.0,
+            "nobody waits longer than one interval"
         );
+        // Exactly at the rate still fits.
+        let plan = solve(&meetings, limits(1.0 / 60.0));
         assert_eq!(plan.floors, Floors::NONE);
+        assert_eq!(plan.staleness_bound, 60.0);
     }
 
     #[test]
@@ -299,65 +365,67 @@ mod tests {
             (0..2).map(|_| meeting(&[(60.0, true)], Some(1))).collect();
         meetings.extend((0..8).map(|_| meeting(&[(60.0, false)], Some(1))));
         // Affordable: 2/60 + 8/240 = 4/60.
-        let plan = solve(
-            &meetings,
-            Limits {
-                rate: 4.0 / 60.0,
-                fastest: 60.0,
-                max_staleness: 900.0,
-            },
-        );
+        let plan = solve(&meetings, limits(4.0 / 60.0));
         assert_eq!(plan.floors.urgent, 0.0);
         assert!((plan.floors.calm - 240.0).abs() < 0.01, "{plan:?}");
         assert!(plan.planned <= 4.0 / 60.0 + 1e-9);
         assert!(close(plan.demand * 60.0, 10.0));
+        assert!((plan.staleness_bound - 240.0).abs() < 0.01);
+        // The calm stop at max_interval: then the urgent stretch, up to it.
+        // 2/120 + 8/300.
+        let plan = solve(&meetings, limits(2.0 / 120.0 + 8.0 / 300.0));
+        assert!(floors_close(&plan, 120.0, 300.0), "{plan:?}");
     }
 
     #[test]
-    fn when_the_calm_are_at_the_cap_the_urgent_stretch_too_then_everybody() {
-        let mut meetings: Vec<MeetingDemand> =
-            (0..10).map(|_| meeting(&[(60.0, true)], None)).collect();
-        meetings.extend((0..10).map(|_| meeting(&[(60.0, false)], None)));
-        let limits = |rate: f64| Limits {
-            rate,
-            fastest: 60.0,
-            max_staleness: 600.0,
-        };
-        // Calm at 600 s cost 10/600; urgent at 120 s cost 10/120.
-        let plan = solve(&meetings, limits(10.0 / 600.0 + 10.0 / 120.0));
-        assert_eq!(plan.floors.calm, 600.0);
-        assert!((plan.floors.urgent - 120.0).abs() < 0.01, "{plan:?}");
+    fn past_max_interval_the_calm_then_the_urgent_go_on_to_max_staleness_then_everybody() {
+        let meetings = ten_and_ten();
+        // Everybody at max_interval is too much: the calm on to 450 s.
+        let plan = solve(&meetings, limits(10.0 / 300.0 + 10.0 / 450.0));
+        assert!(floors_close(&plan, 300.0, 450.0), "{plan:?}");
+        assert!((plan.staleness_bound - 450.0).abs() < 0.01);
+        // The calm at max_staleness: the urgent on to 400 s.
+        let plan = solve(&meetings, limits(10.0 / 400.0 + 10.0 / 600.0));
+        assert!(floors_close(&plan, 400.0, 600.0), "{plan:?}");
         assert_eq!(plan.staleness_bound, 600.0);
         // Even everybody at 600 s is too much: 20 requests a round at
         // 1/60 a second is one round every 1200 s.
         let plan = solve(&meetings, limits(1.0 / 60.0));
-        assert!((plan.floors.urgent - 1200.0).abs() < 0.01, "{plan:?}");
-        assert_eq!(plan.floors.urgent, plan.floors.calm);
+        assert!(floors_close(&plan, 1200.0, 1200.0), "{plan:?}");
         assert!((plan.staleness_bound - 1200.0).abs() < 0.01);
         assert!(plan.planned <= 1.0 / 60.0 + 1e-9);
     }
 
     #[test]
+    fn less_rate_never_polls_anybody_more_often_nor_the_urgent_less_often_than_the_calm() {
+        let meetings = ten_and_ten();
+        let unconstrained = demand(&meetings, Floors::NONE);
+        let mut before = Floors::NONE;
+        for step in 0..=200 {
+            let rate = unconstrained * (1.0 - f64::from(step) / 201.0);
+            let plan = solve(&meetings, limits(rate));
+            assert!(plan.planned <= rate + 1e-9, "{rate}: {plan:?}");
+            assert!(plan.floors.urgent <= plan.floors.calm, "{rate}: {plan:?}");
+            assert!(
+                plan.floors.urgent >= before.urgent - 0.01
+                    && plan.floors.calm >= before.calm - 0.01,
+                "{rate}: {plan:?} after {before:?}"
+            );
+            assert!(plan.staleness_bound >= 60.0);
+            before = plan.floors;
+        }
+        // The first lever alone while it suffices: the urgent untouched.
+        let plan = solve(&meetings, limits(10.0 / 60.0 + 10.0 / 300.0));
+        assert!(floors_close(&plan, 0.0, 300.0), "{plan:?}");
+    }
+
+    #[test]
     fn nothing_left_means_nobody_is_polled_and_nothing_watched_means_no_floor() {
         let meetings = [meeting(&calm(3, 60.0), None)];
-        let plan = solve(
-            &meetings,
-            Limits {
-                rate: 0.0,
-                fastest: 60.0,
-                max_staleness: 900.0,
-            },
-        );
+        let plan = solve(&meetings, limits(0.0));
         assert!(plan.floors.calm.is_infinite() && plan.floors.urgent.is_infinite());
         assert_eq!(plan.planned, 0.0);
-        let plan = solve(
-            &[],
-            Limits {
-                rate: 0.0,
-                fastest: 60.0,
-                max_staleness: 900.0,
-            },
-        );
+        let plan = solve(&[], limits(0.0));
         assert_eq!(plan.floors, Floors::NONE);
         assert_eq!(plan.demand, 0.0);
     }

@@ -225,16 +225,11 @@ impl Planner {
         self.settings.mode == PollingMode::Adaptive
     }
 
-    /// The interval a participant wants before any floor: the fastest one
-    /// when it needs attention (or has no sample yet), else doubling from it
-    /// with every calm answer in a row, up to `max_interval`.
-    pub(crate) fn desired(&self, urgent: bool, calm_answers: u32) -> Duration {
-        let fastest = self.settings.interval;
-        if urgent || !self.adaptive() {
-            return fastest;
-        }
-        let stretched = fastest.saturating_mul(1u32 << calm_answers.min(16));
-        stretched.min(self.settings.max_interval.max(fastest))
+    /// The interval every participant wants before any floor: the fastest
+    /// (`polling.interval`, Zoom's sample minute). Freshness first: only
+    /// the plan's floors stretch anybody, and only under pressure.
+    pub(crate) fn fastest(&self) -> Duration {
+        self.settings.interval
     }
 
     /// The interval a participant gets now: `desired` under the plan's floor.
@@ -312,6 +307,7 @@ impl Planner {
                 Limits {
                     rate: self.affordable(&quota),
                     fastest: self.settings.interval.as_secs_f64(),
+                    max_calm: self.settings.max_interval.as_secs_f64(),
                     max_staleness: self.settings.max_staleness.as_secs_f64(),
                 },
             )
@@ -362,7 +358,7 @@ impl Planner {
         let urgent = plan
             .floors
             .apply(self.settings.interval.as_secs_f64(), true);
-        let settled = self.desired(false, u32::MAX).as_secs_f64();
+        let settled = self.fastest().as_secs_f64();
         (
             urgent.min(86_400.0),
             plan.floors.apply(settled, false).min(86_400.0),
@@ -490,28 +486,35 @@ mod tests {
     }
 
     #[test]
-    fn calm_participants_double_up_to_the_ceiling_and_urgent_ones_stay_fastest() {
-        let planner = planner(settings(), 1.0);
-        let desired = |urgent, calm| planner.desired(urgent, calm).as_secs();
-        assert_eq!(desired(true, 5), 60);
-        assert_eq!(desired(false, 0), 60);
-        assert_eq!(desired(false, 1), 120);
-        assert_eq!(desired(false, 2), 240);
-        assert_eq!(desired(false, 3), 300, "capped at max_interval");
-        assert_eq!(desired(false, u32::MAX), 300);
-        let fixed = self::planner(
-            PlanSettings {
-                mode: PollingMode::Fixed,
-                ..settings()
-            },
-            1.0,
-        );
-        assert!(!fixed.adaptive());
+    fn everybody_wants_the_fastest_interval_and_gets_it_while_the_day_affords_it() {
+        let mut registry = Registry::default();
+        // Plenty for the day at any hour.
+        let budget = Arc::new(Budget::new(10, 1_000_000, &mut registry));
+        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        assert_eq!(planner.fastest(), Duration::from_secs(60));
+        for meeting in 0..10 {
+            planner.publish(
+                meeting,
+                MeetingDemand {
+                    members: vec![(60.0, false); 3],
+                    pages: Some(1),
+                },
+                Instant::now(),
+            );
+        }
+        let plan = planner.replan();
+        assert_eq!(plan.floors, Floors::NONE, "no pressure, no stretch");
         assert_eq!(
-            fixed.desired(false, 3).as_secs(),
-            60,
-            "fixed never stretches"
+            planner.interval(planner.fastest(), false),
+            Duration::from_secs(60),
+            "a calm participant is polled every interval"
         );
+        let status = planner.status();
+        assert_eq!(
+            (status.urgent_interval_s, status.calm_interval_s),
+            (60.0, 60.0)
+        );
+        assert_eq!(status.staleness_bound_s, 60.0);
     }
 
     #[test]
@@ -562,7 +565,8 @@ mod tests {
         assert_eq!(planner.plan().floors, Floors::NONE);
         // 10 one-person meetings at 60 s want 10/60 a second; the day has
         // 1000 requests from 08:00, 1/57.6 a second: the calm stretch to
-        // 576 s, under the 900 s cap.
+        // max_interval (300 s), then on to 576 s, under the 900 s cap; with
+        // nobody urgent the urgent floor stays at the fastest.
         let start = Instant::now();
         for meeting in 0..10 {
             planner.publish(
@@ -581,7 +585,7 @@ mod tests {
         let plan = planner.plan();
         assert!((plan.demand - 10.0 / 60.0).abs() < 1e-9);
         assert!((plan.floors.calm - 576.0).abs() < 1.0, "{plan:?}");
-        assert_eq!(plan.floors.urgent, 0.0);
+        assert!(plan.floors.urgent <= 60.0, "{plan:?}");
         assert!(planner.interval(Duration::from_secs(60), false) > Duration::from_secs(60));
         assert_eq!(
             planner.interval(Duration::from_secs(60), true),
@@ -690,7 +694,7 @@ mod tests {
             "qoswatch_zoom_budget_zoom_remaining -1"
         );
         assert!(line("qoswatch_poll_interval_seconds{class=\"urgent\"}").ends_with(" 60.0"));
-        assert!(line("qoswatch_poll_interval_seconds{class=\"calm\"}").ends_with(" 300.0"));
+        assert!(line("qoswatch_poll_interval_seconds{class=\"calm\"}").ends_with(" 60.0"));
         assert!(
             line("qoswatch_poll_demand_requests_per_second")
                 .starts_with("qoswatch_poll_demand_requests_per_second 0.01666")

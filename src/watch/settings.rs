@@ -11,8 +11,8 @@ use crate::quota::{PlanSettings, PollingMode};
 #[serde(deny_unknown_fields, default)]
 pub struct PollingSettings {
     /// `adaptive` (the default): meetings are polled through the list
-    /// endpoint where that is cheaper, intervals adapt to each participant's
-    /// quality and the daily plan stretches them under pressure. `fixed`:
+    /// endpoint where that is cheaper, and the daily plan stretches
+    /// intervals under pressure, the calm participants' first. `fixed`:
     /// every participant on its own at `interval`, as qoswatch did before
     /// (for comparison, or an account whose list endpoint misbehaves).
     pub mode: PollingMode,
@@ -21,12 +21,14 @@ pub struct PollingSettings {
     /// minute, so faster buys nothing.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub interval: Duration,
-    /// The interval a stable, healthy participant stretches to (doubling
-    /// from `interval` with every calm answer).
+    /// Under quota pressure, how far a stable, healthy participant's
+    /// interval stretches first (the plan's first lever); without pressure
+    /// everybody is polled every `interval`.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_interval: Duration,
-    /// Under quota pressure, how far intervals stretch (the calm first, then
-    /// the others) before everybody stretches together.
+    /// Under quota pressure, how far intervals stretch past `max_interval`
+    /// (the calm first, then the others) before everybody stretches
+    /// together.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub max_staleness: Duration,
     /// Participants asked for per page of the list endpoint (Zoom caps it,

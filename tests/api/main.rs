@@ -6,6 +6,7 @@
 mod alerts;
 mod batching;
 mod browser;
+mod freshness;
 mod helpers;
 mod notify;
 mod polling;

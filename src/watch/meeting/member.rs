@@ -24,8 +24,6 @@ pub(super) struct Member {
     pub(super) retry_at: Option<Instant>,
     pub(super) failures: u32,
     pub(super) answered_before: bool,
-    /// Calm answers with new samples in a row (the interval doubles each).
-    pub(super) calm_answers: u32,
     /// Set when the member's watch ends during a round.
     pub(super) ending: Option<StopReason>,
 }
@@ -49,7 +47,6 @@ impl Member {
             retry_at: None,
             failures: 0,
             answered_before: false,
-            calm_answers: 0,
             ending: None,
         }
     }

@@ -36,13 +36,6 @@ impl MeetingPoller<'_> {
         if !any_new {
             member.observer.idle(&member.subject, now);
         }
-        member.calm_answers = if member.urgent() {
-            0
-        } else if any_new {
-            member.calm_answers.saturating_add(1)
-        } else {
-            member.calm_answers
-        };
         if qos.details.leave_time.is_some() {
             member.ending = Some(StopReason::LeaveTime);
         } else if member.last_new_sample.elapsed() >= stale_after {

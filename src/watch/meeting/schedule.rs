@@ -39,15 +39,12 @@ impl MeetingPoller<'_> {
         )
     }
 
-    /// Each member's `(desired interval, urgent)`.
+    /// Each member's `(desired interval, urgent)`: everybody wants the
+    /// fastest interval; the plan's floors stretch the calm, then the
+    /// urgent, only under pressure.
     pub(super) fn wishes(&self) -> Vec<(Duration, bool)> {
-        self.members
-            .iter()
-            .map(|m| {
-                let urgent = m.urgent();
-                (self.ctx.planner.desired(urgent, m.calm_answers), urgent)
-            })
-            .collect()
+        let fastest = self.ctx.planner.fastest();
+        self.members.iter().map(|m| (fastest, m.urgent())).collect()
     }
 
     /// Tells the planner what this meeting wants.
