@@ -316,13 +316,19 @@ async fn zoom_webhook(
             tracing::info!(meeting = %meeting.uuid, watchers = stopped, "meeting ended");
             WebhookOutcome::Handled
         }
-        Event::MeetingAlert { meeting, issues } => match &state.meeting_alerts {
-            Some(sink) => {
-                sink.meeting_alert(&meeting, &issues);
-                WebhookOutcome::Handled
+        Event::MeetingAlert { meeting, issues } => {
+            // An early signal for the watches (issue 24), whether or not
+            // the alert is relayed to people.
+            let polled_here = state.monitor.meeting_alert(&meeting.uuid);
+            match &state.meeting_alerts {
+                Some(sink) => {
+                    sink.meeting_alert(&meeting, &issues);
+                    WebhookOutcome::Handled
+                }
+                None if polled_here => WebhookOutcome::Handled,
+                None => WebhookOutcome::Ignored,
             }
-            None => WebhookOutcome::Ignored,
-        },
+        }
         Event::MeetingStarted(_) => {
             tracing::debug!(event = name, "webhook ignored");
             WebhookOutcome::Ignored

@@ -24,6 +24,13 @@ struct SourceLabel {
 
 /// The `kind` label of the memory of ended participants and meetings:
 /// [`ENDED_PARTICIPANTS`] or [`ENDED_MEETINGS`].
+/// An early signal that made a meeting's or a participant's polling
+/// urgent: [`super::signals::Signal::as_str`], a fixed set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabel {
+    signal: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
@@ -50,6 +57,7 @@ pub(super) struct WatchMetrics {
     pub(super) polling_disabled: Gauge,
     remembered_ended: Family<KindLabel, Gauge>,
     forgotten_early: Family<KindLabel, Counter>,
+    early_signals: Family<SignalLabel, Counter>,
 }
 
 impl WatchMetrics {
@@ -130,7 +138,25 @@ impl WatchMetrics {
             "Ended participants or meetings forgotten before their time because polling.max_remembered_ended was reached",
             metrics.forgotten_early.clone(),
         );
+        metrics.register_early_signals(registry);
         metrics
+    }
+
+    fn register_early_signals(&self, registry: &mut Registry) {
+        registry.register(
+            "qoswatch_poll_early_signals",
+            "Early signals that made watched participants urgent and polled at once (meeting_alert: Zoom's meeting.alert for a polled meeting; rejoin: a participant back shortly after leaving)",
+            self.early_signals.clone(),
+        );
+    }
+
+    /// An early signal was acted on.
+    pub(super) fn early_signal(&self, signal: super::signals::Signal) {
+        self.early_signals
+            .get_or_create(&SignalLabel {
+                signal: signal.as_str(),
+            })
+            .inc();
     }
 
     pub(super) fn remembered_ended(&self, ended: &Ended) {

@@ -19,6 +19,8 @@
 //!   sometimes never), and what a watch's end means for the others.
 //! - `ended`: the bounded memory of participants who left and meetings that
 //!   ended (O(log n) per insert and expiry), which the registry consults.
+//! - [`signals`]: cheap early signals (Zoom's meeting alert, a rejoin) that
+//!   make participants urgent, each with its cost.
 //! - [`settings`]: `polling:` in the settings file.
 //! - `metrics`: the watchers' Prometheus series, registered in one place.
 //!
@@ -30,6 +32,7 @@ mod meeting;
 mod metrics;
 mod registry;
 pub mod settings;
+pub mod signals;
 pub mod sink;
 pub mod source;
 #[cfg(test)]

@@ -119,3 +119,141 @@ async fn a_calm_participant_s_degradation_is_found_within_one_interval_when_the_
     );
     app.stop().await;
 }
+
+/// Adaptive settings under pressure: `per_second` requests a second (half
+/// of `zoom.requests_per_second`), 90 % of it planned.
+fn pressed(settings: &mut Settings, rules: &std::path::Path, per_second: u32) {
+    adaptive(settings, rules);
+    settings.zoom.requests_per_second = per_second * 2;
+    settings.zoom.rate_share = 0.5;
+}
+
+/// `n` one-person meetings of calm people, for the pressure.
+async fn fillers(app: &TestApp, n: usize) {
+    for i in 0..n {
+        let meeting = format!("fIlLeR{i:02}00000000000000==");
+        app.start_meeting(&meeting, "Filler");
+        app.join(&meeting, &format!("{}", 7000 + i), "Filler").await;
+    }
+}
+
+async fn calm_interval(app: &TestApp) -> f64 {
+    app.metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+        .await
+        .unwrap_or(0.0)
+}
+
+/// Waits until the calm are stretched to at least `seconds`.
+async fn calm_stretched_to(app: &TestApp, seconds: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while calm_interval(app).await < seconds {
+        assert!(
+            Instant::now() < deadline,
+            "the calm never stretched to {seconds} s: {}",
+            calm_interval(app).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn zoom_s_meeting_alert_polls_the_meeting_at_once_under_pressure() {
+    let rules = rules_file("freshness-alert", RULES);
+    let sim = SimConfig {
+        sample_period: MINUTE,
+        ..SimConfig::default()
+    };
+    // One request a second for six calm meetings that want 3.3 each: the
+    // calm stretch to about 6.7 s (22 intervals).
+    let app = spawn_app_with(sim, |settings| pressed(settings, &rules, 1)).await;
+    // The meeting of the fixture's meeting.alert, three people, listed.
+    let meeting = "4444AAAiAAAAAiAiAiiAii==";
+    app.start_meeting(meeting, "My Meeting");
+    for (user, name) in [("1001", "Ann"), ("2002", "Bo"), ("3003", "Cy")] {
+        app.join(meeting, user, name).await;
+    }
+    fillers(&app, 5).await;
+    calm_stretched_to(&app, 5.0).await;
+    let listings_of_meeting = || {
+        app.sim
+            .log()
+            .requests()
+            .filter(|r| matches!(&r.endpoint, Endpoint::ListQos { raw_meeting_id } if raw_meeting_id.starts_with("4444")))
+            .map(|r| r.arrived_at)
+            .collect::<Vec<_>>()
+    };
+    // Right after one of its listings, Zoom says the meeting has trouble.
+    let before = listings_of_meeting().len();
+    assert!(
+        eventually(Duration::from_secs(15), || listings_of_meeting().len()
+            > before)
+        .await,
+        "the meeting is not listed"
+    );
+    let alerted = Instant::now();
+    let response = app.post_webhook(&fixture("meeting.alert.json")).await;
+    assert_eq!(response.status(), 200);
+    // Its next listing comes at the fastest pace (one interval after the
+    // last, plus the wait for a request slot), not a calm stretch later.
+    assert!(
+        eventually(Duration::from_secs(15), || listings_of_meeting().len()
+            > before + 1)
+        .await,
+        "never listed again"
+    );
+    let next = listings_of_meeting()[before + 1];
+    let waited = next.saturating_duration_since(alerted);
+    assert!(
+        waited <= Duration::from_secs(2),
+        "listed {waited:?} after Zoom's meeting alert (calm interval {} s)",
+        calm_interval(&app).await
+    );
+    assert_eq!(
+        app.metric("qoswatch_poll_early_signals_total{signal=\"meeting_alert\"}")
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(app.sim.request_counts().rate_limited, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_participant_who_rejoins_shortly_after_leaving_is_polled_as_urgent() {
+    let rules = rules_file("freshness-rejoin", RULES);
+    let sim = SimConfig {
+        sample_period: MINUTE,
+        ..SimConfig::default()
+    };
+    // 4.5 requests a second planned: seven calm people at 1.6 s, but one
+    // urgent person takes 3.3 and stretches the other six to max_interval.
+    let app = spawn_app_with(sim, |settings| pressed(settings, &rules, 5)).await;
+    let meeting = "rEjOiN000000000000000000==";
+    app.start_meeting(meeting, "Flaky line");
+    app.join(meeting, "5001", "Dropped Dee").await;
+    fillers(&app, 6).await;
+    calm_stretched_to(&app, 1.0).await;
+    // Dee's call drops; she is back a moment later with a new user_id.
+    let response = app.post_webhook(&left_body(meeting, "5001")).await;
+    assert_eq!(response.status(), 200);
+    assert!(eventually(Duration::from_secs(5), || app.monitor.active() == 6).await);
+    let rejoined = Instant::now();
+    app.join(meeting, "5002", "Dropped Dee").await;
+    // The signal keeps her urgent for 10 intervals: polled at the fastest
+    // pace from one interval after the join (no sample exists earlier),
+    // about 8 times in 9 intervals. Without it she would be calm after her
+    // first sample, polled every 1.6 s: 3 times at most.
+    tokio::time::sleep_until(rejoined + MINUTE * 9).await;
+    let polls = app.sim.qos_requests_for("5002");
+    assert!(
+        polls >= 6,
+        "{polls} polls of the rejoined participant in 9 intervals (calm interval {} s)",
+        calm_interval(&app).await
+    );
+    assert_eq!(
+        app.metric("qoswatch_poll_early_signals_total{signal=\"rejoin\"}")
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(app.sim.request_counts().rate_limited, 0);
+    app.stop().await;
+}

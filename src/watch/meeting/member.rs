@@ -24,6 +24,8 @@ pub(super) struct Member {
     pub(super) retry_at: Option<Instant>,
     pub(super) failures: u32,
     pub(super) answered_before: bool,
+    /// An early signal keeps the member urgent until then.
+    pub(super) urgent_until: Option<Instant>,
     /// Set when the member's watch ends during a round.
     pub(super) ending: Option<StopReason>,
 }
@@ -47,13 +49,19 @@ impl Member {
             retry_at: None,
             failures: 0,
             answered_before: false,
+            urgent_until: joining.urgent_for.map(|d| now + d),
             ending: None,
         }
     }
 
     /// Whether the member needs the fastest interval: something fires, is
-    /// pending or near a threshold, or no sample has come yet.
+    /// pending or near a threshold, no sample has come yet, or an early
+    /// signal (`crate::watch::signals`) said so not long ago.
     pub(super) fn urgent(&self) -> bool {
-        self.last_seen.is_none() || self.observer.attention() >= Attention::Near
+        self.last_seen.is_none()
+            || self
+                .urgent_until
+                .is_some_and(|until| Instant::now() < until)
+            || self.observer.attention() >= Attention::Near
     }
 }

@@ -72,6 +72,8 @@ pub(super) struct Joining {
     pub(super) subject: WatchSubject,
     pub(super) id: u64,
     pub(super) resume: Resume,
+    /// An early signal (a rejoin) makes the member urgent this long.
+    pub(super) urgent_for: Option<Duration>,
 }
 
 /// What the registry tells a meeting's loop.
@@ -90,6 +92,11 @@ pub(super) enum Command {
         id: u64,
         samples: Vec<QosSample>,
         source: Source,
+    },
+    /// An early signal for the whole meeting (Zoom's `meeting.alert`):
+    /// every member urgent for `urgent_for`, and due at the fastest pace.
+    Hurry {
+        urgent_for: Duration,
     },
 }
 
@@ -237,7 +244,7 @@ impl<'a> MeetingPoller<'a> {
                 Command::Samples {
                     samples, source, ..
                 } => self.ctx.metrics.not_watched(source, samples.len()),
-                Command::Leave { .. } => {}
+                Command::Leave { .. } | Command::Hurry { .. } => {}
             }
         }
         self.ctx.planner.withdraw(self.planner_id);
@@ -339,6 +346,7 @@ impl<'a> MeetingPoller<'a> {
                 let new = self.delivered(id, samples, source, Utc::now());
                 tracing::trace!(%source, offered, new, "samples delivered");
             }
+            Command::Hurry { urgent_for } => self.hurry(urgent_for),
         }
     }
 

@@ -66,6 +66,22 @@ impl MeetingPoller<'_> {
         self.ctx.planner.publish(self.planner_id, demand, oldest);
     }
 
+    /// An early signal for the whole meeting: every member urgent for
+    /// `urgent_for`, and due at the fastest pace at once: now, or one
+    /// `polling.interval` after its last poll if that was more recent (Zoom's
+    /// samples are per minute: sooner finds nothing new). So repeats of the
+    /// signal cost nothing more. A member in back-off keeps its wait.
+    pub(super) fn hurry(&mut self, urgent_for: Duration) {
+        let now = Instant::now();
+        let interval = self.settings().interval;
+        for member in &mut self.members {
+            member.urgent_until = Some(now + urgent_for);
+            if member.retry_at.is_none() {
+                member.retry_at = Some(now.max(member.due_from + interval));
+            }
+        }
+    }
+
     /// Which members are polled how, and when the next of them is due.
     pub(super) fn schedule(&self, now: Instant) -> Schedule {
         let intervals: Vec<Duration> = self

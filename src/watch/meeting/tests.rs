@@ -83,6 +83,7 @@ impl Fixture {
                 subject: subject("m1", user_id),
                 id: n as u64 + 1,
                 resume: Default::default(),
+                urgent_for: None,
             })));
         }
         poller
@@ -125,6 +126,51 @@ async fn a_new_member_is_due_one_interval_after_joining_and_a_retry_waits() {
         joined + interval * 2,
         "the next wake is the earliest member due"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_meeting_alert_makes_every_member_due_at_the_fastest_pace_and_urgent() {
+    let mut settings = fast_settings();
+    settings.max_interval = settings.interval * 16;
+    settings.max_staleness = settings.interval * 32;
+    let fixture = Fixture::new(settings.clone()).await;
+    let mut poller = fixture.poller(&["a", "b", "c"]);
+    let interval = settings.interval;
+    let urgent_for = interval * 10;
+    // a polled long ago, b just now, c in back-off; all with a sample.
+    let now = Instant::now();
+    tokio::time::advance(interval * 5).await;
+    let later = Instant::now();
+    poller.members[0].due_from = now;
+    poller.members[1].due_from = later;
+    poller.members[2].due_from = now;
+    poller.members[2].retry_at = Some(later + Duration::from_secs(30));
+    for member in &mut poller.members {
+        member.last_seen = Some(at(0));
+    }
+    assert!(poller.members.iter().all(|m| !m.urgent()));
+
+    poller.apply(Command::Hurry { urgent_for });
+    assert!(poller.members.iter().all(|m| m.urgent()));
+    assert_eq!(
+        poller
+            .members
+            .iter()
+            .map(|m| m.retry_at)
+            .collect::<Vec<_>>(),
+        vec![
+            Some(later),
+            Some(later + interval),
+            Some(later + Duration::from_secs(30))
+        ],
+        "a at once, b one interval after its poll, c keeps its back-off"
+    );
+    assert_eq!(poller.schedule(later).singles_due, vec![0]);
+    // The urgency lasts its window, counted from the last signal.
+    tokio::time::advance(urgent_for - Duration::from_millis(1)).await;
+    assert!(poller.members[0].urgent());
+    tokio::time::advance(Duration::from_millis(2)).await;
+    assert!(!poller.members[0].urgent());
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,6 +11,7 @@
 //! - `resume`: taking back what the store kept, once, before serving;
 //! - `handover`: several replicas (hand over, adopt, ends seen elsewhere);
 //! - `delivery`: the sample-source seam's entry ([`Monitor::deliver`]);
+//! - `signals`: early signals (a meeting alert, a rejoin) to the tasks;
 //! - `host`: the registry as a meeting task's `MeetingHost`.
 
 use std::collections::HashMap;
@@ -27,10 +28,11 @@ use tokio_util::task::TaskTracker;
 
 use tokio::sync::mpsc;
 
-use super::ended::Ended;
+use super::ended::{Ended, Memory};
 use super::meeting::{Command, PollContext, StopRequest};
 use super::metrics::WatchMetrics;
 use super::settings::PollingSettings;
+use super::signals::{Person, URGENT_INTERVALS};
 use super::sink::SampleSink;
 use crate::logging::LogEvery;
 use crate::quota::Planner;
@@ -97,6 +99,9 @@ struct Inner {
     ended: Mutex<Ended>,
     /// "Forgotten early because the memory is full", once a minute.
     forgotten_log: LogEvery,
+    /// Who left a meeting recently, for the rejoin signal
+    /// (`crate::watch::signals`).
+    left_recently: Mutex<Memory<Person>>,
     /// With a shared database: the leases that say which replica polls a
     /// meeting. Without: this process polls every meeting.
     leases: Option<Arc<Leases>>,
@@ -138,6 +143,7 @@ mod handover;
 mod host;
 mod remember;
 mod resume;
+mod signals;
 mod start;
 mod stop;
 
@@ -159,6 +165,10 @@ impl Monitor {
         } = parts;
         let metrics = WatchMetrics::register(registry);
         let ended = Ended::new(REMEMBER_ENDED, settings.max_remembered_ended);
+        let left_recently = Memory::new(
+            settings.interval * URGENT_INTERVALS,
+            settings.max_remembered_ended,
+        );
         tracker.spawn(planner.clone().run(cancel.child_token()));
         Self {
             inner: Arc::new(Inner {
@@ -179,6 +189,7 @@ impl Monitor {
                 polling_disabled_until: Mutex::new(None),
                 ended: Mutex::new(ended),
                 forgotten_log: LogEvery::new(Duration::from_secs(60)),
+                left_recently: Mutex::new(left_recently),
                 leases,
             }),
         }
@@ -195,6 +206,13 @@ impl Monitor {
     /// The planner of the polling intervals.
     pub fn planner(&self) -> &Arc<Planner> {
         &self.inner.poll.planner
+    }
+
+    fn left_recently(&self) -> MutexGuard<'_, Memory<Person>> {
+        self.inner
+            .left_recently
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn ended(&self) -> MutexGuard<'_, Ended> {

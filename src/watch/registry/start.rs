@@ -142,6 +142,7 @@ impl Monitor {
             let task = self.spawn_meeting(uuid.clone());
             books.meetings.insert(uuid.clone(), task);
         }
+        let urgent_for = self.rejoined(&subject).then(|| self.urgency());
         let task = &books.meetings[&uuid];
         let meeting = task.id;
         let key = subject.key.clone();
@@ -151,6 +152,7 @@ impl Monitor {
             subject,
             id,
             resume,
+            urgent_for,
         })));
         books.watches.insert(key, Watch { id, meeting });
         metrics.active.set(books.watches.len() as i64);

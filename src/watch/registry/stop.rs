@@ -104,6 +104,7 @@ impl Monitor {
 
     pub(super) fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
         let ours = self.release_entry(&subject.key, id);
+        self.remember_leave(subject, reason);
         if reason.participant_gone() {
             let write = self.remember_ended_participant(&subject.key);
             self.inner.store.write(write);

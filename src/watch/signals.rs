@@ -1,0 +1,145 @@
+//! Cheap early signals: hints, before any sample says so, that a meeting's
+//! or a participant's call is going wrong. Each makes the watched
+//! participants it names *urgent* (the fastest interval, the last to be
+//! stretched under quota pressure) for [`URGENT_INTERVALS`] polling
+//! intervals:
+//!
+//! - [`Signal::MeetingAlert`]: Zoom's `meeting.alert` for a meeting polled
+//!   here. Its watched participants are polled at once (one round: the
+//!   meeting's list pages, or one request each where that is cheaper), at
+//!   most once per `polling.interval` however often Zoom repeats the alert.
+//! - [`Signal::Rejoin`]: a participant joins a meeting within
+//!   [`URGENT_INTERVALS`] intervals of leaving it (a dropped call). Zoom
+//!   gives a rejoin a new `user_id`, so the same person is recognised by a
+//!   hash of their e-mail (or, without one, their display name) within the
+//!   meeting, kept in memory only and only for that window. The rejoin's
+//!   first poll is one interval after the join, as for any joiner (no
+//!   sample exists earlier); no extra request.
+//!
+//! Cost: urgency only costs quota under pressure (without it everybody is
+//! polled every interval anyway): each signal keeps the participants it
+//! names at the fastest interval for the window instead of a stretched one,
+//! and a meeting alert adds at most one round per meeting and interval.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use qoswatch_core::subject::WatchSubject;
+
+/// How many polling intervals an early signal keeps its participants
+/// urgent (10 minutes at the default 1-minute interval), and how soon after
+/// leaving a join counts as a rejoin.
+pub const URGENT_INTERVALS: u32 = 10;
+
+/// Which early signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    MeetingAlert,
+    Rejoin,
+}
+
+impl Signal {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::MeetingAlert => "meeting_alert",
+            Signal::Rejoin => "rejoin",
+        }
+    }
+}
+
+/// Who a participant is across rejoins of one meeting (Zoom's `user_id`
+/// changes on every rejoin): the meeting and a hash of the e-mail,
+/// lower-cased, else of the display name. `None` when neither is known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Person {
+    meeting_uuid: String,
+    who: u64,
+}
+
+impl Person {
+    pub(super) fn of(subject: &WatchSubject) -> Option<Self> {
+        let non_empty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let participant = &subject.participant;
+        let who = match non_empty(&participant.email) {
+            Some(email) => ("email", email.to_lowercase()),
+            None => ("name", non_empty(&participant.name)?),
+        };
+        let mut hasher = DefaultHasher::new();
+        who.hash(&mut hasher);
+        Some(Self {
+            meeting_uuid: subject.key.meeting_uuid.clone(),
+            who: hasher.finish(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+
+    fn subject(
+        meeting: &str,
+        user_id: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+    ) -> WatchSubject {
+        WatchSubject {
+            key: ParticipantKey {
+                meeting_uuid: meeting.into(),
+                user_id: user_id.into(),
+            },
+            meeting: MeetingInfo {
+                uuid: meeting.into(),
+                ..MeetingInfo::default()
+            },
+            participant: ParticipantInfo {
+                user_id: user_id.into(),
+                name: name.map(str::to_owned),
+                email: email.map(str::to_owned),
+                ..ParticipantInfo::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_rejoin_with_a_new_user_id_is_the_same_person_in_the_same_meeting_only() {
+        let first = Person::of(&subject(
+            "m1",
+            "16778240",
+            Some("Jill"),
+            Some("Jill@Example.com"),
+        ));
+        let again = Person::of(&subject(
+            "m1",
+            "16779999",
+            Some("Jill C."),
+            Some(" jill@example.com"),
+        ));
+        assert!(first.is_some());
+        assert_eq!(first, again, "the e-mail decides, in any case");
+        let elsewhere = Person::of(&subject(
+            "m2",
+            "16779999",
+            Some("Jill"),
+            Some("jill@example.com"),
+        ));
+        assert_ne!(first, elsewhere);
+        // A guest: the display name.
+        let guest = Person::of(&subject("m1", "1", Some("Bob"), Some("")));
+        assert_eq!(guest, Person::of(&subject("m1", "2", Some(" Bob "), None)));
+        assert_ne!(guest, Person::of(&subject("m1", "2", Some("Bobby"), None)));
+        // An e-mail that equals someone's name is not that someone.
+        assert_ne!(
+            Person::of(&subject("m1", "1", Some("x"), None)),
+            Person::of(&subject("m1", "2", Some("y"), Some("x")))
+        );
+        assert_eq!(Person::of(&subject("m1", "3", Some("  "), None)), None);
+        assert_eq!(Person::of(&subject("m1", "3", None, None)), None);
+    }
+}
