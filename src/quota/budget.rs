@@ -240,6 +240,11 @@ impl Budget {
         }
     }
 
+    /// The quota clock's time now.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// The quota's current UTC day (on the quota clock).
     pub fn today(&self) -> NaiveDate {
         let mut state = self.lock();

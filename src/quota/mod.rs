@@ -7,9 +7,12 @@
 //! - [`plan`] (pure) and [`planner`]: the daily plan, interval floors that
 //!   make every meeting's demand fit what the budget has left until
 //!   00:00 UTC, and which participants a meeting lists.
+//! - [`forecast`] (pure): the day's shape, from the history of demand per
+//!   hour of the week; the planner spends in proportion to it.
 //! - [`view`]: the budget and the plan as the page and the API show them.
 
 pub mod budget;
+pub mod forecast;
 pub mod plan;
 pub mod planner;
 pub mod view;

@@ -18,6 +18,9 @@ use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use chrono::{DateTime, Utc};
+
+use super::forecast::{self, DemandHistory};
 use super::plan::{self, Floors, Limits, MeetingDemand, Plan};
 use super::{PlanSettings, PollingMode};
 use crate::quota::budget::{Budget, QuotaView};
@@ -38,9 +41,21 @@ struct Published {
     oldest_refresh: Instant,
 }
 
+/// The history of demand and the last tally of it.
+#[derive(Debug, Default)]
+struct Tally {
+    history: DemandHistory,
+    /// The quota clock's time and the participants watched at the last
+    /// replan: the minutes since then go to the history.
+    last: Option<(DateTime<Utc>, usize)>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Current {
     plan: Plan,
+    /// How much faster than the flat pace the day's shape lets the plan
+    /// spend now ([`DemandHistory::pace`]).
+    pace: f64,
     quota: Option<QuotaView>,
     /// When the plan was made.
     at: Option<Instant>,
@@ -74,6 +89,10 @@ pub struct PlanStatus {
     pub staleness_max_s: f64,
     pub meetings: usize,
     pub participants: usize,
+    /// How much faster than an even spread of what is left until 00:00 UTC
+    /// the plan spends now, from the forecast of the day's demand (1: flat,
+    /// or no history yet).
+    pub day_pace: f64,
 }
 
 /// A meeting that publishes a new demand replans at most this often (the
@@ -89,6 +108,7 @@ pub struct Planner {
     budget: Arc<Budget>,
     meetings: Mutex<HashMap<u64, Published>>,
     current: Mutex<Current>,
+    tally: Mutex<Tally>,
     metrics: PlanMetrics,
 }
 
@@ -109,6 +129,7 @@ struct PlanMetrics {
     staleness_max: Gauge<f64, AtomicU64>,
     staleness_bound: Gauge<f64, AtomicU64>,
     staleness: Histogram,
+    day_pace: Gauge<f64, AtomicU64>,
 }
 
 impl PlanMetrics {
@@ -126,7 +147,13 @@ impl PlanMetrics {
             staleness: Histogram::new([
                 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
             ]),
+            day_pace: Gauge::default(),
         };
+        registry.register(
+            "qoswatch_zoom_budget_day_pace",
+            "How much faster than an even spread of what is left until 00:00 UTC the plan spends now, from the day's forecast demand (1: flat or no history)",
+            metrics.day_pace.clone(),
+        );
         registry.register(
             "qoswatch_zoom_budget_used_today",
             "QoS requests counted against today's quota (UTC day)",
@@ -202,14 +229,51 @@ impl Planner {
                     planned: 0.0,
                     staleness_bound: fastest,
                 },
+                pace: 1.0,
                 quota: None,
                 at: None,
                 oldest_refresh: None,
                 meetings: 0,
                 participants: 0,
             }),
+            tally: Mutex::new(Tally::default()),
             metrics,
         }
+    }
+
+    /// The plan follows the day's shape from `history` (the store's
+    /// watches, `crate::store::Snapshot::watched`, kept for `window`) and
+    /// from what it watches itself from now on.
+    pub fn with_history(
+        self,
+        watched: &[(DateTime<Utc>, DateTime<Utc>)],
+        window: Duration,
+    ) -> Self {
+        let mut history = DemandHistory::new(window);
+        for (from, to) in watched {
+            history.add(*from, *to);
+        }
+        self.tally().history = history;
+        self
+    }
+
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds the minutes watched since the last replan to the history and
+    /// says how fast the day's shape lets the plan spend now.
+    fn day_pace(&self, participants: usize) -> f64 {
+        let now = self.budget.clock_now();
+        let mut tally = self.tally();
+        if let Some((then, watched)) = tally.last {
+            tally.history.add_participants(then, now, watched as f64);
+            if then.timestamp().div_euclid(3600) != now.timestamp().div_euclid(3600) {
+                tally.history.expire(now);
+            }
+        }
+        tally.last = Some((now, participants));
+        tally.history.pace(now, forecast::next_reset(now))
     }
 
     fn meetings(&self) -> MutexGuard<'_, HashMap<u64, Published>> {
@@ -279,8 +343,9 @@ impl Planner {
         self.current().plan
     }
 
-    /// The requests per second the budget can afford from now to 00:00 UTC.
-    fn affordable(&self, quota: &QuotaView) -> f64 {
+    /// The requests per second the budget can afford now: what is left
+    /// until 00:00 UTC, spread evenly and then shaped by the day's `pace`.
+    fn affordable(&self, quota: &QuotaView, pace: f64) -> f64 {
         let own = quota.allowance.saturating_sub(quota.used_today);
         let left = match quota.zoom_remaining {
             // Never more than our share of what the account has left.
@@ -288,7 +353,7 @@ impl Planner {
             None => f64::from(own),
         };
         let seconds = quota.until_reset.as_secs_f64().max(1.0);
-        (quota.rate * RATE_HEADROOM).min(left / seconds * quota.share)
+        (quota.rate * RATE_HEADROOM).min(left / seconds * quota.share * pace)
     }
 
     /// Makes the plan again from what the meetings and the budget say.
@@ -301,11 +366,12 @@ impl Planner {
         };
         let participants = demands.iter().map(|d| d.members.len()).sum();
         let quota = self.budget.quota();
+        let pace = self.day_pace(participants);
         let plan = if self.adaptive() {
             plan::solve(
                 &demands,
                 Limits {
-                    rate: self.affordable(&quota),
+                    rate: self.affordable(&quota, pace),
                     fastest: self.settings.interval.as_secs_f64(),
                     max_calm: self.settings.max_interval.as_secs_f64(),
                     max_staleness: self.settings.max_staleness.as_secs_f64(),
@@ -323,6 +389,7 @@ impl Planner {
         };
         *self.current() = Current {
             plan,
+            pace,
             quota: Some(quota),
             at: Some(Instant::now()),
             oldest_refresh: oldest,
@@ -351,6 +418,7 @@ impl Planner {
             .set(status.calm_interval_s);
         m.staleness_max.set(status.staleness_max_s);
         m.staleness_bound.set(status.staleness_bound_s);
+        m.day_pace.set(status.day_pace);
     }
 
     /// The interval of an urgent and of a settled calm participant.
@@ -375,7 +443,7 @@ impl Planner {
             used_today: quota.used_today,
             allowance_today: quota.allowance,
             zoom_remaining: quota.zoom_remaining,
-            forecast_today: forecast(&plan, &quota) as u64,
+            forecast_today: forecast(&plan, &quota, current.pace) as u64,
             urgent_interval_s: urgent,
             calm_interval_s: calm,
             demand_per_s: plan.demand,
@@ -386,6 +454,7 @@ impl Planner {
                 .map_or(0.0, |t| t.elapsed().as_secs_f64()),
             meetings: current.meetings,
             participants: current.participants,
+            day_pace: current.pace,
         }
     }
 
@@ -450,9 +519,12 @@ impl Planner {
     }
 }
 
-/// Requests counted by 00:00 UTC if the plan holds.
-fn forecast(plan: &Plan, quota: &QuotaView) -> f64 {
-    f64::from(quota.used_today) + plan.planned * quota.until_reset.as_secs_f64()
+/// Requests counted by 00:00 UTC if the plan holds: the planned rate over
+/// the rest of the day, unshaped by the current hour's `pace` (a busy hour
+/// spends faster than the day's average, a quiet one slower).
+fn forecast(plan: &Plan, quota: &QuotaView, pace: f64) -> f64 {
+    let pace = if pace > 0.0 { pace } else { 1.0 };
+    f64::from(quota.used_today) + plan.planned / pace * quota.until_reset.as_secs_f64()
 }
 
 #[cfg(test)]
@@ -521,24 +593,28 @@ mod tests {
     fn the_affordable_rate_spreads_what_is_left_over_the_day_within_the_rate() {
         let planner = planner(settings(), 0.5);
         // 600 left over 600 s: 1 a second, under 90 % of 10.
-        assert!((planner.affordable(&quota(400, None, 600, 10.0)) - 1.0).abs() < 1e-9);
+        assert!((planner.affordable(&quota(400, None, 600, 10.0), 1.0) - 1.0).abs() < 1e-9);
         // The per-second share binds: 90 % of 2.
-        assert!((planner.affordable(&quota(0, None, 10, 2.0)) - 1.8).abs() < 1e-9);
+        assert!((planner.affordable(&quota(0, None, 10, 2.0), 1.0) - 1.8).abs() < 1e-9);
         // Zoom says the account has 400 left: half of it is ours.
-        assert!((planner.affordable(&quota(0, Some(400), 100, 10.0)) - 2.0).abs() < 1e-9);
+        assert!((planner.affordable(&quota(0, Some(400), 100, 10.0), 1.0) - 2.0).abs() < 1e-9);
         // Zoom's figure is larger than ours: ours binds.
-        assert!((planner.affordable(&quota(900, Some(5000), 100, 10.0)) - 1.0).abs() < 1e-9);
+        assert!((planner.affordable(&quota(900, Some(5000), 100, 10.0), 1.0) - 1.0).abs() < 1e-9);
         // Used up: nothing.
-        assert_eq!(planner.affordable(&quota(1000, None, 100, 10.0)), 0.0);
+        assert_eq!(planner.affordable(&quota(1000, None, 100, 10.0), 1.0), 0.0);
+        // A busy hour ahead of a quiet rest of the day: three times the
+        // flat pace, still within the per-second share.
+        assert!((planner.affordable(&quota(400, None, 600, 10.0), 3.0) - 3.0).abs() < 1e-9);
+        assert!((planner.affordable(&quota(400, None, 600, 10.0), 20.0) - 9.0).abs() < 1e-9);
         // Less than a second to midnight counts as one second.
-        assert!((planner.affordable(&quota(999, None, 0, 10.0)) - 1.0).abs() < 1e-9);
+        assert!((planner.affordable(&quota(999, None, 0, 10.0), 1.0) - 1.0).abs() < 1e-9);
         // One replica of four: a quarter of what is left, all replicas'
         // use counted.
         let shared = QuotaView {
             share: 0.25,
             ..quota(400, None, 600, 10.0)
         };
-        assert!((planner.affordable(&shared) - 0.25).abs() < 1e-9);
+        assert!((planner.affordable(&shared, 1.0) - 0.25).abs() < 1e-9);
     }
 
     #[test]
@@ -549,7 +625,7 @@ mod tests {
             planned: 0.5,
             staleness_bound: 900.0,
         };
-        assert_eq!(forecast(&plan, &quota(100, None, 600, 10.0)), 400.0);
+        assert_eq!(forecast(&plan, &quota(100, None, 600, 10.0), 1.0), 400.0);
     }
 
     #[test]
@@ -603,6 +679,49 @@ mod tests {
         assert!(status.staleness_max_s >= 0.0 && status.staleness_bound_s >= 576.0);
         planner.withdraw(7);
         assert_eq!(planner.meetings().len(), 9);
+    }
+
+    #[test]
+    fn the_stored_history_lets_a_busy_hour_spend_more_than_the_flat_pace() {
+        let today: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("time");
+        let week_ago = today - chrono::TimeDelta::days(7);
+        let spans = vec![(week_ago, week_ago + chrono::TimeDelta::hours(1)); 100];
+        let plan_for = |history: Option<&[(DateTime<Utc>, DateTime<Utc>)]>| {
+            let mut registry = Registry::default();
+            let clock = crate::quota::budget::QuotaClock::Accelerated {
+                at: today,
+                since: Instant::now(),
+                speed: 1,
+            };
+            let budget = Arc::new(Budget::new(10, 14_000, &mut registry).with_clock(clock));
+            let mut planner = Planner::new(settings(), 1.0, budget, &mut registry);
+            if let Some(history) = history {
+                planner = planner.with_history(history, Duration::from_secs(8 * 86_400));
+            }
+            for meeting in 0..30 {
+                planner.publish(
+                    meeting,
+                    MeetingDemand {
+                        members: vec![(60.0, false)],
+                        pages: Some(1),
+                    },
+                    Instant::now(),
+                );
+            }
+            (planner.replan(), planner.status())
+        };
+        // Flat: 14,000 over the 14 h left, 0.28 a second for 30 people who
+        // want 0.5: the calm stretch to 108 s.
+        let (flat, status) = plan_for(None);
+        assert!((flat.floors.calm - 108.0).abs() < 0.5, "{flat:?}");
+        assert_eq!(status.day_pace, 1.0);
+        // Shaped: this hour was the day's only demand a week ago: 13.9 times
+        // the flat pace, enough for everybody at the fastest interval.
+        let (shaped, status) = plan_for(Some(&spans));
+        assert_eq!(shaped.floors, Floors::NONE, "{shaped:?}");
+        assert!((status.day_pace - 13.9).abs() < 0.1, "{status:?}");
+        // The forecast by midnight stays within the day.
+        assert!(status.forecast_today <= 14_000, "{status:?}");
     }
 
     /// The registry's text exposition.

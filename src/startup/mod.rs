@@ -343,12 +343,19 @@ fn watching(
     tasks: &mut Tasks<'_>,
 ) -> anyhow::Result<(Monitor, Option<Arc<Cluster>>)> {
     let client = Arc::new(settings.zoom_client(parts.budget.clone(), tasks.registry)?);
-    let planner = Arc::new(Planner::new(
-        settings.polling.plan(),
-        settings.zoom.daily_share,
-        parts.budget.clone(),
-        tasks.registry,
-    ));
+    let planner = Arc::new(
+        Planner::new(
+            settings.polling.plan(),
+            settings.zoom.daily_share,
+            parts.budget.clone(),
+            tasks.registry,
+        )
+        // The day's shape from the store's history of watches.
+        .with_history(
+            &std::mem::take(&mut snapshot.watched),
+            settings.store.retention,
+        ),
+    );
     // Several replicas: the leases decide which meetings this one polls.
     let leases = parts
         .store

@@ -253,7 +253,15 @@ pub struct Snapshot {
     pub open_alerts: Vec<AlertEvent>,
     /// The highest record id in use.
     pub last_id: RecordId,
+    /// When each watch in the store (within the retention, all replicas')
+    /// ran, `(started, ended or last seen)`: the daily plan's history of
+    /// demand (`crate::quota::forecast`).
+    pub watched: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
+
+/// What the demand history reads of the watches (both backends).
+pub(crate) const WATCHED_SPANS: &str =
+    "SELECT started_at, COALESCE(ended_at, last_seen, started_at) FROM watches";
 
 /// Why the store could not be opened or written.
 #[derive(Debug, Clone, thiserror::Error)]

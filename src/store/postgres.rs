@@ -174,6 +174,17 @@ impl PgBackend {
                 .silences
                 .push(json(&self.shared.location, row.get::<&str, _>(0))?);
         }
+        // Every replica's watches: the daily plan's history of demand.
+        for row in sqlx::query(super::WATCHED_SPANS)
+            .fetch_all(pool)
+            .await
+            .map_err(read)?
+        {
+            snapshot.watched.push((
+                super::from_millis(row.get(0)),
+                super::from_millis(row.get(1)),
+            ));
+        }
         // Record ids: this replica's number in the high 32 bits, so replicas
         // never hand out the same id and one replica's ids keep their order.
         snapshot.last_id = self.number << 32;

@@ -257,3 +257,88 @@ async fn a_participant_who_rejoins_shortly_after_leaving_is_polled_as_urgent() {
     assert_eq!(app.sim.request_counts().rate_limited, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use qoswatch::quota::budget::QuotaClock;
+    use qoswatch::startup::Extras;
+    use qoswatch::store::{Store, StoreSettings, Write};
+    use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+    use qoswatch_core::subject::{StopReason, WatchSubject};
+
+    // A week ago, Wednesday 10:00-11:00 UTC, 100 people were watched; the
+    // store has nothing else. Today is Wednesday, 10:00 on the quota clock.
+    let today = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+    let week_ago = today - TimeDelta::days(7);
+    let dir = tempfile::tempdir().expect("data dir");
+    let store_settings = StoreSettings {
+        data_dir: Some(dir.path().to_owned()),
+        // The history is older than the wall clock's week: keep it.
+        retention: Duration::from_secs(3650 * 86_400),
+        ..StoreSettings::default()
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (store, _) = Store::open(&store_settings, &mut registry)
+        .await
+        .expect("store opens");
+    for n in 0..100 {
+        let key = ParticipantKey {
+            meeting_uuid: "hIsToRy0000000000000000==".into(),
+            user_id: format!("{}", 9000 + n),
+        };
+        let subject = WatchSubject {
+            key: key.clone(),
+            meeting: MeetingInfo {
+                uuid: key.meeting_uuid.clone(),
+                ..MeetingInfo::default()
+            },
+            participant: ParticipantInfo {
+                user_id: key.user_id.clone(),
+                ..ParticipantInfo::default()
+            },
+        };
+        store.write(Write::WatchStarted {
+            subject: Box::new(subject),
+            at: week_ago,
+        });
+        store
+            .write_durably(Write::WatchEnded {
+                key,
+                reason: StopReason::Left,
+                at: week_ago + TimeDelta::hours(1),
+            })
+            .await
+            .expect("written");
+    }
+    store.close().await;
+
+    let clock = QuotaClock::Accelerated {
+        at: today,
+        since: Instant::now(),
+        speed: 1,
+    };
+    let data_dir = dir.path().to_owned();
+    let app = spawn_app_with_extras(
+        SimConfig::default(),
+        |settings| {
+            settings.store = store_settings.clone();
+            settings.store.data_dir = Some(data_dir);
+        },
+        Extras {
+            quota_clock: clock,
+            ..Extras::default()
+        },
+    )
+    .await;
+    // The rest of today: this hour (6000 participant-minutes a week ago)
+    // and 13 quiet ones, each a tenth of the week's average hour
+    // (6000 / 168): 6000 x 14 / (6000 + 13 x 3.57) = 13.9 times the flat
+    // pace now, to spend what is left where the demand was.
+    let pace = app
+        .metric_reaches("qoswatch_zoom_budget_day_pace", 2.0)
+        .await
+        .expect("the pace is published");
+    assert!((pace - 13.9).abs() < 0.1, "pace {pace}");
+    app.stop().await;
+}

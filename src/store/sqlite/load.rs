@@ -39,6 +39,7 @@ impl SqliteBackend {
         // participant is watched.
         reader.open_alerts(&mut snapshot).await?;
         reader.last_id(&mut snapshot).await?;
+        reader.watched(&mut snapshot).await?;
         Ok(snapshot)
     }
 }
@@ -73,6 +74,16 @@ impl Reader<'_> {
                 last_seen: row.get::<Option<i64>, _>(2).map(from_millis),
                 alert_state,
             });
+        }
+        Ok(())
+    }
+
+    /// When every watch kept ran: the daily plan's history.
+    async fn watched(&mut self, snapshot: &mut Snapshot) -> Result<(), StoreError> {
+        for row in self.all(super::super::WATCHED_SPANS).await? {
+            snapshot
+                .watched
+                .push((from_millis(row.get(0)), from_millis(row.get(1))));
         }
         Ok(())
     }
