@@ -46,7 +46,7 @@ service_tests() {
     src/backoff.rs) echo "api" ;;
     src/notify/* | src/notify/*/*) echo "api" ;;
     # The plan is pure arithmetic, the planner its live wrapper: unit tests.
-    src/quota/plan.rs | src/quota/planner.rs) echo "" ;;
+    src/quota/plan.rs | src/quota/planner.rs | src/quota/forecast.rs) echo "" ;;
     src/watch/* | src/watch/*/* | src/alerting/rules_sink.rs | src/alerting/relay.rs | src/intake/* | src/startup/*) echo "api" ;;
     # Leases and the heartbeat: tests/processes/cluster (in-process lease
     # tests, then three replica processes; needs QOSWATCH_TEST_DATABASE_URL,

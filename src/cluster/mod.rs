@@ -7,9 +7,13 @@
 //! registry in line: the members of held meetings are watched here (with
 //! their saved alert state), meetings no longer held are handed over, and
 //! participants or meetings that ended through a webhook taken by another
-//! replica stop here. It also adopts the queued messages and events of
-//! replicas that are gone, and tells the Zoom budget how many replicas
-//! share the rate and what the others spent today.
+//! replica stop here. A replica holding more than `ceil(meetings /
+//! replicas) + 1` meetings hands the excess over (`Monitor::release`: stop,
+//! let the state reach the store, then release the leases). It also adopts
+//! the queued messages and events of replicas that are gone, and tells the
+//! Zoom budget how many replicas there are (the rate is split evenly), its
+//! part of the work (the day's plan follows it) and what the others spent
+//! today.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +30,7 @@ use tracing::Instrument;
 
 use crate::logging::LogEvery;
 use crate::notify::{Adopted, DispatchHandle};
-use crate::quota::budget::Budget;
+use crate::quota::budget::{Budget, work_share};
 pub use crate::store::leases::{Beat, Leases};
 use crate::store::{REMEMBER_ENDED, millis};
 use crate::watch::Monitor;
@@ -40,6 +44,7 @@ struct ClusterMetrics {
     heartbeat_seconds: Histogram,
     heartbeat_errors: Counter,
     adopted_messages: Counter,
+    rebalanced: Counter,
 }
 
 impl ClusterMetrics {
@@ -54,7 +59,13 @@ impl ClusterMetrics {
             ]),
             heartbeat_errors: Counter::default(),
             adopted_messages: Counter::default(),
+            rebalanced: Counter::default(),
         };
+        registry.register(
+            "qoswatch_cluster_rebalanced",
+            "Meetings this replica handed over because it held more than ceil(meetings / replicas) + 1",
+            metrics.rebalanced.clone(),
+        );
         registry.register(
             "qoswatch_cluster_leases_held",
             "Meetings whose lease this replica holds (it polls them)",
@@ -202,7 +213,7 @@ impl Cluster {
                 .heartbeat_seconds
                 .observe(started.elapsed().as_secs_f64());
             match result {
-                Ok(beat) => {
+                Ok(mut beat) => {
                     ended_mark = beat.ended_mark;
                     {
                         let mut health = self.health();
@@ -211,7 +222,16 @@ impl Cluster {
                         }
                         health.last_ok = Instant::now();
                     }
+                    let shed = std::mem::take(&mut beat.shed);
                     self.apply(beat, &monitor, dispatch.as_ref(), &budget);
+                    if !shed.is_empty() {
+                        self.metrics.rebalanced.inc_by(shed.len() as u64);
+                        tracing::info!(
+                            meetings = shed.len(),
+                            "more than a fair share held: handing meetings over to other replicas"
+                        );
+                        monitor.release(shed, self.heartbeat).await;
+                    }
                 }
                 Err(error) => self.failed(error, &monitor),
             }
@@ -311,6 +331,12 @@ impl Cluster {
             beat.others_used_today,
             beat.paused_until,
         );
+        // The day's plan follows the work this replica holds.
+        budget.follow_work(work_share(
+            beat.my_watches,
+            beat.all_watches,
+            beat.live_replicas,
+        ));
         self.metrics.leases_held.set(beat.held.len() as i64);
         self.metrics.replicas.set(i64::from(beat.live_replicas));
     }

@@ -110,6 +110,9 @@ struct State {
     zoom_remaining: Option<(NaiveDate, u32)>,
     /// Replicas sharing the rate and the day (1 without a shared database).
     replicas: u32,
+    /// This replica's share of the cluster's work, once the heartbeat said
+    /// (`share.rs`): its part of the day; else `1 / replicas`.
+    work_share: Option<f64>,
     /// What the other replicas counted today, as of their last heartbeat.
     others_used: u32,
     exhausted_logged: bool,
@@ -169,6 +172,7 @@ impl Budget {
                 reserved: 0,
                 zoom_remaining: None,
                 replicas: 1,
+                work_share: None,
                 others_used: 0,
                 exhausted_logged: false,
                 freed: BinaryHeap::new(),
@@ -220,23 +224,8 @@ impl Budget {
             until_reset: self
                 .clock
                 .to_real(until_next_utc_midnight(self.clock.now())),
-            rate: 1.0 / self.spacing(state.replicas).as_secs_f64(),
-            share: 1.0 / f64::from(state.replicas),
-        }
-    }
-
-    /// Time between two of this replica's requests when `replicas` share
-    /// the rate. Each takes whole requests a second (`floor(rate / N)`),
-    /// spaced so that no one-second window holds more than that: N evenly
-    /// spaced replicas with `rate / N` each could put one more each into
-    /// the same second. With fewer requests than replicas, each keeps to
-    /// `N / rate` apart on average.
-    fn spacing(&self, replicas: u32) -> Duration {
-        let whole = self.per_second / replicas.max(1);
-        if whole >= 1 {
-            (Duration::from_secs(1) + Duration::from_millis(25)) / whole
-        } else {
-            self.interval * replicas
+            rate: 1.0 / self.spacing(even_part(&state)).as_secs_f64(),
+            share: share_of(&state),
         }
     }
 
@@ -268,7 +257,7 @@ impl Budget {
         if replicas > state.replicas {
             // More replicas from now: space this one's next slot as the
             // new share says, not as the old one did.
-            let spacing = self.spacing(replicas);
+            let spacing = self.spacing(1.0 / f64::from(replicas));
             state.next_slot = state.next_slot.max(Instant::now() + spacing);
         }
         state.replicas = replicas;
@@ -441,7 +430,7 @@ impl Budget {
             Some(Reverse(freed)) => freed,
             None => {
                 let slot = state.next_slot.max(earliest);
-                state.next_slot = slot + self.spacing(state.replicas);
+                state.next_slot = slot + self.spacing(even_part(state));
                 slot
             }
         }
@@ -586,6 +575,10 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
             .min(longest),
     )
 }
+
+mod share;
+pub use share::work_share;
+use share::{even_part, share_of};
 
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,15 @@ pub struct Beat {
     pub others_used_today: u32,
     /// A 429 pause some replica recorded, still in force.
     pub paused_until: Option<DateTime<Utc>>,
+    /// Meetings with running watches, over all replicas.
+    pub active_meetings: u32,
+    /// Held meetings above this replica's fair share, no longer in `held`:
+    /// to hand over, then release (`Write::Release`) for another to claim.
+    pub shed: Vec<String>,
+    /// Running watches of the held meetings, and of all meetings: this
+    /// replica's part of the work (`crate::quota::budget::work_share`).
+    pub my_watches: u32,
+    pub all_watches: u32,
 }
 
 /// Rows held by no live replica: no owner, or one whose heartbeat expired
@@ -149,7 +158,10 @@ impl Leases {
         beat.held.extend(self.renew(tx).await?);
         lease_unleased_watches(tx).await?;
         self.claim_fair_share(tx, &mut beat).await?;
+        beat.shed = shed_excess(&mut beat.held, beat.active_meetings, beat.live_replicas);
         beat.watches = held_watches(tx, &beat.held).await?;
+        beat.my_watches = u32::try_from(beat.watches.len()).unwrap_or(u32::MAX);
+        beat.all_watches = running_watches(tx).await?;
         ended_since(tx, ended_mark, &mut beat).await?;
         beat.outbox = self.adopt_outbox(tx).await?;
         beat.unrouted = self.adopt_unrouted(tx).await?;
@@ -244,6 +256,7 @@ impl Leases {
         )
         .fetch_one(&mut **tx)
         .await?;
+        beat.active_meetings = u32::try_from(active.max(0)).unwrap_or(u32::MAX);
         let want = to_claim(active, live, beat.held.len());
         if want == 0 {
             return Ok(());
@@ -401,6 +414,34 @@ async fn lease_unleased_watches(tx: &mut Transaction<'_, Postgres>) -> Result<()
 fn to_claim(active: i64, live: i64, held: usize) -> i64 {
     let fair = (active + live - 1) / live.max(1);
     (fair - held as i64).max(0)
+}
+
+/// The held meetings above the fair share, when this replica holds more
+/// than one over it (`ceil(active / live) + 1`): down to the fair share,
+/// the last by id first (so successive beats pick the same ones). The
+/// others claim them once released; the slack of one keeps meetings from
+/// moving back and forth as they start and end.
+fn shed_excess(held: &mut BTreeSet<String>, active: u32, live: u32) -> Vec<String> {
+    let fair = active.div_ceil(live.max(1)) as usize;
+    if held.len() <= fair + 1 {
+        return Vec::new();
+    }
+    let mut shed = Vec::new();
+    while held.len() > fair {
+        match held.pop_last() {
+            Some(uuid) => shed.push(uuid),
+            None => break,
+        }
+    }
+    shed
+}
+
+/// Running watches over all replicas.
+async fn running_watches(tx: &mut Transaction<'_, Postgres>) -> Result<u32, sqlx::Error> {
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM watches WHERE ended_at IS NULL")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(u32::try_from(all.max(0)).unwrap_or(u32::MAX))
 }
 
 /// Of the claimed leases, those another replica had held.

@@ -196,6 +196,11 @@ pub enum Write {
     /// after everything it wrote before (PostgreSQL only; nothing to do on
     /// SQLite, where the next start takes everything back).
     HandBack,
+    /// A replica above its fair share gives back these meetings' leases,
+    /// after their tasks stopped and wrote their state (PostgreSQL only).
+    Release {
+        meetings: Vec<String>,
+    },
 }
 
 /// The Zoom budget as it is persisted.

@@ -61,3 +61,25 @@ fn a_pause_is_shared_only_while_it_runs() {
     );
     assert_eq!(in_force(None, now), None);
 }
+
+#[test]
+fn a_replica_over_its_fair_share_plus_one_sheds_down_to_the_share() {
+    let held = |n: usize| -> BTreeSet<String> { (0..n).map(|i| format!("m{i}")).collect() };
+    // Six meetings, three replicas: a share of two; holding all six, four go.
+    let mut mine = held(6);
+    assert_eq!(shed_excess(&mut mine, 6, 3), vec!["m5", "m4", "m3", "m2"]);
+    assert_eq!(mine, held(2));
+    // One over the share is tolerated (meetings start and end).
+    let mut mine = held(3);
+    assert!(shed_excess(&mut mine, 6, 3).is_empty());
+    assert_eq!(mine.len(), 3);
+    // Seven meetings: a share of three; five held, two go.
+    let mut mine = held(5);
+    assert_eq!(shed_excess(&mut mine, 7, 3).len(), 2);
+    // Alone: everything is the share.
+    let mut mine = held(6);
+    assert!(shed_excess(&mut mine, 6, 1).is_empty());
+    // No live replica counted still divides safely.
+    let mut mine = held(2);
+    assert!(shed_excess(&mut mine, 2, 0).is_empty());
+}

@@ -40,6 +40,7 @@ pub(super) async fn apply_one(tx: &mut Tx<'_>, me: &str, write: &Write) -> Resul
         Write::Silence(silence) => save_silence(tx, silence).await,
         Write::Budget(budget) => save_budget(tx, me, budget).await,
         Write::HandBack => hand_back(tx, me).await,
+        Write::Release { meetings } => release(tx, me, meetings).await,
     }
 }
 
@@ -299,6 +300,21 @@ async fn save_budget(tx: &mut Tx<'_>, me: &str, budget: &BudgetUse) -> Result<()
         .await
         .map_err(write_error)?;
     }
+    Ok(())
+}
+
+/// After the tasks of `meetings` stopped and their last writes (the writer
+/// applies in order): their leases are free for the next heartbeat.
+async fn release(tx: &mut Tx<'_>, me: &str, meetings: &[String]) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE leases SET owner = NULL, expires_at = now() \
+         WHERE owner = $1 AND meeting_uuid = ANY($2)",
+    )
+    .bind(me)
+    .bind(meetings)
+    .execute(&mut **tx)
+    .await
+    .map_err(write_error)?;
     Ok(())
 }
 

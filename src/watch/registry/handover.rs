@@ -24,6 +24,39 @@ impl Monitor {
         }
     }
 
+    /// Hands `meetings` over to be claimed by another replica (this one
+    /// holds more than its fair share): stops their tasks, waits until they
+    /// have ended (their last state is queued for the store), then queues
+    /// the release of their leases behind it, so the next holder reads the
+    /// state the last poll left. Waits at most `within` for the tasks.
+    pub async fn release(&self, meetings: Vec<String>, within: std::time::Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let ended = self.inner.tasks_ended.notified();
+            let running = {
+                let books = self.books();
+                let mut running = false;
+                for uuid in &meetings {
+                    if let Some(task) = books.meetings.get(uuid) {
+                        task.stop.request(StopReason::HandedOver);
+                        running = true;
+                    }
+                }
+                running
+            };
+            if !running {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                tracing::warn!("meetings handed over still stopping: released anyway");
+                break;
+            }
+        }
+        self.inner
+            .store
+            .write(crate::store::Write::Release { meetings });
+    }
+
     /// Stops polling every meeting (the leases expired without a heartbeat).
     pub fn hand_over_all(&self) -> usize {
         let books = self.books();

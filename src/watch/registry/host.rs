@@ -61,5 +61,7 @@ impl Drop for EntryGuard {
             .metrics()
             .active
             .set(books.watches.len() as i64);
+        drop(books);
+        self.monitor.inner.tasks_ended.notify_waiters();
     }
 }

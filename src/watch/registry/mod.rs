@@ -102,6 +102,8 @@ struct Inner {
     /// Who left a meeting recently, for the rejoin signal
     /// (`crate::watch::signals`).
     left_recently: Mutex<Memory<Person>>,
+    /// Woken whenever a meeting task has ended (its registry entries freed).
+    tasks_ended: tokio::sync::Notify,
     /// With a shared database: the leases that say which replica polls a
     /// meeting. Without: this process polls every meeting.
     leases: Option<Arc<Leases>>,
@@ -190,6 +192,7 @@ impl Monitor {
                 ended: Mutex::new(ended),
                 forgotten_log: LogEvery::new(Duration::from_secs(60)),
                 left_recently: Mutex::new(left_recently),
+                tasks_ended: tokio::sync::Notify::new(),
                 leases,
             }),
         }
