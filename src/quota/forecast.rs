@@ -126,6 +126,12 @@ impl DemandHistory {
         weight(hour_index(now)) * seconds / forecast
     }
 
+    /// Every participant-minute kept (for tests).
+    #[cfg(test)]
+    pub(crate) fn total_minutes(&self) -> f64 {
+        self.minutes.values().sum()
+    }
+
     /// Whether anything is known.
     pub fn is_empty(&self) -> bool {
         self.minutes.is_empty()

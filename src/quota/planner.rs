@@ -47,7 +47,7 @@ struct Tally {
     history: DemandHistory,
     /// The quota clock's time and the participants watched at the last
     /// replan: the minutes since then go to the history.
-    last: Option<(DateTime<Utc>, usize)>,
+    last: Option<(DateTime<Utc>, f64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -263,11 +263,13 @@ impl Planner {
 
     /// Adds the minutes watched since the last replan to the history and
     /// says how fast the day's shape lets the plan spend now.
-    fn day_pace(&self, participants: usize) -> f64 {
+    /// `participants` is the whole cluster's estimate (this replica's over
+    /// its part of the work), like the history read from the store.
+    fn day_pace(&self, participants: f64) -> f64 {
         let now = self.budget.clock_now();
         let mut tally = self.tally();
         if let Some((then, watched)) = tally.last {
-            tally.history.add_participants(then, now, watched as f64);
+            tally.history.add_participants(then, now, watched);
             if then.timestamp().div_euclid(3600) != now.timestamp().div_euclid(3600) {
                 tally.history.expire(now);
             }
@@ -364,9 +366,11 @@ impl Planner {
             let demands: Vec<MeetingDemand> = meetings.values().map(|m| m.demand.clone()).collect();
             (demands, oldest)
         };
-        let participants = demands.iter().map(|d| d.members.len()).sum();
+        let participants: usize = demands.iter().map(|d| d.members.len()).sum();
         let quota = self.budget.quota();
-        let pace = self.day_pace(participants);
+        // The store's history counts every replica's watches: so does the
+        // tally, estimated from this replica's part of the work.
+        let pace = self.day_pace(participants as f64 / quota.share.max(0.01));
         let plan = if self.adaptive() {
             plan::solve(
                 &demands,
@@ -722,6 +726,37 @@ mod tests {
         assert!((status.day_pace - 13.9).abs() < 0.1, "{status:?}");
         // The forecast by midnight stays within the day.
         assert!(status.forecast_today <= 14_000, "{status:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_planner_tallies_what_the_cluster_watches_into_the_history() {
+        let mut registry = Registry::default();
+        // One quota-clock hour per real minute.
+        let clock = crate::quota::budget::QuotaClock::Accelerated {
+            at: "2026-11-25T09:00:00Z".parse().expect("time"),
+            since: Instant::now(),
+            speed: 60,
+        };
+        let budget = Arc::new(Budget::new(10, 1_000_000, &mut registry).with_clock(clock));
+        // One of two replicas, with half the work: it counts for both.
+        budget.share(2, 0, None);
+        budget.follow_work(0.5);
+        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        planner.publish(
+            1,
+            MeetingDemand {
+                members: vec![(60.0, false); 10],
+                pages: Some(1),
+            },
+            Instant::now(),
+        );
+        planner.replan();
+        assert_eq!(planner.tally().history.total_minutes(), 0.0);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        planner.replan();
+        // Half an hour of 10 participants here, 20 in the cluster.
+        let minutes = planner.tally().history.total_minutes();
+        assert!((minutes - 600.0).abs() < 1.0, "{minutes}");
     }
 
     /// The registry's text exposition.
