@@ -28,6 +28,22 @@ fn adaptive(settings: &mut Settings, rules: &std::path::Path) {
     settings.alerts.dispatch.group_window = Duration::ZERO;
 }
 
+/// The server in adaptive mode against a simulator making one sample per
+/// `MINUTE`, with the quota ample, or under pressure at `per_second`
+/// requests a second.
+async fn app_with_minutes(name: &str, per_second: Option<u32>) -> TestApp {
+    let rules = rules_file(name, RULES);
+    let sim = SimConfig {
+        sample_period: MINUTE,
+        ..SimConfig::default()
+    };
+    spawn_app_with(sim, |settings| match per_second {
+        Some(per_second) => pressed(settings, &rules, per_second),
+        None => adaptive(settings, &rules),
+    })
+    .await
+}
+
 /// When each listing of `meeting` arrived at the simulator.
 fn listings(app: &TestApp) -> Vec<Instant> {
     app.sim
@@ -48,13 +64,8 @@ async fn firing_for(app: &TestApp, user_id: &str) -> bool {
 
 #[tokio::test]
 async fn a_calm_participant_s_degradation_is_found_within_one_interval_when_the_quota_is_ample() {
-    let rules = rules_file("freshness-ample", RULES);
-    let sim = SimConfig {
-        sample_period: MINUTE,
-        ..SimConfig::default()
-    };
     // test_settings' day is one no hour can stretch: the quota is ample.
-    let app = spawn_app_with(sim, |settings| adaptive(settings, &rules)).await;
+    let app = app_with_minutes("freshness-ample", None).await;
     let meeting = "fReShNeSs00000000000000==";
     app.start_meeting(meeting, "Three calm people");
     // The third participant's Wi-Fi turns bad at their 20th sample, after
@@ -158,14 +169,9 @@ async fn calm_stretched_to(app: &TestApp, seconds: f64) {
 
 #[tokio::test]
 async fn zoom_s_meeting_alert_polls_the_meeting_at_once_under_pressure() {
-    let rules = rules_file("freshness-alert", RULES);
-    let sim = SimConfig {
-        sample_period: MINUTE,
-        ..SimConfig::default()
-    };
     // One request a second for six calm meetings that want 3.3 each: the
     // calm stretch to about 6.7 s (22 intervals).
-    let app = spawn_app_with(sim, |settings| pressed(settings, &rules, 1)).await;
+    let app = app_with_minutes("freshness-alert", Some(1)).await;
     // The meeting of the fixture's meeting.alert, three people, listed.
     let meeting = "4444AAAiAAAAAiAiAiiAii==";
     app.start_meeting(meeting, "My Meeting");
@@ -219,14 +225,9 @@ async fn zoom_s_meeting_alert_polls_the_meeting_at_once_under_pressure() {
 
 #[tokio::test]
 async fn a_participant_who_rejoins_shortly_after_leaving_is_polled_as_urgent() {
-    let rules = rules_file("freshness-rejoin", RULES);
-    let sim = SimConfig {
-        sample_period: MINUTE,
-        ..SimConfig::default()
-    };
     // 4.5 requests a second planned: seven calm people at 1.6 s, but one
     // urgent person takes 3.3 and stretches the other six to max_interval.
-    let app = spawn_app_with(sim, |settings| pressed(settings, &rules, 5)).await;
+    let app = app_with_minutes("freshness-rejoin", Some(5)).await;
     let meeting = "rEjOiN000000000000000000==";
     app.start_meeting(meeting, "Flaky line");
     app.join(meeting, "5001", "Dropped Dee").await;
