@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use qoswatch_core::alert::{AlertEvent, AlertStatus, MeetingInfo, ParticipantInfo};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, MeetingInfo, ParticipantInfo};
 
 /// Whether a notification reports problems or their end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -193,12 +193,17 @@ impl Notification {
     }
 }
 
-/// The meeting as people know it.
+/// The meeting as people know it: its topic, else its number, else its
+/// UUID. A webinar says so: "Town hall (webinar)", "webinar 123".
 pub fn meeting_name(meeting: &MeetingInfo) -> String {
+    let kind = meeting.kind.as_str();
     match (&meeting.topic, &meeting.id) {
-        (Some(topic), _) if !topic.trim().is_empty() => one_line(topic),
-        (_, Some(id)) => format!("meeting {id}"),
-        _ => format!("meeting {}", meeting.uuid),
+        (Some(topic), _) if !topic.trim().is_empty() => match meeting.kind {
+            CallKind::Meeting => one_line(topic),
+            CallKind::Webinar => format!("{} (webinar)", one_line(topic)),
+        },
+        (_, Some(id)) => format!("{kind} {id}"),
+        _ => format!("{kind} {}", meeting.uuid),
     }
 }
 
@@ -210,19 +215,32 @@ pub fn who(participant: Option<&ParticipantInfo>) -> String {
     }
 }
 
-/// "Weekly sync (id 123 456 789)" style meeting description with id when known.
+/// "Weekly sync (id 123 456 789)" style meeting description with id when
+/// known; "Town hall (webinar 123)" for a webinar.
 pub fn meeting_with_id(meeting: &MeetingInfo) -> String {
-    let name = meeting_name(meeting);
-    match &meeting.id {
-        Some(id)
-            if meeting
-                .topic
-                .as_deref()
-                .is_some_and(|t| !t.trim().is_empty()) =>
-        {
-            format!("{name} (id {id})")
+    let has_topic = meeting
+        .topic
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty());
+    match (&meeting.id, meeting.kind) {
+        (Some(id), CallKind::Meeting) if has_topic => {
+            format!("{} (id {id})", meeting_name(meeting))
         }
-        _ => name,
+        (Some(id), CallKind::Webinar) if has_topic => {
+            format!(
+                "{} (webinar {id})",
+                one_line(meeting.topic.as_deref().unwrap_or_default())
+            )
+        }
+        _ => meeting_name(meeting),
+    }
+}
+
+/// "Meeting" or "Webinar": the label of the field that names it.
+pub fn call_label(meeting: &MeetingInfo) -> &'static str {
+    match meeting.kind {
+        CallKind::Meeting => "Meeting",
+        CallKind::Webinar => "Webinar",
     }
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::channel::{Context, Deliver};
 use super::http::{WebhookUrl, post_json};
 use super::message::{
-    Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line,
-    truncate_chars, who,
+    Notification, Phase, call_label, format_duration, format_time, meeting_with_id, metric_label,
+    one_line, truncate_chars, who,
 };
 use super::metrics::ChannelKind;
 use super::{DeliveryError, NotifyError};
@@ -111,7 +111,10 @@ fn event_fields(
             Some(_) => fields.push(field("Participant", &participant_text(event, show_email))),
             None => fields.push(field("Scope", "whole meeting (reported by Zoom)")),
         }
-        fields.push(field("Meeting", &meeting_with_id(&event.meeting)));
+        fields.push(field(
+            call_label(&event.meeting),
+            &meeting_with_id(&event.meeting),
+        ));
     }
     fields.push(field("Severity", event.severity.as_str()));
     if let Some(participant) = &event.participant {

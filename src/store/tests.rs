@@ -26,6 +26,7 @@ fn subject(user: &str) -> Box<WatchSubject> {
             uuid: "m1".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user.into(),

@@ -163,6 +163,7 @@ pub(super) fn subject(meeting_uuid: &str, user_id: &str) -> WatchSubject {
             uuid: meeting_uuid.to_owned(),
             id: Some("85746065432".to_owned()),
             topic: Some("Weekly sync".to_owned()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user_id.to_owned(),

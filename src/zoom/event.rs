@@ -7,7 +7,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{CallKind, MeetingInfo, ParticipantInfo, ParticipantKey};
 
 /// The events qoswatch acts on, and a catch-all for the rest.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,13 +35,8 @@ impl Event {
     /// Zoom's event name, for logs and metrics.
     pub fn name(&self) -> &str {
         match self {
-            Event::UrlValidation { .. } => "endpoint.url_validation",
-            Event::MeetingStarted(_) => "meeting.started",
-            Event::MeetingEnded(_) => "meeting.ended",
-            Event::ParticipantJoined(_) => "meeting.participant_joined",
-            Event::ParticipantLeft(_) => "meeting.participant_left",
-            Event::MeetingAlert { .. } => "meeting.alert",
             Event::Other { event } => event,
+            _ => self.metric_label(),
         }
     }
 
@@ -49,19 +44,40 @@ impl Event {
     /// qoswatch knows, `other` for any other. A fixed set, so that signed
     /// webhooks with made-up names cannot add metric series.
     pub fn metric_label(&self) -> &'static str {
+        let webinar = self.kind() == CallKind::Webinar;
+        let pick = |meeting: &'static str, webinar_name: &'static str| {
+            if webinar { webinar_name } else { meeting }
+        };
         match self {
             Event::UrlValidation { .. } => "endpoint.url_validation",
-            Event::MeetingStarted(_) => "meeting.started",
-            Event::MeetingEnded(_) => "meeting.ended",
-            Event::ParticipantJoined(_) => "meeting.participant_joined",
-            Event::ParticipantLeft(_) => "meeting.participant_left",
-            Event::MeetingAlert { .. } => "meeting.alert",
+            Event::MeetingStarted(_) => pick("meeting.started", "webinar.started"),
+            Event::MeetingEnded(_) => pick("meeting.ended", "webinar.ended"),
+            Event::ParticipantJoined(_) => {
+                pick("meeting.participant_joined", "webinar.participant_joined")
+            }
+            Event::ParticipantLeft(_) => {
+                pick("meeting.participant_left", "webinar.participant_left")
+            }
+            Event::MeetingAlert { .. } => pick("meeting.alert", "webinar.alert"),
             Event::Other { .. } => "other",
+        }
+    }
+
+    /// Whether the event is about a meeting or a webinar (a meeting for
+    /// the events that name neither).
+    pub fn kind(&self) -> CallKind {
+        match self {
+            Event::MeetingStarted(meeting)
+            | Event::MeetingEnded(meeting)
+            | Event::MeetingAlert { meeting, .. } => meeting.kind,
+            Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => e.meeting.kind,
+            Event::UrlValidation { .. } | Event::Other { .. } => CallKind::Meeting,
         }
     }
 }
 
-/// The meeting object common to meeting events.
+/// The meeting object common to meeting events (and to webinar events,
+/// which have the same shape: `kind` says which it is).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Meeting {
     pub uuid: String,
@@ -71,6 +87,9 @@ pub struct Meeting {
     pub id: Option<String>,
     #[serde(default)]
     pub topic: Option<String>,
+    /// From the event's name (`meeting.*` or `webinar.*`), not the payload.
+    #[serde(skip)]
+    pub kind: CallKind,
 }
 
 impl Meeting {
@@ -84,6 +103,7 @@ impl Meeting {
             uuid: self.uuid,
             id: self.id,
             topic: self.topic.filter(|t| !t.is_empty()),
+            kind: self.kind,
         }
     }
 }
@@ -214,48 +234,53 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         event: event.to_string(),
         message: e.to_string(),
     };
-    let parsed = match &*event {
-        "endpoint.url_validation" => {
+    // Webinars have the meeting events' shapes under their own names.
+    let (kind, action) = match event.split_once('.') {
+        Some(("meeting", action)) => (CallKind::Meeting, action),
+        Some(("webinar", action)) => (CallKind::Webinar, action),
+        _ => (CallKind::Meeting, ""),
+    };
+    let meeting_of = |uuid, id, topic| Meeting {
+        uuid,
+        id,
+        topic,
+        kind,
+    };
+    let parsed = match (&*event, action) {
+        ("endpoint.url_validation", _) => {
             let p: UrlValidationPayload = serde_json::from_str(payload).map_err(bad)?;
             Event::UrlValidation {
                 plain_token: p.plain_token,
             }
         }
-        "meeting.started" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
-            Event::MeetingStarted(p.object)
+        (_, "started" | "ended") => {
+            let mut p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
+            p.object.kind = kind;
+            if action == "started" {
+                Event::MeetingStarted(p.object)
+            } else {
+                Event::MeetingEnded(p.object)
+            }
         }
-        "meeting.ended" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
-            Event::MeetingEnded(p.object)
-        }
-        "meeting.participant_joined" | "meeting.participant_left" => {
+        (_, "participant_joined" | "participant_left") => {
             let p: MeetingPayload<ParticipantObject> =
                 serde_json::from_str(payload).map_err(bad)?;
             let object = p.object;
             let participant_event = ParticipantEvent {
-                meeting: Meeting {
-                    uuid: object.uuid,
-                    id: object.id,
-                    topic: object.topic,
-                },
+                meeting: meeting_of(object.uuid, object.id, object.topic),
                 participant: object.participant,
             };
-            if event == "meeting.participant_joined" {
+            if action == "participant_joined" {
                 Event::ParticipantJoined(participant_event)
             } else {
                 Event::ParticipantLeft(participant_event)
             }
         }
-        "meeting.alert" => {
+        (_, "alert") => {
             let p: MeetingPayload<AlertObject> = serde_json::from_str(payload).map_err(bad)?;
             let object = p.object;
             Event::MeetingAlert {
-                meeting: Meeting {
-                    uuid: object.uuid,
-                    id: object.id,
-                    topic: object.topic,
-                },
+                meeting: meeting_of(object.uuid, object.id, object.topic),
                 issues: object.issues,
             }
         }
@@ -544,6 +569,52 @@ mod tests {
         };
         assert_eq!(meeting.id.as_deref(), Some("1234567890"));
         assert_eq!(issues, ["Unstable audio quality"]);
+    }
+
+    #[test]
+    fn webinar_events_have_the_meeting_events_shapes_and_say_webinar() {
+        // Zoom's typings (rivet-javascript `WebinarParticipantJoinedEvent`)
+        // give webinar events the meeting events' fields.
+        let as_webinar = |name: &str, fixture_name: &str| {
+            let text = String::from_utf8(fixture(fixture_name)).expect("utf-8");
+            let renamed = text.replacen(
+                &format!("\"meeting.{name}\""),
+                &format!("\"webinar.{name}\""),
+                1,
+            );
+            assert_ne!(text, renamed, "{fixture_name} names meeting.{name}");
+            parse(renamed.as_bytes()).expect("parses")
+        };
+        let joined = as_webinar("participant_joined", "meeting.participant_joined.json");
+        assert_eq!(joined.name(), "webinar.participant_joined");
+        assert_eq!(joined.metric_label(), "webinar.participant_joined");
+        let Event::ParticipantJoined(e) = joined else {
+            panic!("wrong variant")
+        };
+        assert_eq!(e.meeting.kind, CallKind::Webinar);
+        assert_eq!(e.participant.user_id, "16778240");
+        let (meeting, _) = e.into_infos();
+        assert_eq!(meeting.kind, CallKind::Webinar);
+        let left = as_webinar("participant_left", "meeting.participant_left.json");
+        assert!(matches!(&left, Event::ParticipantLeft(e) if e.meeting.kind == CallKind::Webinar));
+        let ended = as_webinar("ended", "meeting.ended.json");
+        assert!(matches!(&ended, Event::MeetingEnded(m) if m.kind == CallKind::Webinar));
+        assert_eq!(ended.metric_label(), "webinar.ended");
+        let alert = as_webinar("alert", "meeting.alert.json");
+        assert!(
+            matches!(&alert, Event::MeetingAlert { meeting, .. } if meeting.kind == CallKind::Webinar)
+        );
+        assert_eq!(alert.metric_label(), "webinar.alert");
+        // The meeting events stay meetings.
+        let Event::ParticipantJoined(e) =
+            parse(&fixture("meeting.participant_joined.json")).expect("parses")
+        else {
+            panic!("wrong variant")
+        };
+        assert_eq!(e.meeting.kind, CallKind::Meeting);
+        // Another family's names are nobody's.
+        let other = br#"{"event":"phone.participant_joined","payload":{"object":{}}}"#;
+        assert_eq!(parse(other).expect("parses").metric_label(), "other");
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod polling;
 mod simulator;
 mod status;
 mod webhooks;
+mod webinars;

@@ -31,6 +31,7 @@ fn weekly_sync() -> MeetingInfo {
         uuid: "4444AAAiAAAAAiAiAiiAii==".into(),
         id: Some("1234567890".into()),
         topic: Some("Weekly sync".into()),
+        kind: Default::default(),
     }
 }
 

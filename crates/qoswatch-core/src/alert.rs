@@ -18,6 +18,52 @@ pub struct MeetingInfo {
     /// The meeting number people type in (`payload.object.id`), when known.
     pub id: Option<String>,
     pub topic: Option<String>,
+    /// A meeting or a webinar: which of Zoom's endpoints and events it
+    /// takes, and what people call it. Absent in what older versions kept:
+    /// a meeting.
+    #[serde(default, skip_serializing_if = "CallKind::is_meeting")]
+    pub kind: CallKind,
+}
+
+/// What kind of Zoom call a watch is about. Zoom has the same Dashboard
+/// calls and lifecycle webhooks for both, under `meetings` and `webinars`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    #[default]
+    Meeting,
+    Webinar,
+}
+
+impl CallKind {
+    /// `meeting` or `webinar`: the word people read, the `kind` of the
+    /// API and of the rules' scope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Meeting => "meeting",
+            CallKind::Webinar => "webinar",
+        }
+    }
+
+    /// The path segment of Zoom's Dashboard API: `meetings` or `webinars`.
+    pub fn path(self) -> &'static str {
+        match self {
+            CallKind::Meeting => "meetings",
+            CallKind::Webinar => "webinars",
+        }
+    }
+
+    pub fn is_meeting(&self) -> bool {
+        *self == CallKind::Meeting
+    }
+}
+
+impl fmt::Display for CallKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A participant as qoswatch knows it from webhooks and QoS answers.

@@ -21,6 +21,7 @@ fn alert(rule: &str, meeting: &str, user: &str, from: i64, to: Option<i64>) -> A
             uuid: meeting.into(),
             id: None,
             topic: Some(format!("Topic {meeting}")),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user.into(),

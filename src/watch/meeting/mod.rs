@@ -37,7 +37,8 @@ use super::source::Source;
 use crate::logging::LogEvery;
 use crate::quota::Planner;
 use crate::store::Store;
-use crate::zoom::client::ZoomClient;
+use crate::zoom::client::{Call, ZoomClient};
+use qoswatch_core::alert::CallKind;
 use qoswatch_core::qos::QosSample;
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::subject::{StopReason, WatchSubject};
@@ -167,6 +168,9 @@ pub(super) struct MeetingPoller<'a> {
     /// Identifies this meeting to the planner.
     planner_id: u64,
     uuid: String,
+    /// A meeting or a webinar: which of Zoom's endpoints it is polled at
+    /// (from its members' subjects; a meeting until the first joins).
+    kind: CallKind,
     members: Vec<Member>,
     /// Participants in the whole listing, as Zoom last counted them.
     total_records: Option<u64>,
@@ -195,6 +199,7 @@ impl<'a> MeetingPoller<'a> {
             sink,
             planner_id,
             uuid,
+            kind: CallKind::Meeting,
             members: Vec::new(),
             total_records: None,
             page_size: None,
@@ -205,6 +210,14 @@ impl<'a> MeetingPoller<'a> {
 
     fn settings(&self) -> &PollingSettings {
         &self.ctx.settings
+    }
+
+    /// The call Zoom is asked about.
+    fn call(&self) -> Call<'_> {
+        Call {
+            kind: self.kind,
+            uuid: &self.uuid,
+        }
     }
 
     /// Polls until no member is left, the meeting is stopped, or Zoom says
@@ -320,8 +333,11 @@ impl<'a> MeetingPoller<'a> {
                 };
                 tracing::info!(
                     participant = %joining.subject.key.user_id,
+                    kind = %joining.subject.meeting.kind,
                     "watching participant"
                 );
+                // One UUID is one call, of one kind.
+                self.kind = joining.subject.meeting.kind;
                 self.members
                     .push(Member::new(*joining, observer, first_poll));
             }

@@ -1,7 +1,8 @@
 //! The JSON of Zoom's webhook events, in the shapes of `tests/fixtures/`:
 //! `endpoint.url_validation`, `meeting.started`, `meeting.participant_joined`,
-//! `meeting.participant_left`, `meeting.ended` and `meeting.alert`. Pure:
-//! the caller gives the times and `event_ts`.
+//! `meeting.participant_left`, `meeting.ended` and `meeting.alert`, and
+//! the same as `webinar.*` for a webinar (Zoom's webinar events have the
+//! meeting events' shapes). Pure: the caller gives the times and `event_ts`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value as Json, json};
@@ -32,7 +33,8 @@ fn meeting_object(
     object.insert("uuid".into(), json!(meeting.uuid));
     object.insert("host_id".into(), json!(meeting.host_id));
     object.insert("topic".into(), json!(meeting.topic));
-    object.insert("type".into(), json!(2));
+    // Zoom's types: 2 a scheduled meeting, 5 a webinar.
+    object.insert("type".into(), json!(if meeting.webinar { 5 } else { 2 }));
     object.insert("start_time".into(), json!(iso(start_time)));
     object.insert("timezone".into(), json!("Europe/Berlin"));
     object.insert("duration".into(), json!(60));
@@ -61,7 +63,8 @@ pub fn meeting_started_event(
 ) -> Json {
     let mut object = meeting_object(meeting, start_time, json!(meeting.id));
     object.insert("duration".into(), json!(0));
-    event("meeting.started", account_id, object, event_ts)
+    let name = format!("{}.started", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 fn participant_object(participant: &ParticipantSpec) -> serde_json::Map<String, Json> {
@@ -94,7 +97,8 @@ pub fn participant_joined_event(
     let mut who = participant_object(participant);
     who.insert("join_time".into(), json!(iso(join_time)));
     object.insert("participant".into(), Json::Object(who));
-    event("meeting.participant_joined", account_id, object, event_ts)
+    let name = format!("{}.participant_joined", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.participant_left`; `id` is a string.
@@ -112,7 +116,8 @@ pub fn participant_left_event(
     who.insert("leave_time".into(), json!(iso(leave_time)));
     who.insert("leave_reason".into(), json!(leave_reason));
     object.insert("participant".into(), Json::Object(who));
-    event("meeting.participant_left", account_id, object, event_ts)
+    let name = format!("{}.participant_left", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.ended`; `id` is a string.
@@ -125,7 +130,8 @@ pub fn meeting_ended_event(
 ) -> Json {
     let mut object = meeting_object(meeting, start_time, json!(meeting.id.to_string()));
     object.insert("end_time".into(), json!(iso(end_time)));
-    event("meeting.ended", account_id, object, event_ts)
+    let name = format!("{}.ended", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.alert`; `id` is a number; meeting-level `issues`, no participant.
@@ -140,7 +146,8 @@ pub fn meeting_alert_event(
     object.remove("start_time");
     object.insert("join_time".into(), json!(iso(start_time)));
     object.insert("issues".into(), json!(issues));
-    event("meeting.alert", account_id, object, event_ts)
+    let name = format!("{}.alert", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 #[cfg(test)]
