@@ -82,6 +82,7 @@ env_settings! {
     "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
     "QOSWATCH_MAX_WATCHERS" => polling.max_watchers: number, "most participants watched at once";
     "QOSWATCH_MAX_REMEMBERED_ENDED" => polling.max_remembered_ended: number, "most ended participants (and meetings) remembered";
+    "QOSWATCH_QSS_FALLBACK_AFTER" => qss.fallback_after: duration, "poll a QSS-fed participant whose events stopped this long";
     "QOSWATCH_RULES_FILE" => rules.file: optional_path, "the rules file; empty for none";
     "QOSWATCH_SMTP_HOST" => alerts.smtp.host: text, "SMTP relay for e-mail channels";
     "QOSWATCH_SMTP_PORT" => alerts.smtp.port: number, "SMTP relay port";

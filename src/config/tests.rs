@@ -406,6 +406,7 @@ fn every_variable_of_the_table_sets_its_setting() {
         ("QOSWATCH_MAX_BACKOFF", "90s"),
         ("QOSWATCH_MAX_WATCHERS", "12"),
         ("QOSWATCH_MAX_REMEMBERED_ENDED", "5000"),
+        ("QOSWATCH_QSS_FALLBACK_AFTER", "90s"),
         ("QOSWATCH_RULES_FILE", "rules.yaml"),
         ("QOSWATCH_SMTP_HOST", "relay.test"),
         ("QOSWATCH_SMTP_PORT", "2525"),
@@ -460,6 +461,7 @@ fn every_variable_of_the_table_sets_its_setting() {
     assert_eq!(s.polling.max_backoff, Duration::from_secs(90));
     assert_eq!(s.polling.max_watchers, 12);
     assert_eq!(s.polling.max_remembered_ended, 5000);
+    assert_eq!(s.qss.fallback_after, Duration::from_secs(90));
     assert_eq!(s.rules.file, Some(PathBuf::from("rules.yaml")));
     let smtp = s.alerts.smtp.as_ref().expect("smtp from the environment");
     assert_eq!(smtp.host, "relay.test");

@@ -5,6 +5,7 @@
 //! surface's (`crate::admin::probes`).
 
 mod metrics;
+mod qss;
 pub mod settings;
 
 use std::sync::Arc;
@@ -212,8 +213,14 @@ enum WebhookOutcome {
     Dropped,
     /// Answered 503 so that Zoom sends it again.
     RetryLater,
-    /// `participant_left` for a participant not watched.
+    /// `participant_left` for a participant not watched; samples pushed for
+    /// a participant whose watch another replica runs.
     NoWatch,
+    /// A QSS event qoswatch accepts and counts only (`*_qos_summary`,
+    /// `*_data`).
+    Counted,
+    /// A QSS push that held no sample qoswatch could read.
+    NoSamples,
     Ignored,
 }
 
@@ -226,6 +233,8 @@ impl WebhookOutcome {
             WebhookOutcome::Dropped => "dropped",
             WebhookOutcome::RetryLater => "retry_later",
             WebhookOutcome::NoWatch => "no_watch",
+            WebhookOutcome::Counted => "counted",
+            WebhookOutcome::NoSamples => "no_samples",
             WebhookOutcome::Ignored => "ignored",
         }
     }
@@ -323,6 +332,8 @@ async fn zoom_webhook(
             }
             None => WebhookOutcome::Ignored,
         },
+        Event::ParticipantQos(push) => qss::participant_qos(state, *push, tracking).await,
+        Event::QssCounted { .. } => WebhookOutcome::Counted,
         Event::MeetingStarted(_) => {
             tracing::debug!(event = name, "webhook ignored");
             WebhookOutcome::Ignored

@@ -9,6 +9,10 @@ use serde_json::value::RawValue;
 
 use qoswatch_core::alert::{CallKind, MeetingInfo, ParticipantInfo, ParticipantKey};
 
+mod qss;
+
+pub use qss::QosPush;
+
 /// The events qoswatch acts on, and a catch-all for the rest.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -24,6 +28,14 @@ pub enum Event {
     MeetingAlert {
         meeting: Meeting,
         issues: Vec<String>,
+    },
+    /// `meeting.participant_qos` / `webinar.participant_qos` (QSS): a
+    /// participant's samples, pushed.
+    ParticipantQos(Box<QosPush>),
+    /// The QSS events accepted and counted only (`*_qos_summary`,
+    /// `*_data`, `*_data_summary`): `label` is their name.
+    QssCounted {
+        label: &'static str,
     },
     /// A well-formed event qoswatch does not handle.
     Other {
@@ -59,6 +71,8 @@ impl Event {
                 pick("meeting.participant_left", "webinar.participant_left")
             }
             Event::MeetingAlert { .. } => pick("meeting.alert", "webinar.alert"),
+            Event::ParticipantQos(_) => pick("meeting.participant_qos", "webinar.participant_qos"),
+            Event::QssCounted { label } => label,
             Event::Other { .. } => "other",
         }
     }
@@ -71,7 +85,11 @@ impl Event {
             | Event::MeetingEnded(meeting)
             | Event::MeetingAlert { meeting, .. } => meeting.kind,
             Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => e.meeting.kind,
-            Event::UrlValidation { .. } | Event::Other { .. } => CallKind::Meeting,
+            Event::ParticipantQos(push) => push.meeting.kind,
+            Event::QssCounted { label } if label.starts_with("webinar.") => CallKind::Webinar,
+            Event::UrlValidation { .. } | Event::QssCounted { .. } | Event::Other { .. } => {
+                CallKind::Meeting
+            }
         }
     }
 }
@@ -276,6 +294,12 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
                 Event::ParticipantLeft(participant_event)
             }
         }
+        (_, "participant_qos") => {
+            Event::ParticipantQos(Box::new(qss::parse_push(payload, kind).map_err(bad)?))
+        }
+        (_, action) if qss::counted_only(kind, action).is_some() => Event::QssCounted {
+            label: qss::counted_only(kind, action).unwrap_or("other"),
+        },
         (_, "alert") => {
             let p: MeetingPayload<AlertObject> = serde_json::from_str(payload).map_err(bad)?;
             let object = p.object;
@@ -393,30 +417,12 @@ fn check(event: &Event) -> Result<(), EventError> {
         Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => {
             check_meeting(&e.meeting)?;
             let participant = &e.participant;
-            if !is_zoom_id(&participant.user_id) {
-                return Err(invalid("payload.object.participant.user_id", ID_EXPECTED));
-            }
-            if participant
-                .user_name
-                .as_deref()
-                .is_some_and(|name| !is_text(name, limits::MAX_NAME_CHARS))
-            {
-                return Err(invalid(
-                    "payload.object.participant.user_name",
-                    "one line of at most 256 characters",
-                ));
-            }
-            if participant
-                .email
-                .as_deref()
-                .is_some_and(|email| !is_email(email))
-            {
-                return Err(invalid(
-                    "payload.object.participant.email",
-                    "an address of at most 320 characters without spaces",
-                ));
-            }
-            Ok(())
+            check_participant(
+                &participant.user_id,
+                participant.user_name.as_deref(),
+                participant.email.as_deref(),
+            )
+            .map_err(|(field, expected)| invalid(field, expected))
         }
         Event::MeetingAlert { meeting, issues } => {
             check_meeting(meeting)?;
@@ -430,8 +436,38 @@ fn check(event: &Event) -> Result<(), EventError> {
             }
             Ok(())
         }
-        Event::UrlValidation { .. } | Event::Other { .. } => Ok(()),
+        Event::ParticipantQos(push) => {
+            check_meeting(&push.meeting)?;
+            check_participant(&push.user_id, None, push.email.as_deref())
+                .map_err(|(field, expected)| invalid(field, expected))
+        }
+        Event::UrlValidation { .. } | Event::QssCounted { .. } | Event::Other { .. } => Ok(()),
     }
+}
+
+/// A participant's id, name and e-mail as Zoom sends them; the field and
+/// what was expected when not.
+fn check_participant(
+    user_id: &str,
+    user_name: Option<&str>,
+    email: Option<&str>,
+) -> Result<(), (&'static str, &'static str)> {
+    if !is_zoom_id(user_id) {
+        return Err(("payload.object.participant.user_id", ID_EXPECTED));
+    }
+    if user_name.is_some_and(|name| !is_text(name, limits::MAX_NAME_CHARS)) {
+        return Err((
+            "payload.object.participant.user_name",
+            "one line of at most 256 characters",
+        ));
+    }
+    if email.is_some_and(|email| !is_email(email)) {
+        return Err((
+            "payload.object.participant.email",
+            "an address of at most 320 characters without spaces",
+        ));
+    }
+    Ok(())
 }
 
 /// An id Zoom sends as a number or a string: a non-empty string, or the
@@ -615,6 +651,65 @@ mod tests {
         // Another family's names are nobody's.
         let other = br#"{"event":"phone.participant_joined","payload":{"object":{}}}"#;
         assert_eq!(parse(other).expect("parses").metric_label(), "other");
+    }
+
+    #[test]
+    fn zooms_qss_example_is_a_push_of_one_sample() {
+        // The QSS webhooks reference's example of meeting.participant_qos.
+        let event = parse(&fixture("meeting.participant_qos.json")).expect("parses");
+        assert_eq!(event.metric_label(), "meeting.participant_qos");
+        let Event::ParticipantQos(push) = event else {
+            panic!("wrong variant")
+        };
+        assert_eq!(push.meeting.uuid, "4444AAAiAAAAAiAiAiiAii==");
+        assert_eq!(push.meeting.kind, CallKind::Meeting);
+        assert_eq!(push.user_id, "1234567890");
+        assert_eq!(push.samples.len(), 1);
+        assert_eq!(push.report.unknown_types, 0);
+        let info = push.participant_info();
+        assert_eq!(info.email.as_deref(), Some("user@example.com"));
+        assert_eq!(push.key().user_id, "1234567890");
+
+        let text = String::from_utf8(fixture("meeting.participant_qos.json")).expect("utf-8");
+        let webinar = text.replacen("meeting.participant_qos", "webinar.participant_qos", 1);
+        let event = parse(webinar.as_bytes()).expect("parses");
+        assert_eq!(event.metric_label(), "webinar.participant_qos");
+        assert_eq!(event.kind(), CallKind::Webinar);
+        let summary = text.replacen(
+            "meeting.participant_qos",
+            "webinar.participant_qos_summary",
+            1,
+        );
+        let event = parse(summary.as_bytes()).expect("parses");
+        assert_eq!(
+            event,
+            Event::QssCounted {
+                label: "webinar.participant_qos_summary"
+            }
+        );
+        assert_eq!(event.kind(), CallKind::Webinar);
+        let unknown = text.replacen("meeting.participant_qos", "meeting.participant_qos_v9", 1);
+        assert_eq!(
+            parse(unknown.as_bytes()).expect("parses").metric_label(),
+            "other"
+        );
+    }
+
+    #[test]
+    fn a_qss_push_is_checked_like_a_join() {
+        let text = String::from_utf8(fixture("meeting.participant_qos.json")).expect("utf-8");
+        let bad_id = text.replacen("\"1234567890\"", "\"12 34\"", 1);
+        let Err(EventError::Invalid { field, .. }) = parse(bad_id.as_bytes()) else {
+            panic!("a bad user_id is refused")
+        };
+        assert_eq!(field, "payload.object.participant.user_id");
+        let not_a_list = text
+            .replacen("\"qos\": [", "\"qos\": {\"x\": [", 1)
+            .replacen("]\n      }", "]}\n      }", 1);
+        assert!(matches!(
+            parse(not_a_list.as_bytes()),
+            Err(EventError::BadPayload { .. })
+        ));
     }
 
     #[test]

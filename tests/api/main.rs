@@ -9,6 +9,7 @@ mod browser;
 mod helpers;
 mod notify;
 mod polling;
+mod qss;
 mod simulator;
 mod status;
 mod webhooks;

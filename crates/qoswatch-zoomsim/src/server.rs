@@ -20,6 +20,8 @@ mod past;
 mod qos;
 mod request;
 
+pub(crate) use qos::live_samples;
+
 use std::sync::Arc;
 
 use axum::Router;

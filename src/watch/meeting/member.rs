@@ -28,6 +28,11 @@ pub(super) struct Member {
     pub(super) calm_answers: u32,
     /// Set when the member's watch ends during a round.
     pub(super) ending: Option<StopReason>,
+    /// The last QSS push (`push.rs`).
+    pub(super) pushed_at: Option<Instant>,
+    /// Fed by QSS pushes: not polled until they stop for
+    /// `qss.fallback_after`.
+    pub(super) fed: bool,
 }
 
 impl Member {
@@ -51,6 +56,8 @@ impl Member {
             answered_before: false,
             calm_answers: 0,
             ending: None,
+            pushed_at: None,
+            fed: false,
         }
     }
 

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::WatchMetrics;
-use super::settings::PollingSettings;
+use super::settings::{PollingSettings, QssSettings};
 use super::sink::SampleSink;
 use super::source::Source;
 use crate::logging::LogEvery;
@@ -49,6 +49,7 @@ pub(super) struct PollContext {
     pub(super) client: Arc<ZoomClient>,
     pub(super) planner: Arc<Planner>,
     pub(super) settings: PollingSettings,
+    pub(super) qss: QssSettings,
     pub(super) metrics: WatchMetrics,
     /// "More samples than taken", once a minute for every meeting together.
     pub(super) samples_dropped_log: LogEvery,
@@ -152,6 +153,7 @@ pub(super) trait MeetingHost: Send + Sync {
 mod failures;
 mod list;
 mod member;
+mod push;
 mod samples;
 mod schedule;
 mod singles;
@@ -297,6 +299,7 @@ impl<'a> MeetingPoller<'a> {
                 () = tokio::time::sleep_until(schedule.wake) => {}
             }
             self.check_age();
+            self.check_pushes(Instant::now());
             let schedule = self.schedule(Instant::now());
             let round = async {
                 if let Some(listed) = schedule.list_due {

@@ -253,6 +253,40 @@ pub(super) fn participant_json(
     splice_array(&head, "user_qos", &samples)
 }
 
+/// The samples (Dashboard-shaped `user_qos[]` entries, serialized) that
+/// participant `user_id` of live call `meeting_uuid` has now, within the
+/// live window: what a QSS event reports from. `None` for a participant
+/// who is not in a live call.
+pub(crate) fn live_samples(
+    shared: &Shared,
+    meeting_uuid: &str,
+    user_id: &str,
+) -> Option<Vec<String>> {
+    let now = Instant::now();
+    let mut state = shared.lock();
+    let State {
+        meetings,
+        degradations,
+        degradations_version,
+        ..
+    } = &mut *state;
+    let meeting = meetings
+        .iter_mut()
+        .find(|m| m.spec.uuid == meeting_uuid && m.ended_at.is_none())?;
+    let participant = meeting
+        .participants
+        .iter_mut()
+        .find(|p| p.spec.user_id == user_id && p.left_at.is_none())?;
+    Some(samples_until(
+        shared,
+        degradations,
+        *degradations_version,
+        participant,
+        Some(shared.config.live_window),
+        now,
+    ))
+}
+
 /// The serialized samples a participant has up to now (or their leave),
 /// at most `window` minutes' worth when given. Samples are generated once
 /// per degradations version and kept, so polling costs a string copy, not

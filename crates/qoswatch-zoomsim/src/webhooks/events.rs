@@ -150,6 +150,52 @@ pub fn meeting_alert_event(
     event(&name, account_id, object, event_ts)
 }
 
+/// `meeting.participant_qos` (`webinar.participant_qos` for a webinar), as
+/// Zoom's QSS webhooks reference shows it: `payload.object` has the call's
+/// `uuid` and `participant` with `user_id`, `participant_user_id`,
+/// `email` and `qos[]`, one `{date_time, type, details}` per stream and
+/// minute. `samples` are Dashboard-shaped `user_qos[]` entries (what the
+/// simulator serves); each of their blocks becomes an entry (unused
+/// streams, `""`, are left out), and each minute gets Zoom's
+/// `audio_quality` grade too.
+pub fn participant_qos_event(
+    account_id: &str,
+    meeting: &MeetingSpec,
+    participant: &ParticipantSpec,
+    samples: &[Json],
+    event_ts: i64,
+) -> Json {
+    let mut qos = Vec::new();
+    for sample in samples {
+        let Some(fields) = sample.as_object() else {
+            continue;
+        };
+        let date_time = fields.get("date_time").cloned().unwrap_or_default();
+        for (key, block) in fields {
+            if key == "date_time" || !block.is_object() {
+                continue;
+            }
+            qos.push(json!({"date_time": date_time, "type": key, "details": block}));
+        }
+        qos.push(json!({
+            "date_time": date_time,
+            "type": "audio_quality",
+            "details": {"quality": "good", "quality_score": "4.2"},
+        }));
+    }
+    let who = json!({
+        "user_id": participant.user_id,
+        "participant_user_id": participant.id,
+        "email": participant.email,
+        "qos": qos,
+    });
+    let mut object = serde_json::Map::new();
+    object.insert("uuid".into(), json!(meeting.uuid));
+    object.insert("participant".into(), who);
+    let name = format!("{}.participant_qos", meeting.family());
+    event(&name, account_id, object, event_ts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +289,33 @@ mod tests {
             "url_validation.json",
             &[],
         );
+    }
+
+    #[test]
+    fn a_qss_event_has_the_shape_of_zooms_example() {
+        // The QSS webhooks reference's example: event, event_ts,
+        // payload.account_id, payload.object.uuid, participant.user_id,
+        // participant_user_id, email and qos[] of {date_time, type, details}.
+        let jill = ParticipantSpec::new("16778240", "Jill Chill");
+        let sample = json!({
+            "date_time": "2021-07-13T21:44:51Z",
+            "audio_input": {"bitrate": "63 kbps", "latency": "134 ms"},
+            "video_input": "",
+        });
+        let event = participant_qos_event("acc", &meeting(), &jill, &[sample], 1);
+        assert_eq!(event["event"], "meeting.participant_qos");
+        let object = &event["payload"]["object"];
+        assert_eq!(object["uuid"], "4444AAAiAAAAAiAiAiiAii==");
+        let who = &object["participant"];
+        assert_eq!(who["user_id"], "16778240");
+        let qos = who["qos"].as_array().expect("qos");
+        assert_eq!(qos.len(), 2, "an unused stream is left out: {qos:?}");
+        assert_eq!(qos[0]["type"], "audio_input");
+        assert_eq!(qos[0]["date_time"], "2021-07-13T21:44:51Z");
+        assert_eq!(qos[0]["details"]["latency"], "134 ms");
+        assert_eq!(qos[1]["type"], "audio_quality");
+        let webinar = participant_qos_event("acc", &meeting().as_webinar(), &jill, &[], 1);
+        assert_eq!(webinar["event"], "webinar.participant_qos");
     }
 
     #[test]
