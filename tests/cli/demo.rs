@@ -101,3 +101,44 @@ async fn a_short_demo_alerts_on_the_degraded_participants_only() {
     assert!(text.contains("Summary"));
     assert!(summary.zoom_rate_limited >= 1, "the scripted 429 happened");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qss_demo_alerts_with_no_dashboard_request() {
+    let out = SharedOutput::default();
+    let args = DemoArgs {
+        sample_period: Duration::from_millis(400),
+        qss: true,
+        ..DemoArgs::default()
+    };
+    let no_env = |_: &str| None;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(
+            args,
+            &no_env,
+            Box::new(out.clone()),
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the demo ends by itself")
+    .expect("the demo runs");
+    let text = out.text();
+    assert_eq!(summary.webhook_failures, 0, "{text}");
+    assert!(summary.samples > 50, "{text}");
+    assert!(
+        summary
+            .alerts
+            .iter()
+            .any(|a| a.status == "firing" && a.participant.as_deref() == Some("Ana Alvarez")),
+        "{text}"
+    );
+    assert_eq!(
+        summary.zoom_requests, 0,
+        "every sample came by QSS:\n{text}"
+    );
+    assert!(
+        text.contains("QSS"),
+        "the demo says where samples come from:\n{text}"
+    );
+}
