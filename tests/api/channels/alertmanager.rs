@@ -1,0 +1,75 @@
+//! The `alertmanager` channel against a real Alertmanager (Debian's
+//! `prometheus-alertmanager`, started on loopback), checked through its own
+//! API with `amtool`.
+
+use std::time::Duration;
+
+use qoswatch_core::alert::{Channel, ChannelSpec};
+use serde_json::Value;
+
+use super::super::amtool::{RealAlertmanager, alert_query};
+use super::{Running, fast_settings, firing, jill, resolved};
+
+#[tokio::test]
+async fn a_real_alertmanager_receives_firing_and_resolved() {
+    let alertmanager = RealAlertmanager::start().await;
+    let channel = Channel {
+        name: "am".into(),
+        spec: ChannelSpec::Alertmanager {
+            url: format!("{}/", alertmanager.url),
+            send_resolved: true,
+        },
+    };
+    let mut settings = fast_settings();
+    settings.page_url = Some("https://qoswatch.example.com/".into());
+    let running = Running::start(&[channel], None, settings, &Default::default()).await;
+
+    let event = firing(Some(jill()), &["am"]);
+    running.handle.send(event.clone());
+    running.handle.drain(Duration::from_secs(5)).await.unwrap();
+    let mut alerts = Vec::new();
+    qoswatch_testkit::wait_for("the alert in Alertmanager", Duration::from_secs(10), || {
+        alerts = alert_query(&alertmanager.url, &["alertname=high-audio-latency"]);
+        !alerts.is_empty()
+    })
+    .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    let labels = &alert["labels"];
+    assert_eq!(labels["source"], "qoswatch");
+    assert_eq!(labels["participant"], "Jill Chill");
+    assert_eq!(labels["meeting"], "1234567890");
+    assert_eq!(labels["topic"], "Weekly sync");
+    assert_eq!(labels["location"], "Amsterdam (NL)");
+    assert_eq!(labels["severity"], "warning");
+    assert_eq!(alert["annotations"]["summary"], "High audio latency");
+    assert_eq!(alert["annotations"]["value"], "420 ms");
+    assert_eq!(alert["annotations"]["threshold"], "> 300 ms");
+    assert_eq!(
+        alert["annotations"]["runbook"],
+        "https://wiki.example.com/runbooks/audio-latency?a=1&b=2"
+    );
+    assert_eq!(alert["generatorURL"], "https://qoswatch.example.com/");
+    assert_eq!(alert["status"]["state"], "active");
+    let starts = chrono::DateTime::parse_from_rfc3339(alert["startsAt"].as_str().unwrap()).unwrap();
+    assert_eq!(starts, event.started_at);
+    assert_eq!(counter(&running), 1);
+
+    // RESOLVED: Alertmanager no longer lists it as an alert.
+    let mut cleared = resolved(&event);
+    cleared.at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    running.handle.send(cleared);
+    running.handle.drain(Duration::from_secs(5)).await.unwrap();
+    let mut left: Vec<Value> = Vec::new();
+    qoswatch_testkit::wait_for("the alert to resolve", Duration::from_secs(10), || {
+        left = alert_query(&alertmanager.url, &["alertname=high-audio-latency"]);
+        left.is_empty()
+    })
+    .await;
+    assert_eq!(counter(&running), 2);
+    running.shutdown().await;
+}
+
+fn counter(running: &Running) -> u64 {
+    running.counter("messages_sent_total{kind=\"alertmanager\"}")
+}
