@@ -34,7 +34,12 @@ pub const RESEND_EVERY: Duration = Duration::from_secs(60);
 /// How far ahead a firing alert's `endsAt` is set (four re-sends).
 pub const VALID_FOR: Duration = Duration::from_secs(4 * 60);
 
-fn labels(event: &AlertEvent) -> Map<String, Value> {
+/// An alert's labels, the same here and in qoswatch's own Alertmanager API
+/// v2 (`admin::v2`): `alertname` (the rule), `severity`, `source`,
+/// `meeting` (its number, else its UUID), `meeting_uuid`, `topic`,
+/// `participant` (display name, as silences match it), `participant_id`,
+/// `location`; a label qoswatch does not know is left out.
+pub fn labels(event: &AlertEvent) -> Map<String, Value> {
     let mut labels = Map::new();
     let mut put = |name: &str, value: Option<&str>| {
         if let Some(value) = value.map(one_line).filter(|v| !v.is_empty()) {
@@ -51,14 +56,16 @@ fn labels(event: &AlertEvent) -> Map<String, Value> {
     put("meeting_uuid", Some(&event.meeting.uuid));
     put("topic", event.meeting.topic.as_deref());
     if let Some(participant) = &event.participant {
-        put("participant", Some(&participant.display_name()));
+        put("participant", participant.name.as_deref());
         put("participant_id", Some(&participant.user_id));
         put("location", participant.location.as_deref());
     }
     labels
 }
 
-fn annotations(event: &AlertEvent) -> Map<String, Value> {
+/// An alert's annotations: `summary`, `description`, `value`,
+/// `threshold`, `runbook` (and `runbook_url`, the usual name).
+pub fn annotations(event: &AlertEvent) -> Map<String, Value> {
     let mut annotations = Map::new();
     let mut put = |name: &str, value: Option<String>| {
         if let Some(value) = value.filter(|v| !v.trim().is_empty()) {

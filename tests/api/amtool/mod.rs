@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod v2;
+
 const HELP: &str = "install Debian's prometheus-alertmanager (`apt-get install prometheus-alertmanager`; .ci/run does)";
 
 fn which(program: &str) -> PathBuf {
