@@ -218,6 +218,7 @@ pub enum ChannelSpec {
         send_resolved: bool,
     },
     /// An existing Prometheus Alertmanager at `url` (`POST /api/v2/alerts`).
+    /// It gets every RESOLVED ([`ChannelSpec::needs_resolved`]).
     Alertmanager { url: String, send_resolved: bool },
 }
 
@@ -232,6 +233,13 @@ impl ChannelSpec {
             | ChannelSpec::Webhook { send_resolved, .. }
             | ChannelSpec::Alertmanager { send_resolved, .. } => *send_resolved,
         }
+    }
+
+    /// Whether the channel must get every RESOLVED, whatever the rule says:
+    /// an Alertmanager keeps an alert it is not told has ended (qoswatch
+    /// sends it again while it fires).
+    pub fn needs_resolved(&self) -> bool {
+        matches!(self, ChannelSpec::Alertmanager { .. })
     }
 }
 

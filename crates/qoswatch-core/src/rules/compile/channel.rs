@@ -198,7 +198,8 @@ fn channel_type(
                 "send_resolved",
             ],
         )),
-        "alertmanager" => Some(("alertmanager", &["type", "url", "send_resolved"])),
+        // No `send_resolved`: an Alertmanager must hear of every end.
+        "alertmanager" => Some(("alertmanager", &["type", "url"])),
         other => {
             ctx.error(
                 type_node.pos,
@@ -349,8 +350,13 @@ mod tests {
             let error = spec(&format!("{{ type: alertmanager, url: {url} }}")).unwrap_err();
             assert!(error.contains("http:// or https://"), "{url}: {error}");
         }
-        let error = spec("{ type: alertmanager, url: 'http://am', show_email: true }").unwrap_err();
-        assert!(error.contains("show_email"), "{error}");
+        for key in ["show_email: true", "send_resolved: false"] {
+            let error = spec(&format!(
+                "{{ type: alertmanager, url: 'http://am', {key} }}"
+            ))
+            .unwrap_err();
+            assert!(error.contains(key.split(':').next().unwrap()), "{error}");
+        }
         let error = spec("{ type: pagerdutty, routing_key_env: K }").unwrap_err();
         assert!(error.contains("pagerduty"), "{error}");
     }
