@@ -105,32 +105,28 @@ async fn get_receivers(State(state): State<AdminState>) -> Response {
     Json(receivers).into_response()
 }
 
+/// The board's firing alerts through `view` (a list, or groups) under the
+/// query string's filters.
+fn alert_view(
+    state: &AdminState,
+    raw: Option<&str>,
+    view: fn(&crate::status::board::Board, &Query, DateTime<Utc>) -> Vec<Value>,
+) -> Response {
+    match Query::parse(raw) {
+        Ok(query) => {
+            let now = Utc::now();
+            Json(state.status.read(|board, _| view(board, &query, now))).into_response()
+        }
+        Err(error) => api_error(error),
+    }
+}
+
 async fn get_alerts(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> Response {
-    let query = match Query::parse(raw.as_deref()) {
-        Ok(query) => query,
-        Err(error) => return api_error(error),
-    };
-    let now = Utc::now();
-    Json(
-        state
-            .status
-            .read(|board, _| alerts::alerts(board, &query, now)),
-    )
-    .into_response()
+    alert_view(&state, raw.as_deref(), alerts::alerts)
 }
 
 async fn get_groups(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> Response {
-    let query = match Query::parse(raw.as_deref()) {
-        Ok(query) => query,
-        Err(error) => return api_error(error),
-    };
-    let now = Utc::now();
-    Json(
-        state
-            .status
-            .read(|board, _| alerts::groups(board, &query, now)),
-    )
-    .into_response()
+    alert_view(&state, raw.as_deref(), alerts::groups)
 }
 
 async fn get_silences(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> Response {
