@@ -179,8 +179,26 @@ pub struct NotifySettings {
     /// The status page's address as people reach it
     /// (`https://qoswatch.example.com/`): the link in PagerDuty incidents,
     /// Alertmanager's `generatorURL` and the signed webhook's `page_url`.
-    /// Unset: those links are left out.
+    /// Unset: those links are left out. An http(s) address with a host.
+    #[serde(deserialize_with = "page_url")]
     pub page_url: Option<String>,
+}
+
+/// `page_url`: an absolute http(s) address, or a clear error at start (a
+/// bad link would make PagerDuty or Alertmanager refuse every message).
+fn page_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value: Option<String> = Option::deserialize(deserializer)?;
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => match reqwest::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Ok(Some(text.to_owned()))
+            }
+            _ => Err(serde::de::Error::custom(
+                "page_url: expected an http(s) address such as https://qoswatch.example.com/",
+            )),
+        },
+    }
 }
 
 impl Default for NotifySettings {
@@ -222,6 +240,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("bad duration `soon`"), "{error}");
+    }
+
+    #[test]
+    fn the_page_url_is_an_http_address() {
+        let settings: NotifySettings =
+            serde_json::from_str(r#"{"page_url":"https://qoswatch.example.com/"}"#).unwrap();
+        assert_eq!(
+            settings.page_url.as_deref(),
+            Some("https://qoswatch.example.com/")
+        );
+        for bad in ["qoswatch.example.com", "ftp://x/", "https://"] {
+            let error =
+                serde_json::from_str::<NotifySettings>(&format!(r#"{{"page_url":"{bad}"}}"#))
+                    .unwrap_err();
+            assert!(error.to_string().contains("page_url"), "{bad}: {error}");
+        }
     }
 
     #[test]
