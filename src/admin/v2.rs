@@ -23,6 +23,12 @@ use serde_json::{Value, json};
 use super::{AdminState, silences as shared};
 use alerts::Query;
 
+/// The Alertmanager release whose `api/v2/openapi.yaml` these shapes
+/// follow, as `versionInfo.version`: clients choose how to read an
+/// Alertmanager by its version (karma needs 0.17 or later), so qoswatch's
+/// own version goes in `revision`.
+const API_VERSION: &str = "0.34.0";
+
 /// RFC 3339 with milliseconds, as Alertmanager writes times.
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -84,9 +90,9 @@ async fn get_status(State(state): State<AdminState>, started: DateTime<Utc>) -> 
     Json(json!({
         "cluster": { "name": "", "status": "disabled", "peers": [] },
         "versionInfo": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "revision": "",
-            "branch": "",
+            "version": API_VERSION,
+            "revision": concat!("qoswatch ", env!("CARGO_PKG_VERSION")),
+            "branch": "qoswatch",
             "buildUser": "qoswatch",
             "buildDate": "",
             "goVersion": "",
