@@ -328,7 +328,8 @@ async fn a_big_teams_group_stays_under_28_kb_and_counts_what_it_leaves_out() {
 
 // ---------------------------------------------------------------- failures, every kind
 
-/// 429 with `Retry-After: 1` waits at least that long, 500 then success is
+/// 429 with `Retry-After: 2` waits at least that long (longer than Teams'
+/// pacing and the back-off), 500 then success is
 /// delivered once, 400 is given up on at once: the same for each kind.
 #[tokio::test]
 async fn each_http_kind_honours_retry_after_retries_500_and_gives_up_on_400() {
@@ -337,7 +338,7 @@ async fn each_http_kind_honours_retry_after_retries_500_and_gives_up_on_400() {
         (pagerduty(), "pagerduty", 202),
         (webhook(), "webhook", 200),
     ] {
-        let mut receiver = Receiver::start(success, vec![(429, Some(1))]).await;
+        let mut receiver = Receiver::start(success, vec![(429, Some(2))]).await;
         let running = start(channel.clone(), &receiver).await;
         let name = channel.name.as_str();
         running.handle.send(firing(Some(jill()), &[name]));
@@ -345,7 +346,7 @@ async fn each_http_kind_honours_retry_after_retries_500_and_gives_up_on_400() {
         let second = receiver.next().await;
         let gap = second.arrived - first.arrived;
         assert!(
-            gap >= Duration::from_secs(1),
+            gap >= Duration::from_secs(2),
             "{kind}: retried after {gap:?}"
         );
         assert_eq!(second.answered, success);
