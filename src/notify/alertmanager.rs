@@ -7,7 +7,8 @@
 //! (it resolves what it has not heard of by `endsAt`): a FIRING alert is
 //! kept here and sent again every [`RESEND_EVERY`] with `endsAt`
 //! [`VALID_FOR`] ahead (as Prometheus does); RESOLVED sends `endsAt` = the
-//! time it cleared and forgets it. A severity change is another label set,
+//! time it cleared and forgets it. After a restart, the alerts still firing
+//! on the restored board are taken up (`Deliver::resume`) and sent at once. A severity change is another label set,
 //! so the alert under the old severity is ended at once.
 
 use std::collections::BTreeMap;
@@ -179,6 +180,13 @@ impl Deliver for AlertmanagerChannel {
             let alerts = self.alerts_of(notification, Utc::now());
             post_json(&self.client, &self.url, &Value::Array(alerts)).await
         })
+    }
+
+    fn resume(&self, firing: &[AlertEvent]) {
+        let mut kept = self.firing.lock().expect("firing alerts");
+        for event in firing {
+            kept.insert(event.key.as_str().to_owned(), event.clone());
+        }
     }
 
     fn refresh_every(&self) -> Option<Duration> {

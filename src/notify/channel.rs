@@ -33,7 +33,7 @@ use super::message::Notification;
 use super::metrics::ChannelKind;
 use super::{DeliveryError, NotifyError, NotifySettings, SmtpSettings};
 use super::{alertmanager, pagerduty, slack, teams, webhook};
-use qoswatch_core::alert::{Channel, ChannelSpec};
+use qoswatch_core::alert::{AlertEvent, Channel, ChannelSpec};
 
 /// One built channel, ready to deliver. Its worker owns it.
 pub(super) trait Deliver: fmt::Debug + Send + Sync {
@@ -65,6 +65,11 @@ pub(super) trait Deliver: fmt::Debug + Send + Sync {
     fn refresh(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// At start: the alerts firing on the restored board (not silenced)
+    /// that were routed to this channel, for a kind that keeps them to send
+    /// again (Alertmanager); the first [`Deliver::refresh`] sends them.
+    fn resume(&self, _firing: &[AlertEvent]) {}
 }
 
 /// Every channel of the rules file, with its built delivery.

@@ -116,7 +116,8 @@ impl Worker {
         let mut closed = false;
         let mut deadline: Option<Instant> = None;
         let refresh_every = self.delivery.refresh_every();
-        let mut next_refresh = refresh_every.map(|every| Instant::now() + every);
+        // The first round at once: what a restart took up is sent now.
+        let mut next_refresh = refresh_every.map(|_| Instant::now());
         loop {
             if closed && self.outbox.is_empty() {
                 break;

@@ -75,3 +75,68 @@ async fn a_real_alertmanager_receives_firing_and_resolved() {
 fn counter(running: &Running) -> u64 {
     running.counter("messages_sent_total{kind=\"alertmanager\"}")
 }
+
+/// After a restart, an alert still firing on the restored board is sent to
+/// Alertmanager again at once, without a new transition.
+#[tokio::test]
+async fn after_a_restart_a_firing_alert_is_sent_to_alertmanager_again() {
+    use prometheus_client::registry::Registry;
+    use qoswatch::notify::{Dispatcher, DispatcherSetup, Restored};
+    use qoswatch::status::Status;
+    use qoswatch::store::Store;
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    let alertmanager = RealAlertmanager::start().await;
+    let channel = Channel {
+        name: "am".into(),
+        spec: ChannelSpec::Alertmanager {
+            url: alertmanager.url.clone(),
+            send_resolved: true,
+        },
+    };
+    let event = firing(Some(jill()), &["am"]);
+    let elsewhere = firing(
+        Some(super::super::notify::person(
+            "2", "Ann Lee", "Berlin", "Wifi",
+        )),
+        &["other"],
+    );
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let _handle = Dispatcher::start(
+        DispatcherSetup {
+            channels: &[channel],
+            smtp: None,
+            settings: fast_settings(),
+            env: &|_| None,
+            console: Box::new(std::io::sink()),
+            store: Store::in_memory(&mut Registry::default())
+                .await
+                .expect("store"),
+            restored: Restored {
+                status: Status::restore(Vec::new(), vec![event.clone(), elsewhere]),
+                ..Restored::default()
+            },
+        },
+        &mut Registry::default(),
+        &tracker,
+        cancel.clone(),
+    )
+    .expect("dispatcher starts");
+    let mut alerts = Vec::new();
+    qoswatch_testkit::wait_for(
+        "the resumed alert in Alertmanager",
+        Duration::from_secs(10),
+        || {
+            alerts = alert_query(&alertmanager.url, &[]);
+            !alerts.is_empty()
+        },
+    )
+    .await;
+    assert_eq!(alerts.len(), 1, "only the alert routed to it: {alerts:?}");
+    assert_eq!(alerts[0]["labels"]["participant"], "Jill Chill");
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
