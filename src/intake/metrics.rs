@@ -1,9 +1,21 @@
-//! The webhook endpoint's Prometheus series.
+//! The webhook endpoint's Prometheus series, and the throttle of its
+//! rejection log: every rejection is counted, and logged at most once a
+//! minute per kind of problem.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+
+use crate::logging::LogEveryPer;
+
+/// At most one log line per kind of rejection in this period; each line
+/// counts the rejections of its kind since the last.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// `event` is [`Event::metric_label`]: a fixed set, whatever names signed
 /// webhooks carry.
@@ -19,10 +31,23 @@ struct RejectLabels {
 }
 
 /// Counters of the webhook endpoint.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebhookMetrics {
     handled: Family<WebhookLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
+    /// Keyed by the kind of problem (finer than the metric's `reason`:
+    /// a stale timestamp and a wrong signature have lines of their own).
+    rejection_log: Arc<LogEveryPer<&'static str>>,
+}
+
+impl Default for WebhookMetrics {
+    fn default() -> Self {
+        Self {
+            handled: Family::default(),
+            rejected: Family::default(),
+            rejection_log: Arc::new(LogEveryPer::new(LOG_EVERY)),
+        }
+    }
 }
 
 impl WebhookMetrics {
@@ -35,7 +60,7 @@ impl WebhookMetrics {
         );
         registry.register(
             "qoswatch_webhooks_rejected",
-            "Webhooks refused, by reason",
+            "Webhooks refused, by reason: signature (401), payload or invalid_field (400, signed but unreadable), too_large (413), unread (400, the body could not be read), timeout (408)",
             metrics.rejected.clone(),
         );
         metrics
@@ -50,7 +75,11 @@ impl WebhookMetrics {
             .inc();
     }
 
-    pub(super) fn rejected(&self, reason: &'static str) {
+    /// Counts a rejection under the metric's `reason`; returns whether to
+    /// log it (`Some(n)`: `n` rejections of this `problem` went unlogged
+    /// since its last line).
+    pub(super) fn rejected(&self, reason: &'static str, problem: &'static str) -> Option<u64> {
         self.rejected.get_or_create(&RejectLabels { reason }).inc();
+        self.rejection_log.occurred(problem, Instant::now())
     }
 }

@@ -42,6 +42,8 @@ pub(super) struct Shared {
     pub(super) cut: CancellationToken,
     pub(super) header_timeouts: LogEvery,
     pub(super) idle_timeouts: LogEvery,
+    /// `public` or `admin`, in the log lines.
+    pub(super) name: &'static str,
 }
 
 /// How a connection ended.
@@ -148,6 +150,7 @@ fn report(shared: &Shared, end: End) {
             shared.metrics.timed_out("header");
             if let Some(unlogged) = shared.header_timeouts.occurred(now) {
                 tracing::info!(
+                    listener = shared.name,
                     closed = unlogged + 1,
                     timeout_ms = shared.header_read_timeout.as_millis(),
                     "connections closed: no complete request head within server.header_read_timeout \
@@ -159,6 +162,7 @@ fn report(shared: &Shared, end: End) {
             shared.metrics.timed_out("idle");
             if let Some(unlogged) = shared.idle_timeouts.occurred(now) {
                 tracing::info!(
+                    listener = shared.name,
                     closed = unlogged + 1,
                     timeout_ms = shared.idle_timeout.as_millis(),
                     "connections closed: nothing sent or received for server.idle_timeout \

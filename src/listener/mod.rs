@@ -84,13 +84,22 @@ pub struct Listener {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     metrics: ListenerMetrics,
+    /// `public` or `admin`, in the listener's log lines.
+    name: &'static str,
 }
 
 impl Listener {
     /// Raises the open-file limit, binds `server.listen` and registers the
     /// listener's metrics.
     pub async fn bind(settings: &ServerSettings, registry: &mut Registry) -> anyhow::Result<Self> {
-        Self::bind_at(settings.listen, settings, registry, "qoswatch_http").await
+        Self::bind_at(
+            settings.listen,
+            settings,
+            registry,
+            "qoswatch_http",
+            "public",
+        )
+        .await
     }
 
     /// Binds `server.admin_listen` with the same limits; its metrics are
@@ -104,6 +113,7 @@ impl Listener {
             settings,
             registry,
             "qoswatch_admin_http",
+            "admin",
         )
         .await
     }
@@ -113,6 +123,7 @@ impl Listener {
         settings: &ServerSettings,
         registry: &mut Registry,
         metrics_prefix: &str,
+        name: &'static str,
     ) -> anyhow::Result<Self> {
         let max_connections = connection_limit(settings.max_connections, open_file_limit());
         let tcp = listen(at).with_context(|| format!("cannot listen on {at}"))?;
@@ -128,6 +139,7 @@ impl Listener {
             header_read_timeout: settings.header_read_timeout,
             idle_timeout: settings.idle_timeout,
             metrics,
+            name,
         })
     }
 
@@ -157,6 +169,7 @@ impl Listener {
             cut: CancellationToken::new(),
             header_timeouts: LogEvery::new(LOG_EVERY),
             idle_timeouts: LogEvery::new(LOG_EVERY),
+            name: self.name,
         });
         let connections = TaskTracker::new();
         let mut accept_loop = AcceptLoop {
@@ -252,6 +265,7 @@ impl AcceptLoop {
                 self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 if let Some(unlogged) = self.accept_errors.occurred(Instant::now()) {
                     tracing::error!(
+                        listener = self.shared.name,
                         %error,
                         failures = unlogged + 1,
                         open = self.shared.slots.open(),
@@ -274,6 +288,7 @@ impl AcceptLoop {
                 shared.metrics.evicted.inc();
                 if let Some(unlogged) = self.evictions.occurred(now) {
                     tracing::warn!(
+                        listener = shared.name,
                         evicted = unlogged + 1,
                         limit = shared.slots.capacity(),
                         last_was_waiting_for_a_request = waiting,
@@ -287,6 +302,7 @@ impl AcceptLoop {
                 shared.metrics.refused.inc();
                 if let Some(unlogged) = self.refusals.occurred(now) {
                     tracing::warn!(
+                        listener = shared.name,
                         refused = unlogged + 1,
                         limit = shared.slots.capacity(),
                         "connection limit reached and every connection has a request in progress: \
@@ -347,6 +363,7 @@ impl Draining {
         self.shared.cut.cancel();
         self.connections.wait().await;
         tracing::warn!(
+            listener = self.shared.name,
             cut,
             "connections still open at the shutdown deadline were closed"
         );

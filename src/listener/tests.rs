@@ -347,6 +347,7 @@ async fn accept_errors_back_off_unless_they_concern_one_connection() {
         cut: CancellationToken::new(),
         header_timeouts: LogEvery::new(LOG_EVERY),
         idle_timeouts: LogEvery::new(LOG_EVERY),
+        name: "public",
     });
     let mut accept_loop = AcceptLoop {
         shared: shared.clone(),
