@@ -95,6 +95,15 @@ impl Qoswatch {
             .unwrap_or(0.0)
     }
 
+    /// The value of one series of the admin listener's `/metrics` (the
+    /// public one speaks HTTPS when TLS is on); 0 when absent.
+    pub async fn admin_metric(&self, series: &str) -> f64 {
+        Scraper::new(self.process.admin_address().await)
+            .value(series)
+            .await
+            .unwrap_or(0.0)
+    }
+
     /// Sends a signed `participant_joined` (a new participant each time)
     /// on a new connection, as Zoom does; returns the status and how long
     /// the answer took, or `None` when the connection failed.
