@@ -76,6 +76,11 @@ impl Qoswatch {
         self.process.log_count(needle)
     }
 
+    /// Sends `signal` (`-HUP`, ...).
+    pub fn signal(&self, signal: &str) {
+        assert!(self.process.signal(signal), "kill {signal}");
+    }
+
     pub fn sigterm(&self) {
         self.process.sigterm();
     }

@@ -305,6 +305,54 @@ fn a_renewed_certificate_is_served_and_open_connections_stay() {
     });
 }
 
+/// Files behind symlinks into another directory, rewritten in place: no
+/// event reaches the watched directory, and SIGHUP is how the operator
+/// says "reload".
+#[test]
+fn sighup_reloads_a_certificate_the_file_watch_cannot_see() {
+    run(async {
+        let pki = Pki::new();
+        let archive = pki.dir.path().join("archive");
+        let live = pki.dir.path().join("live");
+        std::fs::create_dir_all(&archive).expect("dir");
+        std::fs::create_dir_all(&live).expect("dir");
+        let (cert, key, first) = pki.issue();
+        std::fs::write(archive.join("cert.pem"), &cert).expect("written");
+        std::fs::write(archive.join("key.pem"), &key).expect("written");
+        std::os::unix::fs::symlink(archive.join("cert.pem"), live.join("cert.pem")).expect("link");
+        std::os::unix::fs::symlink(archive.join("key.pem"), live.join("key.pem")).expect("link");
+        let yaml = format!(
+            "  tls:\n    cert_file: {}\n    key_file: {}\n",
+            live.join("cert.pem").display(),
+            live.join("key.pem").display()
+        );
+        let server = Qoswatch::start(&yaml, "", &[]).await;
+        let connector = pki.connector(&rustls::version::TLS13);
+        let leaf = |server: &Qoswatch| {
+            let connector = connector.clone();
+            let address = server.address;
+            async move { leaf_of(&tls_connect(&connector, address).await.expect("TLS")) }
+        };
+        assert_eq!(leaf(&server).await, first);
+
+        let (cert, key, second) = pki.issue();
+        std::fs::write(archive.join("key.pem"), &key).expect("written");
+        std::fs::write(archive.join("cert.pem"), &cert).expect("written");
+        server.signal("-HUP");
+        assert!(
+            server
+                .log_line("TLS certificate reloaded", Duration::from_secs(10))
+                .await
+                .is_some_and(|line| line["trigger"] == "SIGHUP"),
+            "{}",
+            server.logs()
+        );
+        assert_eq!(leaf(&server).await, second);
+        let mut stream = tls_connect(&connector, server.address).await.expect("TLS");
+        assert_eq!(signed_validation(&mut stream).await.0, "HTTP/1.1 200 OK");
+    });
+}
+
 #[test]
 fn a_missing_or_mismatched_pair_stops_the_start_naming_the_file() {
     run(async {
