@@ -108,6 +108,7 @@ impl Listener {
                 let watch = certificates.watch()?;
                 tracing::info!(
                     cert_file = %cert_file.display(),
+                    expires = %tls::expiry_text(certificates.expires_at()),
                     "HTTPS on the public listener (TLS 1.2 and 1.3); the certificate reloads \
                      when its files change and on SIGHUP"
                 );

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
@@ -75,6 +76,8 @@ pub(super) struct Certificates {
     digest: Mutex<[u8; 32]>,
     reloads: Counter,
     reload_failures: Counter,
+    /// notAfter of the leaf in force, Unix seconds (0 when unreadable).
+    expiry: Gauge,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -198,7 +201,9 @@ impl Certificates {
             digest: Mutex::new(digest(&cert, &key)),
             reloads: Counter::default(),
             reload_failures: Counter::default(),
+            expiry: Gauge::default(),
         };
+        certificates.note_expiry();
         registry.register(
             "qoswatch_tls_certificate_reloads",
             "Renewed TLS certificates put in force (file change or SIGHUP)",
@@ -209,7 +214,24 @@ impl Certificates {
             "Changed TLS certificate files refused (unreadable, half-written or mismatched): the pair in force stayed",
             certificates.reload_failures.clone(),
         );
+        registry.register(
+            "qoswatch_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate in force expires (its notAfter), Unix seconds: alert on it nearing, in case renewals stopped",
+            certificates.expiry.clone(),
+        );
         Ok(Arc::new(certificates))
+    }
+
+    /// Sets the expiry gauge from the leaf in force.
+    fn note_expiry(&self) {
+        let pair = self.current.load();
+        let not_after = pair.cert.first().and_then(|leaf| not_after(leaf));
+        self.expiry.set(not_after.unwrap_or(0));
+    }
+
+    /// notAfter of the certificate in force, Unix seconds.
+    pub(super) fn expires_at(&self) -> Option<i64> {
+        Some(self.expiry.get()).filter(|t| *t > 0)
     }
 
     /// The acceptor: TLS 1.3 and 1.2, HTTP/1.1 by ALPN, this pair (and
@@ -239,6 +261,7 @@ impl Certificates {
         }
         let pair = certified_key(&self.cert_file, &cert, &self.key_file, &key, &self.provider)?;
         self.current.store(Arc::new(pair));
+        self.note_expiry();
         Ok(Reloaded::Swapped)
     }
 
@@ -251,6 +274,7 @@ impl Certificates {
                 tracing::info!(
                     trigger,
                     cert_file = %self.cert_file.display(),
+                    expires = %expiry_text(self.expires_at()),
                     "TLS certificate reloaded: new connections get the new one"
                 );
             }
@@ -312,6 +336,18 @@ impl Certificates {
             changed: changed_rx,
         })
     }
+}
+
+/// notAfter of a DER certificate, Unix seconds.
+fn not_after(leaf: &CertificateDer<'_>) -> Option<i64> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(certificate.validity().not_after.timestamp())
+}
+
+/// An expiry for a log line: RFC 3339, or "unknown".
+pub(super) fn expiry_text(at: Option<i64>) -> String {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(|| "unknown".to_owned(), |t| t.to_rfc3339())
 }
 
 fn parent(file: &Path) -> PathBuf {
@@ -450,6 +486,38 @@ mod tests {
             !error.contains("PRIVATE KEY-----"),
             "no key material: {error}"
         );
+    }
+
+    #[test]
+    fn the_expiry_gauge_follows_the_certificate_in_force() {
+        let dir = tempfile::tempdir().expect("dir");
+        let issue = |year| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params =
+                rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+            params.not_after = rcgen::date_time_ymd(year, 3, 4);
+            let cert = params.self_signed(&key).expect("certificate");
+            (cert.pem(), key.serialize_pem())
+        };
+        let unix = |year| {
+            chrono::NaiveDate::from_ymd_opt(year, 3, 4)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .expect("date")
+                .and_utc()
+                .timestamp()
+        };
+        let (cert, key) = issue(2031);
+        let (cert_file, key_file) = files(dir.path(), &cert, &key);
+        let certificates = load(&cert_file, &key_file).expect("loads");
+        assert_eq!(certificates.expiry.get(), unix(2031));
+        assert_eq!(
+            expiry_text(certificates.expires_at()),
+            "2031-03-04T00:00:00+00:00"
+        );
+        let (cert, key) = issue(2032);
+        files(dir.path(), &cert, &key);
+        assert_eq!(certificates.reload().expect("renewed"), Reloaded::Swapped);
+        assert_eq!(certificates.expiry.get(), unix(2032));
     }
 
     #[test]
