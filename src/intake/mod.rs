@@ -279,7 +279,8 @@ impl From<StartOutcome> for WebhookOutcome {
 }
 
 /// Verifies the signature, then parses the verified body: the only way to
-/// an [`Event`]. A refused webhook is counted and logged here, once.
+/// an [`Event`]. A refused webhook is counted here, and logged at most
+/// once a minute per kind of problem.
 fn read_webhook<'a>(
     state: &'a IntakeState,
     headers: &HeaderMap,
