@@ -18,6 +18,9 @@ struct RejectLabels {
     reason: &'static str,
 }
 
+/// Every `reason` label of `qoswatch_webhooks_rejected`.
+pub(super) const REJECT_REASONS: [&str; 3] = ["signature", "invalid_field", "payload"];
+
 /// Counters of the webhook endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookMetrics {
@@ -28,6 +31,12 @@ pub struct WebhookMetrics {
 impl WebhookMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        // Every reason scraped from the start, at 0: an alert on
+        // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
+        // first refusals too.
+        for reason in REJECT_REASONS {
+            metrics.rejected.get_or_create(&RejectLabels { reason });
+        }
         registry.register(
             "qoswatch_webhooks",
             "Verified webhooks by event and outcome (handled, ignored)",
