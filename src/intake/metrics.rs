@@ -35,7 +35,7 @@ impl WebhookMetrics {
         // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
         // first refusals too.
         for reason in REJECT_REASONS {
-            metrics.rejected.get_or_create(&RejectLabels { reason });
+            metrics.rejected.get_or_create(&RejectLabels { reason }).inc_by(0);
         }
         registry.register(
             "qoswatch_webhooks",

@@ -104,9 +104,9 @@ impl NotifyMetrics {
     /// `rate()` then see the first failure too, not only the second.
     pub fn announce(&self, kind: ChannelKind) {
         let labels = KindLabels { kind };
-        self.sent.get_or_create(&labels);
-        self.failed.get_or_create(&labels);
-        self.retried.get_or_create(&labels);
+        self.sent.get_or_create(&labels).inc_by(0);
+        self.failed.get_or_create(&labels).inc_by(0);
+        self.retried.get_or_create(&labels).inc_by(0);
     }
 
     pub fn sent(&self, kind: ChannelKind) {
