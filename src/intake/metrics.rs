@@ -30,6 +30,16 @@ struct RejectLabels {
     reason: &'static str,
 }
 
+/// Every `reason` label of `qoswatch_webhooks_rejected`.
+pub(super) const REJECT_REASONS: [&str; 6] = [
+    "signature",
+    "invalid_field",
+    "payload",
+    "too_large",
+    "unread",
+    "timeout",
+];
+
 /// Counters of the webhook endpoint.
 #[derive(Debug, Clone)]
 pub struct WebhookMetrics {
@@ -53,6 +63,15 @@ impl Default for WebhookMetrics {
 impl WebhookMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        // Every reason scraped from the start, at 0: an alert on
+        // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
+        // first refusals too.
+        for reason in REJECT_REASONS {
+            metrics
+                .rejected
+                .get_or_create(&RejectLabels { reason })
+                .inc_by(0);
+        }
         registry.register(
             "qoswatch_webhooks",
             "Verified webhooks by event and outcome (handled, ignored)",
@@ -79,6 +98,9 @@ impl WebhookMetrics {
     /// log it (`Some(n)`: `n` rejections of this `problem` went unlogged
     /// since its last line).
     pub(super) fn rejected(&self, reason: &'static str, problem: &'static str) -> Option<u64> {
+        // A reason missing from the list would be invisible until its first
+        // rejection (and `increase()` would miss that one).
+        debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
         self.rejected.get_or_create(&RejectLabels { reason }).inc();
         self.rejection_log.occurred(problem, Instant::now())
     }

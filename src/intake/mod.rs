@@ -449,6 +449,27 @@ mod tests {
     }
 
     #[test]
+    fn every_rejection_reason_is_scraped_from_the_start() {
+        // The reasons are created at 0 when the server starts (see
+        // `metrics::REJECT_REASONS`); one missing there would make alerts
+        // on its first refusals blind.
+        let errors = [
+            WebhookError::Signature(VerifyError::MissingSignature),
+            WebhookError::Unreadable(EventError::NoEventName),
+            WebhookError::Unreadable(EventError::Invalid {
+                event: "meeting.participant_joined",
+                field: "payload.object.uuid",
+                expected: "a meeting UUID",
+            }),
+        ];
+        for error in &errors {
+            let reason = error.rejected_reason().expect("a rejection");
+            assert!(metrics::REJECT_REASONS.contains(&reason), "{reason}");
+        }
+        assert_eq!(WebhookError::RetryLater.rejected_reason(), None);
+    }
+
+    #[test]
     fn a_tracking_id_is_logged_trimmed_to_safe_characters() {
         let mut headers = HeaderMap::new();
         assert_eq!(TrackingId::of(&headers).to_string(), "");

@@ -172,6 +172,9 @@ impl Dispatcher {
         let clients = Clients::new(&settings, smtp.as_ref(), console)?;
         let built = channel::build(channels, env, &clients)?;
         let metrics = NotifyMetrics::register(registry);
+        for (_, delivery) in &built {
+            metrics.announce(delivery.kind());
+        }
         let (commands, receiver) = mpsc::unbounded_channel();
         let (outstanding, _) = watch::channel(0usize);
         let shared = Arc::new(Shared {
@@ -298,6 +301,9 @@ impl DispatchHandle {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), NotifyError> {
         let built = channel::build(channels, env, &self.shared.clients)?;
+        for (_, delivery) in &built {
+            self.shared.metrics.announce(delivery.kind());
+        }
         self.shared
             .commands
             .send(Command::Reconfigure(built))

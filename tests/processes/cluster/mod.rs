@@ -4,6 +4,7 @@
 //! receiver. Each test has a database of its own.
 
 mod leases;
+mod self_monitoring;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
