@@ -7,6 +7,7 @@
 //! terminal tells the story: who joins and leaves, everyone's quality at a
 //! glance, alerts firing and resolving, grouped alerts for a shared cause.
 
+mod record;
 mod story;
 
 use std::io::Write;
@@ -56,6 +57,10 @@ pub struct DemoArgs {
     /// Also print every console notification as its raw JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Save the demo's meeting as a backtest recording (gzip JSON Lines) for
+    /// `qoswatch backtest RULES --input FILE`; never overwrites a file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -66,6 +71,7 @@ impl Default for DemoArgs {
             slack_webhook_env: "QOSWATCH_SLACK_WEBHOOK_URL".into(),
             email_to: None,
             json: false,
+            record: None,
         }
     }
 }
@@ -124,6 +130,7 @@ pub async fn run(
     let mut settings = demo_settings(&sim, period, &rules_path, &secret)?;
     let destinations = add_user_channels(&args, env, &mut settings)?;
     settings.validate().context("demo settings")?;
+    let record_to = record::prepare(args.record.as_deref(), &settings)?;
 
     let (events, mut story) = mpsc::unbounded_channel();
     let mut extras = demo_extras(&args, env, events, destinations.extra_channels);
@@ -177,7 +184,9 @@ pub async fn run(
     let summary = summarize(&printer, &sim, &metrics, report, cancel.is_cancelled());
     printer.board();
     printer.print_summary(&summary);
+    let recorded = record::after_story(record_to, &cancel).await;
     sim.shutdown().await;
+    record::tell(recorded?, &rules_path, &mut printer);
     Ok(summary)
 }
 

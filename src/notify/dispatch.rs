@@ -174,6 +174,9 @@ impl Dispatcher {
         let built = channel::build(channels, env, &clients)?;
         resume(&built, &restored.status);
         let metrics = NotifyMetrics::register(registry);
+        for (_, delivery) in &built {
+            metrics.announce(delivery.kind());
+        }
         let (commands, receiver) = mpsc::unbounded_channel();
         let (outstanding, _) = watch::channel(0usize);
         let shared = Arc::new(Shared {
@@ -324,6 +327,9 @@ impl DispatchHandle {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), NotifyError> {
         let built = channel::build(channels, env, &self.shared.clients)?;
+        for (_, delivery) in &built {
+            self.shared.metrics.announce(delivery.kind());
+        }
         self.shared
             .commands
             .send(Command::Reconfigure(built))

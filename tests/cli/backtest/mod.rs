@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod harness;
+mod shipped;
 
 use std::collections::HashMap;
 use std::time::Duration;
