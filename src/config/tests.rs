@@ -386,6 +386,8 @@ fn every_variable_of_the_table_sets_its_setting() {
         ("QOSWATCH_MAX_CONNECTIONS", "64"),
         ("QOSWATCH_HEADER_READ_TIMEOUT", "4s"),
         ("QOSWATCH_IDLE_TIMEOUT", "2m"),
+        ("QOSWATCH_TLS_CERT_FILE", "/etc/qoswatch/tls/tls.crt"),
+        ("QOSWATCH_TLS_KEY_FILE", "/etc/qoswatch/tls/tls.key"),
         ("QOSWATCH_REPLAY_WINDOW", "2m"),
         ("QOSWATCH_ZOOM_API_BASE", " http://zoom.test/v2 "),
         ("QOSWATCH_ZOOM_TOKEN_URL", "http://zoom.test/oauth/token"),
@@ -439,6 +441,13 @@ fn every_variable_of_the_table_sets_its_setting() {
     assert_eq!(s.server.max_body_bytes, 2048);
     assert_eq!(s.server.shutdown_grace, Duration::from_secs(21));
     assert_eq!(s.server.max_connections, 64);
+    assert_eq!(
+        s.server.tls.files(),
+        Some((
+            &PathBuf::from("/etc/qoswatch/tls/tls.crt"),
+            &PathBuf::from("/etc/qoswatch/tls/tls.key")
+        ))
+    );
     assert_eq!(s.server.header_read_timeout, Duration::from_secs(4));
     assert_eq!(s.server.idle_timeout, Duration::from_secs(120));
     assert_eq!(s.webhook.replay_window, Duration::from_secs(120));

@@ -7,6 +7,7 @@
 //! terminal tells the story: who joins and leaves, everyone's quality at a
 //! glance, alerts firing and resolving, grouped alerts for a shared cause.
 
+mod record;
 mod story;
 
 use std::io::Write;
@@ -60,6 +61,10 @@ pub struct DemoArgs {
     /// the meeting is watched without Dashboard requests.
     #[arg(long)]
     pub qss: bool,
+    /// Save the demo's meeting as a backtest recording (gzip JSON Lines) for
+    /// `qoswatch backtest RULES --input FILE`; never overwrites a file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -71,6 +76,7 @@ impl Default for DemoArgs {
             email_to: None,
             json: false,
             qss: false,
+            record: None,
         }
     }
 }
@@ -130,6 +136,7 @@ pub async fn run(
     with_qss(&mut settings, period, args.qss);
     let destinations = add_user_channels(&args, env, &mut settings)?;
     settings.validate().context("demo settings")?;
+    let record_to = record::prepare(args.record.as_deref(), &settings)?;
 
     let (events, mut story) = mpsc::unbounded_channel();
     let mut extras = demo_extras(&args, env, events, destinations.extra_channels);
@@ -184,7 +191,9 @@ pub async fn run(
     let summary = summarize(&printer, &sim, &metrics, report, cancel.is_cancelled());
     printer.board();
     printer.print_summary(&summary);
+    let recorded = record::after_story(record_to, &cancel).await;
     sim.shutdown().await;
+    record::tell(recorded?, &rules_path, &mut printer);
     Ok(summary)
 }
 

@@ -1,9 +1,21 @@
-//! The webhook endpoint's Prometheus series.
+//! The webhook endpoint's Prometheus series, and the throttle of its
+//! rejection log: every rejection is counted, and logged at most once a
+//! minute per kind of problem.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+
+use crate::logging::LogEveryPer;
+
+/// At most one log line per kind of rejection in this period; each line
+/// counts the rejections of its kind since the last.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// `event` is [`Event::metric_label`]: a fixed set, whatever names signed
 /// webhooks carry.
@@ -24,17 +36,50 @@ struct QssIgnoredLabels {
     reason: &'static str,
 }
 
+/// Every `reason` label of `qoswatch_webhooks_rejected`.
+pub(super) const REJECT_REASONS: [&str; 6] = [
+    "signature",
+    "invalid_field",
+    "payload",
+    "too_large",
+    "unread",
+    "timeout",
+];
+
 /// Counters of the webhook endpoint.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebhookMetrics {
     handled: Family<WebhookLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
     qss_ignored: Family<QssIgnoredLabels, Counter>,
+    /// Keyed by the kind of problem (finer than the metric's `reason`:
+    /// a stale timestamp and a wrong signature have lines of their own).
+    rejection_log: Arc<LogEveryPer<&'static str>>,
+}
+
+impl Default for WebhookMetrics {
+    fn default() -> Self {
+        Self {
+            handled: Family::default(),
+            rejected: Family::default(),
+            qss_ignored: Family::default(),
+            rejection_log: Arc::new(LogEveryPer::new(LOG_EVERY)),
+        }
+    }
 }
 
 impl WebhookMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        // Every reason scraped from the start, at 0: an alert on
+        // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
+        // first refusals too.
+        for reason in REJECT_REASONS {
+            metrics
+                .rejected
+                .get_or_create(&RejectLabels { reason })
+                .inc_by(0);
+        }
         registry.register(
             "qoswatch_webhooks",
             "Verified webhooks by event and outcome (handled, ignored)",
@@ -42,7 +87,7 @@ impl WebhookMetrics {
         );
         registry.register(
             "qoswatch_webhooks_rejected",
-            "Webhooks refused, by reason",
+            "Webhooks refused, by reason: signature (401), payload or invalid_field (400, signed but unreadable), too_large (413), unread (400, the body could not be read), timeout (408)",
             metrics.rejected.clone(),
         );
         registry.register(
@@ -77,7 +122,14 @@ impl WebhookMetrics {
         }
     }
 
-    pub(super) fn rejected(&self, reason: &'static str) {
+    /// Counts a rejection under the metric's `reason`; returns whether to
+    /// log it (`Some(n)`: `n` rejections of this `problem` went unlogged
+    /// since its last line).
+    pub(super) fn rejected(&self, reason: &'static str, problem: &'static str) -> Option<u64> {
+        // A reason missing from the list would be invisible until its first
+        // rejection (and `increase()` would miss that one).
+        debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
         self.rejected.get_or_create(&RejectLabels { reason }).inc();
+        self.rejection_log.occurred(problem, Instant::now())
     }
 }

@@ -294,6 +294,78 @@ pub fn metric_label(event: &AlertEvent) -> String {
     }
 }
 
+/// Who, with the e-mail address only when the channel allows it.
+pub fn participant_text(event: &AlertEvent, show_email: bool) -> String {
+    let name = who(event.participant.as_ref());
+    match event.participant.as_ref().and_then(|p| p.email.as_deref()) {
+        Some(email) if show_email && !email.trim().is_empty() => {
+            format!("{name} ({})", one_line(email))
+        }
+        _ => name,
+    }
+}
+
+/// The facts of one event as (label, plain text), the same in every chat
+/// channel: metric, value, threshold, since or how long, participant and
+/// meeting (unless a group's heading names them), severity, location,
+/// device and network.
+pub fn facts(
+    event: &AlertEvent,
+    phase: Phase,
+    show_email: bool,
+    with_meeting: bool,
+) -> Vec<(&'static str, String)> {
+    let mut facts = vec![("Metric", metric_label(event))];
+    if let Some(value) = &event.value {
+        let label = match phase {
+            Phase::Problem => "Value",
+            Phase::Resolved => "Last value",
+        };
+        facts.push((label, value.clone()));
+    }
+    if let Some(threshold) = &event.threshold {
+        facts.push(("Threshold", threshold.clone()));
+    }
+    match phase {
+        Phase::Problem => facts.push(("Since", format_time(event.started_at))),
+        Phase::Resolved => facts.push((
+            "Lasted",
+            format!(
+                "{} (from {})",
+                format_duration(event.started_at, event.at),
+                format_time(event.started_at)
+            ),
+        )),
+    }
+    if with_meeting {
+        match &event.participant {
+            Some(_) => facts.push(("Participant", participant_text(event, show_email))),
+            None => facts.push(("Scope", "whole meeting (reported by Zoom)".to_string())),
+        }
+        facts.push((call_label(&event.meeting), meeting_with_id(&event.meeting)));
+    }
+    facts.push(("Severity", event.severity.as_str().to_string()));
+    if let Some(participant) = &event.participant {
+        if let Some(location) = participant
+            .location
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+        {
+            facts.push(("Location", location.to_string()));
+        }
+        let device = match (&participant.device, &participant.network_type) {
+            (Some(device), Some(network)) => Some(format!("{device}, {network}")),
+            (Some(device), None) => Some(device.clone()),
+            (None, Some(network)) => Some(network.clone()),
+            (None, None) => None,
+        };
+        if let Some(device) = device {
+            facts.push(("Device / network", device));
+        }
+    }
+    facts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,10 @@
 //! binary, so it links once.
 
 mod alerts;
+mod amtool;
 mod batching;
 mod browser;
+mod channels;
 mod helpers;
 mod notify;
 mod polling;

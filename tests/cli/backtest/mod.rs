@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod harness;
+mod shipped;
 mod webinars;
 
 use std::collections::HashMap;

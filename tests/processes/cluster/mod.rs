@@ -4,6 +4,8 @@
 //! receiver. Each test has a database of its own.
 
 mod leases;
+mod self_monitoring;
+mod silence_ids;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
