@@ -121,15 +121,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<DemoSummary> {
     let period = args.sample_period.max(Duration::from_millis(100));
-    let sim = Simulator::start(
-        SimConfig {
-            sample_period: period,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse()?,
-    )
-    .await
-    .context("starting the Zoom simulator")?;
+    let sim = start_simulator(period).await?;
     let rules_path = rules_path(&args)?;
     let secret = SecretString::from(format!("demo-{}", qoswatch_zoomsim::random_token(24)));
     let mut settings = demo_settings(&sim, period, &rules_path, &secret)?;
@@ -195,6 +187,19 @@ pub async fn run(
     sim.shutdown().await;
     record::tell(recorded?, &rules_path, &mut printer);
     Ok(summary)
+}
+
+/// The simulated Zoom on a free loopback port, one sample per `period`.
+async fn start_simulator(period: Duration) -> anyhow::Result<SimHandle> {
+    Simulator::start(
+        SimConfig {
+            sample_period: period,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await
+    .context("starting the Zoom simulator")
 }
 
 /// The quota's day at the simulator's pace (one minute per sample period),
