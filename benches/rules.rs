@@ -82,6 +82,7 @@ fn evaluate(c: &mut Criterion) {
             uuid: "bench==".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: "16778240".into(),

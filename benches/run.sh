@@ -6,6 +6,7 @@
 #   benches/run.sh                 # everything (about 25 minutes)
 #   benches/run.sh http            # one part: http | watchers | detection | criterion
 #   benches/run.sh callgrind       # not in "all": instructions per webhook (valgrind)
+#   benches/run.sh qss             # not in "all": QSS-fed watchers against polled (issue 25)
 #
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
 #   WATCHERS="1000 10000" WATCH_SECS=120 HISTORY=0 WARMUP_SECS=65 TRIALS=50
@@ -56,14 +57,21 @@ CG_REQUESTS=${CG_REQUESTS:-2000}
 for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh needs $tool" >&2; exit 1; }
 done
-if ! command -v oha >/dev/null; then
-  echo "installing the load generator: cargo install oha --locked (a few minutes)"
-  cargo install oha --locked
+# The qss part uses wrk (Debian `wrk`) where the others use oha.
+if [ "$PARTS" = qss ]; then
+  command -v wrk >/dev/null || echo "benches/run.sh qss: no wrk (apt-get install wrk): the throughput half is skipped" >&2
+  LOADGEN=$( { wrk -v 2>&1 || true; } | head -1)
+else
+  if ! command -v oha >/dev/null; then
+    echo "installing the load generator: cargo install oha --locked (a few minutes)"
+    cargo install oha --locked
+  fi
+  OHA_JSON=(--output-format json)
+  oha --help | grep -q -- '--output-format' || OHA_JSON=(--json)
+  LOADGEN=$(oha --version)
 fi
-OHA_JSON=(--output-format json)
-oha --help | grep -q -- '--output-format' || OHA_JSON=(--json)
 
-echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r); $(date -u +%FT%TZ); $(oha --version)"
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r); $(date -u +%FT%TZ); $LOADGEN"
 echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 # NO_BUILD=1 reuses the binaries already in $CARGO_TARGET_DIR/release.
 [ -n "${NO_BUILD:-}" ] || cargo build --release --locked --bin qoswatch --example bare_webhook --example detection_latency
@@ -243,6 +251,65 @@ EOF
     printf '%-9s %-14s %-14s %-16s %-14s %-12s\n' "$n" "$((rss0 / 1024)) MiB" "$((rss1 / 1024)) MiB" "$cpu" "$((q1 - q0))" "$per"
     kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" 2>/dev/null || true
   done
+fi
+
+if [ "$PARTS" = qss ]; then
+  echo
+  echo "== qss: N watchers fed by QSS events (one ~3 kB meeting.participant_qos per participant a minute) against polled once a minute"
+  qos_requests() { curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_zoom_qos_requests_total/ { s += $2 } END { print s + 0 }'; }
+  pushed() { curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_webhooks_total\{event="meeting.participant_qos"/ { s += $2 } END { print s + 0 }'; }
+  printf '%-9s %-7s %-14s %-16s %-14s %-14s\n' watchers source "RSS end" "CPU (% core)" "QoS requests" "QSS events"
+  for n in $WATCHERS; do
+    for source in poll qss; do
+      meetings=$(( (n + 9) / 10 ))
+      start_simulator "$meetings" 10 60s
+      start_qoswatch QOSWATCH_POLL_MODE=fixed QOSWATCH_POLL_INTERVAL=60s \
+        QOSWATCH_ZOOM_REQUESTS_PER_SECOND=1000 QOSWATCH_ZOOM_DAILY_LIMIT=100000000 \
+        QOSWATCH_MAX_WATCHERS=$((n + 100))
+      python3 benches/qss_load.py join "$QW_URL" "$SECRET" "$meetings" 10 "$n"
+      if [ "$source" = qss ]; then
+        python3 benches/qss_load.py push "$QW_URL" "$SECRET" "$meetings" 10 "$n" &
+        PIDS+=($!); PUSH_PID=$!
+      fi
+      sleep "${WARMUP_SECS:-65}"
+      q0=$(qos_requests); e0=$(pushed); c0=$(cpu_ticks "$QW_PID")
+      sleep "$WATCH_SECS"
+      c1=$(cpu_ticks "$QW_PID"); q1=$(qos_requests); e1=$(pushed); rss1=$(rss_kib "$QW_PID")
+      cpu=$(python3 -c "print(f'{($c1 - $c0) / $WATCH_SECS:.1f}')")
+      printf '%-9s %-7s %-14s %-16s %-14s %-14s\n' "$n" "$source" "$((rss1 / 1024)) MiB" "$cpu" "$((q1 - q0))" "$((e1 - e0))"
+      [ "$source" = qss ] && { kill "$PUSH_PID"; wait "$PUSH_PID" 2>/dev/null || true; }
+      kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" 2>/dev/null || true
+    done
+  done
+  if command -v wrk >/dev/null; then
+    echo
+    echo "== qss: POST /webhooks/zoom throughput, a ~3 kB QSS event (participant watched) against a participant_joined (a duplicate)"
+    start_simulator 1 1 60s
+    start_qoswatch QOSWATCH_POLL_MODE=fixed
+    python3 benches/qss_load.py join "$QW_URL" "$SECRET" 1 1 1
+    sign_joined
+    python3 benches/qss_load.py body "$WORK/qss.json"
+    qss_sig="v0=$({ printf 'v0:%s:' "$SIG_TS"; cat "$WORK/qss.json"; } | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
+    printf '%-8s %-20s %10s %12s\n' round body "req/s" "CPU us/req"
+    for round in $(seq "$ROUNDS"); do
+      for body in joined qss; do
+        if [ "$body" = joined ]; then sig=$SIG; else sig=$qss_sig; fi
+        cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = io.open("$WORK/$body.json"):read("*a")
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-zm-signature"] = "$sig"
+wrk.headers["x-zm-request-timestamp"] = "$SIG_TS"
+LUA
+        c0=$(cpu_ticks "$QW_PID")
+        rps=$(wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/post.lua" "$QW_URL" | awk '/^Requests\/sec/ { print $2 }')
+        c1=$(cpu_ticks "$QW_PID")
+        per=$(python3 -c "print(f'{($c1 - $c0) * 10000 / max(1, $rps * $SECS):.0f}')")
+        printf '%-8s %-20s %10s %12s\n' "$round" "$body ($(wc -c <"$WORK/$body.json") B)" "$rps" "$per"
+      done
+    done
+    kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" 2>/dev/null || true
+  fi
 fi
 
 if want detection; then

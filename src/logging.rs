@@ -14,7 +14,9 @@
 
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -99,6 +101,20 @@ struct LogState {
     unlogged: u64,
 }
 
+impl LogState {
+    fn occurred(&mut self, period: Duration, now: Instant) -> Option<u64> {
+        let due = self
+            .last_logged
+            .is_none_or(|last| now.saturating_duration_since(last) >= period);
+        if !due {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 impl LogEvery {
     pub fn new(period: Duration) -> Self {
         Self {
@@ -112,15 +128,33 @@ impl LogEvery {
     /// it is only counted.
     pub fn occurred(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let due = state
-            .last_logged
-            .is_none_or(|last| now.saturating_duration_since(last) >= self.period);
-        if !due {
-            state.unlogged += 1;
-            return None;
+        state.occurred(self.period, now)
+    }
+}
+
+/// [`LogEvery`] for each of a fixed set of reasons (a `&'static str` or a
+/// small enum: never anything a client chose, or the set would grow
+/// without bound): each reason is logged at most once a `period`, with
+/// the count of its own occurrences since its last line.
+#[derive(Debug)]
+pub struct LogEveryPer<K> {
+    period: Duration,
+    states: Mutex<HashMap<K, LogState>>,
+}
+
+impl<K: Eq + Hash> LogEveryPer<K> {
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            states: Mutex::new(HashMap::new()),
         }
-        state.last_logged = Some(now);
-        Some(std::mem::take(&mut state.unlogged))
+    }
+
+    /// An occurrence of `reason` at `now`: as [`LogEvery::occurred`], for
+    /// that reason alone.
+    pub fn occurred(&self, reason: K, now: Instant) -> Option<u64> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states.entry(reason).or_default().occurred(self.period, now)
     }
 }
 
@@ -219,5 +253,23 @@ mod tests {
         );
         assert_eq!(every.occurred(t0 + Duration::from_secs(61)), None);
         assert_eq!(every.occurred(t0 + Duration::from_secs(200)), Some(1));
+    }
+
+    #[test]
+    fn each_reason_is_logged_once_a_period_with_its_own_count() {
+        let every = LogEveryPer::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        assert_eq!(every.occurred("signature", at(0)), Some(0));
+        assert_eq!(every.occurred("signature", at(1)), None);
+        assert_eq!(
+            every.occurred("too_large", at(2)),
+            Some(0),
+            "another reason has a line of its own"
+        );
+        assert_eq!(every.occurred("signature", at(3)), None);
+        assert_eq!(every.occurred("too_large", at(61)), None);
+        assert_eq!(every.occurred("signature", at(60)), Some(2));
+        assert_eq!(every.occurred("too_large", at(62)), Some(1));
     }
 }

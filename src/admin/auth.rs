@@ -2,7 +2,8 @@
 //! (`QOSWATCH_ADMIN_TOKEN` or `QOSWATCH_ADMIN_TOKEN_FILE`), accepted as a
 //! bearer token (scripts) or as the password of HTTP basic auth with any
 //! user name (browsers ask for it themselves). Compared in constant time;
-//! never logged. `/healthz` and `/readyz` stay open for probes.
+//! never logged. `/healthz` and `/readyz` stay open for probes. Refused
+//! requests are logged at most once a minute, with their count.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,13 +13,28 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+
+use crate::logging::LogEvery;
+
+/// At most one line about refused requests in this period.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The credential, if one is configured.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AdminAuth {
     /// SHA-256 of the secret: both sides are hashed to the same length
     /// before the constant-time comparison, so not even the length leaks.
     digest: Option<[u8; 32]>,
+    /// Anyone who reaches the listener can send requests without the
+    /// token, thousands a second: one line a minute says how many.
+    refusals: std::sync::Arc<LogEvery>,
+}
+
+impl Default for AdminAuth {
+    fn default() -> Self {
+        Self::new(None)
+    }
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -37,6 +53,7 @@ impl AdminAuth {
     pub fn new(token: Option<&SecretString>) -> Self {
         Self {
             digest: token.map(|t| digest(t.expose_secret().as_bytes())),
+            refusals: std::sync::Arc::new(LogEvery::new(LOG_EVERY)),
         }
     }
 
@@ -83,6 +100,13 @@ fn presented_secret(value: &HeaderValue) -> Option<Vec<u8>> {
 pub async fn require(State(auth): State<AdminAuth>, request: Request, next: Next) -> Response {
     if auth.allows(request.headers()) {
         return next.run(request).await;
+    }
+    if let Some(unlogged) = auth.refusals.occurred(Instant::now()) {
+        tracing::warn!(
+            refused = unlogged + 1,
+            "admin requests refused: no admin token or a wrong one (one line per minute at most; \
+             `refused` counts since the last)"
+        );
     }
     (
         StatusCode::UNAUTHORIZED,

@@ -5,13 +5,16 @@
 //! silences. A request the API refuses changes nothing and gets a 4xx
 //! whose message names the problem.
 //!
-//! Each API is one module with its routes (`v1`); [`router`] mounts them
-//! side by side behind the same authentication.
+//! Each API is one module with its routes (`v1`; `v2`, Alertmanager's API
+//! v2); [`router`] mounts them side by side behind the same authentication.
+//! Both create and end silences through `silences`: one store.
 
 pub mod auth;
 mod page;
 pub mod probes;
+mod silences;
 mod v1;
+mod v2;
 pub mod views;
 
 use axum::Json;
@@ -76,6 +79,7 @@ pub fn router(state: AdminState, auth: AdminAuth, probes: ProbeState) -> Router 
         .route("/static/app.js", get(page::script))
         .route("/static/style.css", get(page::style))
         .merge(v1::routes())
+        .merge(v2::routes(chrono::Utc::now()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -16,9 +16,7 @@ use chrono::Utc;
 use futures_util::Stream;
 
 use super::views::{self, AlertQuery, SilenceView, status_view};
-use super::{AdminState, ApiError};
-use crate::alerting::silences::send_all;
-use crate::status::store_silence;
+use super::{AdminState, ApiError, silences};
 use qoswatch_core::silence::{Silence, SilenceRequest, parse_filter};
 
 /// The live feed sends the whole status at most this often...
@@ -153,11 +151,6 @@ async fn get_silences(State(state): State<AdminState>) -> Response {
     Json(silences).into_response()
 }
 
-fn unknown_silence(id: &str) -> ApiError {
-    let id: String = id.chars().take(64).collect();
-    ApiError::NotFound(format!("no silence with id `{id}`"))
-}
-
 async fn get_silence(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -165,13 +158,13 @@ async fn get_silence(
     let silence = state
         .status
         .silence(&id)
-        .ok_or_else(|| unknown_silence(&id))?;
+        .ok_or_else(|| silences::unknown(&id))?;
     Ok(Json(SilenceView::of(&silence, Utc::now())).into_response())
 }
 
 /// JSON only: a form or `text/plain` post from another site's page would
 /// otherwise reach this endpoint without a CORS preflight.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -189,22 +182,12 @@ async fn post_silence(
     }
     let request: SilenceRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("body: {error}")))?;
-    let id = format!("{:016x}", rand::random::<u64>());
     let now = Utc::now();
     let silence: Silence = request
-        .into_silence(id, now)
+        .into_silence(silences::new_id(), now)
         .map_err(ApiError::BadRequest)?;
-    store_silence(&state.store, &silence)
-        .await
-        .map_err(|error| ApiError::Unavailable(format!("silence not stored: {error}")))?;
-    tracing::info!(
-        silence = %silence.id,
-        matchers = silence.matchers.len(),
-        ends_at = %silence.ends_at,
-        "silence created"
-    );
     let view = SilenceView::of(&silence, now);
-    state.status.add_silence(silence);
+    silences::create(&state, silence).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -212,22 +195,8 @@ async fn delete_silence(
     State(state): State<AdminState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(mut ended) = state.status.silence(&id) else {
-        return Err(unknown_silence(&id));
-    };
     let now = Utc::now();
-    ended.remove(now);
-    // Its end is handled right below, with this request.
-    ended.end_announced = true;
-    store_silence(&state.store, &ended)
-        .await
-        .map_err(|error| ApiError::Unavailable(format!("silence not removed: {error}")))?;
-    let (silence, due) = state
-        .status
-        .remove_silence(&id, now)
-        .map_err(|_| unknown_silence(&id))?;
-    tracing::info!(silence = %silence.id, "silence removed");
-    send_all(state.sources.dispatch.as_ref(), due);
+    let silence = silences::end(&state, &id, now).await?;
     Ok(Json(SilenceView::of(&silence, now)).into_response())
 }
 

@@ -15,7 +15,7 @@ use crate::quota::view::{BudgetSource, BudgetView, budget_view};
 use crate::status::Status;
 use crate::status::board::{Board, Firing, Transition};
 use crate::status::watches::{Quality, Watches};
-use qoswatch_core::alert::{AlertEvent, AlertStatus, Severity};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, Severity};
 use qoswatch_core::silence::{Labels, Matcher, MatcherSpec, Silence};
 
 /// Where the views read what the board does not hold.
@@ -32,6 +32,8 @@ pub struct MeetingRef {
     pub uuid: String,
     pub id: Option<String>,
     pub topic: Option<String>,
+    /// `meeting` or `webinar`.
+    pub kind: CallKind,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +174,7 @@ fn meeting_ref(event: &AlertEvent) -> MeetingRef {
         uuid: event.meeting.uuid.clone(),
         id: event.meeting.id.clone(),
         topic: event.meeting.topic.clone(),
+        kind: event.meeting.kind,
     }
 }
 
@@ -302,6 +305,7 @@ pub fn meetings(board: &Board, watches: &Watches) -> Vec<MeetingView> {
                     uuid: subject.meeting.uuid.clone(),
                     id: subject.meeting.id.clone(),
                     topic: subject.meeting.topic.clone(),
+                    kind: subject.meeting.kind,
                 },
                 participants: Vec::new(),
             })

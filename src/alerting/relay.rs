@@ -13,7 +13,7 @@ use super::settings::ZoomMeetingAlerts;
 use crate::intake::MeetingAlertSink;
 use crate::notify::DispatchHandle;
 use crate::zoom::event::Meeting;
-use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, Route};
+use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, CallKind, Route};
 
 /// Relays Zoom's `meeting.alert` issues as meeting-level alerts. Zoom never
 /// says when an issue clears, so these only fire, at most once per
@@ -68,7 +68,15 @@ impl ZoomAlertRelay {
             .collect();
         let rule = format!("zoom-{slug}");
         let info = meeting.info();
-        let topic = info.topic.clone().unwrap_or_else(|| "a meeting".into());
+        let topic = match (&info.topic, info.kind) {
+            (Some(topic), CallKind::Meeting) => topic.clone(),
+            (Some(topic), CallKind::Webinar) => format!("webinar {topic}"),
+            (None, kind) => format!("a {kind}"),
+        };
+        let metric = match info.kind {
+            CallKind::Meeting => "zoom.meeting_alert",
+            CallKind::Webinar => "zoom.webinar_alert",
+        };
         AlertEvent {
             key: AlertKey::new(&rule, &meeting.uuid, None),
             status: AlertStatus::Firing,
@@ -77,7 +85,7 @@ impl ZoomAlertRelay {
             rule,
             summary: format!("Zoom reports \"{issue}\" in {topic}"),
             runbook: None,
-            metric: "zoom.meeting_alert".into(),
+            metric: metric.into(),
             stream: None,
             value: Some(issue.to_owned()),
             threshold: None,

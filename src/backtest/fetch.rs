@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use super::replay::MeetingData;
 use crate::backoff::Backoff;
-use crate::zoom::client::{PastMeeting, ZoomClient, ZoomError};
+use crate::zoom::client::{Call, PastMeeting, ZoomClient, ZoomError};
+use qoswatch_core::alert::CallKind;
 
 /// Participants per page of the past QoS list (Zoom's cap is believed 10).
 const QOS_PAGE_SIZE: u32 = 10;
@@ -58,8 +59,14 @@ pub struct Fetched {
 /// Where the meetings come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Meetings(Vec<String>),
-    Range { from: NaiveDate, to: NaiveDate },
+    /// Meetings and webinars by UUID or number.
+    Meetings(Vec<(CallKind, String)>),
+    /// The meetings (or the webinars) that started in a range of days.
+    Range {
+        from: NaiveDate,
+        to: NaiveDate,
+        kind: CallKind,
+    },
 }
 
 /// Fetches `source`; `on_meeting` gets each complete meeting (to record
@@ -76,13 +83,17 @@ pub async fn fetch(
     let meetings = match source {
         Source::Meetings(ids) => {
             let mut meetings = Vec::new();
-            for (index, id) in ids.iter().enumerate() {
-                progress.note(&format!("looking up meeting {id}"));
-                match retried(cancel, || client.past_meeting(id)).await {
+            for (index, (kind, id)) in ids.iter().enumerate() {
+                progress.note(&format!("looking up {kind} {id}"));
+                let call = Call {
+                    kind: *kind,
+                    uuid: id,
+                };
+                match retried(cancel, || client.past_meeting(call)).await {
                     Ok(meeting) => meetings.push(meeting),
                     Err(error) => {
                         fetched.problems.push(Problem {
-                            what: format!("meeting {id}"),
+                            what: format!("{kind} {id}"),
                             reason: explain(&error),
                         });
                         if stops_everything(&error) {
@@ -94,8 +105,9 @@ pub async fn fetch(
             }
             meetings
         }
-        Source::Range { from, to } => {
-            list_range(client, *from, *to, progress, cancel, &mut fetched).await
+        Source::Range { from, to, kind } => {
+            let range = (*kind, *from, *to);
+            list_range(client, range, progress, cancel, &mut fetched).await
         }
     };
     progress.start_meetings(meetings.len());
@@ -161,8 +173,7 @@ fn give_up(fetched: &mut Fetched, left: usize, error: &ZoomError) {
 /// of at most a month (Zoom's limit), each listed page by page.
 async fn list_range(
     client: &ZoomClient,
-    from: NaiveDate,
-    to: NaiveDate,
+    (kind, from, to): (CallKind, NaiveDate, NaiveDate),
     progress: &mut Progress,
     cancel: &CancellationToken,
     fetched: &mut Fetched,
@@ -172,11 +183,12 @@ async fn list_range(
         let mut token: Option<String> = None;
         loop {
             progress.note(&format!(
-                "listing meetings {start} to {end}: {} so far",
+                "listing {} {start} to {end}: {} so far",
+                kind.path(),
                 meetings.len()
             ));
             let page = retried(cancel, || {
-                client.past_meetings_page(start, end, MEETINGS_PAGE_SIZE, token.as_deref())
+                client.past_meetings_page(kind, start, end, MEETINGS_PAGE_SIZE, token.as_deref())
             })
             .await;
             match page {
@@ -188,7 +200,7 @@ async fn list_range(
                     }
                     if page.unreadable_rows > 0 {
                         fetched.problems.push(Problem {
-                            what: format!("meetings {start} to {end}"),
+                            what: format!("{} {start} to {end}", kind.path()),
                             reason: format!("{} rows without a UUID skipped", page.unreadable_rows),
                         });
                     }
@@ -199,7 +211,7 @@ async fn list_range(
                 }
                 Err(error) => {
                     fetched.problems.push(Problem {
-                        what: format!("meetings {start} to {end}"),
+                        what: format!("{} {start} to {end}", kind.path()),
                         reason: explain(&error),
                     });
                     break;
@@ -250,7 +262,11 @@ async fn participants(
         let mut token: Option<String> = None;
         loop {
             let page = retried(cancel, || {
-                client.past_qos_page(&meeting.uuid, QOS_PAGE_SIZE, token.as_deref())
+                let call = Call {
+                    kind: meeting.kind,
+                    uuid: &meeting.uuid,
+                };
+                client.past_qos_page(call, QOS_PAGE_SIZE, token.as_deref())
             })
             .await;
             let body = match page {

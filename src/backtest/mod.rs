@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{EnvLookup, Settings};
 use crate::quota::budget::QuotaClock;
+use qoswatch_core::alert::CallKind;
 use qoswatch_core::rules::RuleSet;
 
 use fetch::{Problem, Source};
@@ -57,7 +58,7 @@ pub enum Format {
 #[command(group(
     clap::ArgGroup::new("source")
         .required(true)
-        .args(["meetings", "from", "input"])
+        .args(["meetings", "webinars", "from", "input"])
 ))]
 pub struct BacktestArgs {
     /// The rules file to replay.
@@ -68,6 +69,12 @@ pub struct BacktestArgs {
     /// A past meeting: its UUID, or its number (the latest instance). Repeatable.
     #[arg(long = "meeting", value_name = "UUID_OR_ID")]
     pub meetings: Vec<String>,
+    /// A past webinar: its UUID, or its number (the latest instance). Repeatable.
+    #[arg(long = "webinar", value_name = "UUID_OR_ID")]
+    pub webinars: Vec<String>,
+    /// With --from/--to: the webinars that started in the range, instead of the meetings.
+    #[arg(long = "webinars", requires = "from")]
+    pub webinars_in_range: bool,
     /// Meetings that started on or after this UTC day (YYYY-MM-DD); with --to.
     #[arg(long, value_name = "DAY", requires = "to")]
     pub from: Option<NaiveDate>,
@@ -86,6 +93,19 @@ pub struct BacktestArgs {
     /// Settings file, as for serve (Zoom's URLs and credentials, the grouping window).
     #[arg(long, env = "QOSWATCH_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// `--meeting` and `--webinar` ids, each with its kind.
+fn calls_by_id(args: &BacktestArgs) -> Vec<(CallKind, String)> {
+    let meetings = args
+        .meetings
+        .iter()
+        .map(|id| (CallKind::Meeting, id.clone()));
+    let webinars = args
+        .webinars
+        .iter()
+        .map(|id| (CallKind::Webinar, id.clone()));
+    meetings.chain(webinars).collect()
 }
 
 /// Where the command writes: the report, and problems and progress.
@@ -159,8 +179,13 @@ async fn backtest(
                 (Some(from), Some(to)) => Source::Range {
                     from: *from,
                     to: *to,
+                    kind: if args.webinars_in_range {
+                        CallKind::Webinar
+                    } else {
+                        CallKind::Meeting
+                    },
                 },
-                _ => Source::Meetings(args.meetings.clone()),
+                _ => Source::Meetings(calls_by_id(args)),
             };
             let record = args.record.as_deref();
             fetch_from_zoom(&settings, &source, record, output, cancel, &mut replay_one).await?

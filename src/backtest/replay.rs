@@ -161,6 +161,7 @@ fn replay_meeting(
         uuid: data.meeting.uuid.clone(),
         id: data.meeting.id.clone(),
         topic: data.meeting.topic.clone(),
+        kind: data.meeting.kind,
     };
     let participants = participants_of(data, &meeting, totals);
     let mut events: Vec<AlertEvent> = Vec::new();

@@ -62,6 +62,8 @@ env_settings! {
     "QOSWATCH_MAX_CONNECTIONS" => server.max_connections: number, "most client connections served at once";
     "QOSWATCH_HEADER_READ_TIMEOUT" => server.header_read_timeout: duration, "time for a request head to arrive in full";
     "QOSWATCH_IDLE_TIMEOUT" => server.idle_timeout: duration, "close a connection with no byte either way for this long";
+    "QOSWATCH_TLS_CERT_FILE" => server.tls.cert_file: optional_path, "HTTPS on the public listener: PEM certificate chain; empty for plain HTTP";
+    "QOSWATCH_TLS_KEY_FILE" => server.tls.key_file: optional_path, "HTTPS on the public listener: PEM private key of the certificate";
     "QOSWATCH_REPLAY_WINDOW" => webhook.replay_window: duration, "largest distance of x-zm-request-timestamp from now";
     "QOSWATCH_ZOOM_API_BASE" => zoom.api_base: text, "base URL of Zoom's REST API";
     "QOSWATCH_ZOOM_TOKEN_URL" => zoom.token_url: text, "Server-to-Server OAuth token endpoint";
@@ -82,6 +84,7 @@ env_settings! {
     "QOSWATCH_MAX_BACKOFF" => polling.max_backoff: duration, "cap of the back-off between failed polls";
     "QOSWATCH_MAX_WATCHERS" => polling.max_watchers: number, "most participants watched at once";
     "QOSWATCH_MAX_REMEMBERED_ENDED" => polling.max_remembered_ended: number, "most ended participants (and meetings) remembered";
+    "QOSWATCH_QSS_FALLBACK_AFTER" => qss.fallback_after: duration, "poll a QSS-fed participant whose events stopped this long";
     "QOSWATCH_RULES_FILE" => rules.file: optional_path, "the rules file; empty for none";
     "QOSWATCH_SMTP_HOST" => alerts.smtp.host: text, "SMTP relay for e-mail channels";
     "QOSWATCH_SMTP_PORT" => alerts.smtp.port: number, "SMTP relay port";

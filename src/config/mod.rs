@@ -27,7 +27,7 @@ pub use crate::intake::settings::WebhookSettings;
 pub use crate::listener::settings::{DEFAULT_ADMIN_PORT, ServerSettings};
 pub use crate::logging::{LogFormat, LogSettings};
 pub use crate::quota::PollingMode;
-pub use crate::watch::settings::{DEFAULT_MAX_REMEMBERED_ENDED, PollingSettings};
+pub use crate::watch::settings::{DEFAULT_MAX_REMEMBERED_ENDED, PollingSettings, QssSettings};
 pub use crate::zoom::settings::{DEFAULT_MAX_ANSWER_BYTES, ZoomSettings};
 
 /// Where an environment variable is looked up. `std::env::var` in `main`
@@ -42,6 +42,8 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub zoom: ZoomSettings,
     pub polling: PollingSettings,
+    /// Zoom's QSS push events as a source of samples.
+    pub qss: QssSettings,
     pub rules: RulesSettings,
     pub alerts: AlertSettings,
     pub log: LogSettings,
@@ -199,6 +201,7 @@ impl Settings {
     fn validate_values(&self) -> Result<(), ConfigError> {
         self.zoom.check()?;
         self.polling.check()?;
+        self.qss.check()?;
         self.webhook.check()?;
         self.server.check()?;
         self.check_across_parts()?;

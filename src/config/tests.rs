@@ -386,6 +386,8 @@ fn every_variable_of_the_table_sets_its_setting() {
         ("QOSWATCH_MAX_CONNECTIONS", "64"),
         ("QOSWATCH_HEADER_READ_TIMEOUT", "4s"),
         ("QOSWATCH_IDLE_TIMEOUT", "2m"),
+        ("QOSWATCH_TLS_CERT_FILE", "/etc/qoswatch/tls/tls.crt"),
+        ("QOSWATCH_TLS_KEY_FILE", "/etc/qoswatch/tls/tls.key"),
         ("QOSWATCH_REPLAY_WINDOW", "2m"),
         ("QOSWATCH_ZOOM_API_BASE", " http://zoom.test/v2 "),
         ("QOSWATCH_ZOOM_TOKEN_URL", "http://zoom.test/oauth/token"),
@@ -406,6 +408,7 @@ fn every_variable_of_the_table_sets_its_setting() {
         ("QOSWATCH_MAX_BACKOFF", "90s"),
         ("QOSWATCH_MAX_WATCHERS", "12"),
         ("QOSWATCH_MAX_REMEMBERED_ENDED", "5000"),
+        ("QOSWATCH_QSS_FALLBACK_AFTER", "90s"),
         ("QOSWATCH_RULES_FILE", "rules.yaml"),
         ("QOSWATCH_SMTP_HOST", "relay.test"),
         ("QOSWATCH_SMTP_PORT", "2525"),
@@ -438,6 +441,13 @@ fn every_variable_of_the_table_sets_its_setting() {
     assert_eq!(s.server.max_body_bytes, 2048);
     assert_eq!(s.server.shutdown_grace, Duration::from_secs(21));
     assert_eq!(s.server.max_connections, 64);
+    assert_eq!(
+        s.server.tls.files(),
+        Some((
+            &PathBuf::from("/etc/qoswatch/tls/tls.crt"),
+            &PathBuf::from("/etc/qoswatch/tls/tls.key")
+        ))
+    );
     assert_eq!(s.server.header_read_timeout, Duration::from_secs(4));
     assert_eq!(s.server.idle_timeout, Duration::from_secs(120));
     assert_eq!(s.webhook.replay_window, Duration::from_secs(120));
@@ -460,6 +470,7 @@ fn every_variable_of_the_table_sets_its_setting() {
     assert_eq!(s.polling.max_backoff, Duration::from_secs(90));
     assert_eq!(s.polling.max_watchers, 12);
     assert_eq!(s.polling.max_remembered_ended, 5000);
+    assert_eq!(s.qss.fallback_after, Duration::from_secs(90));
     assert_eq!(s.rules.file, Some(PathBuf::from("rules.yaml")));
     let smtp = s.alerts.smtp.as_ref().expect("smtp from the environment");
     assert_eq!(smtp.host, "relay.test");

@@ -7,6 +7,7 @@
 //! terminal tells the story: who joins and leaves, everyone's quality at a
 //! glance, alerts firing and resolving, grouped alerts for a shared cause.
 
+mod record;
 mod story;
 
 use std::io::Write;
@@ -56,6 +57,14 @@ pub struct DemoArgs {
     /// Also print every console notification as its raw JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Play Zoom's QSS: participants' samples arrive as pushed events, and
+    /// the meeting is watched without Dashboard requests.
+    #[arg(long)]
+    pub qss: bool,
+    /// Save the demo's meeting as a backtest recording (gzip JSON Lines) for
+    /// `qoswatch backtest RULES --input FILE`; never overwrites a file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -66,6 +75,8 @@ impl Default for DemoArgs {
             slack_webhook_env: "QOSWATCH_SLACK_WEBHOOK_URL".into(),
             email_to: None,
             json: false,
+            qss: false,
+            record: None,
         }
     }
 }
@@ -110,20 +121,14 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<DemoSummary> {
     let period = args.sample_period.max(Duration::from_millis(100));
-    let sim = Simulator::start(
-        SimConfig {
-            sample_period: period,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse()?,
-    )
-    .await
-    .context("starting the Zoom simulator")?;
+    let sim = start_simulator(period).await?;
     let rules_path = rules_path(&args)?;
     let secret = SecretString::from(format!("demo-{}", qoswatch_zoomsim::random_token(24)));
     let mut settings = demo_settings(&sim, period, &rules_path, &secret)?;
+    with_qss(&mut settings, period, args.qss);
     let destinations = add_user_channels(&args, env, &mut settings)?;
     settings.validate().context("demo settings")?;
+    let record_to = record::prepare(args.record.as_deref(), &settings)?;
 
     let (events, mut story) = mpsc::unbounded_channel();
     let mut extras = demo_extras(&args, env, events, destinations.extra_channels);
@@ -141,7 +146,7 @@ pub async fn run(
     let server = tasks.spawn(app.run_until_stopped());
 
     let mut printer = Printer::new(out, args.json, period, env);
-    let scenario = Scenario::demo();
+    let scenario = demo_scenario(args.qss);
     printer.banner(
         &rules_path,
         &destinations.names,
@@ -149,6 +154,7 @@ pub async fn run(
         address,
         admin_address,
     );
+    announce_qss(&mut printer, args.qss);
     let sender = WebhookSender::new(&format!("http://{address}/webhooks/zoom"), secret)?;
     validate_endpoint(&sender, &mut printer).await;
 
@@ -177,8 +183,23 @@ pub async fn run(
     let summary = summarize(&printer, &sim, &metrics, report, cancel.is_cancelled());
     printer.board();
     printer.print_summary(&summary);
+    let recorded = record::after_story(record_to, &cancel).await;
     sim.shutdown().await;
+    record::tell(recorded?, &rules_path, &mut printer);
     Ok(summary)
+}
+
+/// The simulated Zoom on a free loopback port, one sample per `period`.
+async fn start_simulator(period: Duration) -> anyhow::Result<SimHandle> {
+    Simulator::start(
+        SimConfig {
+            sample_period: period,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await
+    .context("starting the Zoom simulator")
 }
 
 /// The quota's day at the simulator's pace (one minute per sample period),
@@ -232,6 +253,34 @@ fn rules_path(args: &DemoArgs) -> anyhow::Result<PathBuf> {
 
 /// The server's settings for the demo: the simulator as Zoom, its
 /// credentials, a polling pace and grouping window sized to the story.
+/// The demo's story, with QSS events when asked.
+fn demo_scenario(qss: bool) -> Scenario {
+    let scenario = Scenario::demo();
+    if qss { scenario.with_qss() } else { scenario }
+}
+
+/// Says where the samples come from when QSS is on.
+fn announce_qss(printer: &mut Printer, qss: bool) {
+    if qss {
+        printer.line(QSS_LINE);
+    }
+}
+
+/// What the demo says when QSS is on.
+const QSS_LINE: &str = "- QSS on: Zoom pushes every participant's samples (meeting.participant_qos); \
+                        qoswatch asks the Dashboard for nothing while they arrive.";
+
+/// `demo --qss`: a joiner's first poll waits for its first QSS event (one
+/// sample minute after the join), so it is fed from the start, never polled.
+fn with_qss(settings: &mut Settings, period: Duration, qss: bool) {
+    if !qss {
+        return;
+    }
+    settings.polling.interval = period * 2;
+    settings.polling.max_interval = settings.polling.max_interval.max(period * 2);
+    settings.qss.fallback_after = period * 3;
+}
+
 fn demo_settings(
     sim: &SimHandle,
     period: Duration,

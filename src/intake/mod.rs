@@ -5,6 +5,7 @@
 //! surface's (`crate::admin::probes`).
 
 mod metrics;
+mod qss;
 pub mod settings;
 
 use std::sync::Arc;
@@ -42,6 +43,11 @@ pub use metrics::WebhookMetrics;
 /// after 3 s, and a slow sender must not hold a connection and a task.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Ends every rejection's log line: a client can send thousands a second,
+/// so each kind of problem is logged at most once a minute (the counts are
+/// in `qoswatch_webhooks_rejected`).
+const ONCE: &str = "(one line per minute per problem at most; `rejected` counts since the last)";
+
 /// `POST /webhooks/zoom` within its limits, in the handler rather than in
 /// middleware layers (each of those boxes the request's future again):
 /// - a body announced larger than `max` is refused unread with 413 (a body
@@ -61,7 +67,14 @@ async fn guarded_webhook(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|length| length > max as u64) {
-        tracing::warn!(announced, max, "webhook body too large: refused unread");
+        state.reject("too_large", "too_large_announced", |rejected| {
+            tracing::warn!(
+                announced,
+                max,
+                rejected,
+                "webhook body too large: refused unread {ONCE}"
+            );
+        });
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
     }
     let handled = async {
@@ -71,10 +84,14 @@ async fn guarded_webhook(
                 let too_large = std::error::Error::source(&problem)
                     .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
                 return if too_large {
-                    tracing::warn!(max, "webhook body too large");
+                    state.reject("too_large", "too_large", |rejected| {
+                        tracing::warn!(max, rejected, "webhook body too large {ONCE}");
+                    });
                     json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 } else {
-                    tracing::debug!(%problem, "webhook body not read");
+                    state.reject("unread", "unread", |rejected| {
+                        tracing::debug!(%problem, rejected, "webhook body not read {ONCE}");
+                    });
                     json_error(StatusCode::BAD_REQUEST, "body not read")
                 };
             }
@@ -87,7 +104,9 @@ async fn guarded_webhook(
     match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!("request timed out");
+            state.reject("timeout", "timeout", |rejected| {
+                tracing::warn!(rejected, "webhook request timed out {ONCE}");
+            });
             json_error(StatusCode::REQUEST_TIMEOUT, "request timed out")
         }
     }
@@ -193,12 +212,27 @@ impl IntoResponse for WebhookError {
 }
 
 impl IntakeState {
-    /// Counts a refused webhook under its reason and hands the error back.
-    fn refused(&self, error: WebhookError) -> WebhookError {
-        if let Some(reason) = error.rejected_reason() {
-            self.webhook_metrics.rejected(reason);
+    /// Counts a rejection under the metric's `reason`, and calls `log` with
+    /// the count since the last line when this `problem` is due a line
+    /// (at most once a minute).
+    fn reject(&self, reason: &'static str, problem: &'static str, log: impl FnOnce(u64)) {
+        if let Some(unlogged) = self.webhook_metrics.rejected(reason, problem) {
+            log(unlogged + 1);
         }
-        error
+    }
+}
+
+/// The kind of a signature problem: each has its log line of its own, so a
+/// flood of forged requests cannot hide Zoom's being refused for a clock
+/// or a secret out of date.
+fn signature_problem(reason: &VerifyError) -> &'static str {
+    match reason {
+        VerifyError::MissingSignature => "missing_signature",
+        VerifyError::MissingTimestamp => "missing_timestamp",
+        VerifyError::MalformedSignature => "malformed_signature",
+        VerifyError::MalformedTimestamp => "malformed_timestamp",
+        VerifyError::Stale { .. } => "stale",
+        VerifyError::Mismatch => "mismatch",
     }
 }
 
@@ -212,8 +246,14 @@ enum WebhookOutcome {
     Dropped,
     /// Answered 503 so that Zoom sends it again.
     RetryLater,
-    /// `participant_left` for a participant not watched.
+    /// `participant_left` for a participant not watched; samples pushed for
+    /// a participant whose watch another replica runs.
     NoWatch,
+    /// A QSS event qoswatch accepts and counts only (`*_qos_summary`,
+    /// `*_data`).
+    Counted,
+    /// A QSS push that held no sample qoswatch could read.
+    NoSamples,
     Ignored,
 }
 
@@ -226,6 +266,8 @@ impl WebhookOutcome {
             WebhookOutcome::Dropped => "dropped",
             WebhookOutcome::RetryLater => "retry_later",
             WebhookOutcome::NoWatch => "no_watch",
+            WebhookOutcome::Counted => "counted",
+            WebhookOutcome::NoSamples => "no_samples",
             WebhookOutcome::Ignored => "ignored",
         }
     }
@@ -246,7 +288,8 @@ impl From<StartOutcome> for WebhookOutcome {
 }
 
 /// Verifies the signature, then parses the verified body: the only way to
-/// an [`Event`]. A refused webhook is counted and logged here, once.
+/// an [`Event`]. A refused webhook is counted here, and logged at most
+/// once a minute per kind of problem.
 fn read_webhook<'a>(
     state: &'a IntakeState,
     headers: &HeaderMap,
@@ -262,16 +305,27 @@ fn read_webhook<'a>(
     ) {
         Ok(verified) => verified,
         Err(reason) => {
-            tracing::warn!(%reason, tracking_id = %tracking, "webhook rejected");
-            return Err(state.refused(WebhookError::Signature(reason)));
+            state.reject("signature", signature_problem(&reason), |rejected| {
+                tracing::warn!(%reason, rejected, tracking_id = %tracking, "webhook rejected {ONCE}");
+            });
+            return Err(WebhookError::Signature(reason));
         }
     };
     match event::parse(verified.body()) {
         Ok(event) => Ok((verified, event)),
         Err(reason) => {
             let refused = WebhookError::Unreadable(reason);
-            tracing::warn!(problem = %refused, tracking_id = %tracking, "verified webhook unreadable");
-            Err(state.refused(refused))
+            if let Some(reason) = refused.rejected_reason() {
+                state.reject(reason, reason, |rejected| {
+                    tracing::warn!(
+                        problem = %refused,
+                        rejected,
+                        tracking_id = %tracking,
+                        "verified webhook unreadable {ONCE}"
+                    );
+                });
+            }
+            Err(refused)
         }
     }
 }
@@ -329,6 +383,8 @@ async fn zoom_webhook(
                 None => WebhookOutcome::Ignored,
             }
         }
+        Event::ParticipantQos(push) => qss::participant_qos(state, *push, tracking).await,
+        Event::QssCounted { .. } => WebhookOutcome::Counted,
         Event::MeetingStarted(_) => {
             tracing::debug!(event = name, "webhook ignored");
             WebhookOutcome::Ignored
@@ -407,6 +463,27 @@ mod tests {
         // before the shared-database branch was boxed.
         let size = future_size(guarded_webhook);
         assert!(size <= 4096, "the webhook handler's future is {size} bytes");
+    }
+
+    #[test]
+    fn every_rejection_reason_is_scraped_from_the_start() {
+        // The reasons are created at 0 when the server starts (see
+        // `metrics::REJECT_REASONS`); one missing there would make alerts
+        // on its first refusals blind.
+        let errors = [
+            WebhookError::Signature(VerifyError::MissingSignature),
+            WebhookError::Unreadable(EventError::NoEventName),
+            WebhookError::Unreadable(EventError::Invalid {
+                event: "meeting.participant_joined",
+                field: "payload.object.uuid",
+                expected: "a meeting UUID",
+            }),
+        ];
+        for error in &errors {
+            let reason = error.rejected_reason().expect("a rejection");
+            assert!(metrics::REJECT_REASONS.contains(&reason), "{reason}");
+        }
+        assert_eq!(WebhookError::RetryLater.rejected_reason(), None);
     }
 
     #[test]

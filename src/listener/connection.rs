@@ -1,6 +1,7 @@
-//! One connection's task: hyper serves the router on it, while the task
-//! watches for the four ways it may be ended early (shutdown, the cut at the
-//! shutdown deadline, losing its slot, idleness) and counts how it ended.
+//! One connection's task: the TLS handshake when the listener speaks
+//! HTTPS, then hyper serves the router on it, while the task watches for
+//! the four ways it may be ended early (shutdown, the cut at the shutdown
+//! deadline, losing its slot, idleness) and counts how it ended.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,10 +20,12 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::ListenerMetrics;
 use super::slots::{ConnState, Handling, Slots};
+use super::tls::Acceptor;
 use crate::logging::LogEvery;
 
 /// What every connection task shares: built once by the accept loop.
@@ -42,6 +45,12 @@ pub(super) struct Shared {
     pub(super) cut: CancellationToken,
     pub(super) header_timeouts: LogEvery,
     pub(super) idle_timeouts: LogEvery,
+    pub(super) handshake_timeouts: LogEvery,
+    pub(super) handshake_failures: LogEvery,
+    /// `public` or `admin`, in the log lines.
+    pub(super) name: &'static str,
+    /// HTTPS: every connection starts with a TLS handshake.
+    pub(super) tls: Option<Acceptor>,
 }
 
 /// How a connection ended.
@@ -59,6 +68,11 @@ pub(super) enum End {
     Evicted,
     /// Still open at the shutdown deadline.
     Cut,
+    /// No complete TLS handshake within `server.header_read_timeout`.
+    HandshakeTimeout,
+    /// A failed TLS handshake (plain HTTP, TLS 1.1 or older, no common
+    /// cipher, a certificate the client refused).
+    HandshakeFailed,
 }
 
 /// Serves one accepted connection until it ends; gives its slot back.
@@ -77,14 +91,68 @@ where
     end
 }
 
+/// The socket is metered below TLS: the handshake's bytes count as
+/// activity, and a connection read from is one its slot may be taken from.
 async fn drive<T>(io: T, state: &Arc<ConnState>, shared: &Shared) -> End
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(Metered {
+    let io = Metered {
         inner: io,
         state: state.clone(),
-    });
+    };
+    match &shared.tls {
+        None => http(io, state, shared).await,
+        Some(acceptor) => match handshake(acceptor, io, state, shared).await {
+            Ok(tls) => http(tls, state, shared).await,
+            Err(end) => end,
+        },
+    }
+}
+
+/// The TLS handshake, under the header timeout and ended early like a
+/// connection (shutdown, the cut, eviction).
+async fn handshake<T>(
+    acceptor: &Acceptor,
+    io: T,
+    state: &ConnState,
+    shared: &Shared,
+) -> Result<TlsStream<T>, End>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let accept = tokio::time::timeout(shared.header_read_timeout, acceptor.0.accept(io));
+    tokio::select! {
+        accepted = accept => match accepted {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(error)) => {
+                shared.metrics.tls_handshake_failures.inc();
+                if let Some(unlogged) = shared.handshake_failures.occurred(Instant::now()) {
+                    // rustls's reason (a protocol version, an alert): no client data.
+                    tracing::info!(
+                        listener = shared.name,
+                        failed = unlogged + 1,
+                        %error,
+                        "TLS handshakes failed (plain HTTP, an old TLS version, a client refusing \
+                         the certificate...); `error` is the last one's (one line per minute at \
+                         most; `failed` counts since the last)"
+                    );
+                }
+                Err(End::HandshakeFailed)
+            }
+            Err(_) => Err(End::HandshakeTimeout),
+        },
+        () = shared.shutdown.cancelled() => Err(End::Closed),
+        () = shared.cut.cancelled() => Err(End::Cut),
+        () = state.evicted.cancelled() => Err(End::Evicted),
+    }
+}
+
+async fn http<T>(io: T, state: &Arc<ConnState>, shared: &Shared) -> End
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = Tracked {
         inner: TowerToHyperService::new(shared.router.clone()),
         state: state.clone(),
@@ -148,6 +216,7 @@ fn report(shared: &Shared, end: End) {
             shared.metrics.timed_out("header");
             if let Some(unlogged) = shared.header_timeouts.occurred(now) {
                 tracing::info!(
+                    listener = shared.name,
                     closed = unlogged + 1,
                     timeout_ms = shared.header_read_timeout.as_millis(),
                     "connections closed: no complete request head within server.header_read_timeout \
@@ -159,6 +228,7 @@ fn report(shared: &Shared, end: End) {
             shared.metrics.timed_out("idle");
             if let Some(unlogged) = shared.idle_timeouts.occurred(now) {
                 tracing::info!(
+                    listener = shared.name,
                     closed = unlogged + 1,
                     timeout_ms = shared.idle_timeout.as_millis(),
                     "connections closed: nothing sent or received for server.idle_timeout \
@@ -166,9 +236,23 @@ fn report(shared: &Shared, end: End) {
                 );
             }
         }
+        End::HandshakeTimeout => {
+            shared.metrics.timed_out("handshake");
+            if let Some(unlogged) = shared.handshake_timeouts.occurred(now) {
+                tracing::info!(
+                    listener = shared.name,
+                    closed = unlogged + 1,
+                    timeout_ms = shared.header_read_timeout.as_millis(),
+                    "connections closed: no complete TLS handshake within \
+                     server.header_read_timeout (one line per minute at most; `closed` counts \
+                     since the last)"
+                );
+            }
+        }
         // Counted and logged where they are decided (admission, the
-        // shutdown deadline); the rest are a connection's normal ends.
-        End::Evicted | End::Cut | End::Closed | End::Failed => {}
+        // shutdown deadline, the handshake); the rest are a connection's
+        // normal ends.
+        End::Evicted | End::Cut | End::Closed | End::Failed | End::HandshakeFailed => {}
     }
 }
 

@@ -22,6 +22,7 @@ pub(super) struct ListenerMetrics {
     pub(super) evicted: Counter,
     pub(super) timed_out: Family<PhaseLabel, Counter>,
     pub(super) accept_errors: Counter,
+    pub(super) tls_handshake_failures: Counter,
 }
 
 impl ListenerMetrics {
@@ -54,13 +55,18 @@ impl ListenerMetrics {
         );
         registry.register(
             format!("{prefix}_connections_timed_out"),
-            "Connections closed by a timeout: header (no complete request head within server.header_read_timeout) or idle (no byte either way for server.idle_timeout, no request in progress)",
+            "Connections closed by a timeout: header (no complete request head within server.header_read_timeout), handshake (no complete TLS handshake within it) or idle (no byte either way for server.idle_timeout, no request in progress)",
             metrics.timed_out.clone(),
         );
         registry.register(
             format!("{prefix}_accept_errors"),
             "Failed accepts (out of file descriptors, aborted handshakes...)",
             metrics.accept_errors.clone(),
+        );
+        registry.register(
+            format!("{prefix}_tls_handshake_failures"),
+            "TLS handshakes that failed (plain HTTP to the HTTPS listener, TLS 1.1 or older, no common cipher, a client refusing the certificate); timeouts count under connections_timed_out{phase=\"handshake\"}",
+            metrics.tls_handshake_failures.clone(),
         );
         metrics
     }

@@ -13,7 +13,10 @@
 //!   of one waiting for a request, or is answered 503 and closed (`slots`);
 //! - accept errors (out of file descriptors) back off instead of spinning;
 //! - on shutdown it stops accepting, lets requests in progress finish, and
-//!   cuts what is still open at the deadline ([`Draining::finish_by`]).
+//!   cuts what is still open at the deadline ([`Draining::finish_by`]);
+//! - with `server.tls`, the public listener speaks HTTPS only (`tls`): the
+//!   handshake runs in the connection's task, holding its slot, and must
+//!   end within `server.header_read_timeout` like a request head.
 //!
 //! Refusals, evictions, timeouts and accept errors are counted and logged
 //! at most once a minute each. Nothing about a client is logged.
@@ -23,6 +26,9 @@ mod connection;
 mod metrics;
 pub mod settings;
 mod slots;
+mod tls;
+
+pub use tls::TlsError;
 
 use std::io;
 use std::net::SocketAddr;
@@ -84,13 +90,42 @@ pub struct Listener {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     metrics: ListenerMetrics,
+    /// `public` or `admin`, in the listener's log lines.
+    name: &'static str,
+    /// HTTPS: the acceptor and the watch on the certificate's files.
+    tls: Option<(tls::Acceptor, tls::Watch)>,
 }
 
 impl Listener {
     /// Raises the open-file limit, binds `server.listen` and registers the
-    /// listener's metrics.
+    /// listener's metrics. With `server.tls`, loads the certificate and key
+    /// first (an error names the file) and watches their files.
     pub async fn bind(settings: &ServerSettings, registry: &mut Registry) -> anyhow::Result<Self> {
-        Self::bind_at(settings.listen, settings, registry, "qoswatch_http").await
+        let tls = match settings.tls.files() {
+            Some((cert_file, key_file)) => {
+                let certificates = tls::Certificates::load(cert_file, key_file, registry)?;
+                let acceptor = certificates.acceptor()?;
+                let watch = certificates.watch()?;
+                tracing::info!(
+                    cert_file = %cert_file.display(),
+                    expires = %tls::expiry_text(certificates.expires_at()),
+                    "HTTPS on the public listener (TLS 1.2 and 1.3); the certificate reloads \
+                     when its files change and on SIGHUP"
+                );
+                Some((acceptor, watch))
+            }
+            None => None,
+        };
+        let mut listener = Self::bind_at(
+            settings.listen,
+            settings,
+            registry,
+            "qoswatch_http",
+            "public",
+        )
+        .await?;
+        listener.tls = tls;
+        Ok(listener)
     }
 
     /// Binds `server.admin_listen` with the same limits; its metrics are
@@ -104,6 +139,7 @@ impl Listener {
             settings,
             registry,
             "qoswatch_admin_http",
+            "admin",
         )
         .await
     }
@@ -113,6 +149,7 @@ impl Listener {
         settings: &ServerSettings,
         registry: &mut Registry,
         metrics_prefix: &str,
+        name: &'static str,
     ) -> anyhow::Result<Self> {
         let max_connections = connection_limit(settings.max_connections, open_file_limit());
         let tcp = listen(at).with_context(|| format!("cannot listen on {at}"))?;
@@ -128,6 +165,8 @@ impl Listener {
             header_read_timeout: settings.header_read_timeout,
             idle_timeout: settings.idle_timeout,
             metrics,
+            name,
+            tls: None,
         })
     }
 
@@ -146,6 +185,10 @@ impl Listener {
     /// connections are told to finish: the returned [`Draining`] waits for
     /// them.
     pub async fn serve(self, router: Router, shutdown: CancellationToken) -> Draining {
+        let acceptor = self.tls.map(|(acceptor, watch)| {
+            tokio::spawn(watch.run(shutdown.clone()));
+            acceptor
+        });
         let shared = Arc::new(Shared {
             builder: http_builder(self.header_read_timeout),
             router,
@@ -157,6 +200,10 @@ impl Listener {
             cut: CancellationToken::new(),
             header_timeouts: LogEvery::new(LOG_EVERY),
             idle_timeouts: LogEvery::new(LOG_EVERY),
+            handshake_timeouts: LogEvery::new(LOG_EVERY),
+            handshake_failures: LogEvery::new(LOG_EVERY),
+            name: self.name,
+            tls: acceptor,
         });
         let connections = TaskTracker::new();
         let mut accept_loop = AcceptLoop {
@@ -252,6 +299,7 @@ impl AcceptLoop {
                 self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 if let Some(unlogged) = self.accept_errors.occurred(Instant::now()) {
                     tracing::error!(
+                        listener = self.shared.name,
                         %error,
                         failures = unlogged + 1,
                         open = self.shared.slots.open(),
@@ -274,6 +322,7 @@ impl AcceptLoop {
                 shared.metrics.evicted.inc();
                 if let Some(unlogged) = self.evictions.occurred(now) {
                     tracing::warn!(
+                        listener = shared.name,
                         evicted = unlogged + 1,
                         limit = shared.slots.capacity(),
                         last_was_waiting_for_a_request = waiting,
@@ -287,6 +336,7 @@ impl AcceptLoop {
                 shared.metrics.refused.inc();
                 if let Some(unlogged) = self.refusals.occurred(now) {
                     tracing::warn!(
+                        listener = shared.name,
                         refused = unlogged + 1,
                         limit = shared.slots.capacity(),
                         "connection limit reached and every connection has a request in progress: \
@@ -347,6 +397,7 @@ impl Draining {
         self.shared.cut.cancel();
         self.connections.wait().await;
         tracing::warn!(
+            listener = self.shared.name,
             cut,
             "connections still open at the shutdown deadline were closed"
         );

@@ -1,6 +1,7 @@
 //! The listeners' settings (`server:` in the settings file).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use qoswatch_core::invalid::Invalid;
@@ -37,6 +38,25 @@ pub struct ServerSettings {
     /// request in progress, is closed.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub idle_timeout: Duration,
+    /// HTTPS on the public listener: both files, or neither (plain HTTP,
+    /// for a reverse proxy in front).
+    pub tls: TlsSettings,
+}
+
+/// `server.tls`: a PEM certificate chain (leaf first) and its private key.
+/// Reloaded when the files change and on SIGHUP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// The certificate and key files, when HTTPS is on.
+    pub fn files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.cert_file.as_ref().zip(self.key_file.as_ref())
+    }
 }
 
 impl Default for ServerSettings {
@@ -50,6 +70,7 @@ impl Default for ServerSettings {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -72,6 +93,21 @@ impl ServerSettings {
         if self.max_connections == 0 {
             return Invalid::err("server.max_connections", "must be at least 1");
         }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => {
+                return Invalid::err(
+                    "server.tls.key_file",
+                    "must be set with server.tls.cert_file (HTTPS needs both)",
+                );
+            }
+            (None, Some(_)) => {
+                return Invalid::err(
+                    "server.tls.cert_file",
+                    "must be set with server.tls.key_file (HTTPS needs both)",
+                );
+            }
+            _ => {}
+        }
         for (name, timeout) in [
             ("server.header_read_timeout", self.header_read_timeout),
             ("server.idle_timeout", self.idle_timeout),
@@ -81,5 +117,37 @@ impl ServerSettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_needs_both_files_or_neither() {
+        let with = |cert: Option<&str>, key: Option<&str>| ServerSettings {
+            tls: TlsSettings {
+                cert_file: cert.map(PathBuf::from),
+                key_file: key.map(PathBuf::from),
+            },
+            ..ServerSettings::default()
+        };
+        assert!(with(None, None).check().is_ok());
+        assert!(with(None, None).tls.files().is_none());
+        let both = with(Some("a.crt"), Some("a.key"));
+        assert!(both.check().is_ok());
+        assert_eq!(
+            both.tls.files(),
+            Some((&PathBuf::from("a.crt"), &PathBuf::from("a.key")))
+        );
+        assert_eq!(
+            with(Some("a.crt"), None).check().expect_err("no key").name,
+            "server.tls.key_file"
+        );
+        assert_eq!(
+            with(None, Some("a.key")).check().expect_err("no cert").name,
+            "server.tls.cert_file"
+        );
     }
 }

@@ -347,6 +347,10 @@ async fn accept_errors_back_off_unless_they_concern_one_connection() {
         cut: CancellationToken::new(),
         header_timeouts: LogEvery::new(LOG_EVERY),
         idle_timeouts: LogEvery::new(LOG_EVERY),
+        handshake_timeouts: LogEvery::new(LOG_EVERY),
+        handshake_failures: LogEvery::new(LOG_EVERY),
+        name: "public",
+        tls: None,
     });
     let mut accept_loop = AcceptLoop {
         shared: shared.clone(),

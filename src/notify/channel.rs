@@ -9,7 +9,7 @@
 //! back-off, pauses asked for by `Retry-After`, pacing, the metrics
 //! (labelled by the kind's [`ChannelKind`]) and the status page's health.
 //!
-//! Adding a kind (Teams, PagerDuty, a webhook, …):
+//! Adding a kind:
 //! 1. the core crate parses its settings: a `ChannelSpec` variant and its
 //!    keys in `crates/qoswatch-core/src/rules/compile/channel.rs`;
 //! 2. one file in `src/notify/`: `pub const KIND: ChannelKind`, the channel
@@ -31,9 +31,9 @@ use super::console::{self, ConsoleWriter};
 use super::email::{self, Mailer};
 use super::message::Notification;
 use super::metrics::ChannelKind;
-use super::slack;
 use super::{DeliveryError, NotifyError, NotifySettings, SmtpSettings};
-use qoswatch_core::alert::{Channel, ChannelSpec};
+use super::{alertmanager, pagerduty, slack, teams, webhook};
+use qoswatch_core::alert::{AlertEvent, Channel, ChannelSpec};
 
 /// One built channel, ready to deliver. Its worker owns it.
 pub(super) trait Deliver: fmt::Debug + Send + Sync {
@@ -53,6 +53,23 @@ pub(super) trait Deliver: fmt::Debug + Send + Sync {
         &'a self,
         notification: &'a Notification,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// How often the worker calls [`Deliver::refresh`], for a receiver that
+    /// forgets what is not sent again (Alertmanager); `None`: never.
+    fn refresh_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Sends again what the receiver must keep hearing of. Failures are the
+    /// kind's to log; the next round tries again.
+    fn refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// At start: the alerts firing on the restored board (not silenced)
+    /// that were routed to this channel, for a kind that keeps them to send
+    /// again (Alertmanager); the first [`Deliver::refresh`] sends them.
+    fn resume(&self, _firing: &[AlertEvent]) {}
 }
 
 /// Every channel of the rules file, with its built delivery.
@@ -100,15 +117,27 @@ pub(super) struct Context<'a> {
 
 impl Context<'_> {
     /// The value of environment variable `variable` (named by the spec's
-    /// `webhook_url_env`), which must be set and not blank. The error names
-    /// the channel and the variable.
-    pub fn secret_env(&self, variable: &str) -> Result<String, NotifyError> {
+    /// key `key`, such as `webhook_url_env`), which must be set and not
+    /// blank. The error names the channel, the key and the variable.
+    pub fn secret_env(&self, key: &str, variable: &str) -> Result<String, NotifyError> {
         (self.env)(variable)
             .filter(|value| !value.trim().is_empty())
-            .ok_or_else(|| NotifyError::MissingWebhookEnv {
+            .ok_or_else(|| NotifyError::MissingSecretEnv {
                 channel: self.channel.to_owned(),
+                key: key.to_owned(),
                 variable: variable.to_owned(),
             })
+    }
+
+    /// An error about the value of `variable` (named by `key`): says what
+    /// is wrong, never the value.
+    pub fn invalid_secret(&self, key: &str, variable: &str, reason: &str) -> NotifyError {
+        NotifyError::InvalidSecret {
+            channel: self.channel.to_owned(),
+            key: key.to_owned(),
+            variable: variable.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 }
 
@@ -122,6 +151,24 @@ fn build_one(spec: &ChannelSpec, context: &Context<'_>) -> Result<Box<dyn Delive
         } => slack::build(context, webhook_url_env, *show_email),
         ChannelSpec::Email { to, show_email, .. } => email::build(context, to, *show_email),
         ChannelSpec::Console { .. } => console::build(context),
+        ChannelSpec::Teams {
+            webhook_url_env,
+            show_email,
+            ..
+        } => teams::build(context, webhook_url_env, *show_email),
+        ChannelSpec::PagerDuty {
+            routing_key_env,
+            url,
+            show_email,
+            ..
+        } => pagerduty::build(context, routing_key_env, url.as_deref(), *show_email),
+        ChannelSpec::Webhook {
+            url_env,
+            secret_env,
+            show_email,
+            ..
+        } => webhook::build(context, url_env, secret_env, *show_email),
+        ChannelSpec::Alertmanager { url, .. } => alertmanager::build(context, url),
     }
 }
 

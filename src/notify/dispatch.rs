@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error};
 
 use crate::status::Status;
+use crate::status::silence::Labels;
 use crate::store::{RecordId, SavedGrouped, SavedMessage, Store, Write};
 
 use super::channel::{self, Built, Clients};
@@ -171,7 +172,11 @@ impl Dispatcher {
         let smtp_timeout = smtp.as_ref().map(|s| s.timeout).unwrap_or_default();
         let clients = Clients::new(&settings, smtp.as_ref(), console)?;
         let built = channel::build(channels, env, &clients)?;
+        resume(&built, &restored.status);
         let metrics = NotifyMetrics::register(registry);
+        for (_, delivery) in &built {
+            metrics.announce(delivery.kind());
+        }
         let (commands, receiver) = mpsc::unbounded_channel();
         let (outstanding, _) = watch::channel(0usize);
         let shared = Arc::new(Shared {
@@ -208,6 +213,30 @@ impl Dispatcher {
             );
         }
         Ok(DispatchHandle { shared })
+    }
+}
+
+/// Hands each channel the restored board's firing alerts (not silenced)
+/// that were routed to it: a kind that must keep a receiver told of them
+/// (Alertmanager) takes them up.
+fn resume(built: &Built, status: &Status) {
+    let now = Utc::now();
+    let firing: Vec<AlertEvent> = status.read(|board, _| {
+        board
+            .firing()
+            .filter(|f| !board.is_silenced(&Labels::of(&f.event), now))
+            .map(|f| f.event.clone())
+            .collect()
+    });
+    for (channel, delivery) in built {
+        let routed: Vec<AlertEvent> = firing
+            .iter()
+            .filter(|event| event.route.channels.contains(&channel.name))
+            .cloned()
+            .collect();
+        if !routed.is_empty() {
+            delivery.resume(&routed);
+        }
     }
 }
 
@@ -298,6 +327,9 @@ impl DispatchHandle {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), NotifyError> {
         let built = channel::build(channels, env, &self.shared.clients)?;
+        for (_, delivery) in &built {
+            self.shared.metrics.announce(delivery.kind());
+        }
         self.shared
             .commands
             .send(Command::Reconfigure(built))

@@ -27,15 +27,29 @@ pub fn targets<'a>(
     event: &'a AlertEvent,
     sends_resolved: impl Fn(&str) -> Option<bool>,
 ) -> Vec<Target<'a>> {
+    targets_with(event, |name| {
+        sends_resolved(name).map(|sends| (sends, false))
+    })
+}
+
+/// [`targets`], where `policy(name)` is `(sends_resolved, needs_resolved)`:
+/// a channel that needs every RESOLVED (an Alertmanager, which would
+/// otherwise keep hearing of the alert as firing) gets them whatever the
+/// rule and the channel say.
+pub fn targets_with<'a>(
+    event: &'a AlertEvent,
+    policy: impl Fn(&str) -> Option<(bool, bool)>,
+) -> Vec<Target<'a>> {
     let mut targets = Vec::new();
     for (index, name) in event.route.channels.iter().enumerate() {
         if event.route.channels[..index].contains(name) {
             continue;
         }
-        let target = match sends_resolved(name) {
+        let target = match policy(name) {
             None => Target::Unknown(name),
-            Some(channel_sends) => {
+            Some((channel_sends, needed)) => {
                 if event.status == AlertStatus::Resolved
+                    && !needed
                     && !(event.route.send_resolved && channel_sends)
                 {
                     Target::ResolvedOff(name)
@@ -210,6 +224,25 @@ mod tests {
         assert_eq!(targets(&quiet, lookup), [Target::ResolvedOff("slack")]);
         let repeat = event(AlertStatus::Repeat, &["mail"], false);
         assert_eq!(targets(&repeat, lookup), [Target::Send("mail")]);
+    }
+
+    #[test]
+    fn a_channel_that_needs_resolved_gets_it_whatever_rule_and_channel_say() {
+        let policy = |name: &str| match name {
+            "am" => Some((false, true)),
+            "slack" => Some((false, false)),
+            _ => None,
+        };
+        let quiet = event(AlertStatus::Resolved, &["am", "slack"], false);
+        assert_eq!(
+            targets_with(&quiet, policy),
+            [Target::Send("am"), Target::ResolvedOff("slack")]
+        );
+        let firing = event(AlertStatus::Firing, &["am", "slack"], false);
+        assert_eq!(
+            targets_with(&firing, policy),
+            [Target::Send("am"), Target::Send("slack")]
+        );
     }
 
     #[test]

@@ -25,6 +25,15 @@ impl fmt::Debug for WebhookUrl {
 }
 
 impl WebhookUrl {
+    /// A plain address from the rules file (`url:` of a channel: not a
+    /// secret, so errors may name the key).
+    pub fn setting(channel: &str, key: &str, value: &str) -> Result<WebhookUrl, NotifyError> {
+        WebhookUrl::parse(key, value).map_err(|_| NotifyError::InvalidChannel {
+            channel: channel.to_owned(),
+            reason: format!("`{key}` is not a valid http(s) address"),
+        })
+    }
+
     /// Checks the value read from environment variable `variable`. Errors name
     /// the variable, never the value.
     pub fn parse(variable: &str, value: &str) -> Result<WebhookUrl, NotifyError> {
@@ -47,9 +56,25 @@ pub async fn post_json(
     url: &WebhookUrl,
     payload: &Value,
 ) -> Result<(), DeliveryError> {
-    let response = client
+    post_body(client, url, payload.to_string().into_bytes(), Vec::new()).await
+}
+
+/// POSTs `body` (JSON, already serialised: a signature covers these exact
+/// bytes) with extra `headers`; answers as [`post_json`].
+pub async fn post_body(
+    client: &reqwest::Client,
+    url: &WebhookUrl,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+) -> Result<(), DeliveryError> {
+    let mut request = client
         .post(url.0.expose_secret())
-        .json(payload)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request
+        .body(body)
         .send()
         .await
         .map_err(|error| DeliveryError::Transient {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use qoswatch_core::alert::{AlertEvent, AlertStatus, MeetingInfo, ParticipantInfo};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, MeetingInfo, ParticipantInfo};
 
 /// Whether a notification reports problems or their end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -193,12 +193,17 @@ impl Notification {
     }
 }
 
-/// The meeting as people know it.
+/// The meeting as people know it: its topic, else its number, else its
+/// UUID. A webinar says so: "Town hall (webinar)", "webinar 123".
 pub fn meeting_name(meeting: &MeetingInfo) -> String {
+    let kind = meeting.kind.as_str();
     match (&meeting.topic, &meeting.id) {
-        (Some(topic), _) if !topic.trim().is_empty() => one_line(topic),
-        (_, Some(id)) => format!("meeting {id}"),
-        _ => format!("meeting {}", meeting.uuid),
+        (Some(topic), _) if !topic.trim().is_empty() => match meeting.kind {
+            CallKind::Meeting => one_line(topic),
+            CallKind::Webinar => format!("{} (webinar)", one_line(topic)),
+        },
+        (_, Some(id)) => format!("{kind} {id}"),
+        _ => format!("{kind} {}", meeting.uuid),
     }
 }
 
@@ -210,19 +215,32 @@ pub fn who(participant: Option<&ParticipantInfo>) -> String {
     }
 }
 
-/// "Weekly sync (id 123 456 789)" style meeting description with id when known.
+/// "Weekly sync (id 123 456 789)" style meeting description with id when
+/// known; "Town hall (webinar 123)" for a webinar.
 pub fn meeting_with_id(meeting: &MeetingInfo) -> String {
-    let name = meeting_name(meeting);
-    match &meeting.id {
-        Some(id)
-            if meeting
-                .topic
-                .as_deref()
-                .is_some_and(|t| !t.trim().is_empty()) =>
-        {
-            format!("{name} (id {id})")
+    let has_topic = meeting
+        .topic
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty());
+    match (&meeting.id, meeting.kind) {
+        (Some(id), CallKind::Meeting) if has_topic => {
+            format!("{} (id {id})", meeting_name(meeting))
         }
-        _ => name,
+        (Some(id), CallKind::Webinar) if has_topic => {
+            format!(
+                "{} (webinar {id})",
+                one_line(meeting.topic.as_deref().unwrap_or_default())
+            )
+        }
+        _ => meeting_name(meeting),
+    }
+}
+
+/// "Meeting" or "Webinar": the label of the field that names it.
+pub fn call_label(meeting: &MeetingInfo) -> &'static str {
+    match meeting.kind {
+        CallKind::Meeting => "Meeting",
+        CallKind::Webinar => "Webinar",
     }
 }
 
@@ -274,6 +292,78 @@ pub fn metric_label(event: &AlertEvent) -> String {
         }
         _ => event.metric.clone(),
     }
+}
+
+/// Who, with the e-mail address only when the channel allows it.
+pub fn participant_text(event: &AlertEvent, show_email: bool) -> String {
+    let name = who(event.participant.as_ref());
+    match event.participant.as_ref().and_then(|p| p.email.as_deref()) {
+        Some(email) if show_email && !email.trim().is_empty() => {
+            format!("{name} ({})", one_line(email))
+        }
+        _ => name,
+    }
+}
+
+/// The facts of one event as (label, plain text), the same in every chat
+/// channel: metric, value, threshold, since or how long, participant and
+/// meeting (unless a group's heading names them), severity, location,
+/// device and network.
+pub fn facts(
+    event: &AlertEvent,
+    phase: Phase,
+    show_email: bool,
+    with_meeting: bool,
+) -> Vec<(&'static str, String)> {
+    let mut facts = vec![("Metric", metric_label(event))];
+    if let Some(value) = &event.value {
+        let label = match phase {
+            Phase::Problem => "Value",
+            Phase::Resolved => "Last value",
+        };
+        facts.push((label, value.clone()));
+    }
+    if let Some(threshold) = &event.threshold {
+        facts.push(("Threshold", threshold.clone()));
+    }
+    match phase {
+        Phase::Problem => facts.push(("Since", format_time(event.started_at))),
+        Phase::Resolved => facts.push((
+            "Lasted",
+            format!(
+                "{} (from {})",
+                format_duration(event.started_at, event.at),
+                format_time(event.started_at)
+            ),
+        )),
+    }
+    if with_meeting {
+        match &event.participant {
+            Some(_) => facts.push(("Participant", participant_text(event, show_email))),
+            None => facts.push(("Scope", "whole meeting (reported by Zoom)".to_string())),
+        }
+        facts.push((call_label(&event.meeting), meeting_with_id(&event.meeting)));
+    }
+    facts.push(("Severity", event.severity.as_str().to_string()));
+    if let Some(participant) = &event.participant {
+        if let Some(location) = participant
+            .location
+            .as_deref()
+            .filter(|l| !l.trim().is_empty())
+        {
+            facts.push(("Location", location.to_string()));
+        }
+        let device = match (&participant.device, &participant.network_type) {
+            (Some(device), Some(network)) => Some(format!("{device}, {network}")),
+            (Some(device), None) => Some(device.clone()),
+            (None, Some(network)) => Some(network.clone()),
+            (None, None) => None,
+        };
+        if let Some(device) = device {
+            facts.push(("Device / network", device));
+        }
+    }
+    facts
 }
 
 #[cfg(test)]

@@ -99,6 +99,16 @@ impl NotifyMetrics {
         metrics
     }
 
+    /// Creates the per-kind series at 0 for a channel that exists, so that
+    /// they are scraped before the first message: `increase()` and
+    /// `rate()` then see the first failure too, not only the second.
+    pub fn announce(&self, kind: ChannelKind) {
+        let labels = KindLabels { kind };
+        self.sent.get_or_create(&labels).inc_by(0);
+        self.failed.get_or_create(&labels).inc_by(0);
+        self.retried.get_or_create(&labels).inc_by(0);
+    }
+
     pub fn sent(&self, kind: ChannelKind) {
         self.sent.get_or_create(&KindLabels { kind }).inc();
     }

@@ -1,6 +1,6 @@
 //! From alert events to people: routing by channel name, grouping per
 //! meeting, a per-channel outbox with retries, and the channel kinds
-//! (Slack, e-mail, console).
+//! (Slack, e-mail, console, Teams, PagerDuty, a signed webhook, Alertmanager).
 //!
 //! ```text
 //! DispatchHandle::send ──unbounded──▶ router ── group window ──▶ worker per channel
@@ -17,9 +17,13 @@
 //! SMTP passwords or participant e-mail addresses.
 
 // Channel kinds: one file each, registered in `channel.rs`.
+pub mod alertmanager;
 mod console;
 pub mod email;
+pub mod pagerduty;
 pub mod slack;
+pub mod teams;
+pub mod webhook;
 
 mod channel;
 mod dispatch;
@@ -48,8 +52,21 @@ pub use outbox::{MemoryOutbox, MessageId, Outbox, Pending};
 /// channels, never secret values or addresses.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("channel `{channel}`: environment variable `{variable}` (webhook_url_env) is not set")]
-    MissingWebhookEnv { channel: String, variable: String },
+    #[error("channel `{channel}`: environment variable `{variable}` ({key}) is not set")]
+    MissingSecretEnv {
+        channel: String,
+        /// The rules file's key that names the variable (`webhook_url_env`, `routing_key_env`, …).
+        key: String,
+        variable: String,
+    },
+    #[error("channel `{channel}`: environment variable `{variable}` ({key}) {reason}")]
+    InvalidSecret {
+        channel: String,
+        key: String,
+        variable: String,
+        /// What is wrong, never the value.
+        reason: String,
+    },
     #[error("environment variable `{variable}` does not hold a valid http(s) webhook URL")]
     InvalidWebhookUrl { variable: String },
     #[error("channel `{channel}` sends e-mail, but no `smtp:` settings are configured")]
@@ -60,7 +77,7 @@ pub enum NotifyError {
     DuplicateChannel { channel: String },
     #[error("invalid smtp settings: {0}")]
     InvalidSmtp(String),
-    #[error("building the HTTP client for Slack failed")]
+    #[error("building the HTTP client for the channels failed")]
     HttpClient,
     #[error("the dispatcher has stopped")]
     Stopped,
@@ -159,6 +176,29 @@ pub struct NotifySettings {
     /// After cancellation, how long workers keep delivering what is queued.
     #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
     pub shutdown_grace: Duration,
+    /// The status page's address as people reach it
+    /// (`https://qoswatch.example.com/`): the link in PagerDuty incidents,
+    /// Alertmanager's `generatorURL` and the signed webhook's `page_url`.
+    /// Unset: those links are left out. An http(s) address with a host.
+    #[serde(deserialize_with = "page_url")]
+    pub page_url: Option<String>,
+}
+
+/// `page_url`: an absolute http(s) address, or a clear error at start (a
+/// bad link would make PagerDuty or Alertmanager refuse every message).
+fn page_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value: Option<String> = Option::deserialize(deserializer)?;
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => match reqwest::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Ok(Some(text.to_owned()))
+            }
+            _ => Err(serde::de::Error::custom(
+                "page_url: expected an http(s) address such as https://qoswatch.example.com/",
+            )),
+        },
+    }
 }
 
 impl Default for NotifySettings {
@@ -172,6 +212,7 @@ impl Default for NotifySettings {
             slack_min_interval: Duration::from_secs(1),
             http_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            page_url: None,
         }
     }
 }
@@ -199,6 +240,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("bad duration `soon`"), "{error}");
+    }
+
+    #[test]
+    fn the_page_url_is_an_http_address() {
+        let settings: NotifySettings =
+            serde_json::from_str(r#"{"page_url":"https://qoswatch.example.com/"}"#).unwrap();
+        assert_eq!(
+            settings.page_url.as_deref(),
+            Some("https://qoswatch.example.com/")
+        );
+        for bad in ["qoswatch.example.com", "ftp://x/", "https://"] {
+            let error =
+                serde_json::from_str::<NotifySettings>(&format!(r#"{{"page_url":"{bad}"}}"#))
+                    .unwrap_err();
+            assert!(error.to_string().contains("page_url"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -262,8 +262,12 @@ impl Router {
             return;
         }
         let mut targets: Vec<String> = Vec::new();
-        let lookup = |name: &str| self.workers.get(name).map(|w| w.spec.send_resolved());
-        for target in grouping::targets(&event, lookup) {
+        let lookup = |name: &str| {
+            self.workers
+                .get(name)
+                .map(|w| (w.spec.send_resolved(), w.spec.needs_resolved()))
+        };
+        for target in grouping::targets_with(&event, lookup) {
             match target {
                 Target::Send(name) => targets.push(name.to_owned()),
                 Target::Unknown(name) => {

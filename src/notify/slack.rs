@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use super::channel::{Context, Deliver};
 use super::http::{WebhookUrl, post_json};
 use super::message::{
-    Notification, Phase, format_duration, format_time, meeting_with_id, metric_label, one_line,
-    truncate_chars, who,
+    Notification, Phase, facts, meeting_with_id, one_line, participant_text, truncate_chars,
 };
 use super::metrics::ChannelKind;
 use super::{DeliveryError, NotifyError};
@@ -65,17 +64,6 @@ fn context(text: &str) -> Value {
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate_chars(text, MAX_FIELD_TEXT)}]})
 }
 
-/// Who, with the e-mail address only when the channel allows it.
-fn participant_text(event: &AlertEvent, show_email: bool) -> String {
-    let name = who(event.participant.as_ref());
-    match event.participant.as_ref().and_then(|p| p.email.as_deref()) {
-        Some(email) if show_email && !email.trim().is_empty() => {
-            format!("{name} ({})", one_line(email))
-        }
-        _ => name,
-    }
-}
-
 /// The fields of one event, at most [`MAX_FIELDS`].
 fn event_fields(
     event: &AlertEvent,
@@ -83,57 +71,11 @@ fn event_fields(
     show_email: bool,
     with_meeting: bool,
 ) -> Vec<Value> {
-    let mut fields = vec![field("Metric", &metric_label(event))];
-    if let Some(value) = &event.value {
-        let label = match phase {
-            Phase::Problem => "Value",
-            Phase::Resolved => "Last value",
-        };
-        fields.push(field(label, value));
-    }
-    if let Some(threshold) = &event.threshold {
-        fields.push(field("Threshold", threshold));
-    }
-    match phase {
-        Phase::Problem => fields.push(field("Since", &format_time(event.started_at))),
-        Phase::Resolved => fields.push(field(
-            "Lasted",
-            &format!(
-                "{} (from {})",
-                format_duration(event.started_at, event.at),
-                format_time(event.started_at)
-            ),
-        )),
-    }
-    // In a group the participant heads each alert's section already.
-    if with_meeting {
-        match &event.participant {
-            Some(_) => fields.push(field("Participant", &participant_text(event, show_email))),
-            None => fields.push(field("Scope", "whole meeting (reported by Zoom)")),
-        }
-        fields.push(field("Meeting", &meeting_with_id(&event.meeting)));
-    }
-    fields.push(field("Severity", event.severity.as_str()));
-    if let Some(participant) = &event.participant {
-        if let Some(location) = participant
-            .location
-            .as_deref()
-            .filter(|l| !l.trim().is_empty())
-        {
-            fields.push(field("Location", location));
-        }
-        let device = match (&participant.device, &participant.network_type) {
-            (Some(device), Some(network)) => Some(format!("{device}, {network}")),
-            (Some(device), None) => Some(device.clone()),
-            (None, Some(network)) => Some(network.clone()),
-            (None, None) => None,
-        };
-        if let Some(device) = device {
-            fields.push(field("Device / network", &device));
-        }
-    }
-    fields.truncate(MAX_FIELDS);
-    fields
+    facts(event, phase, show_email, with_meeting)
+        .iter()
+        .take(MAX_FIELDS)
+        .map(|(label, value)| field(label, value))
+        .collect()
 }
 
 fn runbook_line(event: &AlertEvent) -> Option<String> {
@@ -303,7 +245,7 @@ pub(super) fn build(
     webhook_url_env: &str,
     show_email: bool,
 ) -> Result<Box<dyn Deliver>, NotifyError> {
-    let value = context.secret_env(webhook_url_env)?;
+    let value = context.secret_env("webhook_url_env", webhook_url_env)?;
     let url = WebhookUrl::parse(webhook_url_env, &value)?;
     Ok(Box::new(SlackChannel {
         url,

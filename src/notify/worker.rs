@@ -115,6 +115,9 @@ impl Worker {
     pub(super) async fn run(mut self) {
         let mut closed = false;
         let mut deadline: Option<Instant> = None;
+        let refresh_every = self.delivery.refresh_every();
+        // The first round at once: what a restart took up is sent now.
+        let mut next_refresh = refresh_every.map(|_| Instant::now());
         loop {
             if closed && self.outbox.is_empty() {
                 break;
@@ -148,6 +151,11 @@ impl Worker {
                     None => closed = true,
                 },
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+                () = sleep_until(next_refresh.unwrap_or_else(Instant::now)),
+                    if next_refresh.is_some() && deadline.is_none() => {
+                    self.delivery.refresh().await;
+                    next_refresh = refresh_every.map(|every| Instant::now() + every);
+                }
             }
         }
         self.report_remaining();

@@ -368,6 +368,7 @@ fn watching(
             store: parts.store,
             planner,
             settings: settings.polling.clone(),
+            qss: settings.qss.clone(),
             leases: leases.clone(),
         },
         tasks.tracker.clone(),

@@ -24,13 +24,22 @@ use apply::apply_one;
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("migrations/postgres/0001_initial.sql")),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0001_initial.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            "silence uuids".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0002_silence_uuids.sql")),
+            false,
+        ),
+    ])
 }
 
 /// How this replica reaches the shared database, for the cluster's

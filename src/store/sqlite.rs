@@ -39,6 +39,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/sqlite/0002_silences.sql")),
             false,
         ),
+        Migration::new(
+            3,
+            "silence uuids".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/sqlite/0003_silence_uuids.sql")),
+            false,
+        ),
     ])
 }
 

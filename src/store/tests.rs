@@ -26,6 +26,7 @@ fn subject(user: &str) -> Box<WatchSubject> {
             uuid: "m1".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user.into(),
@@ -753,4 +754,59 @@ async fn a_durable_write_does_not_wait_and_takes_the_queue_with_it() {
         .await
         .unwrap();
     assert!(snapshot.watches.is_empty(), "the end came after the start");
+}
+
+/// Silences made before ids were UUIDs come back with their id in a UUID's
+/// shape (every hex digit kept), in the row and in the stored JSON.
+#[tokio::test]
+async fn sixteen_hex_silence_ids_become_uuids_once() {
+    use sqlx::{Connection, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    backend(&dir).await.close().await;
+    // The database as a release before this migration left it: a
+    // silence with a 16-hex-digit id, migration 3 not yet applied.
+    let path = settings(&dir)
+        .data_dir
+        .unwrap()
+        .join(super::sqlite::DATABASE_FILE);
+    let mut raw = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let legacy = silence_until("0123456789abcdef", at(60));
+    let uuid_already = silence_until("6f1c4e0a-0000-4000-8000-000000000000", at(60));
+    for silence in [&legacy, &uuid_already] {
+        sqlx::query("INSERT INTO silences (id, silence, ends_at) VALUES (?, ?, ?)")
+            .bind(&silence.id)
+            .bind(serde_json::to_string(silence).unwrap())
+            .bind(silence.ends_at.timestamp_millis())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+
+    let snapshot = reopened(&dir, backend(&dir).await).await;
+    let mut ids: Vec<&str> = snapshot.silences.iter().map(|s| s.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "01234567-89ab-4cde-8f00-000000000000",
+            "6f1c4e0a-0000-4000-8000-000000000000"
+        ]
+    );
+    for id in ids {
+        uuid::Uuid::parse_str(id).expect("a UUID");
+    }
+    let migrated = snapshot
+        .silences
+        .iter()
+        .find(|s| s.id.starts_with("01234567"))
+        .unwrap();
+    assert_eq!(migrated.comment, legacy.comment);
+    assert_eq!(migrated.ends_at, legacy.ends_at);
 }

@@ -36,6 +36,13 @@ struct KindLabel {
     kind: &'static str,
 }
 
+/// The `to` label of the QSS switches: `push` (events arrive, polling
+/// stops) or `poll` (events stopped, polling takes over).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchLabel {
+    to: &'static str,
+}
+
 pub(super) const ENDED_PARTICIPANTS: &str = "participant";
 pub(super) const ENDED_MEETINGS: &str = "meeting";
 
@@ -58,11 +65,13 @@ pub(super) struct WatchMetrics {
     remembered_ended: Family<KindLabel, Gauge>,
     forgotten_early: Family<KindLabel, Counter>,
     early_signals: Family<SignalLabel, Counter>,
+    qss_switches: Family<SwitchLabel, Counter>,
 }
 
 impl WatchMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
+        metrics.register_qss(registry);
         registry.register(
             "qoswatch_watchers_active",
             "Participants being watched",
@@ -183,6 +192,23 @@ impl WatchMetrics {
                 source: source.as_str(),
             })
             .inc_by(count as u64);
+    }
+
+    /// The series of the QSS switch.
+    fn register_qss(&self, registry: &mut Registry) {
+        registry.register(
+            "qoswatch_qss_switches",
+            "Participants switched between QSS push and polling, by the source switched to (push: events arrive, not polled; poll: events stopped for qss.fallback_after)",
+            self.qss_switches.clone(),
+        );
+    }
+
+    /// A participant's samples switched source: to `push` (QSS events
+    /// feed it, no polling) or to `poll` (its events stopped).
+    pub(super) fn switched(&self, to: Source) {
+        self.qss_switches
+            .get_or_create(&SwitchLabel { to: to.as_str() })
+            .inc();
     }
 
     /// A sample from `source` was not newer than the watch's last.

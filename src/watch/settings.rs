@@ -127,3 +127,34 @@ impl PollingSettings {
         Ok(())
     }
 }
+
+/// `qss`: Zoom's QSS push events as a source of samples.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QssSettings {
+    /// A participant whose QSS events stop for this long (while still in
+    /// the call) is polled again, until its events resume.
+    #[serde(deserialize_with = "qoswatch_core::duration::deserialize")]
+    pub fallback_after: Duration,
+}
+
+impl Default for QssSettings {
+    fn default() -> Self {
+        Self {
+            // Three of QSS's one-a-minute events missed in a row.
+            fallback_after: Duration::from_secs(3 * 60),
+        }
+    }
+}
+
+impl QssSettings {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.fallback_after.is_zero() {
+            return Invalid::err(
+                "qss.fallback_after",
+                "must be longer than 0s, or every QSS-fed participant is polled too",
+            );
+        }
+        Ok(())
+    }
+}

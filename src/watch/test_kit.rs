@@ -111,6 +111,7 @@ pub(super) fn poll_context(
         client,
         planner,
         settings,
+        qss: crate::watch::settings::QssSettings::default(),
         metrics: WatchMetrics::register(registry),
         samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
         fallback_log: LogEvery::new(Duration::from_secs(60)),
@@ -163,6 +164,7 @@ pub(super) fn subject(meeting_uuid: &str, user_id: &str) -> WatchSubject {
             uuid: meeting_uuid.to_owned(),
             id: Some("85746065432".to_owned()),
             topic: Some("Weekly sync".to_owned()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user_id.to_owned(),
@@ -237,6 +239,11 @@ impl Kit {
                 store,
                 planner,
                 settings,
+                // Pushes stop polling briefly: the seam's tests push a
+                // sample or two, then watch the poll go on.
+                qss: crate::watch::settings::QssSettings {
+                    fallback_after: Duration::from_millis(300),
+                },
                 leases: None,
             },
             tracker.clone(),

@@ -7,7 +7,11 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{CallKind, MeetingInfo, ParticipantInfo, ParticipantKey};
+
+mod qss;
+
+pub use qss::QosPush;
 
 /// The events qoswatch acts on, and a catch-all for the rest.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +29,14 @@ pub enum Event {
         meeting: Meeting,
         issues: Vec<String>,
     },
+    /// `meeting.participant_qos` / `webinar.participant_qos` (QSS): a
+    /// participant's samples, pushed.
+    ParticipantQos(Box<QosPush>),
+    /// The QSS events accepted and counted only (`*_qos_summary`,
+    /// `*_data`, `*_data_summary`): `label` is their name.
+    QssCounted {
+        label: &'static str,
+    },
     /// A well-formed event qoswatch does not handle.
     Other {
         event: String,
@@ -35,13 +47,8 @@ impl Event {
     /// Zoom's event name, for logs and metrics.
     pub fn name(&self) -> &str {
         match self {
-            Event::UrlValidation { .. } => "endpoint.url_validation",
-            Event::MeetingStarted(_) => "meeting.started",
-            Event::MeetingEnded(_) => "meeting.ended",
-            Event::ParticipantJoined(_) => "meeting.participant_joined",
-            Event::ParticipantLeft(_) => "meeting.participant_left",
-            Event::MeetingAlert { .. } => "meeting.alert",
             Event::Other { event } => event,
+            _ => self.metric_label(),
         }
     }
 
@@ -49,19 +56,46 @@ impl Event {
     /// qoswatch knows, `other` for any other. A fixed set, so that signed
     /// webhooks with made-up names cannot add metric series.
     pub fn metric_label(&self) -> &'static str {
+        let webinar = self.kind() == CallKind::Webinar;
+        let pick = |meeting: &'static str, webinar_name: &'static str| {
+            if webinar { webinar_name } else { meeting }
+        };
         match self {
             Event::UrlValidation { .. } => "endpoint.url_validation",
-            Event::MeetingStarted(_) => "meeting.started",
-            Event::MeetingEnded(_) => "meeting.ended",
-            Event::ParticipantJoined(_) => "meeting.participant_joined",
-            Event::ParticipantLeft(_) => "meeting.participant_left",
-            Event::MeetingAlert { .. } => "meeting.alert",
+            Event::MeetingStarted(_) => pick("meeting.started", "webinar.started"),
+            Event::MeetingEnded(_) => pick("meeting.ended", "webinar.ended"),
+            Event::ParticipantJoined(_) => {
+                pick("meeting.participant_joined", "webinar.participant_joined")
+            }
+            Event::ParticipantLeft(_) => {
+                pick("meeting.participant_left", "webinar.participant_left")
+            }
+            Event::MeetingAlert { .. } => pick("meeting.alert", "webinar.alert"),
+            Event::ParticipantQos(_) => pick("meeting.participant_qos", "webinar.participant_qos"),
+            Event::QssCounted { label } => label,
             Event::Other { .. } => "other",
+        }
+    }
+
+    /// Whether the event is about a meeting or a webinar (a meeting for
+    /// the events that name neither).
+    pub fn kind(&self) -> CallKind {
+        match self {
+            Event::MeetingStarted(meeting)
+            | Event::MeetingEnded(meeting)
+            | Event::MeetingAlert { meeting, .. } => meeting.kind,
+            Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => e.meeting.kind,
+            Event::ParticipantQos(push) => push.meeting.kind,
+            Event::QssCounted { label } if label.starts_with("webinar.") => CallKind::Webinar,
+            Event::UrlValidation { .. } | Event::QssCounted { .. } | Event::Other { .. } => {
+                CallKind::Meeting
+            }
         }
     }
 }
 
-/// The meeting object common to meeting events.
+/// The meeting object common to meeting events (and to webinar events,
+/// which have the same shape: `kind` says which it is).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Meeting {
     pub uuid: String,
@@ -71,6 +105,9 @@ pub struct Meeting {
     pub id: Option<String>,
     #[serde(default)]
     pub topic: Option<String>,
+    /// From the event's name (`meeting.*` or `webinar.*`), not the payload.
+    #[serde(skip)]
+    pub kind: CallKind,
 }
 
 impl Meeting {
@@ -84,6 +121,7 @@ impl Meeting {
             uuid: self.uuid,
             id: self.id,
             topic: self.topic.filter(|t| !t.is_empty()),
+            kind: self.kind,
         }
     }
 }
@@ -214,48 +252,59 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         event: event.to_string(),
         message: e.to_string(),
     };
-    let parsed = match &*event {
-        "endpoint.url_validation" => {
+    // Webinars have the meeting events' shapes under their own names.
+    let (kind, action) = match event.split_once('.') {
+        Some(("meeting", action)) => (CallKind::Meeting, action),
+        Some(("webinar", action)) => (CallKind::Webinar, action),
+        _ => (CallKind::Meeting, ""),
+    };
+    let meeting_of = |uuid, id, topic| Meeting {
+        uuid,
+        id,
+        topic,
+        kind,
+    };
+    let parsed = match (&*event, action) {
+        ("endpoint.url_validation", _) => {
             let p: UrlValidationPayload = serde_json::from_str(payload).map_err(bad)?;
             Event::UrlValidation {
                 plain_token: p.plain_token,
             }
         }
-        "meeting.started" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
-            Event::MeetingStarted(p.object)
+        (_, "started" | "ended") => {
+            let mut p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
+            p.object.kind = kind;
+            if action == "started" {
+                Event::MeetingStarted(p.object)
+            } else {
+                Event::MeetingEnded(p.object)
+            }
         }
-        "meeting.ended" => {
-            let p: MeetingPayload<Meeting> = serde_json::from_str(payload).map_err(bad)?;
-            Event::MeetingEnded(p.object)
-        }
-        "meeting.participant_joined" | "meeting.participant_left" => {
+        (_, "participant_joined" | "participant_left") => {
             let p: MeetingPayload<ParticipantObject> =
                 serde_json::from_str(payload).map_err(bad)?;
             let object = p.object;
             let participant_event = ParticipantEvent {
-                meeting: Meeting {
-                    uuid: object.uuid,
-                    id: object.id,
-                    topic: object.topic,
-                },
+                meeting: meeting_of(object.uuid, object.id, object.topic),
                 participant: object.participant,
             };
-            if event == "meeting.participant_joined" {
+            if action == "participant_joined" {
                 Event::ParticipantJoined(participant_event)
             } else {
                 Event::ParticipantLeft(participant_event)
             }
         }
-        "meeting.alert" => {
+        (_, "participant_qos") => {
+            Event::ParticipantQos(Box::new(qss::parse_push(payload, kind).map_err(bad)?))
+        }
+        (_, action) if qss::counted_only(kind, action).is_some() => Event::QssCounted {
+            label: qss::counted_only(kind, action).unwrap_or("other"),
+        },
+        (_, "alert") => {
             let p: MeetingPayload<AlertObject> = serde_json::from_str(payload).map_err(bad)?;
             let object = p.object;
             Event::MeetingAlert {
-                meeting: Meeting {
-                    uuid: object.uuid,
-                    id: object.id,
-                    topic: object.topic,
-                },
+                meeting: meeting_of(object.uuid, object.id, object.topic),
                 issues: object.issues,
             }
         }
@@ -368,30 +417,12 @@ fn check(event: &Event) -> Result<(), EventError> {
         Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => {
             check_meeting(&e.meeting)?;
             let participant = &e.participant;
-            if !is_zoom_id(&participant.user_id) {
-                return Err(invalid("payload.object.participant.user_id", ID_EXPECTED));
-            }
-            if participant
-                .user_name
-                .as_deref()
-                .is_some_and(|name| !is_text(name, limits::MAX_NAME_CHARS))
-            {
-                return Err(invalid(
-                    "payload.object.participant.user_name",
-                    "one line of at most 256 characters",
-                ));
-            }
-            if participant
-                .email
-                .as_deref()
-                .is_some_and(|email| !is_email(email))
-            {
-                return Err(invalid(
-                    "payload.object.participant.email",
-                    "an address of at most 320 characters without spaces",
-                ));
-            }
-            Ok(())
+            check_participant(
+                &participant.user_id,
+                participant.user_name.as_deref(),
+                participant.email.as_deref(),
+            )
+            .map_err(|(field, expected)| invalid(field, expected))
         }
         Event::MeetingAlert { meeting, issues } => {
             check_meeting(meeting)?;
@@ -405,8 +436,38 @@ fn check(event: &Event) -> Result<(), EventError> {
             }
             Ok(())
         }
-        Event::UrlValidation { .. } | Event::Other { .. } => Ok(()),
+        Event::ParticipantQos(push) => {
+            check_meeting(&push.meeting)?;
+            check_participant(&push.user_id, None, push.email.as_deref())
+                .map_err(|(field, expected)| invalid(field, expected))
+        }
+        Event::UrlValidation { .. } | Event::QssCounted { .. } | Event::Other { .. } => Ok(()),
     }
+}
+
+/// A participant's id, name and e-mail as Zoom sends them; the field and
+/// what was expected when not.
+fn check_participant(
+    user_id: &str,
+    user_name: Option<&str>,
+    email: Option<&str>,
+) -> Result<(), (&'static str, &'static str)> {
+    if !is_zoom_id(user_id) {
+        return Err(("payload.object.participant.user_id", ID_EXPECTED));
+    }
+    if user_name.is_some_and(|name| !is_text(name, limits::MAX_NAME_CHARS)) {
+        return Err((
+            "payload.object.participant.user_name",
+            "one line of at most 256 characters",
+        ));
+    }
+    if email.is_some_and(|email| !is_email(email)) {
+        return Err((
+            "payload.object.participant.email",
+            "an address of at most 320 characters without spaces",
+        ));
+    }
+    Ok(())
 }
 
 /// An id Zoom sends as a number or a string: a non-empty string, or the
@@ -544,6 +605,111 @@ mod tests {
         };
         assert_eq!(meeting.id.as_deref(), Some("1234567890"));
         assert_eq!(issues, ["Unstable audio quality"]);
+    }
+
+    #[test]
+    fn webinar_events_have_the_meeting_events_shapes_and_say_webinar() {
+        // Zoom's typings (rivet-javascript `WebinarParticipantJoinedEvent`)
+        // give webinar events the meeting events' fields.
+        let as_webinar = |name: &str, fixture_name: &str| {
+            let text = String::from_utf8(fixture(fixture_name)).expect("utf-8");
+            let renamed = text.replacen(
+                &format!("\"meeting.{name}\""),
+                &format!("\"webinar.{name}\""),
+                1,
+            );
+            assert_ne!(text, renamed, "{fixture_name} names meeting.{name}");
+            parse(renamed.as_bytes()).expect("parses")
+        };
+        let joined = as_webinar("participant_joined", "meeting.participant_joined.json");
+        assert_eq!(joined.name(), "webinar.participant_joined");
+        assert_eq!(joined.metric_label(), "webinar.participant_joined");
+        let Event::ParticipantJoined(e) = joined else {
+            panic!("wrong variant")
+        };
+        assert_eq!(e.meeting.kind, CallKind::Webinar);
+        assert_eq!(e.participant.user_id, "16778240");
+        let (meeting, _) = e.into_infos();
+        assert_eq!(meeting.kind, CallKind::Webinar);
+        let left = as_webinar("participant_left", "meeting.participant_left.json");
+        assert!(matches!(&left, Event::ParticipantLeft(e) if e.meeting.kind == CallKind::Webinar));
+        let ended = as_webinar("ended", "meeting.ended.json");
+        assert!(matches!(&ended, Event::MeetingEnded(m) if m.kind == CallKind::Webinar));
+        assert_eq!(ended.metric_label(), "webinar.ended");
+        let alert = as_webinar("alert", "meeting.alert.json");
+        assert!(
+            matches!(&alert, Event::MeetingAlert { meeting, .. } if meeting.kind == CallKind::Webinar)
+        );
+        assert_eq!(alert.metric_label(), "webinar.alert");
+        // The meeting events stay meetings.
+        let Event::ParticipantJoined(e) =
+            parse(&fixture("meeting.participant_joined.json")).expect("parses")
+        else {
+            panic!("wrong variant")
+        };
+        assert_eq!(e.meeting.kind, CallKind::Meeting);
+        // Another family's names are nobody's.
+        let other = br#"{"event":"phone.participant_joined","payload":{"object":{}}}"#;
+        assert_eq!(parse(other).expect("parses").metric_label(), "other");
+    }
+
+    #[test]
+    fn zooms_qss_example_is_a_push_of_one_sample() {
+        // The QSS webhooks reference's example of meeting.participant_qos.
+        let event = parse(&fixture("meeting.participant_qos.json")).expect("parses");
+        assert_eq!(event.metric_label(), "meeting.participant_qos");
+        let Event::ParticipantQos(push) = event else {
+            panic!("wrong variant")
+        };
+        assert_eq!(push.meeting.uuid, "4444AAAiAAAAAiAiAiiAii==");
+        assert_eq!(push.meeting.kind, CallKind::Meeting);
+        assert_eq!(push.user_id, "1234567890");
+        assert_eq!(push.samples.len(), 1);
+        assert_eq!(push.report.unknown_types, 0);
+        let info = push.participant_info();
+        assert_eq!(info.email.as_deref(), Some("user@example.com"));
+        assert_eq!(push.key().user_id, "1234567890");
+
+        let text = String::from_utf8(fixture("meeting.participant_qos.json")).expect("utf-8");
+        let webinar = text.replacen("meeting.participant_qos", "webinar.participant_qos", 1);
+        let event = parse(webinar.as_bytes()).expect("parses");
+        assert_eq!(event.metric_label(), "webinar.participant_qos");
+        assert_eq!(event.kind(), CallKind::Webinar);
+        let summary = text.replacen(
+            "meeting.participant_qos",
+            "webinar.participant_qos_summary",
+            1,
+        );
+        let event = parse(summary.as_bytes()).expect("parses");
+        assert_eq!(
+            event,
+            Event::QssCounted {
+                label: "webinar.participant_qos_summary"
+            }
+        );
+        assert_eq!(event.kind(), CallKind::Webinar);
+        let unknown = text.replacen("meeting.participant_qos", "meeting.participant_qos_v9", 1);
+        assert_eq!(
+            parse(unknown.as_bytes()).expect("parses").metric_label(),
+            "other"
+        );
+    }
+
+    #[test]
+    fn a_qss_push_is_checked_like_a_join() {
+        let text = String::from_utf8(fixture("meeting.participant_qos.json")).expect("utf-8");
+        let bad_id = text.replacen("\"1234567890\"", "\"12 34\"", 1);
+        let Err(EventError::Invalid { field, .. }) = parse(bad_id.as_bytes()) else {
+            panic!("a bad user_id is refused")
+        };
+        assert_eq!(field, "payload.object.participant.user_id");
+        let not_a_list = text
+            .replacen("\"qos\": [", "\"qos\": {\"x\": [", 1)
+            .replacen("]\n      }", "]}\n      }", 1);
+        assert!(matches!(
+            parse(not_a_list.as_bytes()),
+            Err(EventError::BadPayload { .. })
+        ));
     }
 
     #[test]

@@ -98,6 +98,16 @@ impl Service {
         format!("http://{}{path}", self.address)
     }
 
+    /// The admin listener's address.
+    pub async fn admin_address(&self) -> SocketAddr {
+        self.process.admin_address().await
+    }
+
+    /// How many whole log lines so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.process.log_count(needle)
+    }
+
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> u64 {
         self.process.peak_rss()

@@ -12,6 +12,7 @@
 //! numbers of BENCHMARKS.md.
 
 mod harness;
+mod quiet_logs;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use harness::*;
 /// The qoswatch binary under test: this build's, unless
 /// `QOSWATCH_ADVERSARIAL_BIN` names another (an older build, to see the
 /// tests fail on it).
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     std::env::var_os("QOSWATCH_ADVERSARIAL_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qoswatch")))

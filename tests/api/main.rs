@@ -4,12 +4,16 @@
 //! binary, so it links once.
 
 mod alerts;
+mod amtool;
 mod batching;
 mod browser;
+mod channels;
 mod freshness;
 mod helpers;
 mod notify;
 mod polling;
+mod qss;
 mod simulator;
 mod status;
 mod webhooks;
+mod webinars;

@@ -22,19 +22,20 @@ use tokio_util::task::TaskTracker;
 
 // ---------------------------------------------------------------- fixtures
 
-fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+pub(super) fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, h, m, s).unwrap()
 }
 
-fn weekly_sync() -> MeetingInfo {
+pub(super) fn weekly_sync() -> MeetingInfo {
     MeetingInfo {
         uuid: "4444AAAiAAAAAiAiAiiAii==".into(),
         id: Some("1234567890".into()),
         topic: Some("Weekly sync".into()),
+        kind: Default::default(),
     }
 }
 
-fn jill() -> ParticipantInfo {
+pub(super) fn jill() -> ParticipantInfo {
     ParticipantInfo {
         user_id: "16778240".into(),
         name: Some("Jill Chill".into()),
@@ -45,7 +46,7 @@ fn jill() -> ParticipantInfo {
     }
 }
 
-fn person(user_id: &str, name: &str, location: &str, network: &str) -> ParticipantInfo {
+pub(super) fn person(user_id: &str, name: &str, location: &str, network: &str) -> ParticipantInfo {
     ParticipantInfo {
         user_id: user_id.into(),
         name: Some(name.into()),
@@ -59,7 +60,7 @@ fn person(user_id: &str, name: &str, location: &str, network: &str) -> Participa
     }
 }
 
-fn firing(participant: Option<ParticipantInfo>, channels: &[&str]) -> AlertEvent {
+pub(super) fn firing(participant: Option<ParticipantInfo>, channels: &[&str]) -> AlertEvent {
     let meeting = weekly_sync();
     AlertEvent {
         key: AlertKey::new(
@@ -89,7 +90,7 @@ fn firing(participant: Option<ParticipantInfo>, channels: &[&str]) -> AlertEvent
     }
 }
 
-fn resolved(event: &AlertEvent) -> AlertEvent {
+pub(super) fn resolved(event: &AlertEvent) -> AlertEvent {
     AlertEvent {
         status: AlertStatus::Resolved,
         value: Some("120 ms".into()),
@@ -153,7 +154,7 @@ fn email_channel(name: &str) -> Channel {
     }
 }
 
-fn fast_settings() -> NotifySettings {
+pub(super) fn fast_settings() -> NotifySettings {
     NotifySettings {
         group_window: Duration::ZERO,
         initial_backoff: Duration::from_millis(50),
@@ -167,8 +168,8 @@ fn fast_settings() -> NotifySettings {
 
 /// A writer tests can read back (console output, logs).
 /// The running dispatcher and what a test needs around it.
-struct Running {
-    handle: DispatchHandle,
+pub(super) struct Running {
+    pub(super) handle: DispatchHandle,
     registry: Registry,
     console: Buffer,
     tracker: TaskTracker,
@@ -176,7 +177,7 @@ struct Running {
 }
 
 impl Running {
-    async fn start(
+    pub(super) async fn start(
         channels: &[Channel],
         smtp: Option<SmtpSettings>,
         settings: NotifySettings,
@@ -213,7 +214,7 @@ impl Running {
     }
 
     /// The value of one counter sample, e.g. `messages_sent_total{kind="slack"}`.
-    fn counter(&self, sample: &str) -> u64 {
+    pub(super) fn counter(&self, sample: &str) -> u64 {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
         let wanted = format!("qoswatch_notify_{sample} ");
@@ -223,7 +224,7 @@ impl Running {
             .unwrap_or(0)
     }
 
-    async fn shutdown(self) {
+    pub(super) async fn shutdown(self) {
         self.cancel.cancel();
         self.tracker.close();
         tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
@@ -241,7 +242,7 @@ async fn wait_until(within: Duration, what: &str, condition: impl FnMut() -> boo
 
 use qoswatch_testkit::{Buffer, FakeSlack, Reply};
 
-fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
+pub(super) fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(name, value)| (name.to_string(), value.clone()))
@@ -765,7 +766,7 @@ async fn start_rejects_missing_secrets_and_smtp_with_clear_errors() {
         &HashMap::new(),
     )
     .unwrap_err();
-    assert!(matches!(error, NotifyError::MissingWebhookEnv { .. }));
+    assert!(matches!(error, NotifyError::MissingSecretEnv { .. }));
     assert!(error.to_string().contains("SLACK_OPS_URL"));
     assert!(error.to_string().contains("ops"));
 

@@ -372,10 +372,16 @@ async fn router_a_join_while_shutting_down_gets_503_without_internals() {
         )
         .await;
     assert_eq!(retry, Some(1.0));
+    // Every reason's series exists from the start, at 0; a 503 adds to none.
     let metrics = app.metrics().await;
+    let rejected: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("qoswatch_webhooks_rejected_total{"))
+        .collect();
+    assert!(!rejected.is_empty(), "{metrics}");
     assert!(
-        !metrics.contains("qoswatch_webhooks_rejected_total{"),
-        "a 503 is not a rejected webhook:\n{metrics}"
+        rejected.iter().all(|line| line.ends_with(" 0")),
+        "a 503 is not a rejected webhook: {rejected:?}"
     );
     app.stop().await;
 }

@@ -101,3 +101,101 @@ async fn a_short_demo_alerts_on_the_degraded_participants_only() {
     assert!(text.contains("Summary"));
     assert!(summary.zoom_rate_limited >= 1, "the scripted 429 happened");
 }
+
+/// `--record FILE` leaves the demo's meeting as a backtest recording (the
+/// file README's backtest example replays), and never overwrites a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_record_saves_the_meeting_for_backtest_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("demo.jsonl.gz");
+    let args = DemoArgs {
+        sample_period: Duration::from_millis(300),
+        record: Some(path.clone()),
+        ..DemoArgs::default()
+    };
+    let no_env = |_: &str| None;
+    let out = SharedOutput::default();
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        run(
+            args.clone(),
+            &no_env,
+            Box::new(out.clone()),
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the demo ends by itself")
+    .expect("the demo runs and records");
+    assert!(
+        out.text().contains(&format!("--input {}", path.display())),
+        "{}",
+        out.text()
+    );
+    let recorded = qoswatch::backtest::recording::read_all(&path).expect("a recording");
+    assert_eq!(recorded.meetings.len(), 1);
+    let meeting = &recorded.meetings[0];
+    assert_eq!(meeting.meeting.topic.as_deref(), Some("Q3 planning"));
+    assert_eq!(meeting.participants.len(), 7);
+    assert!(recorded.problems.is_empty());
+    let samples: usize = meeting
+        .participants
+        .iter()
+        .map(|p| p["user_qos"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(samples > 50, "{samples}");
+
+    // Again with the same file: refused before the demo starts.
+    let before = std::fs::read(&path).expect("read");
+    let again = run(
+        args,
+        &no_env,
+        Box::new(SharedOutput::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("the file exists");
+    assert!(again.to_string().contains("already exists"), "{again:#}");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qss_demo_alerts_with_no_dashboard_request() {
+    let out = SharedOutput::default();
+    let args = DemoArgs {
+        sample_period: Duration::from_millis(400),
+        qss: true,
+        ..DemoArgs::default()
+    };
+    let no_env = |_: &str| None;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(
+            args,
+            &no_env,
+            Box::new(out.clone()),
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the demo ends by itself")
+    .expect("the demo runs");
+    let text = out.text();
+    assert_eq!(summary.webhook_failures, 0, "{text}");
+    assert!(summary.samples > 50, "{text}");
+    assert!(
+        summary
+            .alerts
+            .iter()
+            .any(|a| a.status == "firing" && a.participant.as_deref() == Some("Ana Alvarez")),
+        "{text}"
+    );
+    assert_eq!(
+        summary.zoom_requests, 0,
+        "every sample came by QSS:\n{text}"
+    );
+    assert!(
+        text.contains("QSS"),
+        "the demo says where samples come from:\n{text}"
+    );
+}

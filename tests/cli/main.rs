@@ -6,6 +6,7 @@
 
 mod backtest;
 mod demo;
+mod kubernetes;
 mod reload;
 mod rules;
 mod serve;

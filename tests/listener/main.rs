@@ -9,6 +9,7 @@
 
 mod attack;
 mod qoswatch;
+mod tls;
 
 use std::future::Future;
 use std::sync::Mutex;

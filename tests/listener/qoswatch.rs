@@ -76,6 +76,11 @@ impl Qoswatch {
         self.process.log_count(needle)
     }
 
+    /// Sends `signal` (`-HUP`, ...).
+    pub fn signal(&self, signal: &str) {
+        assert!(self.process.signal(signal), "kill {signal}");
+    }
+
     pub fn sigterm(&self) {
         self.process.sigterm();
     }
@@ -90,6 +95,15 @@ impl Qoswatch {
     /// exported); 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         Scraper::new(self.address)
+            .value(series)
+            .await
+            .unwrap_or(0.0)
+    }
+
+    /// The value of one series of the admin listener's `/metrics` (the
+    /// public one speaks HTTPS when TLS is on); 0 when absent.
+    pub async fn admin_metric(&self, series: &str) -> f64 {
+        Scraper::new(self.process.admin_address().await)
             .value(series)
             .await
             .unwrap_or(0.0)

@@ -18,6 +18,52 @@ pub struct MeetingInfo {
     /// The meeting number people type in (`payload.object.id`), when known.
     pub id: Option<String>,
     pub topic: Option<String>,
+    /// A meeting or a webinar: which of Zoom's endpoints and events it
+    /// takes, and what people call it. Absent in what older versions kept:
+    /// a meeting.
+    #[serde(default, skip_serializing_if = "CallKind::is_meeting")]
+    pub kind: CallKind,
+}
+
+/// What kind of Zoom call a watch is about. Zoom has the same Dashboard
+/// calls and lifecycle webhooks for both, under `meetings` and `webinars`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    #[default]
+    Meeting,
+    Webinar,
+}
+
+impl CallKind {
+    /// `meeting` or `webinar`: the word people read, the `kind` of the
+    /// API and of the rules' scope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Meeting => "meeting",
+            CallKind::Webinar => "webinar",
+        }
+    }
+
+    /// The path segment of Zoom's Dashboard API: `meetings` or `webinars`.
+    pub fn path(self) -> &'static str {
+        match self {
+            CallKind::Meeting => "meetings",
+            CallKind::Webinar => "webinars",
+        }
+    }
+
+    pub fn is_meeting(&self) -> bool {
+        *self == CallKind::Meeting
+    }
+}
+
+impl fmt::Display for CallKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A participant as qoswatch knows it from webhooks and QoS answers.
@@ -193,6 +239,33 @@ pub enum ChannelSpec {
     },
     /// One JSON line per notification on standard output.
     Console { send_resolved: bool },
+    /// A Microsoft Teams Workflows webhook ("When a Teams webhook request is
+    /// received") whose URL is in environment variable `webhook_url_env`.
+    Teams {
+        webhook_url_env: String,
+        show_email: bool,
+        send_resolved: bool,
+    },
+    /// PagerDuty Events API v2; the integration's routing key is in
+    /// environment variable `routing_key_env`. `url` overrides the events
+    /// endpoint (the EU service region, a proxy).
+    PagerDuty {
+        routing_key_env: String,
+        url: Option<String>,
+        show_email: bool,
+        send_resolved: bool,
+    },
+    /// qoswatch's alert JSON to any URL (in environment variable `url_env`),
+    /// signed the Standard Webhooks way with the secret in `secret_env`.
+    Webhook {
+        url_env: String,
+        secret_env: String,
+        show_email: bool,
+        send_resolved: bool,
+    },
+    /// An existing Prometheus Alertmanager at `url` (`POST /api/v2/alerts`).
+    /// It gets every RESOLVED ([`ChannelSpec::needs_resolved`]).
+    Alertmanager { url: String, send_resolved: bool },
 }
 
 impl ChannelSpec {
@@ -200,8 +273,19 @@ impl ChannelSpec {
         match self {
             ChannelSpec::Slack { send_resolved, .. }
             | ChannelSpec::Email { send_resolved, .. }
-            | ChannelSpec::Console { send_resolved } => *send_resolved,
+            | ChannelSpec::Console { send_resolved }
+            | ChannelSpec::Teams { send_resolved, .. }
+            | ChannelSpec::PagerDuty { send_resolved, .. }
+            | ChannelSpec::Webhook { send_resolved, .. }
+            | ChannelSpec::Alertmanager { send_resolved, .. } => *send_resolved,
         }
+    }
+
+    /// Whether the channel must get every RESOLVED, whatever the rule says:
+    /// an Alertmanager keeps an alert it is not told has ended (qoswatch
+    /// sends it again while it fires).
+    pub fn needs_resolved(&self) -> bool {
+        matches!(self, ChannelSpec::Alertmanager { .. })
     }
 }
 

@@ -63,6 +63,10 @@ pub struct SimulateArgs {
     /// The story to play.
     #[arg(long, value_enum, default_value_t = ScenarioKind::Demo)]
     pub scenario: ScenarioKind,
+    /// Also send Zoom's QSS events (`meeting.participant_qos`): every
+    /// participant's sample of each simulated minute, pushed (needs --webhook-url).
+    #[arg(long, requires = "webhook_url")]
+    pub qss: bool,
     /// Seed of the simulator's randomness (same seed, same run).
     #[arg(long, default_value_t = 0x5EED)]
     pub seed: u64,
@@ -131,6 +135,11 @@ impl Plan {
                 }
                 Scenario::load(args.meetings, args.participants)
             }
+        };
+        let scenario = if args.qss {
+            scenario.with_qss()
+        } else {
+            scenario
         };
         let webhooks = match &args.webhook_url {
             Some(url) => {
@@ -281,6 +290,21 @@ mod tests {
         assert!(parse(&["--random-429", "1.5"]).is_err());
         assert!(parse(&["--sample-period", "often"]).is_err());
         assert!(parse(&["--scenario", "chaos"]).is_err());
+        assert!(
+            parse(&["--qss"]).is_err(),
+            "QSS events need somewhere to go"
+        );
+    }
+
+    #[test]
+    fn qss_turns_the_scenarios_events_on() {
+        let secret = |_: &str| Ok(Some("s3cret".to_owned()));
+        let args =
+            parse(&["--qss", "--webhook-url", "http://127.0.0.1:9/webhooks/zoom"]).expect("flags");
+        assert!(args.qss);
+        assert!(Plan::from_args(&args, &secret).expect("plan").scenario.qss);
+        let args = parse(&["--webhook-url", "http://127.0.0.1:9/webhooks/zoom"]).expect("flags");
+        assert!(!Plan::from_args(&args, &secret).expect("plan").scenario.qss);
     }
 
     #[tokio::test]

@@ -226,6 +226,27 @@ impl SimHandle {
         Ok(self.shared.sim_utc(now))
     }
 
+    /// The newest `newest` samples participant `user_id` of live call
+    /// `meeting_uuid` has now (at most the live window's), oldest first,
+    /// as Dashboard-shaped `user_qos[]` entries: what a QSS event
+    /// ([`WebhookSender::participant_qos`](crate::webhooks::WebhookSender::participant_qos))
+    /// reports. Empty for a participant not in a live call.
+    pub fn qss_samples(
+        &self,
+        meeting_uuid: &str,
+        user_id: &str,
+        newest: usize,
+    ) -> Vec<serde_json::Value> {
+        let samples =
+            crate::server::live_samples(&self.shared, meeting_uuid, user_id).unwrap_or_default();
+        let skip = samples.len().saturating_sub(newest);
+        samples
+            .iter()
+            .skip(skip)
+            .filter_map(|sample| serde_json::from_str(sample).ok())
+            .collect()
+    }
+
     /// Adds a scripted degradation; it applies to samples served from now on
     /// (including past sample indices in its window).
     pub fn add_degradation(&self, degradation: Degradation) {

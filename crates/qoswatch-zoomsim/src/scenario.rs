@@ -67,6 +67,10 @@ pub struct Scenario {
     pub name: String,
     /// Run in order of `at_minute`; steps at the same minute in list order.
     pub steps: Vec<Step>,
+    /// Zoom's QSS: every participant in a call gets a signed
+    /// `meeting.participant_qos` (`webinar.participant_qos`) with each new
+    /// simulated minute's sample, as QSS pushes them.
+    pub qss: bool,
 }
 
 /// What a run did.
@@ -88,7 +92,14 @@ impl Scenario {
         Self {
             name: name.into(),
             steps: Vec::new(),
+            qss: false,
         }
+    }
+
+    /// The same story with QSS events (see [`Scenario::qss`]).
+    pub fn with_qss(mut self) -> Self {
+        self.qss = true;
+        self
     }
 
     /// Adds a step (builder style).
@@ -118,14 +129,20 @@ impl Scenario {
         let period = sim.config().sample_period;
         let started = Instant::now();
         let mut runner = Runner::new(sim, webhooks);
+        // QSS events go out soon after each new minute's sample exists.
+        let mut qss_tick = tokio::time::interval((period / 4).max(Duration::from_millis(5)));
+        qss_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for step in steps {
             let due = started + period.saturating_mul(step.at_minute);
-            tokio::select! {
-                () = cancel.cancelled() => {
-                    runner.report.cancelled = true;
-                    return Ok(runner.report);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => {
+                        runner.report.cancelled = true;
+                        return Ok(runner.report);
+                    }
+                    () = tokio::time::sleep_until(due) => break,
+                    _ = qss_tick.tick(), if self.qss => runner.push_qss().await,
                 }
-                () = tokio::time::sleep_until(due) => {}
             }
             runner
                 .apply(&step.action)

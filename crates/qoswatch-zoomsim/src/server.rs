@@ -20,6 +20,8 @@ mod past;
 mod qos;
 mod request;
 
+pub(crate) use qos::live_samples;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,7 +31,7 @@ use axum::response::Response;
 use tokio::time::Instant;
 
 use self::answers::{meeting_not_found, oauth_error, zoom_error};
-use self::request::{bearer, classify};
+use self::request::{bearer, classify, names_webinars};
 use crate::log::{Endpoint, RecordedRequest};
 use crate::state::Shared;
 
@@ -66,6 +68,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             qos::qos(
                 &shared,
                 &endpoint,
+                names_webinars(&raw_path),
                 raw_query.as_deref(),
                 bearer_token.as_deref(),
             )
@@ -102,7 +105,7 @@ async fn token_request(shared: &Shared, request: Request, raw_query: Option<&str
 }
 
 fn unknown_route(method: &Method, raw_path: &str) -> Response {
-    if raw_path.starts_with("/v2/metrics/meetings/") {
+    if raw_path.starts_with("/v2/metrics/meetings/") || names_webinars(raw_path) {
         if method != Method::GET {
             return zoom_error(StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed.");
         }

@@ -14,6 +14,9 @@ pub struct MeetingSpec {
     pub topic: String,
     /// The host's Zoom user id (`payload.object.host_id`).
     pub host_id: String,
+    /// A webinar: its webhooks are `webinar.*`, its Dashboard endpoints
+    /// `/metrics/webinars/…` (and the meetings' endpoints do not know it).
+    pub webinar: bool,
 }
 
 impl MeetingSpec {
@@ -23,7 +26,19 @@ impl MeetingSpec {
             id,
             topic: topic.into(),
             host_id: "8lzIwvZTSOqjndWPbPqzuA".into(),
+            webinar: false,
         }
+    }
+
+    /// The same call as a webinar.
+    pub fn as_webinar(mut self) -> Self {
+        self.webinar = true;
+        self
+    }
+
+    /// `meeting` or `webinar`: the prefix of its webhook events.
+    pub fn family(&self) -> &'static str {
+        if self.webinar { "webinar" } else { "meeting" }
     }
 }
 

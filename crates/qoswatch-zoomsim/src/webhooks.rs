@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 
 pub use self::events::{
     meeting_alert_event, meeting_ended_event, meeting_started_event, participant_joined_event,
-    participant_left_event, url_validation_event,
+    participant_left_event, participant_qos_event, url_validation_event,
 };
 use crate::protocol::{url_validation_token, webhook_signature};
 use crate::{MeetingSpec, ParticipantSpec};
@@ -245,6 +245,25 @@ impl WebhookSender {
             meeting,
             start_time,
             issues,
+            now_millis(),
+        ))
+        .await
+    }
+
+    /// A QSS `meeting.participant_qos` (`webinar.participant_qos` for a
+    /// webinar) with `samples`, Dashboard-shaped entries such as
+    /// [`SimHandle::qss_samples`](crate::SimHandle::qss_samples) gives.
+    pub async fn participant_qos(
+        &self,
+        meeting: &MeetingSpec,
+        participant: &ParticipantSpec,
+        samples: &[Json],
+    ) -> Result<WebhookResponse, WebhookError> {
+        self.send(&participant_qos_event(
+            &self.account_id,
+            meeting,
+            participant,
+            samples,
             now_millis(),
         ))
         .await

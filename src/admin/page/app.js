@@ -43,7 +43,9 @@ function who(participant) {
 }
 
 function topic(meeting) {
-  return meeting.topic || "meeting " + (meeting.id || meeting.uuid);
+  const kind = meeting.kind || "meeting";
+  if (!meeting.topic) return kind + " " + (meeting.id || meeting.uuid);
+  return kind === "webinar" ? meeting.topic + " (webinar)" : meeting.topic;
 }
 
 function sparkline(values) {

@@ -64,6 +64,7 @@ fn meeting(participants: Vec<Json>) -> MeetingData {
             topic: Some("Weekly sync".into()),
             start_time: Some(minute(0)),
             end_time: Some(minute(30)),
+            kind: Default::default(),
         },
         participants,
     }

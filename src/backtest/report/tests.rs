@@ -21,6 +21,7 @@ fn alert(rule: &str, meeting: &str, user: &str, from: i64, to: Option<i64>) -> A
             uuid: meeting.into(),
             id: None,
             topic: Some(format!("Topic {meeting}")),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: user.into(),
@@ -148,6 +149,7 @@ fn the_text_report_has_the_rule_table_the_timeline_and_the_problems() {
             topic: Some("Weekly sync".into()),
             start_time: Some(minute(0)),
             end_time: None,
+            kind: Default::default(),
         },
         participants: vec![serde_json::json!({
             "user_id": "1", "user_name": "Ann", "user_qos": samples,

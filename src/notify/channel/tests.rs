@@ -135,8 +135,8 @@ fn a_missing_or_blank_secret_names_channel_and_variable() {
     for vars in [env(&[]), env(&[("SLACK_OPS", "  ")])] {
         let error = build_with(&[slack("ops", "SLACK_OPS")], &vars, false).unwrap_err();
         assert!(
-            matches!(&error, NotifyError::MissingWebhookEnv { channel, variable }
-                if channel == "ops" && variable == "SLACK_OPS"),
+            matches!(&error, NotifyError::MissingSecretEnv { channel, key, variable }
+                if channel == "ops" && key == "webhook_url_env" && variable == "SLACK_OPS"),
             "{error}"
         );
     }
@@ -165,4 +165,102 @@ async fn e_mail_needs_smtp_settings_and_valid_recipients() {
     .unwrap_err();
     assert!(error.to_string().contains("recipient #2"), "{error}");
     assert!(!error.to_string().contains("not an address"), "{error}");
+}
+
+#[test]
+fn the_new_kinds_build_and_name_their_variables_never_values() {
+    let webhook = channel(
+        "hook",
+        ChannelSpec::Webhook {
+            url_env: "HOOK_URL".into(),
+            secret_env: "HOOK_SECRET".into(),
+            show_email: false,
+            send_resolved: true,
+        },
+    );
+    let pagerduty = channel(
+        "pd",
+        ChannelSpec::PagerDuty {
+            routing_key_env: "PD_KEY".into(),
+            url: None,
+            show_email: false,
+            send_resolved: true,
+        },
+    );
+    let teams = channel(
+        "teams",
+        ChannelSpec::Teams {
+            webhook_url_env: "TEAMS_URL".into(),
+            show_email: false,
+            send_resolved: true,
+        },
+    );
+    let alertmanager = |url: &str| {
+        channel(
+            "am",
+            ChannelSpec::Alertmanager {
+                url: url.into(),
+                send_resolved: true,
+            },
+        )
+    };
+    let good = env(&[
+        ("HOOK_URL", "https://hooks.example.com/in"),
+        ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("PD_KEY", "R0UT1NGKEY0123456789abcdefghijkl"),
+        (
+            "TEAMS_URL",
+            "https://prod.westeurope.logic.azure.com/workflows/x",
+        ),
+    ]);
+    let built = build_with(
+        &[
+            webhook.clone(),
+            pagerduty.clone(),
+            teams.clone(),
+            alertmanager("http://am:9093/"),
+        ],
+        &good,
+        false,
+    )
+    .unwrap();
+    let kinds: Vec<&str> = built.iter().map(|(_, d)| d.kind().as_str()).collect();
+    assert_eq!(kinds, ["webhook", "pagerduty", "teams", "alertmanager"]);
+
+    let short = env(&[
+        ("HOOK_URL", "https://hooks.example.com/in"),
+        ("HOOK_SECRET", "whsec_dG9vLXNob3J0"),
+    ]);
+    let error = build_with(std::slice::from_ref(&webhook), &short, false).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("HOOK_SECRET") && text.contains("too short"),
+        "{text}"
+    );
+    assert!(!text.contains("dG9vLXNob3J0"), "{text}");
+
+    let spaced = env(&[("PD_KEY", "has spaces in it")]);
+    let text = build_with(&[pagerduty], &spaced, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("PD_KEY") && text.contains("routing_key_env"),
+        "{text}"
+    );
+    assert!(!text.contains("has spaces"), "{text}");
+
+    let error = build_with(&[teams], &env(&[]), false).unwrap_err();
+    assert!(
+        matches!(&error, NotifyError::MissingSecretEnv { channel, key, variable }
+            if channel == "teams" && key == "webhook_url_env" && variable == "TEAMS_URL"),
+        "{error}"
+    );
+    let error = build_with(
+        &[webhook],
+        &env(&[("HOOK_URL", "https://h.example.com")]),
+        false,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("(secret_env)"), "{error}");
+    assert!(build_with(&[alertmanager("am:9093")], &env(&[]), false).is_err());
 }

@@ -108,12 +108,12 @@ impl MeetingPoller<'_> {
             .iter()
             .filter_map(|m| Some((m.subject.key.user_id.clone(), m.last_seen?)))
             .collect();
-        let (client, uuid) = (&self.ctx.client, self.uuid.as_str());
+        let (client, call) = (&self.ctx.client, self.call());
         let (page_size, token) = (listing.page_size, listing.token.clone());
         async move {
             let after = |user_id: &str| seen.get(user_id).copied();
             client
-                .meeting_qos_page(uuid, page_size, token.as_deref(), after)
+                .meeting_qos_page(call, page_size, token.as_deref(), after)
                 .await
         }
     }

@@ -28,6 +28,11 @@ pub(super) struct Member {
     pub(super) urgent_until: Option<Instant>,
     /// Set when the member's watch ends during a round.
     pub(super) ending: Option<StopReason>,
+    /// The last QSS push (`push.rs`).
+    pub(super) pushed_at: Option<Instant>,
+    /// Fed by QSS pushes: not polled until they stop for
+    /// `qss.fallback_after`.
+    pub(super) fed: bool,
 }
 
 impl Member {
@@ -51,6 +56,8 @@ impl Member {
             answered_before: false,
             urgent_until: joining.urgent_for.map(|d| now + d),
             ending: None,
+            pushed_at: None,
+            fed: false,
         }
     }
 

@@ -31,13 +31,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::WatchMetrics;
-use super::settings::PollingSettings;
+use super::settings::{PollingSettings, QssSettings};
 use super::sink::SampleSink;
 use super::source::Source;
 use crate::logging::LogEvery;
 use crate::quota::Planner;
 use crate::store::Store;
-use crate::zoom::client::ZoomClient;
+use crate::zoom::client::{Call, ZoomClient};
+use qoswatch_core::alert::CallKind;
 use qoswatch_core::qos::QosSample;
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::subject::{StopReason, WatchSubject};
@@ -48,6 +49,7 @@ pub(super) struct PollContext {
     pub(super) client: Arc<ZoomClient>,
     pub(super) planner: Arc<Planner>,
     pub(super) settings: PollingSettings,
+    pub(super) qss: QssSettings,
     pub(super) metrics: WatchMetrics,
     /// "More samples than taken", once a minute for every meeting together.
     pub(super) samples_dropped_log: LogEvery,
@@ -158,6 +160,7 @@ pub(super) trait MeetingHost: Send + Sync {
 mod failures;
 mod list;
 mod member;
+mod push;
 mod samples;
 mod schedule;
 mod singles;
@@ -174,6 +177,9 @@ pub(super) struct MeetingPoller<'a> {
     /// Identifies this meeting to the planner.
     planner_id: u64,
     uuid: String,
+    /// A meeting or a webinar: which of Zoom's endpoints it is polled at
+    /// (from its members' subjects; a meeting until the first joins).
+    kind: CallKind,
     members: Vec<Member>,
     /// Participants in the whole listing, as Zoom last counted them.
     total_records: Option<u64>,
@@ -202,6 +208,7 @@ impl<'a> MeetingPoller<'a> {
             sink,
             planner_id,
             uuid,
+            kind: CallKind::Meeting,
             members: Vec::new(),
             total_records: None,
             page_size: None,
@@ -212,6 +219,14 @@ impl<'a> MeetingPoller<'a> {
 
     fn settings(&self) -> &PollingSettings {
         &self.ctx.settings
+    }
+
+    /// The call Zoom is asked about.
+    fn call(&self) -> Call<'_> {
+        Call {
+            kind: self.kind,
+            uuid: &self.uuid,
+        }
     }
 
     /// Polls until no member is left, the meeting is stopped, or Zoom says
@@ -291,6 +306,7 @@ impl<'a> MeetingPoller<'a> {
                 () = tokio::time::sleep_until(schedule.wake) => {}
             }
             self.check_age();
+            self.check_pushes(Instant::now());
             let schedule = self.schedule(Instant::now());
             let round = async {
                 if let Some(listed) = schedule.list_due {
@@ -327,8 +343,11 @@ impl<'a> MeetingPoller<'a> {
                 };
                 tracing::info!(
                     participant = %joining.subject.key.user_id,
+                    kind = %joining.subject.meeting.kind,
                     "watching participant"
                 );
+                // One UUID is one call, of one kind.
+                self.kind = joining.subject.meeting.kind;
                 self.members
                     .push(Member::new(*joining, observer, first_poll));
             }

@@ -64,7 +64,13 @@ impl MeetingPoller<'_> {
             self.ctx.metrics.not_watched(source, samples.len());
             return None;
         };
-        Some(self.take_samples(index, samples, source, now, Instant::now()))
+        let instant = Instant::now();
+        let new = self.take_samples(index, samples, source, now, instant);
+        if source == Source::Push {
+            // Events arrive, new or repeats of what a poll took first.
+            self.pushed(index, instant);
+        }
+        Some(new)
     }
 
     /// The one deduplication: sorted by time, each sample newer than the

@@ -47,19 +47,23 @@ impl MeetingPoller<'_> {
         self.members.iter().map(|m| (fastest, m.urgent())).collect()
     }
 
-    /// Tells the planner what this meeting wants.
+    /// Tells the planner what this meeting wants: members fed by QSS
+    /// pushes want nothing.
     pub(super) fn publish(&self) {
         let demand = MeetingDemand {
             members: self
                 .wishes()
                 .into_iter()
-                .map(|(desired, urgent)| (desired.as_secs_f64(), urgent))
+                .zip(&self.members)
+                .filter(|(_, m)| !m.fed)
+                .map(|((desired, urgent), _)| (desired.as_secs_f64(), urgent))
                 .collect(),
             pages: self.pages(),
         };
         let oldest = self
             .members
             .iter()
+            .filter(|m| !m.fed)
             .map(|m| m.last_refresh.unwrap_or(m.started))
             .min()
             .unwrap_or_else(Instant::now);
@@ -93,7 +97,11 @@ impl MeetingPoller<'_> {
             .members
             .iter()
             .zip(&intervals)
-            .map(|(m, interval)| m.retry_at.unwrap_or(m.due_from + *interval))
+            .map(|(m, interval)| {
+                // A member fed by QSS is due only when its pushes stop.
+                let polled = m.retry_at.unwrap_or(m.due_from + *interval);
+                self.fed_until(m).map_or(polled, |until| until.max(polled))
+            })
             .collect();
         // The cheapest split: the `singles` shortest intervals on their own.
         let seconds: Vec<f64> = intervals.iter().map(Duration::as_secs_f64).collect();

@@ -21,7 +21,7 @@ impl MeetingPoller<'_> {
             let answer = self
                 .ctx
                 .client
-                .participant_qos(&self.uuid, &user_id, last_seen)
+                .participant_qos(self.call(), &user_id, last_seen)
                 .await;
             let now = Utc::now();
             tracing::trace!(ok = answer.is_ok(), "polled Zoom for one participant");

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use super::ended::{Ended, Memory};
 use super::meeting::{Command, PollContext, StopRequest};
 use super::metrics::WatchMetrics;
-use super::settings::PollingSettings;
+use super::settings::{PollingSettings, QssSettings};
 use super::signals::{Person, URGENT_INTERVALS};
 use super::sink::SampleSink;
 use crate::logging::LogEvery;
@@ -135,6 +135,8 @@ pub struct MonitorParts {
     pub store: Store,
     pub planner: Arc<Planner>,
     pub settings: PollingSettings,
+    /// QSS push as a source of samples: when polling takes over.
+    pub qss: QssSettings,
     /// With a shared database: the leases that say which replica polls a
     /// meeting (a webhook claims its meeting's lease).
     pub leases: Option<Arc<Leases>>,
@@ -163,6 +165,7 @@ impl Monitor {
             store,
             planner,
             settings,
+            qss,
             leases,
         } = parts;
         let metrics = WatchMetrics::register(registry);
@@ -182,6 +185,7 @@ impl Monitor {
                     client,
                     planner,
                     settings,
+                    qss,
                     metrics,
                     samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
                     fallback_log: LogEvery::new(Duration::from_secs(60)),

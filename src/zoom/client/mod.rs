@@ -29,6 +29,7 @@ use crate::quota::budget::{Budget, BudgetError};
 use answers::{
     AnswerLabel, QOS_ANSWER, ZoomErrorBody, classify_refusal, daily_remaining, without_url,
 };
+use qoswatch_core::alert::CallKind;
 use qoswatch_core::qos::{
     MeetingQosPage, ParseReport, ParticipantQos, parse_meeting_qos_page,
     parse_participant_qos_since,
@@ -185,19 +186,22 @@ impl ZoomClient {
         })
     }
 
-    /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`:
-    /// the participant's details and its samples after `after` (the newest
-    /// one already seen), older ones skipped unbuilt.
+    /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`
+    /// (`/metrics/webinars/…` for a webinar): the participant's details and
+    /// its samples after `after` (the newest one already seen), older ones
+    /// skipped unbuilt.
     pub async fn participant_qos(
         &self,
-        meeting_uuid: &str,
+        call: impl Into<Call<'_>>,
         user_id: &str,
         after: Option<DateTime<Utc>>,
     ) -> Result<(ParticipantQos, ParseReport), ZoomError> {
+        let call = call.into();
         let url = format!(
-            "{}/metrics/meetings/{}/participants/{}/qos",
+            "{}/metrics/{}/{}/participants/{}/qos",
             self.settings.api_base.trim_end_matches('/'),
-            encode_meeting_uuid(meeting_uuid),
+            call.kind.path(),
+            encode_meeting_uuid(call.uuid),
             encode_path_segment(user_id),
         );
         let body = self
@@ -207,20 +211,23 @@ impl ZoomClient {
             .map_err(|e| ZoomError::Transient(e.to_string()))
     }
 
-    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=live`:
-    /// `page_size` asked for (Zoom may cap it), from `page_token` (the
-    /// first page without). Each participant's samples after `after(user_id)`.
+    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=live`
+    /// (`/metrics/webinars/…` for a webinar): `page_size` asked for (Zoom
+    /// may cap it), from `page_token` (the first page without). Each
+    /// participant's samples after `after(user_id)`.
     pub async fn meeting_qos_page(
         &self,
-        meeting_uuid: &str,
+        call: impl Into<Call<'_>>,
         page_size: u32,
         page_token: Option<&str>,
         after: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Result<(MeetingQosPage, ParseReport), ZoomError> {
+        let call = call.into();
         let url = format!(
-            "{}/metrics/meetings/{}/participants/qos",
+            "{}/metrics/{}/{}/participants/qos",
             self.settings.api_base.trim_end_matches('/'),
-            encode_meeting_uuid(meeting_uuid),
+            call.kind.path(),
+            encode_meeting_uuid(call.uuid),
         );
         let page_size = page_size.max(1).to_string();
         let mut query = vec![("type", "live"), ("page_size", page_size.as_str())];
@@ -281,6 +288,23 @@ impl ZoomClient {
             }
             let body: Option<ZoomErrorBody> = self.error_body(answer).await;
             return Err(classify_refusal(status, body));
+        }
+    }
+}
+
+/// A live call the QoS endpoints are asked about: a meeting or a webinar
+/// instance (its UUID). A bare UUID names a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call<'a> {
+    pub kind: CallKind,
+    pub uuid: &'a str,
+}
+
+impl<'a> From<&'a str> for Call<'a> {
+    fn from(uuid: &'a str) -> Self {
+        Call {
+            kind: CallKind::Meeting,
+            uuid,
         }
     }
 }

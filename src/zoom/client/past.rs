@@ -1,8 +1,11 @@
-//! The backtest's calls: the Dashboard's past meetings and their QoS.
+//! The backtest's calls: the Dashboard's past meetings (or webinars) and
+//! their QoS.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{QosEndpoint, ZoomClient, ZoomError};
+use qoswatch_core::alert::CallKind;
+
+use super::{Call, QosEndpoint, ZoomClient, ZoomError};
 use crate::zoom::encode_meeting_uuid;
 
 /// A meeting as the Dashboard's meetings list and details show it, reduced
@@ -16,6 +19,10 @@ pub struct PastMeeting {
     pub topic: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
+    /// A meeting or a webinar: which endpoints it was found at. Absent in
+    /// older recordings: a meeting.
+    #[serde(default, skip_serializing_if = "CallKind::is_meeting")]
+    pub kind: CallKind,
 }
 
 impl PastMeeting {
@@ -44,6 +51,7 @@ impl PastMeeting {
             topic: text("topic"),
             start_time: time("start_time"),
             end_time: time("end_time"),
+            kind: CallKind::Meeting,
         })
     }
 }
@@ -59,19 +67,22 @@ pub struct PastMeetingsPage {
 }
 
 impl ZoomClient {
-    /// One page of `GET /metrics/meetings?type=past&from=&to=`: meetings
-    /// that started between `from` and `to` (UTC days, at most a month
-    /// apart: the caller splits longer ranges).
+    /// One page of `GET /metrics/meetings?type=past&from=&to=` (or
+    /// `/metrics/webinars`, whose rows come under `webinars`): calls of
+    /// `kind` that started between `from` and `to` (UTC days, at most a
+    /// month apart: the caller splits longer ranges).
     pub async fn past_meetings_page(
         &self,
+        kind: CallKind,
         from: NaiveDate,
         to: NaiveDate,
         page_size: u32,
         page_token: Option<&str>,
     ) -> Result<PastMeetingsPage, ZoomError> {
         let url = format!(
-            "{}/metrics/meetings",
-            self.settings.api_base.trim_end_matches('/')
+            "{}/metrics/{}",
+            self.settings.api_base.trim_end_matches('/'),
+            kind.path(),
         );
         let (from, to) = (from.to_string(), to.to_string());
         let page_size = page_size.max(1).to_string();
@@ -90,11 +101,15 @@ impl ZoomClient {
         let answer: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| ZoomError::Transient("meetings list unreadable".to_owned()))?;
         let rows = answer
-            .get("meetings")
+            .get(kind.path())
             .and_then(serde_json::Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let meetings: Vec<PastMeeting> = rows.iter().filter_map(PastMeeting::from_json).collect();
+        let meetings: Vec<PastMeeting> = rows
+            .iter()
+            .filter_map(PastMeeting::from_json)
+            .map(|meeting| PastMeeting { kind, ..meeting })
+            .collect();
         Ok(PastMeetingsPage {
             unreadable_rows: rows.len() - meetings.len(),
             meetings,
@@ -109,37 +124,44 @@ impl ZoomClient {
         })
     }
 
-    /// `GET /metrics/meetings/{meetingId}?type=past`: a meeting that ended,
-    /// by UUID or by number (Zoom answers for its latest instance).
-    pub async fn past_meeting(&self, meeting_id: &str) -> Result<PastMeeting, ZoomError> {
+    /// `GET /metrics/meetings/{meetingId}?type=past` (`/metrics/webinars/…`
+    /// for a webinar): a call that ended, by UUID or by number (Zoom
+    /// answers for its latest instance).
+    pub async fn past_meeting(&self, call: Call<'_>) -> Result<PastMeeting, ZoomError> {
         let url = format!(
-            "{}/metrics/meetings/{}",
+            "{}/metrics/{}/{}",
             self.settings.api_base.trim_end_matches('/'),
-            encode_meeting_uuid(meeting_id),
+            call.kind.path(),
+            encode_meeting_uuid(call.uuid),
         );
         let body = self
             .qos_request(QosEndpoint::Meetings, &url, &[("type", "past")])
             .await?;
         let answer: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| ZoomError::Transient("meeting details unreadable".to_owned()))?;
-        PastMeeting::from_json(&answer)
-            .ok_or_else(|| ZoomError::Transient("meeting details without a UUID".to_owned()))
+        let meeting = PastMeeting::from_json(&answer)
+            .ok_or_else(|| ZoomError::Transient("meeting details without a UUID".to_owned()))?;
+        Ok(PastMeeting {
+            kind: call.kind,
+            ..meeting
+        })
     }
 
-    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=past`,
-    /// as Zoom sent it (under `zoom.max_answer_bytes`): the caller keeps
-    /// what it needs of each participant and parses it with the live
-    /// endpoints' parser.
+    /// One page of `GET /metrics/meetings/{uuid}/participants/qos?type=past`
+    /// (`/metrics/webinars/…` for a webinar), as Zoom sent it (under
+    /// `zoom.max_answer_bytes`): the caller keeps what it needs of each
+    /// participant and parses it with the live endpoints' parser.
     pub async fn past_qos_page(
         &self,
-        meeting_uuid: &str,
+        call: Call<'_>,
         page_size: u32,
         page_token: Option<&str>,
     ) -> Result<Vec<u8>, ZoomError> {
         let url = format!(
-            "{}/metrics/meetings/{}/participants/qos",
+            "{}/metrics/{}/{}/participants/qos",
             self.settings.api_base.trim_end_matches('/'),
-            encode_meeting_uuid(meeting_uuid),
+            call.kind.path(),
+            encode_meeting_uuid(call.uuid),
         );
         let page_size = page_size.max(1).to_string();
         let mut query = vec![("type", "past"), ("page_size", page_size.as_str())];

@@ -6,6 +6,8 @@
 
 mod bad_input;
 mod harness;
+mod shipped;
+mod webinars;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -5,6 +5,8 @@
 
 mod leases;
 mod rebalance;
+mod self_monitoring;
+mod silence_ids;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

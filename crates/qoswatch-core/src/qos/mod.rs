@@ -14,11 +14,13 @@
 //!   metric ids, as rule files name them);
 //! - `sample.rs`: what one sample holds ([`QosSample`] and friends);
 //! - `parse.rs`: Zoom's answers into samples ([`parse_participant_qos`]);
+//! - `qss.rs`: Zoom's QSS push events' entries into the same samples;
 //! - `tail.rs`: reading an answer from its end, so that a poll costs what
 //!   is new in it, not the whole series Zoom repeats.
 
 mod newest;
 mod parse;
+mod qss;
 mod sample;
 #[cfg(test)]
 mod skip_tests;
@@ -33,6 +35,7 @@ pub use parse::{
     parse_meeting_qos_page, parse_participant_qos, parse_participant_qos_newest,
     parse_participant_qos_since, parse_resolution, parse_value, participant_from_json,
 };
+pub use qss::{QssEntry, QssReport, samples_from_qss};
 pub use sample::{CpuUsage, ParticipantDetails, ParticipantQos, QosSample, StreamQos, WifiRssi};
 
 /// The unit family of a metric. A rule threshold must carry a unit of the

@@ -366,7 +366,11 @@ fn details_from(
     }
 }
 
-fn sample_from_json(index: usize, entry: &Json, report: &mut ParseReport) -> Option<QosSample> {
+pub(super) fn sample_from_json(
+    index: usize,
+    entry: &Json,
+    report: &mut ParseReport,
+) -> Option<QosSample> {
     let raw_time = entry.get("date_time").and_then(Json::as_str);
     let at = match raw_time.map(DateTime::parse_from_rfc3339) {
         Some(Ok(t)) => t.with_timezone(&Utc),

@@ -87,16 +87,19 @@ pub enum ScopeField {
     Device,
     Location,
     NetworkType,
+    /// `meeting` or `webinar` ([`CallKind`](crate::alert::CallKind)).
+    Kind,
 }
 
 impl ScopeField {
-    pub const ALL: [(ScopeField, &'static str); 6] = [
+    pub const ALL: [(ScopeField, &'static str); 7] = [
         (ScopeField::MeetingTopic, "meeting_topic"),
         (ScopeField::MeetingId, "meeting_id"),
         (ScopeField::Participant, "participant"),
         (ScopeField::Device, "device"),
         (ScopeField::Location, "location"),
         (ScopeField::NetworkType, "network_type"),
+        (ScopeField::Kind, "kind"),
     ];
 }
 
@@ -122,6 +125,7 @@ impl Matcher {
             ScopeField::Device => matches(&participant.device),
             ScopeField::Location => matches(&participant.location),
             ScopeField::NetworkType => matches(&participant.network_type),
+            ScopeField::Kind => self.regex.is_match(subject.meeting.kind.as_str()),
         }
     }
 }
@@ -339,6 +343,7 @@ mod tests {
                 uuid: uuid.into(),
                 id: id.map(Into::into),
                 topic: None,
+                ..MeetingInfo::default()
             },
             ..Subject::default()
         };
@@ -352,6 +357,34 @@ mod tests {
             "the UUID alone is enough"
         );
         assert!(by_uuid.scope.leaves_out(&neither));
+    }
+
+    #[test]
+    fn a_kind_scope_tells_webinars_from_meetings() {
+        use crate::alert::CallKind;
+        let webinars = rule("    above: 150ms\n    scope: { kind: webinar }\n");
+        let not_webinars = rule("    above: 150ms\n    exclude: { kind: Webinar }\n");
+        let of_kind = |kind: CallKind| Subject {
+            meeting: MeetingInfo {
+                uuid: "u==".into(),
+                kind,
+                ..MeetingInfo::default()
+            },
+            ..Subject::default()
+        };
+        let (meeting, webinar) = (of_kind(CallKind::Meeting), of_kind(CallKind::Webinar));
+        assert!(!webinars.scope.leaves_out(&webinar));
+        assert!(webinars.scope.leaves_out(&meeting));
+        assert!(not_webinars.scope.leaves_out(&webinar), "case-insensitive");
+        assert!(!not_webinars.scope.leaves_out(&meeting));
+        let typo = "rules:\n  - name: r\n    metric: audio_input.latency\n    above: 1ms\n    scope: { kind: webinars }\n";
+        let error = RuleSet::from_str("t.yaml", typo)
+            .expect_err("an unknown kind is an error")
+            .to_string();
+        assert!(
+            error.contains("`scope.kind` is `meeting` or `webinar`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn subject() -> Subject {
             uuid: "m1==".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
+            kind: Default::default(),
         },
         participant: ParticipantInfo {
             user_id: "16778240".into(),

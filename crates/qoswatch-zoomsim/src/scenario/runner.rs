@@ -25,6 +25,8 @@ pub(super) struct Runner<'a> {
     sim: &'a SimHandle,
     webhooks: Option<&'a WebhookSender>,
     meetings: HashMap<String, RunningMeeting>,
+    /// The newest minute (`date_time`) pushed per (meeting, participant).
+    qss_sent: HashMap<(String, String), String>,
     pub(super) report: ScenarioReport,
 }
 
@@ -34,6 +36,7 @@ impl<'a> Runner<'a> {
             sim,
             webhooks,
             meetings: HashMap::new(),
+            qss_sent: HashMap::new(),
             report: ScenarioReport::default(),
         }
     }
@@ -59,6 +62,44 @@ impl<'a> Runner<'a> {
             } => self.meeting_alert(meeting_uuid, issues).await?,
         }
         Ok(())
+    }
+
+    /// Zoom's QSS: a `*.participant_qos` for every participant present
+    /// whose newest sample was not pushed yet.
+    pub(super) async fn push_qss(&mut self) {
+        let Some(sender) = self.webhooks else {
+            return;
+        };
+        let mut due = Vec::new();
+        for meeting in self.meetings.values() {
+            for participant in &meeting.present {
+                let newest = self
+                    .sim
+                    .qss_samples(&meeting.spec.uuid, &participant.user_id, 1);
+                let Some(minute) = newest
+                    .first()
+                    .and_then(|s| s["date_time"].as_str())
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                let key = (meeting.spec.uuid.clone(), participant.user_id.clone());
+                if self.qss_sent.get(&key) != Some(&minute) {
+                    due.push((
+                        meeting.spec.clone(),
+                        participant.clone(),
+                        newest,
+                        key,
+                        minute,
+                    ));
+                }
+            }
+        }
+        for (spec, participant, newest, key, minute) in due {
+            let answer = sender.participant_qos(&spec, &participant, &newest).await;
+            self.count("participant_qos", answer);
+            self.qss_sent.insert(key, minute);
+        }
     }
 
     fn meeting(&mut self, uuid: &str) -> anyhow::Result<&mut RunningMeeting> {

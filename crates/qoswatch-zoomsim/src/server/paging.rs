@@ -23,12 +23,12 @@ const MAX_PAGE_SIZE: usize = 10;
 pub(super) fn list_participants(
     shared: &Shared,
     state: &mut State,
-    kind: Kind,
+    (kind, webinar): (Kind, bool),
     raw_meeting_id: &str,
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, kind, raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, (kind, webinar), raw_meeting_id) else {
         return meeting_not_found();
     };
     let meeting_uuid = state.meetings[index].spec.uuid.clone();

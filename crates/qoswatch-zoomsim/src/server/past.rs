@@ -28,7 +28,7 @@ const MAX_PAGE_SIZE: usize = 300;
 pub(super) fn past_meetings(
     shared: &Shared,
     state: &mut State,
-    kind: Kind,
+    (kind, webinar): (Kind, bool),
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
@@ -41,7 +41,7 @@ pub(super) fn past_meetings(
         Err(invalid) => return invalid.answer(),
     };
     // Page tokens of this listing are scoped to its kind and range.
-    let scope = format!("meetings:{kind:?}:{from}:{to}");
+    let scope = format!("meetings:{kind:?}:{webinar}:{from}:{to}");
     state
         .page_tokens
         .retain(|_, cursor| cursor.expires_at > now);
@@ -52,7 +52,7 @@ pub(super) fn past_meetings(
     let listed: Vec<&Meeting> = state
         .meetings
         .iter()
-        .filter(|meeting| kind.admits(meeting))
+        .filter(|meeting| kind.admits(meeting) && meeting.spec.webinar == webinar)
         .filter(|meeting| {
             let day = shared.sim_utc(meeting.started_at).date_naive();
             from <= day && day <= to
@@ -84,7 +84,8 @@ pub(super) fn past_meetings(
             "page_size": page_size,
             "total_records": total_records,
             "next_page_token": next_page_token,
-            "meetings": rows,
+            // `GET /metrics/webinars` lists under `webinars`.
+            (if webinar { "webinars" } else { "meetings" }): rows,
         })
         .to_string(),
     )
@@ -95,10 +96,10 @@ pub(super) fn past_meetings(
 pub(super) fn meeting_details(
     shared: &Shared,
     state: &State,
-    kind: Kind,
+    asked: (Kind, bool),
     raw_meeting_id: &str,
 ) -> Response {
-    match resolve_meeting(state, kind, raw_meeting_id) {
+    match resolve_meeting(state, asked, raw_meeting_id) {
         Some(index) => {
             json_body(meeting_row(shared, &state.meetings[index], Instant::now()).to_string())
         }

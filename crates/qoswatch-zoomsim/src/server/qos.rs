@@ -45,6 +45,7 @@ impl Kind {
 pub(super) async fn qos(
     shared: &Shared,
     endpoint: &Endpoint,
+    webinar: bool,
     raw_query: Option<&str>,
     bearer_token: Option<&str>,
 ) -> Response {
@@ -89,17 +90,22 @@ pub(super) async fn qos(
         } => single_participant(
             shared,
             &mut state,
-            kind,
+            (kind, webinar),
             raw_meeting_id,
             participant_id,
             now,
         ),
-        Endpoint::ListQos { raw_meeting_id } => {
-            list_participants(shared, &mut state, kind, raw_meeting_id, &pairs, now)
-        }
-        Endpoint::Meetings => past_meetings(shared, &mut state, kind, &pairs, now),
+        Endpoint::ListQos { raw_meeting_id } => list_participants(
+            shared,
+            &mut state,
+            (kind, webinar),
+            raw_meeting_id,
+            &pairs,
+            now,
+        ),
+        Endpoint::Meetings => past_meetings(shared, &mut state, (kind, webinar), &pairs, now),
         Endpoint::Meeting { raw_meeting_id } => {
-            meeting_details(shared, &state, kind, raw_meeting_id)
+            meeting_details(shared, &state, (kind, webinar), raw_meeting_id)
         }
         Endpoint::Token | Endpoint::Other => zoom_error(StatusCode::NOT_FOUND, 404, "Not Found"),
     };
@@ -121,12 +127,21 @@ fn token_valid(state: &State, bearer_token: Option<&str>, now: Instant) -> bool 
 /// known UUID (what Zoom requires for UUIDs that start with `/` or contain
 /// `//`; accepted for the others too). A UUID that needs double encoding
 /// but came encoded once finds nothing: Zoom answers that with code 3001.
-pub(super) fn resolve_meeting(state: &State, kind: Kind, raw_meeting_id: &str) -> Option<usize> {
+///
+/// `webinar` says which endpoints were asked (`/metrics/webinars/…`): each
+/// knows its own calls only, and a webinar asked for at the meetings'
+/// endpoints is not found, as on Zoom.
+pub(super) fn resolve_meeting(
+    state: &State,
+    (kind, webinar): (Kind, bool),
+    raw_meeting_id: &str,
+) -> Option<usize> {
+    let admits = |m: &Meeting| kind.admits(m) && m.spec.webinar == webinar;
     let live = |uuid: &str| {
         state
             .meetings
             .iter()
-            .position(|m| m.spec.uuid == uuid && kind.admits(m))
+            .position(|m| m.spec.uuid == uuid && admits(m))
     };
     let once = percent_decode_str(raw_meeting_id).decode_utf8().ok()?;
     if !uuid_is_double_encoded(&once)
@@ -138,7 +153,7 @@ pub(super) fn resolve_meeting(state: &State, kind: Kind, raw_meeting_id: &str) -
         return state
             .meetings
             .iter()
-            .rposition(|m| m.spec.id.to_string() == *once && kind.admits(m));
+            .rposition(|m| m.spec.id.to_string() == *once && admits(m));
     }
     // A correctly double-encoded UUID has no raw `/` after one decoding.
     if once.contains('/') {
@@ -154,12 +169,12 @@ pub(super) fn resolve_meeting(state: &State, kind: Kind, raw_meeting_id: &str) -
 fn single_participant(
     shared: &Shared,
     state: &mut State,
-    kind: Kind,
+    (kind, webinar): (Kind, bool),
     raw_meeting_id: &str,
     participant_id: &str,
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, kind, raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, (kind, webinar), raw_meeting_id) else {
         return meeting_not_found();
     };
     let State {
@@ -236,6 +251,40 @@ pub(super) fn participant_json(
         "version": "6.2.11.50000",
     });
     splice_array(&head, "user_qos", &samples)
+}
+
+/// The samples (Dashboard-shaped `user_qos[]` entries, serialized) that
+/// participant `user_id` of live call `meeting_uuid` has now, within the
+/// live window: what a QSS event reports from. `None` for a participant
+/// who is not in a live call.
+pub(crate) fn live_samples(
+    shared: &Shared,
+    meeting_uuid: &str,
+    user_id: &str,
+) -> Option<Vec<String>> {
+    let now = Instant::now();
+    let mut state = shared.lock();
+    let State {
+        meetings,
+        degradations,
+        degradations_version,
+        ..
+    } = &mut *state;
+    let meeting = meetings
+        .iter_mut()
+        .find(|m| m.spec.uuid == meeting_uuid && m.ended_at.is_none())?;
+    let participant = meeting
+        .participants
+        .iter_mut()
+        .find(|p| p.spec.user_id == user_id && p.left_at.is_none())?;
+    Some(samples_until(
+        shared,
+        degradations,
+        *degradations_version,
+        participant,
+        Some(shared.config.live_window),
+        now,
+    ))
 }
 
 /// The serialized samples a participant has up to now (or their leave),

@@ -24,10 +24,13 @@ pub(super) fn classify(method: &Method, raw_path: &str) -> Endpoint {
     if method != Method::GET {
         return Endpoint::Other;
     }
-    if raw_path == "/v2/metrics/meetings" {
+    if raw_path == "/v2/metrics/meetings" || raw_path == "/v2/metrics/webinars" {
         return Endpoint::Meetings;
     }
-    let Some(rest) = raw_path.strip_prefix("/v2/metrics/meetings/") else {
+    let Some(rest) = raw_path
+        .strip_prefix("/v2/metrics/meetings/")
+        .or_else(|| raw_path.strip_prefix("/v2/metrics/webinars/"))
+    else {
         return Endpoint::Other;
     };
     let segments: Vec<&str> = rest.split('/').collect();
@@ -46,6 +49,13 @@ pub(super) fn classify(method: &Method, raw_path: &str) -> Endpoint {
         },
         _ => Endpoint::Other,
     }
+}
+
+/// Whether a raw path is one of the webinars' Dashboard endpoints
+/// (`/v2/metrics/webinars…`): the same shapes as the meetings', for
+/// webinars only.
+pub(super) fn names_webinars(raw_path: &str) -> bool {
+    raw_path == "/v2/metrics/webinars" || raw_path.starts_with("/v2/metrics/webinars/")
 }
 
 /// Parses `a=1&b=two+words` (query strings and form bodies).
@@ -103,6 +113,19 @@ mod tests {
             ),
             Endpoint::Other
         );
+        assert_eq!(
+            classify(
+                &Method::GET,
+                "/v2/metrics/webinars/abc%3D%3D/participants/qos"
+            ),
+            Endpoint::ListQos {
+                raw_meeting_id: "abc%3D%3D".into()
+            }
+        );
+        assert!(names_webinars("/v2/metrics/webinars/abc/participants/qos"));
+        assert!(names_webinars("/v2/metrics/webinars"));
+        assert!(!names_webinars("/v2/metrics/webinarsx"));
+        assert!(!names_webinars("/v2/metrics/meetings/abc/participants/qos"));
         assert_eq!(classify(&Method::POST, "/oauth/token"), Endpoint::Token);
         assert_eq!(classify(&Method::GET, "/oauth/token"), Endpoint::Other);
     }

@@ -1,7 +1,8 @@
 //! The JSON of Zoom's webhook events, in the shapes of `tests/fixtures/`:
 //! `endpoint.url_validation`, `meeting.started`, `meeting.participant_joined`,
-//! `meeting.participant_left`, `meeting.ended` and `meeting.alert`. Pure:
-//! the caller gives the times and `event_ts`.
+//! `meeting.participant_left`, `meeting.ended` and `meeting.alert`, and
+//! the same as `webinar.*` for a webinar (Zoom's webinar events have the
+//! meeting events' shapes). Pure: the caller gives the times and `event_ts`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value as Json, json};
@@ -32,7 +33,8 @@ fn meeting_object(
     object.insert("uuid".into(), json!(meeting.uuid));
     object.insert("host_id".into(), json!(meeting.host_id));
     object.insert("topic".into(), json!(meeting.topic));
-    object.insert("type".into(), json!(2));
+    // Zoom's types: 2 a scheduled meeting, 5 a webinar.
+    object.insert("type".into(), json!(if meeting.webinar { 5 } else { 2 }));
     object.insert("start_time".into(), json!(iso(start_time)));
     object.insert("timezone".into(), json!("Europe/Berlin"));
     object.insert("duration".into(), json!(60));
@@ -61,7 +63,8 @@ pub fn meeting_started_event(
 ) -> Json {
     let mut object = meeting_object(meeting, start_time, json!(meeting.id));
     object.insert("duration".into(), json!(0));
-    event("meeting.started", account_id, object, event_ts)
+    let name = format!("{}.started", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 fn participant_object(participant: &ParticipantSpec) -> serde_json::Map<String, Json> {
@@ -94,7 +97,8 @@ pub fn participant_joined_event(
     let mut who = participant_object(participant);
     who.insert("join_time".into(), json!(iso(join_time)));
     object.insert("participant".into(), Json::Object(who));
-    event("meeting.participant_joined", account_id, object, event_ts)
+    let name = format!("{}.participant_joined", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.participant_left`; `id` is a string.
@@ -112,7 +116,8 @@ pub fn participant_left_event(
     who.insert("leave_time".into(), json!(iso(leave_time)));
     who.insert("leave_reason".into(), json!(leave_reason));
     object.insert("participant".into(), Json::Object(who));
-    event("meeting.participant_left", account_id, object, event_ts)
+    let name = format!("{}.participant_left", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.ended`; `id` is a string.
@@ -125,7 +130,8 @@ pub fn meeting_ended_event(
 ) -> Json {
     let mut object = meeting_object(meeting, start_time, json!(meeting.id.to_string()));
     object.insert("end_time".into(), json!(iso(end_time)));
-    event("meeting.ended", account_id, object, event_ts)
+    let name = format!("{}.ended", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 /// `meeting.alert`; `id` is a number; meeting-level `issues`, no participant.
@@ -140,7 +146,54 @@ pub fn meeting_alert_event(
     object.remove("start_time");
     object.insert("join_time".into(), json!(iso(start_time)));
     object.insert("issues".into(), json!(issues));
-    event("meeting.alert", account_id, object, event_ts)
+    let name = format!("{}.alert", meeting.family());
+    event(&name, account_id, object, event_ts)
+}
+
+/// `meeting.participant_qos` (`webinar.participant_qos` for a webinar), as
+/// Zoom's QSS webhooks reference shows it: `payload.object` has the call's
+/// `uuid` and `participant` with `user_id`, `participant_user_id`,
+/// `email` and `qos[]`, one `{date_time, type, details}` per stream and
+/// minute. `samples` are Dashboard-shaped `user_qos[]` entries (what the
+/// simulator serves); each of their blocks becomes an entry (unused
+/// streams, `""`, are left out), and each minute gets Zoom's
+/// `audio_quality` grade too.
+pub fn participant_qos_event(
+    account_id: &str,
+    meeting: &MeetingSpec,
+    participant: &ParticipantSpec,
+    samples: &[Json],
+    event_ts: i64,
+) -> Json {
+    let mut qos = Vec::new();
+    for sample in samples {
+        let Some(fields) = sample.as_object() else {
+            continue;
+        };
+        let date_time = fields.get("date_time").cloned().unwrap_or_default();
+        for (key, block) in fields {
+            if key == "date_time" || !block.is_object() {
+                continue;
+            }
+            qos.push(json!({"date_time": date_time, "type": key, "details": block}));
+        }
+        qos.push(json!({
+            "date_time": date_time,
+            "type": "audio_quality",
+            "details": {"quality": "good", "quality_score": "4.2"},
+        }));
+    }
+    let who = json!({
+        "user_id": participant.user_id,
+        "participant_user_id": participant.id,
+        "email": participant.email,
+        "qos": qos,
+    });
+    let mut object = serde_json::Map::new();
+    object.insert("uuid".into(), json!(meeting.uuid));
+    object.insert("participant".into(), who);
+    let name = format!("{}.participant_qos", meeting.family());
+    event(&name, account_id, object, event_ts)
 }
 
 #[cfg(test)]
@@ -236,6 +289,33 @@ mod tests {
             "url_validation.json",
             &[],
         );
+    }
+
+    #[test]
+    fn a_qss_event_has_the_shape_of_zooms_example() {
+        // The QSS webhooks reference's example: event, event_ts,
+        // payload.account_id, payload.object.uuid, participant.user_id,
+        // participant_user_id, email and qos[] of {date_time, type, details}.
+        let jill = ParticipantSpec::new("16778240", "Jill Chill");
+        let sample = json!({
+            "date_time": "2021-07-13T21:44:51Z",
+            "audio_input": {"bitrate": "63 kbps", "latency": "134 ms"},
+            "video_input": "",
+        });
+        let event = participant_qos_event("acc", &meeting(), &jill, &[sample], 1);
+        assert_eq!(event["event"], "meeting.participant_qos");
+        let object = &event["payload"]["object"];
+        assert_eq!(object["uuid"], "4444AAAiAAAAAiAiAiiAii==");
+        let who = &object["participant"];
+        assert_eq!(who["user_id"], "16778240");
+        let qos = who["qos"].as_array().expect("qos");
+        assert_eq!(qos.len(), 2, "an unused stream is left out: {qos:?}");
+        assert_eq!(qos[0]["type"], "audio_input");
+        assert_eq!(qos[0]["date_time"], "2021-07-13T21:44:51Z");
+        assert_eq!(qos[0]["details"]["latency"], "134 ms");
+        assert_eq!(qos[1]["type"], "audio_quality");
+        let webinar = participant_qos_event("acc", &meeting().as_webinar(), &jill, &[], 1);
+        assert_eq!(webinar["event"], "webinar.participant_qos");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `channels:`: console, Slack and e-mail notification channels, plus the
-//! built-in `console` channel when the file does not define one.
+//! `channels:`: console, Slack, e-mail, Teams, PagerDuty, signed-webhook
+//! and Alertmanager notification channels, plus the built-in `console`
+//! channel when the file does not define one.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,15 @@ use crate::rules::yaml::{Node, Value};
 use super::DEFAULT_CHANNEL;
 use super::fields::{Ctx, Fields, boolean, string, strings};
 
-const CHANNEL_TYPES: &[&str] = &["console", "slack", "email"];
+const CHANNEL_TYPES: &[&str] = &[
+    "console",
+    "slack",
+    "email",
+    "teams",
+    "pagerduty",
+    "webhook",
+    "alertmanager",
+];
 
 fn env_name(ctx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
     let name = string(ctx, node, what)?;
@@ -45,36 +54,86 @@ fn channel(ctx: &mut Ctx, name: &str, node: &Node) -> Option<ChannelSpec> {
         .get("show_email")
         .and_then(|n| boolean(ctx, n, "`show_email`"))
         .unwrap_or(false);
+    let need = |ctx: &mut Ctx, key: &str, holds: &str| -> Option<&Node> {
+        let found = fields.get(key);
+        if found.is_none() {
+            ctx.error(node.pos, format!("{what} needs `{key}`: {holds}"));
+        }
+        found
+    };
+    let env = |ctx: &mut Ctx, key: &str, holds: &str| -> Option<String> {
+        let holds = format!("the name of the environment variable holding {holds}");
+        let found = need(ctx, key, &holds)?;
+        env_name(ctx, found, &format!("`{key}`"))
+    };
     match kind {
         "console" => Some(ChannelSpec::Console { send_resolved }),
-        "slack" => {
-            let Some(env) = fields.get("webhook_url_env") else {
-                ctx.error(node.pos, format!("{what} needs `webhook_url_env`: the name of the environment variable holding the Slack webhook URL"));
-                return None;
-            };
-            let webhook_url_env = env_name(ctx, env, "`webhook_url_env`")?;
-            Some(ChannelSpec::Slack {
-                webhook_url_env,
+        "slack" => Some(ChannelSpec::Slack {
+            webhook_url_env: env(ctx, "webhook_url_env", "the Slack webhook URL")?,
+            show_email,
+            send_resolved,
+        }),
+        "teams" => Some(ChannelSpec::Teams {
+            webhook_url_env: env(ctx, "webhook_url_env", "the Teams Workflows webhook URL")?,
+            show_email,
+            send_resolved,
+        }),
+        "pagerduty" => Some(ChannelSpec::PagerDuty {
+            url: match fields.get("url") {
+                Some(url) => Some(http_url(ctx, url, "`url`")?),
+                None => None,
+            },
+            routing_key_env: env(ctx, "routing_key_env", "the integration's routing key")?,
+            show_email,
+            send_resolved,
+        }),
+        "webhook" => {
+            let url_env = env(ctx, "url_env", "the URL to post to");
+            let secret_env = env(ctx, "secret_env", "the signing secret (`whsec_…`)");
+            Some(ChannelSpec::Webhook {
+                url_env: url_env?,
+                secret_env: secret_env?,
                 show_email,
                 send_resolved,
             })
         }
+        "alertmanager" => {
+            let holds = "the Alertmanager's address, such as `http://alertmanager:9093`";
+            let url = need(ctx, "url", holds)?;
+            Some(ChannelSpec::Alertmanager {
+                url: http_url(ctx, url, "`url`")?,
+                send_resolved,
+            })
+        }
         _ => {
-            let Some(to) = fields.get("to") else {
-                ctx.error(
-                    node.pos,
-                    format!("{what} needs `to`: a list of recipient addresses"),
-                );
-                return None;
-            };
-            let to = recipients(ctx, to)?;
+            let to = need(ctx, "to", "a list of recipient addresses")?;
             Some(ChannelSpec::Email {
-                to,
+                to: recipients(ctx, to)?,
                 show_email,
                 send_resolved,
             })
         }
     }
+}
+
+/// A plain `http://` or `https://` address with a host (not a secret:
+/// secrets go through environment variables).
+fn http_url(ctx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
+    let url = string(ctx, node, what)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if host.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace))
+        || url.contains(char::is_whitespace)
+    {
+        ctx.error(
+            node.pos,
+            format!("{what} must be an http:// or https:// address with a host"),
+        );
+        return None;
+    }
+    Some(url)
 }
 
 /// The `type:` of a channel definition and the keys that type allows.
@@ -115,6 +174,32 @@ fn channel_type(
             &["type", "webhook_url_env", "show_email", "send_resolved"],
         )),
         "email" => Some(("email", &["type", "to", "show_email", "send_resolved"])),
+        "teams" => Some((
+            "teams",
+            &["type", "webhook_url_env", "show_email", "send_resolved"],
+        )),
+        "pagerduty" => Some((
+            "pagerduty",
+            &[
+                "type",
+                "routing_key_env",
+                "url",
+                "show_email",
+                "send_resolved",
+            ],
+        )),
+        "webhook" => Some((
+            "webhook",
+            &[
+                "type",
+                "url_env",
+                "secret_env",
+                "show_email",
+                "send_resolved",
+            ],
+        )),
+        // No `send_resolved`: an Alertmanager must hear of every end.
+        "alertmanager" => Some(("alertmanager", &["type", "url"])),
         other => {
             ctx.error(
                 type_node.pos,
@@ -186,4 +271,93 @@ pub(super) fn channels(ctx: &mut Ctx, node: Option<&Node>) -> BTreeMap<String, C
             },
         });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::alert::ChannelSpec;
+    use crate::rules::RuleSet;
+
+    const RULE: &str = "rules:\n  - { name: lat, metric: audio_input.latency, above: 300ms }\n";
+
+    fn spec(channel: &str) -> Result<ChannelSpec, String> {
+        let text = format!("channels:\n  it: {channel}\n{RULE}");
+        let rules = RuleSet::from_str("t.yaml", &text).map_err(|d| d.to_string())?;
+        Ok(rules
+            .channels()
+            .iter()
+            .find(|c| c.name == "it")
+            .expect("channel it")
+            .spec
+            .clone())
+    }
+
+    #[test]
+    fn the_new_kinds_parse_with_their_keys() {
+        assert_eq!(
+            spec("{ type: teams, webhook_url_env: TEAMS_URL }").unwrap(),
+            ChannelSpec::Teams {
+                webhook_url_env: "TEAMS_URL".into(),
+                show_email: false,
+                send_resolved: true
+            }
+        );
+        assert_eq!(
+            spec("{ type: pagerduty, routing_key_env: PD_KEY, url: 'https://events.eu.pagerduty.com/v2/enqueue', send_resolved: false }").unwrap(),
+            ChannelSpec::PagerDuty {
+                routing_key_env: "PD_KEY".into(),
+                url: Some("https://events.eu.pagerduty.com/v2/enqueue".into()),
+                show_email: false,
+                send_resolved: false
+            }
+        );
+        assert_eq!(
+            spec("{ type: webhook, url_env: HOOK_URL, secret_env: HOOK_SECRET, show_email: true }")
+                .unwrap(),
+            ChannelSpec::Webhook {
+                url_env: "HOOK_URL".into(),
+                secret_env: "HOOK_SECRET".into(),
+                show_email: true,
+                send_resolved: true
+            }
+        );
+        assert_eq!(
+            spec("{ type: alertmanager, url: 'http://alertmanager:9093' }").unwrap(),
+            ChannelSpec::Alertmanager {
+                url: "http://alertmanager:9093".into(),
+                send_resolved: true
+            }
+        );
+    }
+
+    #[test]
+    fn missing_or_literal_secrets_and_bad_urls_are_errors_that_do_not_echo_values() {
+        let error = spec("{ type: pagerduty }").unwrap_err();
+        assert!(error.contains("needs `routing_key_env`"), "{error}");
+        let error = spec("{ type: webhook, url_env: HOOK_URL }").unwrap_err();
+        assert!(error.contains("needs `secret_env`"), "{error}");
+        let error = spec("{ type: webhook, url_env: U, secret_env: whsec_c2VjcmV0 }").unwrap_err();
+        assert!(error.contains("must be the NAME"), "{error}");
+        assert!(!error.contains("c2VjcmV0"), "{error}");
+        let error = spec("{ type: alertmanager }").unwrap_err();
+        assert!(error.contains("needs `url`"), "{error}");
+        for url in [
+            "alertmanager:9093",
+            "http://",
+            "ftp://am:9093",
+            "'http://a m'",
+        ] {
+            let error = spec(&format!("{{ type: alertmanager, url: {url} }}")).unwrap_err();
+            assert!(error.contains("http:// or https://"), "{url}: {error}");
+        }
+        for key in ["show_email: true", "send_resolved: false"] {
+            let error = spec(&format!(
+                "{{ type: alertmanager, url: 'http://am', {key} }}"
+            ))
+            .unwrap_err();
+            assert!(error.contains(key.split(':').next().unwrap()), "{error}");
+        }
+        let error = spec("{ type: pagerdutty, routing_key_env: K }").unwrap_err();
+        assert!(error.contains("pagerduty"), "{error}");
+    }
 }

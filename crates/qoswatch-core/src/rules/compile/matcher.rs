@@ -54,6 +54,13 @@ fn matchers(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Matcher> {
         };
         let mut alternatives = Vec::new();
         for (pattern, pos) in &patterns {
+            if field == ScopeField::Kind && !is_call_kind(pattern) {
+                ctx.error(
+                    *pos,
+                    format!("`{what}.kind` is `meeting` or `webinar`, not `{pattern}`"),
+                );
+                continue;
+            }
             match pattern_regex(pattern) {
                 Ok(regex) => alternatives.push(regex),
                 Err(message) => ctx.error(*pos, message),
@@ -78,6 +85,12 @@ fn matchers(ctx: &mut Ctx, node: &Node, what: &str) -> Vec<Matcher> {
         }
     }
     out
+}
+
+/// The values of `kind:`: Zoom's two kinds of call, nothing else (a typo
+/// such as `webinars` would otherwise match nobody, silently).
+fn is_call_kind(pattern: &str) -> bool {
+    pattern.eq_ignore_ascii_case("meeting") || pattern.eq_ignore_ascii_case("webinar")
 }
 
 /// `scope:` and `exclude:` of a rule.

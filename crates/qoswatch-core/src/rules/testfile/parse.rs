@@ -12,7 +12,7 @@ use crate::rules::diag::Pos;
 use crate::rules::yaml::{Node, Value};
 
 const TEST_KEYS: &[&str] = &["name", "interval", "meeting", "participants", "expect"];
-const MEETING_KEYS: &[&str] = &["topic", "id", "uuid"];
+const MEETING_KEYS: &[&str] = &["topic", "id", "uuid", "kind"];
 const PARTICIPANT_KEYS: &[&str] = &[
     "name",
     "email",
@@ -241,6 +241,15 @@ pub(super) fn case(
         meeting.id = optional_text(ctx, &m, "id");
         if let Some(uuid) = optional_text(ctx, &m, "uuid") {
             meeting.uuid = uuid;
+        }
+        match optional_text(ctx, &m, "kind").as_deref() {
+            None | Some("meeting") => {}
+            Some("webinar") => meeting.kind = crate::alert::CallKind::Webinar,
+            Some(_) => {
+                if let Some(n) = m.get("kind") {
+                    ctx.error(n.pos, "`meeting.kind` is `meeting` or `webinar`");
+                }
+            }
         }
     }
     let mut participants = Vec::new();
