@@ -97,36 +97,7 @@ impl WatchMetrics {
             "Watches ended, by reason",
             metrics.stopped.clone(),
         );
-        registry.register(
-            "qoswatch_samples",
-            "New QoS samples handed to the rules",
-            metrics.samples.clone(),
-        );
-        registry.register(
-            "qoswatch_samples_by_source",
-            "New QoS samples handed to the rules, by source (poll: the Dashboard poller; push: delivered by another source)",
-            metrics.samples_by_source.clone(),
-        );
-        registry.register(
-            "qoswatch_samples_repeated",
-            "QoS samples not evaluated because the watch already had one as new (same date_time), by source",
-            metrics.samples_repeated.clone(),
-        );
-        registry.register(
-            "qoswatch_samples_not_watched",
-            "QoS samples delivered for a participant not watched here (not evaluated), by source",
-            metrics.samples_not_watched.clone(),
-        );
-        registry.register(
-            "qoswatch_samples_dropped",
-            "QoS samples left out because one answer held more than are taken from it (the oldest)",
-            metrics.samples_dropped.clone(),
-        );
-        registry.register(
-            "qoswatch_qos_bad_values",
-            "QoS values that could not be parsed (treated as no data)",
-            metrics.bad_values.clone(),
-        );
+        metrics.register_samples(registry);
         registry.register(
             "qoswatch_polling_disabled",
             "1 while Zoom says the account cannot use the Dashboard API (code 200)",
@@ -149,6 +120,41 @@ impl WatchMetrics {
         );
         metrics.register_early_signals(registry);
         metrics
+    }
+
+    /// The samples' series: evaluated, by source, repeated, not watched,
+    /// dropped, unreadable values.
+    fn register_samples(&self, registry: &mut Registry) {
+        registry.register(
+            "qoswatch_samples",
+            "New QoS samples handed to the rules",
+            self.samples.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_by_source",
+            "New QoS samples handed to the rules, by source (poll: the Dashboard poller; push: delivered by another source)",
+            self.samples_by_source.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_repeated",
+            "QoS samples not evaluated because the watch already had one as new (same date_time), by source",
+            self.samples_repeated.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_not_watched",
+            "QoS samples delivered for a participant not watched here (not evaluated), by source",
+            self.samples_not_watched.clone(),
+        );
+        registry.register(
+            "qoswatch_samples_dropped",
+            "QoS samples left out because one answer held more than are taken from it (the oldest)",
+            self.samples_dropped.clone(),
+        );
+        registry.register(
+            "qoswatch_qos_bad_values",
+            "QoS values that could not be parsed (treated as no data)",
+            self.bad_values.clone(),
+        );
     }
 
     fn register_early_signals(&self, registry: &mut Registry) {
