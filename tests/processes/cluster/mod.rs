@@ -277,26 +277,23 @@ async fn thirty_participants_on_three_replicas_are_each_polled_by_one_within_the
         3,
         "every replica polls a share of the meetings"
     );
-    // Together within the account's rate: no 429, never more than 10 in any
-    // second at the simulator.
+    // Together within the account's rate, counted as Zoom counts it: the
+    // simulator answers 429 to an 11th request in one of its seconds, and
+    // answered none. (A sliding window over arrival times is stricter than
+    // Zoom and measured this machine's scheduling: under load, requests sent
+    // in two seconds arrive bunched into one.) On average, too: three
+    // replicas each using the whole rate would poll at 30 a second.
     let counts = cluster.sim.request_counts();
     assert_eq!(counts.rate_limited, 0, "{counts:?}");
     let mut times: Vec<Instant> = polls.values().flatten().map(|(at, _)| *at).collect();
     times.sort();
-    let most_in_a_second = times
-        .iter()
-        .enumerate()
-        .map(|(i, start)| {
-            times[i..]
-                .iter()
-                .take_while(|t| t.duration_since(*start) < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
+    let span = times[times.len() - 1]
+        .duration_since(times[0])
+        .as_secs_f64();
+    let mean_rate = (times.len() - 1) as f64 / span;
     assert!(
-        most_in_a_second <= 10,
-        "{most_in_a_second} requests in one second from three replicas sharing 10/s"
+        mean_rate <= 10.0,
+        "{mean_rate:.1} requests a second on average from three replicas sharing 10/s"
     );
     for (replica, name) in replicas.iter().zip(["r1-", "r2-", "r3-"]) {
         let (status, body) = replica.ready().await;
