@@ -36,6 +36,9 @@ struct QssIgnoredLabels {
     reason: &'static str,
 }
 
+/// Every `reason` label of `qoswatch_qss_ignored`.
+const QSS_IGNORED_REASONS: [&str; 3] = ["unknown_type", "unreadable_entry", "bad_value"];
+
 /// Every `reason` label of `qoswatch_webhooks_rejected`.
 pub(super) const REJECT_REASONS: [&str; 6] = [
     "signature",
@@ -74,6 +77,12 @@ impl WebhookMetrics {
         // Every reason scraped from the start, at 0: an alert on
         // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
         // first refusals too.
+        for reason in QSS_IGNORED_REASONS {
+            metrics
+                .qss_ignored
+                .get_or_create(&QssIgnoredLabels { reason })
+                .inc_by(0);
+        }
         for reason in REJECT_REASONS {
             metrics
                 .rejected
@@ -109,10 +118,11 @@ impl WebhookMetrics {
 
     /// Counts what a QSS event's entries held that was not read.
     pub(super) fn qss_report(&self, report: &qoswatch_core::qos::QssReport) {
+        let [unknown, unreadable, bad] = QSS_IGNORED_REASONS;
         for (reason, count) in [
-            ("unknown_type", report.unknown_types),
-            ("unreadable_entry", report.unreadable_entries),
-            ("bad_value", report.parse.bad_value_count),
+            (unknown, report.unknown_types),
+            (unreadable, report.unreadable_entries),
+            (bad, report.parse.bad_value_count),
         ] {
             if count > 0 {
                 self.qss_ignored

@@ -158,6 +158,18 @@ impl WatchMetrics {
     }
 
     fn register_early_signals(&self, registry: &mut Registry) {
+        // Scraped from the start, at 0 (dashboards and `increase()` see the
+        // first one too).
+        for signal in [
+            super::signals::Signal::MeetingAlert,
+            super::signals::Signal::Rejoin,
+        ] {
+            self.early_signals
+                .get_or_create(&SignalLabel {
+                    signal: signal.as_str(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "qoswatch_poll_early_signals",
             "Early signals that made watched participants urgent and polled at once (meeting_alert: Zoom's meeting.alert for a polled meeting; rejoin: a participant back shortly after leaving)",
@@ -202,6 +214,11 @@ impl WatchMetrics {
 
     /// The series of the QSS switch.
     fn register_qss(&self, registry: &mut Registry) {
+        for to in [Source::Push, Source::Poll] {
+            self.qss_switches
+                .get_or_create(&SwitchLabel { to: to.as_str() })
+                .inc_by(0);
+        }
         registry.register(
             "qoswatch_qss_switches",
             "Participants switched between QSS push and polling, by the source switched to (push: events arrive, not polled; poll: events stopped for qss.fallback_after)",
