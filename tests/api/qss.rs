@@ -176,6 +176,12 @@ async fn polling_takes_over_when_events_stop_and_stops_when_they_resume() {
         Some(1.0)
     );
     assert!(app.wait_for_polls(JILL, 2).await, "polled on");
+    // Switched once, not again at every poll that follows.
+    assert_eq!(
+        app.metric("qoswatch_qss_switches_total{to=\"poll\"}").await,
+        Some(1.0),
+        "one switch to polling while the events stay away"
+    );
 
     // Events resume: polling stops again (a poll already on its way may
     // still land).
