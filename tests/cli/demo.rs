@@ -4,19 +4,15 @@
 
 use std::time::Duration;
 
-use qoswatch::demo::{DemoArgs, SharedOutput, run};
+use qoswatch::demo::{DemoArgs, DemoSummary, SharedOutput, run};
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_demo_alerts_on_the_degraded_participants_only() {
-    let out = SharedOutput::default();
-    let args = DemoArgs {
-        sample_period: Duration::from_millis(400),
-        ..DemoArgs::default()
-    };
+/// Runs the demo with no environment, its story into `out`, to its own end
+/// (which must come within `within`).
+async fn run_to_end(args: DemoArgs, out: &SharedOutput, within: Duration) -> DemoSummary {
     let no_env = |_: &str| None;
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
+    tokio::time::timeout(
+        within,
         run(
             args,
             &no_env,
@@ -26,7 +22,17 @@ async fn a_short_demo_alerts_on_the_degraded_participants_only() {
     )
     .await
     .expect("the demo ends by itself")
-    .expect("the demo runs");
+    .expect("the demo runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_demo_alerts_on_the_degraded_participants_only() {
+    let out = SharedOutput::default();
+    let args = DemoArgs {
+        sample_period: Duration::from_millis(400),
+        ..DemoArgs::default()
+    };
+    let summary = run_to_end(args, &out, Duration::from_secs(60)).await;
     let text = out.text();
 
     assert_eq!(summary.participants.len(), 7, "{text}");
@@ -113,20 +119,8 @@ async fn demo_record_saves_the_meeting_for_backtest_and_never_overwrites() {
         record: Some(path.clone()),
         ..DemoArgs::default()
     };
-    let no_env = |_: &str| None;
     let out = SharedOutput::default();
-    tokio::time::timeout(
-        Duration::from_secs(90),
-        run(
-            args.clone(),
-            &no_env,
-            Box::new(out.clone()),
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("the demo ends by itself")
-    .expect("the demo runs and records");
+    run_to_end(args.clone(), &out, Duration::from_secs(90)).await;
     assert!(
         out.text().contains(&format!("--input {}", path.display())),
         "{}",
@@ -147,6 +141,7 @@ async fn demo_record_saves_the_meeting_for_backtest_and_never_overwrites() {
 
     // Again with the same file: refused before the demo starts.
     let before = std::fs::read(&path).expect("read");
+    let no_env = |_: &str| None;
     let again = run(
         args,
         &no_env,
@@ -167,19 +162,7 @@ async fn the_qss_demo_alerts_with_no_dashboard_request() {
         qss: true,
         ..DemoArgs::default()
     };
-    let no_env = |_: &str| None;
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        run(
-            args,
-            &no_env,
-            Box::new(out.clone()),
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("the demo ends by itself")
-    .expect("the demo runs");
+    let summary = run_to_end(args, &out, Duration::from_secs(60)).await;
     let text = out.text();
     assert_eq!(summary.webhook_failures, 0, "{text}");
     assert!(summary.samples > 50, "{text}");
