@@ -160,10 +160,7 @@ impl WatchMetrics {
     fn register_early_signals(&self, registry: &mut Registry) {
         // Scraped from the start, at 0 (dashboards and `increase()` see the
         // first one too).
-        for signal in [
-            super::signals::Signal::MeetingAlert,
-            super::signals::Signal::Rejoin,
-        ] {
+        for signal in super::signals::Signal::ALL {
             self.early_signals
                 .get_or_create(&SignalLabel {
                     signal: signal.as_str(),

@@ -38,6 +38,9 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Every signal (their series are created at 0 at start).
+    pub const ALL: [Signal; 2] = [Signal::MeetingAlert, Signal::Rejoin];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
