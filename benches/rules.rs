@@ -79,6 +79,7 @@ fn evaluate(c: &mut Criterion) {
     let samples = samples();
     let subject = Subject {
         meeting: MeetingInfo {
+            account: Default::default(),
             uuid: "bench==".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),

@@ -7,13 +7,14 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use futures_util::Stream;
+use serde::Deserialize;
 
 use super::views::{self, AlertQuery, SilenceView, status_view};
 use super::{AdminState, ApiError, silences};
@@ -39,6 +40,7 @@ pub(super) fn routes() -> Router<AdminState> {
             get(get_silence).delete(delete_silence),
         )
         .route("/api/v1/budget", get(get_budget))
+        .route("/api/v1/budgets", get(get_budgets))
 }
 
 async fn get_status(State(state): State<AdminState>) -> Response {
@@ -200,11 +202,37 @@ async fn delete_silence(
     Ok(Json(SilenceView::of(&silence, now)).into_response())
 }
 
-async fn get_budget(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let budget = state
-        .sources
-        .budget
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("no Zoom budget in this process".into()))?;
+/// `?account=NAME`: that account's budget; none: the first account's
+/// (the only one's in a single-account deployment).
+#[derive(Debug, Deserialize)]
+struct BudgetQuery {
+    account: Option<String>,
+}
+
+async fn get_budget(
+    State(state): State<AdminState>,
+    Query(query): Query<BudgetQuery>,
+) -> Result<Response, ApiError> {
+    let budgets = &state.sources.budgets;
+    let budget = match &query.account {
+        Some(name) => budgets
+            .iter()
+            .find(|b| b.budget.account().as_str() == name)
+            .ok_or_else(|| ApiError::NotFound("no such account".into()))?,
+        None => budgets
+            .first()
+            .ok_or_else(|| ApiError::NotFound("no Zoom budget in this process".into()))?,
+    };
     Ok(Json(crate::quota::view::budget_view(budget)).into_response())
+}
+
+/// Every account's budget and plan.
+async fn get_budgets(State(state): State<AdminState>) -> Response {
+    let views: Vec<_> = state
+        .sources
+        .budgets
+        .iter()
+        .map(crate::quota::view::budget_view)
+        .collect();
+    Json(views).into_response()
 }

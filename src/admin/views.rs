@@ -21,7 +21,8 @@ use qoswatch_core::silence::{Labels, Matcher, MatcherSpec, Silence};
 /// Where the views read what the board does not hold.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    pub budget: Option<BudgetSource>,
+    /// Each account's budget and plan, in the settings' order.
+    pub budgets: Vec<BudgetSource>,
     pub rules: Option<Arc<LiveRules>>,
     pub dispatch: Option<DispatchHandle>,
 }
@@ -164,7 +165,10 @@ pub struct StatusView {
     pub alerts: Vec<AlertView>,
     pub history: Vec<HistoryView>,
     pub silences: Vec<SilenceView>,
+    /// The first account's (the only one's, in a single-account deployment).
     pub budget: Option<BudgetView>,
+    /// Every account's.
+    pub budgets: Vec<BudgetView>,
     pub rules: Option<RulesView>,
     pub channels: Vec<ChannelHealth>,
 }
@@ -355,7 +359,8 @@ pub fn status_view(status: &Status, sources: &Sources) -> StatusView {
         alerts,
         history,
         silences,
-        budget: sources.budget.as_ref().map(budget_view),
+        budget: sources.budgets.first().map(budget_view),
+        budgets: sources.budgets.iter().map(budget_view).collect(),
         rules: sources.rules.as_deref().map(rules_view),
         channels: sources
             .dispatch

@@ -78,7 +78,7 @@ impl ZoomAlertRelay {
             CallKind::Webinar => "zoom.webinar_alert",
         };
         AlertEvent {
-            key: AlertKey::new(&rule, &meeting.uuid, None),
+            key: AlertKey::new(&rule, &info, None),
             status: AlertStatus::Firing,
             severity: self.settings.severity,
             previous_severity: None,

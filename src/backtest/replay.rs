@@ -158,6 +158,7 @@ fn replay_meeting(
     totals: &mut Replay,
 ) -> ReplayedMeeting {
     let meeting = MeetingInfo {
+        account: Default::default(),
         uuid: data.meeting.uuid.clone(),
         id: data.meeting.id.clone(),
         topic: data.meeting.topic.clone(),

@@ -172,13 +172,13 @@ impl Cluster {
         self: &Arc<Self>,
         monitor: Monitor,
         dispatch: Option<DispatchHandle>,
-        budget: Arc<Budget>,
+        budgets: Vec<Arc<Budget>>,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) {
         let cluster = self.clone();
         tracker.spawn(
-            async move { cluster.run(monitor, dispatch, budget, cancel).await }
+            async move { cluster.run(monitor, dispatch, budgets, cancel).await }
                 .instrument(tracing::info_span!("cluster")),
         );
     }
@@ -187,9 +187,15 @@ impl Cluster {
         &self,
         monitor: Monitor,
         dispatch: Option<DispatchHandle>,
-        budget: Arc<Budget>,
+        budgets: Vec<Arc<Budget>>,
         cancel: CancellationToken,
     ) {
+        // Every account's budget runs on the same quota clock.
+        let today = || {
+            budgets
+                .first()
+                .map_or_else(|| Utc::now().date_naive(), |b| b.today())
+        };
         // The first beat reads the recently ended participants too, so a
         // late `participant_joined` retry is refused here as well.
         let remember = chrono::Duration::from_std(REMEMBER_ENDED).unwrap_or_default();
@@ -207,7 +213,7 @@ impl Cluster {
             let started = Instant::now();
             let result = tokio::select! {
                 () = cancel.cancelled() => break,
-                result = self.leases.beat(ended_mark, budget.today()) => result,
+                result = self.leases.beat(ended_mark, today()) => result,
             };
             self.metrics
                 .heartbeat_seconds
@@ -223,7 +229,7 @@ impl Cluster {
                         health.last_ok = Instant::now();
                     }
                     let shed = std::mem::take(&mut beat.shed);
-                    self.apply(beat, &monitor, dispatch.as_ref(), &budget);
+                    self.apply(beat, &monitor, dispatch.as_ref(), &budgets);
                     if !shed.is_empty() {
                         self.metrics.rebalanced.inc_by(shed.len() as u64);
                         tracing::info!(
@@ -272,7 +278,7 @@ impl Cluster {
         beat: Beat,
         monitor: &Monitor,
         dispatch: Option<&DispatchHandle>,
-        budget: &Budget,
+        budgets: &[Arc<Budget>],
     ) {
         if beat.lapsed {
             tracing::warn!(
@@ -281,9 +287,9 @@ impl Cluster {
             );
         }
         let mut handed = 0;
-        for uuid in monitor.meeting_uuids() {
-            if !beat.held.contains(&uuid) {
-                handed += monitor.hand_over(&uuid);
+        for meeting in monitor.meetings() {
+            if !beat.held.contains(&meeting) {
+                handed += monitor.hand_over(&meeting);
             }
         }
         if handed > 0 {
@@ -326,17 +332,22 @@ impl Cluster {
                 ),
             }
         }
-        budget.share(
-            beat.live_replicas,
-            beat.others_used_today,
-            beat.paused_until,
-        );
-        // The day's plan follows the work this replica holds.
-        budget.follow_work(work_share(
-            beat.my_watches,
-            beat.all_watches,
-            beat.live_replicas,
-        ));
+        for budget in budgets {
+            let account = budget.account();
+            budget.share(
+                beat.live_replicas,
+                beat.others_used_today.get(account).copied().unwrap_or(0),
+                beat.paused_until.get(account).copied(),
+            );
+            // The day's plan follows the work this replica holds of the
+            // account's.
+            let count = |map: &std::collections::BTreeMap<_, u32>| map.get(account).copied();
+            budget.follow_work(work_share(
+                count(&beat.my_watches).unwrap_or(0),
+                count(&beat.all_watches).unwrap_or(0),
+                beat.live_replicas,
+            ));
+        }
         self.metrics.leases_held.set(beat.held.len() as i64);
         self.metrics.replicas.set(i64::from(beat.live_replicas));
     }

@@ -16,9 +16,11 @@ use serde::Deserialize;
 
 // Each part owns its settings type; this module composes them (and the
 // environment overlay, the secrets and the checks across parts).
+mod accounts;
 mod env;
 mod secrets;
 
+pub use accounts::{AccountEnv, AccountSettings, ZoomAccount};
 pub use env::{ENV_SETTINGS, EnvSetting, overlay_names, process_env};
 pub use secrets::*;
 
@@ -49,9 +51,15 @@ pub struct Settings {
     pub log: LogSettings,
     /// The durable store (SQLite in the data directory).
     pub store: crate::store::StoreSettings,
+    /// Several Zoom accounts (`config::accounts`); empty: one, from
+    /// `zoom:` and the `ZOOM_*` variables.
+    pub accounts: Vec<AccountSettings>,
     /// Secrets, filled from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
+    /// `accounts:` with their secrets, read with the environment.
+    #[serde(skip)]
+    resolved_accounts: Vec<ZoomAccount>,
 }
 
 /// A problem with the configuration, phrased for the operator.
@@ -68,6 +76,8 @@ pub enum ConfigError {
     Env { name: String, message: String },
     #[error("missing secret: set environment variable {name} (or {name}_FILE)")]
     MissingSecret { name: &'static str },
+    #[error("missing secret: set environment variable {name} (or {name}_FILE)")]
+    MissingSecretOf { name: String },
     #[error("invalid setting {name}: {message}")]
     Invalid { name: String, message: String },
 }
@@ -99,6 +109,7 @@ impl Settings {
         };
         settings.apply_env(env)?;
         settings.secrets = Secrets::from_env(env)?;
+        settings.resolved_accounts = accounts::resolve(&settings.accounts, &settings.zoom, env)?;
         Ok(settings)
     }
 
@@ -153,6 +164,16 @@ impl Settings {
     /// Checks what types cannot: ranges, URLs, required secrets.
     /// The shared database's URL, when several replicas share PostgreSQL:
     /// `QOSWATCH_DATABASE_URL` (or `_FILE`), else `store.url`.
+    /// The deployment's Zoom accounts: those of `accounts:`, or the single
+    /// one of `zoom:` and the `ZOOM_*` variables.
+    pub fn zoom_accounts(&self) -> Vec<ZoomAccount> {
+        if self.accounts.is_empty() {
+            vec![accounts::single(&self.zoom, &self.secrets)]
+        } else {
+            self.resolved_accounts.clone()
+        }
+    }
+
     pub fn database_url(&self) -> Option<SecretString> {
         self.secrets.database_url.clone().or_else(|| {
             self.store
@@ -166,6 +187,12 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_values()?;
+        if !self.accounts.is_empty() {
+            for account in &self.resolved_accounts {
+                account.check_secrets()?;
+            }
+            return Ok(());
+        }
         if self.secrets.webhook_secret_tokens.is_empty() {
             return Err(ConfigError::MissingSecret {
                 name: ENV_WEBHOOK_SECRET,
@@ -200,6 +227,7 @@ impl Settings {
     /// Every part checks its own settings; what spans parts is checked here.
     fn validate_values(&self) -> Result<(), ConfigError> {
         self.zoom.check()?;
+        accounts::check(&self.accounts, &self.zoom)?;
         self.polling.check()?;
         self.qss.check()?;
         self.webhook.check()?;

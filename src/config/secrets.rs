@@ -61,14 +61,7 @@ impl Secrets {
     /// empty here; [`Settings::validate`] names it.
     pub fn from_env(env: EnvLookup<'_>) -> Result<Secrets, ConfigError> {
         let tokens = secret_value(env, ENV_WEBHOOK_SECRET)?
-            .map(|raw| {
-                // Several tokens, comma-separated, while one is rotated out.
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(|t| SecretString::from(t.to_owned()))
-                    .collect()
-            })
+            .map(|raw| split_tokens(&raw))
             .unwrap_or_default();
         Ok(Secrets {
             webhook_secret_tokens: tokens,
@@ -81,6 +74,15 @@ impl Secrets {
             database_password: secret_value(env, ENV_DATABASE_PASSWORD)?.map(SecretString::from),
         })
     }
+}
+
+/// Several webhook secret tokens, comma-separated, while one is rotated out.
+pub fn split_tokens(raw: &str) -> Vec<SecretString> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| SecretString::from(t.to_owned()))
+        .collect()
 }
 
 /// `NAME` or the contents of the file named by `NAME_FILE`, trimmed.

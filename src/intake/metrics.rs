@@ -40,8 +40,9 @@ struct QssIgnoredLabels {
 const QSS_IGNORED_REASONS: [&str; 3] = ["unknown_type", "unreadable_entry", "bad_value"];
 
 /// Every `reason` label of `qoswatch_webhooks_rejected`.
-pub(super) const REJECT_REASONS: [&str; 6] = [
+pub(super) const REJECT_REASONS: [&str; 7] = [
     "signature",
+    "account",
     "invalid_field",
     "payload",
     "too_large",

@@ -8,11 +8,12 @@ mod metrics;
 mod qss;
 pub mod settings;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -22,16 +23,61 @@ use crate::listener::answer::{json_error, static_json};
 use crate::watch::{Monitor, StartOutcome, StopReason};
 use crate::zoom::event::{self, Event, EventError, Meeting, ParticipantEvent};
 use crate::zoom::signature::{Verified, Verifier, VerifyError};
+use qoswatch_core::alert::Account;
 
 /// Receives Zoom's meeting-level alerts (`meeting.alert`). Must not block.
 pub trait MeetingAlertSink: Send + Sync + std::fmt::Debug {
     fn meeting_alert(&self, meeting: &Meeting, issues: &[String]);
 }
 
+/// One account's webhooks: the secret they are signed with and the Zoom
+/// account id they carry.
+#[derive(Debug)]
+pub struct WebhookAccount {
+    pub account: Account,
+    /// Zoom's id of the account: a verified event whose `payload.account_id`
+    /// names another is refused (400).
+    pub zoom_account_id: Option<String>,
+    pub verifier: Verifier,
+}
+
+/// The accounts webhooks come for: `/webhooks/zoom/{account}`, and
+/// `/webhooks/zoom` when there is exactly one.
+#[derive(Debug)]
+pub struct WebhookAccounts {
+    accounts: HashMap<String, WebhookAccount>,
+    /// The one account `/webhooks/zoom` serves.
+    single: Option<String>,
+}
+
+impl WebhookAccounts {
+    pub fn new(accounts: Vec<WebhookAccount>) -> Self {
+        let single = match accounts.as_slice() {
+            [only] => Some(only.account.as_str().to_owned()),
+            _ => None,
+        };
+        Self {
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a.account.as_str().to_owned(), a))
+                .collect(),
+            single,
+        }
+    }
+
+    fn named(&self, name: &str) -> Option<&WebhookAccount> {
+        self.accounts.get(name)
+    }
+
+    fn single(&self) -> Option<&WebhookAccount> {
+        self.accounts.get(self.single.as_deref()?)
+    }
+}
+
 /// Everything the handlers need. Built by `startup`.
 #[derive(Debug, Clone)]
 pub struct IntakeState {
-    pub verifier: Arc<Verifier>,
+    pub accounts: Arc<WebhookAccounts>,
     pub monitor: Monitor,
     pub meeting_alerts: Option<Arc<dyn MeetingAlertSink>>,
     pub webhook_metrics: WebhookMetrics,
@@ -58,9 +104,25 @@ const ONCE: &str = "(one line per minute per problem at most; `rejected` counts 
 async fn guarded_webhook(
     state: IntakeState,
     max: usize,
+    account: Option<String>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let webhook_account = match &account {
+        Some(name) => state.accounts.named(name),
+        None => state.accounts.single(),
+    };
+    let Some(webhook_account) = webhook_account else {
+        // Refused before the body is read: nothing here knows its secret.
+        state.reject("account", "unknown_account", |rejected| {
+            tracing::warn!(
+                rejected,
+                "webhook for an account not configured here (or at /webhooks/zoom with several \
+                 accounts: each has /webhooks/zoom/{{account}}) {ONCE}"
+            );
+        });
+        return json_error(StatusCode::NOT_FOUND, "no such account");
+    };
     let announced = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -96,7 +158,7 @@ async fn guarded_webhook(
                 };
             }
         };
-        match zoom_webhook(&state, &parts.headers, &body).await {
+        match zoom_webhook(&state, webhook_account, &parts.headers, &body).await {
             Ok(response) => response,
             Err(refused) => refused.into_response(),
         }
@@ -112,7 +174,8 @@ async fn guarded_webhook(
     }
 }
 
-/// The public router: `POST /webhooks/zoom`. `max_body_bytes` bounds
+/// The public router: `POST /webhooks/zoom/{account}` for each account,
+/// and `POST /webhooks/zoom` for the only one. `max_body_bytes` bounds
 /// webhook bodies (413 beyond).
 pub fn router(state: IntakeState, max_body_bytes: usize) -> Router {
     Router::new()
@@ -120,7 +183,17 @@ pub fn router(state: IntakeState, max_body_bytes: usize) -> Router {
             "/webhooks/zoom",
             post(
                 move |State(state): State<IntakeState>, request: axum::extract::Request| {
-                    guarded_webhook(state, max_body_bytes, request)
+                    guarded_webhook(state, max_body_bytes, None, request)
+                },
+            ),
+        )
+        .route(
+            "/webhooks/zoom/{account}",
+            post(
+                move |State(state): State<IntakeState>,
+                      Path(account): Path<String>,
+                      request: axum::extract::Request| {
+                    guarded_webhook(state, max_body_bytes, Some(account), request)
                 },
             ),
         )
@@ -166,6 +239,10 @@ enum WebhookError {
     /// 400: signed by Zoom, but not an event qoswatch can read.
     #[error("{}", unreadable(.0))]
     Unreadable(#[source] EventError),
+    /// 400: signed with the account's secret, but the payload names
+    /// another Zoom account (or none).
+    #[error("the event is for another account")]
+    OtherAccount,
     /// 503: not acted on now; Zoom retries in about 5 minutes, by then at
     /// a new instance or with a free slot.
     #[error("try again later")]
@@ -187,7 +264,7 @@ impl WebhookError {
     fn status(&self) -> StatusCode {
         match self {
             WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Unreadable(_) | WebhookError::OtherAccount => StatusCode::BAD_REQUEST,
             WebhookError::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -200,6 +277,7 @@ impl WebhookError {
             WebhookError::Signature(_) => Some("signature"),
             WebhookError::Unreadable(EventError::Invalid { .. }) => Some("invalid_field"),
             WebhookError::Unreadable(_) => Some("payload"),
+            WebhookError::OtherAccount => Some("account"),
             WebhookError::RetryLater => None,
         }
     }
@@ -279,7 +357,7 @@ impl From<StartOutcome> for WebhookOutcome {
             StartOutcome::Started => WebhookOutcome::Handled,
             StartOutcome::AlreadyWatching => WebhookOutcome::Duplicate,
             StartOutcome::AlreadyEnded => WebhookOutcome::AlreadyEnded,
-            StartOutcome::PollingDisabled => WebhookOutcome::Dropped,
+            StartOutcome::PollingDisabled | StartOutcome::UnknownAccount => WebhookOutcome::Dropped,
             StartOutcome::AtCapacity
             | StartOutcome::ShuttingDown
             | StartOutcome::StoreUnavailable => WebhookOutcome::RetryLater,
@@ -291,13 +369,14 @@ impl From<StartOutcome> for WebhookOutcome {
 /// an [`Event`]. A refused webhook is counted here, and logged at most
 /// once a minute per kind of problem.
 fn read_webhook<'a>(
-    state: &'a IntakeState,
+    state: &IntakeState,
+    account: &'a WebhookAccount,
     headers: &HeaderMap,
     body: &'a [u8],
     tracking: TrackingId<'_>,
 ) -> Result<(Verified<'a>, Event), WebhookError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let verified = match state.verifier.verify(
+    let verified = match account.verifier.verify(
         header("x-zm-signature"),
         header("x-zm-request-timestamp"),
         body,
@@ -311,8 +390,11 @@ fn read_webhook<'a>(
             return Err(WebhookError::Signature(reason));
         }
     };
-    match event::parse(verified.body()) {
-        Ok(event) => Ok((verified, event)),
+    match event::parse_in(verified.body(), &account.account) {
+        Ok(parsed) => {
+            check_account(state, account, &parsed, tracking)?;
+            Ok((verified, parsed.event))
+        }
         Err(reason) => {
             let refused = WebhookError::Unreadable(reason);
             if let Some(reason) = refused.rejected_reason() {
@@ -330,15 +412,51 @@ fn read_webhook<'a>(
     }
 }
 
-/// `POST /webhooks/zoom`: verify, parse, hand over, answer; then count the
-/// outcome under the event's name.
+/// A verified event must name the account whose secret signed it: a
+/// customer's app cannot act on another's meetings, even with a secret
+/// that leaked from one to the other. The URL validation carries no
+/// account id.
+fn check_account(
+    state: &IntakeState,
+    account: &WebhookAccount,
+    parsed: &event::Parsed,
+    tracking: TrackingId<'_>,
+) -> Result<(), WebhookError> {
+    let named = parsed.account_id.as_deref().map(str::trim);
+    let matches = match (&account.zoom_account_id, named) {
+        (_, None) => matches!(
+            parsed.event,
+            Event::UrlValidation { .. } | Event::Other { .. }
+        ),
+        (Some(expected), Some(named)) => expected == named,
+        // No id configured (a single account without ZOOM_ACCOUNT_ID in a
+        // test or the demo): nothing to compare.
+        (None, Some(_)) => true,
+    };
+    if matches {
+        return Ok(());
+    }
+    state.reject("account", "other_account", |rejected| {
+        tracing::warn!(
+            account = %account.account,
+            rejected,
+            tracking_id = %tracking,
+            "verified webhook names another Zoom account (payload.account_id) or none: refused {ONCE}"
+        );
+    });
+    Err(WebhookError::OtherAccount)
+}
+
+/// `POST /webhooks/zoom[/{account}]`: verify, parse, hand over, answer;
+/// then count the outcome under the event's name.
 async fn zoom_webhook(
     state: &IntakeState,
+    account: &WebhookAccount,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, WebhookError> {
     let tracking = TrackingId::of(headers);
-    let (verified, event) = read_webhook(state, headers, body, tracking)?;
+    let (verified, event) = read_webhook(state, account, headers, body, tracking)?;
     let name = event.metric_label();
     let outcome = match event {
         Event::UrlValidation { plain_token } => {
@@ -365,7 +483,7 @@ async fn zoom_webhook(
         Event::MeetingEnded(meeting) => {
             let stopped = state
                 .monitor
-                .stop_meeting(&meeting.uuid, StopReason::MeetingEnded)
+                .stop_meeting(&meeting.info().key(), StopReason::MeetingEnded)
                 .await;
             tracing::info!(meeting = %meeting.uuid, watchers = stopped, "meeting ended");
             WebhookOutcome::Handled
@@ -373,7 +491,7 @@ async fn zoom_webhook(
         Event::MeetingAlert { meeting, issues } => {
             // An early signal for the watches (issue 24), whether or not
             // the alert is relayed to people.
-            let polled_here = state.monitor.meeting_alert(&meeting.uuid);
+            let polled_here = state.monitor.meeting_alert(&meeting.info().key());
             match &state.meeting_alerts {
                 Some(sink) => {
                     sink.meeting_alert(&meeting, &issues);
@@ -422,6 +540,7 @@ async fn participant_joined(
             tracking_id = %tracking,
             "late participant_joined for a participant who already left: ignored"
         ),
+        StartOutcome::UnknownAccount => {}
         StartOutcome::PollingDisabled => tracing::warn!(
             %meeting,
             %participant,
@@ -449,8 +568,8 @@ fn accepted() -> Response {
 mod tests {
     use super::*;
 
-    /// The size of the future an async function of three arguments returns.
-    fn future_size<A, B, C, F: Future>(_: impl Fn(A, B, C) -> F) -> usize {
+    /// The size of the future an async function of four arguments returns.
+    fn future_size<A, B, C, D, F: Future>(_: impl Fn(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 

@@ -172,7 +172,7 @@ mod tests {
     fn event(status: AlertStatus, channels: &[&str], send_resolved: bool) -> AlertEvent {
         let at = chrono::DateTime::UNIX_EPOCH;
         AlertEvent {
-            key: AlertKey::new("r", "m", Some("1")),
+            key: AlertKey::in_account(&Default::default(), "r", "m", Some("1")),
             status,
             severity: Severity::Warning,
             previous_severity: None,

@@ -215,11 +215,11 @@ mod tests {
         let mut event =
             crate::test_support::example_event("1", qoswatch_core::alert::AlertStatus::Firing);
         assert_eq!(dedup_key(&event), format!("qoswatch/{}", event.key));
-        event.key = AlertKey::new(&"r".repeat(300), "m==", Some("1"));
+        event.key = AlertKey::in_account(&Default::default(), &"r".repeat(300), "m==", Some("1"));
         let long = dedup_key(&event);
         assert!(long.len() <= MAX_DEDUP_KEY, "{long}");
         assert_eq!(long, dedup_key(&event.clone()));
-        event.key = AlertKey::new(&"r".repeat(300), "m==", Some("2"));
+        event.key = AlertKey::in_account(&Default::default(), &"r".repeat(300), "m==", Some("2"));
         assert_ne!(long, dedup_key(&event));
     }
 

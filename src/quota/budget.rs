@@ -12,13 +12,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use qoswatch_core::alert::Account;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::store::{BudgetUse, Store, Write};
+pub use metrics::BudgetFamilies;
+use metrics::BudgetMetrics;
 
 /// The clock of the daily quota: the wall clock, or one running faster from
 /// a given time (the accelerated day of the quota benchmark, where one
@@ -80,6 +81,8 @@ pub struct QuotaView {
 /// The shared limiter. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Budget {
+    /// Whose quota this is.
+    account: Account,
     interval: Duration,
     /// Requests a second qoswatch may send (the account's limit times
     /// `zoom.rate_share`), for the share of each of several replicas.
@@ -122,13 +125,6 @@ struct State {
     freed: BinaryHeap<Reverse<Instant>>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct BudgetMetrics {
-    requests: Counter,
-    rate_limited: Counter,
-    paused: Gauge,
-}
-
 /// Why `acquire` did not hand out a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
@@ -138,24 +134,27 @@ pub enum BudgetError {
 }
 
 impl Budget {
+    /// The single account's budget, its metrics registered in `registry`.
     pub fn new(requests_per_second: u32, daily_limit: u32, registry: &mut Registry) -> Self {
-        let metrics = BudgetMetrics::default();
-        registry.register(
-            "qoswatch_zoom_requests",
-            "Requests sent to Zoom's QoS endpoints",
-            metrics.requests.clone(),
-        );
-        registry.register(
-            "qoswatch_zoom_rate_limited",
-            "429 answers from Zoom",
-            metrics.rate_limited.clone(),
-        );
-        registry.register(
-            "qoswatch_zoom_paused",
-            "1 while every watcher waits out a Zoom rate limit",
-            metrics.paused.clone(),
-        );
+        let families = BudgetFamilies::register(registry);
+        Self::of_account(
+            Account::default(),
+            requests_per_second,
+            daily_limit,
+            &families,
+        )
+    }
+
+    /// `account`'s budget, its series in `families`.
+    pub fn of_account(
+        account: Account,
+        requests_per_second: u32,
+        daily_limit: u32,
+        families: &BudgetFamilies,
+    ) -> Self {
+        let metrics = families.of(&account);
         Self {
+            account,
             // A 2.5 % margin: at exactly 1 s / rate, network jitter put
             // rate + 1 requests into one second at the simulator.
             interval: (Duration::from_secs(1) + Duration::from_millis(25))
@@ -180,6 +179,11 @@ impl Budget {
             metrics,
             store: None,
         }
+    }
+
+    /// Whose quota this is.
+    pub fn account(&self) -> &Account {
+        &self.account
     }
 
     /// The same budget on another quota clock (the accelerated day of the
@@ -320,6 +324,7 @@ impl Budget {
         Some((
             store,
             Write::Budget(BudgetUse {
+                account: self.account.clone(),
                 day: state.day,
                 used: state.used_today,
                 paused_until,
@@ -576,6 +581,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     )
 }
 
+mod metrics;
 mod share;
 pub use share::work_share;
 use share::{even_part, share_of};

@@ -24,6 +24,21 @@ use serde::Deserialize;
 pub use budget::{Budget, BudgetError, QuotaClock, QuotaView};
 pub use planner::{PlanStatus, Planner};
 
+/// The `account` label of the quota's metrics: one of the configured
+/// accounts' names (a bounded set).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct AccountLabel {
+    pub account: String,
+}
+
+impl AccountLabel {
+    pub fn of(account: &qoswatch_core::alert::Account) -> Self {
+        Self {
+            account: account.as_str().to_owned(),
+        }
+    }
+}
+
 /// How watches are polled: see `crate::watch::PollingSettings::mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

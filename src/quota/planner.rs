@@ -22,8 +22,9 @@ use chrono::{DateTime, Utc};
 
 use super::forecast::{self, DemandHistory};
 use super::plan::{self, Floors, Limits, MeetingDemand, Plan};
-use super::{PlanSettings, PollingMode};
+use super::{AccountLabel, PlanSettings, PollingMode};
 use crate::quota::budget::{Budget, QuotaView};
+use qoswatch_core::alert::Account;
 
 /// How often the plan is made again.
 const REPLAN_EVERY: Duration = Duration::from_secs(2);
@@ -112,99 +113,156 @@ pub struct Planner {
     metrics: PlanMetrics,
 }
 
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
+    account: String,
     class: &'static str,
 }
 
+/// One account's series of the plan's metrics.
 #[derive(Debug, Clone)]
 struct PlanMetrics {
+    account: String,
     used_today: Gauge,
     allowance: Gauge,
     forecast: Gauge,
     zoom_remaining: Gauge,
     demand: Gauge<f64, AtomicU64>,
     planned: Gauge<f64, AtomicU64>,
-    interval: Family<ClassLabel, Gauge<f64, AtomicU64>>,
     staleness_max: Gauge<f64, AtomicU64>,
     staleness_bound: Gauge<f64, AtomicU64>,
-    staleness: Histogram,
     day_pace: Gauge<f64, AtomicU64>,
+    interval: Family<ClassLabel, Gauge<f64, AtomicU64>>,
+    staleness: Histogram,
 }
 
 impl PlanMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let metrics = Self {
-            used_today: Gauge::default(),
-            allowance: Gauge::default(),
-            forecast: Gauge::default(),
-            zoom_remaining: Gauge::default(),
-            demand: Gauge::default(),
-            planned: Gauge::default(),
+    /// The interval gauge of `class` (`urgent`, `calm`).
+    fn interval(&self, class: &'static str) -> Gauge<f64, AtomicU64> {
+        self.interval
+            .get_or_create(&ClassLabel {
+                account: self.account.clone(),
+                class,
+            })
+            .clone()
+    }
+}
+
+type StalenessFamily = Family<AccountLabel, Histogram, fn() -> Histogram>;
+
+fn staleness_histogram() -> Histogram {
+    Histogram::new([
+        30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+    ])
+}
+
+/// The plan's metric families, registered once and labelled by account
+/// (each account has its own plan).
+#[derive(Debug, Clone)]
+pub struct PlanFamilies {
+    used_today: Family<AccountLabel, Gauge>,
+    allowance: Family<AccountLabel, Gauge>,
+    forecast: Family<AccountLabel, Gauge>,
+    zoom_remaining: Family<AccountLabel, Gauge>,
+    demand: Family<AccountLabel, Gauge<f64, AtomicU64>>,
+    planned: Family<AccountLabel, Gauge<f64, AtomicU64>>,
+    staleness_max: Family<AccountLabel, Gauge<f64, AtomicU64>>,
+    staleness_bound: Family<AccountLabel, Gauge<f64, AtomicU64>>,
+    day_pace: Family<AccountLabel, Gauge<f64, AtomicU64>>,
+    interval: Family<ClassLabel, Gauge<f64, AtomicU64>>,
+    staleness: StalenessFamily,
+}
+
+impl PlanFamilies {
+    pub fn register(registry: &mut Registry) -> Self {
+        let families = Self {
+            used_today: Family::default(),
+            allowance: Family::default(),
+            forecast: Family::default(),
+            zoom_remaining: Family::default(),
+            demand: Family::default(),
+            planned: Family::default(),
+            staleness_max: Family::default(),
+            staleness_bound: Family::default(),
+            day_pace: Family::default(),
             interval: Family::default(),
-            staleness_max: Gauge::default(),
-            staleness_bound: Gauge::default(),
-            staleness: Histogram::new([
-                30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
-            ]),
-            day_pace: Gauge::default(),
+            staleness: Family::new_with_constructor(staleness_histogram),
         };
         registry.register(
             "qoswatch_zoom_budget_day_pace",
             "How much faster than an even spread of what is left until 00:00 UTC the plan spends now, from the day's forecast demand (1: flat or no history)",
-            metrics.day_pace.clone(),
+            families.day_pace.clone(),
         );
         registry.register(
             "qoswatch_zoom_budget_used_today",
             "QoS requests counted against today's quota (UTC day)",
-            metrics.used_today.clone(),
+            families.used_today.clone(),
         );
         registry.register(
             "qoswatch_zoom_budget_allowance_today",
             "QoS requests qoswatch may make today (zoom.daily_limit x zoom.daily_share)",
-            metrics.allowance.clone(),
+            families.allowance.clone(),
         );
         registry.register(
             "qoswatch_zoom_budget_forecast_today",
             "QoS requests today by 00:00 UTC if the current plan holds",
-            metrics.forecast.clone(),
+            families.forecast.clone(),
         );
         registry.register(
             "qoswatch_zoom_budget_zoom_remaining",
             "What Zoom last said is left of the account's daily quota (X-RateLimit-Remaining); -1 when it has not said",
-            metrics.zoom_remaining.clone(),
+            families.zoom_remaining.clone(),
         );
         registry.register(
             "qoswatch_poll_demand_requests_per_second",
             "QoS requests per second every watched meeting would make without the plan's floors",
-            metrics.demand.clone(),
+            families.demand.clone(),
         );
         registry.register(
             "qoswatch_poll_planned_requests_per_second",
             "QoS requests per second under the plan",
-            metrics.planned.clone(),
+            families.planned.clone(),
         );
         registry.register(
             "qoswatch_poll_interval_seconds",
             "Effective polling interval: urgent (alert firing or pending, value near a threshold, new joiner) and calm (stable and healthy)",
-            metrics.interval.clone(),
+            families.interval.clone(),
         );
         registry.register(
             "qoswatch_poll_staleness_max_seconds",
             "Longest time any watched participant has gone without a successful poll",
-            metrics.staleness_max.clone(),
+            families.staleness_max.clone(),
         );
         registry.register(
             "qoswatch_poll_staleness_bound_seconds",
             "The plan's bound on the time between two polls of any participant",
-            metrics.staleness_bound.clone(),
+            families.staleness_bound.clone(),
         );
         registry.register(
             "qoswatch_poll_staleness_seconds",
             "Time between two successful polls of a participant",
-            metrics.staleness.clone(),
+            families.staleness.clone(),
         );
-        metrics
+        families
+    }
+
+    /// One account's series, created at 0.
+    fn of(&self, account: &Account) -> PlanMetrics {
+        let label = AccountLabel::of(account);
+        PlanMetrics {
+            account: label.account.clone(),
+            used_today: self.used_today.get_or_create(&label).clone(),
+            allowance: self.allowance.get_or_create(&label).clone(),
+            forecast: self.forecast.get_or_create(&label).clone(),
+            zoom_remaining: self.zoom_remaining.get_or_create(&label).clone(),
+            demand: self.demand.get_or_create(&label).clone(),
+            planned: self.planned.get_or_create(&label).clone(),
+            staleness_max: self.staleness_max.get_or_create(&label).clone(),
+            staleness_bound: self.staleness_bound.get_or_create(&label).clone(),
+            day_pace: self.day_pace.get_or_create(&label).clone(),
+            interval: self.interval.clone(),
+            staleness: self.staleness.get_or_create(&label).clone(),
+        }
     }
 }
 
@@ -215,7 +273,18 @@ impl Planner {
         budget: Arc<Budget>,
         registry: &mut Registry,
     ) -> Self {
-        let metrics = PlanMetrics::register(registry);
+        let families = PlanFamilies::register(registry);
+        Self::of_account(settings, daily_share, budget, &families)
+    }
+
+    /// The plan of `budget`'s account, its series in `families`.
+    pub fn of_account(
+        settings: PlanSettings,
+        daily_share: f64,
+        budget: Arc<Budget>,
+        families: &PlanFamilies,
+    ) -> Self {
+        let metrics = families.of(budget.account());
         let fastest = settings.interval.as_secs_f64();
         Self {
             settings,
@@ -414,12 +483,8 @@ impl Planner {
             .set(status.zoom_remaining.map_or(-1, i64::from));
         m.demand.set(status.demand_per_s);
         m.planned.set(status.planned_per_s);
-        m.interval
-            .get_or_create(&ClassLabel { class: "urgent" })
-            .set(status.urgent_interval_s);
-        m.interval
-            .get_or_create(&ClassLabel { class: "calm" })
-            .set(status.calm_interval_s);
+        m.interval("urgent").set(status.urgent_interval_s);
+        m.interval("calm").set(status.calm_interval_s);
         m.staleness_max.set(status.staleness_max_s);
         m.staleness_bound.set(status.staleness_bound_s);
         m.day_pace.set(status.day_pace);
@@ -836,28 +901,35 @@ mod tests {
                 .to_owned()
         };
         assert_eq!(
-            line("qoswatch_poll_staleness_seconds_count"),
-            "qoswatch_poll_staleness_seconds_count 1"
+            line("qoswatch_poll_staleness_seconds_count{account=\"default\"}"),
+            "qoswatch_poll_staleness_seconds_count{account=\"default\"} 1"
         );
         assert_eq!(
-            line("qoswatch_zoom_budget_allowance_today"),
-            "qoswatch_zoom_budget_allowance_today 1000000"
+            line("qoswatch_zoom_budget_allowance_today{account=\"default\"}"),
+            "qoswatch_zoom_budget_allowance_today{account=\"default\"} 1000000"
         );
         assert_eq!(
-            line("qoswatch_zoom_budget_zoom_remaining"),
-            "qoswatch_zoom_budget_zoom_remaining -1"
+            line("qoswatch_zoom_budget_zoom_remaining{account=\"default\"}"),
+            "qoswatch_zoom_budget_zoom_remaining{account=\"default\"} -1"
         );
-        assert!(line("qoswatch_poll_interval_seconds{class=\"urgent\"}").ends_with(" 60.0"));
-        assert!(line("qoswatch_poll_interval_seconds{class=\"calm\"}").ends_with(" 60.0"));
         assert!(
-            line("qoswatch_poll_demand_requests_per_second")
-                .starts_with("qoswatch_poll_demand_requests_per_second 0.01666")
+            line("qoswatch_poll_interval_seconds{account=\"default\",class=\"urgent\"}")
+                .ends_with(" 60.0")
+        );
+        assert!(
+            line("qoswatch_poll_interval_seconds{account=\"default\",class=\"calm\"}")
+                .ends_with(" 60.0")
+        );
+        assert!(
+            line("qoswatch_poll_demand_requests_per_second{account=\"default\"}").starts_with(
+                "qoswatch_poll_demand_requests_per_second{account=\"default\"} 0.01666"
+            )
         );
         budget.observe_zoom_remaining(1234);
         planner.replan();
         let text = exposition(&registry);
         assert!(
-            text.contains("qoswatch_zoom_budget_zoom_remaining 1234"),
+            text.contains("qoswatch_zoom_budget_zoom_remaining{account=\"default\"} 1234"),
             "{text}"
         );
     }

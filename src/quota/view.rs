@@ -13,6 +13,8 @@ use crate::quota::budget::Budget;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetView {
+    /// The account whose quota this is.
+    pub account: String,
     /// Requests counted against today's quota (UTC day).
     pub used_today: u32,
     /// What qoswatch may use today: `zoom.daily_limit x zoom.daily_share`.
@@ -53,6 +55,7 @@ pub struct BudgetSource {
 pub fn budget_view(source: &BudgetSource) -> BudgetView {
     let plan = source.planner.status();
     BudgetView {
+        account: source.budget.account().as_str().to_owned(),
         used_today: source.budget.used_today(),
         allowance_today: plan.allowance_today,
         daily_limit: source.daily_limit,

@@ -16,17 +16,20 @@ use crate::admin::views::Sources;
 use crate::admin::{AdminAuth, AdminState, ProbeState};
 use crate::alerting::LiveRules;
 use crate::cluster::Cluster;
-use crate::config::Settings;
-use crate::intake::{IntakeState, MeetingAlertSink, WebhookMetrics};
+use crate::config::{Settings, ZoomAccount};
+use crate::intake::{
+    IntakeState, MeetingAlertSink, WebhookAccount, WebhookAccounts, WebhookMetrics,
+};
 use crate::listener::Listener;
 use crate::notify::DispatchHandle;
-use crate::quota::Planner;
-use crate::quota::budget::{Budget, QuotaClock};
+use crate::quota::budget::{Budget, BudgetFamilies, QuotaClock};
+use crate::quota::planner::{PlanFamilies, Planner};
 use crate::quota::view::BudgetSource;
 use crate::status::Status;
 use crate::store::leases::Leases;
 use crate::store::{Snapshot, Store};
-use crate::watch::{Monitor, MonitorParts, SampleSink};
+use crate::watch::{AccountPolling, Monitor, MonitorParts, SampleSink};
+use crate::zoom::client::{ClientMetrics, ZoomClient};
 use crate::zoom::signature::Verifier;
 use alerting::{AlertingInputs, Tasks, route_samples};
 use qoswatch_core::alert::Channel;
@@ -109,12 +112,7 @@ impl Application {
         // The store first: a database that cannot be opened stops the start
         // before anything else happens.
         let (store, mut snapshot) = open_store(&settings, tasks.registry).await?;
-        let budget = Arc::new(
-            settings
-                .zoom
-                .budget(extras.quota_clock, tasks.registry)
-                .persisted(store.clone(), snapshot.budget.take()),
-        );
+        let accounts = budgets(&settings, &extras, &store, &mut snapshot, tasks.registry);
         let status = Status::restore(
             std::mem::take(&mut snapshot.silences),
             std::mem::take(&mut snapshot.open_alerts),
@@ -137,7 +135,7 @@ impl Application {
             Watching {
                 sink: route.sink,
                 store: store.clone(),
-                budget: budget.clone(),
+                accounts: accounts.clone(),
                 dispatch: route.dispatch.clone(),
             },
             &mut snapshot,
@@ -145,7 +143,13 @@ impl Application {
         )?;
         let listener = Listener::bind(&settings.server, tasks.registry).await?;
         let admin_listener = Listener::bind_admin(&settings.server, tasks.registry).await?;
-        let intake = intake_state(&settings, &monitor, route.meeting_alerts, tasks.registry);
+        let intake = intake(
+            &settings,
+            &accounts,
+            &monitor,
+            route.meeting_alerts,
+            tasks.registry,
+        );
         let probes = ProbeState {
             monitor: monitor.clone(),
             store: store.clone(),
@@ -156,18 +160,17 @@ impl Application {
         let router = public_router(&settings, intake, probes.clone());
         let admin = AdminState {
             status: status.clone(),
-            sources: sources(&settings, budget, &monitor, rules, route.dispatch.clone()),
+            sources: sources(&accounts, &monitor, rules, route.dispatch.clone()),
             store: store.clone(),
             shutdown: cancel.clone(),
         };
-        let admin_auth = AdminAuth::new(settings.secrets.admin_token.as_ref());
         Ok(Application {
             address: listener.address(),
             listener,
             router,
             admin_address: admin_listener.address(),
             admin_listener,
-            admin_router: crate::admin::router(admin, admin_auth, probes),
+            admin_router: admin_router(&settings, admin, probes),
             status,
             tracker,
             cancel,
@@ -325,11 +328,41 @@ async fn open_store(
     Ok((store, snapshot))
 }
 
+/// Each account's budget (Zoom's limits are per account), taking over
+/// what the store kept of it.
+fn budgets(
+    settings: &Settings,
+    extras: &Extras,
+    store: &Store,
+    snapshot: &mut Snapshot,
+    registry: &mut Registry,
+) -> Vec<(ZoomAccount, Arc<Budget>)> {
+    let families = BudgetFamilies::register(registry);
+    let mut saved = std::mem::take(&mut snapshot.budgets);
+    let clock = extras.quota_clock;
+    settings
+        .zoom_accounts()
+        .into_iter()
+        .map(|account| {
+            let kept = saved
+                .iter()
+                .position(|b| b.account == account.account)
+                .map(|i| saved.swap_remove(i));
+            let budget = account
+                .zoom
+                .budget_of(account.account.clone(), clock, &families)
+                .persisted(store.clone(), kept);
+            (account, Arc::new(budget))
+        })
+        .collect()
+}
+
 /// What the watches are built from, besides the settings.
 struct Watching {
     sink: Arc<dyn SampleSink>,
     store: Store,
-    budget: Arc<Budget>,
+    /// Each account with its budget.
+    accounts: Vec<(ZoomAccount, Arc<Budget>)>,
     dispatch: Option<DispatchHandle>,
 }
 
@@ -342,20 +375,33 @@ fn watching(
     snapshot: &mut Snapshot,
     tasks: &mut Tasks<'_>,
 ) -> anyhow::Result<(Monitor, Option<Arc<Cluster>>)> {
-    let client = Arc::new(settings.zoom_client(parts.budget.clone(), tasks.registry)?);
-    let planner = Arc::new(
-        Planner::new(
-            settings.polling.plan(),
-            settings.zoom.daily_share,
-            parts.budget.clone(),
-            tasks.registry,
-        )
-        // The day's shape from the store's history of watches.
-        .with_history(
-            &std::mem::take(&mut snapshot.watched),
-            settings.store.retention,
-        ),
-    );
+    let plan_families = PlanFamilies::register(tasks.registry);
+    let client_metrics = ClientMetrics::register(tasks.registry);
+    let history = std::mem::take(&mut snapshot.watched);
+    let mut accounts = Vec::new();
+    for (account, budget) in &parts.accounts {
+        let client = Arc::new(ZoomClient::with_metrics(
+            account.zoom.client(),
+            account.credentials()?,
+            budget.clone(),
+            client_metrics.clone(),
+        )?);
+        let planner = Arc::new(
+            Planner::of_account(
+                settings.polling.plan(),
+                account.zoom.daily_share,
+                budget.clone(),
+                &plan_families,
+            )
+            // The day's shape from the store's history of watches.
+            .with_history(&history, settings.store.retention),
+        );
+        accounts.push(AccountPolling {
+            account: account.account.clone(),
+            client,
+            planner,
+        });
+    }
     // Several replicas: the leases decide which meetings this one polls.
     let leases = parts
         .store
@@ -363,10 +409,9 @@ fn watching(
         .map(|db| Arc::new(Leases::new(db.clone(), settings.store.lease_ttl)));
     let monitor = Monitor::new(
         MonitorParts {
-            client,
+            accounts,
             sink: parts.sink,
             store: parts.store,
-            planner,
             settings: settings.polling.clone(),
             qss: settings.qss.clone(),
             leases: leases.clone(),
@@ -386,7 +431,11 @@ fn watching(
         cluster.spawn(
             monitor.clone(),
             parts.dispatch,
-            parts.budget,
+            parts
+                .accounts
+                .iter()
+                .map(|(_, budget)| budget.clone())
+                .collect(),
             tasks.tracker,
             tasks.cancel.clone(),
         );
@@ -416,40 +465,66 @@ fn public_router(settings: &Settings, intake: IntakeState, probes: ProbeState) -
     router.merge(crate::admin::probes::legacy_public(probes))
 }
 
-/// What the webhook endpoint needs.
-fn intake_state(
+/// The admin surface behind its token.
+fn admin_router(settings: &Settings, admin: AdminState, probes: ProbeState) -> axum::Router {
+    let auth = AdminAuth::new(settings.secrets.admin_token.as_ref());
+    crate::admin::router(admin, auth, probes)
+}
+
+/// What the webhook endpoint needs: each account's verifier.
+fn intake(
     settings: &Settings,
+    accounts: &[(ZoomAccount, Arc<Budget>)],
     monitor: &Monitor,
     meeting_alerts: Option<Arc<dyn MeetingAlertSink>>,
     registry: &mut Registry,
 ) -> IntakeState {
+    let accounts = accounts
+        .iter()
+        .map(|(account, _)| WebhookAccount {
+            account: account.account.clone(),
+            zoom_account_id: account.account_id.clone(),
+            verifier: Verifier::new(
+                account.webhook_tokens.clone(),
+                settings.webhook.replay_window,
+            ),
+        })
+        .collect();
     IntakeState {
-        verifier: Arc::new(Verifier::new(
-            settings.secrets.webhook_secret_tokens.clone(),
-            settings.webhook.replay_window,
-        )),
+        accounts: Arc::new(WebhookAccounts::new(accounts)),
         monitor: monitor.clone(),
         meeting_alerts,
         webhook_metrics: WebhookMetrics::new(registry),
     }
 }
 
-/// What the admin surface shows besides the board: the budget and the
-/// plan, the rules in force, the channels.
+/// What the admin surface shows besides the board: each account's budget
+/// and plan, the rules in force, the channels.
 fn sources(
-    settings: &Settings,
-    budget: Arc<Budget>,
+    accounts: &[(ZoomAccount, Arc<Budget>)],
     monitor: &Monitor,
     rules: Option<Arc<LiveRules>>,
     dispatch: Option<DispatchHandle>,
 ) -> Sources {
+    let planners = monitor.planners();
+    let budgets = accounts
+        .iter()
+        .filter_map(|(account, budget)| {
+            let planner = planners
+                .iter()
+                .find(|(name, _)| *name == account.account)?
+                .1
+                .clone();
+            Some(BudgetSource {
+                budget: budget.clone(),
+                planner,
+                daily_limit: account.zoom.daily_limit,
+                requests_per_second: account.zoom.requests_per_second,
+            })
+        })
+        .collect();
     Sources {
-        budget: Some(BudgetSource {
-            budget,
-            planner: monitor.planner().clone(),
-            daily_limit: settings.zoom.daily_limit,
-            requests_per_second: settings.zoom.requests_per_second,
-        }),
+        budgets,
         rules,
         dispatch,
     }

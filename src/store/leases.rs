@@ -4,7 +4,7 @@
 //! replica's dispatcher held. Every time here is the database's `now()`,
 //! so replicas never compare their own clocks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,8 +14,7 @@ use tokio::sync::Notify;
 use super::{
     RecordId, SavedGrouped, SavedMessage, SavedWatch, SharedDb, database_error_text, from_millis,
 };
-use qoswatch_core::alert::{AlertEvent, ParticipantKey};
-use qoswatch_core::subject::WatchSubject;
+use qoswatch_core::alert::{Account, AlertEvent, MeetingKey, ParticipantKey};
 
 /// This replica's leases in the shared database.
 #[derive(Debug)]
@@ -34,14 +33,14 @@ pub struct Beat {
     /// meetings and messages already.
     pub lapsed: bool,
     /// Meetings this replica holds now (renewed or claimed).
-    pub held: BTreeSet<String>,
+    pub held: BTreeSet<MeetingKey>,
     /// Of those, claimed in this beat from another (dead or stopped) replica.
     pub taken_over: usize,
     /// The running watches of the held meetings.
     pub watches: Vec<SavedWatch>,
     /// Participants and meetings that ended since the last beat's mark.
     pub ended_participants: Vec<(ParticipantKey, DateTime<Utc>)>,
-    pub ended_meetings: Vec<(String, DateTime<Utc>)>,
+    pub ended_meetings: Vec<(MeetingKey, DateTime<Utc>)>,
     /// The newest ended time seen, the next beat's mark.
     pub ended_mark: i64,
     /// Messages, unrouted and grouped events adopted from replicas that
@@ -51,19 +50,21 @@ pub struct Beat {
     pub grouped: Vec<SavedGrouped>,
     /// Replicas alive (this one included).
     pub live_replicas: u32,
-    /// Zoom requests the other replicas counted today (UTC).
-    pub others_used_today: u32,
-    /// A 429 pause some replica recorded, still in force.
-    pub paused_until: Option<DateTime<Utc>>,
+    /// Zoom requests the other replicas counted today (UTC), per account
+    /// (an account none counted for is absent: 0).
+    pub others_used_today: BTreeMap<Account, u32>,
+    /// A 429 pause some replica recorded, still in force, per account.
+    pub paused_until: BTreeMap<Account, DateTime<Utc>>,
     /// Meetings with running watches, over all replicas.
     pub active_meetings: u32,
     /// Held meetings above this replica's fair share, no longer in `held`:
     /// to hand over, then release (`Write::Release`) for another to claim.
-    pub shed: Vec<String>,
+    pub shed: Vec<MeetingKey>,
     /// Running watches of the held meetings, and of all meetings: this
     /// replica's part of the work (`crate::quota::budget::work_share`).
-    pub my_watches: u32,
-    pub all_watches: u32,
+    /// Per account (Zoom's quota is per account).
+    pub my_watches: BTreeMap<Account, u32>,
+    pub all_watches: BTreeMap<Account, u32>,
 }
 
 /// Rows held by no live replica: no owner, or one whose heartbeat expired
@@ -93,17 +94,17 @@ impl Leases {
         &self.db.replica
     }
 
-    /// Claims the lease of `meeting_uuid` for this replica if it is free
+    /// Claims the lease of `meeting` for this replica if it is free
     /// (no row, no owner, or expired) or already ours. `Ok(false)`: a live
     /// replica holds it and will pick the new watch up at its next beat.
-    pub async fn claim(&self, meeting_uuid: &str) -> Result<bool, String> {
+    pub async fn claim(&self, meeting: &MeetingKey) -> Result<bool, String> {
         let error = |e: sqlx::Error| database_error_text(&e);
         let mut tx = self.db.pool.begin().await.map_err(error)?;
         relaxed(&mut tx).await.map_err(error)?;
         let row = sqlx::query(
-            "INSERT INTO leases (meeting_uuid, owner, expires_at) \
-             VALUES ($1, $2, now() + make_interval(secs => $3)) \
-             ON CONFLICT (meeting_uuid) DO UPDATE SET owner = excluded.owner, \
+            "INSERT INTO leases (meeting_uuid, owner, expires_at, account) \
+             VALUES ($1, $2, now() + make_interval(secs => $3), $4) \
+             ON CONFLICT (account, meeting_uuid) DO UPDATE SET owner = excluded.owner, \
              expires_at = excluded.expires_at, \
              taken_over = leases.taken_over + \
                (leases.owner IS NOT NULL AND leases.owner <> excluded.owner)::int \
@@ -111,9 +112,10 @@ impl Leases {
                OR leases.expires_at < now() \
              RETURNING (xmax <> 0) AS existed",
         )
-        .bind(meeting_uuid)
+        .bind(&meeting.uuid)
         .bind(&self.db.replica)
         .bind(ttl_secs(self.ttl))
+        .bind(meeting.account.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(error)?;
@@ -160,7 +162,12 @@ impl Leases {
         self.claim_fair_share(tx, &mut beat).await?;
         beat.shed = shed_excess(&mut beat.held, beat.active_meetings, beat.live_replicas);
         beat.watches = held_watches(tx, &beat.held).await?;
-        beat.my_watches = u32::try_from(beat.watches.len()).unwrap_or(u32::MAX);
+        for watch in &beat.watches {
+            *beat
+                .my_watches
+                .entry(watch.subject.key.account.clone())
+                .or_default() += 1;
+        }
         beat.all_watches = running_watches(tx).await?;
         ended_since(tx, ended_mark, &mut beat).await?;
         beat.outbox = self.adopt_outbox(tx).await?;
@@ -213,13 +220,17 @@ impl Leases {
 
     /// Renews the meetings that still have running watches and gives back
     /// the others; returns the renewed ones.
-    async fn renew(&self, tx: &mut Transaction<'_, Postgres>) -> Result<Vec<String>, sqlx::Error> {
+    async fn renew(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<Vec<MeetingKey>, sqlx::Error> {
         let me = self.db.replica.as_str();
-        let renewed: Vec<String> = sqlx::query_scalar(
+        let renewed: Vec<(String, String)> = sqlx::query_as(
             "UPDATE leases l SET expires_at = now() + make_interval(secs => $2) \
              WHERE l.owner = $1 AND EXISTS (SELECT 1 FROM watches w \
-               WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
-             RETURNING l.meeting_uuid",
+               WHERE w.account = l.account AND w.meeting_uuid = l.meeting_uuid \
+               AND w.ended_at IS NULL) \
+             RETURNING l.account, l.meeting_uuid",
         )
         .bind(me)
         .bind(ttl_secs(self.ttl))
@@ -228,12 +239,13 @@ impl Leases {
         sqlx::query(
             "UPDATE leases l SET owner = NULL, expires_at = now() WHERE l.owner = $1 \
              AND NOT EXISTS (SELECT 1 FROM watches w \
-               WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL)",
+               WHERE w.account = l.account AND w.meeting_uuid = l.meeting_uuid \
+               AND w.ended_at IS NULL)",
         )
         .bind(me)
         .execute(&mut **tx)
         .await?;
-        Ok(renewed)
+        Ok(renewed.into_iter().map(meeting_key).collect())
     }
 
     /// Counts the live replicas and the meetings with running watches, and
@@ -252,7 +264,8 @@ impl Leases {
         beat.live_replicas = u32::try_from(live.max(1)).unwrap_or(1);
         let active: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM leases l WHERE EXISTS (SELECT 1 FROM watches w \
-             WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL)",
+             WHERE w.account = l.account AND w.meeting_uuid = l.meeting_uuid \
+             AND w.ended_at IS NULL)",
         )
         .fetch_one(&mut **tx)
         .await?;
@@ -261,10 +274,11 @@ impl Leases {
         if want == 0 {
             return Ok(());
         }
-        let claimed: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT meeting_uuid, owner FROM leases l \
+        let claimed: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT account, meeting_uuid, owner FROM leases l \
              WHERE (l.owner IS NULL OR l.expires_at < now()) AND EXISTS \
-               (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
+               (SELECT 1 FROM watches w WHERE w.account = l.account \
+                AND w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL) \
              ORDER BY l.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(want)
@@ -273,19 +287,25 @@ impl Leases {
         if claimed.is_empty() {
             return Ok(());
         }
-        let uuids: Vec<&str> = claimed.iter().map(|(u, _)| u.as_str()).collect();
+        let claimed: Vec<(MeetingKey, Option<String>)> = claimed
+            .into_iter()
+            .map(|(account, uuid, owner)| (meeting_key((account, uuid)), owner))
+            .collect();
+        let keys: Vec<MeetingKey> = claimed.iter().map(|(key, _)| key.clone()).collect();
+        let (accounts, uuids) = columns(&keys);
         sqlx::query(
             "UPDATE leases SET owner = $1, expires_at = now() + make_interval(secs => $2), \
              taken_over = taken_over + (owner IS NOT NULL)::int \
-             WHERE meeting_uuid = ANY($3)",
+             WHERE (account, meeting_uuid) IN (SELECT * FROM unnest($3::text[], $4::text[]))",
         )
         .bind(me)
         .bind(ttl_secs(self.ttl))
+        .bind(&accounts)
         .bind(&uuids)
         .execute(&mut **tx)
         .await?;
         beat.taken_over = taken_from_others(&claimed, me);
-        beat.held.extend(claimed.into_iter().map(|(u, _)| u));
+        beat.held.extend(keys);
         Ok(())
     }
 
@@ -375,21 +395,29 @@ impl Leases {
         Ok(grouped)
     }
 
-    /// Zoom requests the other replicas counted on `today`.
+    /// Zoom requests the other replicas counted on `today`, per account.
     async fn others_used(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         today: NaiveDate,
-    ) -> Result<u32, sqlx::Error> {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(used), 0)::bigint FROM zoom_budget_use \
-             WHERE day = $1 AND replica <> $2",
+    ) -> Result<BTreeMap<Account, u32>, sqlx::Error> {
+        let others: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT account, COALESCE(SUM(used), 0)::bigint FROM zoom_budget_use \
+             WHERE day = $1 AND replica <> $2 GROUP BY account",
         )
         .bind(today.to_string())
         .bind(&self.db.replica)
-        .fetch_one(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-        Ok(u32::try_from(others).unwrap_or(u32::MAX))
+        Ok(others
+            .into_iter()
+            .map(|(account, used)| {
+                (
+                    Account::new(account),
+                    u32::try_from(used).unwrap_or(u32::MAX),
+                )
+            })
+            .collect())
     }
 }
 
@@ -397,10 +425,11 @@ impl Leases {
 /// took the webhook died before claiming) get a free one.
 async fn lease_unleased_watches(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO leases (meeting_uuid, owner, expires_at) \
-         SELECT DISTINCT w.meeting_uuid, NULL::text, now() FROM watches w \
+        "INSERT INTO leases (account, meeting_uuid, owner, expires_at) \
+         SELECT DISTINCT w.account, w.meeting_uuid, NULL::text, now() FROM watches w \
          WHERE w.ended_at IS NULL AND NOT EXISTS \
-           (SELECT 1 FROM leases l WHERE l.meeting_uuid = w.meeting_uuid) \
+           (SELECT 1 FROM leases l WHERE l.account = w.account \
+            AND l.meeting_uuid = w.meeting_uuid) \
          ON CONFLICT DO NOTHING",
     )
     .execute(&mut **tx)
@@ -421,7 +450,7 @@ fn to_claim(active: i64, live: i64, held: usize) -> i64 {
 /// the last by id first (so successive beats pick the same ones). The
 /// others claim them once released; the slack of one keeps meetings from
 /// moving back and forth as they start and end.
-fn shed_excess(held: &mut BTreeSet<String>, active: u32, live: u32) -> Vec<String> {
+fn shed_excess(held: &mut BTreeSet<MeetingKey>, active: u32, live: u32) -> Vec<MeetingKey> {
     let fair = active.div_ceil(live.max(1)) as usize;
     if held.len() <= fair + 1 {
         return Vec::new();
@@ -436,105 +465,12 @@ fn shed_excess(held: &mut BTreeSet<String>, active: u32, live: u32) -> Vec<Strin
     shed
 }
 
-/// Running watches over all replicas.
-async fn running_watches(tx: &mut Transaction<'_, Postgres>) -> Result<u32, sqlx::Error> {
-    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM watches WHERE ended_at IS NULL")
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(u32::try_from(all.max(0)).unwrap_or(u32::MAX))
-}
-
 /// Of the claimed leases, those another replica had held.
-fn taken_from_others(claimed: &[(String, Option<String>)], me: &str) -> usize {
+fn taken_from_others(claimed: &[(MeetingKey, Option<String>)], me: &str) -> usize {
     claimed
         .iter()
         .filter(|(_, owner)| owner.as_deref().is_some_and(|o| o != me))
         .count()
-}
-
-/// The members of the held meetings, with their alert state.
-async fn held_watches(
-    tx: &mut Transaction<'_, Postgres>,
-    held: &BTreeSet<String>,
-) -> Result<Vec<SavedWatch>, sqlx::Error> {
-    let held: Vec<&str> = held.iter().map(String::as_str).collect();
-    let mut watches = Vec::new();
-    for row in sqlx::query(
-        "SELECT subject, started_at, last_seen, alert_state FROM watches \
-         WHERE ended_at IS NULL AND meeting_uuid = ANY($1) ORDER BY started_at",
-    )
-    .bind(&held)
-    .fetch_all(&mut **tx)
-    .await?
-    {
-        let Some(subject) = parse::<WatchSubject>(row.get(0)) else {
-            continue;
-        };
-        watches.push(SavedWatch {
-            subject,
-            started_at: from_millis(row.get(1)),
-            last_seen: row.get::<Option<i64>, _>(2).map(from_millis),
-            alert_state: row.get::<Option<&str>, _>(3).and_then(parse),
-        });
-    }
-    Ok(watches)
-}
-
-/// A second of overlap before the last mark covers commits that were in
-/// flight at the last beat.
-const ENDED_OVERLAP_MS: i64 = 1000;
-
-/// Who left and what ended since the last mark; moves the mark to the
-/// newest time seen.
-async fn ended_since(
-    tx: &mut Transaction<'_, Postgres>,
-    ended_mark: i64,
-    beat: &mut Beat,
-) -> Result<(), sqlx::Error> {
-    let since = ended_mark - ENDED_OVERLAP_MS;
-    beat.ended_mark = ended_mark;
-    for row in
-        sqlx::query("SELECT meeting_uuid, user_id, at FROM ended_participants WHERE at >= $1")
-            .bind(since)
-            .fetch_all(&mut **tx)
-            .await?
-    {
-        let at: i64 = row.get(2);
-        beat.ended_mark = beat.ended_mark.max(at);
-        beat.ended_participants.push((
-            ParticipantKey {
-                meeting_uuid: row.get(0),
-                user_id: row.get(1),
-            },
-            from_millis(at),
-        ));
-    }
-    for row in sqlx::query("SELECT meeting_uuid, at FROM ended_meetings WHERE at >= $1")
-        .bind(since)
-        .fetch_all(&mut **tx)
-        .await?
-    {
-        let at: i64 = row.get(1);
-        beat.ended_mark = beat.ended_mark.max(at);
-        beat.ended_meetings.push((row.get(0), from_millis(at)));
-    }
-    Ok(())
-}
-
-/// A 429 pause some replica recorded, if it is still in force.
-async fn shared_pause(
-    tx: &mut Transaction<'_, Postgres>,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let paused: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT paused_until FROM zoom_pause WHERE id = 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(in_force(paused.flatten(), Utc::now()))
-}
-
-/// A pause (in milliseconds) still running at `now`.
-fn in_force(paused_until: Option<i64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    paused_until.map(from_millis).filter(|until| *until > now)
 }
 
 /// Leases are soft state: a claim or a renewal lost to a crash of the
@@ -561,6 +497,13 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
         }
     }
 }
+
+mod read;
+
+pub(crate) use read::columns;
+#[cfg(test)]
+use read::in_force;
+use read::{ended_since, held_watches, meeting_key, running_watches, shared_pause};
 
 #[cfg(test)]
 mod tests;

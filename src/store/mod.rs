@@ -30,7 +30,7 @@ use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::alert::{Account, AlertEvent, MeetingKey, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::silence::Silence;
 use qoswatch_core::subject::{StopReason, WatchSubject};
@@ -151,7 +151,7 @@ pub enum Write {
         at: DateTime<Utc>,
     },
     MeetingEnded {
-        uuid: String,
+        meeting: MeetingKey,
         at: DateTime<Utc>,
     },
     /// An alert event that no watch state goes with (Zoom's meeting alerts).
@@ -199,13 +199,14 @@ pub enum Write {
     /// A replica above its fair share gives back these meetings' leases,
     /// after their tasks stopped and wrote their state (PostgreSQL only).
     Release {
-        meetings: Vec<String>,
+        meetings: Vec<MeetingKey>,
     },
 }
 
-/// The Zoom budget as it is persisted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One account's Zoom budget as it is persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetUse {
+    pub account: Account,
     pub day: NaiveDate,
     pub used: u32,
     pub paused_until: Option<DateTime<Utc>>,
@@ -243,14 +244,15 @@ pub struct SavedGrouped {
 pub struct Snapshot {
     pub watches: Vec<SavedWatch>,
     pub ended_participants: Vec<(ParticipantKey, DateTime<Utc>)>,
-    pub ended_meetings: Vec<(String, DateTime<Utc>)>,
+    pub ended_meetings: Vec<(MeetingKey, DateTime<Utc>)>,
     /// Events not yet routed to channels, in order.
     pub unrouted: Vec<(RecordId, AlertEvent)>,
     /// Events waiting in grouping windows, in order.
     pub grouped: Vec<SavedGrouped>,
     /// Queued messages, in order.
     pub outbox: Vec<SavedMessage>,
-    pub budget: Option<BudgetUse>,
+    /// Each account's Zoom budget, as last persisted.
+    pub budgets: Vec<BudgetUse>,
     /// Every silence kept (active and ended within the retention).
     pub silences: Vec<Silence>,
     /// The newest event of every alert of a running watch whose last word

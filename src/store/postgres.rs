@@ -39,6 +39,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/postgres/0002_silence_uuids.sql")),
             false,
         ),
+        Migration::new(
+            3,
+            "accounts".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0003_accounts.sql")),
+            false,
+        ),
     ])
 }
 
@@ -292,8 +299,8 @@ impl Backend for PgBackend {
         // a day (whatever they held was adopted long since).
         deleted += sqlx::query(
             "DELETE FROM leases l WHERE (l.owner IS NULL OR l.expires_at < now()) \
-             AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.meeting_uuid = l.meeting_uuid \
-             AND w.ended_at IS NULL)",
+             AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.account = l.account \
+             AND w.meeting_uuid = l.meeting_uuid AND w.ended_at IS NULL)",
         )
         .execute(&mut *tx)
         .await

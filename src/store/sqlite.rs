@@ -46,6 +46,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/sqlite/0003_silence_uuids.sql")),
             false,
         ),
+        Migration::new(
+            4,
+            "accounts".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/sqlite/0004_accounts.sql")),
+            false,
+        ),
     ])
 }
 

@@ -14,6 +14,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 
 fn key(user: &str) -> ParticipantKey {
     ParticipantKey {
+        account: Default::default(),
         meeting_uuid: "m1".into(),
         user_id: user.into(),
     }
@@ -23,6 +24,7 @@ fn subject(user: &str) -> Box<WatchSubject> {
     Box::new(WatchSubject {
         key: key(user),
         meeting: MeetingInfo {
+            account: Default::default(),
             uuid: "m1".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
@@ -276,15 +278,17 @@ async fn ended_participants_meetings_and_the_budget_come_back() {
             at: at(2),
         },
         Write::MeetingEnded {
-            uuid: "m9".into(),
+            meeting: MeetingKey::new(Account::default(), "m9"),
             at: at(3),
         },
         Write::Budget(BudgetUse {
+            account: Default::default(),
             day,
             used: 41,
             paused_until: None,
         }),
         Write::Budget(BudgetUse {
+            account: Default::default(),
             day,
             used: 42,
             paused_until: Some(at(5)),
@@ -294,10 +298,14 @@ async fn ended_participants_meetings_and_the_budget_come_back() {
     .unwrap();
     let snapshot = reopened(&dir, db).await;
     assert_eq!(snapshot.ended_participants, [(key("1"), at(2))]);
-    assert_eq!(snapshot.ended_meetings, [("m9".to_owned(), at(3))]);
     assert_eq!(
-        snapshot.budget,
-        Some(BudgetUse {
+        snapshot.ended_meetings,
+        [(MeetingKey::new(Account::default(), "m9"), at(3))]
+    );
+    assert_eq!(
+        snapshot.budgets.first(),
+        Some(&BudgetUse {
+            account: Default::default(),
             day,
             used: 42,
             paused_until: Some(at(5)),
@@ -374,7 +382,7 @@ async fn pruning_keeps_what_a_restart_needs() {
             at: at(100),
         },
         Write::MeetingEnded {
-            uuid: "m-old".into(),
+            meeting: MeetingKey::new(Account::default(), "m-old"),
             at: at(1),
         },
     ])
@@ -522,7 +530,7 @@ async fn an_in_memory_store_is_not_durable_and_leaves_no_file() {
     assert!(!store.is_durable());
     store
         .write_durably(Write::MeetingEnded {
-            uuid: "m1".into(),
+            meeting: MeetingKey::new(Account::default(), "m1"),
             at: at(0),
         })
         .await

@@ -15,7 +15,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::alert::{MeetingKey, ParticipantKey};
 use tokio::time::Instant;
 
 /// What one insert did to the memory's size.
@@ -117,7 +117,7 @@ impl<K: Clone + Eq + Hash> Memory<K> {
 #[derive(Debug)]
 pub(super) struct Ended {
     pub(super) participants: Memory<ParticipantKey>,
-    pub(super) meetings: Memory<String>,
+    pub(super) meetings: Memory<MeetingKey>,
 }
 
 impl Ended {
@@ -131,7 +131,7 @@ impl Ended {
 
     /// Whether this participant left, or their meeting ended, recently.
     pub(super) fn contains(&self, key: &ParticipantKey, now: Instant) -> bool {
-        self.participants.contains(key, now) || self.meetings.contains(&key.meeting_uuid, now)
+        self.participants.contains(key, now) || self.meetings.contains(&key.meeting(), now)
     }
 }
 
@@ -237,11 +237,12 @@ mod tests {
         let t0 = Instant::now();
         let mut ended = Ended::new(KEEP, 10);
         let key = |meeting: &str, user: &str| ParticipantKey {
+            account: Default::default(),
             meeting_uuid: meeting.into(),
             user_id: user.into(),
         };
         ended.participants.insert(key("m1", "1"), t0, t0);
-        ended.meetings.insert("m2".to_owned(), t0, t0);
+        ended.meetings.insert(key("m2", "").meeting(), t0, t0);
         assert!(ended.contains(&key("m1", "1"), t0));
         assert!(!ended.contains(&key("m1", "2"), t0));
         assert!(ended.contains(&key("m2", "7"), t0));

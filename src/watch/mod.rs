@@ -41,7 +41,7 @@ mod test_kit;
 mod tests;
 
 pub use qoswatch_core::subject::{self, StopReason, WatchSubject};
-pub use registry::{Monitor, MonitorParts, StartOutcome};
+pub use registry::{AccountPolling, Monitor, MonitorParts, StartOutcome};
 pub use settings::PollingSettings;
 pub use sink::{FanOutSink, LoggingSink, SampleSink, WatchObserver};
 pub use source::{Delivered, Source};

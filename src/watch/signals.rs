@@ -94,6 +94,7 @@ mod tests {
     ) -> WatchSubject {
         WatchSubject {
             key: ParticipantKey {
+                account: Default::default(),
                 meeting_uuid: meeting.into(),
                 user_id: user_id.into(),
             },

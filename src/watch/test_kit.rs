@@ -157,10 +157,12 @@ pub(super) fn no_credentials() -> Credentials {
 pub(super) fn subject(meeting_uuid: &str, user_id: &str) -> WatchSubject {
     WatchSubject {
         key: ParticipantKey {
+            account: Default::default(),
             meeting_uuid: meeting_uuid.to_owned(),
             user_id: user_id.to_owned(),
         },
         meeting: MeetingInfo {
+            account: Default::default(),
             uuid: meeting_uuid.to_owned(),
             id: Some("85746065432".to_owned()),
             topic: Some("Weekly sync".to_owned()),
@@ -234,10 +236,13 @@ impl Kit {
         let tracker = TaskTracker::new();
         let monitor = Monitor::new(
             MonitorParts {
-                client,
+                accounts: vec![crate::watch::AccountPolling {
+                    account: Default::default(),
+                    client,
+                    planner,
+                }],
                 sink: Arc::new(sink.clone()),
                 store,
-                planner,
                 settings,
                 // Pushes stop polling briefly: the seam's tests push a
                 // sample or two, then watch the poll go on.

@@ -94,6 +94,7 @@ async fn samples_for_a_participant_not_watched_are_refused() {
     let kit = Kit::start(sim(), fast_settings()).await;
     let key = kit.join("meeting-seam", "16778240");
     let stranger = ParticipantKey {
+        account: Default::default(),
         meeting_uuid: "meeting-seam".to_owned(),
         user_id: "33554432".to_owned(),
     };

@@ -7,7 +7,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use qoswatch_core::alert::{CallKind, MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{Account, CallKind, MeetingInfo, ParticipantInfo, ParticipantKey};
 
 mod qss;
 
@@ -108,6 +108,10 @@ pub struct Meeting {
     /// From the event's name (`meeting.*` or `webinar.*`), not the payload.
     #[serde(skip)]
     pub kind: CallKind,
+    /// From the endpoint the event came to (`/webhooks/zoom/{account}`),
+    /// not the payload.
+    #[serde(skip)]
+    pub account: Account,
 }
 
 impl Meeting {
@@ -118,6 +122,7 @@ impl Meeting {
     /// [`Meeting::info`] without copying the strings.
     pub fn into_info(self) -> MeetingInfo {
         MeetingInfo {
+            account: self.account,
             uuid: self.uuid,
             id: self.id,
             topic: self.topic.filter(|t| !t.is_empty()),
@@ -152,10 +157,11 @@ pub struct ParticipantEvent {
 
 impl ParticipantEvent {
     pub fn key(&self) -> ParticipantKey {
-        ParticipantKey {
-            meeting_uuid: self.meeting.uuid.clone(),
-            user_id: self.participant.user_id.clone(),
-        }
+        ParticipantKey::in_account(
+            self.meeting.account.clone(),
+            self.meeting.uuid.clone(),
+            self.participant.user_id.clone(),
+        )
     }
 
     pub fn participant_info(&self) -> ParticipantInfo {
@@ -240,11 +246,63 @@ struct UrlValidationPayload {
     plain_token: String,
 }
 
+/// A verified webhook read for one account: the event, its meetings in
+/// that account, and the Zoom account id the payload names.
+#[derive(Debug)]
+pub struct Parsed {
+    pub event: Event,
+    /// `payload.account_id`, when the payload has one.
+    pub account_id: Option<String>,
+}
+
+/// The payload's `account_id` (every other field skipped unread).
+#[derive(Deserialize)]
+struct PayloadAccount {
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+/// [`parse`] for the webhooks of `account`: the event's meetings belong to
+/// it, and the payload's `account_id` is returned for the caller to check.
+pub fn parse_in(body: &[u8], account: &Account) -> Result<Parsed, EventError> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+    let account_id = envelope
+        .payload
+        .and_then(|payload| serde_json::from_str::<PayloadAccount>(payload.get()).ok())
+        .and_then(|p| p.account_id);
+    let mut event = parse_envelope(envelope)?;
+    event.set_account(account);
+    Ok(Parsed { event, account_id })
+}
+
+impl Event {
+    /// Puts the event's meeting in `account`.
+    pub fn set_account(&mut self, account: &Account) {
+        let meeting = match self {
+            Event::MeetingStarted(meeting)
+            | Event::MeetingEnded(meeting)
+            | Event::MeetingAlert { meeting, .. } => meeting,
+            Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => &mut e.meeting,
+            Event::ParticipantQos(push) => &mut push.meeting,
+            Event::UrlValidation { .. } | Event::QssCounted { .. } | Event::Other { .. } => {
+                return;
+            }
+        };
+        meeting.account = account.clone();
+    }
+}
+
 /// Parses a verified webhook body, and checks the fields qoswatch keeps
 /// (ids, names) against what Zoom sends ([`EventError::Invalid`]).
 pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+    parse_envelope(envelope)
+}
+
+/// [`parse`] after the envelope is read.
+fn parse_envelope(envelope: Envelope<'_>) -> Result<Event, EventError> {
     let event = envelope.event.ok_or(EventError::NoEventName)?;
     // A missing payload reads as `null`, which no payload type accepts.
     let payload = envelope.payload.map_or("null", RawValue::get);
@@ -263,6 +321,7 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         id,
         topic,
         kind,
+        account: Account::default(),
     };
     let parsed = match (&*event, action) {
         ("endpoint.url_validation", _) => {

@@ -7,7 +7,9 @@ use qoswatch_core::invalid::Invalid;
 use serde::Deserialize;
 
 use super::client::ClientSettings;
+use crate::quota::budget::BudgetFamilies;
 use crate::quota::{Budget, QuotaClock};
+use qoswatch_core::alert::Account;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +80,23 @@ impl ZoomSettings {
             share(self.requests_per_second, self.rate_share),
             share(self.daily_limit, self.daily_share),
             registry,
+        )
+        .with_clock(clock)
+    }
+
+    /// `account`'s budget of these limits, its series in `families`.
+    pub fn budget_of(
+        &self,
+        account: Account,
+        clock: QuotaClock,
+        families: &BudgetFamilies,
+    ) -> Budget {
+        let share = |limit: u32, share: f64| ((f64::from(limit) * share).floor() as u32).max(1);
+        Budget::of_account(
+            account,
+            share(self.requests_per_second, self.rate_share),
+            share(self.daily_limit, self.daily_share),
+            families,
         )
         .with_clock(clock)
     }

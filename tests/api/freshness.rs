@@ -285,6 +285,7 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
         .expect("store opens");
     for n in 0..100 {
         let key = ParticipantKey {
+            account: Default::default(),
             meeting_uuid: "hIsToRy0000000000000000==".into(),
             user_id: format!("{}", 9000 + n),
         };

@@ -28,6 +28,7 @@ pub(super) fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 
 pub(super) fn weekly_sync() -> MeetingInfo {
     MeetingInfo {
+        account: Default::default(),
         uuid: "4444AAAiAAAAAiAiAiiAii==".into(),
         id: Some("1234567890".into()),
         topic: Some("Weekly sync".into()),
@@ -65,7 +66,7 @@ pub(super) fn firing(participant: Option<ParticipantInfo>, channels: &[&str]) ->
     AlertEvent {
         key: AlertKey::new(
             "high-audio-latency",
-            &meeting.uuid,
+            &meeting,
             participant.as_ref().map(|p| p.user_id.as_str()),
         ),
         status: AlertStatus::Firing,
@@ -102,7 +103,7 @@ pub(super) fn resolved(event: &AlertEvent) -> AlertEvent {
 fn zoom_meeting_alert(channels: &[&str]) -> AlertEvent {
     let meeting = weekly_sync();
     AlertEvent {
-        key: AlertKey::new("zoom-meeting-alert", &meeting.uuid, None),
+        key: AlertKey::new("zoom-meeting-alert", &meeting, None),
         status: AlertStatus::Firing,
         severity: Severity::Critical,
         previous_severity: None,
@@ -622,7 +623,12 @@ async fn messages_keep_the_order_of_what_happened_within_a_window() {
     // Bob's alert fires and clears within the window (a burst of samples
     // after a pause).
     let mut bob = firing(Some(person("2", "Bob Ray", "B", "Wifi")), &["stdout"]);
-    bob.key = qoswatch_core::alert::AlertKey::new("audio-latency", "m==", Some("2"));
+    bob.key = qoswatch_core::alert::AlertKey::in_account(
+        &Default::default(),
+        "audio-latency",
+        "m==",
+        Some("2"),
+    );
     running.handle.send(bob.clone());
     running.handle.send(resolved(&bob));
     // Bob fires again before the window ends: he must end up shown firing.
@@ -1021,7 +1027,7 @@ fn slack_payload_stays_within_block_kit_limits() {
         let mut event = firing(Some(participant), &[]);
         event.summary = long.clone();
         event.value = Some(long.clone());
-        event.key = AlertKey::new("r", "m", Some(&index.to_string()));
+        event.key = AlertKey::in_account(&Default::default(), "r", "m", Some(&index.to_string()));
         events.push(event);
     }
     for notification in [

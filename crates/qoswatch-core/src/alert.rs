@@ -23,6 +23,65 @@ pub struct MeetingInfo {
     /// a meeting.
     #[serde(default, skip_serializing_if = "CallKind::is_meeting")]
     pub kind: CallKind,
+    /// The Zoom account the call belongs to (the deployment's short name
+    /// for it). Absent in what older versions kept and in a single-account
+    /// deployment: [`Account::default`].
+    #[serde(default, skip_serializing_if = "Account::is_default")]
+    pub account: Account,
+}
+
+/// The name of the one account of a deployment that configures no
+/// `accounts:` list (today's settings): rows kept before accounts existed
+/// belong to it.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// Which of the deployment's Zoom accounts something belongs to: the short
+/// name the settings give it (`accounts[].name`), used in URLs, labels,
+/// the store's keys and the page. Zoom's own `account_id` is in the
+/// settings, not here.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Account(String);
+
+impl Account {
+    /// An account name as the settings checked it
+    /// ([`Account::valid_name`]).
+    pub fn new(name: impl Into<String>) -> Self {
+        Account(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The single account of a deployment without `accounts:`.
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_ACCOUNT
+    }
+
+    /// Whether `name` may name an account: 1 to 32 of `a-z`, `0-9` and
+    /// `-`, starting with a letter (it goes into URLs, label values and
+    /// environment variable names unchanged).
+    pub fn valid_name(name: &str) -> bool {
+        let mut chars = name.chars();
+        name.len() <= 32
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    }
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account(DEFAULT_ACCOUNT.into())
+    }
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// What kind of Zoom call a watch is about. Zoom has the same Dashboard
@@ -94,12 +153,79 @@ impl ParticipantInfo {
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub struct ParticipantKey {
+    /// Two accounts may have the same meeting and participant ids.
+    #[serde(default, skip_serializing_if = "Account::is_default")]
+    pub account: Account,
     pub meeting_uuid: String,
     pub user_id: String,
 }
 
+impl ParticipantKey {
+    /// A participant of the single account's meeting.
+    pub fn new(meeting_uuid: impl Into<String>, user_id: impl Into<String>) -> Self {
+        Self::in_account(Account::default(), meeting_uuid, user_id)
+    }
+
+    pub fn in_account(
+        account: Account,
+        meeting_uuid: impl Into<String>,
+        user_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            account,
+            meeting_uuid: meeting_uuid.into(),
+            user_id: user_id.into(),
+        }
+    }
+}
+
+/// Identity of one meeting (or webinar) instance: its UUID in its account.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct MeetingKey {
+    #[serde(default, skip_serializing_if = "Account::is_default")]
+    pub account: Account,
+    pub uuid: String,
+}
+
+impl MeetingKey {
+    pub fn new(account: Account, uuid: impl Into<String>) -> Self {
+        Self {
+            account,
+            uuid: uuid.into(),
+        }
+    }
+}
+
+impl fmt::Display for MeetingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.account.is_default() {
+            write!(f, "{}:", self.account)?;
+        }
+        f.write_str(&self.uuid)
+    }
+}
+
+impl ParticipantKey {
+    /// The meeting this participant is in.
+    pub fn meeting(&self) -> MeetingKey {
+        MeetingKey::new(self.account.clone(), self.meeting_uuid.clone())
+    }
+}
+
+impl MeetingInfo {
+    /// The meeting's identity.
+    pub fn key(&self) -> MeetingKey {
+        MeetingKey::new(self.account.clone(), self.uuid.clone())
+    }
+}
+
 impl fmt::Display for ParticipantKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.account.is_default() {
+            write!(f, "{}:", self.account)?;
+        }
         write!(f, "{}/{}", self.meeting_uuid, self.user_id)
     }
 }
@@ -162,9 +288,26 @@ pub struct AlertKey(pub String);
 
 impl AlertKey {
     /// Builds the key of rule `rule` for one participant (or the whole
-    /// meeting when `user_id` is `None`).
-    pub fn new(rule: &str, meeting_uuid: &str, user_id: Option<&str>) -> Self {
-        AlertKey(format!("{rule}|{meeting_uuid}|{}", user_id.unwrap_or("*")))
+    /// meeting when `user_id` is `None`) of `meeting`'s account. The single
+    /// account's keys are what they were before accounts existed (open
+    /// alerts kept across the upgrade keep their keys).
+    pub fn new(rule: &str, meeting: &MeetingInfo, user_id: Option<&str>) -> Self {
+        Self::in_account(&meeting.account, rule, &meeting.uuid, user_id)
+    }
+
+    /// [`AlertKey::new`] from the parts.
+    pub fn in_account(
+        account: &Account,
+        rule: &str,
+        meeting_uuid: &str,
+        user_id: Option<&str>,
+    ) -> Self {
+        let user = user_id.unwrap_or("*");
+        if account.is_default() {
+            AlertKey(format!("{rule}|{meeting_uuid}|{user}"))
+        } else {
+            AlertKey(format!("{rule}|{account}:{meeting_uuid}|{user}"))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -319,12 +462,66 @@ mod tests {
 
     #[test]
     fn alert_key_is_stable_and_distinguishes_meeting_level() {
-        let a = AlertKey::new("high-latency", "abc==", Some("16778240"));
+        let single = Account::default();
+        let a = AlertKey::in_account(&single, "high-latency", "abc==", Some("16778240"));
         assert_eq!(a.as_str(), "high-latency|abc==|16778240");
         assert_eq!(
-            AlertKey::new("zoom", "abc==", None).as_str(),
+            AlertKey::in_account(&single, "zoom", "abc==", None).as_str(),
             "zoom|abc==|*"
         );
+    }
+
+    #[test]
+    fn two_accounts_with_the_same_ids_have_different_keys() {
+        let meeting = |account: &str| MeetingInfo {
+            uuid: "abc==".into(),
+            account: Account::new(account),
+            ..MeetingInfo::default()
+        };
+        let acme = AlertKey::new("latency", &meeting("acme"), Some("1"));
+        let globex = AlertKey::new("latency", &meeting("globex"), Some("1"));
+        assert_ne!(acme, globex);
+        assert_eq!(acme.as_str(), "latency|acme:abc==|1");
+        assert_eq!(
+            AlertKey::new("latency", &meeting(DEFAULT_ACCOUNT), Some("1")).as_str(),
+            "latency|abc==|1",
+            "the single account keeps the keys of before"
+        );
+    }
+
+    #[test]
+    fn the_single_account_is_not_written_and_older_records_read_as_it() {
+        let key = ParticipantKey::new("m==", "7");
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(json, r#"{"meeting_uuid":"m==","user_id":"7"}"#);
+        let back: ParticipantKey = serde_json::from_str(&json).unwrap();
+        assert!(back.account.is_default());
+        let other = ParticipantKey::in_account(Account::new("acme"), "m==", "7");
+        let back: ParticipantKey =
+            serde_json::from_str(&serde_json::to_string(&other).unwrap()).unwrap();
+        assert_eq!(back, other);
+        assert_ne!(back, key);
+        assert_eq!(other.to_string(), "acme:m==/7");
+    }
+
+    #[test]
+    fn account_names_fit_urls_labels_and_variable_names() {
+        for good in ["acme", "eu-west-2", "a", "x1"] {
+            assert!(Account::valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "1acme",
+            "-a",
+            "a_b",
+            "a.b",
+            "a/b",
+            &"a".repeat(33),
+        ] {
+            assert!(!Account::valid_name(bad), "{bad}");
+        }
+        assert!(Account::valid_name(&"a".repeat(32)));
     }
 
     #[test]

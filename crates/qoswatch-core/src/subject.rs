@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use crate::alert::{Account, MeetingInfo, ParticipantInfo, ParticipantKey};
 use crate::qos::ParticipantDetails;
 
 /// Who a watch is about. The participant details grow as Zoom's answers
@@ -16,6 +16,13 @@ pub struct WatchSubject {
 }
 
 impl WatchSubject {
+    /// Puts the watch in `account` (the store's column is the truth for
+    /// what it kept; the JSON of older versions names no account).
+    pub fn set_account(&mut self, account: Account) {
+        self.meeting.account = account.clone();
+        self.key.account = account;
+    }
+
     /// Adds what Zoom's answer says about the participant to what webhooks
     /// said: a name only where the webhook gave none; device, location and
     /// network as Zoom last reported them.
@@ -119,6 +126,7 @@ mod tests {
     fn zoom_details_fill_in_without_overwriting_the_webhook_name() {
         let mut subject = WatchSubject {
             key: ParticipantKey {
+                account: Default::default(),
                 meeting_uuid: "m".into(),
                 user_id: "1".into(),
             },

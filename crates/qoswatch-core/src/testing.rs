@@ -14,7 +14,7 @@ pub fn example_event(user: &str, status: AlertStatus) -> AlertEvent {
         .single()
         .unwrap_or_default();
     AlertEvent {
-        key: AlertKey::new("latency", "m1", Some(user)),
+        key: AlertKey::in_account(&Default::default(), "latency", "m1", Some(user)),
         status,
         severity: Severity::Warning,
         previous_severity: None,

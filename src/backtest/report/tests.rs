@@ -18,6 +18,7 @@ fn alert(rule: &str, meeting: &str, user: &str, from: i64, to: Option<i64>) -> A
     Alert {
         rule: rule.into(),
         meeting: MeetingInfo {
+            account: Default::default(),
             uuid: meeting.into(),
             id: None,
             topic: Some(format!("Topic {meeting}")),

@@ -310,7 +310,7 @@ fn paused_gauge(registry: &Registry) -> String {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
     text.lines()
-        .find(|l| l.starts_with("qoswatch_zoom_paused "))
+        .find(|l| l.starts_with("qoswatch_zoom_paused{"))
         .expect("gauge registered")
         .to_owned()
 }
@@ -351,9 +351,15 @@ async fn a_429_pause_holds_even_when_cancelled_callers_freed_slots() {
 async fn the_pause_is_reported_while_it_lasts_and_cleared_after() {
     let mut registry = Registry::default();
     let budget = Arc::new(Budget::new(5, 1000, &mut registry));
-    assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+    assert_eq!(
+        paused_gauge(&registry),
+        "qoswatch_zoom_paused{account=\"default\"} 0"
+    );
     budget.rate_limited(Some(Duration::from_secs(7)));
-    assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 1");
+    assert_eq!(
+        paused_gauge(&registry),
+        "qoswatch_zoom_paused{account=\"default\"} 1"
+    );
     let waiter = {
         let budget = budget.clone();
         tokio::spawn(async move { budget.acquire().await.expect("after the pause") })
@@ -361,16 +367,25 @@ async fn the_pause_is_reported_while_it_lasts_and_cleared_after() {
     tokio::task::yield_now().await;
     tokio::time::advance(Duration::from_secs(3)).await;
     assert_eq!(budget.paused_for(), Some(Duration::from_secs(4)));
-    assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 1");
+    assert_eq!(
+        paused_gauge(&registry),
+        "qoswatch_zoom_paused{account=\"default\"} 1"
+    );
     waiter.await.expect("task");
     // The next request after the pause (here at its very end) clears it.
     budget.acquire().await.expect("next");
     assert_eq!(budget.paused_for(), None);
-    assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+    assert_eq!(
+        paused_gauge(&registry),
+        "qoswatch_zoom_paused{account=\"default\"} 0"
+    );
     // Later requests find it cleared too.
     tokio::time::advance(Duration::from_secs(60)).await;
     budget.acquire().await.expect("much later");
-    assert_eq!(paused_gauge(&registry), "qoswatch_zoom_paused 0");
+    assert_eq!(
+        paused_gauge(&registry),
+        "qoswatch_zoom_paused{account=\"default\"} 0"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -669,6 +684,7 @@ async fn a_budget_takes_over_todays_count_and_a_pause_in_force_from_the_store() 
     let store = Store::in_memory(&mut registry).await.expect("store");
     let today = Utc::now().date_naive();
     let saved = |day, paused_for: i64| BudgetUse {
+        account: Default::default(),
         day,
         used: 7,
         paused_until: Some(Utc::now() + chrono::Duration::seconds(paused_for)),
@@ -703,10 +719,11 @@ async fn the_count_and_a_pause_reach_the_store() {
     budget.acquire().await.expect("quota left");
     budget.rate_limited(Some(Duration::from_secs(60)));
     store.close().await;
-    let (store, snapshot) = Store::open(&settings, &mut Registry::default())
+    let (store, mut snapshot) = Store::open(&settings, &mut Registry::default())
         .await
         .expect("reopens");
-    let saved = snapshot.budget.expect("the budget was saved");
+    let saved = snapshot.budgets.pop().expect("the budget was saved");
+    assert!(saved.account.is_default());
     assert_eq!(saved.used, 2);
     assert_eq!(saved.day, Utc::now().date_naive());
     let paused_until = saved.paused_until.expect("the pause was saved");

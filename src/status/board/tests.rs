@@ -139,7 +139,7 @@ fn a_silenced_alert_is_tracked_but_not_sent() {
     // Another rule is not covered.
     let mut other = event("u1", AlertStatus::Firing, 5);
     other.rule = "jitter".into();
-    other.key = AlertKey::new("jitter", "m1", Some("u1"));
+    other.key = AlertKey::in_account(&Default::default(), "jitter", "m1", Some("u1"));
     assert!(!board.record(&other, at(5)));
     // After the end, nothing is silenced.
     assert!(!board.record(&event("u2", AlertStatus::Firing, 30), at(30)));

@@ -4,6 +4,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use qoswatch_core::alert::{Account, MeetingKey};
 
 #[test]
 fn a_fair_share_is_the_active_meetings_over_the_live_replicas_rounded_up() {
@@ -37,11 +38,12 @@ fn no_live_replica_counted_still_divides_safely() {
 
 #[test]
 fn only_leases_another_replica_held_count_as_taken_over() {
+    let m = |uuid: &str| MeetingKey::new(Account::default(), uuid);
     let claimed = vec![
-        ("m1".to_owned(), None),
-        ("m2".to_owned(), Some("me".to_owned())),
-        ("m3".to_owned(), Some("other".to_owned())),
-        ("m4".to_owned(), Some("third".to_owned())),
+        (m("m1"), None),
+        (m("m2"), Some("me".to_owned())),
+        (m("m3"), Some("other".to_owned())),
+        (m("m4"), Some("third".to_owned())),
     ];
     assert_eq!(taken_from_others(&claimed, "me"), 2);
     assert_eq!(taken_from_others(&claimed[..2], "me"), 0);
@@ -64,10 +66,15 @@ fn a_pause_is_shared_only_while_it_runs() {
 
 #[test]
 fn a_replica_over_its_fair_share_plus_one_sheds_down_to_the_share() {
-    let held = |n: usize| -> BTreeSet<String> { (0..n).map(|i| format!("m{i}")).collect() };
+    let m = |uuid: String| MeetingKey::new(Account::default(), uuid);
+    let held = |n: usize| -> BTreeSet<MeetingKey> { (0..n).map(|i| m(format!("m{i}"))).collect() };
     // Six meetings, three replicas: a share of two; holding all six, four go.
     let mut mine = held(6);
-    assert_eq!(shed_excess(&mut mine, 6, 3), vec!["m5", "m4", "m3", "m2"]);
+    let shed: Vec<String> = shed_excess(&mut mine, 6, 3)
+        .into_iter()
+        .map(|k| k.uuid)
+        .collect();
+    assert_eq!(shed, vec!["m5", "m4", "m3", "m2"]);
     assert_eq!(mine, held(2));
     // One over the share is tolerated (meetings start and end).
     let mut mine = held(3);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::super::{BudgetUse, RecordId, StoreError, Write, millis};
 use super::{Tx, to_json, write_error};
-use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::alert::{AlertEvent, MeetingKey, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::silence::Silence;
 use qoswatch_core::subject::{StopReason, WatchSubject};
@@ -24,7 +24,7 @@ pub(super) async fn apply_one(tx: &mut Tx<'_>, me: &str, write: &Write) -> Resul
         } => watch_progress(tx, me, key, *last_seen, alert_state.as_ref(), events).await,
         Write::WatchEnded { key, reason, at } => watch_ended(tx, key, reason, *at).await,
         Write::ParticipantEnded { key, at } => participant_ended(tx, key, *at).await,
-        Write::MeetingEnded { uuid, at } => meeting_ended(tx, uuid, *at).await,
+        Write::MeetingEnded { meeting, at } => meeting_ended(tx, meeting, *at).await,
         Write::Event { id, event } => insert_event(tx, me, *id, event).await,
         Write::EventRouted { id, channels } => event_routed(tx, me, *id, channels).await,
         Write::Queued {
@@ -52,9 +52,9 @@ async fn watch_started(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO watches (meeting_uuid, user_id, subject, started_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET subject = excluded.subject, \
+        "INSERT INTO watches (meeting_uuid, user_id, subject, started_at, account) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account, meeting_uuid, user_id) DO UPDATE SET subject = excluded.subject, \
          started_at = excluded.started_at, last_seen = NULL, alert_state = NULL, \
          ended_at = NULL, end_reason = NULL WHERE watches.ended_at IS NOT NULL",
     )
@@ -62,6 +62,7 @@ async fn watch_started(
     .bind(&subject.key.user_id)
     .bind(to_json(subject)?)
     .bind(millis(at))
+    .bind(subject.key.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
@@ -81,12 +82,14 @@ async fn watch_progress(
     let state = alert_state.map(to_json).transpose()?;
     sqlx::query(
         "UPDATE watches SET last_seen = COALESCE($1, last_seen), \
-         alert_state = COALESCE($2, alert_state) WHERE meeting_uuid = $3 AND user_id = $4",
+         alert_state = COALESCE($2, alert_state) \
+         WHERE meeting_uuid = $3 AND user_id = $4 AND account = $5",
     )
     .bind(last_seen.map(millis))
     .bind(state)
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
+    .bind(key.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
@@ -104,12 +107,13 @@ async fn watch_ended(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE watches SET ended_at = $1, end_reason = $2, alert_state = NULL \
-         WHERE meeting_uuid = $3 AND user_id = $4",
+         WHERE meeting_uuid = $3 AND user_id = $4 AND account = $5",
     )
     .bind(millis(at))
     .bind(reason.to_string())
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
+    .bind(key.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
@@ -122,25 +126,32 @@ async fn participant_ended(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO ended_participants (meeting_uuid, user_id, at) VALUES ($1, $2, $3) \
-         ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET at = excluded.at",
+        "INSERT INTO ended_participants (meeting_uuid, user_id, at, account) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account, meeting_uuid, user_id) DO UPDATE SET at = excluded.at",
     )
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
     .bind(millis(at))
+    .bind(key.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
     Ok(())
 }
 
-async fn meeting_ended(tx: &mut Tx<'_>, uuid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+async fn meeting_ended(
+    tx: &mut Tx<'_>,
+    meeting: &MeetingKey,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO ended_meetings (meeting_uuid, at) VALUES ($1, $2) \
-         ON CONFLICT (meeting_uuid) DO UPDATE SET at = excluded.at",
+        "INSERT INTO ended_meetings (meeting_uuid, at, account) VALUES ($1, $2, $3) \
+         ON CONFLICT (account, meeting_uuid) DO UPDATE SET at = excluded.at",
     )
-    .bind(uuid)
+    .bind(&meeting.uuid)
     .bind(millis(at))
+    .bind(meeting.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
@@ -276,25 +287,28 @@ async fn save_silence(tx: &mut Tx<'_>, silence: &Silence) -> Result<(), StoreErr
     Ok(())
 }
 
-/// This replica's own Zoom count (the heartbeat adds the others'), and a
-/// pause shared by all (the later one wins).
+/// This replica's own Zoom count of an account (the heartbeat adds the
+/// others'), and the account's pause shared by all (the later one wins).
 async fn save_budget(tx: &mut Tx<'_>, me: &str, budget: &BudgetUse) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO zoom_budget_use (replica, day, used) VALUES ($1, $2, $3) \
-         ON CONFLICT (replica, day) DO UPDATE SET used = GREATEST(zoom_budget_use.used, excluded.used)",
+        "INSERT INTO zoom_budget_use (replica, day, used, account) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account, replica, day) \
+         DO UPDATE SET used = GREATEST(zoom_budget_use.used, excluded.used)",
     )
     .bind(me)
     .bind(budget.day.to_string())
     .bind(i64::from(budget.used))
+    .bind(budget.account.as_str())
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;
     if let Some(until) = budget.paused_until {
         sqlx::query(
-            "INSERT INTO zoom_pause (id, paused_until) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO zoom_pause (account, paused_until) VALUES ($1, $2) \
+             ON CONFLICT (account) DO UPDATE SET \
              paused_until = GREATEST(zoom_pause.paused_until, excluded.paused_until)",
         )
+        .bind(budget.account.as_str())
         .bind(millis(until))
         .execute(&mut **tx)
         .await
@@ -305,13 +319,16 @@ async fn save_budget(tx: &mut Tx<'_>, me: &str, budget: &BudgetUse) -> Result<()
 
 /// After the tasks of `meetings` stopped and their last writes (the writer
 /// applies in order): their leases are free for the next heartbeat.
-async fn release(tx: &mut Tx<'_>, me: &str, meetings: &[String]) -> Result<(), StoreError> {
+async fn release(tx: &mut Tx<'_>, me: &str, meetings: &[MeetingKey]) -> Result<(), StoreError> {
+    let (accounts, uuids) = crate::store::leases::columns(meetings);
     sqlx::query(
         "UPDATE leases SET owner = NULL, expires_at = now() \
-         WHERE owner = $1 AND meeting_uuid = ANY($2)",
+         WHERE owner = $1 AND (account, meeting_uuid) IN \
+         (SELECT * FROM unnest($2::text[], $3::text[]))",
     )
     .bind(me)
-    .bind(meetings)
+    .bind(accounts)
+    .bind(uuids)
     .execute(&mut **tx)
     .await
     .map_err(write_error)?;

@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::super::{BudgetUse, RecordId, StoreError, Write, millis};
 use super::{opt_millis, to_json, write_error};
-use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::alert::{AlertEvent, MeetingKey, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 use qoswatch_core::silence::Silence;
 use qoswatch_core::subject::{StopReason, WatchSubject};
@@ -25,7 +25,7 @@ pub(super) async fn apply_one(tx: &mut Tx, write: &Write) -> Result<(), StoreErr
         } => watch_progress(tx, key, *last_seen, alert_state.as_ref(), events).await,
         Write::WatchEnded { key, reason, at } => watch_ended(tx, key, reason, *at).await,
         Write::ParticipantEnded { key, at } => participant_ended(tx, key, *at).await,
-        Write::MeetingEnded { uuid, at } => meeting_ended(tx, uuid, *at).await,
+        Write::MeetingEnded { meeting, at } => meeting_ended(tx, meeting, *at).await,
         Write::Event { id, event } => insert_event(tx, *id, event).await,
         Write::EventRouted { id, channels } => event_routed(tx, *id, channels).await,
         Write::Queued {
@@ -52,11 +52,13 @@ async fn watch_started(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO watches (meeting_uuid, user_id, subject, started_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET subject = excluded.subject, \
+        "INSERT INTO watches (account, meeting_uuid, user_id, subject, started_at) \
+         VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (account, meeting_uuid, user_id) DO UPDATE SET subject = excluded.subject, \
          started_at = excluded.started_at, last_seen = NULL, alert_state = NULL, \
          ended_at = NULL, end_reason = NULL",
     )
+    .bind(subject.key.account.as_str())
     .bind(&subject.key.meeting_uuid)
     .bind(&subject.key.user_id)
     .bind(to_json(subject)?)
@@ -79,10 +81,12 @@ async fn watch_progress(
     let state = alert_state.map(to_json).transpose()?;
     sqlx::query(
         "UPDATE watches SET last_seen = COALESCE(?, last_seen), \
-         alert_state = COALESCE(?, alert_state) WHERE meeting_uuid = ? AND user_id = ?",
+         alert_state = COALESCE(?, alert_state) \
+         WHERE account = ? AND meeting_uuid = ? AND user_id = ?",
     )
     .bind(opt_millis(last_seen))
     .bind(state)
+    .bind(key.account.as_str())
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
     .execute(&mut *tx)
@@ -105,10 +109,11 @@ async fn watch_ended(
         // dropping it keeps a finished watch's row on its page
         // (about half the file after a day, BENCHMARKS.md).
         "UPDATE watches SET ended_at = ?, end_reason = ?, alert_state = NULL \
-         WHERE meeting_uuid = ? AND user_id = ?",
+         WHERE account = ? AND meeting_uuid = ? AND user_id = ?",
     )
     .bind(millis(at))
     .bind(reason.to_string())
+    .bind(key.account.as_str())
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
     .execute(&mut *tx)
@@ -123,9 +128,11 @@ async fn participant_ended(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO ended_participants (meeting_uuid, user_id, at) VALUES (?, ?, ?) \
-         ON CONFLICT (meeting_uuid, user_id) DO UPDATE SET at = excluded.at",
+        "INSERT INTO ended_participants (account, meeting_uuid, user_id, at) \
+         VALUES (?, ?, ?, ?) \
+         ON CONFLICT (account, meeting_uuid, user_id) DO UPDATE SET at = excluded.at",
     )
+    .bind(key.account.as_str())
     .bind(&key.meeting_uuid)
     .bind(&key.user_id)
     .bind(millis(at))
@@ -135,12 +142,17 @@ async fn participant_ended(
     Ok(())
 }
 
-async fn meeting_ended(tx: &mut Tx, uuid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+async fn meeting_ended(
+    tx: &mut Tx,
+    meeting: &MeetingKey,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO ended_meetings (meeting_uuid, at) VALUES (?, ?) \
-         ON CONFLICT (meeting_uuid) DO UPDATE SET at = excluded.at",
+        "INSERT INTO ended_meetings (account, meeting_uuid, at) VALUES (?, ?, ?) \
+         ON CONFLICT (account, meeting_uuid) DO UPDATE SET at = excluded.at",
     )
-    .bind(uuid)
+    .bind(meeting.account.as_str())
+    .bind(&meeting.uuid)
     .bind(millis(at))
     .execute(&mut *tx)
     .await
@@ -261,10 +273,11 @@ async fn save_silence(tx: &mut Tx, silence: &Silence) -> Result<(), StoreError> 
 
 async fn save_budget(tx: &mut Tx, budget: &BudgetUse) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO zoom_budget (id, day, used, paused_until) VALUES (1, ?, ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET day = excluded.day, used = excluded.used, \
+        "INSERT INTO zoom_budgets (account, day, used, paused_until) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (account) DO UPDATE SET day = excluded.day, used = excluded.used, \
          paused_until = excluded.paused_until",
     )
+    .bind(budget.account.as_str())
     .bind(budget.day.to_string())
     .bind(i64::from(budget.used))
     .bind(opt_millis(budget.paused_until))

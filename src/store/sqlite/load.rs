@@ -11,7 +11,7 @@ use super::super::{
     BudgetUse, SavedGrouped, SavedMessage, SavedWatch, Snapshot, StoreError, from_millis,
 };
 use super::{SqliteBackend, classify, json};
-use qoswatch_core::alert::{AlertEvent, ParticipantKey};
+use qoswatch_core::alert::{Account, AlertEvent, MeetingKey, ParticipantKey};
 use qoswatch_core::subject::WatchSubject;
 
 /// One read: the connection and the file's path (for errors).
@@ -58,12 +58,13 @@ impl Reader<'_> {
     async fn watches(&mut self, snapshot: &mut Snapshot) -> Result<(), StoreError> {
         let rows = self
             .all(
-                "SELECT subject, started_at, last_seen, alert_state FROM watches \
+                "SELECT subject, started_at, last_seen, alert_state, account FROM watches \
                  WHERE ended_at IS NULL ORDER BY started_at",
             )
             .await?;
         for row in rows {
-            let subject: WatchSubject = json(self.path, row.get::<&str, _>(0))?;
+            let mut subject: WatchSubject = json(self.path, row.get::<&str, _>(0))?;
+            subject.set_account(Account::new(row.get::<String, _>(4)));
             let alert_state = row
                 .get::<Option<&str>, _>(3)
                 .map(|text| json(self.path, text))
@@ -91,24 +92,29 @@ impl Reader<'_> {
     /// Participants and meetings that ended (within the retention).
     async fn ended(&mut self, snapshot: &mut Snapshot) -> Result<(), StoreError> {
         for row in self
-            .all("SELECT meeting_uuid, user_id, at FROM ended_participants")
+            .all("SELECT account, meeting_uuid, user_id, at FROM ended_participants")
             .await?
         {
-            let key = ParticipantKey {
-                meeting_uuid: row.get(0),
-                user_id: row.get(1),
-            };
+            let key = ParticipantKey::in_account(
+                Account::new(row.get::<String, _>(0)),
+                row.get::<String, _>(1),
+                row.get::<String, _>(2),
+            );
             snapshot
                 .ended_participants
-                .push((key, from_millis(row.get(2))));
+                .push((key, from_millis(row.get(3))));
         }
         for row in self
-            .all("SELECT meeting_uuid, at FROM ended_meetings")
+            .all("SELECT account, meeting_uuid, at FROM ended_meetings")
             .await?
         {
+            let meeting = MeetingKey::new(
+                Account::new(row.get::<String, _>(0)),
+                row.get::<String, _>(1),
+            );
             snapshot
                 .ended_meetings
-                .push((row.get(0), from_millis(row.get(1))));
+                .push((meeting, from_millis(row.get(2))));
         }
         Ok(())
     }
@@ -163,22 +169,22 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// The Zoom budget's day count and pause (a day that cannot be read
-    /// counts as none).
+    /// Each account's Zoom budget: the day count and pause (a day that
+    /// cannot be read counts as none).
     async fn budget(&mut self, snapshot: &mut Snapshot) -> Result<(), StoreError> {
-        let row = sqlx::query("SELECT day, used, paused_until FROM zoom_budget")
-            .fetch_optional(&mut *self.conn)
-            .await;
-        let Some(row) = row.map_err(|e| self.error(e))? else {
-            return Ok(());
-        };
-        let day: &str = row.get(0);
-        if let Ok(day) = NaiveDate::from_str(day) {
-            snapshot.budget = Some(BudgetUse {
-                day,
-                used: u32::try_from(row.get::<i64, _>(1)).unwrap_or(u32::MAX),
-                paused_until: row.get::<Option<i64>, _>(2).map(from_millis),
-            });
+        for row in self
+            .all("SELECT account, day, used, paused_until FROM zoom_budgets ORDER BY account")
+            .await?
+        {
+            let day: &str = row.get(1);
+            if let Ok(day) = NaiveDate::from_str(day) {
+                snapshot.budgets.push(BudgetUse {
+                    account: Account::new(row.get::<String, _>(0)),
+                    day,
+                    used: u32::try_from(row.get::<i64, _>(2)).unwrap_or(u32::MAX),
+                    paused_until: row.get::<Option<i64>, _>(3).map(from_millis),
+                });
+            }
         }
         Ok(())
     }
@@ -210,6 +216,7 @@ impl Reader<'_> {
             let watched = event.participant.as_ref().is_some_and(|p| {
                 snapshot.watches.iter().any(|w| {
                     w.subject.key.meeting_uuid == event.meeting.uuid
+                        && w.subject.key.account == event.meeting.account
                         && w.subject.key.user_id == p.user_id
                 })
             });

@@ -28,7 +28,7 @@ impl Monitor {
             books
                 .watches
                 .get(key)
-                .zip(books.meetings.get(&key.meeting_uuid))
+                .zip(books.meetings.get(&key.meeting()))
                 .is_some_and(|(watch, task)| {
                     task.commands
                         .send(Command::Samples {

@@ -1,7 +1,7 @@
 //! Several replicas: meetings handed over, watches adopted, ends seen elsewhere.
 
 use chrono::{DateTime, Utc};
-use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::alert::{MeetingKey, ParticipantKey};
 use qoswatch_core::subject::StopReason;
 use tokio::time::Instant;
 
@@ -13,9 +13,9 @@ impl Monitor {
     /// Stops polling a meeting whose lease another replica holds now. Its
     /// watches stay running in the store and keep their alert state.
     /// Returns 1 if a task was stopped.
-    pub fn hand_over(&self, meeting_uuid: &str) -> usize {
+    pub fn hand_over(&self, meeting: &MeetingKey) -> usize {
         let books = self.books();
-        match books.meetings.get(meeting_uuid) {
+        match books.meetings.get(meeting) {
             Some(task) => {
                 task.stop.request(StopReason::HandedOver);
                 1
@@ -29,15 +29,15 @@ impl Monitor {
     /// have ended (their last state is queued for the store), then queues
     /// the release of their leases behind it, so the next holder reads the
     /// state the last poll left. Waits at most `within` for the tasks.
-    pub async fn release(&self, meetings: Vec<String>, within: std::time::Duration) {
+    pub async fn release(&self, meetings: Vec<MeetingKey>, within: std::time::Duration) {
         let deadline = Instant::now() + within;
         loop {
             let ended = self.inner.tasks_ended.notified();
             let running = {
                 let books = self.books();
                 let mut running = false;
-                for uuid in &meetings {
-                    if let Some(task) = books.meetings.get(uuid) {
+                for meeting in &meetings {
+                    if let Some(task) = books.meetings.get(meeting) {
                         task.stop.request(StopReason::HandedOver);
                         running = true;
                     }
@@ -94,7 +94,7 @@ impl Monitor {
     pub fn ended_elsewhere(
         &self,
         participants: &[(ParticipantKey, DateTime<Utc>)],
-        meetings: &[(String, DateTime<Utc>)],
+        meetings: &[(MeetingKey, DateTime<Utc>)],
     ) {
         let now = Instant::now();
         {
@@ -104,27 +104,26 @@ impl Monitor {
                     ended.participants.insert(key.clone(), instant_of(*at), now);
                 }
             }
-            for (uuid, at) in meetings {
-                if !ended.meetings.contains(uuid, now) {
-                    ended.meetings.insert(uuid.clone(), instant_of(*at), now);
+            for (meeting, at) in meetings {
+                if !ended.meetings.contains(meeting, now) {
+                    ended.meetings.insert(meeting.clone(), instant_of(*at), now);
                 }
             }
             self.metrics().remembered_ended(&ended);
         }
         let books = self.books();
         for (key, _) in participants {
-            if let (Some(watch), Some(task)) = (
-                books.watches.get(key),
-                books.meetings.get(&key.meeting_uuid),
-            ) {
+            if let (Some(watch), Some(task)) =
+                (books.watches.get(key), books.meetings.get(&key.meeting()))
+            {
                 let _ = task.commands.send(Command::Leave {
                     id: watch.id,
                     reason: StopReason::Left,
                 });
             }
         }
-        for (uuid, _) in meetings {
-            if let Some(task) = books.meetings.get(uuid) {
+        for (meeting, _) in meetings {
+            if let Some(task) = books.meetings.get(meeting) {
                 task.stop.request(StopReason::MeetingEnded);
             }
         }

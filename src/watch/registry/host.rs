@@ -1,5 +1,6 @@
 //! The registry as a meeting task's host, and the guard that frees its entries.
 
+use qoswatch_core::alert::MeetingKey;
 use qoswatch_core::subject::{StopReason, WatchSubject};
 use tokio::sync::mpsc;
 
@@ -10,7 +11,7 @@ use crate::watch::meeting::{Command, MeetingHost};
 pub(super) struct Host {
     pub(super) monitor: Monitor,
     pub(super) meeting: u64,
-    pub(super) uuid: String,
+    pub(super) key: MeetingKey,
 }
 
 impl MeetingHost for Host {
@@ -27,10 +28,10 @@ impl MeetingHost for Host {
         }
         if books
             .meetings
-            .get(&self.uuid)
+            .get(&self.key)
             .is_some_and(|task| task.id == self.meeting)
         {
-            books.meetings.remove(&self.uuid);
+            books.meetings.remove(&self.key);
         }
         true
     }
@@ -41,7 +42,7 @@ impl MeetingHost for Host {
 pub(super) struct EntryGuard {
     pub(super) monitor: Monitor,
     pub(super) meeting: u64,
-    pub(super) uuid: String,
+    pub(super) key: MeetingKey,
 }
 
 impl Drop for EntryGuard {
@@ -52,10 +53,10 @@ impl Drop for EntryGuard {
             .retain(|_, watch| watch.meeting != self.meeting);
         if books
             .meetings
-            .get(&self.uuid)
+            .get(&self.key)
             .is_some_and(|task| task.id == self.meeting)
         {
-            books.meetings.remove(&self.uuid);
+            books.meetings.remove(&self.key);
         }
         self.monitor
             .metrics()

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus_client::registry::Registry;
-use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::alert::{Account, MeetingKey, ParticipantKey};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,6 +51,9 @@ pub enum StartOutcome {
     AlreadyEnded,
     /// `polling.max_watchers` reached.
     AtCapacity,
+    /// The watch names an account the settings do not configure (a watch
+    /// kept from before the account was removed).
+    UnknownAccount,
     /// Zoom said the account cannot use the Dashboard API; retried later.
     PollingDisabled,
     ShuttingDown,
@@ -80,7 +83,7 @@ struct MeetingTask {
 #[derive(Debug, Default)]
 struct Books {
     watches: HashMap<ParticipantKey, Watch>,
-    meetings: HashMap<String, MeetingTask>,
+    meetings: HashMap<MeetingKey, MeetingTask>,
 }
 
 #[derive(Debug)]
@@ -89,11 +92,16 @@ struct Inner {
     next_id: AtomicU64,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    poll: PollContext,
+    /// Each account's polling context (its client and plan): Zoom's
+    /// limits are per account.
+    polls: HashMap<Account, Arc<PollContext>>,
+    settings: PollingSettings,
+    metrics: WatchMetrics,
     sink: Arc<dyn SampleSink>,
     store: Store,
-    /// Set after Zoom's code 200: no polling until then.
-    polling_disabled_until: Mutex<Option<Instant>>,
+    /// Set after Zoom's code 200 for an account: no polling of its
+    /// meetings until then.
+    polling_disabled_until: Mutex<HashMap<Account, Instant>>,
     /// Participants and meetings whose watch ended recently, so that a late
     /// retry of `participant_joined` does not watch someone who is gone.
     ended: Mutex<Ended>,
@@ -126,14 +134,22 @@ pub struct Monitor {
     inner: Arc<Inner>,
 }
 
+/// One account's way to Zoom: its client (token, budget) and its plan.
+#[derive(Debug, Clone)]
+pub struct AccountPolling {
+    pub account: Account,
+    pub client: Arc<ZoomClient>,
+    pub planner: Arc<Planner>,
+}
+
 /// What a [`Monitor`] is built from.
 #[derive(Debug)]
 pub struct MonitorParts {
-    pub client: Arc<ZoomClient>,
+    /// Every configured account (at least one).
+    pub accounts: Vec<AccountPolling>,
     /// Where every watch's samples go.
     pub sink: Arc<dyn SampleSink>,
     pub store: Store,
-    pub planner: Arc<Planner>,
     pub settings: PollingSettings,
     /// QSS push as a source of samples: when polling takes over.
     pub qss: QssSettings,
@@ -160,10 +176,9 @@ impl Monitor {
         registry: &mut Registry,
     ) -> Self {
         let MonitorParts {
-            client,
+            accounts,
             sink,
             store,
-            planner,
             settings,
             qss,
             leases,
@@ -174,25 +189,41 @@ impl Monitor {
             settings.interval * URGENT_INTERVALS,
             settings.max_remembered_ended,
         );
-        tracker.spawn(planner.clone().run(cancel.child_token()));
+        assert!(!accounts.is_empty(), "a monitor needs an account");
+        let polls = accounts
+            .into_iter()
+            .map(
+                |AccountPolling {
+                     account,
+                     client,
+                     planner,
+                 }| {
+                    tracker.spawn(planner.clone().run(cancel.child_token()));
+                    let poll = PollContext {
+                        client,
+                        planner,
+                        settings: settings.clone(),
+                        qss: qss.clone(),
+                        metrics: metrics.clone(),
+                        samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
+                        fallback_log: LogEvery::new(Duration::from_secs(60)),
+                    };
+                    (account, Arc::new(poll))
+                },
+            )
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 books: Mutex::new(Books::default()),
                 next_id: AtomicU64::new(1),
                 tracker,
                 cancel,
-                poll: PollContext {
-                    client,
-                    planner,
-                    settings,
-                    qss,
-                    metrics,
-                    samples_dropped_log: LogEvery::new(Duration::from_secs(60)),
-                    fallback_log: LogEvery::new(Duration::from_secs(60)),
-                },
+                polls,
+                settings,
+                metrics,
                 sink,
                 store,
-                polling_disabled_until: Mutex::new(None),
+                polling_disabled_until: Mutex::new(HashMap::new()),
                 ended: Mutex::new(ended),
                 forgotten_log: LogEvery::new(Duration::from_secs(60)),
                 left_recently: Mutex::new(left_recently),
@@ -203,16 +234,35 @@ impl Monitor {
     }
 
     fn metrics(&self) -> &WatchMetrics {
-        &self.inner.poll.metrics
+        &self.inner.metrics
     }
 
     fn books(&self) -> MutexGuard<'_, Books> {
         self.inner.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The planner of the polling intervals.
+    /// The planner of the single account's polling intervals (the first
+    /// account's, with several).
     pub fn planner(&self) -> &Arc<Planner> {
-        &self.inner.poll.planner
+        let first = self.inner.polls.keys().min().expect("an account");
+        &self.inner.polls[first].planner
+    }
+
+    /// Each account's planner, by account name.
+    pub fn planners(&self) -> Vec<(Account, Arc<Planner>)> {
+        let mut planners: Vec<_> = self
+            .inner
+            .polls
+            .iter()
+            .map(|(account, poll)| (account.clone(), poll.planner.clone()))
+            .collect();
+        planners.sort_by(|a, b| a.0.cmp(&b.0));
+        planners
+    }
+
+    /// Whether `account` is one this monitor polls for.
+    pub fn knows(&self, account: &Account) -> bool {
+        self.inner.polls.contains_key(account)
     }
 
     fn left_recently(&self) -> MutexGuard<'_, Memory<Person>> {
@@ -241,18 +291,26 @@ impl Monitor {
         self.books().meetings.len()
     }
 
-    /// Whether Zoom said the account cannot use the Dashboard API (recently).
+    /// Whether Zoom said an account cannot use the Dashboard API (recently).
     pub fn polling_disabled(&self) -> bool {
+        let accounts: Vec<Account> = self.inner.polls.keys().cloned().collect();
+        accounts.iter().any(|a| self.polling_disabled_for(a))
+    }
+
+    /// Whether Zoom said `account` cannot use the Dashboard API (recently).
+    pub fn polling_disabled_for(&self, account: &Account) -> bool {
         let mut until = self
             .inner
             .polling_disabled_until
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        match *until {
-            Some(t) if Instant::now() < t => true,
+        match until.get(account) {
+            Some(t) if Instant::now() < *t => true,
             Some(_) => {
-                *until = None;
-                self.metrics().polling_disabled.set(0);
+                until.remove(account);
+                if until.is_empty() {
+                    self.metrics().polling_disabled.set(0);
+                }
                 false
             }
             None => false,
@@ -260,7 +318,7 @@ impl Monitor {
     }
 
     /// The meetings this process polls now.
-    pub fn meeting_uuids(&self) -> Vec<String> {
+    pub fn meetings(&self) -> Vec<MeetingKey> {
         self.books().meetings.keys().cloned().collect()
     }
 }

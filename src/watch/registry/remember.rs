@@ -36,7 +36,7 @@ impl Monitor {
         if let Some(unlogged) = self.inner.forgotten_log.occurred(Instant::now()) {
             tracing::warn!(
                 kind,
-                max_remembered_ended = self.inner.poll.settings.max_remembered_ended,
+                max_remembered_ended = self.inner.settings.max_remembered_ended,
                 not_logged_since = unlogged,
                 "memory of ended participants or meetings is full: the oldest is forgotten \
                  early (a late participant_joined retry for it would start a watch)"

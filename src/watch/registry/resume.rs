@@ -26,8 +26,11 @@ impl Monitor {
                     .insert(key, instant_of(at), now)
                     .forgotten;
             }
-            for (uuid, at) in snapshot.ended_meetings.drain(..) {
-                forgotten.1 += ended.meetings.insert(uuid, instant_of(at), now).forgotten;
+            for (meeting, at) in snapshot.ended_meetings.drain(..) {
+                forgotten.1 += ended
+                    .meetings
+                    .insert(meeting, instant_of(at), now)
+                    .forgotten;
             }
             self.metrics().remembered_ended(&ended);
             drop(ended);
@@ -57,6 +60,19 @@ impl Monitor {
                     self.inner.store.write(Write::WatchEnded {
                         key,
                         reason: StopReason::Left,
+                        at: Utc::now(),
+                    });
+                }
+                Err(StartOutcome::UnknownAccount) => {
+                    // Kept from before its account left the settings: no
+                    // client can poll it any more.
+                    tracing::warn!(
+                        account = %key.account,
+                        "saved watch of an account no longer configured: ended"
+                    );
+                    self.inner.store.write(Write::WatchEnded {
+                        key,
+                        reason: StopReason::Rejected,
                         at: Utc::now(),
                     });
                 }

@@ -1,5 +1,6 @@
 //! Early signals (`crate::watch::signals`) reaching the meeting tasks.
 
+use qoswatch_core::alert::MeetingKey;
 use qoswatch_core::subject::{StopReason, WatchSubject};
 use tokio::time::Instant;
 
@@ -10,22 +11,22 @@ use crate::watch::signals::{Person, Signal, URGENT_INTERVALS};
 impl Monitor {
     /// How long an early signal keeps its participants urgent.
     pub(super) fn urgency(&self) -> std::time::Duration {
-        self.inner.poll.settings.interval * URGENT_INTERVALS
+        self.inner.settings.interval * URGENT_INTERVALS
     }
 
-    /// Zoom's `meeting.alert` for `meeting_uuid`: if this replica polls the
+    /// Zoom's `meeting.alert` for `meeting`: if this replica polls the
     /// meeting, its watched participants become urgent and are polled at
     /// once. Returns whether it polls the meeting. Never blocks.
-    pub fn meeting_alert(&self, meeting_uuid: &str) -> bool {
+    pub fn meeting_alert(&self, meeting: &MeetingKey) -> bool {
         let urgent_for = self.urgency();
         let sent = self
             .books()
             .meetings
-            .get(meeting_uuid)
+            .get(meeting)
             .is_some_and(|task| task.commands.send(Command::Hurry { urgent_for }).is_ok());
         if sent {
             self.metrics().early_signal(Signal::MeetingAlert);
-            tracing::info!(meeting = %meeting_uuid, "Zoom's meeting alert: polling the meeting's participants at once");
+            tracing::info!(%meeting, "Zoom's meeting alert: polling the meeting's participants at once");
         }
         sent
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::Utc;
-use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{MeetingInfo, MeetingKey, ParticipantInfo, ParticipantKey};
 use qoswatch_core::subject::WatchSubject;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -77,7 +77,7 @@ impl Monitor {
             tracing::warn!(%error, "watch not saved to the shared database: not started");
             return StartOutcome::StoreUnavailable;
         }
-        match leases.claim(&subject.key.meeting_uuid).await {
+        match leases.claim(&subject.key.meeting()).await {
             Ok(true) => match self.join(subject, Resume::default()) {
                 Ok(()) | Err(StartOutcome::AlreadyWatching) => StartOutcome::Started,
                 Err(refused) => refused,
@@ -100,7 +100,11 @@ impl Monitor {
             metrics.refused.inc();
             return Err(StartOutcome::ShuttingDown);
         }
-        if self.polling_disabled() {
+        if !self.knows(&key.account) {
+            metrics.refused.inc();
+            return Err(StartOutcome::UnknownAccount);
+        }
+        if self.polling_disabled_for(&key.account) {
             metrics.refused.inc();
             return Err(StartOutcome::PollingDisabled);
         }
@@ -121,7 +125,7 @@ impl Monitor {
             metrics.duplicates.inc();
             return Err(StartOutcome::AlreadyWatching);
         }
-        let max_watchers = self.inner.poll.settings.max_watchers;
+        let max_watchers = self.inner.settings.max_watchers;
         if books.watches.len() >= max_watchers {
             metrics.refused.inc();
             tracing::warn!(
@@ -131,19 +135,19 @@ impl Monitor {
             return Err(StartOutcome::AtCapacity);
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let uuid = subject.key.meeting_uuid.clone();
+        let meeting_key = subject.key.meeting();
         // A task that has just ended (stopped, not yet cleaned up) cannot
         // take the watch: a new one does.
         let alive = books
             .meetings
-            .get(&uuid)
+            .get(&meeting_key)
             .is_some_and(|task| !task.commands.is_closed());
         if !alive {
-            let task = self.spawn_meeting(uuid.clone());
-            books.meetings.insert(uuid.clone(), task);
+            let task = self.spawn_meeting(meeting_key.clone());
+            books.meetings.insert(meeting_key.clone(), task);
         }
         let urgent_for = self.rejoined(&subject).then(|| self.urgency());
-        let task = &books.meetings[&uuid];
+        let task = &books.meetings[&meeting_key];
         let meeting = task.id;
         let key = subject.key.clone();
         // A task retires under this lock, and only with no command waiting
@@ -163,15 +167,17 @@ impl Monitor {
 
     /// Starts the polling task of a meeting on the application's tracker,
     /// in a `meeting` span.
-    pub(super) fn spawn_meeting(&self, uuid: String) -> MeetingTask {
+    pub(super) fn spawn_meeting(&self, key: MeetingKey) -> MeetingTask {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (commands, receiver) = mpsc::unbounded_channel();
         let stop = Arc::new(StopRequest::new(self.inner.cancel.child_token()));
-        let span = tracing::info_span!("meeting", meeting = %uuid);
+        let span = tracing::info_span!("meeting", meeting = %key);
+        // `may_start` let only configured accounts through.
+        let poll = self.inner.polls[&key.account].clone();
         let host = Host {
             monitor: self.clone(),
             meeting: id,
-            uuid,
+            key,
         };
         let task_stop = stop.clone();
         self.inner.tracker.spawn(
@@ -181,19 +187,19 @@ impl Monitor {
                 let _entries = EntryGuard {
                     monitor: host.monitor.clone(),
                     meeting: id,
-                    uuid: host.uuid.clone(),
+                    key: host.key.clone(),
                 };
                 let inner = &host.monitor.inner;
                 let poller = MeetingPoller::new(
-                    &inner.poll,
+                    &poll,
                     &inner.store,
                     &host,
                     inner.sink.as_ref(),
                     id,
-                    host.uuid.clone(),
+                    host.key.uuid.clone(),
                 );
                 let end = poller.run(receiver, &task_stop).await;
-                host.monitor.act_on(&host.uuid, &end);
+                host.monitor.act_on(&host.key, &end);
             }
             .instrument(span),
         );

@@ -1,7 +1,7 @@
 //! Stopping watches, and what a meeting's end means for the others.
 
 use chrono::Utc;
-use qoswatch_core::alert::ParticipantKey;
+use qoswatch_core::alert::{Account, MeetingKey, ParticipantKey};
 use qoswatch_core::subject::{StopReason, WatchSubject};
 use tokio::time::Instant;
 
@@ -12,18 +12,18 @@ use crate::watch::metrics::ENDED_MEETINGS;
 
 impl Monitor {
     /// What a meeting's end means for the other watches.
-    pub(super) fn act_on(&self, meeting_uuid: &str, end: &PollEnd) {
+    pub(super) fn act_on(&self, meeting: &MeetingKey, end: &PollEnd) {
         match end {
             PollEnd::Done => {}
             PollEnd::MeetingOver => {
-                let others = self.stop_meeting_now(meeting_uuid, StopReason::NotLive);
+                let others = self.stop_meeting_now(meeting, StopReason::NotLive);
                 self.inner.store.write(Write::MeetingEnded {
-                    uuid: meeting_uuid.to_owned(),
+                    meeting: meeting.clone(),
                     at: Utc::now(),
                 });
                 tracing::info!(watchers = others, "Zoom says the meeting is not live");
             }
-            PollEnd::NotEntitled { message } => self.disable_polling(message),
+            PollEnd::NotEntitled { message } => self.disable_polling(&meeting.account, message),
         }
     }
 
@@ -39,7 +39,7 @@ impl Monitor {
             let task = books
                 .watches
                 .get(key)
-                .and_then(|watch| Some((watch.id, books.meetings.get(&key.meeting_uuid)?)));
+                .and_then(|watch| Some((watch.id, books.meetings.get(&key.meeting())?)));
             match task {
                 Some((id, task)) => {
                     let _ = task.commands.send(Command::Leave { id, reason });
@@ -56,27 +56,27 @@ impl Monitor {
 
     /// Stops every watcher of a meeting. Returns how many were stopped, once
     /// the store remembers that the meeting ended.
-    pub async fn stop_meeting(&self, meeting_uuid: &str, reason: StopReason) -> usize {
-        let stopped = self.stop_meeting_now(meeting_uuid, reason);
+    pub async fn stop_meeting(&self, meeting: &MeetingKey, reason: StopReason) -> usize {
+        let stopped = self.stop_meeting_now(meeting, reason);
         self.save(Write::MeetingEnded {
-            uuid: meeting_uuid.to_owned(),
+            meeting: meeting.clone(),
             at: Utc::now(),
         })
         .await;
         stopped
     }
 
-    pub(super) fn stop_meeting_now(&self, meeting_uuid: &str, reason: StopReason) -> usize {
+    pub(super) fn stop_meeting_now(&self, meeting: &MeetingKey, reason: StopReason) -> usize {
         let forgotten = {
             let now = Instant::now();
             let mut ended = self.ended();
-            let inserted = ended.meetings.insert(meeting_uuid.to_owned(), now, now);
+            let inserted = ended.meetings.insert(meeting.clone(), now, now);
             self.metrics().remembered_ended(&ended);
             inserted.forgotten
         };
         self.forgot_early(ENDED_MEETINGS, forgotten);
         let books = self.books();
-        let Some(task) = books.meetings.get(meeting_uuid) else {
+        let Some(task) = books.meetings.get(meeting) else {
             return 0;
         };
         task.stop.request(reason);
@@ -100,6 +100,23 @@ impl Monitor {
             task.stop.request(reason);
         }
         books.watches.len()
+    }
+
+    /// Stops every watcher of `account`'s meetings.
+    pub fn stop_account(&self, account: &Account, reason: StopReason) -> usize {
+        let books = self.books();
+        let mut stopped = 0;
+        for (key, task) in &books.meetings {
+            if key.account == *account {
+                task.stop.request(reason);
+                stopped += books
+                    .watches
+                    .values()
+                    .filter(|watch| watch.meeting == task.id)
+                    .count();
+            }
+        }
+        stopped
     }
 
     pub(super) fn finish_watch(&self, subject: &WatchSubject, id: u64, reason: StopReason) {
@@ -134,24 +151,25 @@ impl Monitor {
         ours
     }
 
-    pub(super) fn disable_polling(&self, message: &str) {
+    pub(super) fn disable_polling(&self, account: &Account, message: &str) {
         {
             let mut until = self
                 .inner
                 .polling_disabled_until
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            *until = Some(Instant::now() + NOT_ENTITLED_COOL_OFF);
+            until.insert(account.clone(), Instant::now() + NOT_ENTITLED_COOL_OFF);
         }
         self.metrics().polling_disabled.set(1);
-        let stopped = self.stop_all(StopReason::NotEntitled);
+        let stopped = self.stop_account(account, StopReason::NotEntitled);
         tracing::error!(
+            %account,
             zoom_message = message,
             stopped_watchers = stopped,
             retry_in_s = NOT_ENTITLED_COOL_OFF.as_secs(),
             "Zoom says this account cannot use the Dashboard API (code 200): it needs a \
              Business plan or higher with the Dashboard enabled, and the app needs the \
-             dashboard_meetings:read:admin scope. All polling is stopped."
+             dashboard_meetings:read:admin scope. All polling of the account is stopped."
         );
     }
 }

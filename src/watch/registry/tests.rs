@@ -58,6 +58,7 @@ async fn start_and_stop_are_idempotent_per_participant_key() {
         "a late retry of participant_joined"
     );
     let never = ParticipantKey {
+        account: Default::default(),
         meeting_uuid: "m1".into(),
         user_id: "300".into(),
     };
@@ -80,7 +81,7 @@ async fn a_stopped_meeting_is_remembered_and_only_that_meeting() {
     assert_eq!(kit.monitor.meetings_polled(), 2);
     assert_eq!(
         kit.monitor
-            .stop_meeting("m1", StopReason::MeetingEnded)
+            .stop_meeting(&meeting("m1"), StopReason::MeetingEnded)
             .await,
         1
     );
@@ -101,13 +102,13 @@ async fn a_meeting_over_stops_its_other_watches_and_is_remembered() {
     for key in [&a, &b, &elsewhere] {
         assert_eq!(kit.watch(key).await, StartOutcome::Started);
     }
-    kit.monitor.act_on("m2", &PollEnd::Done);
+    kit.monitor.act_on(&meeting("m2"), &PollEnd::Done);
     assert!(
         kit.monitor.is_watching(&elsewhere),
         "Done means nothing more"
     );
 
-    kit.monitor.act_on("m1", &PollEnd::MeetingOver);
+    kit.monitor.act_on(&meeting("m1"), &PollEnd::MeetingOver);
     assert!(eventually(WAIT, || kit.monitor.active() == 1).await);
     assert!(finished(&kit, "100", StopReason::NotLive));
     assert!(finished(&kit, "200", StopReason::NotLive));
@@ -129,7 +130,7 @@ async fn not_entitled_stops_every_watch_and_refuses_new_ones() {
     let end = PollEnd::NotEntitled {
         message: "no Dashboard".into(),
     };
-    kit.monitor.act_on("m1", &end);
+    kit.monitor.act_on(&meeting("m1"), &end);
     assert!(kit.monitor.polling_disabled());
     assert!(eventually(WAIT, || kit.monitor.active() == 0).await);
     assert!(finished(&kit, "100", StopReason::NotEntitled));
@@ -169,8 +170,8 @@ async fn a_handed_over_meeting_stops_here_and_an_adopted_watch_starts() {
     let kit = kit().await;
     let a = kit.join("m1", "100");
     assert_eq!(kit.watch(&a).await, StartOutcome::Started);
-    assert_eq!(kit.monitor.hand_over("elsewhere"), 0);
-    assert_eq!(kit.monitor.hand_over("m1"), 1);
+    assert_eq!(kit.monitor.hand_over(&meeting("elsewhere")), 0);
+    assert_eq!(kit.monitor.hand_over(&meeting("m1")), 1);
     assert!(eventually(WAIT, || kit.monitor.meetings_polled() == 0).await);
     assert!(finished(&kit, "100", StopReason::HandedOver));
     assert!(
@@ -213,7 +214,7 @@ async fn resume_takes_back_running_watches_and_the_ended_memory() {
     let mut snapshot = Snapshot {
         watches: vec![saved("100"), saved("200")],
         ended_participants: vec![(left.clone(), now - TimeDelta::minutes(1))],
-        ended_meetings: vec![("m9".into(), now - TimeDelta::minutes(2))],
+        ended_meetings: vec![(meeting("m9"), now - TimeDelta::minutes(2))],
         ..Snapshot::default()
     };
     assert_eq!(kit.monitor.resume(&mut snapshot), 1, "the one still there");
@@ -230,4 +231,9 @@ async fn resume_takes_back_running_watches_and_the_ended_memory() {
         "a resumed watch polls"
     );
     kit.stop().await;
+}
+
+/// A meeting of the single account.
+fn meeting(uuid: &str) -> qoswatch_core::alert::MeetingKey {
+    qoswatch_core::alert::MeetingKey::new(Default::default(), uuid)
 }

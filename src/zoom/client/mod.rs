@@ -114,8 +114,10 @@ pub enum ZoomError {
     AnswerTooLarge { limit: usize },
 }
 
+/// The client's metrics, shared by every account's client (they count
+/// the deployment's requests to Zoom; the budget's count them per account).
 #[derive(Debug, Clone, Default)]
-pub(super) struct ClientMetrics {
+pub struct ClientMetrics {
     token_fetches: Counter,
     token_failures: Counter,
     unauthorized: Counter,
@@ -123,32 +125,8 @@ pub(super) struct ClientMetrics {
     qos_requests: Family<EndpointLabel, Counter>,
 }
 
-/// The Zoom API client. One per process, shared by every watcher.
-#[derive(Debug)]
-pub struct ZoomClient {
-    http: reqwest::Client,
-    settings: ClientSettings,
-    credentials: Credentials,
-    budget: Arc<Budget>,
-    /// Held across the token request: however many watchers need a token at
-    /// once, one request goes out and the others wait for its answer.
-    token: Mutex<TokenState>,
-    metrics: ClientMetrics,
-    too_large_log: LogEvery,
-}
-
-impl ZoomClient {
-    pub fn new(
-        settings: ClientSettings,
-        credentials: Credentials,
-        budget: Arc<Budget>,
-        registry: &mut Registry,
-    ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.request_timeout)
-            .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+impl ClientMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
         let metrics = ClientMetrics::default();
         registry.register(
             "qoswatch_zoom_token_fetches",
@@ -175,6 +153,51 @@ impl ZoomClient {
             "Zoom answers larger than zoom.max_answer_bytes, dropped unread (by answer: qos, token, error)",
             metrics.too_large.clone(),
         );
+        metrics
+    }
+}
+
+/// The Zoom API client. One per account, shared by its watchers.
+#[derive(Debug)]
+pub struct ZoomClient {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    credentials: Credentials,
+    budget: Arc<Budget>,
+    /// Held across the token request: however many watchers need a token at
+    /// once, one request goes out and the others wait for its answer.
+    token: Mutex<TokenState>,
+    metrics: ClientMetrics,
+    too_large_log: LogEvery,
+}
+
+impl ZoomClient {
+    pub fn new(
+        settings: ClientSettings,
+        credentials: Credentials,
+        budget: Arc<Budget>,
+        registry: &mut Registry,
+    ) -> anyhow::Result<Self> {
+        Self::with_metrics(
+            settings,
+            credentials,
+            budget,
+            ClientMetrics::register(registry),
+        )
+    }
+
+    /// A client counting into `metrics` (shared by the accounts' clients).
+    pub fn with_metrics(
+        settings: ClientSettings,
+        credentials: Credentials,
+        budget: Arc<Budget>,
+        metrics: ClientMetrics,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Self {
             http,
             settings,

@@ -31,10 +31,11 @@ pub struct QosPush {
 
 impl QosPush {
     pub fn key(&self) -> ParticipantKey {
-        ParticipantKey {
-            meeting_uuid: self.meeting.uuid.clone(),
-            user_id: self.user_id.clone(),
-        }
+        ParticipantKey::in_account(
+            self.meeting.account.clone(),
+            self.meeting.uuid.clone(),
+            self.user_id.clone(),
+        )
     }
 
     /// Who the watch started from this event is about (no name: QSS
@@ -78,6 +79,7 @@ pub(super) fn parse_push(payload: &str, kind: CallKind) -> Result<QosPush, serde
             id: None,
             topic: None,
             kind,
+            account: Default::default(),
         },
         user_id: object.participant.user_id,
         email: object.participant.email,

@@ -8,7 +8,7 @@ use chrono::Utc;
 use qoswatch::cluster::{Beat, Leases};
 use qoswatch::store::{BudgetUse, Store, StoreSettings, Write};
 use qoswatch::watch::WatchSubject;
-use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{Account, MeetingInfo, MeetingKey, ParticipantInfo, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 use secrecy::SecretString;
 
@@ -67,10 +67,12 @@ fn subject(meeting: &str, user: &str) -> WatchSubject {
 }
 
 fn key(meeting: &str, user: &str) -> ParticipantKey {
-    ParticipantKey {
-        meeting_uuid: meeting.into(),
-        user_id: user.into(),
-    }
+    ParticipantKey::new(meeting, user)
+}
+
+/// A meeting of the single account.
+fn mk(uuid: &str) -> MeetingKey {
+    MeetingKey::new(Account::default(), uuid)
 }
 
 fn started(meeting: &str, user: &str) -> Write {
@@ -88,15 +90,15 @@ async fn a_free_meeting_is_claimed_by_one_replica_only() {
     let a = replica(&database, "a", LONG).await;
     let b = replica(&database, "b", LONG).await;
     a.write(started("m1", "1")).await;
-    assert!(a.leases.claim("m1").await.unwrap(), "free: claimed");
+    assert!(a.leases.claim(&mk("m1")).await.unwrap(), "free: claimed");
     assert!(
-        !b.leases.claim("m1").await.unwrap(),
+        !b.leases.claim(&mk("m1")).await.unwrap(),
         "held by a live replica"
     );
-    assert!(a.leases.claim("m1").await.unwrap(), "ours already");
+    assert!(a.leases.claim(&mk("m1")).await.unwrap(), "ours already");
     let (beat_a, beat_b) = (a.beat().await, b.beat().await);
-    assert!(beat_a.held.contains("m1"));
-    assert!(!beat_b.held.contains("m1"), "{:?}", beat_b.held);
+    assert!(beat_a.held.contains(&mk("m1")));
+    assert!(!beat_b.held.contains(&mk("m1")), "{:?}", beat_b.held);
     assert_eq!(beat_a.watches.len(), 1);
     assert!(beat_b.watches.is_empty(), "b does not poll a's meeting");
     assert_eq!(beat_b.live_replicas, 2);
@@ -109,7 +111,7 @@ async fn an_expired_lease_moves_with_the_watch_and_its_alert_state() {
     let a = replica(&database, "a", Duration::from_secs(1)).await;
     let b = replica(&database, "b", LONG).await;
     a.write(started("m1", "1")).await;
-    assert!(a.leases.claim("m1").await.unwrap());
+    assert!(a.leases.claim(&mk("m1")).await.unwrap());
     let seen = Utc::now();
     a.write(Write::WatchProgress {
         key: key("m1", "1"),
@@ -123,7 +125,7 @@ async fn an_expired_lease_moves_with_the_watch_and_its_alert_state() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let beat = loop {
         let beat = b.beat().await;
-        if beat.held.contains("m1") {
+        if beat.held.contains(&mk("m1")) {
             break beat;
         }
         assert!(std::time::Instant::now() < deadline, "never taken over");
@@ -141,7 +143,7 @@ async fn an_expired_lease_moves_with_the_watch_and_its_alert_state() {
     // The lapsed replica learns it at its next beat, and does not hold m1.
     let back = a.beat().await;
     assert!(back.lapsed);
-    assert!(!back.held.contains("m1"));
+    assert!(!back.held.contains(&mk("m1")));
 }
 
 #[tokio::test]
@@ -150,7 +152,7 @@ async fn a_duplicate_join_on_another_replica_keeps_the_running_watch_s_state() {
     let a = replica(&database, "a", LONG).await;
     let b = replica(&database, "b", LONG).await;
     a.write(started("m1", "1")).await;
-    assert!(a.leases.claim("m1").await.unwrap());
+    assert!(a.leases.claim(&mk("m1")).await.unwrap());
     a.write(Write::WatchProgress {
         key: key("m1", "1"),
         last_seen: Some(Utc::now()),
@@ -184,7 +186,7 @@ async fn handed_back_messages_are_adopted_once_and_leases_freed_at_once() {
     let b = replica(&database, "b", LONG).await;
     let c = replica(&database, "c", LONG).await;
     a.write(started("m1", "1")).await;
-    assert!(a.leases.claim("m1").await.unwrap());
+    assert!(a.leases.claim(&mk("m1")).await.unwrap());
     for id in [a.store.next_id(), a.store.next_id()] {
         a.write(Write::Queued {
             id,
@@ -198,7 +200,7 @@ async fn handed_back_messages_are_adopted_once_and_leases_freed_at_once() {
     // Nothing of a live replica's is adopted.
     let (beat_b, beat_c) = tokio::join!(b.beat(), c.beat());
     assert!(beat_b.outbox.is_empty() && beat_c.outbox.is_empty());
-    assert!(!beat_b.held.contains("m1") && !beat_c.held.contains("m1"));
+    assert!(!beat_b.held.contains(&mk("m1")) && !beat_c.held.contains(&mk("m1")));
     a.write(Write::HandBack).await;
     let (beat_b, beat_c) = tokio::join!(b.beat(), c.beat());
     let adopted: Vec<i64> = beat_b
@@ -209,7 +211,7 @@ async fn handed_back_messages_are_adopted_once_and_leases_freed_at_once() {
         .collect();
     assert_eq!(adopted.len(), 2, "each message adopted once: {adopted:?}");
     assert_eq!(
-        usize::from(beat_b.held.contains("m1")) + usize::from(beat_c.held.contains("m1")),
+        usize::from(beat_b.held.contains(&mk("m1"))) + usize::from(beat_c.held.contains(&mk("m1"))),
         1,
         "the meeting taken by one of them, without waiting for the TTL"
     );
@@ -227,12 +229,14 @@ async fn the_budget_counts_every_replica_s_use_and_shares_a_pause() {
     let day = Utc::now().date_naive();
     let pause = Utc::now() + chrono::Duration::seconds(30);
     a.write(Write::Budget(BudgetUse {
+        account: Account::default(),
         day,
         used: 5,
         paused_until: Some(pause),
     }))
     .await;
     b.write(Write::Budget(BudgetUse {
+        account: Account::default(),
         day,
         used: 7,
         paused_until: None,
@@ -240,19 +244,24 @@ async fn the_budget_counts_every_replica_s_use_and_shares_a_pause() {
     .await;
     // A lower count written late (a retry) never lowers the day's use.
     a.write(Write::Budget(BudgetUse {
+        account: Account::default(),
         day,
         used: 4,
         paused_until: None,
     }))
     .await;
     let seen_by_b = b.beat().await;
-    assert_eq!(seen_by_b.others_used_today, 5);
+    let single = Account::default();
+    assert_eq!(seen_by_b.others_used_today.get(&single), Some(&5));
     assert_eq!(seen_by_b.live_replicas, 2);
     assert_eq!(
-        seen_by_b.paused_until.map(|t| t.timestamp_millis()),
+        seen_by_b
+            .paused_until
+            .get(&single)
+            .map(|t| t.timestamp_millis()),
         Some(pause.timestamp_millis())
     );
-    assert_eq!(a.beat().await.others_used_today, 7);
+    assert_eq!(a.beat().await.others_used_today.get(&single), Some(&7));
 }
 
 #[tokio::test]
@@ -266,14 +275,14 @@ async fn ends_recorded_by_one_replica_reach_the_others() {
     })
     .await;
     a.write(Write::MeetingEnded {
-        uuid: "m2".into(),
+        meeting: mk("m2"),
         at: Utc::now(),
     })
     .await;
     let beat = b.beat().await;
     assert_eq!(beat.ended_participants.len(), 1);
     assert_eq!(beat.ended_participants[0].0, key("m1", "1"));
-    assert_eq!(beat.ended_meetings[0].0, "m2");
+    assert_eq!(beat.ended_meetings[0].0, mk("m2"));
     assert!(beat.ended_mark > 0);
     // Past the mark (and its second of overlap) nothing comes again.
     let later = b

@@ -18,6 +18,7 @@ fn rules(yaml: &str) -> RuleSet {
 fn subject() -> Subject {
     Subject {
         meeting: MeetingInfo {
+            account: Default::default(),
             uuid: "m1==".into(),
             id: Some("85012345678".into()),
             topic: Some("Weekly sync".into()),
@@ -655,7 +656,7 @@ fn restored_state_of_changed_or_removed_rules_resolves_their_alerts() {
     );
     assert_eq!(
         gone.key,
-        crate::alert::AlertKey::new("gone", "m1==", Some("16778240"))
+        crate::alert::AlertKey::in_account(&Default::default(), "gone", "m1==", Some("16778240"))
     );
     // Nothing is left to resolve, and the changed rule starts afresh.
     assert!(after.finish(&mut restored, &subject, t(2)).is_empty());

@@ -135,7 +135,7 @@ impl Emit<'_> {
         self.events.push(AlertEvent {
             key: AlertKey::new(
                 &rule.name,
-                &subject.meeting.uuid,
+                &subject.meeting,
                 Some(&subject.participant.user_id),
             ),
             status,

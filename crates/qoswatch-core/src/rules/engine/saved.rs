@@ -136,7 +136,7 @@ fn resolve_removed(saved: SavedRule, emit: &mut Emit<'_>, now: DateTime<Utc>) {
     emit.events.push(AlertEvent {
         key: AlertKey::new(
             &saved.rule,
-            &subject.meeting.uuid,
+            &subject.meeting,
             Some(&subject.participant.user_id),
         ),
         status: AlertStatus::Resolved,
