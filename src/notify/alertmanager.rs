@@ -38,7 +38,7 @@ pub const VALID_FOR: Duration = Duration::from_secs(4 * 60);
 /// An alert's labels, the same here and in qoswatch's own Alertmanager API
 /// v2 (`admin::v2`): `alertname` (the rule), `severity`, `source`,
 /// `meeting` (its number, else its UUID), `meeting_uuid`, `kind`
-/// (`meeting` or `webinar`), `topic`,
+/// (`meeting` or `webinar`), `account` (the Zoom account's short name), `topic`,
 /// `participant` (display name, as silences match it), `participant_id`,
 /// `location`; a label qoswatch does not know is left out.
 pub fn labels(event: &AlertEvent) -> Map<String, Value> {
@@ -57,6 +57,7 @@ pub fn labels(event: &AlertEvent) -> Map<String, Value> {
     );
     put("meeting_uuid", Some(&event.meeting.uuid));
     put("kind", Some(event.meeting.kind.as_str()));
+    put("account", Some(event.meeting.account.as_str()));
     put("topic", event.meeting.topic.as_deref());
     if let Some(participant) = &event.participant {
         put("participant", participant.name.as_deref());

@@ -66,6 +66,7 @@ fn details(event: &AlertEvent, show_email: bool) -> Value {
     put("meeting", Some(meeting_with_id(&event.meeting)));
     put("meeting_uuid", Some(event.meeting.uuid.clone()));
     put("kind", Some(event.meeting.kind.as_str().to_owned()));
+    put("account", Some(event.meeting.account.as_str().to_owned()));
     put("rule", Some(event.rule.clone()));
     put("runbook", event.runbook.clone());
     if let Some(previous) = event.previous_severity.filter(|p| *p != event.severity) {

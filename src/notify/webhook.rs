@@ -142,6 +142,7 @@ pub fn render(notification: &Notification, show_email: bool, page_url: Option<&s
                 "uuid": notification.meeting.uuid,
                 "id": notification.meeting.id,
                 "kind": notification.meeting.kind.as_str(),
+                "account": notification.meeting.account.as_str(),
                 "topic": notification.meeting.topic,
             },
             "shared_cause": notification

@@ -37,15 +37,18 @@ pub enum Field {
     Rule,
     /// `warning` or `critical`.
     Severity,
+    /// The Zoom account's short name.
+    Account,
 }
 
 impl Field {
-    pub const ALL: [(Field, &'static str); 5] = [
+    pub const ALL: [(Field, &'static str); 6] = [
         (Field::Topic, "topic"),
         (Field::Participant, "participant"),
         (Field::Location, "location"),
         (Field::Rule, "rule"),
         (Field::Severity, "severity"),
+        (Field::Account, "account"),
     ];
 
     pub fn parse(name: &str) -> Option<Field> {
@@ -69,6 +72,7 @@ pub struct Labels {
     pub location: String,
     pub rule: String,
     pub severity: String,
+    pub account: String,
 }
 
 impl Labels {
@@ -82,6 +86,7 @@ impl Labels {
                 .unwrap_or_default(),
             rule: event.rule.clone(),
             severity: event.severity.to_string(),
+            account: event.meeting.account.as_str().to_owned(),
         }
     }
 
@@ -92,6 +97,7 @@ impl Labels {
             Field::Location => &self.location,
             Field::Rule => &self.rule,
             Field::Severity => &self.severity,
+            Field::Account => &self.account,
         }
     }
 }

@@ -89,10 +89,13 @@ pub enum ScopeField {
     NetworkType,
     /// `meeting` or `webinar` ([`CallKind`](crate::alert::CallKind)).
     Kind,
+    /// The account's short name ([`Account`](crate::alert::Account)): rules
+    /// (and so channels) per customer or region.
+    Account,
 }
 
 impl ScopeField {
-    pub const ALL: [(ScopeField, &'static str); 7] = [
+    pub const ALL: [(ScopeField, &'static str); 8] = [
         (ScopeField::MeetingTopic, "meeting_topic"),
         (ScopeField::MeetingId, "meeting_id"),
         (ScopeField::Participant, "participant"),
@@ -100,6 +103,7 @@ impl ScopeField {
         (ScopeField::Location, "location"),
         (ScopeField::NetworkType, "network_type"),
         (ScopeField::Kind, "kind"),
+        (ScopeField::Account, "account"),
     ];
 }
 
@@ -126,6 +130,7 @@ impl Matcher {
             ScopeField::Location => matches(&participant.location),
             ScopeField::NetworkType => matches(&participant.network_type),
             ScopeField::Kind => self.regex.is_match(subject.meeting.kind.as_str()),
+            ScopeField::Account => self.regex.is_match(subject.meeting.account.as_str()),
         }
     }
 }
@@ -385,6 +390,27 @@ mod tests {
             error.contains("`scope.kind` is `meeting` or `webinar`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_account_scope_keeps_a_rule_to_its_customers() {
+        use crate::alert::Account;
+        let acme_only = rule("    above: 150ms\n    scope: { account: [acme, acme-eu] }\n");
+        let not_globex = rule("    above: 150ms\n    exclude: { account: \"glob*\" }\n");
+        let of = |account: &str| Subject {
+            meeting: MeetingInfo {
+                uuid: "u==".into(),
+                account: Account::new(account),
+                ..MeetingInfo::default()
+            },
+            ..Subject::default()
+        };
+        assert!(!acme_only.scope.leaves_out(&of("acme")));
+        assert!(!acme_only.scope.leaves_out(&of("acme-eu")));
+        assert!(acme_only.scope.leaves_out(&of("globex")));
+        assert!(acme_only.scope.leaves_out(&of("default")));
+        assert!(not_globex.scope.leaves_out(&of("globex")));
+        assert!(!not_globex.scope.leaves_out(&of("acme")));
     }
 
     #[test]

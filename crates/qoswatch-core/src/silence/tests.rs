@@ -15,6 +15,7 @@ fn labels() -> Labels {
         location: "Berlin (DE)".into(),
         rule: "audio-latency".into(),
         severity: "critical".into(),
+        account: "acme".into(),
     }
 }
 
@@ -277,6 +278,7 @@ fn labels_of_an_event() {
             location: "Lisbon".into(),
             rule: "latency".into(),
             severity: "critical".into(),
+            account: "default".into(),
         }
     );
     event.participant = None;
@@ -294,4 +296,12 @@ fn matchers_are_equal_by_field_value_and_kind() {
     assert_ne!(matcher("rule", "x", false), matcher("topic", "x", false));
     assert_ne!(matcher("rule", "x", false), matcher("rule", "y", false));
     assert_ne!(matcher("rule", "x", false), matcher("rule", "x", true));
+}
+
+#[test]
+fn a_silence_or_a_filter_can_keep_to_one_account() {
+    let acme = Matcher::compile(&spec("account", "acme", false), "filter").expect("valid");
+    let globex = Matcher::compile(&spec("account", "globex", false), "filter").expect("valid");
+    assert!(acme.matches(&labels()));
+    assert!(!globex.matches(&labels()));
 }
