@@ -235,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             println!("  gap from a 429 to the next QoS request: {gap}");
         }
         for name in [
-            "qoswatch_zoom_rate_limited_total",
+            "qoswatch_zoom_rate_limited_total{account=\"default\"}",
             "qoswatch_poll_errors_total",
         ] {
             if let Some(value) = support::metric(&metrics, name) {

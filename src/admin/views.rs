@@ -35,6 +35,8 @@ pub struct MeetingRef {
     pub topic: Option<String>,
     /// `meeting` or `webinar`.
     pub kind: CallKind,
+    /// The Zoom account's short name (`default` with one account).
+    pub account: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +181,7 @@ fn meeting_ref(event: &AlertEvent) -> MeetingRef {
         id: event.meeting.id.clone(),
         topic: event.meeting.topic.clone(),
         kind: event.meeting.kind,
+        account: event.meeting.account.as_str().to_owned(),
     }
 }
 
@@ -303,13 +306,15 @@ pub fn meetings(board: &Board, watches: &Watches) -> Vec<MeetingView> {
             alerts: alerts.iter().map(|a| a.event.rule.clone()).collect(),
         };
         meetings
-            .entry(key.meeting_uuid.clone())
+            // Two accounts may have the same meeting UUID.
+            .entry(key.meeting())
             .or_insert_with(|| MeetingView {
                 meeting: MeetingRef {
                     uuid: subject.meeting.uuid.clone(),
                     id: subject.meeting.id.clone(),
                     topic: subject.meeting.topic.clone(),
                     kind: subject.meeting.kind,
+                    account: key.account.as_str().to_owned(),
                 },
                 participants: Vec::new(),
             })

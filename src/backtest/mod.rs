@@ -30,8 +30,9 @@ use chrono::NaiveDate;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{EnvLookup, Settings};
+use crate::config::{EnvLookup, Settings, ZoomAccount};
 use crate::quota::budget::QuotaClock;
+use crate::zoom::client::ZoomClient;
 use qoswatch_core::alert::CallKind;
 use qoswatch_core::rules::RuleSet;
 
@@ -93,6 +94,41 @@ pub struct BacktestArgs {
     /// Settings file, as for serve (Zoom's URLs and credentials, the grouping window).
     #[arg(long, env = "QOSWATCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// With several accounts in the settings: the one whose meetings are
+    /// fetched (its API, credentials and quota); the replayed calls belong
+    /// to it, so rules scoped on it apply. With --input: the account the
+    /// recording's calls are replayed as.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+}
+
+/// The account of `--account`, or the only one; several without
+/// `--account` is a mistake when Zoom is asked.
+fn account_of(
+    settings: &Settings,
+    name: Option<&str>,
+    fetching: bool,
+) -> anyhow::Result<ZoomAccount> {
+    let accounts = settings.zoom_accounts();
+    let names = || {
+        accounts
+            .iter()
+            .map(|a| a.account.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => accounts
+            .iter()
+            .find(|a| a.account.as_str() == name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("--account {name}: the settings name {}", names())),
+        None if fetching && accounts.len() > 1 => anyhow::bail!(
+            "the settings name several Zoom accounts ({}): say whose meetings with --account",
+            names()
+        ),
+        None => Ok(accounts.into_iter().next().expect("at least one account")),
+    }
 }
 
 /// `--meeting` and `--webinar` ids, each with its kind.
@@ -161,9 +197,17 @@ async fn backtest(
     let other = args.compare.as_deref().map(load_rules).transpose()?;
     let settings = Settings::load_without_secrets(args.config.as_deref(), env)?;
     let window = settings.alerts.dispatch.group_window;
+    let account = account_of(&settings, args.account.as_deref(), args.input.is_none())?;
     let mut replayer = Replayer::new(&rules, window);
     let mut other_replayer = other.as_ref().map(|other| Replayer::new(other, window));
     let mut replay_one = |meeting: &MeetingData| {
+        // A recording keeps the account it was made in, unless one is named.
+        let renamed = (args.input.is_none() || args.account.is_some()).then(|| {
+            let mut meeting = meeting.clone();
+            meeting.meeting.account = account.account.clone();
+            meeting
+        });
+        let meeting = renamed.as_ref().unwrap_or(meeting);
         replayer.meeting(meeting);
         if let Some(other) = other_replayer.as_mut() {
             other.meeting(meeting);
@@ -188,7 +232,7 @@ async fn backtest(
                 _ => Source::Meetings(calls_by_id(args)),
             };
             let record = args.record.as_deref();
-            fetch_from_zoom(&settings, &source, record, output, cancel, &mut replay_one).await?
+            fetch_from_zoom(&account, &source, record, output, cancel, &mut replay_one).await?
         }
     };
     let replayed = replayer.finish();
@@ -219,7 +263,7 @@ async fn backtest(
 /// Fetches `source`, recording each meeting when asked and handing it to
 /// `replay`; what could not be fetched.
 async fn fetch_from_zoom(
-    settings: &Settings,
+    account: &ZoomAccount,
     source: &Source,
     record: Option<&Path>,
     output: &mut Output,
@@ -230,8 +274,13 @@ async fn fetch_from_zoom(
     // shares: a separate process cannot share the server's, and Zoom's
     // 429s pause it as they pause the server.
     let mut registry = Registry::default();
-    let budget = std::sync::Arc::new(settings.zoom.budget(QuotaClock::Wall, &mut registry));
-    let client = settings.zoom_client(budget, &mut registry)?;
+    let budget = std::sync::Arc::new(account.zoom.budget(QuotaClock::Wall, &mut registry));
+    let client = ZoomClient::new(
+        account.zoom.client(),
+        account.credentials()?,
+        budget,
+        &mut registry,
+    )?;
     let mut writer = record.map(RecordingWriter::create).transpose()?;
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
     let mut progress = Progress::new(output.terminal, errors);

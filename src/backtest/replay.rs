@@ -158,7 +158,7 @@ fn replay_meeting(
     totals: &mut Replay,
 ) -> ReplayedMeeting {
     let meeting = MeetingInfo {
-        account: Default::default(),
+        account: data.meeting.account.clone(),
         uuid: data.meeting.uuid.clone(),
         id: data.meeting.id.clone(),
         topic: data.meeting.topic.clone(),

@@ -422,16 +422,17 @@ fn check_account(
     parsed: &event::Parsed,
     tracking: TrackingId<'_>,
 ) -> Result<(), WebhookError> {
-    let named = parsed.account_id.as_deref().map(str::trim);
-    let matches = match (&account.zoom_account_id, named) {
-        (_, None) => matches!(
+    let Some(expected) = &account.zoom_account_id else {
+        // A deployment of one account configured as before `accounts:`
+        // existed: its webhooks are taken as they always were.
+        return Ok(());
+    };
+    let matches = match parsed.account_id.as_deref().map(str::trim) {
+        Some(named) => named == expected,
+        None => matches!(
             parsed.event,
             Event::UrlValidation { .. } | Event::Other { .. }
         ),
-        (Some(expected), Some(named)) => expected == named,
-        // No id configured (a single account without ZOOM_ACCOUNT_ID in a
-        // test or the demo): nothing to compare.
-        (None, Some(_)) => true,
     };
     if matches {
         return Ok(());

@@ -483,7 +483,13 @@ fn intake(
         .iter()
         .map(|(account, _)| WebhookAccount {
             account: account.account.clone(),
-            zoom_account_id: account.account_id.clone(),
+            // `accounts:` names each account's Zoom id: its events must
+            // carry it. A deployment configured as before is not checked.
+            zoom_account_id: if settings.accounts.is_empty() {
+                None
+            } else {
+                account.account_id.clone()
+            },
             verifier: Verifier::new(
                 account.webhook_tokens.clone(),
                 settings.webhook.replay_window,

@@ -24,7 +24,18 @@ pub const DATABASE_FILE: &str = "qoswatch.db";
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![
+    Migrator::with_migrations(migrations())
+}
+
+/// The migrations up to `version`: a database as an older release left it.
+#[cfg(test)]
+pub(super) fn migrator_until(version: i64) -> Migrator {
+    let older = migrations().into_iter().filter(|m| m.version <= version);
+    Migrator::with_migrations(older.collect())
+}
+
+fn migrations() -> Vec<Migration> {
+    vec![
         Migration::new(
             1,
             "initial".into(),
@@ -53,7 +64,7 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/sqlite/0004_accounts.sql")),
             false,
         ),
-    ])
+    ]
 }
 
 /// The SQLite database behind a [`super::Store`].

@@ -818,3 +818,90 @@ async fn sixteen_hex_silence_ids_become_uuids_once() {
     assert_eq!(migrated.comment, legacy.comment);
     assert_eq!(migrated.ends_at, legacy.ends_at);
 }
+
+#[tokio::test]
+async fn a_database_from_before_accounts_keeps_its_rows_in_the_single_account() {
+    use sqlx::Connection;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The database as the release before accounts left it (migrations 1-3).
+    let options = SqliteConnectOptions::new()
+        .filename(data.join(super::sqlite::DATABASE_FILE))
+        .create_if_missing(true);
+    let mut old = SqliteConnection::connect_with(&options).await.unwrap();
+    super::sqlite::migrator_until(3)
+        .run(&mut old)
+        .await
+        .unwrap();
+    let today = Utc::now().date_naive();
+    let subject_json = serde_json::to_string(&subject("7")).unwrap();
+    assert!(!subject_json.contains("account"), "{subject_json}");
+    for (sql, text) in [
+        (
+            "INSERT INTO watches (meeting_uuid, user_id, subject, started_at) VALUES ('m1', '7', ?, 1000)",
+            subject_json,
+        ),
+        (
+            "INSERT INTO ended_meetings (meeting_uuid, at) VALUES ('m9', ?)",
+            "2000".to_owned(),
+        ),
+        (
+            "INSERT INTO zoom_budget (id, day, used, paused_until) VALUES (1, ?, 17, NULL)",
+            today.to_string(),
+        ),
+    ] {
+        sqlx::query(sql).bind(text).execute(&mut old).await.unwrap();
+    }
+    old.close().await.unwrap();
+
+    let backend = backend(&dir).await;
+    let snapshot = reopened(&dir, backend).await;
+    assert_eq!(snapshot.watches.len(), 1);
+    let kept = &snapshot.watches[0].subject;
+    assert_eq!(kept.key, key("7"));
+    assert!(kept.meeting.account.is_default());
+    assert_eq!(
+        snapshot.ended_meetings.first().map(|(m, _)| m.clone()),
+        Some(MeetingKey::new(Account::default(), "m9"))
+    );
+    let budget = snapshot.budgets.first().expect("the day's count kept");
+    assert!(budget.account.is_default());
+    assert_eq!((budget.day, budget.used), (today, 17));
+
+    // The same meeting and participant ids in another account are another
+    // watch, kept apart; so is its budget.
+    let mut db = backend(&dir).await;
+    let mut other = subject("7");
+    other.set_account(Account::new("acme"));
+    db.apply(&[
+        Write::WatchStarted {
+            subject: other.clone(),
+            at: at(0),
+        },
+        Write::Budget(BudgetUse {
+            account: Account::new("acme"),
+            day: today,
+            used: 3,
+            paused_until: None,
+        }),
+        Write::WatchEnded {
+            key: key("7"),
+            reason: StopReason::Left,
+            at: at(1),
+        },
+    ])
+    .await
+    .unwrap();
+    let snapshot = reopened(&dir, db).await;
+    let keys: Vec<_> = snapshot.watches.iter().map(|w| w.subject.key.clone()).collect();
+    assert_eq!(keys, [other.key.clone()], "only the single account's watch ended");
+    assert_eq!(snapshot.watches[0].subject.meeting.account.as_str(), "acme");
+    let used: Vec<_> = snapshot
+        .budgets
+        .iter()
+        .map(|b| (b.account.as_str().to_owned(), b.used))
+        .collect();
+    assert_eq!(used, [("acme".to_owned(), 3), ("default".to_owned(), 17)]);
+}

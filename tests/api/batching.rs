@@ -266,7 +266,7 @@ async fn under_pressure_a_degraded_participant_keeps_its_pace_and_a_healthy_one_
     );
     assert!(calm >= 3, "the calm one is still polled: {calm}");
     let calm_interval = app
-        .metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+        .metric("qoswatch_poll_interval_seconds{account=\"default\",class=\"calm\"}")
         .await
         .unwrap_or(0.0);
     assert!(
@@ -274,7 +274,7 @@ async fn under_pressure_a_degraded_participant_keeps_its_pace_and_a_healthy_one_
         "the calm stretch, within max_interval: {calm_interval}"
     );
     let urgent_interval = app
-        .metric("qoswatch_poll_interval_seconds{class=\"urgent\"}")
+        .metric("qoswatch_poll_interval_seconds{account=\"default\",class=\"urgent\"}")
         .await
         .unwrap_or(0.0);
     assert!((urgent_interval - 0.2).abs() < 0.01, "{urgent_interval}");
@@ -334,7 +334,7 @@ async fn the_daily_plan_makes_the_quota_last_until_midnight_without_a_429() {
         counts.qos()
     );
     let forecast = app
-        .metric("qoswatch_zoom_budget_forecast_today")
+        .metric("qoswatch_zoom_budget_forecast_today{account=\"default\"}")
         .await
         .unwrap_or(f64::MAX);
     assert!(forecast <= f64::from(allowance), "forecast {forecast}");
@@ -366,7 +366,7 @@ async fn under_pressure_every_participant_is_still_polled() {
     );
     assert_eq!(app.sim.request_counts().rate_limited, 0);
     let bound = app
-        .metric("qoswatch_poll_staleness_bound_seconds")
+        .metric("qoswatch_poll_staleness_bound_seconds{account=\"default\"}")
         .await
         .unwrap_or(0.0);
     assert!(
@@ -392,7 +392,7 @@ async fn fixed_mode_polls_everybody_alone_and_never_lists() {
     }
     assert_eq!(app.sim.request_counts().list_qos, 0);
     let calm_interval = app
-        .metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+        .metric("qoswatch_poll_interval_seconds{account=\"default\",class=\"calm\"}")
         .await
         .unwrap_or(0.0);
     assert!(

@@ -121,7 +121,7 @@ async fn a_calm_participant_s_degradation_is_found_within_one_interval_when_the_
     );
     assert_eq!(app.sim.request_counts().rate_limited, 0);
     let calm_interval = app
-        .metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+        .metric("qoswatch_poll_interval_seconds{account=\"default\",class=\"calm\"}")
         .await
         .unwrap_or(0.0);
     assert!(
@@ -149,7 +149,7 @@ async fn fillers(app: &TestApp, n: usize) {
 }
 
 async fn calm_interval(app: &TestApp) -> f64 {
-    app.metric("qoswatch_poll_interval_seconds{class=\"calm\"}")
+    app.metric("qoswatch_poll_interval_seconds{account=\"default\",class=\"calm\"}")
         .await
         .unwrap_or(0.0)
 }
@@ -338,7 +338,7 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
     // (6000 / 168): 6000 x 14 / (6000 + 13 x 3.57) = 13.9 times the flat
     // pace now, to spend what is left where the demand was.
     let pace = app
-        .metric_reaches("qoswatch_zoom_budget_day_pace", 2.0)
+        .metric_reaches("qoswatch_zoom_budget_day_pace{account=\"default\"}", 2.0)
         .await
         .expect("the pace is published");
     assert!((pace - 13.9).abs() < 0.1, "pace {pace}");

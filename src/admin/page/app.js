@@ -3,7 +3,7 @@
 // goes into the page as text (textContent), never as HTML.
 "use strict";
 
-const FIELDS = ["topic", "participant", "location", "rule", "severity"];
+const FIELDS = ["topic", "participant", "location", "rule", "severity", "account"];
 let latest = null;
 
 function el(tag, attrs, ...children) {
@@ -42,10 +42,37 @@ function who(participant) {
   return participant.name || "participant " + participant.id;
 }
 
+// With several Zoom accounts, each call is shown with its account's name
+// and the page can show one account only.
+let accountNames = [];
+
 function topic(meeting) {
   const kind = meeting.kind || "meeting";
-  if (!meeting.topic) return kind + " " + (meeting.id || meeting.uuid);
-  return kind === "webinar" ? meeting.topic + " (webinar)" : meeting.topic;
+  const prefix = accountNames.length > 1 && meeting.account ? meeting.account + " · " : "";
+  if (!meeting.topic) return prefix + kind + " " + (meeting.id || meeting.uuid);
+  return prefix + (kind === "webinar" ? meeting.topic + " (webinar)" : meeting.topic);
+}
+
+function chosenAccount() {
+  const select = document.getElementById("account-filter");
+  return select && select.value ? select.value : null;
+}
+
+function ofAccount(meeting) {
+  const chosen = chosenAccount();
+  return !chosen || !meeting || meeting.account === chosen;
+}
+
+function renderAccounts(budgets) {
+  const names = (budgets || []).map((b) => b.account);
+  const select = document.getElementById("account-filter");
+  if (names.join() !== accountNames.join()) {
+    accountNames = names;
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "" }, "all accounts"),
+      ...names.map((n) => el("option", { value: n, selected: n === chosen }, n)));
+  }
+  select.parentElement.hidden = names.length < 2;
 }
 
 function sparkline(values) {
@@ -176,10 +203,11 @@ function renderSystem(status) {
 
 function render(status) {
   latest = status;
-  renderAlerts(status.alerts);
-  renderMeetings(status.meetings);
+  renderAccounts(status.budgets);
+  renderAlerts(status.alerts.filter((a) => ofAccount(a.meeting)));
+  renderMeetings(status.meetings.filter((m) => ofAccount(m)));
   renderSilences(status.silences);
-  renderHistory(status.history);
+  renderHistory(status.history.filter((h) => ofAccount(h.meeting)));
   renderSystem(status);
   document.getElementById("generated").textContent = "as of " + new Date(status.generatedAt).toLocaleTimeString();
 }
@@ -199,6 +227,7 @@ function prefill(alert) {
   root.append(matcherRow("rule", alert.rule));
   if (alert.participant && alert.participant.name) root.append(matcherRow("participant", alert.participant.name));
   if (alert.meeting.topic) root.append(matcherRow("topic", alert.meeting.topic));
+  if (accountNames.length > 1 && alert.meeting.account) root.append(matcherRow("account", alert.meeting.account));
   document.getElementById("comment").focus();
 }
 
@@ -276,5 +305,6 @@ document.getElementById("matchers").append(matcherRow("participant", ""));
 document.getElementById("add-matcher").addEventListener("click", () =>
   document.getElementById("matchers").append(matcherRow("rule", "")));
 document.getElementById("silence-form").addEventListener("submit", createSilence);
+document.getElementById("account-filter").addEventListener("change", () => { if (latest) render(latest); });
 setInterval(() => { if (latest) render(latest); }, 15000);
 connect();

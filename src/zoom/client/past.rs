@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use qoswatch_core::alert::CallKind;
+use qoswatch_core::alert::{Account, CallKind};
 
 use super::{Call, QosEndpoint, ZoomClient, ZoomError};
 use crate::zoom::encode_meeting_uuid;
@@ -23,6 +23,10 @@ pub struct PastMeeting {
     /// older recordings: a meeting.
     #[serde(default, skip_serializing_if = "CallKind::is_meeting")]
     pub kind: CallKind,
+    /// The account it was fetched in (`backtest --account`); absent in
+    /// recordings of a single account.
+    #[serde(default, skip_serializing_if = "Account::is_default")]
+    pub account: Account,
 }
 
 impl PastMeeting {

@@ -356,3 +356,94 @@ async fn unreachable_or_tls_refusing_databases_are_clear_errors_without_the_pass
         assert!(!text.contains("s3cret"), "{text}");
     }
 }
+
+/// The same meeting UUID and user id in two accounts: two leases, two
+/// watches, ends and budgets kept apart.
+#[tokio::test]
+async fn two_accounts_with_the_same_ids_are_leased_and_ended_apart() {
+    let database = fresh_database().await;
+    let a = replica(&database, "a", LONG).await;
+    let b = replica(&database, "b", LONG).await;
+    let in_account = |account: &str| {
+        let mut subject = subject("m1", "7");
+        subject.set_account(Account::new(account));
+        subject
+    };
+    for account in ["acme", "globex"] {
+        a.write(Write::WatchStarted {
+            subject: Box::new(in_account(account)),
+            at: Utc::now(),
+        })
+        .await;
+    }
+    let acme = MeetingKey::new(Account::new("acme"), "m1");
+    let globex = MeetingKey::new(Account::new("globex"), "m1");
+    assert!(a.leases.claim(&acme).await.unwrap());
+    assert!(
+        b.leases.claim(&globex).await.unwrap(),
+        "the other account's meeting of the same UUID is another lease"
+    );
+    assert!(!b.leases.claim(&acme).await.unwrap(), "held by a");
+    let (beat_a, beat_b) = (a.beat().await, b.beat().await);
+    assert_eq!(beat_a.held.iter().collect::<Vec<_>>(), [&acme]);
+    assert_eq!(beat_b.held.iter().collect::<Vec<_>>(), [&globex]);
+    assert_eq!(beat_a.watches.len(), 1);
+    assert_eq!(beat_a.watches[0].subject.key.account.as_str(), "acme");
+    assert_eq!(beat_b.watches[0].subject.key.account.as_str(), "globex");
+    let per_account = |beat: &Beat| {
+        beat.all_watches
+            .iter()
+            .map(|(account, n)| (account.as_str().to_owned(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        per_account(&beat_a),
+        [("acme".to_owned(), 1), ("globex".to_owned(), 1)]
+    );
+
+    // Acme's meeting ends: globex's, of the same UUID, goes on.
+    b.write(Write::MeetingEnded {
+        meeting: acme.clone(),
+        at: Utc::now(),
+    })
+    .await;
+    b.write(Write::WatchEnded {
+        key: in_account("acme").key,
+        reason: qoswatch::watch::StopReason::MeetingEnded,
+        at: Utc::now(),
+    })
+    .await;
+    let beat = a.beat().await;
+    assert_eq!(
+        beat.ended_meetings.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+        [&acme]
+    );
+    assert!(beat.held.is_empty(), "acme's lease is given back: {:?}", beat.held);
+    assert_eq!(b.beat().await.held.iter().collect::<Vec<_>>(), [&globex]);
+
+    // Each account's day is counted and paused on its own.
+    let day = Utc::now().date_naive();
+    let pause = Utc::now() + chrono::Duration::seconds(30);
+    a.write(Write::Budget(BudgetUse {
+        account: Account::new("acme"),
+        day,
+        used: 11,
+        paused_until: Some(pause),
+    }))
+    .await;
+    a.write(Write::Budget(BudgetUse {
+        account: Account::new("globex"),
+        day,
+        used: 5,
+        paused_until: None,
+    }))
+    .await;
+    let seen = b.beat().await;
+    assert_eq!(seen.others_used_today.get(&Account::new("acme")), Some(&11));
+    assert_eq!(seen.others_used_today.get(&Account::new("globex")), Some(&5));
+    assert!(seen.paused_until.contains_key(&Account::new("acme")));
+    assert!(
+        !seen.paused_until.contains_key(&Account::new("globex")),
+        "acme's 429 pause does not pause globex"
+    );
+}

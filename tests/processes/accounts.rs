@@ -1,0 +1,293 @@
+//! Two Zoom accounts in one deployment (issue 27), `qoswatch serve` as a
+//! real process against one simulator playing both accounts: each account's
+//! webhooks are verified with its own secret and must name it, each polls
+//! with its own token and quota, and each account's alerts go to its own
+//! channel. The same meeting and participant ids exist in both accounts.
+
+use std::time::Duration;
+
+use qoswatch_testkit::{
+    FakeSlack, Process, Spawn, ZoomAccount, eventually, metric_value, scrape, zoom_accounts_env,
+    zoom_accounts_yaml,
+};
+use qoswatch_zoomsim::webhooks::WebhookSender;
+use qoswatch_zoomsim::{
+    Degradation, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimHandle, Simulator,
+    Target,
+};
+use secrecy::SecretString;
+
+use crate::setup::{BIN, Setup};
+
+/// The same UUID and user id in both accounts: they must never collide.
+const MEETING: &str = "aCcOuNtS0MeEtInG0uUiD00==";
+const USER: &str = "16778240";
+const ACME: ZoomAccount<'static> = ZoomAccount {
+    name: "acme",
+    account_id: "simAccount0000000000001",
+    webhook_secret: "acme-webhook-secret",
+};
+const GLOBEX: ZoomAccount<'static> = ZoomAccount {
+    name: "globex",
+    account_id: "simAccount0000000000002",
+    webhook_secret: "globex-webhook-secret",
+};
+
+/// One rule per account, each routed to that account's own Slack.
+const RULES: &str = r#"
+channels:
+  acme-slack:
+    type: slack
+    webhook_url_env: ACME_SLACK_URL
+    send_resolved: true
+  globex-slack:
+    type: slack
+    webhook_url_env: GLOBEX_SLACK_URL
+    send_resolved: true
+rules:
+  - name: acme-latency
+    metric: audio_input.latency
+    above: 150ms
+    for: 2 samples
+    scope: { account: acme }
+    route: { channels: [acme-slack] }
+  - name: globex-latency
+    metric: audio_input.latency
+    above: 150ms
+    for: 2 samples
+    scope: { account: globex }
+    route: { channels: [globex-slack] }
+"#;
+
+async fn simulator() -> SimHandle {
+    let config = SimConfig {
+        extra_accounts: vec![SimAccount::numbered(2)],
+        ..SimConfig::default()
+    };
+    Simulator::start(config, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("simulator")
+}
+
+struct Running {
+    sim: SimHandle,
+    process: Process,
+    acme_slack: FakeSlack,
+    globex_slack: FakeSlack,
+    _setup: Setup,
+}
+
+async fn start_two_accounts() -> Running {
+    let sim = simulator().await;
+    let acme_slack = FakeSlack::start(Vec::new()).await;
+    let globex_slack = FakeSlack::start(Vec::new()).await;
+    let setup = Setup::new(RULES);
+    let config = setup.config(
+        &sim,
+        &format!(
+            "alerts:\n  dispatch: {{ group_window: 0s, slack_min_interval: 10ms }}\n{}",
+            zoom_accounts_yaml(&sim, &[ACME, GLOBEX])
+        ),
+    );
+    let mut env = zoom_accounts_env(&sim, &[ACME, GLOBEX]);
+    env.push(("ACME_SLACK_URL".into(), acme_slack.url("T1/B1/acme")));
+    env.push(("GLOBEX_SLACK_URL".into(), globex_slack.url("T2/B2/globex")));
+    let process = Spawn::serve(BIN, &env)
+        .args(["--config".as_ref(), config.as_os_str()])
+        .start();
+    process.address().await;
+    Running {
+        sim,
+        process,
+        acme_slack,
+        globex_slack,
+        _setup: setup,
+    }
+}
+
+fn sender(address: std::net::SocketAddr, path: &str, secret: &str, account_id: &str) -> WebhookSender {
+    WebhookSender::new(
+        &format!("http://{address}{path}"),
+        SecretString::from(secret.to_owned()),
+    )
+    .expect("sender")
+    .with_account_id(account_id)
+}
+
+/// The participant joins the meeting of `account` at the simulator (with
+/// bad audio from the third sample when `degraded`), and Zoom tells qoswatch.
+async fn joins(running: &Running, account: ZoomAccount<'_>, name: &str, degraded: bool) {
+    let sim = &running.sim;
+    let meeting = MeetingSpec::new(MEETING, 84712639219, "Weekly sync").in_account(account.account_id);
+    sim.add_meeting(meeting.clone()).expect("meeting");
+    if degraded {
+        sim.add_degradation_in(
+            account.account_id,
+            Degradation::bad_wifi(Target::participant(USER), 2..10_000),
+        )
+        .expect("degradation");
+    }
+    let person = ParticipantSpec::new(USER, name);
+    sim.add_participant_in(account.account_id, MEETING, person.clone())
+        .expect("participant");
+    let address = running.process.address().await;
+    let path = format!("/webhooks/zoom/{}", account.name);
+    let hook = sender(address, &path, account.webhook_secret, account.account_id);
+    let now = sim.sim_now();
+    let answer = hook
+        .participant_joined(&meeting, now, &person, now)
+        .await
+        .expect("webhook sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn each_account_is_verified_polled_and_alerted_on_its_own() {
+    let running = start_two_accounts().await;
+    let address = running.process.address().await;
+    let meeting = MeetingSpec::new(MEETING, 84712639219, "Weekly sync");
+    let person = ParticipantSpec::new(USER, "Nobody");
+    let now = running.sim.sim_now();
+
+    // Signed with the other account's secret: not acme's webhook.
+    let forged = sender(address, "/webhooks/zoom/acme", GLOBEX.webhook_secret, ACME.account_id);
+    let answer = forged.participant_joined(&meeting, now, &person, now).await.expect("sent");
+    assert_eq!(answer.status, 401, "{answer:?}");
+    // Signed with acme's secret but naming globex's account.
+    let crossed = sender(address, "/webhooks/zoom/acme", ACME.webhook_secret, GLOBEX.account_id);
+    let answer = crossed.participant_joined(&meeting, now, &person, now).await.expect("sent");
+    assert_eq!(answer.status, 400, "{answer:?}");
+    // An account not configured, and the single-account path with two.
+    for path in ["/webhooks/zoom/initech", "/webhooks/zoom"] {
+        let stray = sender(address, path, ACME.webhook_secret, ACME.account_id);
+        let answer = stray.participant_joined(&meeting, now, &person, now).await.expect("sent");
+        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+    }
+    let admin = running.process.admin_address().await;
+    let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
+    assert_eq!(
+        metric_value(&metrics, "qoswatch_webhooks_rejected_total{reason=\"account\"}"),
+        Some(3.0),
+        "the other account's id and the two unknown paths are counted"
+    );
+
+    // The same ids in both accounts: acme's participant degrades, globex's
+    // does not.
+    joins(&running, ACME, "Ann Acme", true).await;
+    joins(&running, GLOBEX, "Gus Globex", false).await;
+    assert!(
+        eventually(Duration::from_secs(20), || running
+            .acme_slack
+            .delivered()
+            .iter()
+            .any(|text| text.contains("Ann Acme")))
+        .await,
+        "acme's alert reaches acme's Slack:\n{}",
+        running.process.logs()
+    );
+    // Both were polled, each with its own account's token.
+    let polled = |account: &str| {
+        running
+            .sim
+            .qos_requests_of(account)
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || polled(GLOBEX.account_id) >= 3).await,
+        "globex's participant is polled with globex's token"
+    );
+    assert!(polled(ACME.account_id) >= 3);
+    assert!(
+        running.globex_slack.delivered().is_empty(),
+        "nothing of acme's reaches globex's channel: {:?}",
+        running.globex_slack.delivered()
+    );
+
+    // The API keeps them apart.
+    let alerts = |filter: &str| {
+        let url = format!("http://{admin}/api/v1/alerts?filter={}", urlencode(filter));
+        async move {
+            let body: serde_json::Value = reqwest::get(url).await.expect("api").json().await.expect("json");
+            body["alerts"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let acme_alerts = alerts("account=\"acme\"").await;
+    assert_eq!(acme_alerts.len(), 1, "{acme_alerts:?}");
+    assert!(alerts("account=\"globex\"").await.is_empty());
+
+    // Each account's budget is its own.
+    let budgets: serde_json::Value = reqwest::get(format!("http://{admin}/api/v1/budgets"))
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = budgets
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|b| b["account"].as_str())
+        .collect();
+    assert_eq!(names, ["acme", "globex"]);
+    running.process.stop(Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn one_account_out_of_quota_leaves_the_other_polling() {
+    let running = start_two_accounts().await;
+    joins(&running, ACME, "Ann Acme", false).await;
+    joins(&running, GLOBEX, "Gus Globex", false).await;
+    let polled = |account: &str| {
+        running
+            .sim
+            .qos_requests_of(account)
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || polled(ACME.account_id) >= 2
+            && polled(GLOBEX.account_id) >= 2)
+        .await
+    );
+    // Acme's whole day is used up (by another app on acme's account).
+    running
+        .sim
+        .consume_daily_of(ACME.account_id, 50_000_000)
+        .expect("acme");
+    let refused_acme = || {
+        running
+            .sim
+            .qos_requests_of(ACME.account_id)
+            .iter()
+            .filter(|r| r.status == 429)
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || refused_acme() >= 1).await,
+        "acme is refused for the day:\n{}",
+        running.process.logs()
+    );
+    let globex_before = polled(GLOBEX.account_id);
+    let acme_after_refusal = polled(ACME.account_id);
+    // Globex goes on at its pace (a poll every 200 ms here).
+    assert!(
+        eventually(Duration::from_secs(10), || polled(GLOBEX.account_id) >= globex_before + 10).await,
+        "globex keeps polling while acme waits for its new day"
+    );
+    assert_eq!(polled(ACME.account_id), acme_after_refusal, "acme waits");
+    let admin = running.process.admin_address().await;
+    let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
+    assert_eq!(
+        metric_value(&metrics, "qoswatch_zoom_paused{account=\"globex\"}"),
+        Some(0.0),
+        "globex is not paused"
+    );
+    running.process.stop(Duration::from_secs(20)).await;
+}
+
+fn urlencode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
