@@ -230,3 +230,62 @@ async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
     stop.cancel();
     sim.shutdown().await;
 }
+
+/// A sender plays one account's app: events for account B carry B's
+/// `payload.account_id` and are signed with B's secret, never A's.
+/// `endpoint.url_validation` has no `account_id` on Zoom
+/// (`tests/fixtures/url_validation.json`): it is told apart by its secret.
+#[tokio::test]
+async fn a_sender_for_another_account_names_it_and_signs_with_its_secret() {
+    let (secret_a, secret_b) = ("secretOfAccountA", "secretOfAccountB");
+    let account_b = "simAccount0000000000002";
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret_b.to_owned()))
+        .expect("sender")
+        .with_account_id(account_b);
+    assert_eq!(sender.account_id(), account_b);
+    let meeting = MeetingSpec::new(GUEST_UUID, 84_712_639_219, "B's sync").in_account(account_b);
+    let bea = ParticipantSpec::new("16790528", "Bea");
+    let sample = serde_json::json!({"date_time": "2026-03-02T10:01:00Z"});
+    sender.url_validation("plainB").await.expect("sent");
+    sender
+        .one_of_each(&meeting, &bea, chrono::Utc::now())
+        .await
+        .expect("sent");
+    sender
+        .participant_qos(&meeting, &bea, &[sample])
+        .await
+        .expect("sent");
+    let mut names = Vec::new();
+    for _ in 0..7 {
+        let received = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        let header = |name: &str| received.headers[name].to_str().expect("ascii").to_owned();
+        let timestamp = header("x-zm-request-timestamp");
+        let signature = header("x-zm-signature");
+        assert_eq!(
+            signature,
+            webhook_signature(secret_b.as_bytes(), &timestamp, &received.body)
+        );
+        assert_ne!(
+            signature,
+            webhook_signature(secret_a.as_bytes(), &timestamp, &received.body)
+        );
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        let name = event["event"].as_str().expect("event").to_owned();
+        if name == "endpoint.url_validation" {
+            assert!(event["payload"].get("account_id").is_none(), "{event}");
+        } else {
+            assert_eq!(event["payload"]["account_id"], account_b, "{event}");
+        }
+        names.push(name);
+    }
+    assert!(names.contains(&"meeting.alert".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"meeting.participant_qos".to_owned()),
+        "{names:?}"
+    );
+    stop.cancel();
+}
