@@ -69,7 +69,7 @@
 //! - [`webhooks`]: signed Zoom webhooks sent to qoswatch;
 //! - [`fields`], [`protocol`]: Zoom's field names and protocol rules, as the
 //!   simulator reads them from `docs/ZOOM.md`;
-//! - [`cli`]: `qoswatch simulate`;
+//! - [`cli`]: `qoswatch simulate` (`cli::accounts`: `--accounts N`);
 //! - `log`: the request log ([`RequestLog`]).
 //!
 //! Inside:

@@ -289,3 +289,105 @@ async fn a_sender_for_another_account_names_it_and_signs_with_its_secret() {
     );
     stop.cancel();
 }
+
+/// `qoswatch simulate --accounts 2 --webhook-url …/webhooks/zoom` plays the
+/// story in both accounts and sends each account's events to
+/// `…/webhooks/zoom/<name>`, signed with that account's secret and naming
+/// that account.
+#[tokio::test]
+async fn simulate_with_two_accounts_sends_each_accounts_webhooks_to_its_own_url() {
+    use clap::Parser;
+    use qoswatch_zoomsim::cli::SimulateArgs;
+    use tokio_util::sync::CancellationToken;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let args = Cli::try_parse_from([
+        "simulate",
+        "--accounts",
+        "2",
+        "--webhook-url",
+        &url,
+        "--scenario",
+        "load",
+        "--meetings",
+        "1",
+        "--participants",
+        "1",
+        "--sample-period",
+        "50ms",
+    ])
+    .expect("parses")
+    .args;
+    let secret_of = |path: &str| match path {
+        "/webhooks/zoom/acct1" => "secretOne",
+        "/webhooks/zoom/acct2" => "secretTwo",
+        other => panic!("a webhook to {other}"),
+    };
+    let secrets = |name: &str| {
+        Ok(match name {
+            "ZOOM_ACCT1_WEBHOOK_SECRET_TOKEN" => Some("secretOne".to_owned()),
+            "ZOOM_ACCT2_WEBHOOK_SECRET_TOKEN" => Some("secretTwo".to_owned()),
+            _ => None,
+        })
+    };
+    let cancel = CancellationToken::new();
+    let stop_simulator = cancel.clone();
+    let simulator =
+        tokio::spawn(
+            async move { qoswatch_zoomsim::cli::run(args, stop_simulator, &secrets).await },
+        );
+
+    // Each account: url_validation, meeting.started, participant_joined.
+    let mut by_path: std::collections::BTreeMap<String, Vec<Json>> = Default::default();
+    while by_path.values().map(Vec::len).sum::<usize>() < 6 {
+        let received = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        let header = |name: &str| received.headers[name].to_str().expect("ascii").to_owned();
+        assert_eq!(
+            header("x-zm-signature"),
+            webhook_signature(
+                secret_of(&received.path).as_bytes(),
+                &header("x-zm-request-timestamp"),
+                &received.body
+            ),
+            "{} signed with its account's secret",
+            received.path
+        );
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        by_path.entry(received.path).or_default().push(event);
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(10), simulator)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("clean exit");
+    stop.cancel();
+
+    for (path, account_id) in [
+        ("/webhooks/zoom/acct1", "simAccount0000000000001"),
+        ("/webhooks/zoom/acct2", "simAccount0000000000002"),
+    ] {
+        let events = &by_path[path];
+        let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "endpoint.url_validation",
+                "meeting.started",
+                "meeting.participant_joined"
+            ],
+            "{path}"
+        );
+        for event in &events[1..] {
+            assert_eq!(event["payload"]["account_id"], account_id, "{path}");
+        }
+    }
+}
