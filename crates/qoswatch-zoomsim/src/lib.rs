@@ -42,7 +42,8 @@
 //! - an app's client id and secret asking for another account's token get
 //!   400 `invalid_request` ("Invalid account_id"), as for a wrong account id;
 //! - injected [`Fault`]s and random 429s stay the simulator's, whichever
-//!   account asks next (a 429's headers report that account's limit);
+//!   account asks next (a 429's headers report that account's limit;
+//!   [`Fault::InvalidToken`] revokes that account's tokens only);
 //! - a request is attributed to the account of its token even when the
 //!   token has expired (it answers 401 / code 124 all the same).
 //!

@@ -46,7 +46,11 @@ pub(super) async fn apply_fault(
             rate_limited(retry_after, headers)
         }
         Fault::InvalidToken => {
-            shared.lock().tokens.clear();
+            let mut state = shared.lock();
+            match account {
+                Some(account) => state.tokens.retain(|_, issued| issued.account != account),
+                None => state.tokens.clear(),
+            }
             invalid_token()
         }
         Fault::MeetingNotFound => meeting_not_found(),

@@ -341,6 +341,29 @@ async fn the_per_second_limit_is_each_accounts_own() {
 }
 
 #[tokio::test]
+async fn an_invalid_token_fault_revokes_the_asking_accounts_tokens_only() {
+    let sim = start(two_accounts(SimConfig::default())).await;
+    let b = sim.accounts()[1].credentials.account_id.clone();
+    sim.add_meeting(meeting(PLAIN_UUID)).expect("A's");
+    sim.add_meeting(meeting(PLAIN_UUID).in_account(&b))
+        .expect("B's");
+    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
+        .expect("joins");
+    sim.add_participant_in(&b, PLAIN_UUID, ParticipantSpec::new("1", "Bea"))
+        .expect("joins");
+    let http = http();
+    let token_a = sim.grant_token();
+    let token_b = sim.grant_token_of(&b).expect("B's token");
+    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    sim.push_fault(qoswatch_zoomsim::Fault::InvalidToken);
+    let (status, _, body) = get(&http, &url, &token_a).await;
+    assert_eq!((status, &body["code"]), (401, &Json::from(124)));
+    assert_eq!(get(&http, &url, &token_a).await.0, 401, "A's token revoked");
+    assert_eq!(get(&http, &url, &token_b).await.0, 200, "B's still works");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_log_attributes_each_request_to_its_tokens_account() {
     let sim = start(two_accounts(SimConfig::default())).await;
     let a = sim.credentials().account_id.clone();
