@@ -338,7 +338,8 @@ mod tests {
         Ok(None)
     }
 
-    fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
+    /// `qoswatch simulate ARGV…` parsed (also for `accounts::tests`).
+    pub(super) fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))
             .map(|cli| cli.args)
     }

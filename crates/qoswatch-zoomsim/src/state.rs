@@ -19,7 +19,10 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use crate::log::{RequestCounts, RequestLog};
-use crate::{Degradation, Fault, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimError};
+use crate::{
+    Degradation, Fault, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimCredentials,
+    SimError,
+};
 
 /// State shared by the handle and the server.
 #[derive(Debug)]
@@ -131,29 +134,25 @@ impl Shared {
     }
 }
 
+/// One identifier of an app's credentials, by name.
+type CredentialsKey = (&'static str, fn(&SimCredentials) -> &str);
+
 /// Two accounts with the same account id or client id could not be told
 /// apart by a token request: refused at start.
 fn check_distinct(accounts: &[SimAccount]) -> anyhow::Result<()> {
+    let keys: [CredentialsKey; 2] = [
+        ("account id", |c| &c.account_id),
+        ("client id", |c| &c.client_id),
+    ];
     for (position, account) in accounts.iter().enumerate() {
-        let credentials = &account.credentials;
-        let earlier = &accounts[..position];
-        if earlier
-            .iter()
-            .any(|a| a.credentials.account_id == credentials.account_id)
-        {
-            anyhow::bail!(
-                "two simulated accounts have the account id {}",
-                credentials.account_id
-            );
-        }
-        if earlier
-            .iter()
-            .any(|a| a.credentials.client_id == credentials.client_id)
-        {
-            anyhow::bail!(
-                "two simulated accounts have the client id {}",
-                credentials.client_id
-            );
+        for (what, key) in keys {
+            let value = key(&account.credentials);
+            if accounts[..position]
+                .iter()
+                .any(|earlier| key(&earlier.credentials) == value)
+            {
+                anyhow::bail!("two simulated accounts have the {what} {value}");
+            }
         }
     }
     Ok(())

@@ -153,22 +153,13 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use clap::Parser;
     use serde_json::Value as Json;
 
     use crate::Simulator;
     use crate::cli::Plan;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: SimulateArgs,
-    }
-
     fn parse(argv: &[&str]) -> SimulateArgs {
-        Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))
-            .expect("parses")
-            .args
+        crate::cli::tests::parse(argv).expect("parses")
     }
 
     /// Only account 2's webhook secret is in the environment.
@@ -283,7 +274,7 @@ mod tests {
             .expect("120,000 participants in all");
         assert!(error.to_string().contains("--accounts"), "{error}");
         assert!(
-            Cli::try_parse_from(["simulate", "--accounts", "0"]).is_err(),
+            crate::cli::tests::parse(&["--accounts", "0"]).is_err(),
             "at least one account"
         );
     }

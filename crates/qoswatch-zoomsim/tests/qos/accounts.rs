@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use qoswatch_zoomsim::{
     Degradation, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimCredentials, SimError,
-    Simulator, Target,
+    SimHandle, Simulator, Target,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
@@ -26,6 +26,24 @@ fn two_accounts(config: SimConfig) -> SimConfig {
         }],
         ..config
     }
+}
+
+/// A meeting of the same UUID in both accounts, with user `1` in each: Ann
+/// in the first account's, Bea in the second's. Returns the second
+/// account's id, a token of each account (by OAuth) and the URL of user
+/// `1`'s QoS.
+async fn ann_and_bea(sim: &SimHandle, http: &reqwest::Client) -> (String, String, String, String) {
+    let b = sim.accounts()[1].credentials.account_id.clone();
+    sim.add_meeting(meeting(PLAIN_UUID)).expect("A's");
+    sim.add_meeting(meeting(PLAIN_UUID).in_account(&b))
+        .expect("B's");
+    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
+        .expect("joins");
+    sim.add_participant_in(&b, PLAIN_UUID, ParticipantSpec::new("1", "Bea"))
+        .expect("joins");
+    let token_a = token_with(sim, http, sim.credentials()).await;
+    let token_b = token_with(sim, http, sim.credentials_of(&b).expect("B")).await;
+    (b, token_a, token_b, qos_url(sim, PLAIN_SEGMENT, "1"))
 }
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
@@ -252,18 +270,8 @@ async fn one_accounts_daily_quota_used_up_leaves_the_other_answering() {
     }))
     .await;
     let a = sim.credentials().account_id.clone();
-    let b = sim.accounts()[1].credentials.account_id.clone();
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("A's");
-    sim.add_meeting(meeting(PLAIN_UUID).in_account(&b))
-        .expect("B's");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("joins");
-    sim.add_participant_in(&b, PLAIN_UUID, ParticipantSpec::new("1", "Bea"))
-        .expect("joins");
     let http = http();
-    let token_a = token_with(&sim, &http, sim.credentials()).await;
-    let token_b = token_with(&sim, &http, sim.credentials_of(&b).expect("B")).await;
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let (b, token_a, token_b, url) = ann_and_bea(&sim, &http).await;
 
     // Other apps on A spend all but one of A's quota.
     sim.consume_daily_of(&a, 2).expect("A");
@@ -315,18 +323,8 @@ async fn the_per_second_limit_is_each_accounts_own() {
         ..SimConfig::default()
     }))
     .await;
-    let b = sim.accounts()[1].credentials.account_id.clone();
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("A's");
-    sim.add_meeting(meeting(PLAIN_UUID).in_account(&b))
-        .expect("B's");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("joins");
-    sim.add_participant_in(&b, PLAIN_UUID, ParticipantSpec::new("1", "Bea"))
-        .expect("joins");
     let http = http();
-    let token_a = token_with(&sim, &http, sim.credentials()).await;
-    let token_b = token_with(&sim, &http, sim.credentials_of(&b).expect("B")).await;
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let (b, token_a, token_b, url) = ann_and_bea(&sim, &http).await;
     // Paused time: all of these fall in one second.
     assert_eq!(get(&http, &url, &token_a).await.0, 200);
     let (status, headers, _) = get(&http, &url, &token_a).await;
@@ -343,18 +341,8 @@ async fn the_per_second_limit_is_each_accounts_own() {
 #[tokio::test]
 async fn an_invalid_token_fault_revokes_the_asking_accounts_tokens_only() {
     let sim = start(two_accounts(SimConfig::default())).await;
-    let b = sim.accounts()[1].credentials.account_id.clone();
-    sim.add_meeting(meeting(PLAIN_UUID)).expect("A's");
-    sim.add_meeting(meeting(PLAIN_UUID).in_account(&b))
-        .expect("B's");
-    sim.add_participant(PLAIN_UUID, ParticipantSpec::new("1", "Ann"))
-        .expect("joins");
-    sim.add_participant_in(&b, PLAIN_UUID, ParticipantSpec::new("1", "Bea"))
-        .expect("joins");
     let http = http();
-    let token_a = sim.grant_token();
-    let token_b = sim.grant_token_of(&b).expect("B's token");
-    let url = qos_url(&sim, PLAIN_SEGMENT, "1");
+    let (_, token_a, token_b, url) = ann_and_bea(&sim, &http).await;
     sim.push_fault(qoswatch_zoomsim::Fault::InvalidToken);
     let (status, _, body) = get(&http, &url, &token_a).await;
     assert_eq!((status, &body["code"]), (401, &Json::from(124)));
