@@ -283,6 +283,18 @@ async fn one_accounts_daily_quota_used_up_leaves_the_other_answering() {
         Some("Daily-limit")
     );
     assert_eq!(header(&headers, "x-ratelimit-limit").as_deref(), Some("3"));
+    // Zoom's daily limits reset at 00:00 UTC: Retry-After is the next one
+    // (or, should the day turn between the answer and this line, the one before).
+    let retry_after = header(&headers, "retry-after").expect("Retry-After");
+    let retry_after = chrono::DateTime::parse_from_rfc3339(&retry_after).expect("ISO-8601");
+    let next_midnight = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    assert!(
+        retry_after == next_midnight || retry_after == next_midnight - chrono::Days::new(1),
+        "{retry_after}"
+    );
 
     let (status, headers, _) = get(&http, &url, &token_b).await;
     assert_eq!(status, 200, "B's quota is B's own");
