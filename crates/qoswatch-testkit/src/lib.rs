@@ -23,7 +23,7 @@ pub mod wait;
 pub mod webhook;
 
 pub use metrics::{metric_value, scrape};
-pub use process::{Process, Spawn, zoom_env};
+pub use process::{Process, Spawn, ZoomAccount, zoom_accounts_env, zoom_accounts_yaml, zoom_env};
 pub use slack::{FakeSlack, Recorded, Reply};
 pub use wait::{eventually, wait_for};
 pub use webhook::Webhooks;

@@ -38,6 +38,62 @@ pub fn zoom_env(sim: &SimHandle, secret: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// One Zoom account of a qoswatch that watches several (issue 27): its
+/// short name in qoswatch's settings, the simulator account it is, and its
+/// app's Webhook Secret Token.
+#[derive(Debug, Clone, Copy)]
+pub struct ZoomAccount<'a> {
+    pub name: &'a str,
+    pub account_id: &'a str,
+    pub webhook_secret: &'a str,
+}
+
+/// The environment a `qoswatch serve` watching `accounts` of `sim` needs:
+/// each account's `ZOOM_<NAME>_CLIENT_ID`, `ZOOM_<NAME>_CLIENT_SECRET` and
+/// `ZOOM_<NAME>_WEBHOOK_SECRET_TOKEN` (named by
+/// `qoswatch_zoomsim::cli::account_env_var`, as `qoswatch simulate
+/// --accounts` prints them), JSON logs at `info`. Panics on an account the
+/// simulator does not play.
+pub fn zoom_accounts_env(sim: &SimHandle, accounts: &[ZoomAccount<'_>]) -> Vec<(String, String)> {
+    use qoswatch_zoomsim::cli::account_env_var;
+    let mut env = Vec::new();
+    for account in accounts {
+        let credentials = sim
+            .credentials_of(account.account_id)
+            .expect("an account the simulator plays");
+        let var = |suffix: &str| account_env_var(account.name, suffix);
+        env.push((var("CLIENT_ID"), credentials.client_id.clone()));
+        env.push((
+            var("CLIENT_SECRET"),
+            credentials.client_secret.expose_secret().to_owned(),
+        ));
+        env.push((
+            var("WEBHOOK_SECRET_TOKEN"),
+            account.webhook_secret.to_owned(),
+        ));
+    }
+    env.push(("QOSWATCH_LOG_FORMAT".into(), "json".into()));
+    env.push(("QOSWATCH_LOG_FILTER".into(), "info".into()));
+    env
+}
+
+/// The `accounts:` block of qoswatch's settings for `accounts` of `sim`,
+/// in the shape `qoswatch simulate --accounts` prints: each account's
+/// name, account id, and the simulator's API base and token URL.
+pub fn zoom_accounts_yaml(sim: &SimHandle, accounts: &[ZoomAccount<'_>]) -> String {
+    let mut yaml = String::from("accounts:\n");
+    for account in accounts {
+        yaml.push_str(&format!(
+            "  - name: {}\n    account_id: \"{}\"\n    api_base: \"{}\"\n    token_url: \"{}\"\n",
+            account.name,
+            account.account_id,
+            sim.api_base(),
+            sim.token_url()
+        ));
+    }
+    yaml
+}
+
 /// What to start: a program, its arguments and environment (cleared but
 /// for `PATH`).
 #[derive(Debug)]
@@ -458,6 +514,44 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn several_accounts_get_their_variables_and_settings_by_name() {
+        use qoswatch_zoomsim::{SimAccount, SimConfig, Simulator};
+        let config = SimConfig {
+            extra_accounts: vec![SimAccount::numbered(2)],
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(config, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("starts");
+        let accounts = [
+            ZoomAccount {
+                name: "emea",
+                account_id: "simAccount0000000000001",
+                webhook_secret: "secretOne",
+            },
+            ZoomAccount {
+                name: "us-west",
+                account_id: "simAccount0000000000002",
+                webhook_secret: "secretTwo",
+            },
+        ];
+        let env: std::collections::HashMap<String, String> =
+            zoom_accounts_env(&sim, &accounts).into_iter().collect();
+        assert_eq!(env["ZOOM_US_WEST_CLIENT_ID"], "simClientId0000000002");
+        assert_eq!(
+            env["ZOOM_US_WEST_CLIENT_SECRET"],
+            sim.accounts()[1].credentials.client_secret.expose_secret()
+        );
+        assert_eq!(env["ZOOM_EMEA_WEBHOOK_SECRET_TOKEN"], "secretOne");
+        let yaml = zoom_accounts_yaml(&sim, &accounts);
+        assert!(
+            yaml.contains("  - name: us-west\n    account_id: \"simAccount0000000000002\"\n"),
+            "{yaml}"
+        );
+        sim.shutdown().await;
+    }
 
     #[test]
     fn a_line_still_being_written_is_not_read_until_it_ends_or_the_process_does() {

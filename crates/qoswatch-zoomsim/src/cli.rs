@@ -1,18 +1,24 @@
 //! `qoswatch simulate`: runs the Zoom simulator on a real port, prints what
 //! to point qoswatch at, plays a scenario (and its webhooks, when given a
-//! target) and serves until cancelled.
+//! target) and serves until cancelled. With `--accounts N` it plays N Zoom
+//! accounts, the scenario in each (see `accounts`).
+
+mod accounts;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::scenario::{Scenario, wall_time};
+use self::accounts::PlayedAccount;
+pub use self::accounts::account_env_var;
+use super::scenario::{Scenario, ScenarioReport, wall_time};
 use super::webhooks::{BadAnswer, WebhookError, WebhookSender};
-use super::{SimConfig, SimCredentials, Simulator};
+use super::{SimConfig, SimCredentials, SimHandle, Simulator};
 
 /// Where qoswatch reads the Zoom credentials from (printed for the operator).
 const ENV_ACCOUNT_ID: &str = "ZOOM_ACCOUNT_ID";
@@ -77,6 +83,17 @@ pub struct SimulateArgs {
     /// when joining: a long meeting's answers at once (load tests).
     #[arg(long, default_value_t = 0)]
     pub history: u32,
+    /// Zoom accounts to play (`acct1`, `acct2`, …), each with its own app,
+    /// quota and webhook secret, each playing the scenario. With more than
+    /// one, webhooks go to `<--webhook-url>/<name>` and each account's
+    /// secret comes from `ZOOM_<NAME>_WEBHOOK_SECRET_TOKEN` (generated and
+    /// printed when unset).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub accounts: u32,
+    /// Each account's daily quota of Dashboard requests, answered 429
+    /// `Daily-limit` beyond (Zoom: 60,000 on Business+); none by default.
+    #[arg(long)]
+    pub daily_limit: Option<u32>,
 }
 
 fn parse_probability(raw: &str) -> Result<f64, String> {
@@ -108,7 +125,11 @@ pub async fn run(
 /// What the arguments ask for, checked before anything starts.
 struct Plan {
     scenario: Scenario,
+    /// The single account's sender (`--accounts 1`).
     webhooks: Option<WebhookSender>,
+    /// The accounts of `--accounts N` with N > 1; empty for one account,
+    /// which keeps the simulator's default credentials.
+    accounts: Vec<PlayedAccount>,
 }
 
 impl Plan {
@@ -122,7 +143,9 @@ impl Plan {
         let scenario = match args.scenario {
             ScenarioKind::Demo => Scenario::demo(),
             ScenarioKind::Load => {
-                let total = u64::from(args.meetings) * u64::from(args.participants);
+                let total = u64::from(args.meetings)
+                    * u64::from(args.participants)
+                    * u64::from(args.accounts);
                 if total == 0 {
                     bail!(
                         "--meetings and --participants must both be at least 1 for the load scenario"
@@ -130,7 +153,7 @@ impl Plan {
                 }
                 if total > MAX_LOAD_PARTICIPANTS {
                     bail!(
-                        "--meetings × --participants is {total}, more than the {MAX_LOAD_PARTICIPANTS} the simulator is meant for"
+                        "--meetings × --participants × --accounts is {total}, more than the {MAX_LOAD_PARTICIPANTS} the simulator is meant for"
                     );
                 }
                 Scenario::load(args.meetings, args.participants)
@@ -141,6 +164,14 @@ impl Plan {
         } else {
             scenario
         };
+        if args.accounts > 1 {
+            let accounts = accounts::plan(args, secrets)?;
+            return Ok(Plan {
+                scenario,
+                webhooks: None,
+                accounts,
+            });
+        }
         let webhooks = match &args.webhook_url {
             Some(url) => {
                 let secret = secrets(&args.webhook_secret_env)?.with_context(|| {
@@ -156,43 +187,68 @@ impl Plan {
             }
             None => None,
         };
-        Ok(Plan { scenario, webhooks })
+        Ok(Plan {
+            scenario,
+            webhooks,
+            accounts: Vec::new(),
+        })
+    }
+
+    /// The simulator's settings: the single account with default
+    /// credentials, or the planned accounts.
+    fn sim_config(&self, args: &SimulateArgs) -> SimConfig {
+        let mut config = SimConfig {
+            credentials: SimCredentials::generate(),
+            sample_period: args.sample_period,
+            qps_limit: args.qps_limit,
+            daily_limit: args.daily_limit,
+            random_429: args.random_429,
+            seed: args.seed,
+            live_window: args.live_window,
+            history_minutes: args.history,
+            ..SimConfig::default()
+        };
+        if let Some((first, extra)) = self.accounts.split_first() {
+            config.credentials = first.account.credentials.clone();
+            config.extra_accounts = extra.iter().map(|a| a.account.clone()).collect();
+        }
+        config
     }
 }
 
 async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> anyhow::Result<()> {
-    let Plan { scenario, webhooks } = plan;
-    let config = SimConfig {
-        credentials: SimCredentials::generate(),
-        sample_period: args.sample_period,
-        qps_limit: args.qps_limit,
-        random_429: args.random_429,
-        seed: args.seed,
-        live_window: args.live_window,
-        history_minutes: args.history,
-        ..SimConfig::default()
-    };
+    let config = plan.sim_config(&args);
     let tracker = TaskTracker::new();
     let sim = Simulator::start_with(config, args.listen, &tracker, &cancel).await?;
-    print_connection(&sim);
+    let scenario = &plan.scenario;
+    // (account id, label for the output, its sender)
+    let played: Vec<(String, String, Option<WebhookSender>)> = if plan.accounts.is_empty() {
+        print_connection(&sim);
+        let id = sim.credentials().account_id.clone();
+        vec![(id, String::new(), plan.webhooks.clone())]
+    } else {
+        println!("Zoom simulator listening on http://{}", sim.local_addr());
+        print!("{}", accounts::connection_text(&sim, &plan.accounts));
+        plan.accounts
+            .iter()
+            .map(|a| {
+                let id = a.account.credentials.account_id.clone();
+                (id, format!("{}: ", a.name), a.webhooks.clone())
+            })
+            .collect()
+    };
     println!(
         "scenario {}: {} simulated minutes, about {} of wall time",
         scenario.name,
         scenario.length_minutes(),
-        qoswatch_core::duration::display(wall_time(&scenario, args.sample_period))
+        qoswatch_core::duration::display(wall_time(scenario, args.sample_period))
     );
-
-    if let Some(sender) = &webhooks {
-        // Checked as Zoom checks it: a wrong answer is reported, not just the status.
-        match sender.check_url_validation("simulatorPlainToken01").await {
-            Ok(answer) => println!("url_validation answered {}", answer.status),
-            Err(WebhookError::BadUrlValidation(BadAnswer::Status(status))) => {
-                println!("url_validation answered {status}")
-            }
-            Err(error) => println!("url_validation failed: {error:#}"),
+    for (_, label, sender) in &played {
+        if let Some(sender) = sender {
+            check_url_validation(label, sender).await;
         }
     }
-    let report = scenario.run(&sim, webhooks.as_ref(), &cancel).await?;
+    let report = play(&sim, scenario, played, &cancel).await?;
     if !report.cancelled {
         println!(
             "scenario {} done: {} steps, {} webhooks ({} failed); serving until stopped",
@@ -210,6 +266,44 @@ async fn serve(args: SimulateArgs, plan: Plan, cancel: CancellationToken) -> any
         log.qos_requests().len()
     );
     Ok(())
+}
+
+/// Checked as Zoom checks it: a wrong answer is reported, not just the status.
+async fn check_url_validation(label: &str, sender: &WebhookSender) {
+    match sender.check_url_validation("simulatorPlainToken01").await {
+        Ok(answer) => println!("{label}url_validation answered {}", answer.status),
+        Err(WebhookError::BadUrlValidation(BadAnswer::Status(status))) => {
+            println!("{label}url_validation answered {status}")
+        }
+        Err(error) => println!("{label}url_validation failed: {error:#}"),
+    }
+}
+
+/// Plays `scenario` in every account at once; the reports added up.
+async fn play(
+    sim: &SimHandle,
+    scenario: &Scenario,
+    played: Vec<(String, String, Option<WebhookSender>)>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<ScenarioReport> {
+    let mut runs = JoinSet::new();
+    for (account_id, _, sender) in played {
+        let (sim, scenario, cancel) = (sim.clone(), scenario.clone(), cancel.clone());
+        runs.spawn(async move {
+            scenario
+                .run_in(&sim, &account_id, sender.as_ref(), &cancel)
+                .await
+        });
+    }
+    let mut total = ScenarioReport::default();
+    while let Some(run) = runs.join_next().await {
+        let report = run.context("a scenario run panicked")??;
+        total.steps_run += report.steps_run;
+        total.webhooks_sent += report.webhooks_sent;
+        total.webhook_failures += report.webhook_failures;
+        total.cancelled |= report.cancelled;
+    }
+    Ok(total)
 }
 
 /// What to point qoswatch at. The credentials are the simulator's own,
@@ -244,7 +338,8 @@ mod tests {
         Ok(None)
     }
 
-    fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
+    /// `qoswatch simulate ARGV…` parsed (also for `accounts::tests`).
+    pub(super) fn parse(argv: &[&str]) -> Result<SimulateArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))
             .map(|cli| cli.args)
     }

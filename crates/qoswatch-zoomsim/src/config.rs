@@ -1,5 +1,6 @@
-//! What one simulator instance is started with: the OAuth credentials it
-//! accepts, its clock, limits and seed ([`SimConfig`]), and its choice for
+//! What one simulator instance is started with: the accounts it plays and
+//! the OAuth credentials each accepts ([`SimAccount`], [`SimCredentials`]),
+//! its clock, limits and seed ([`SimConfig`]), and its choice for
 //! participants who left a running meeting ([`LeftParticipant`]).
 
 use std::time::Duration;
@@ -9,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::random_token;
 
-/// The OAuth credentials the simulator accepts.
+/// The OAuth credentials of one account's Server-to-Server OAuth app.
 #[derive(Debug, Clone)]
 pub struct SimCredentials {
     pub account_id: String,
@@ -18,12 +19,42 @@ pub struct SimCredentials {
 }
 
 impl SimCredentials {
-    /// Fixed ids and a fresh random secret.
+    /// Fixed ids and a fresh random secret: account number 1's.
     pub fn generate() -> Self {
+        Self::generate_numbered(1)
+    }
+
+    /// Account number `n`'s: ids of the same shape as [`generate`](Self::generate)'s
+    /// (`simAccount0000000000002`, `simClientId0000000002` for 2), distinct
+    /// for each `n`, and a fresh random secret.
+    pub fn generate_numbered(n: u32) -> Self {
         Self {
-            account_id: "simAccount0000000000001".into(),
-            client_id: "simClientId0000000001".into(),
+            account_id: format!("simAccount{n:013}"),
+            client_id: format!("simClientId{n:010}"),
             client_secret: SecretString::from(random_token(32)),
+        }
+    }
+}
+
+/// One Zoom account the simulator plays: its app's credentials and its own
+/// limits. Zoom's rate limits and daily quota are per account (docs/ZOOM.md,
+/// "Rate limits (per account, shared by every app on the account)").
+#[derive(Debug, Clone)]
+pub struct SimAccount {
+    pub credentials: SimCredentials,
+    /// Requests per second its Dashboard endpoints accept before answering 429.
+    pub qps_limit: Option<u32>,
+    /// Its daily quota (see [`SimConfig::daily_limit`]).
+    pub daily_limit: Option<u32>,
+}
+
+impl SimAccount {
+    /// Account number `n` ([`SimCredentials::generate_numbered`]), no limits.
+    pub fn numbered(n: u32) -> Self {
+        Self {
+            credentials: SimCredentials::generate_numbered(n),
+            qps_limit: None,
+            daily_limit: None,
         }
     }
 }
@@ -40,8 +71,13 @@ pub enum LeftParticipant {
 }
 
 /// Settings of one simulator instance.
+///
+/// The first account is [`credentials`](Self::credentials),
+/// [`qps_limit`](Self::qps_limit) and [`daily_limit`](Self::daily_limit);
+/// [`extra_accounts`](Self::extra_accounts) adds more.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// The first account's app.
     pub credentials: SimCredentials,
     /// `expires_in` of issued tokens (whole seconds on the wire, at least 1).
     pub token_lifetime: Duration,
@@ -49,7 +85,8 @@ pub struct SimConfig {
     pub sample_period: Duration,
     /// `type=live` returns at most this many most recent samples.
     pub live_window: u32,
-    /// Requests per second the QoS endpoints accept before answering 429 (Zoom's Heavy label).
+    /// Requests per second the first account's Dashboard endpoints accept
+    /// before answering 429 (Zoom's Heavy label).
     pub qps_limit: Option<u32>,
     /// Probability (0–1) that a QoS request is answered 429 at random (demo).
     pub random_429: f64,
@@ -60,7 +97,7 @@ pub struct SimConfig {
     pub clock_start: Option<DateTime<Utc>>,
     /// How many requests the log keeps (the oldest are dropped beyond).
     pub log_capacity: usize,
-    /// The account's daily quota of QoS requests (Zoom's Heavy label).
+    /// The first account's daily quota of Dashboard requests (Zoom's Heavy label).
     /// When set, every QoS answer carries `X-RateLimit-Limit` and
     /// `X-RateLimit-Remaining` for it, and a request past it is answered
     /// 429 `Daily-limit`. The count never resets by itself (see
@@ -74,6 +111,24 @@ pub struct SimConfig {
     /// sees a long meeting's answers without waiting for it (with a
     /// [`live_window`](Self::live_window) to match). 0: a join is a start.
     pub history_minutes: u32,
+    /// Accounts besides the first, each with its own credentials, tokens,
+    /// meetings and limits. Their account and client ids must differ from
+    /// each other's and the first's.
+    pub extra_accounts: Vec<SimAccount>,
+}
+
+impl SimConfig {
+    /// Every account: the first, then [`extra_accounts`](Self::extra_accounts).
+    pub fn accounts(&self) -> Vec<SimAccount> {
+        let first = SimAccount {
+            credentials: self.credentials.clone(),
+            qps_limit: self.qps_limit,
+            daily_limit: self.daily_limit,
+        };
+        std::iter::once(first)
+            .chain(self.extra_accounts.iter().cloned())
+            .collect()
+    }
 }
 
 impl Default for SimConfig {
@@ -92,6 +147,7 @@ impl Default for SimConfig {
             daily_limit: None,
             page_token_lifetime: Duration::from_secs(15 * 60),
             history_minutes: 0,
+            extra_accounts: Vec::new(),
         }
     }
 }

@@ -37,7 +37,9 @@ pub enum Fault {
         retry_after: RetryAfter,
         headers: Option<RateLimitKind>,
     },
-    /// 401 / code 124, and every issued token is revoked.
+    /// 401 / code 124, and every token of the asking token's account is
+    /// revoked (every token of every account when the request's token is
+    /// unknown); other accounts' tokens keep working.
     InvalidToken,
     /// 404 / code 3001.
     MeetingNotFound,

@@ -2,6 +2,12 @@
 //! and the [`SimHandle`] it returns is the control API (meetings,
 //! participants, degradations, faults, limits), the clock and the request
 //! log. A call that does not fit the state fails with [`SimError`].
+//!
+//! The methods here that name a meeting by UUID, and the limits and counts,
+//! mean the first account; `accounts` holds their variants for any account
+//! (`add_participant_in`, `daily_used_of`, …).
+
+mod accounts;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +29,8 @@ use crate::{Degradation, Fault, MeetingSpec, ParticipantSpec, SimConfig, SimCred
 /// A control-API call that does not fit the simulator's state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
+    #[error("account {0} is not one of the simulator's accounts")]
+    UnknownAccount(String),
     #[error("meeting {0} is already running in the simulator")]
     DuplicateMeeting(String),
     #[error("meeting {0} is unknown to the simulator")]
@@ -121,6 +129,7 @@ impl SimHandle {
         format!("http://{}/oauth/token", self.addr)
     }
 
+    /// The first account's app credentials.
     pub fn credentials(&self) -> &SimCredentials {
         &self.shared.config.credentials
     }
@@ -134,13 +143,23 @@ impl SimHandle {
         self.shared.sim_utc(Instant::now())
     }
 
-    /// Starts a meeting instance.
+    /// Starts a meeting instance, in [`MeetingSpec::account_id`]'s account
+    /// (default: the first). Its UUID must be new in that account.
     pub fn add_meeting(&self, meeting: MeetingSpec) -> Result<(), SimError> {
+        let account = match &meeting.account_id {
+            Some(account_id) => self.shared.account(account_id)?,
+            None => 0,
+        };
         let mut state = self.shared.lock();
-        if state.meetings.iter().any(|m| m.spec.uuid == meeting.uuid) {
+        if state
+            .meetings
+            .iter()
+            .any(|m| m.account == account && m.spec.uuid == meeting.uuid)
+        {
             return Err(SimError::DuplicateMeeting(meeting.uuid));
         }
         state.meetings.push(Meeting {
+            account,
             spec: meeting,
             started_at: Instant::now(),
             ended_at: None,
@@ -149,10 +168,20 @@ impl SimHandle {
         Ok(())
     }
 
-    /// A participant joins now (with [`SimConfig::history_minutes`], joined
-    /// that long ago). Returns the simulated join time.
+    /// A participant joins the first account's meeting now (with
+    /// [`SimConfig::history_minutes`], joined that long ago). Returns the
+    /// simulated join time. See [`add_participant_in`](Self::add_participant_in).
     pub fn add_participant(
         &self,
+        meeting_uuid: &str,
+        participant: ParticipantSpec,
+    ) -> Result<DateTime<Utc>, SimError> {
+        self.add_participant_at(0, meeting_uuid, participant)
+    }
+
+    fn add_participant_at(
+        &self,
+        account: usize,
         meeting_uuid: &str,
         participant: ParticipantSpec,
     ) -> Result<DateTime<Utc>, SimError> {
@@ -163,7 +192,7 @@ impl SimHandle {
         let host = state.participants_added % 254 + 1;
         let ip_address = format!("192.0.2.{host}");
         let internal_ip_address = format!("198.51.100.{host}");
-        let meeting = state.live_meeting_mut(meeting_uuid)?;
+        let meeting = state.live_meeting_mut(account, meeting_uuid)?;
         if meeting
             .participants
             .iter()
@@ -186,15 +215,25 @@ impl SimHandle {
         Ok(self.shared.sim_utc(joined_at))
     }
 
-    /// The participant leaves now. Returns the simulated `leave_time`.
+    /// The participant leaves the first account's meeting now. Returns the
+    /// simulated `leave_time`.
     pub fn participant_leaves(
         &self,
         meeting_uuid: &str,
         user_id: &str,
     ) -> Result<DateTime<Utc>, SimError> {
+        self.participant_leaves_at(0, meeting_uuid, user_id)
+    }
+
+    fn participant_leaves_at(
+        &self,
+        account: usize,
+        meeting_uuid: &str,
+        user_id: &str,
+    ) -> Result<DateTime<Utc>, SimError> {
         let now = Instant::now();
         let mut state = self.shared.lock();
-        let meeting = state.live_meeting_mut(meeting_uuid)?;
+        let meeting = state.live_meeting_mut(account, meeting_uuid)?;
         let participant = meeting
             .participants
             .iter_mut()
@@ -213,12 +252,20 @@ impl SimHandle {
         Ok(self.shared.sim_utc(now))
     }
 
-    /// Ends the meeting now: its QoS answers 404 / code 3001 from here on.
-    /// Participants still in it leave at the same time.
+    /// Ends the first account's meeting now: its QoS answers 404 / code
+    /// 3001 from here on. Participants still in it leave at the same time.
     pub fn end_meeting(&self, meeting_uuid: &str) -> Result<DateTime<Utc>, SimError> {
+        self.end_meeting_at(0, meeting_uuid)
+    }
+
+    fn end_meeting_at(
+        &self,
+        account: usize,
+        meeting_uuid: &str,
+    ) -> Result<DateTime<Utc>, SimError> {
         let now = Instant::now();
         let mut state = self.shared.lock();
-        let meeting = state.live_meeting_mut(meeting_uuid)?;
+        let meeting = state.live_meeting_mut(account, meeting_uuid)?;
         meeting.ended_at = Some(now);
         for participant in &mut meeting.participants {
             participant.left_at.get_or_insert(now);
@@ -226,9 +273,10 @@ impl SimHandle {
         Ok(self.shared.sim_utc(now))
     }
 
-    /// The newest `newest` samples participant `user_id` of live call
-    /// `meeting_uuid` has now (at most the live window's), oldest first,
-    /// as Dashboard-shaped `user_qos[]` entries: what a QSS event
+    /// The newest `newest` samples participant `user_id` of the first
+    /// account's live call `meeting_uuid` has now (at most the live
+    /// window's), oldest first, as Dashboard-shaped `user_qos[]` entries:
+    /// what a QSS event
     /// ([`WebhookSender::participant_qos`](crate::webhooks::WebhookSender::participant_qos))
     /// reports. Empty for a participant not in a live call.
     pub fn qss_samples(
@@ -237,8 +285,18 @@ impl SimHandle {
         user_id: &str,
         newest: usize,
     ) -> Vec<serde_json::Value> {
-        let samples =
-            crate::server::live_samples(&self.shared, meeting_uuid, user_id).unwrap_or_default();
+        self.qss_samples_at(0, meeting_uuid, user_id, newest)
+    }
+
+    fn qss_samples_at(
+        &self,
+        account: usize,
+        meeting_uuid: &str,
+        user_id: &str,
+        newest: usize,
+    ) -> Vec<serde_json::Value> {
+        let samples = crate::server::live_samples(&self.shared, account, meeting_uuid, user_id)
+            .unwrap_or_default();
         let skip = samples.len().saturating_sub(newest);
         samples
             .iter()
@@ -247,15 +305,20 @@ impl SimHandle {
             .collect()
     }
 
-    /// Adds a scripted degradation; it applies to samples served from now on
-    /// (including past sample indices in its window).
+    /// Adds a scripted degradation to the first account's participants; it
+    /// applies to samples served from now on (including past sample indices
+    /// in its window). See [`add_degradation_in`](Self::add_degradation_in).
     pub fn add_degradation(&self, degradation: Degradation) {
+        self.add_degradation_at(0, degradation);
+    }
+
+    fn add_degradation_at(&self, account: usize, degradation: Degradation) {
         let mut state = self.shared.lock();
-        state.degradations.push(degradation);
+        state.degradations.push((account, degradation));
         state.degradations_version += 1;
     }
 
-    /// Queues a fault for the next QoS request.
+    /// Queues a fault for the next QoS request (of any account).
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
     }
@@ -277,22 +340,30 @@ impl SimHandle {
         self.shared.lock().faults.len()
     }
 
-    /// A valid access token without the OAuth round trip, for tests whose
-    /// subject is something else (the OAuth endpoint has tests of its own).
+    /// A valid access token of the first account without the OAuth round
+    /// trip, for tests whose subject is something else (the OAuth endpoint
+    /// has tests of its own).
     pub fn grant_token(&self) -> String {
-        self.shared.mint_token().0
+        self.shared.mint_token(0).0
     }
 
-    /// Revokes every issued token: the next QoS request answers 401 / code 124.
+    /// Revokes every issued token (of every account): the next QoS request
+    /// answers 401 / code 124.
     pub fn revoke_tokens(&self) {
         self.shared.lock().tokens.clear();
     }
 
-    /// Sets (or removes) the per-second limit of the QoS endpoints.
+    /// Sets (or removes) the first account's per-second limit of the
+    /// Dashboard endpoints.
     pub fn set_qps_limit(&self, limit: Option<u32>) {
+        self.set_qps_limit_at(0, limit);
+    }
+
+    fn set_qps_limit_at(&self, account: usize, limit: Option<u32>) {
         let mut state = self.shared.lock();
-        state.qps_limit = limit;
-        state.qps_window = (0, 0);
+        let account = &mut state.accounts[account];
+        account.qps_limit = limit;
+        account.qps_window = (0, 0);
     }
 
     /// Sets the probability (0–1) of a random 429 on a QoS request.
@@ -305,31 +376,41 @@ impl SimHandle {
         self.shared.lock().log.clone()
     }
 
-    /// Requests answered since the start, by endpoint (never dropped).
+    /// Requests answered since the start, by endpoint (never dropped), of
+    /// every account together.
     pub fn request_counts(&self) -> crate::RequestCounts {
         self.shared.lock().counts
     }
 
-    /// Other apps on the account spend `requests` of the daily quota.
+    /// Other apps on the first account spend `requests` of its daily quota.
     pub fn consume_daily(&self, requests: u32) {
+        self.consume_daily_at(0, requests);
+    }
+
+    fn consume_daily_at(&self, account: usize, requests: u32) {
         let mut state = self.shared.lock();
-        state.daily_used = state.daily_used.saturating_add(requests);
+        let account = &mut state.accounts[account];
+        account.daily_used = account.daily_used.saturating_add(requests);
     }
 
-    /// The daily quota's count so far (qoswatch's requests and other apps').
+    /// The first account's daily quota count so far (qoswatch's requests
+    /// and other apps').
     pub fn daily_used(&self) -> u32 {
-        self.shared.lock().daily_used
+        self.shared.lock().accounts[0].daily_used
     }
 
-    /// A new UTC day: the daily quota's count starts again from 0.
+    /// A new UTC day: every account's daily quota count starts again from 0.
     pub fn reset_daily(&self) {
-        self.shared.lock().daily_used = 0;
+        for account in &mut self.shared.lock().accounts {
+            account.daily_used = 0;
+        }
     }
 
     pub fn token_requests(&self) -> usize {
         self.shared.lock().log.token_requests()
     }
 
+    /// Requests to either QoS endpoint, of every account, oldest first.
     pub fn qos_requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().log.qos_requests()
     }

@@ -5,6 +5,17 @@
 //! ([`webhooks`]) and a scenario runner ([`scenario`]) that drive qoswatch
 //! through its real endpoint.
 //!
+//! One simulator plays one or several Zoom accounts behind one API base, as
+//! Zoom does: [`SimConfig::extra_accounts`] adds [`SimAccount`]s to the first
+//! ([`SimConfig::credentials`]). Each account's app gets tokens of its own
+//! account only; a token sees its own account's meetings only
+//! ([`MeetingSpec::account_id`]), so two accounts may hold the same meeting
+//! UUID and participant ids; each account has its own per-second limit and
+//! daily quota (Zoom's are per account, `docs/ZOOM.md`); the request log
+//! names each request's account ([`RecordedRequest::account_id`]). The
+//! handle's calls that name a meeting by UUID, and its limits and counts,
+//! mean the first account; their `_in` / `_of` variants take an account id.
+//!
 //! The simulator follows `docs/ZOOM.md` in the repository (Zoom's documented
 //! behaviour, with sources) and the payloads in `tests/fixtures/`. Where
 //! Zoom's behaviour is unsettled it makes a choice, documented on the item
@@ -22,7 +33,19 @@
 //!   number means the latest instance), and a UUID that needs no double
 //!   encoding is accepted encoded once or twice; a UUID that needs double
 //!   encoding (starts with `/` or contains `//`) sent encoded once answers
-//!   404 / code 3001, as Zoom does.
+//!   404 / code 3001, as Zoom does;
+//! - a token of one account asking for another account's meeting (by UUID
+//!   or number, QoS, list or details) gets 404 / code 3001, what Zoom
+//!   answers for a wrong id (`docs/ZOOM.md`, Errors), and the meetings list
+//!   shows the token's account's meetings only; a page token pages the
+//!   listing of the account it was issued to only (400 / code 300 otherwise);
+//! - an app's client id and secret asking for another account's token get
+//!   400 `invalid_request` ("Invalid account_id"), as for a wrong account id;
+//! - injected [`Fault`]s and random 429s stay the simulator's, whichever
+//!   account asks next (a 429's headers report that account's limit;
+//!   [`Fault::InvalidToken`] revokes that account's tokens only);
+//! - a request is attributed to the account of its token even when the
+//!   token has expired (it answers 401 / code 124 all the same).
 //!
 //! Time: the sample clock runs on `tokio::time`, so it works under
 //! `#[tokio::test(start_paused = true)]`. One [`SimConfig::sample_period`]
@@ -33,13 +56,13 @@
 //! # Map
 //!
 //! The Rust API:
-//! - `config`: what an instance starts with — [`SimConfig`],
-//!   [`SimCredentials`], [`LeftParticipant`];
+//! - `config`: what an instance starts with — [`SimConfig`], its
+//!   [`SimAccount`]s and their [`SimCredentials`], [`LeftParticipant`];
 //! - `spec`: the meetings and participants put in — [`MeetingSpec`],
 //!   [`ParticipantSpec`];
 //! - `fault`: failures to inject — [`Fault`], [`RateLimitKind`], [`RetryAfter`];
 //! - `handle`: [`Simulator::start`] and the control API on [`SimHandle`],
-//!   with [`SimError`];
+//!   with [`SimError`]; `handle::accounts`: the same for any account;
 //! - [`samples`]: the per-minute QoS samples, their [`Profile`] and scripted
 //!   [`Degradation`]s;
 //! - [`scenario`]: timelines of steps, the built-in demo and load stories,
@@ -47,11 +70,12 @@
 //! - [`webhooks`]: signed Zoom webhooks sent to qoswatch;
 //! - [`fields`], [`protocol`]: Zoom's field names and protocol rules, as the
 //!   simulator reads them from `docs/ZOOM.md`;
-//! - [`cli`]: `qoswatch simulate`;
+//! - [`cli`]: `qoswatch simulate` (`cli::accounts`: `--accounts N`);
 //! - `log`: the request log ([`RequestLog`]).
 //!
 //! Inside:
-//! - `state`: the state the handle and the server share, and the clock;
+//! - `state`: the state the handle and the server share (by account), and
+//!   the clock;
 //! - `server`: the HTTP side — routing on the raw path (`server`), reading
 //!   requests (`server::request`), OAuth (`server::oauth`), the QoS
 //!   endpoints (`server::qos`), list paging (`server::paging`), faults and
@@ -72,7 +96,7 @@ mod spec;
 mod state;
 pub mod webhooks;
 
-pub use config::{LeftParticipant, SimConfig, SimCredentials};
+pub use config::{LeftParticipant, SimAccount, SimConfig, SimCredentials};
 pub use fault::{Fault, RateLimitKind, RetryAfter};
 pub use fields::Field;
 pub use handle::{SimError, SimHandle, Simulator};

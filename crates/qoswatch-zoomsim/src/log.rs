@@ -96,6 +96,11 @@ pub struct RecordedRequest {
     pub endpoint: Endpoint,
     /// The bearer token of `Authorization: Bearer …`, if any.
     pub bearer_token: Option<String>,
+    /// The account the request is attributed to: a Dashboard request's
+    /// token's account (expired or not; `None` for a token the simulator
+    /// never issued or revoked, or no token), a token request's account
+    /// when a token was issued (`None` when refused).
+    pub account_id: Option<String>,
     /// The status the simulator answered.
     pub status: u16,
     /// When the request arrived (tokio time, so paused-time tests can use it).
@@ -163,6 +168,26 @@ impl RequestLog {
             .collect()
     }
 
+    /// Requests to either QoS endpoint attributed to account `account_id`,
+    /// oldest first.
+    pub fn qos_requests_of(&self, account_id: &str) -> Vec<RecordedRequest> {
+        self.requests
+            .iter()
+            .filter(|r| r.endpoint.is_qos() && r.account_id.as_deref() == Some(account_id))
+            .cloned()
+            .collect()
+    }
+
+    /// How many tokens were issued to account `account_id`.
+    pub fn tokens_issued_to(&self, account_id: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| {
+                r.endpoint == Endpoint::Token && r.account_id.as_deref() == Some(account_id)
+            })
+            .count()
+    }
+
     /// How many single-participant QoS requests named this participant id.
     pub fn qos_requests_for(&self, user_id: &str) -> usize {
         self.requests
@@ -191,6 +216,7 @@ mod tests {
             raw_query: None,
             endpoint,
             bearer_token: None,
+            account_id: (status == 200).then(|| "acct".to_owned()),
             status,
             arrived_at: Instant::now(),
         }
@@ -217,6 +243,9 @@ mod tests {
         assert_eq!(log.qos_requests().len(), 2);
         assert_eq!(log.qos_requests_for("1"), 1);
         assert_eq!(log.qos_requests_for("2"), 0);
+        assert_eq!(log.qos_requests_of("acct").len(), 1);
+        assert_eq!(log.qos_requests_of("other").len(), 0);
+        assert_eq!(log.tokens_issued_to("acct"), 1);
         assert_eq!(log.with_status(429), 1);
         log.push(request(Endpoint::Other, 404));
         assert_eq!(log.len(), 3);

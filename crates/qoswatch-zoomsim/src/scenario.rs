@@ -113,8 +113,9 @@ impl Scenario {
         self.steps.iter().map(|s| s.at_minute).max().unwrap_or(0)
     }
 
-    /// Runs the timeline against `sim` (and qoswatch's webhook endpoint when
-    /// `webhooks` is given) until the last step or `cancel`.
+    /// Runs the timeline against `sim`'s first account (and qoswatch's
+    /// webhook endpoint when `webhooks` is given) until the last step or
+    /// `cancel`.
     ///
     /// A webhook that fails or is not answered 2xx is logged and counted,
     /// not fatal: the story goes on, as Zoom's would.
@@ -124,11 +125,30 @@ impl Scenario {
         webhooks: Option<&WebhookSender>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<ScenarioReport> {
+        let first = sim.credentials().account_id.clone();
+        self.run_in(sim, &first, webhooks, cancel).await
+    }
+
+    /// [`run`](Self::run) in account `account_id`: the story's meetings
+    /// start in that account (whatever their [`MeetingSpec::account_id`]
+    /// says), its degradations hit that account's participants, and its
+    /// webhooks go out through `webhooks`, which should be that account's
+    /// app's sender (its secret and
+    /// [`account_id`](WebhookSender::with_account_id)). Several accounts
+    /// can play stories at once, even the same story.
+    pub async fn run_in(
+        &self,
+        sim: &SimHandle,
+        account_id: &str,
+        webhooks: Option<&WebhookSender>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ScenarioReport> {
+        sim.credentials_of(account_id)?;
         let mut steps: Vec<&Step> = self.steps.iter().collect();
         steps.sort_by_key(|step| step.at_minute);
         let period = sim.config().sample_period;
         let started = Instant::now();
-        let mut runner = Runner::new(sim, webhooks);
+        let mut runner = Runner::new(sim, account_id, webhooks);
         // QSS events go out soon after each new minute's sample exists.
         let mut qss_tick = tokio::time::interval((period / 4).max(Duration::from_millis(5)));
         qss_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

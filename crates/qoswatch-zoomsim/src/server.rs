@@ -49,15 +49,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let raw_query = request.uri().query().map(str::to_owned);
     let bearer_token = bearer(request.headers());
     let endpoint = classify(&method, &raw_path);
-    let response = match &endpoint {
+    let (response, account) = match &endpoint {
         Endpoint::Token => {
             let fault = shared.lock().token_faults.pop_front();
             let forced = match fault {
-                Some(fault) => limits::apply_fault(&shared, fault).await,
+                Some(fault) => limits::apply_fault(&shared, None, fault).await,
                 None => None,
             };
             match forced {
-                Some(response) => response,
+                Some(response) => (response, None),
                 None => token_request(&shared, request, raw_query.as_deref()).await,
             }
         }
@@ -65,41 +65,55 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         | Endpoint::ListQos { .. }
         | Endpoint::Meetings
         | Endpoint::Meeting { .. } => {
-            qos::qos(
+            let account = shared.lock().token_account(bearer_token.as_deref());
+            let response = qos::qos(
                 &shared,
                 &endpoint,
                 names_webinars(&raw_path),
                 raw_query.as_deref(),
                 bearer_token.as_deref(),
             )
-            .await
+            .await;
+            (response, account)
         }
-        Endpoint::Other => unknown_route(&method, &raw_path),
+        Endpoint::Other => (unknown_route(&method, &raw_path), None),
     };
     let status = response.status().as_u16();
     let mut state = shared.lock();
     state.counts.count(&endpoint, status);
+    if let Some(account) = account {
+        state.accounts[account].counts.count(&endpoint, status);
+    }
     state.log.push(RecordedRequest {
         method: method.to_string(),
         raw_path,
         raw_query,
         endpoint,
         bearer_token,
+        account_id: account.map(|account| shared.account_id(account).to_owned()),
         status,
         arrived_at,
     });
     response
 }
 
-/// `POST /oauth/token`, its small body read first.
-async fn token_request(shared: &Shared, request: Request, raw_query: Option<&str>) -> Response {
+/// `POST /oauth/token`, its small body read first; with the number of the
+/// account a token was issued to.
+async fn token_request(
+    shared: &Shared,
+    request: Request,
+    raw_query: Option<&str>,
+) -> (Response, Option<usize>) {
     let headers = request.headers().clone();
     match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
         Ok(body) => oauth::token(shared, &headers, raw_query, &body),
-        Err(_) => oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Request body too large or unreadable",
+        Err(_) => (
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Request body too large or unreadable",
+            ),
+            None,
         ),
     }
 }

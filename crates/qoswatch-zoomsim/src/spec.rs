@@ -17,6 +17,9 @@ pub struct MeetingSpec {
     /// A webinar: its webhooks are `webinar.*`, its Dashboard endpoints
     /// `/metrics/webinars/…` (and the meetings' endpoints do not know it).
     pub webinar: bool,
+    /// The Zoom account it runs in (`payload.account_id`); `None`: the
+    /// simulator's first account. Only that account's tokens see it.
+    pub account_id: Option<String>,
 }
 
 impl MeetingSpec {
@@ -27,7 +30,14 @@ impl MeetingSpec {
             topic: topic.into(),
             host_id: "8lzIwvZTSOqjndWPbPqzuA".into(),
             webinar: false,
+            account_id: None,
         }
+    }
+
+    /// The same call in account `account_id` (one of the simulator's).
+    pub fn in_account(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = Some(account_id.into());
+        self
     }
 
     /// The same call as a webinar.

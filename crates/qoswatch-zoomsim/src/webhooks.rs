@@ -117,10 +117,17 @@ impl WebhookSender {
         })
     }
 
-    /// The `payload.account_id` of the events (default: the simulator's account).
+    /// The `payload.account_id` of the events (default: the simulator's
+    /// first account). A sender plays one account's app: give it that
+    /// account's id here and its Webhook Secret Token to [`new`](Self::new).
     pub fn with_account_id(mut self, account_id: impl Into<String>) -> Self {
         self.account_id = account_id.into();
         self
+    }
+
+    /// The `payload.account_id` its events carry.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     /// `endpoint.url_validation` with this `plainToken`; the answer is not

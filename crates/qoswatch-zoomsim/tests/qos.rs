@@ -1,6 +1,8 @@
 //! The QoS endpoints (single participant and list): sample timing under
 //! paused time, Zoom's UUID encoding rule, leaving and ending, paging.
 
+#[path = "qos/accounts.rs"]
+mod accounts;
 mod common;
 
 use std::time::Duration;

@@ -230,3 +230,164 @@ async fn the_demo_scenario_drives_the_fake_and_the_webhook_endpoint() {
     stop.cancel();
     sim.shutdown().await;
 }
+
+/// A sender plays one account's app: events for account B carry B's
+/// `payload.account_id` and are signed with B's secret, never A's.
+/// `endpoint.url_validation` has no `account_id` on Zoom
+/// (`tests/fixtures/url_validation.json`): it is told apart by its secret.
+#[tokio::test]
+async fn a_sender_for_another_account_names_it_and_signs_with_its_secret() {
+    let (secret_a, secret_b) = ("secretOfAccountA", "secretOfAccountB");
+    let account_b = "simAccount0000000000002";
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let sender = WebhookSender::new(&url, SecretString::from(secret_b.to_owned()))
+        .expect("sender")
+        .with_account_id(account_b);
+    assert_eq!(sender.account_id(), account_b);
+    let meeting = MeetingSpec::new(GUEST_UUID, 84_712_639_219, "B's sync").in_account(account_b);
+    let bea = ParticipantSpec::new("16790528", "Bea");
+    let sample = serde_json::json!({"date_time": "2026-03-02T10:01:00Z"});
+    sender.url_validation("plainB").await.expect("sent");
+    sender
+        .one_of_each(&meeting, &bea, chrono::Utc::now())
+        .await
+        .expect("sent");
+    sender
+        .participant_qos(&meeting, &bea, &[sample])
+        .await
+        .expect("sent");
+    let mut names = Vec::new();
+    for _ in 0..7 {
+        let received = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        let header = |name: &str| received.headers[name].to_str().expect("ascii").to_owned();
+        let timestamp = header("x-zm-request-timestamp");
+        let signature = header("x-zm-signature");
+        assert_eq!(
+            signature,
+            webhook_signature(secret_b.as_bytes(), &timestamp, &received.body)
+        );
+        assert_ne!(
+            signature,
+            webhook_signature(secret_a.as_bytes(), &timestamp, &received.body)
+        );
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        let name = event["event"].as_str().expect("event").to_owned();
+        if name == "endpoint.url_validation" {
+            assert!(event["payload"].get("account_id").is_none(), "{event}");
+        } else {
+            assert_eq!(event["payload"]["account_id"], account_b, "{event}");
+        }
+        names.push(name);
+    }
+    assert!(names.contains(&"meeting.alert".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"meeting.participant_qos".to_owned()),
+        "{names:?}"
+    );
+    stop.cancel();
+}
+
+/// `qoswatch simulate --accounts 2 --webhook-url …/webhooks/zoom` plays the
+/// story in both accounts and sends each account's events to
+/// `…/webhooks/zoom/<name>`, signed with that account's secret and naming
+/// that account.
+#[tokio::test]
+async fn simulate_with_two_accounts_sends_each_accounts_webhooks_to_its_own_url() {
+    use clap::Parser;
+    use qoswatch_zoomsim::cli::SimulateArgs;
+    use tokio_util::sync::CancellationToken;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+    let (url, mut seen, stop) = start_receiver(200, "").await;
+    let args = Cli::try_parse_from([
+        "simulate",
+        "--accounts",
+        "2",
+        "--webhook-url",
+        &url,
+        "--scenario",
+        "load",
+        "--meetings",
+        "1",
+        "--participants",
+        "1",
+        "--sample-period",
+        "50ms",
+    ])
+    .expect("parses")
+    .args;
+    let secret_of = |path: &str| match path {
+        "/webhooks/zoom/acct1" => "secretOne",
+        "/webhooks/zoom/acct2" => "secretTwo",
+        other => panic!("a webhook to {other}"),
+    };
+    let secrets = |name: &str| {
+        Ok(match name {
+            "ZOOM_ACCT1_WEBHOOK_SECRET_TOKEN" => Some("secretOne".to_owned()),
+            "ZOOM_ACCT2_WEBHOOK_SECRET_TOKEN" => Some("secretTwo".to_owned()),
+            _ => None,
+        })
+    };
+    let cancel = CancellationToken::new();
+    let stop_simulator = cancel.clone();
+    let simulator =
+        tokio::spawn(
+            async move { qoswatch_zoomsim::cli::run(args, stop_simulator, &secrets).await },
+        );
+
+    // Each account: url_validation, meeting.started, participant_joined.
+    let mut by_path: std::collections::BTreeMap<String, Vec<Json>> = Default::default();
+    while by_path.values().map(Vec::len).sum::<usize>() < 6 {
+        let received = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await
+            .expect("in time")
+            .expect("received");
+        let header = |name: &str| received.headers[name].to_str().expect("ascii").to_owned();
+        assert_eq!(
+            header("x-zm-signature"),
+            webhook_signature(
+                secret_of(&received.path).as_bytes(),
+                &header("x-zm-request-timestamp"),
+                &received.body
+            ),
+            "{} signed with its account's secret",
+            received.path
+        );
+        let event: Json = serde_json::from_slice(&received.body).expect("json");
+        by_path.entry(received.path).or_default().push(event);
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(10), simulator)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("clean exit");
+    stop.cancel();
+
+    for (path, account_id) in [
+        ("/webhooks/zoom/acct1", "simAccount0000000000001"),
+        ("/webhooks/zoom/acct2", "simAccount0000000000002"),
+    ] {
+        let events = &by_path[path];
+        let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "endpoint.url_validation",
+                "meeting.started",
+                "meeting.participant_joined"
+            ],
+            "{path}"
+        );
+        for event in &events[1..] {
+            assert_eq!(event["payload"]["account_id"], account_id, "{path}");
+        }
+    }
+}

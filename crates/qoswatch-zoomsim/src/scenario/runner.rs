@@ -1,5 +1,5 @@
-//! Plays a scenario's actions on the simulator and, when given a
-//! [`WebhookSender`], sends the webhooks Zoom would, tracking which
+//! Plays a scenario's actions on one account of the simulator and, when
+//! given a [`WebhookSender`], sends the webhooks Zoom would, tracking which
 //! participants are still in each meeting so that an end sends their
 //! `meeting.participant_left` first.
 
@@ -23,6 +23,8 @@ struct RunningMeeting {
 
 pub(super) struct Runner<'a> {
     sim: &'a SimHandle,
+    /// The account the story plays in.
+    account_id: &'a str,
     webhooks: Option<&'a WebhookSender>,
     meetings: HashMap<String, RunningMeeting>,
     /// The newest minute (`date_time`) pushed per (meeting, participant).
@@ -31,9 +33,14 @@ pub(super) struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    pub(super) fn new(sim: &'a SimHandle, webhooks: Option<&'a WebhookSender>) -> Self {
+    pub(super) fn new(
+        sim: &'a SimHandle,
+        account_id: &'a str,
+        webhooks: Option<&'a WebhookSender>,
+    ) -> Self {
         Self {
             sim,
+            account_id,
             webhooks,
             meetings: HashMap::new(),
             qss_sent: HashMap::new(),
@@ -48,7 +55,9 @@ impl<'a> Runner<'a> {
                 meeting_uuid,
                 participant,
             } => self.join(meeting_uuid, participant).await?,
-            Action::Degrade(degradation) => self.sim.add_degradation(degradation.clone()),
+            Action::Degrade(degradation) => self
+                .sim
+                .add_degradation_in(self.account_id, degradation.clone())?,
             Action::Leave {
                 meeting_uuid,
                 user_id,
@@ -75,7 +84,8 @@ impl<'a> Runner<'a> {
             for participant in &meeting.present {
                 let newest = self
                     .sim
-                    .qss_samples(&meeting.spec.uuid, &participant.user_id, 1);
+                    .qss_samples_in(self.account_id, &meeting.spec.uuid, &participant.user_id, 1)
+                    .unwrap_or_default();
                 let Some(minute) = newest
                     .first()
                     .and_then(|s| s["date_time"].as_str())
@@ -109,6 +119,7 @@ impl<'a> Runner<'a> {
     }
 
     async fn start_meeting(&mut self, spec: &MeetingSpec) -> anyhow::Result<()> {
+        let spec = &spec.clone().in_account(self.account_id);
         self.sim.add_meeting(spec.clone())?;
         let start_time = self.sim.sim_now();
         self.meetings.insert(
@@ -131,9 +142,9 @@ impl<'a> Runner<'a> {
         meeting_uuid: &str,
         participant: &ParticipantSpec,
     ) -> anyhow::Result<()> {
-        let join_time = self
-            .sim
-            .add_participant(meeting_uuid, participant.clone())?;
+        let join_time =
+            self.sim
+                .add_participant_in(self.account_id, meeting_uuid, participant.clone())?;
         let meeting = self.meeting(meeting_uuid)?;
         meeting.present.push(participant.clone());
         let (spec, start_time) = (meeting.spec.clone(), meeting.start_time);
@@ -152,7 +163,9 @@ impl<'a> Runner<'a> {
         user_id: &str,
         reason: &str,
     ) -> anyhow::Result<()> {
-        let leave_time = self.sim.participant_leaves(meeting_uuid, user_id)?;
+        let leave_time = self
+            .sim
+            .participant_leaves_in(self.account_id, meeting_uuid, user_id)?;
         let meeting = self.meeting(meeting_uuid)?;
         let position = meeting
             .present
@@ -173,7 +186,7 @@ impl<'a> Runner<'a> {
     /// Everyone still present leaves (the host ended the meeting), then
     /// `meeting.ended`.
     async fn end_meeting(&mut self, meeting_uuid: &str) -> anyhow::Result<()> {
-        let end_time = self.sim.end_meeting(meeting_uuid)?;
+        let end_time = self.sim.end_meeting_in(self.account_id, meeting_uuid)?;
         let meeting = self
             .meetings
             .remove(meeting_uuid)

@@ -1,7 +1,8 @@
 //! What stands between a QoS request and its answer besides the token:
-//! injected [`Fault`]s, the per-second limit, random 429s, and the 429 in
-//! Zoom's shape (`Retry-After` as seconds or an ISO-8601 time, and the
-//! `X-RateLimit-*` headers).
+//! injected [`Fault`]s (the simulator's, whichever account asks), the
+//! token's account's per-second limit and daily quota, random 429s, and the
+//! 429 in Zoom's shape (`Retry-After` as seconds or an ISO-8601 time, and
+//! the `X-RateLimit-*` headers).
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::answers::{invalid_token, meeting_not_found, zoom_error};
-use crate::state::{Shared, State};
+use crate::state::{AccountState, Shared, State};
 use crate::{Fault, RateLimitKind, RetryAfter};
 
 /// The limit the rate-limit headers report when none is set.
@@ -22,14 +23,22 @@ const DEFAULT_QPS_LIMIT: u32 = 40;
 const DAILY_LIMIT: u32 = 60_000;
 
 /// The answer an injected fault forces, or `None` when the request goes on
-/// to its normal answer (after a delay, for [`Fault::Slow`]).
-pub(super) async fn apply_fault(shared: &Shared, fault: Fault) -> Option<Response> {
+/// to its normal answer (after a delay, for [`Fault::Slow`]). A 429's
+/// headers report the limit of `account` (the token's; the first account's
+/// when there is none).
+pub(super) async fn apply_fault(
+    shared: &Shared,
+    account: Option<usize>,
+    fault: Fault,
+) -> Option<Response> {
     let response = match fault {
         Fault::RateLimited {
             retry_after,
             headers,
         } => {
-            let limit = shared.lock().qps_limit.unwrap_or(DEFAULT_QPS_LIMIT);
+            let limit = shared.lock().accounts[account.unwrap_or(0)]
+                .qps_limit
+                .unwrap_or(DEFAULT_QPS_LIMIT);
             let headers = headers.map(|kind| match kind {
                 RateLimitKind::Qps => (kind, limit),
                 RateLimitKind::Daily => (kind, DAILY_LIMIT),
@@ -37,7 +46,11 @@ pub(super) async fn apply_fault(shared: &Shared, fault: Fault) -> Option<Respons
             rate_limited(retry_after, headers)
         }
         Fault::InvalidToken => {
-            shared.lock().tokens.clear();
+            let mut state = shared.lock();
+            match account {
+                Some(account) => state.tokens.retain(|_, issued| issued.account != account),
+                None => state.tokens.clear(),
+            }
             invalid_token()
         }
         Fault::MeetingNotFound => meeting_not_found(),
@@ -85,9 +98,14 @@ fn gateway_error(status: u16) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
-/// Counts the request in its second since the epoch; over the per-second
-/// limit (when one is set) it is answered 429 until the next second.
-pub(super) fn over_qps_limit(shared: &Shared, state: &mut State, now: Instant) -> Option<Response> {
+/// Counts the request in its account's second since the epoch; over the
+/// account's per-second limit (when one is set) it is answered 429 until
+/// the next second.
+pub(super) fn over_qps_limit(
+    shared: &Shared,
+    state: &mut AccountState,
+    now: Instant,
+) -> Option<Response> {
     let limit = state.qps_limit?;
     let second = now.saturating_duration_since(shared.epoch).as_secs();
     if state.qps_window.0 != second {
@@ -105,15 +123,13 @@ pub(super) fn over_qps_limit(shared: &Shared, state: &mut State, now: Instant) -
     ))
 }
 
-/// Counts the request against [`SimConfig::daily_limit`](crate::SimConfig::daily_limit),
-/// if there is one: `Ok(Some((limit, remaining)))` for the answer's
-/// headers, or the 429 `Daily-limit` (until the next 00:00 UTC on the wall
-/// clock) once the quota is used up.
-pub(super) fn count_daily(
-    shared: &Shared,
-    state: &mut State,
-) -> Result<Option<(u32, u32)>, Box<Response>> {
-    let Some(limit) = shared.config.daily_limit else {
+/// Counts the request against its account's daily limit
+/// ([`SimConfig::daily_limit`](crate::SimConfig::daily_limit) for the
+/// first), if there is one: `Ok(Some((limit, remaining)))` for the
+/// answer's headers, or the 429 `Daily-limit` (until the next 00:00 UTC on
+/// the wall clock) once the quota is used up.
+pub(super) fn count_daily(state: &mut AccountState) -> Result<Option<(u32, u32)>, Box<Response>> {
+    let Some(limit) = state.daily_limit else {
         return Ok(None);
     };
     if state.daily_used >= limit {
@@ -145,8 +161,9 @@ pub(super) fn with_daily_headers(mut response: Response, daily: Option<(u32, u32
 }
 
 /// A 429 with [`SimConfig::random_429`](crate::SimConfig::random_429)'s
-/// probability, drawn from the simulator's seeded RNG.
-pub(super) fn random_429(state: &mut State) -> Option<Response> {
+/// probability, drawn from the simulator's seeded RNG; its headers report
+/// the limit of account number `account`.
+pub(super) fn random_429(state: &mut State, account: usize) -> Option<Response> {
     if state.random_429 <= 0.0 {
         return None;
     }
@@ -156,7 +173,9 @@ pub(super) fn random_429(state: &mut State) -> Option<Response> {
             RetryAfter::At(Duration::from_secs(1)),
             Some((
                 RateLimitKind::Qps,
-                state.qps_limit.unwrap_or(DEFAULT_QPS_LIMIT),
+                state.accounts[account]
+                    .qps_limit
+                    .unwrap_or(DEFAULT_QPS_LIMIT),
             )),
         )
     })

@@ -1,6 +1,7 @@
 //! `POST /oauth/token`: Server-to-Server OAuth (`account_credentials`).
-//! Checks the client's Basic credentials, the grant and the account id,
-//! then issues a bearer token that expires after
+//! Checks the client's Basic credentials (one of the accounts' apps), the
+//! grant and that the account id is that app's account, then issues a
+//! bearer token of that account that expires after
 //! [`SimConfig::token_lifetime`](crate::SimConfig::token_lifetime).
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,19 +15,25 @@ use crate::state::Shared;
 
 const SCOPE: &str = "dashboard_meetings:read:admin dashboard:read:meeting_participant_qos:admin dashboard:read:list_meeting_participants_qos:admin";
 
-/// The token request. The grant may come in the form body or, as Zoom's
-/// docs show it, in the query.
+/// The token request, and the number of the account a token was issued
+/// to. The grant may come in the form body or, as Zoom's docs show it, in
+/// the query.
 pub(super) fn token(
     shared: &Shared,
     headers: &HeaderMap,
     raw_query: Option<&str>,
     body: &[u8],
-) -> Response {
+) -> (Response, Option<usize>) {
     let mut pairs = form_pairs(&String::from_utf8_lossy(body));
     pairs.extend(form_pairs(raw_query.unwrap_or("")));
-    match check_client(shared, headers).and_then(|()| check_grant(shared, &pairs)) {
-        Ok(()) => issue_token(shared),
-        Err(refusal) => oauth_error(refusal.status, refusal.error, refusal.reason),
+    let checked = check_client(shared, headers)
+        .and_then(|account| check_grant(shared, account, &pairs).map(|()| account));
+    match checked {
+        Ok(account) => (issue_token(shared, account), Some(account)),
+        Err(refusal) => (
+            oauth_error(refusal.status, refusal.error, refusal.reason),
+            None,
+        ),
     }
 }
 
@@ -45,28 +52,32 @@ const fn refusal(status: StatusCode, error: &'static str, reason: &'static str) 
     }
 }
 
-/// The Basic credentials must be the configured client id and secret.
-fn check_client(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
-    let credentials = &shared.config.credentials;
+/// The Basic credentials must be one account's client id and that app's
+/// secret: the number of that account.
+fn check_client(shared: &Shared, headers: &HeaderMap) -> Result<usize, Refusal> {
     let (client_id, client_secret) = basic_credentials(headers).ok_or(refusal(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
         "Invalid client_id or client_secret",
     ))?;
-    if client_id != credentials.client_id
-        || client_secret != credentials.client_secret.expose_secret()
-    {
-        return Err(refusal(
+    shared
+        .accounts
+        .iter()
+        .position(|account| {
+            let credentials = &account.credentials;
+            client_id == credentials.client_id
+                && client_secret == credentials.client_secret.expose_secret()
+        })
+        .ok_or(refusal(
             StatusCode::BAD_REQUEST,
             "invalid_client",
             "Invalid client_id or client_secret",
-        ));
-    }
-    Ok(())
+        ))
 }
 
-/// `grant_type=account_credentials` and the configured `account_id`.
-fn check_grant(shared: &Shared, pairs: &[(String, String)]) -> Result<(), Refusal> {
+/// `grant_type=account_credentials` and the `account_id` of the app's own
+/// account (an app asking for another account's token is refused).
+fn check_grant(shared: &Shared, account: usize, pairs: &[(String, String)]) -> Result<(), Refusal> {
     match form_value(pairs, "grant_type") {
         Some("account_credentials") => {}
         Some(_) => {
@@ -84,7 +95,7 @@ fn check_grant(shared: &Shared, pairs: &[(String, String)]) -> Result<(), Refusa
             ));
         }
     }
-    if form_value(pairs, "account_id") != Some(shared.config.credentials.account_id.as_str()) {
+    if form_value(pairs, "account_id") != Some(shared.account_id(account)) {
         return Err(refusal(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -94,9 +105,10 @@ fn check_grant(shared: &Shared, pairs: &[(String, String)]) -> Result<(), Refusa
     Ok(())
 }
 
-/// A fresh token, remembered with its expiry, in Zoom's answer shape.
-fn issue_token(shared: &Shared) -> Response {
-    let (access_token, lifetime_secs) = shared.mint_token();
+/// A fresh token of account number `account`, remembered with its expiry,
+/// in Zoom's answer shape.
+fn issue_token(shared: &Shared, account: usize) -> Response {
+    let (access_token, lifetime_secs) = shared.mint_token(account);
     axum::Json(json!({
         "access_token": access_token,
         "token_type": "bearer",

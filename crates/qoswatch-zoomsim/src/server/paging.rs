@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::answers::{json_body, meeting_not_found, splice_array, zoom_error};
-use super::qos::{Kind, participant_json, resolve_meeting};
+use super::qos::{Asked, participant_json, resolve_meeting};
 use super::request::form_value;
 use crate::random_token;
 use crate::state::{PageCursor, Shared, State};
@@ -23,15 +23,17 @@ const MAX_PAGE_SIZE: usize = 10;
 pub(super) fn list_participants(
     shared: &Shared,
     state: &mut State,
-    (kind, webinar): (Kind, bool),
+    asked: Asked,
     raw_meeting_id: &str,
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, (kind, webinar), raw_meeting_id) else {
+    let Some(index) = resolve_meeting(state, asked, raw_meeting_id) else {
         return meeting_not_found();
     };
-    let meeting_uuid = state.meetings[index].spec.uuid.clone();
+    // Page tokens are scoped to the account's meeting: another account's
+    // meeting of the same UUID does not take them.
+    let meeting_uuid = format!("{}:{}", asked.account, state.meetings[index].spec.uuid);
     let page_size = match page_size(pairs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) {
         Ok(size) => size,
         Err(invalid) => return invalid.answer(),
@@ -57,7 +59,16 @@ pub(super) fn list_participants(
         .iter_mut()
         .skip(offset)
         .take(page_size)
-        .map(|p| participant_json(shared, degradations, *degradations_version, p, kind, now))
+        .map(|p| {
+            participant_json(
+                shared,
+                (degradations, *degradations_version),
+                asked.account,
+                p,
+                asked.kind,
+                now,
+            )
+        })
         .collect();
     let next_offset = offset + participants.len();
     let next_page_token = if next_offset < total_records {

@@ -16,19 +16,19 @@ use tokio::time::Instant;
 
 use super::answers::{json_body, meeting_not_found};
 use super::paging::{Invalid, issue_page_token, page_offset, page_size};
-use super::qos::{Kind, resolve_meeting};
+use super::qos::{Asked, resolve_meeting};
 use super::request::form_value;
 use crate::state::{Meeting, Shared, State};
 
 const DEFAULT_PAGE_SIZE: usize = 30;
 const MAX_PAGE_SIZE: usize = 300;
 
-/// `GET /metrics/meetings?type=…&from=…&to=…`: one page of the meetings
-/// that started within the range.
+/// `GET /metrics/meetings?type=…&from=…&to=…`: one page of the asking
+/// account's meetings that started within the range.
 pub(super) fn past_meetings(
     shared: &Shared,
     state: &mut State,
-    (kind, webinar): (Kind, bool),
+    asked: Asked,
     pairs: &[(String, String)],
     now: Instant,
 ) -> Response {
@@ -40,8 +40,11 @@ pub(super) fn past_meetings(
         Ok(size) => size,
         Err(invalid) => return invalid.answer(),
     };
-    // Page tokens of this listing are scoped to its kind and range.
-    let scope = format!("meetings:{kind:?}:{webinar}:{from}:{to}");
+    // Page tokens of this listing are scoped to its account, kind and range.
+    let scope = format!(
+        "meetings:{}:{:?}:{}:{from}:{to}",
+        asked.account, asked.kind, asked.webinar
+    );
     state
         .page_tokens
         .retain(|_, cursor| cursor.expires_at > now);
@@ -52,7 +55,7 @@ pub(super) fn past_meetings(
     let listed: Vec<&Meeting> = state
         .meetings
         .iter()
-        .filter(|meeting| kind.admits(meeting) && meeting.spec.webinar == webinar)
+        .filter(|meeting| asked.admits(meeting))
         .filter(|meeting| {
             let day = shared.sim_utc(meeting.started_at).date_naive();
             from <= day && day <= to
@@ -85,7 +88,7 @@ pub(super) fn past_meetings(
             "total_records": total_records,
             "next_page_token": next_page_token,
             // `GET /metrics/webinars` lists under `webinars`.
-            (if webinar { "webinars" } else { "meetings" }): rows,
+            (if asked.webinar { "webinars" } else { "meetings" }): rows,
         })
         .to_string(),
     )
@@ -96,7 +99,7 @@ pub(super) fn past_meetings(
 pub(super) fn meeting_details(
     shared: &Shared,
     state: &State,
-    asked: (Kind, bool),
+    asked: Asked,
     raw_meeting_id: &str,
 ) -> Response {
     match resolve_meeting(state, asked, raw_meeting_id) {

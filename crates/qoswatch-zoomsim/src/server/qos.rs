@@ -1,9 +1,13 @@
 //! The Dashboard endpoints: the checks every request passes (faults, token,
-//! rate limits, `type`); for the two QoS endpoints, single participant and
-//! list, which meeting a raw `{meetingId}` names (a live one for
-//! `type=live`, an ended one for `type=past`) and a participant's object in
-//! Zoom's shape with its samples (cached per degradations version). The
-//! meetings list and a meeting's details are in `past`.
+//! its account's rate limits, `type`); for the two QoS endpoints, single
+//! participant and list, which meeting a raw `{meetingId}` names (one of
+//! the token's account, a live one for `type=live`, an ended one for
+//! `type=past`) and a participant's object in Zoom's shape with its samples
+//! (cached per degradations version). The meetings list and a meeting's
+//! details are in `past`.
+//!
+//! A token sees its own account's meetings only: another account's meeting
+//! answers as a meeting that does not exist (404 / code 3001).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -41,6 +45,24 @@ impl Kind {
     }
 }
 
+/// What a Dashboard request can see: the token's account's calls, live or
+/// ended (`kind`), meetings or webinars (`webinar`: which endpoints were asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Asked {
+    pub(super) account: usize,
+    pub(super) kind: Kind,
+    pub(super) webinar: bool,
+}
+
+impl Asked {
+    /// Whether the request can name `meeting`.
+    pub(super) fn admits(self, meeting: &Meeting) -> bool {
+        meeting.account == self.account
+            && self.kind.admits(meeting)
+            && meeting.spec.webinar == self.webinar
+    }
+}
+
 /// Both QoS endpoints: faults, auth, rate limits, then the answer.
 pub(super) async fn qos(
     shared: &Shared,
@@ -49,24 +71,27 @@ pub(super) async fn qos(
     raw_query: Option<&str>,
     bearer_token: Option<&str>,
 ) -> Response {
-    let fault = shared.lock().faults.pop_front();
+    let (fault, token_account) = {
+        let mut state = shared.lock();
+        (state.faults.pop_front(), state.token_account(bearer_token))
+    };
     if let Some(fault) = fault
-        && let Some(response) = apply_fault(shared, fault).await
+        && let Some(response) = apply_fault(shared, token_account, fault).await
     {
         return response;
     }
     let now = Instant::now();
     let mut state = shared.lock();
-    if !token_valid(&state, bearer_token, now) {
+    let Some(account) = valid_token_account(&state, bearer_token, now) else {
         return invalid_token();
-    }
-    if let Some(response) = over_qps_limit(shared, &mut state, now) {
+    };
+    if let Some(response) = over_qps_limit(shared, &mut state.accounts[account], now) {
         return response;
     }
-    if let Some(response) = random_429(&mut state) {
+    if let Some(response) = random_429(&mut state, account) {
         return response;
     }
-    let daily = match count_daily(shared, &mut state) {
+    let daily = match count_daily(&mut state.accounts[account]) {
         Ok(daily) => daily,
         Err(refused) => return *refused,
     };
@@ -83,6 +108,11 @@ pub(super) async fn qos(
             );
         }
     };
+    let asked = Asked {
+        account,
+        kind,
+        webinar,
+    };
     let response = match endpoint {
         Endpoint::ParticipantQos {
             raw_meeting_id,
@@ -90,37 +120,35 @@ pub(super) async fn qos(
         } => single_participant(
             shared,
             &mut state,
-            (kind, webinar),
+            asked,
             raw_meeting_id,
             participant_id,
             now,
         ),
-        Endpoint::ListQos { raw_meeting_id } => list_participants(
-            shared,
-            &mut state,
-            (kind, webinar),
-            raw_meeting_id,
-            &pairs,
-            now,
-        ),
-        Endpoint::Meetings => past_meetings(shared, &mut state, (kind, webinar), &pairs, now),
+        Endpoint::ListQos { raw_meeting_id } => {
+            list_participants(shared, &mut state, asked, raw_meeting_id, &pairs, now)
+        }
+        Endpoint::Meetings => past_meetings(shared, &mut state, asked, &pairs, now),
         Endpoint::Meeting { raw_meeting_id } => {
-            meeting_details(shared, &state, (kind, webinar), raw_meeting_id)
+            meeting_details(shared, &state, asked, raw_meeting_id)
         }
         Endpoint::Token | Endpoint::Other => zoom_error(StatusCode::NOT_FOUND, 404, "Not Found"),
     };
     with_daily_headers(response, daily)
 }
 
-/// Whether `bearer_token` was issued and has not expired (nor been revoked).
-fn token_valid(state: &State, bearer_token: Option<&str>, now: Instant) -> bool {
+/// The account of `bearer_token` if it was issued and has not expired (nor
+/// been revoked).
+fn valid_token_account(state: &State, bearer_token: Option<&str>, now: Instant) -> Option<usize> {
     bearer_token
         .and_then(|token| state.tokens.get(token))
-        .is_some_and(|expires_at| now < *expires_at)
+        .filter(|issued| now < issued.expires_at)
+        .map(|issued| issued.account)
 }
 
-/// Finds the meeting of `kind` (live or ended) a raw `{meetingId}`
-/// segment names; its index. A meeting number names its latest instance.
+/// Finds the meeting of the asking account and `kind` (live or ended) a raw
+/// `{meetingId}` segment names; its index. A meeting number names its
+/// latest instance.
 ///
 /// Decoded once, the segment must be a known UUID that does not need double
 /// encoding, or the meeting number. Otherwise it must decode twice to a
@@ -131,12 +159,8 @@ fn token_valid(state: &State, bearer_token: Option<&str>, now: Instant) -> bool 
 /// `webinar` says which endpoints were asked (`/metrics/webinars/…`): each
 /// knows its own calls only, and a webinar asked for at the meetings'
 /// endpoints is not found, as on Zoom.
-pub(super) fn resolve_meeting(
-    state: &State,
-    (kind, webinar): (Kind, bool),
-    raw_meeting_id: &str,
-) -> Option<usize> {
-    let admits = |m: &Meeting| kind.admits(m) && m.spec.webinar == webinar;
+pub(super) fn resolve_meeting(state: &State, asked: Asked, raw_meeting_id: &str) -> Option<usize> {
+    let admits = |m: &Meeting| asked.admits(m);
     let live = |uuid: &str| {
         state
             .meetings
@@ -169,12 +193,13 @@ pub(super) fn resolve_meeting(
 fn single_participant(
     shared: &Shared,
     state: &mut State,
-    (kind, webinar): (Kind, bool),
+    asked: Asked,
     raw_meeting_id: &str,
     participant_id: &str,
     now: Instant,
 ) -> Response {
-    let Some(index) = resolve_meeting(state, (kind, webinar), raw_meeting_id) else {
+    let kind = asked.kind;
+    let Some(index) = resolve_meeting(state, asked, raw_meeting_id) else {
         return meeting_not_found();
     };
     let State {
@@ -198,8 +223,8 @@ fn single_participant(
     }
     json_body(participant_json(
         shared,
-        degradations,
-        *degradations_version,
+        (degradations, *degradations_version),
+        asked.account,
         participant,
         kind,
         now,
@@ -211,8 +236,8 @@ fn single_participant(
 /// join to the leave).
 pub(super) fn participant_json(
     shared: &Shared,
-    degradations: &[Degradation],
-    degradations_version: u64,
+    degradations: Degradations<'_>,
+    account: usize,
     participant: &mut Participant,
     kind: Kind,
     now: Instant,
@@ -221,14 +246,7 @@ pub(super) fn participant_json(
         Kind::Live => Some(shared.config.live_window),
         Kind::Past => None,
     };
-    let samples = samples_until(
-        shared,
-        degradations,
-        degradations_version,
-        participant,
-        window,
-        now,
-    );
+    let samples = samples_until(shared, degradations, account, participant, window, now);
     let spec = &participant.spec;
     let time = |t: Instant| shared.sim_utc(t).to_rfc3339_opts(SecondsFormat::Secs, true);
     // The fields of Zoom's own typings (zoom/rivet-javascript,
@@ -254,11 +272,12 @@ pub(super) fn participant_json(
 }
 
 /// The samples (Dashboard-shaped `user_qos[]` entries, serialized) that
-/// participant `user_id` of live call `meeting_uuid` has now, within the
-/// live window: what a QSS event reports from. `None` for a participant
-/// who is not in a live call.
+/// participant `user_id` of account `account`'s live call `meeting_uuid`
+/// has now, within the live window: what a QSS event reports from. `None`
+/// for a participant who is not in a live call.
 pub(crate) fn live_samples(
     shared: &Shared,
+    account: usize,
     meeting_uuid: &str,
     user_id: &str,
 ) -> Option<Vec<String>> {
@@ -272,30 +291,34 @@ pub(crate) fn live_samples(
     } = &mut *state;
     let meeting = meetings
         .iter_mut()
-        .find(|m| m.spec.uuid == meeting_uuid && m.ended_at.is_none())?;
+        .find(|m| m.account == account && m.spec.uuid == meeting_uuid && m.ended_at.is_none())?;
     let participant = meeting
         .participants
         .iter_mut()
         .find(|p| p.spec.user_id == user_id && p.left_at.is_none())?;
     Some(samples_until(
         shared,
-        degradations,
-        *degradations_version,
+        (degradations, *degradations_version),
+        account,
         participant,
         Some(shared.config.live_window),
         now,
     ))
 }
 
-/// The serialized samples a participant has up to now (or their leave),
-/// at most `window` minutes' worth when given. Samples are generated once
+/// The scripted degradations with the account each applies in, and their
+/// version (see `State::degradations_version`).
+pub(super) type Degradations<'a> = (&'a [(usize, Degradation)], u64);
+
+/// The serialized samples a participant of account number `account` has up
+/// to now (or their leave), at most `window` minutes' worth when given. Samples are generated once
 /// per degradations version and kept, so polling costs a string copy, not
 /// a rebuild. Live answers forget the samples before their window; a past
 /// answer (the meeting ended, nothing is forgotten any more) keeps every one.
 fn samples_until(
     shared: &Shared,
-    degradations: &[Degradation],
-    degradations_version: u64,
+    (degradations, degradations_version): Degradations<'_>,
+    account: usize,
     participant: &mut Participant,
     window: Option<u32>,
     now: Instant,
@@ -317,6 +340,8 @@ fn samples_until(
         let sample = participant.samples.entry(index).or_insert_with(|| {
             let applying: Vec<&Degradation> = degradations
                 .iter()
+                .filter(|(applies_in, _)| *applies_in == account)
+                .map(|(_, degradation)| degradation)
                 .filter(|d| d.applies(&spec.user_id, &spec.location, index))
                 .collect();
             let date_time = shared.minute_utc(join_minute + u64::from(index) + 1);

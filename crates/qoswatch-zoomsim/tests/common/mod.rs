@@ -56,9 +56,17 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
-/// A fresh access token with the simulator's credentials.
+/// A fresh access token with the simulator's (first account's) credentials.
 pub async fn token(sim: &SimHandle, http: &reqwest::Client) -> String {
-    let credentials = sim.credentials();
+    token_with(sim, http, sim.credentials()).await
+}
+
+/// A fresh access token of the account whose app `credentials` are.
+pub async fn token_with(
+    sim: &SimHandle,
+    http: &reqwest::Client,
+    credentials: &qoswatch_zoomsim::SimCredentials,
+) -> String {
     let response = http
         .post(sim.token_url())
         .basic_auth(
@@ -144,13 +152,16 @@ pub fn number(figure: &Json) -> f64 {
 /// What the receiver saw.
 #[derive(Debug)]
 pub struct Received {
+    /// The path posted to: `/webhooks/zoom` or `/webhooks/zoom/{account}`.
+    pub path: String,
     pub headers: axum::http::HeaderMap,
     pub body: Vec<u8>,
 }
 
-/// A webhook receiver on 127.0.0.1:0 that records every request and
-/// answers `status` with `body`. Returns its URL, the recorded requests and
-/// the token that stops it.
+/// A webhook receiver on 127.0.0.1:0 that records every request to
+/// `/webhooks/zoom` (and `/webhooks/zoom/{account}`) and answers `status`
+/// with `body`. Returns the URL of `/webhooks/zoom`, the recorded requests
+/// and the token that stops it.
 pub async fn start_receiver(
     status: u16,
     body: &'static str,
@@ -161,10 +172,12 @@ pub async fn start_receiver(
     type Reply = (StatusCode, &'static str);
     async fn hook(
         State((seen, reply)): State<(mpsc::UnboundedSender<Received>, Reply)>,
+        uri: axum::http::Uri,
         headers: HeaderMap,
         body: axum::body::Bytes,
     ) -> Reply {
         let _ = seen.send(Received {
+            path: uri.path().to_owned(),
             headers,
             body: body.to_vec(),
         });
@@ -175,6 +188,7 @@ pub async fn start_receiver(
     let reply = (StatusCode::from_u16(status).expect("status"), body);
     let router = axum::Router::new()
         .route("/webhooks/zoom", axum::routing::post(hook))
+        .route("/webhooks/zoom/{account}", axum::routing::post(hook))
         .with_state((tx, reply));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
