@@ -284,7 +284,7 @@ pub fn meetings(board: &Board, watches: &Watches) -> Vec<MeetingView> {
                 .push(alert);
         }
     }
-    let mut meetings: BTreeMap<String, MeetingView> = BTreeMap::new();
+    let mut meetings: BTreeMap<qoswatch_core::alert::MeetingKey, MeetingView> = BTreeMap::new();
     for (key, watched) in &watches.by_key {
         let subject = &watched.subject;
         let alerts = firing

@@ -285,10 +285,13 @@ async fn fetch_from_zoom(
     let errors = std::mem::replace(&mut output.errors, Box::new(std::io::sink()));
     let mut progress = Progress::new(output.terminal, errors);
     let fetched = fetch::fetch(&client, source, &mut progress, cancel, |meeting| {
+        // Recorded with its account, so a later --input run knows it.
+        let mut meeting = meeting.clone();
+        meeting.meeting.account = account.account.clone();
         if let Some(writer) = writer.as_mut() {
-            writer.meeting(meeting)?;
+            writer.meeting(&meeting)?;
         }
-        replay(meeting);
+        replay(&meeting);
         Ok(())
     })
     .await;

@@ -856,8 +856,8 @@ async fn a_database_from_before_accounts_keeps_its_rows_in_the_single_account() 
     }
     old.close().await.unwrap();
 
-    let backend = backend(&dir).await;
-    let snapshot = reopened(&dir, backend).await;
+    let first = backend(&dir).await;
+    let snapshot = reopened(&dir, first).await;
     assert_eq!(snapshot.watches.len(), 1);
     let kept = &snapshot.watches[0].subject;
     assert_eq!(kept.key, key("7"));
@@ -895,8 +895,16 @@ async fn a_database_from_before_accounts_keeps_its_rows_in_the_single_account() 
     .await
     .unwrap();
     let snapshot = reopened(&dir, db).await;
-    let keys: Vec<_> = snapshot.watches.iter().map(|w| w.subject.key.clone()).collect();
-    assert_eq!(keys, [other.key.clone()], "only the single account's watch ended");
+    let keys: Vec<_> = snapshot
+        .watches
+        .iter()
+        .map(|w| w.subject.key.clone())
+        .collect();
+    assert_eq!(
+        keys,
+        [other.key.clone()],
+        "only the single account's watch ended"
+    );
     assert_eq!(snapshot.watches[0].subject.meeting.account.as_str(), "acme");
     let used: Vec<_> = snapshot
         .budgets

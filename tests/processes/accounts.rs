@@ -12,8 +12,7 @@ use qoswatch_testkit::{
 };
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{
-    Degradation, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimHandle, Simulator,
-    Target,
+    Degradation, MeetingSpec, ParticipantSpec, SimAccount, SimConfig, SimHandle, Simulator, Target,
 };
 use secrecy::SecretString;
 
@@ -32,6 +31,9 @@ const GLOBEX: ZoomAccount<'static> = ZoomAccount {
     account_id: "simAccount0000000000002",
     webhook_secret: "globex-webhook-secret",
 };
+
+/// Each account's daily quota at the simulator.
+const DAILY: u32 = 1_000_000;
 
 /// One rule per account, each routed to that account's own Slack.
 const RULES: &str = r#"
@@ -60,8 +62,13 @@ rules:
 "#;
 
 async fn simulator() -> SimHandle {
+    // A day's quota of its own for each account (more than the tests use).
     let config = SimConfig {
-        extra_accounts: vec![SimAccount::numbered(2)],
+        daily_limit: Some(DAILY),
+        extra_accounts: vec![SimAccount {
+            daily_limit: Some(DAILY),
+            ..SimAccount::numbered(2)
+        }],
         ..SimConfig::default()
     };
     Simulator::start(config, "127.0.0.1:0".parse().expect("address"))
@@ -105,7 +112,12 @@ async fn start_two_accounts() -> Running {
     }
 }
 
-fn sender(address: std::net::SocketAddr, path: &str, secret: &str, account_id: &str) -> WebhookSender {
+fn sender(
+    address: std::net::SocketAddr,
+    path: &str,
+    secret: &str,
+    account_id: &str,
+) -> WebhookSender {
     WebhookSender::new(
         &format!("http://{address}{path}"),
         SecretString::from(secret.to_owned()),
@@ -118,7 +130,8 @@ fn sender(address: std::net::SocketAddr, path: &str, secret: &str, account_id: &
 /// bad audio from the third sample when `degraded`), and Zoom tells qoswatch.
 async fn joins(running: &Running, account: ZoomAccount<'_>, name: &str, degraded: bool) {
     let sim = &running.sim;
-    let meeting = MeetingSpec::new(MEETING, 84712639219, "Weekly sync").in_account(account.account_id);
+    let meeting =
+        MeetingSpec::new(MEETING, 84712639219, "Weekly sync").in_account(account.account_id);
     sim.add_meeting(meeting.clone()).expect("meeting");
     if degraded {
         sim.add_degradation_in(
@@ -150,23 +163,45 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     let now = running.sim.sim_now();
 
     // Signed with the other account's secret: not acme's webhook.
-    let forged = sender(address, "/webhooks/zoom/acme", GLOBEX.webhook_secret, ACME.account_id);
-    let answer = forged.participant_joined(&meeting, now, &person, now).await.expect("sent");
+    let forged = sender(
+        address,
+        "/webhooks/zoom/acme",
+        GLOBEX.webhook_secret,
+        ACME.account_id,
+    );
+    let answer = forged
+        .participant_joined(&meeting, now, &person, now)
+        .await
+        .expect("sent");
     assert_eq!(answer.status, 401, "{answer:?}");
     // Signed with acme's secret but naming globex's account.
-    let crossed = sender(address, "/webhooks/zoom/acme", ACME.webhook_secret, GLOBEX.account_id);
-    let answer = crossed.participant_joined(&meeting, now, &person, now).await.expect("sent");
+    let crossed = sender(
+        address,
+        "/webhooks/zoom/acme",
+        ACME.webhook_secret,
+        GLOBEX.account_id,
+    );
+    let answer = crossed
+        .participant_joined(&meeting, now, &person, now)
+        .await
+        .expect("sent");
     assert_eq!(answer.status, 400, "{answer:?}");
     // An account not configured, and the single-account path with two.
     for path in ["/webhooks/zoom/initech", "/webhooks/zoom"] {
         let stray = sender(address, path, ACME.webhook_secret, ACME.account_id);
-        let answer = stray.participant_joined(&meeting, now, &person, now).await.expect("sent");
+        let answer = stray
+            .participant_joined(&meeting, now, &person, now)
+            .await
+            .expect("sent");
         assert_eq!(answer.status, 404, "{path}: {answer:?}");
     }
     let admin = running.process.admin_address().await;
     let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
     assert_eq!(
-        metric_value(&metrics, "qoswatch_webhooks_rejected_total{reason=\"account\"}"),
+        metric_value(
+            &metrics,
+            "qoswatch_webhooks_rejected_total{reason=\"account\"}"
+        ),
         Some(3.0),
         "the other account's id and the two unknown paths are counted"
     );
@@ -209,8 +244,13 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     let alerts = |filter: &str| {
         let url = format!("http://{admin}/api/v1/alerts?filter={}", urlencode(filter));
         async move {
-            let body: serde_json::Value = reqwest::get(url).await.expect("api").json().await.expect("json");
-            body["alerts"].as_array().cloned().unwrap_or_default()
+            let body: serde_json::Value = reqwest::get(url)
+                .await
+                .expect("api")
+                .json()
+                .await
+                .expect("json");
+            body.as_array().cloned().expect("a list of alerts")
         }
     };
     let acme_alerts = alerts("account=\"acme\"").await;
@@ -255,7 +295,7 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
     // Acme's whole day is used up (by another app on acme's account).
     running
         .sim
-        .consume_daily_of(ACME.account_id, 50_000_000)
+        .consume_daily_of(ACME.account_id, DAILY)
         .expect("acme");
     let refused_acme = || {
         running
@@ -274,7 +314,9 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
     let acme_after_refusal = polled(ACME.account_id);
     // Globex goes on at its pace (a poll every 200 ms here).
     assert!(
-        eventually(Duration::from_secs(10), || polled(GLOBEX.account_id) >= globex_before + 10).await,
+        eventually(Duration::from_secs(10), || polled(GLOBEX.account_id)
+            >= globex_before + 10)
+        .await,
         "globex keeps polling while acme waits for its new day"
     );
     assert_eq!(polled(ACME.account_id), acme_after_refusal, "acme waits");

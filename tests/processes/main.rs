@@ -3,6 +3,7 @@
 //! directory and started again; `cluster`: several replicas on one
 //! PostgreSQL database. Processes, waits, Slack: `qoswatch-testkit`.
 
+mod accounts;
 mod cluster;
 mod restart;
 mod setup;

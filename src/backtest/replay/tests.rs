@@ -59,6 +59,7 @@ fn participant(user_id: &str, location: &str, samples: &[(i64, Option<u32>)]) ->
 fn meeting(participants: Vec<Json>) -> MeetingData {
     MeetingData {
         meeting: PastMeeting {
+            account: Default::default(),
             uuid: "m1==".into(),
             id: Some("123".into()),
             topic: Some("Weekly sync".into()),

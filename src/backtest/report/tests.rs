@@ -145,6 +145,7 @@ fn the_text_report_has_the_rule_table_the_timeline_and_the_problems() {
         .collect();
     let data = [crate::backtest::replay::MeetingData {
         meeting: crate::zoom::client::PastMeeting {
+            account: Default::default(),
             uuid: "m1==".into(),
             id: Some("123".into()),
             topic: Some("Weekly sync".into()),

@@ -50,6 +50,7 @@ impl PastMeeting {
             _ => text("id"),
         };
         Some(PastMeeting {
+            account: Default::default(),
             uuid: text("uuid")?,
             id,
             topic: text("topic"),

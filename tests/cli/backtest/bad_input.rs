@@ -116,7 +116,7 @@ async fn bad_recordings_rules_and_settings_are_refused_clearly() {
 
     // Fetching needs Zoom's credentials, named.
     let run = backtest(&[path_str(&rules), "--meeting", "1"], &env).await;
-    refused(&run, "ZOOM_ACCOUNT_ID is not set");
+    refused(&run, "set environment variable ZOOM_ACCOUNT_ID");
     // Exactly one source.
     let run = backtest(&[path_str(&rules)], &env).await;
     refused(&run, "required arguments were not provided");

@@ -4,6 +4,7 @@
 //! fetch; record then replay offline; --compare; bad recordings and
 //! unknown meetings.
 
+mod accounts;
 mod bad_input;
 mod harness;
 mod shipped;

@@ -415,10 +415,17 @@ async fn two_accounts_with_the_same_ids_are_leased_and_ended_apart() {
     .await;
     let beat = a.beat().await;
     assert_eq!(
-        beat.ended_meetings.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+        beat.ended_meetings
+            .iter()
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
         [&acme]
     );
-    assert!(beat.held.is_empty(), "acme's lease is given back: {:?}", beat.held);
+    assert!(
+        beat.held.is_empty(),
+        "acme's lease is given back: {:?}",
+        beat.held
+    );
     assert_eq!(b.beat().await.held.iter().collect::<Vec<_>>(), [&globex]);
 
     // Each account's day is counted and paused on its own.
@@ -440,7 +447,10 @@ async fn two_accounts_with_the_same_ids_are_leased_and_ended_apart() {
     .await;
     let seen = b.beat().await;
     assert_eq!(seen.others_used_today.get(&Account::new("acme")), Some(&11));
-    assert_eq!(seen.others_used_today.get(&Account::new("globex")), Some(&5));
+    assert_eq!(
+        seen.others_used_today.get(&Account::new("globex")),
+        Some(&5)
+    );
     assert!(seen.paused_until.contains_key(&Account::new("acme")));
     assert!(
         !seen.paused_until.contains_key(&Account::new("globex")),
