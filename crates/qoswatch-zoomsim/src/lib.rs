@@ -16,6 +16,23 @@
 //! handle's calls that name a meeting by UUID, and its limits and counts,
 //! mean the first account; their `_in` / `_of` variants take an account id.
 //!
+//! ```ignore
+//! let sim = Simulator::start(
+//!     SimConfig {
+//!         extra_accounts: vec![SimAccount { daily_limit: Some(500), ..SimAccount::numbered(2) }],
+//!         ..SimConfig::default()
+//!     },
+//!     "127.0.0.1:0".parse()?,
+//! )
+//! .await?;
+//! let b = sim.accounts()[1].credentials.account_id.clone();
+//! sim.add_meeting(MeetingSpec::new(uuid, 123, "B's sync").in_account(&b))?;
+//! sim.add_participant_in(&b, uuid, ParticipantSpec::new("16778240", "Bea"))?;
+//! // B's app: sim.credentials_of(&b)?; B's webhooks:
+//! let hooks = WebhookSender::new(&url, b_secret)?.with_account_id(&b);
+//! // … and what qoswatch asked with B's token: sim.qos_requests_of(&b).
+//! ```
+//!
 //! The simulator follows `docs/ZOOM.md` in the repository (Zoom's documented
 //! behaviour, with sources) and the payloads in `tests/fixtures/`. Where
 //! Zoom's behaviour is unsettled it makes a choice, documented on the item
