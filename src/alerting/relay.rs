@@ -13,7 +13,7 @@ use super::settings::ZoomMeetingAlerts;
 use crate::intake::MeetingAlertSink;
 use crate::notify::DispatchHandle;
 use crate::zoom::event::Meeting;
-use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, CallKind, Route};
+use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, CallKind, MeetingKey, Route};
 
 /// Relays Zoom's `meeting.alert` issues as meeting-level alerts. Zoom never
 /// says when an issue clears, so these only fire, at most once per
@@ -22,7 +22,8 @@ use qoswatch_core::alert::{AlertEvent, AlertKey, AlertStatus, CallKind, Route};
 pub struct ZoomAlertRelay {
     settings: ZoomMeetingAlerts,
     dispatch: DispatchHandle,
-    recent: Mutex<HashMap<(String, String), Instant>>,
+    /// By meeting (in its account) and issue.
+    recent: Mutex<HashMap<(MeetingKey, String), Instant>>,
     relayed: Counter,
     suppressed: Counter,
 }
@@ -110,7 +111,7 @@ impl MeetingAlertSink for ZoomAlertRelay {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.retain(|_, at| instant.duration_since(*at) < window.max(Duration::from_secs(1)));
         for issue in issues {
-            let key = (meeting.uuid.clone(), issue.clone());
+            let key = (meeting.info().key(), issue.clone());
             if recent.contains_key(&key) {
                 self.suppressed.inc();
                 continue;

@@ -384,7 +384,7 @@ fn watching(
             account.zoom.client(),
             account.credentials()?,
             budget.clone(),
-            client_metrics.clone(),
+            &client_metrics,
         )?);
         let planner = Arc::new(
             Planner::of_account(

@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 
 use super::{encode_meeting_uuid, encode_path_segment};
 use crate::logging::LogEvery;
+use crate::quota::AccountLabel;
 use crate::quota::budget::{Budget, BudgetError};
 use answers::{
     AnswerLabel, QOS_ANSWER, ZoomErrorBody, classify_refusal, daily_remaining, without_url,
@@ -114,15 +115,41 @@ pub enum ZoomError {
     AnswerTooLarge { limit: usize },
 }
 
-/// The client's metrics, shared by every account's client (they count
-/// the deployment's requests to Zoom; the budget's count them per account).
+/// The client's metric families, registered once: the token's are
+/// labelled by account (whose credentials Zoom refuses matters), the
+/// others count the deployment's requests (the budgets count them per
+/// account).
 #[derive(Debug, Clone, Default)]
 pub struct ClientMetrics {
+    token_fetches: Family<AccountLabel, Counter>,
+    token_failures: Family<AccountLabel, Counter>,
+    unauthorized: Family<AccountLabel, Counter>,
+    too_large: Family<AnswerLabel, Counter>,
+    qos_requests: Family<EndpointLabel, Counter>,
+}
+
+/// One account's client's series.
+#[derive(Debug, Clone)]
+struct ClientCounters {
     token_fetches: Counter,
     token_failures: Counter,
     unauthorized: Counter,
     too_large: Family<AnswerLabel, Counter>,
     qos_requests: Family<EndpointLabel, Counter>,
+}
+
+impl ClientMetrics {
+    /// `account`'s series, created at 0.
+    fn of(&self, account: &qoswatch_core::alert::Account) -> ClientCounters {
+        let label = AccountLabel::of(account);
+        ClientCounters {
+            token_fetches: self.token_fetches.get_or_create(&label).clone(),
+            token_failures: self.token_failures.get_or_create(&label).clone(),
+            unauthorized: self.unauthorized.get_or_create(&label).clone(),
+            too_large: self.too_large.clone(),
+            qos_requests: self.qos_requests.clone(),
+        }
+    }
 }
 
 impl ClientMetrics {
@@ -167,7 +194,7 @@ pub struct ZoomClient {
     /// Held across the token request: however many watchers need a token at
     /// once, one request goes out and the others wait for its answer.
     token: Mutex<TokenState>,
-    metrics: ClientMetrics,
+    metrics: ClientCounters,
     too_large_log: LogEvery,
 }
 
@@ -182,17 +209,19 @@ impl ZoomClient {
             settings,
             credentials,
             budget,
-            ClientMetrics::register(registry),
+            &ClientMetrics::register(registry),
         )
     }
 
-    /// A client counting into `metrics` (shared by the accounts' clients).
+    /// A client of `budget`'s account, counting into `metrics` (shared by
+    /// the accounts' clients).
     pub fn with_metrics(
         settings: ClientSettings,
         credentials: Credentials,
         budget: Arc<Budget>,
-        metrics: ClientMetrics,
+        metrics: &ClientMetrics,
     ) -> anyhow::Result<Self> {
+        let metrics = metrics.of(budget.account());
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))

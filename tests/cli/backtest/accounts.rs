@@ -48,6 +48,7 @@ async fn the_named_account_s_meetings_are_fetched_and_replayed_as_its_own() {
     let rules = write(&dir, "rules.yaml", RULES);
     let sim = start_sim(SimConfig {
         sample_period: Duration::from_millis(40),
+        clock_start: Some(super::morning()),
         extra_accounts: vec![SimAccount::numbered(2)],
         ..SimConfig::default()
     })

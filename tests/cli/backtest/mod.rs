@@ -222,9 +222,18 @@ async fn the_replay_sends_what_the_live_server_sent_message_by_message() {
 async fn fast_sim() -> SimHandle {
     start_sim(SimConfig {
         sample_period: Duration::from_millis(40),
+        clock_start: Some(morning()),
         ..SimConfig::default()
     })
     .await
+}
+
+/// Today 08:00 UTC: a simulated clock started there runs the tests' hours
+/// of meetings within the day (started near midnight, the meetings of
+/// `--from DAY --to DAY` would cross into the next day).
+pub(crate) fn morning() -> DateTime<Utc> {
+    let today = Utc::now().date_naive();
+    today.and_hms_opt(8, 0, 0).expect("08:00").and_utc()
 }
 
 /// `people` in a meeting for `minutes` simulated minutes, then its end.
