@@ -91,13 +91,45 @@ async fn stream_status(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-async fn get_watches(State(state): State<AdminState>) -> Response {
-    let meetings = state.status.read(views::meetings);
-    Json(meetings).into_response()
+/// `?account=NAME`: one Zoom account's only; nothing else is taken.
+fn account_query(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let mut account = None;
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "account" => account = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter `{}`: expected `account`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+    }
+    Ok(account)
 }
 
-async fn get_history(State(state): State<AdminState>) -> Response {
-    Json(state.status.read(|board, _| views::history(board))).into_response()
+async fn get_watches(
+    State(state): State<AdminState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = account_query(raw.as_deref())?;
+    let mut meetings = state.status.read(views::meetings);
+    if let Some(account) = account {
+        meetings.retain(|m| m.meeting.account == account);
+    }
+    Ok(Json(meetings).into_response())
+}
+
+async fn get_history(
+    State(state): State<AdminState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = account_query(raw.as_deref())?;
+    let mut history = state.status.read(|board, _| views::history(board));
+    if let Some(account) = account {
+        history.retain(|h| h.meeting.account == account);
+    }
+    Ok(Json(history).into_response())
 }
 
 /// `?active=`, `?silenced=` (true/false) and any number of

@@ -257,6 +257,33 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     assert_eq!(acme_alerts.len(), 1, "{acme_alerts:?}");
     assert!(alerts("account=\"globex\"").await.is_empty());
 
+    // Same meeting UUID, two accounts: two meetings, each with its person.
+    let get = |path: String| async move {
+        let body: serde_json::Value = reqwest::get(format!("http://{admin}{path}"))
+            .await
+            .expect("api")
+            .json()
+            .await
+            .expect("json");
+        body.as_array().cloned().expect("a list")
+    };
+    let watches = get("/api/v1/watches".into()).await;
+    let mut accounts: Vec<&str> = watches
+        .iter()
+        .filter_map(|m| m["account"].as_str())
+        .collect();
+    accounts.sort_unstable();
+    assert_eq!(accounts, ["acme", "globex"], "{watches:?}");
+    let globex_only = get("/api/v1/watches?account=globex".into()).await;
+    assert_eq!(globex_only.len(), 1);
+    assert_eq!(globex_only[0]["participants"][0]["name"], "Gus Globex");
+    assert!(!get("/api/v1/history?account=acme".into()).await.is_empty());
+    assert!(
+        get("/api/v1/history?account=globex".into())
+            .await
+            .is_empty()
+    );
+
     // Each account's budget is its own.
     let budgets: serde_json::Value = reqwest::get(format!("http://{admin}/api/v1/budgets"))
         .await
