@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
 use crate::logging::LogEveryPer;
+use qoswatch_core::alert::Account;
 
 /// At most one log line per kind of rejection in this period; each line
 /// counts the rejections of its kind since the last.
@@ -25,8 +26,11 @@ struct WebhookLabels {
     outcome: &'static str,
 }
 
+/// `account`: the configured account the webhook came for; empty (no
+/// label) for an account not configured. A bounded set.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectLabels {
+    account: String,
     reason: &'static str,
 }
 
@@ -73,22 +77,28 @@ impl Default for WebhookMetrics {
 }
 
 impl WebhookMetrics {
-    pub fn new(registry: &mut Registry) -> Self {
+    /// The metrics of the webhooks for `accounts` (the configured names).
+    pub fn new(registry: &mut Registry, accounts: &[Account]) -> Self {
         let metrics = Self::default();
-        // Every reason scraped from the start, at 0: an alert on
-        // `increase(qoswatch_webhooks_rejected_total[…])` then sees the
-        // first refusals too.
+        // Every reason of every account scraped from the start, at 0: an
+        // alert on `increase(qoswatch_webhooks_rejected_total[…])` then
+        // sees the first refusals too.
         for reason in QSS_IGNORED_REASONS {
             metrics
                 .qss_ignored
                 .get_or_create(&QssIgnoredLabels { reason })
                 .inc_by(0);
         }
-        for reason in REJECT_REASONS {
-            metrics
-                .rejected
-                .get_or_create(&RejectLabels { reason })
-                .inc_by(0);
+        for account in accounts {
+            for reason in REJECT_REASONS {
+                metrics
+                    .rejected
+                    .get_or_create(&RejectLabels {
+                        account: account.as_str().to_owned(),
+                        reason,
+                    })
+                    .inc_by(0);
+            }
         }
         registry.register(
             "qoswatch_webhooks",
@@ -97,7 +107,7 @@ impl WebhookMetrics {
         );
         registry.register(
             "qoswatch_webhooks_rejected",
-            "Webhooks refused, by reason: signature (401), payload or invalid_field (400, signed but unreadable), too_large (413), unread (400, the body could not be read), timeout (408)",
+            "Webhooks refused, by account (none: an account not configured) and reason: signature (401), account (404 for an account not configured, 400 for an event of another account), payload or invalid_field (400, signed but unreadable), too_large (413), unread (400, the body could not be read), timeout (408)",
             metrics.rejected.clone(),
         );
         registry.register(
@@ -136,11 +146,19 @@ impl WebhookMetrics {
     /// Counts a rejection under the metric's `reason`; returns whether to
     /// log it (`Some(n)`: `n` rejections of this `problem` went unlogged
     /// since its last line).
-    pub(super) fn rejected(&self, reason: &'static str, problem: &'static str) -> Option<u64> {
+    pub(super) fn rejected(
+        &self,
+        account: Option<&Account>,
+        reason: &'static str,
+        problem: &'static str,
+    ) -> Option<u64> {
         // A reason missing from the list would be invisible until its first
         // rejection (and `increase()` would miss that one).
         debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
-        self.rejected.get_or_create(&RejectLabels { reason }).inc();
+        let account = account.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        self.rejected
+            .get_or_create(&RejectLabels { account, reason })
+            .inc();
         self.rejection_log.occurred(problem, Instant::now())
     }
 }

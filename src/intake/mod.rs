@@ -114,7 +114,7 @@ async fn guarded_webhook(
     };
     let Some(webhook_account) = webhook_account else {
         // Refused before the body is read: nothing here knows its secret.
-        state.reject("account", "unknown_account", |rejected| {
+        state.reject(None, "account", "unknown_account", |rejected| {
             tracing::warn!(
                 rejected,
                 "webhook for an account not configured here (or at /webhooks/zoom with several \
@@ -129,14 +129,19 @@ async fn guarded_webhook(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|length| length > max as u64) {
-        state.reject("too_large", "too_large_announced", |rejected| {
-            tracing::warn!(
-                announced,
-                max,
-                rejected,
-                "webhook body too large: refused unread {ONCE}"
-            );
-        });
+        state.reject(
+            Some(webhook_account),
+            "too_large",
+            "too_large_announced",
+            |rejected| {
+                tracing::warn!(
+                    announced,
+                    max,
+                    rejected,
+                    "webhook body too large: refused unread {ONCE}"
+                );
+            },
+        );
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
     }
     let handled = async {
@@ -146,12 +151,17 @@ async fn guarded_webhook(
                 let too_large = std::error::Error::source(&problem)
                     .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
                 return if too_large {
-                    state.reject("too_large", "too_large", |rejected| {
-                        tracing::warn!(max, rejected, "webhook body too large {ONCE}");
-                    });
+                    state.reject(
+                        Some(webhook_account),
+                        "too_large",
+                        "too_large",
+                        |rejected| {
+                            tracing::warn!(max, rejected, "webhook body too large {ONCE}");
+                        },
+                    );
                     json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 } else {
-                    state.reject("unread", "unread", |rejected| {
+                    state.reject(Some(webhook_account), "unread", "unread", |rejected| {
                         tracing::debug!(%problem, rejected, "webhook body not read {ONCE}");
                     });
                     json_error(StatusCode::BAD_REQUEST, "body not read")
@@ -166,7 +176,7 @@ async fn guarded_webhook(
     match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
         Ok(response) => response,
         Err(_) => {
-            state.reject("timeout", "timeout", |rejected| {
+            state.reject(Some(webhook_account), "timeout", "timeout", |rejected| {
                 tracing::warn!(rejected, "webhook request timed out {ONCE}");
             });
             json_error(StatusCode::REQUEST_TIMEOUT, "request timed out")
@@ -293,8 +303,15 @@ impl IntakeState {
     /// Counts a rejection under the metric's `reason`, and calls `log` with
     /// the count since the last line when this `problem` is due a line
     /// (at most once a minute).
-    fn reject(&self, reason: &'static str, problem: &'static str, log: impl FnOnce(u64)) {
-        if let Some(unlogged) = self.webhook_metrics.rejected(reason, problem) {
+    fn reject(
+        &self,
+        account: Option<&WebhookAccount>,
+        reason: &'static str,
+        problem: &'static str,
+        log: impl FnOnce(u64),
+    ) {
+        let account = account.map(|a| &a.account);
+        if let Some(unlogged) = self.webhook_metrics.rejected(account, reason, problem) {
             log(unlogged + 1);
         }
     }
@@ -384,9 +401,20 @@ fn read_webhook<'a>(
     ) {
         Ok(verified) => verified,
         Err(reason) => {
-            state.reject("signature", signature_problem(&reason), |rejected| {
-                tracing::warn!(%reason, rejected, tracking_id = %tracking, "webhook rejected {ONCE}");
-            });
+            state.reject(
+                Some(account),
+                "signature",
+                signature_problem(&reason),
+                |rejected| {
+                    tracing::warn!(
+                        %reason,
+                        account = %account.account,
+                        rejected,
+                        tracking_id = %tracking,
+                        "webhook rejected {ONCE}"
+                    );
+                },
+            );
             return Err(WebhookError::Signature(reason));
         }
     };
@@ -398,7 +426,7 @@ fn read_webhook<'a>(
         Err(reason) => {
             let refused = WebhookError::Unreadable(reason);
             if let Some(reason) = refused.rejected_reason() {
-                state.reject(reason, reason, |rejected| {
+                state.reject(Some(account), reason, reason, |rejected| {
                     tracing::warn!(
                         problem = %refused,
                         rejected,
@@ -437,7 +465,7 @@ fn check_account(
     if matches {
         return Ok(());
     }
-    state.reject("account", "other_account", |rejected| {
+    state.reject(Some(account), "account", "other_account", |rejected| {
         tracing::warn!(
             account = %account.account,
             rejected,

@@ -479,6 +479,7 @@ fn intake(
     meeting_alerts: Option<Arc<dyn MeetingAlertSink>>,
     registry: &mut Registry,
 ) -> IntakeState {
+    let names: Vec<_> = accounts.iter().map(|(a, _)| a.account.clone()).collect();
     let accounts = accounts
         .iter()
         .map(|(account, _)| WebhookAccount {
@@ -500,7 +501,7 @@ fn intake(
         accounts: Arc::new(WebhookAccounts::new(accounts)),
         monitor: monitor.clone(),
         meeting_alerts,
-        webhook_metrics: WebhookMetrics::new(registry),
+        webhook_metrics: WebhookMetrics::new(registry, &names),
     }
 }
 

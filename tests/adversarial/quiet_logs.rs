@@ -173,7 +173,8 @@ async fn a_flood_of_each_rejection_writes_one_line_per_kind_and_counts_every_one
         ("too_large", 2 * FLOOD),
         ("unread", FLOOD),
     ] {
-        let series = format!("qoswatch_webhooks_rejected_total{{reason=\"{reason}\"}}");
+        let series =
+            format!("qoswatch_webhooks_rejected_total{{account=\"default\",reason=\"{reason}\"}}");
         assert_eq!(
             admin_metric(&http, &admin, &series).await,
             expected as f64,

@@ -69,7 +69,7 @@ async fn signatures_bad_missing_stale_and_wrong_secret_get_401() {
     assert_eq!(tampered.status(), 401);
 
     let rejected = app
-        .metric("qoswatch_webhooks_rejected_total{reason=\"signature\"}")
+        .metric("qoswatch_webhooks_rejected_total{account=\"default\",reason=\"signature\"}")
         .await;
     assert_eq!(rejected, Some(5.0));
     app.stop().await;
@@ -240,7 +240,7 @@ async fn router_a_bad_signature_gets_401_and_counts_as_rejected() {
     let json: Value = serde_json::from_str(&text).expect("JSON error body");
     assert_eq!(json, json!({ "error": "invalid signature" }));
     let rejected = app
-        .metric("qoswatch_webhooks_rejected_total{reason=\"signature\"}")
+        .metric("qoswatch_webhooks_rejected_total{account=\"default\",reason=\"signature\"}")
         .await;
     assert_eq!(rejected, Some(1.0));
     app.stop().await;
@@ -276,7 +276,7 @@ async fn router_a_signed_but_unreadable_body_gets_400_naming_only_the_kind_of_pr
         json!({ "error": "unexpected payload for meeting.participant_joined" })
     );
     let rejected = app
-        .metric("qoswatch_webhooks_rejected_total{reason=\"payload\"}")
+        .metric("qoswatch_webhooks_rejected_total{account=\"default\",reason=\"payload\"}")
         .await;
     assert_eq!(rejected, Some(3.0));
     app.stop().await;
@@ -414,8 +414,10 @@ async fn signed_ids_zoom_never_sends_get_400_naming_the_field_not_the_value() {
         "{json}"
     );
     assert_eq!(
-        app.metric("qoswatch_webhooks_rejected_total{reason=\"invalid_field\"}")
-            .await,
+        app.metric(
+            "qoswatch_webhooks_rejected_total{account=\"default\",reason=\"invalid_field\"}"
+        )
+        .await,
         Some(2.0)
     );
     assert_eq!(app.monitor.active(), 0, "nothing was watched");

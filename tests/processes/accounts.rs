@@ -197,13 +197,30 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     }
     let admin = running.process.admin_address().await;
     let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
-    assert_eq!(
+    let rejected = |labels: &str| {
         metric_value(
             &metrics,
-            "qoswatch_webhooks_rejected_total{reason=\"account\"}"
-        ),
-        Some(3.0),
-        "the other account's id and the two unknown paths are counted"
+            &format!("qoswatch_webhooks_rejected_total{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        rejected("account=\"acme\",reason=\"signature\""),
+        Some(1.0),
+        "the forged one, counted for the account it came to"
+    );
+    assert_eq!(
+        rejected("account=\"acme\",reason=\"account\""),
+        Some(1.0),
+        "the event naming the other account"
+    );
+    assert_eq!(
+        rejected("account=\"\",reason=\"account\""),
+        Some(2.0),
+        "the two paths of no configured account"
+    );
+    assert_eq!(
+        rejected("account=\"globex\",reason=\"signature\""),
+        Some(0.0)
     );
 
     // The same ids in both accounts: acme's participant degrades, globex's
