@@ -195,6 +195,30 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
             .expect("sent");
         assert_eq!(answer.status, 404, "{path}: {answer:?}");
     }
+    // Each account's app validates its own URL: the answer is made with
+    // that account's secret (the sender checks it as Zoom does).
+    for account in [ACME, GLOBEX] {
+        let path = format!("/webhooks/zoom/{}", account.name);
+        sender(address, &path, account.webhook_secret, account.account_id)
+            .check_url_validation("qgg8vlvZRS6UYooatFL8Aw")
+            .await
+            .unwrap_or_else(|e| panic!("{}'s URL validation: {e:?}", account.name));
+    }
+    let wrong = sender(
+        address,
+        "/webhooks/zoom/globex",
+        ACME.webhook_secret,
+        GLOBEX.account_id,
+    );
+    let answer = wrong
+        .url_validation("qgg8vlvZRS6UYooatFL8Aw")
+        .await
+        .expect("sent");
+    assert_eq!(
+        answer.status, 401,
+        "globex's challenge signed with acme's secret"
+    );
+
     let admin = running.process.admin_address().await;
     let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
     let rejected = |labels: &str| {
@@ -220,7 +244,8 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     );
     assert_eq!(
         rejected("account=\"globex\",reason=\"signature\""),
-        Some(0.0)
+        Some(1.0),
+        "the challenge signed with the other account's secret"
     );
 
     // The same ids in both accounts: acme's participant degrades, globex's
