@@ -508,3 +508,107 @@ fn every_variable_of_the_table_sets_its_setting() {
         None
     );
 }
+
+#[test]
+fn several_accounts_come_from_the_file_and_their_secrets_from_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("qoswatch.yaml");
+    std::fs::write(
+        &path,
+        "zoom:\n  daily_limit: 30000\naccounts:\n  - name: acme\n    account_id: zoom-acme\n  \
+         - name: globex-eu\n    account_id: zoom-globex\n    api_base: https://api-eu.zoom.us/v2\n    \
+         daily_limit: 60000\n    client_secret_env: GLOBEX_S2S\n",
+    )
+    .expect("write");
+    let full = [
+        ("ZOOM_ACME_CLIENT_ID", "cid-a"),
+        ("ZOOM_ACME_CLIENT_SECRET", "csec-a"),
+        ("ZOOM_ACME_WEBHOOK_SECRET_TOKEN", "wh-a"),
+        ("ZOOM_GLOBEX_EU_CLIENT_ID", "cid-g"),
+        ("GLOBEX_S2S", "csec-g"),
+        ("ZOOM_GLOBEX_EU_WEBHOOK_SECRET_TOKEN", "wh-g"),
+    ];
+    let settings = Settings::load(Some(&path), &env_of(&full)).expect("loads");
+    let accounts = settings.zoom_accounts();
+    let names: Vec<&str> = accounts.iter().map(|a| a.account.as_str()).collect();
+    assert_eq!(names, ["acme", "globex-eu"]);
+    let globex = &accounts[1];
+    assert_eq!(globex.zoom.api_base, "https://api-eu.zoom.us/v2");
+    assert_eq!(globex.zoom.daily_limit, 60_000);
+    assert_eq!(accounts[0].zoom.daily_limit, 30_000, "zoom:'s, unset");
+    let credentials = globex.credentials().expect("complete");
+    assert_eq!(credentials.client_secret.expose_secret(), "csec-g");
+    assert_eq!(credentials.account_id.expose_secret(), "zoom-globex");
+    // No ZOOM_* single-account variables are needed (nor read).
+    assert!(settings.secrets.webhook_secret_tokens.is_empty());
+
+    // Each missing secret is named by its variable, never by a value.
+    for missing in [
+        "ZOOM_ACME_WEBHOOK_SECRET_TOKEN",
+        "GLOBEX_S2S",
+        "ZOOM_GLOBEX_EU_CLIENT_ID",
+    ] {
+        let partial: Vec<(&str, &str)> = full
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let error = Settings::load(Some(&path), &env_of(&partial))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(missing), "{error}");
+        assert!(!error.contains("csec"), "{error}");
+    }
+}
+
+#[test]
+fn bad_accounts_are_refused_naming_the_setting() {
+    for (yaml, expected) in [
+        (
+            "accounts:\n  - name: Acme\n    account_id: a\n",
+            "accounts[].name",
+        ),
+        (
+            "accounts:\n  - name: acme\n    account_id: a\n  - name: acme\n    account_id: b\n",
+            "same name",
+        ),
+        (
+            "accounts:\n  - name: acme\n    account_id: \"\"\n",
+            "accounts[].account_id",
+        ),
+        (
+            "accounts:\n  - name: acme\n    account_id: a\n    rate_share: 2\n",
+            "zoom.rate_share",
+        ),
+        ("accounts:\n  - name: acme\n    acount_id: a\n", "acount_id"),
+    ] {
+        let error = match Settings::from_yaml("t.yaml", yaml) {
+            Err(error) => error.to_string(),
+            Ok(mut settings) => {
+                settings.apply_env(&env_of(&[])).expect("no overlay");
+                settings.validate().unwrap_err().to_string()
+            }
+        };
+        assert!(error.contains(expected), "{yaml}: {error}");
+    }
+}
+
+#[test]
+fn without_accounts_the_single_account_is_today_s_settings() {
+    let settings = Settings::load(None, &env_of(SECRETS)).expect("loads");
+    let accounts = settings.zoom_accounts();
+    assert_eq!(accounts.len(), 1);
+    let single = &accounts[0];
+    assert!(single.account.is_default());
+    assert_eq!(single.account_id.as_deref(), Some("acct-3Lp2"));
+    assert_eq!(single.zoom.api_base, settings.zoom.api_base);
+    assert_eq!(
+        single
+            .credentials()
+            .expect("complete")
+            .client_id
+            .expose_secret(),
+        "cid-8Vn4"
+    );
+    assert_eq!(single.webhook_tokens.len(), 1);
+}
