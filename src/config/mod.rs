@@ -164,6 +164,18 @@ impl Settings {
     /// Checks what types cannot: ranges, URLs, required secrets.
     /// The shared database's URL, when several replicas share PostgreSQL:
     /// `QOSWATCH_DATABASE_URL` (or `_FILE`), else `store.url`.
+    /// Sets `accounts` as `accounts:` in the file would, their secrets read
+    /// from `env` (for embedders and tests that build settings in code).
+    pub fn set_accounts(
+        &mut self,
+        accounts: Vec<AccountSettings>,
+        env: EnvLookup<'_>,
+    ) -> Result<(), ConfigError> {
+        self.resolved_accounts = accounts::resolve(&accounts, &self.zoom, env)?;
+        self.accounts = accounts;
+        Ok(())
+    }
+
     /// The deployment's Zoom accounts: those of `accounts:`, or the single
     /// one of `zoom:` and the `ZOOM_*` variables.
     pub fn zoom_accounts(&self) -> Vec<ZoomAccount> {

@@ -324,3 +324,141 @@ async fn the_status_page_shows_participants_turns_red_live_and_silences_from_the
     client.close().await.expect("browser closed");
     app.shutdown.cancel();
 }
+
+/// Two Zoom accounts with a meeting of the same UUID each: the page names
+/// each call's account, lists both, and shows one account when asked.
+#[tokio::test]
+async fn with_two_accounts_the_page_names_each_account_and_shows_one_on_request() {
+    use qoswatch::config::AccountSettings;
+    use qoswatch_zoomsim::webhooks::WebhookSender;
+    use qoswatch_zoomsim::{MeetingSpec, SimAccount, SimCredentials};
+    use secrecy::SecretString;
+
+    let (driver, chromium) = start_driver().await;
+    let acme = SimCredentials::generate_numbered(1);
+    let globex = SimCredentials::generate_numbered(2);
+    let accounts = [
+        ("acme", &acme, "acme-secret"),
+        ("globex", &globex, "globex-secret"),
+    ];
+    let mut env: HashMap<String, String> = HashMap::new();
+    for (name, credentials, secret) in accounts {
+        let upper = name.to_uppercase();
+        env.insert(
+            format!("ZOOM_{upper}_CLIENT_ID"),
+            credentials.client_id.clone(),
+        );
+        env.insert(
+            format!("ZOOM_{upper}_CLIENT_SECRET"),
+            secrecy::ExposeSecret::expose_secret(&credentials.client_secret).to_owned(),
+        );
+        env.insert(
+            format!("ZOOM_{upper}_WEBHOOK_SECRET_TOKEN"),
+            secret.to_owned(),
+        );
+    }
+    let sim_config = SimConfig {
+        credentials: acme.clone(),
+        extra_accounts: vec![SimAccount {
+            credentials: globex.clone(),
+            ..SimAccount::numbered(2)
+        }],
+        ..SimConfig::default()
+    };
+    let app = spawn_app_with_extras(
+        sim_config,
+        |settings| {
+            let configured = accounts
+                .iter()
+                .map(|(name, credentials, _)| AccountSettings {
+                    name: (*name).into(),
+                    account_id: credentials.account_id.clone(),
+                    ..AccountSettings::default()
+                })
+                .collect();
+            settings
+                .set_accounts(configured, &|name: &str| env.get(name).cloned())
+                .expect("accounts");
+        },
+        Extras::default(),
+    )
+    .await;
+    for ((name, credentials, secret), (topic, person)) in accounts.iter().zip([
+        ("Acme standup", "Ann Acme"),
+        ("Globex review", "Gus Globex"),
+    ]) {
+        let meeting =
+            MeetingSpec::new(MEETING, 84712639219, topic).in_account(&credentials.account_id);
+        app.sim.add_meeting(meeting.clone()).expect("meeting");
+        let participant = ParticipantSpec::new(JILL, person);
+        app.sim
+            .add_participant_in(&credentials.account_id, MEETING, participant.clone())
+            .expect("participant");
+        let sender = WebhookSender::new(
+            &app.url(&format!("/webhooks/zoom/{name}")),
+            SecretString::from((*secret).to_owned()),
+        )
+        .expect("sender")
+        .with_account_id(credentials.account_id.clone());
+        let now = app.sim.sim_now();
+        let answer = sender
+            .participant_joined(&meeting, now, &participant, now)
+            .await
+            .expect("sent");
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+
+    let client = browser(&driver, &chromium).await;
+    client
+        .goto(&format!("http://{}/", app.admin_address))
+        .await
+        .expect("page opens");
+    let titles = "return [...document.querySelectorAll('#meetings .meeting h3')]\
+                  .map(h => h.firstChild.textContent).sort()";
+    until(
+        &client,
+        Duration::from_secs(15),
+        "both accounts' meetings, each named with its account",
+        "return [...document.querySelectorAll('#meetings .meeting h3')]\
+         .map(h => h.firstChild.textContent).sort().join('|') \
+         === 'acme · Acme standup|globex · Globex review'",
+    )
+    .await;
+    assert_eq!(
+        script(
+            &client,
+            "return [...document.querySelectorAll('#account-filter option')].map(o => o.value)"
+        )
+        .await,
+        json!(["", "acme", "globex"])
+    );
+    assert_eq!(
+        script(
+            &client,
+            "return document.querySelector('.account-choice').hidden"
+        )
+        .await,
+        json!(false),
+        "the choice shows with several accounts"
+    );
+    script(
+        &client,
+        "const s = document.getElementById('account-filter'); s.value = 'globex'; \
+         s.dispatchEvent(new Event('change')); return true",
+    )
+    .await;
+    assert_eq!(
+        script(&client, titles).await,
+        json!(["globex · Globex review"])
+    );
+    assert_eq!(
+        script(
+            &client,
+            "return [...document.querySelectorAll('tr.participant td:first-child')].map(td => td.textContent)"
+        )
+        .await,
+        json!(["Gus Globex"])
+    );
+    client.close().await.expect("browser closed");
+    app.shutdown.cancel();
+}
