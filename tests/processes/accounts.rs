@@ -112,6 +112,14 @@ async fn start_two_accounts() -> Running {
     }
 }
 
+/// The QoS requests of `account` the simulator answered with `status`.
+fn answered(sim: &SimHandle, account: &str, status: u16) -> usize {
+    sim.qos_requests_of(account)
+        .iter()
+        .filter(|r| r.status == status)
+        .count()
+}
+
 fn sender(
     address: std::net::SocketAddr,
     path: &str,
@@ -162,38 +170,41 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
     let person = ParticipantSpec::new(USER, "Nobody");
     let now = running.sim.sim_now();
 
-    // Signed with the other account's secret: not acme's webhook.
-    let forged = sender(
-        address,
-        "/webhooks/zoom/acme",
-        GLOBEX.webhook_secret,
-        ACME.account_id,
-    );
-    let answer = forged
-        .participant_joined(&meeting, now, &person, now)
-        .await
-        .expect("sent");
-    assert_eq!(answer.status, 401, "{answer:?}");
-    // Signed with acme's secret but naming globex's account.
-    let crossed = sender(
-        address,
-        "/webhooks/zoom/acme",
-        ACME.webhook_secret,
-        GLOBEX.account_id,
-    );
-    let answer = crossed
-        .participant_joined(&meeting, now, &person, now)
-        .await
-        .expect("sent");
-    assert_eq!(answer.status, 400, "{answer:?}");
-    // An account not configured, and the single-account path with two.
-    for path in ["/webhooks/zoom/initech", "/webhooks/zoom"] {
-        let stray = sender(address, path, ACME.webhook_secret, ACME.account_id);
-        let answer = stray
+    for (path, secret, account_id, status, what) in [
+        (
+            "/webhooks/zoom/acme",
+            GLOBEX.webhook_secret,
+            ACME.account_id,
+            401,
+            "the other account's secret",
+        ),
+        (
+            "/webhooks/zoom/acme",
+            ACME.webhook_secret,
+            GLOBEX.account_id,
+            400,
+            "naming the other account",
+        ),
+        (
+            "/webhooks/zoom/initech",
+            ACME.webhook_secret,
+            ACME.account_id,
+            404,
+            "no such account",
+        ),
+        (
+            "/webhooks/zoom",
+            ACME.webhook_secret,
+            ACME.account_id,
+            404,
+            "the single path, with two",
+        ),
+    ] {
+        let answer = sender(address, path, secret, account_id)
             .participant_joined(&meeting, now, &person, now)
             .await
             .expect("sent");
-        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
     }
     // Each account's app validates its own URL: the answer is made with
     // that account's secret (the sender checks it as Zoom does).
@@ -263,14 +274,7 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
         running.process.logs()
     );
     // Both were polled, each with its own account's token.
-    let polled = |account: &str| {
-        running
-            .sim
-            .qos_requests_of(account)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    };
+    let polled = |account: &str| answered(&running.sim, account, 200);
     assert!(
         eventually(Duration::from_secs(10), || polled(GLOBEX.account_id) >= 3).await,
         "globex's participant is polled with globex's token"
@@ -348,14 +352,7 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
     let running = start_two_accounts().await;
     joins(&running, ACME, "Ann Acme", false).await;
     joins(&running, GLOBEX, "Gus Globex", false).await;
-    let polled = |account: &str| {
-        running
-            .sim
-            .qos_requests_of(account)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    };
+    let polled = |account: &str| answered(&running.sim, account, 200);
     assert!(
         eventually(Duration::from_secs(10), || polled(ACME.account_id) >= 2
             && polled(GLOBEX.account_id) >= 2)
@@ -366,14 +363,7 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
         .sim
         .consume_daily_of(ACME.account_id, DAILY)
         .expect("acme");
-    let refused_acme = || {
-        running
-            .sim
-            .qos_requests_of(ACME.account_id)
-            .iter()
-            .filter(|r| r.status == 429)
-            .count()
-    };
+    let refused_acme = || answered(&running.sim, ACME.account_id, 429);
     assert!(
         eventually(Duration::from_secs(10), || refused_acme() >= 1).await,
         "acme is refused for the day:\n{}",
