@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use qoswatch_core::alert::{AlertEvent, AlertStatus};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, MeetingKey};
 
 use super::message::Phase;
 
@@ -67,7 +67,9 @@ pub fn targets_with<'a>(
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupKey {
     pub channel: String,
-    pub meeting: String,
+    /// The meeting in its account: two accounts' meetings of the same UUID
+    /// never share a message.
+    pub meeting: MeetingKey,
 }
 
 #[derive(Debug)]
@@ -249,7 +251,7 @@ mod tests {
     fn a_window_keeps_its_first_deadline_and_splits_into_runs_of_one_phase() {
         let key = |channel: &str| GroupKey {
             channel: channel.into(),
-            meeting: "m".into(),
+            meeting: MeetingKey::new(Default::default(), "m"),
         };
         let mut groups: Groups<u32, (char, Phase)> = Groups::default();
         assert_eq!(groups.next_deadline(), None);

@@ -23,6 +23,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use qoswatch_core::alert::MeetingKey;
 use qoswatch_core::subject::WatchSubject;
 
 /// How many polling intervals an early signal keeps its participants
@@ -55,7 +56,8 @@ impl Signal {
 /// lower-cased, else of the display name. `None` when neither is known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Person {
-    meeting_uuid: String,
+    /// The meeting in its account.
+    meeting: MeetingKey,
     who: u64,
 }
 
@@ -75,7 +77,7 @@ impl Person {
         let mut hasher = DefaultHasher::new();
         who.hash(&mut hasher);
         Some(Self {
-            meeting_uuid: subject.key.meeting_uuid.clone(),
+            meeting: subject.key.meeting(),
             who: hasher.finish(),
         })
     }
@@ -145,5 +147,13 @@ mod tests {
         );
         assert_eq!(Person::of(&subject("m1", "3", Some("  "), None)), None);
         assert_eq!(Person::of(&subject("m1", "3", None, None)), None);
+    }
+
+    #[test]
+    fn the_same_meeting_uuid_in_another_account_is_another_meeting() {
+        let jill = subject("m1", "1", Some("Jill"), Some("jill@example.com"));
+        let mut in_other_account = jill.clone();
+        in_other_account.set_account(qoswatch_core::alert::Account::new("globex"));
+        assert_ne!(Person::of(&jill), Person::of(&in_other_account));
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use qoswatch_core::alert::MeetingKey;
 use regex::Regex;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -177,7 +178,8 @@ type Group = (Map<String, Value>, Vec<Value>, bool);
 /// known); `routeLabels` is empty (qoswatch's routes have no labels).
 /// With `muted=false`, groups whose every alert is silenced are left out.
 pub fn groups(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
-    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    // By meeting in its account: two accounts' meetings may share a UUID.
+    let mut groups: BTreeMap<(String, MeetingKey), Group> = BTreeMap::new();
     for (firing, silenced_by) in selected(board, query, now) {
         let all = labels(&firing.event);
         let mut group_labels = Map::new();
@@ -190,7 +192,7 @@ pub fn groups(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
         let alert = gettable(firing, silenced_by, now);
         for receiver in receivers(firing) {
             let entry = groups
-                .entry((receiver, firing.event.meeting.uuid.clone()))
+                .entry((receiver, firing.event.meeting.key()))
                 .or_insert_with(|| (group_labels.clone(), Vec::new(), true));
             entry.1.push(alert.clone());
             entry.2 &= muted;
