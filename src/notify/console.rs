@@ -71,6 +71,7 @@ pub fn render(notification: &Notification, channel: &str) -> Value {
         "text": notification.headline(),
         "meeting": {
             "uuid": notification.meeting.uuid,
+            "account": notification.meeting.account.as_str(),
             "id": notification.meeting.id,
             "topic": notification.meeting.topic,
         },

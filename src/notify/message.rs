@@ -194,16 +194,23 @@ impl Notification {
 }
 
 /// The meeting as people know it: its topic, else its number, else its
-/// UUID. A webinar says so: "Town hall (webinar)", "webinar 123".
+/// UUID. A webinar says so: "Town hall (webinar)", "webinar 123". With
+/// several Zoom accounts, the account's name comes first: "acme · Weekly
+/// sync" (one channel may get several customers' alerts).
 pub fn meeting_name(meeting: &MeetingInfo) -> String {
     let kind = meeting.kind.as_str();
-    match (&meeting.topic, &meeting.id) {
+    let name = match (&meeting.topic, &meeting.id) {
         (Some(topic), _) if !topic.trim().is_empty() => match meeting.kind {
             CallKind::Meeting => one_line(topic),
             CallKind::Webinar => format!("{} (webinar)", one_line(topic)),
         },
         (_, Some(id)) => format!("{kind} {id}"),
         _ => format!("{kind} {}", meeting.uuid),
+    };
+    if meeting.account.is_default() {
+        name
+    } else {
+        format!("{} · {name}", meeting.account)
     }
 }
 
@@ -378,6 +385,18 @@ mod tests {
             participant.network_type = network.map(String::from);
         }
         event
+    }
+
+    #[test]
+    fn a_meeting_of_another_account_than_the_single_one_names_its_account() {
+        let mut meeting = event("1", None, None).meeting;
+        meeting.topic = Some("Weekly sync".into());
+        assert_eq!(meeting_name(&meeting), "Weekly sync");
+        meeting.account = qoswatch_core::alert::Account::new("acme");
+        assert_eq!(meeting_name(&meeting), "acme · Weekly sync");
+        meeting.topic = None;
+        meeting.id = Some("84712639219".into());
+        assert_eq!(meeting_name(&meeting), "acme · meeting 84712639219");
     }
 
     #[test]

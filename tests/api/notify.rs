@@ -671,7 +671,11 @@ async fn the_same_meeting_uuid_in_two_accounts_is_never_one_message() {
     running.handle.send(globex);
     tokio::time::sleep(Duration::from_secs(31)).await;
     let lines = running.console.json_lines();
-    assert_eq!(lines.len(), 2, "one message per account's meeting: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "one message per account's meeting: {lines:?}"
+    );
     for line in &lines {
         assert_eq!(line["alerts"].as_array().map(Vec::len), Some(1), "{line}");
     }

@@ -268,7 +268,9 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
             .acme_slack
             .delivered()
             .iter()
-            .any(|text| text.contains("Ann Acme")))
+            .any(
+                |text| text.contains("Ann Acme") && text.contains("acme · Weekly sync")
+            ))
         .await,
         "acme's alert reaches acme's Slack:\n{}",
         running.process.logs()
