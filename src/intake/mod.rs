@@ -4,11 +4,11 @@
 //! endpoints slower than 3 s). The probes and metrics are the admin
 //! surface's (`crate::admin::probes`).
 
+mod accounts;
 mod metrics;
 mod qss;
 pub mod settings;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -22,56 +22,11 @@ use serde_json::json;
 use crate::listener::answer::{json_error, static_json};
 use crate::watch::{Monitor, StartOutcome, StopReason};
 use crate::zoom::event::{self, Event, EventError, Meeting, ParticipantEvent};
-use crate::zoom::signature::{Verified, Verifier, VerifyError};
-use qoswatch_core::alert::Account;
+use crate::zoom::signature::{Verified, VerifyError};
 
 /// Receives Zoom's meeting-level alerts (`meeting.alert`). Must not block.
 pub trait MeetingAlertSink: Send + Sync + std::fmt::Debug {
     fn meeting_alert(&self, meeting: &Meeting, issues: &[String]);
-}
-
-/// One account's webhooks: the secret they are signed with and the Zoom
-/// account id they carry.
-#[derive(Debug)]
-pub struct WebhookAccount {
-    pub account: Account,
-    /// Zoom's id of the account: a verified event whose `payload.account_id`
-    /// names another is refused (400).
-    pub zoom_account_id: Option<String>,
-    pub verifier: Verifier,
-}
-
-/// The accounts webhooks come for: `/webhooks/zoom/{account}`, and
-/// `/webhooks/zoom` when there is exactly one.
-#[derive(Debug)]
-pub struct WebhookAccounts {
-    accounts: HashMap<String, WebhookAccount>,
-    /// The one account `/webhooks/zoom` serves.
-    single: Option<String>,
-}
-
-impl WebhookAccounts {
-    pub fn new(accounts: Vec<WebhookAccount>) -> Self {
-        let single = match accounts.as_slice() {
-            [only] => Some(only.account.as_str().to_owned()),
-            _ => None,
-        };
-        Self {
-            accounts: accounts
-                .into_iter()
-                .map(|a| (a.account.as_str().to_owned(), a))
-                .collect(),
-            single,
-        }
-    }
-
-    fn named(&self, name: &str) -> Option<&WebhookAccount> {
-        self.accounts.get(name)
-    }
-
-    fn single(&self) -> Option<&WebhookAccount> {
-        self.accounts.get(self.single.as_deref()?)
-    }
 }
 
 /// Everything the handlers need. Built by `startup`.
@@ -83,6 +38,8 @@ pub struct IntakeState {
     pub webhook_metrics: WebhookMetrics,
 }
 
+use accounts::check_account;
+pub use accounts::{WebhookAccount, WebhookAccounts};
 pub use metrics::WebhookMetrics;
 
 /// How long one request may take, body included: Zoom itself gives up
@@ -108,19 +65,7 @@ async fn guarded_webhook(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let webhook_account = match &account {
-        Some(name) => state.accounts.named(name),
-        None => state.accounts.single(),
-    };
-    let Some(webhook_account) = webhook_account else {
-        // Refused before the body is read: nothing here knows its secret.
-        state.reject(None, "account", "unknown_account", |rejected| {
-            tracing::warn!(
-                rejected,
-                "webhook for an account not configured here (or at /webhooks/zoom with several \
-                 accounts: each has /webhooks/zoom/{{account}}) {ONCE}"
-            );
-        });
+    let Some(webhook_account) = state.account(account.as_deref()) else {
         return json_error(StatusCode::NOT_FOUND, "no such account");
     };
     let announced = parts
@@ -438,42 +383,6 @@ fn read_webhook<'a>(
             Err(refused)
         }
     }
-}
-
-/// A verified event must name the account whose secret signed it: a
-/// customer's app cannot act on another's meetings, even with a secret
-/// that leaked from one to the other. The URL validation carries no
-/// account id.
-fn check_account(
-    state: &IntakeState,
-    account: &WebhookAccount,
-    parsed: &event::Parsed,
-    tracking: TrackingId<'_>,
-) -> Result<(), WebhookError> {
-    let Some(expected) = &account.zoom_account_id else {
-        // A deployment of one account configured as before `accounts:`
-        // existed: its webhooks are taken as they always were.
-        return Ok(());
-    };
-    let matches = match parsed.account_id.as_deref().map(str::trim) {
-        Some(named) => named == expected,
-        None => matches!(
-            parsed.event,
-            Event::UrlValidation { .. } | Event::Other { .. }
-        ),
-    };
-    if matches {
-        return Ok(());
-    }
-    state.reject(Some(account), "account", "other_account", |rejected| {
-        tracing::warn!(
-            account = %account.account,
-            rejected,
-            tracking_id = %tracking,
-            "verified webhook names another Zoom account (payload.account_id) or none: refused {ONCE}"
-        );
-    });
-    Err(WebhookError::OtherAccount)
 }
 
 /// `POST /webhooks/zoom[/{account}]`: verify, parse, hand over, answer;
