@@ -6,6 +6,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use qoswatch_core::alert::Account;
+
+use crate::quota::AccountLabel;
 
 use super::ended::Ended;
 use super::source::Source;
@@ -50,6 +53,8 @@ pub(super) const ENDED_MEETINGS: &str = "meeting";
 #[derive(Debug, Clone, Default)]
 pub(super) struct WatchMetrics {
     pub(super) active: Gauge,
+    /// `active` by Zoom account (the configured names only).
+    by_account: Family<AccountLabel, Gauge>,
     pub(super) started: Counter,
     pub(super) duplicates: Counter,
     pub(super) refused: Counter,
@@ -69,6 +74,14 @@ pub(super) struct WatchMetrics {
 }
 
 impl WatchMetrics {
+    /// The watches of `account`: created at 0 for each configured account,
+    /// moved by one as a watch starts or ends.
+    pub(super) fn account_watchers(&self, account: &Account) -> Gauge {
+        self.by_account
+            .get_or_create(&AccountLabel::of(account))
+            .clone()
+    }
+
     pub(super) fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         metrics.register_qss(registry);
@@ -76,6 +89,11 @@ impl WatchMetrics {
             "qoswatch_watchers_active",
             "Participants being watched",
             metrics.active.clone(),
+        );
+        registry.register(
+            "qoswatch_account_watchers",
+            "Participants being watched, by Zoom account",
+            metrics.by_account.clone(),
         );
         registry.register(
             "qoswatch_watchers_started",

@@ -112,6 +112,15 @@ async fn start_two_accounts() -> Running {
     }
 }
 
+/// `qoswatch_account_watchers` of `account`, scraped now.
+async fn account_watchers(admin: std::net::SocketAddr, account: &str) -> Option<f64> {
+    let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
+    metric_value(
+        &metrics,
+        &format!("qoswatch_account_watchers{{account=\"{account}\"}}"),
+    )
+}
+
 /// The QoS requests of `account` the simulator answered with `status`.
 fn answered(sim: &SimHandle, account: &str, status: u16) -> usize {
     sim.qos_requests_of(account)
@@ -346,6 +355,17 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
         .filter_map(|b| b["account"].as_str())
         .collect();
     assert_eq!(names, ["acme", "globex"]);
+    let metrics = scrape(&reqwest::Client::new(), &format!("http://{admin}/metrics")).await;
+    for account in ["acme", "globex"] {
+        assert_eq!(
+            metric_value(
+                &metrics,
+                &format!("qoswatch_account_watchers{{account=\"{account}\"}}")
+            ),
+            Some(1.0),
+            "{account} watches one participant"
+        );
+    }
     running.process.stop(Duration::from_secs(20)).await;
 }
 
@@ -388,6 +408,32 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
         Some(0.0),
         "globex is not paused"
     );
+    // Globex's participant leaves: globex watches nobody, acme still one.
+    let address = running.process.address().await;
+    let meeting =
+        MeetingSpec::new(MEETING, 84712639219, "Weekly sync").in_account(GLOBEX.account_id);
+    let gus = ParticipantSpec::new(USER, "Gus Globex");
+    let now = running.sim.sim_now();
+    let hook = sender(
+        address,
+        "/webhooks/zoom/globex",
+        GLOBEX.webhook_secret,
+        GLOBEX.account_id,
+    );
+    let answer = hook
+        .participant_left(&meeting, now, &gus, now, "left the meeting")
+        .await
+        .expect("sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while account_watchers(admin, "globex").await != Some(0.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "globex's watch ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(account_watchers(admin, "acme").await, Some(1.0));
     running.process.stop(Duration::from_secs(20)).await;
 }
 

@@ -48,9 +48,16 @@ pub(super) struct EntryGuard {
 impl Drop for EntryGuard {
     fn drop(&mut self) {
         let mut books = self.monitor.books();
+        let before = books.watches.len();
         books
             .watches
             .retain(|_, watch| watch.meeting != self.meeting);
+        // A meeting task's watches are all of its meeting's account.
+        let freed = (before - books.watches.len()) as i64;
+        self.monitor
+            .metrics()
+            .account_watchers(&self.key.account)
+            .dec_by(freed);
         if books
             .meetings
             .get(&self.key)

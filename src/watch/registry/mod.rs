@@ -190,6 +190,9 @@ impl Monitor {
             settings.max_remembered_ended,
         );
         assert!(!accounts.is_empty(), "a monitor needs an account");
+        for polling in &accounts {
+            metrics.account_watchers(&polling.account).set(0);
+        }
         let polls = accounts
             .into_iter()
             .map(

@@ -158,6 +158,7 @@ impl Monitor {
             resume,
             urgent_for,
         })));
+        metrics.account_watchers(&key.account).inc();
         books.watches.insert(key, Watch { id, meeting });
         metrics.active.set(books.watches.len() as i64);
         drop(books);

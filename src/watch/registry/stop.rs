@@ -146,6 +146,7 @@ impl Monitor {
         let ours = books.watches.get(key).is_some_and(|w| w.id == id);
         if ours {
             books.watches.remove(key);
+            self.metrics().account_watchers(&key.account).dec();
         }
         self.metrics().active.set(books.watches.len() as i64);
         ours
