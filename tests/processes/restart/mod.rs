@@ -2,6 +2,7 @@
 //! data directory, is killed (SIGKILL) or stopped (SIGTERM) while an alert
 //! cannot be delivered, and starts again on the same directory.
 
+mod accounts;
 mod faults;
 
 use std::time::Duration;
