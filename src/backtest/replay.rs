@@ -350,7 +350,7 @@ fn messages_of(events: &[AlertEvent], rules: &RuleSet, group_window: Duration) -
             }
             let key = GroupKey {
                 channel: channel.to_owned(),
-                meeting: event.meeting.uuid.clone(),
+                meeting: event.meeting.key(),
             };
             let deadline = event.at.checked_add_signed(window).unwrap_or(event.at);
             groups.add(key, deadline, event.clone());

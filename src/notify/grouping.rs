@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use qoswatch_core::alert::{AlertEvent, AlertStatus};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, MeetingKey};
 
 use super::message::Phase;
 
@@ -63,11 +63,12 @@ pub fn targets_with<'a>(
     targets
 }
 
-/// A grouping window: one per channel and meeting.
+/// A grouping window: one per channel and meeting (of its account: two
+/// accounts may have the same meeting UUID).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupKey {
     pub channel: String,
-    pub meeting: String,
+    pub meeting: MeetingKey,
 }
 
 #[derive(Debug)]
@@ -249,7 +250,7 @@ mod tests {
     fn a_window_keeps_its_first_deadline_and_splits_into_runs_of_one_phase() {
         let key = |channel: &str| GroupKey {
             channel: channel.into(),
-            meeting: "m".into(),
+            meeting: MeetingKey::new(Default::default(), "m"),
         };
         let mut groups: Groups<u32, (char, Phase)> = Groups::default();
         assert_eq!(groups.next_deadline(), None);

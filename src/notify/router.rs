@@ -193,7 +193,7 @@ impl Router {
             self.shared.add_outstanding(1);
             let key = GroupKey {
                 channel: saved.channel,
-                meeting: saved.event.meeting.uuid.clone(),
+                meeting: saved.event.meeting.key(),
             };
             self.groups
                 .add(key, Instant::now(), (saved.id, saved.event));
@@ -292,7 +292,7 @@ impl Router {
             }
             let key = GroupKey {
                 channel: name,
-                meeting: event.meeting.uuid.clone(),
+                meeting: event.meeting.key(),
             };
             let deadline = Instant::now() + self.settings.group_window;
             self.groups.add(key, deadline, (id, event.clone()));
