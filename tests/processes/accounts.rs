@@ -103,9 +103,7 @@ pub(crate) async fn start_two_accounts() -> Running {
     let mut env = zoom_accounts_env(&sim, &[ACME, GLOBEX]);
     env.push(("ACME_SLACK_URL".into(), acme_slack.url("T1/B1/acme")));
     env.push(("GLOBEX_SLACK_URL".into(), globex_slack.url("T2/B2/globex")));
-    let process = Spawn::serve(BIN, &env)
-        .args(["--config".as_ref(), config.as_os_str()])
-        .start();
+    let process = spawn(&config, &env);
     process.address().await;
     Running {
         sim,
@@ -116,6 +114,21 @@ pub(crate) async fn start_two_accounts() -> Running {
         config,
         env,
     }
+}
+
+/// `qoswatch serve --config CONFIG` with `env`; returns at once.
+pub(crate) fn spawn(config: &std::path::Path, env: &[(String, String)]) -> Process {
+    Spawn::serve(BIN, env)
+        .args(["--config".as_ref(), config.as_os_str()])
+        .start()
+}
+
+/// QoS requests with a token of `account_id` answered 200 so far.
+pub(crate) fn polled(sim: &SimHandle, account_id: &str) -> usize {
+    sim.qos_requests_of(account_id)
+        .iter()
+        .filter(|r| r.status == 200)
+        .count()
 }
 
 fn sender(
@@ -239,14 +252,7 @@ async fn each_account_is_verified_polled_and_alerted_on_its_own() {
         running.process.logs()
     );
     // Both were polled, each with its own account's token.
-    let polled = |account: &str| {
-        running
-            .sim
-            .qos_requests_of(account)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    };
+    let polled = |account: &str| polled(&running.sim, account);
     assert!(
         eventually(Duration::from_secs(10), || polled(GLOBEX.account_id) >= 3).await,
         "globex's participant is polled with globex's token"
@@ -297,14 +303,7 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
     let running = start_two_accounts().await;
     joins(&running, ACME, "Ann Acme", false).await;
     joins(&running, GLOBEX, "Gus Globex", false).await;
-    let polled = |account: &str| {
-        running
-            .sim
-            .qos_requests_of(account)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    };
+    let polled = |account: &str| polled(&running.sim, account);
     assert!(
         eventually(Duration::from_secs(10), || polled(ACME.account_id) >= 2
             && polled(GLOBEX.account_id) >= 2)

@@ -7,61 +7,20 @@
 
 use std::time::Duration;
 
-use qoswatch_testkit::{Spawn, eventually};
+use qoswatch_testkit::eventually;
 
-use crate::accounts::{ACME, GLOBEX, Running, USER, joins_with, start_two_accounts, urlencode};
-use crate::setup::BIN;
+use super::wait_for_committed;
+use crate::accounts::{
+    ACME, GLOBEX, Running, USER, joins_with, polled, spawn, start_two_accounts, urlencode,
+};
 
 /// Kills the process (SIGKILL) and starts it again with the same config,
 /// environment and data directory; waits for it to listen.
-async fn killed_and_restarted(running: Running) -> Running {
-    let Running {
-        sim,
-        process,
-        acme_slack,
-        globex_slack,
-        setup,
-        config,
-        env,
-    } = running;
-    process.kill();
-    let process = Spawn::serve(BIN, &env)
-        .args(["--config".as_ref(), config.as_os_str()])
-        .start();
-    process.address().await;
-    Running {
-        sim,
-        process,
-        acme_slack,
-        globex_slack,
-        setup,
-        config,
-        env,
-    }
-}
-
-/// Waits until the database file holds a delivered outbox message: Slack
-/// answered 200 and the delivery is committed (the store writer lingers up
-/// to 100 ms; a kill before that would send it again, as a crash may).
-async fn wait_for_a_committed_delivery(data_dir: &std::path::Path) {
-    let url = format!("sqlite://{}", data_dir.join("qoswatch.db").display());
-    let count = || async {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
-                .fetch_one(&pool)
-                .await?;
-        pool.close().await;
-        Ok::<i64, sqlx::Error>(count)
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while count().await.unwrap_or(0) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no delivery committed to {url} within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn killed_and_restarted(mut running: Running) -> Running {
+    running.process.sigkill();
+    running.process = spawn(&running.config, &running.env);
+    running.process.address().await;
+    running
 }
 
 async fn admin_get(running: &Running, path: &str) -> serde_json::Value {
@@ -120,7 +79,10 @@ async fn two_accounts_keep_their_watches_and_alert_state_apart_across_a_kill() {
         "acme's FIRING reaches acme's Slack:\n{}",
         running.process.logs()
     );
-    wait_for_a_committed_delivery(&running.setup.data_dir()).await;
+    // Slack answered 200 and the delivery is committed (a kill before that
+    // would send it again, as a crash may).
+    let delivered = "SELECT COUNT(*) FROM outbox WHERE state = 'delivered'";
+    wait_for_committed(&running.setup.data_dir(), delivered).await;
     let apart = vec![
         (
             "acme".to_owned(),
@@ -134,14 +96,7 @@ async fn two_accounts_keep_their_watches_and_alert_state_apart_across_a_kill() {
         apart,
         "each account's participant shows its own alerts only"
     );
-    let polled = |running: &Running, account: &str| {
-        running
-            .sim
-            .qos_requests_of(account)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    };
+    let polled = |running: &Running, account: &str| polled(&running.sim, account);
     let before = (
         polled(&running, ACME.account_id),
         polled(&running, GLOBEX.account_id),
