@@ -24,13 +24,7 @@ async fn killed_and_restarted(mut running: Running) -> Running {
 }
 
 async fn admin_get(running: &Running, path: &str) -> serde_json::Value {
-    let admin = running.process.admin_address().await;
-    reqwest::get(format!("http://{admin}{path}"))
-        .await
-        .expect("admin listener answers")
-        .json()
-        .await
-        .expect("JSON")
+    super::admin_get(running.process.admin_address().await, path).await
 }
 
 /// Each account's participant as `/api/v1/watches` shows them: account ->
