@@ -7,6 +7,7 @@
 #   benches/run.sh http            # one part: http | watchers | detection | criterion
 #   benches/run.sh callgrind       # not in "all": instructions per webhook (valgrind)
 #   benches/run.sh qss             # not in "all": QSS-fed watchers against polled (issue 25)
+#   benches/run.sh accounts        # not in "all": 20 accounts x 500 against 1 x 10,000 (issue 27)
 #
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
 #   WATCHERS="1000 10000" WATCH_SECS=120 HISTORY=0 WARMUP_SECS=65 TRIALS=50
@@ -53,6 +54,22 @@ BIN=$CARGO_TARGET_DIR/release
 want() { [ "$PARTS" = all ] || [ "$PARTS" = "$1" ]; }
 CG_WARMUP=${CG_WARMUP:-300}
 CG_REQUESTS=${CG_REQUESTS:-2000}
+
+# accounts (only when asked for): examples/accounts_load.rs, the Zoom
+#   simulator in the example's process and `qoswatch serve` (release) as a
+#   child: ACC_PARTICIPANTS (10000) participants as one account, then spread
+#   over ACC_ACCOUNTS (20), ACC_HISTORY (120) minutes into their meetings;
+#   CPU, RSS and Zoom requests per participant-minute over ACC_WINDOW (60s)
+#   after ACC_WARMUP (180s); ACC_ROUNDS (1) pairs of runs.
+if [ "$PARTS" = accounts ]; then
+  echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r); $(date -u +%FT%TZ)"
+  [ -n "${NO_BUILD:-}" ] || cargo build --release --locked --bin qoswatch --example accounts_load
+  "$BIN/examples/accounts_load" --bin "$BIN/qoswatch" \
+    --participants "${ACC_PARTICIPANTS:-10000}" --accounts "${ACC_ACCOUNTS:-20}" \
+    --history "${ACC_HISTORY:-120}" --warmup "${ACC_WARMUP:-180s}" \
+    --window "${ACC_WINDOW:-60s}" --rounds "${ACC_ROUNDS:-1}"
+  exit
+fi
 
 for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh needs $tool" >&2; exit 1; }

@@ -15,7 +15,7 @@ use crate::quota::view::{BudgetSource, BudgetView, budget_view};
 use crate::status::Status;
 use crate::status::board::{Board, Firing, Transition};
 use crate::status::watches::{Quality, Watches};
-use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, Severity};
+use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, ParticipantKey, Severity};
 use qoswatch_core::silence::{Labels, Matcher, MatcherSpec, Silence};
 
 /// Where the views read what the board does not hold.
@@ -275,22 +275,20 @@ pub fn alerts(board: &Board, query: &AlertQuery, now: DateTime<Utc>) -> Vec<Aler
 
 /// Meetings with their participants, by topic.
 pub fn meetings(board: &Board, watches: &Watches) -> Vec<MeetingView> {
-    let mut firing: BTreeMap<(String, String), Vec<&Firing>> = BTreeMap::new();
+    // By account too: two accounts may have the same meeting and user ids.
+    let mut firing: BTreeMap<ParticipantKey, Vec<&Firing>> = BTreeMap::new();
     for alert in board.firing() {
         if let Some(p) = &alert.event.participant {
-            firing
-                .entry((alert.event.meeting.uuid.clone(), p.user_id.clone()))
-                .or_default()
-                .push(alert);
+            let meeting = &alert.event.meeting;
+            let key =
+                ParticipantKey::in_account(meeting.account.clone(), &meeting.uuid, &p.user_id);
+            firing.entry(key).or_default().push(alert);
         }
     }
     let mut meetings: BTreeMap<qoswatch_core::alert::MeetingKey, MeetingView> = BTreeMap::new();
     for (key, watched) in &watches.by_key {
         let subject = &watched.subject;
-        let alerts = firing
-            .get(&(key.meeting_uuid.clone(), key.user_id.clone()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let alerts = firing.get(key).map(Vec::as_slice).unwrap_or_default();
         let participant = ParticipantView {
             who: ParticipantRef {
                 id: key.user_id.clone(),

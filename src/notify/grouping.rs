@@ -63,7 +63,8 @@ pub fn targets_with<'a>(
     targets
 }
 
-/// A grouping window: one per channel and meeting.
+/// A grouping window: one per channel and meeting (of its account: two
+/// accounts may have the same meeting UUID).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupKey {
     pub channel: String,

@@ -749,6 +749,57 @@ async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
     running.shutdown().await;
 }
 
+/// Two accounts may have the same meeting UUID (issue 27): their alerts
+/// on one channel in one window are two messages, each under its own
+/// account's meeting.
+#[tokio::test(start_paused = true)]
+async fn grouping_window_keeps_two_accounts_meetings_of_one_uuid_apart() {
+    let settings = NotifySettings {
+        group_window: Duration::from_secs(30),
+        ..fast_settings()
+    };
+    let running = Running::start(
+        &[console_channel("stdout", true)],
+        None,
+        settings,
+        &HashMap::new(),
+    )
+    .await;
+    let acme = firing(Some(person("1", "Ann Acme", "A", "Wifi")), &["stdout"]);
+    let mut globex = firing(Some(person("1", "Gus Globex", "B", "Wifi")), &["stdout"]);
+    globex.meeting.account = qoswatch_core::alert::Account::new("globex");
+    globex.meeting.topic = Some("Globex weekly".into());
+    globex.key = AlertKey::new("high-audio-latency", &globex.meeting, Some("1"));
+    assert_eq!(acme.meeting.uuid, globex.meeting.uuid);
+    running.handle.send(acme);
+    running.handle.send(globex);
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let lines = running.console.json_lines();
+    let mut seen: Vec<(String, Vec<String>)> = lines
+        .iter()
+        .map(|line| {
+            let topic = line["meeting"]["topic"].as_str().unwrap_or_default();
+            let names = line["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["participant"]["name"].as_str().unwrap_or_default().into())
+                .collect();
+            (topic.to_owned(), names)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("Globex weekly".to_owned(), vec!["Gus Globex".to_owned()]),
+            ("Weekly sync".to_owned(), vec!["Ann Acme".to_owned()]),
+        ],
+        "one message per account's meeting: {lines:#?}"
+    );
+    running.shutdown().await;
+}
+
 #[tokio::test]
 async fn reconfigure_adds_channels_and_keeps_working() {
     let running = Running::start(

@@ -19,14 +19,14 @@ use secrecy::SecretString;
 use crate::setup::{BIN, Setup};
 
 /// The same UUID and user id in both accounts: they must never collide.
-const MEETING: &str = "aCcOuNtS0MeEtInG0uUiD00==";
-const USER: &str = "16778240";
-const ACME: ZoomAccount<'static> = ZoomAccount {
+pub(crate) const MEETING: &str = "aCcOuNtS0MeEtInG0uUiD00==";
+pub(crate) const USER: &str = "16778240";
+pub(crate) const ACME: ZoomAccount<'static> = ZoomAccount {
     name: "acme",
     account_id: "simAccount0000000000001",
     webhook_secret: "acme-webhook-secret",
 };
-const GLOBEX: ZoomAccount<'static> = ZoomAccount {
+pub(crate) const GLOBEX: ZoomAccount<'static> = ZoomAccount {
     name: "globex",
     account_id: "simAccount0000000000002",
     webhook_secret: "globex-webhook-secret",
@@ -36,7 +36,7 @@ const GLOBEX: ZoomAccount<'static> = ZoomAccount {
 const DAILY: u32 = 1_000_000;
 
 /// One rule per account, each routed to that account's own Slack.
-const RULES: &str = r#"
+pub(crate) const RULES: &str = r#"
 channels:
   acme-slack:
     type: slack
@@ -76,15 +76,19 @@ async fn simulator() -> SimHandle {
         .expect("simulator")
 }
 
-struct Running {
-    sim: SimHandle,
-    process: Process,
-    acme_slack: FakeSlack,
-    globex_slack: FakeSlack,
-    _setup: Setup,
+pub(crate) struct Running {
+    pub(crate) sim: SimHandle,
+    pub(crate) process: Process,
+    pub(crate) acme_slack: FakeSlack,
+    pub(crate) globex_slack: FakeSlack,
+    /// The data directory's folder, the config and the environment: a
+    /// second life of the process starts with the same.
+    pub(crate) setup: Setup,
+    pub(crate) config: std::path::PathBuf,
+    pub(crate) env: Vec<(String, String)>,
 }
 
-async fn start_two_accounts() -> Running {
+pub(crate) async fn start_two_accounts() -> Running {
     let sim = simulator().await;
     let acme_slack = FakeSlack::start(Vec::new()).await;
     let globex_slack = FakeSlack::start(Vec::new()).await;
@@ -99,17 +103,29 @@ async fn start_two_accounts() -> Running {
     let mut env = zoom_accounts_env(&sim, &[ACME, GLOBEX]);
     env.push(("ACME_SLACK_URL".into(), acme_slack.url("T1/B1/acme")));
     env.push(("GLOBEX_SLACK_URL".into(), globex_slack.url("T2/B2/globex")));
-    let process = Spawn::serve(BIN, &env)
-        .args(["--config".as_ref(), config.as_os_str()])
-        .start();
+    let process = spawn(&config, &env);
     process.address().await;
     Running {
         sim,
         process,
         acme_slack,
         globex_slack,
-        _setup: setup,
+        setup,
+        config,
+        env,
     }
+}
+
+/// `qoswatch serve --config CONFIG` with `env`; returns at once.
+pub(crate) fn spawn(config: &std::path::Path, env: &[(String, String)]) -> Process {
+    Spawn::serve(BIN, env)
+        .args(["--config".as_ref(), config.as_os_str()])
+        .start()
+}
+
+/// QoS requests with a token of `account_id` answered 200 so far.
+pub(crate) fn polled(sim: &SimHandle, account_id: &str) -> usize {
+    answered(sim, account_id, 200)
 }
 
 /// `qoswatch_account_watchers` of `account`, scraped now.
@@ -146,14 +162,26 @@ fn sender(
 /// The participant joins the meeting of `account` at the simulator (with
 /// bad audio from the third sample when `degraded`), and Zoom tells qoswatch.
 async fn joins(running: &Running, account: ZoomAccount<'_>, name: &str, degraded: bool) {
+    let bad = degraded.then_some(2..10_000);
+    joins_with(running, account, name, bad).await;
+}
+
+/// [`joins`], with bad audio for the samples of `bad` (counted from the
+/// join, the first is 0).
+pub(crate) async fn joins_with(
+    running: &Running,
+    account: ZoomAccount<'_>,
+    name: &str,
+    bad: Option<std::ops::Range<u32>>,
+) {
     let sim = &running.sim;
     let meeting =
         MeetingSpec::new(MEETING, 84712639219, "Weekly sync").in_account(account.account_id);
     sim.add_meeting(meeting.clone()).expect("meeting");
-    if degraded {
+    if let Some(bad) = bad {
         sim.add_degradation_in(
             account.account_id,
-            Degradation::bad_wifi(Target::participant(USER), 2..10_000),
+            Degradation::bad_wifi(Target::participant(USER), bad),
         )
         .expect("degradation");
     }
@@ -437,6 +465,6 @@ async fn one_account_out_of_quota_leaves_the_other_polling() {
     running.process.stop(Duration::from_secs(20)).await;
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -174,16 +174,19 @@ pub fn alerts(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
 type Group = (Map<String, Value>, Vec<Value>, bool);
 
 /// `GET /api/v2/alerts/groups`: as qoswatch groups its messages, one group
-/// per receiver and meeting (group labels `meeting`, and `topic` when
-/// known); `routeLabels` is empty (qoswatch's routes have no labels).
-/// With `muted=false`, groups whose every alert is silenced are left out.
+/// per receiver and meeting of an account (group labels `meeting`, `topic`
+/// when known, and `account` when the deployment names its accounts: two
+/// may have the same meeting); `routeLabels` is empty (qoswatch's routes
+/// have no labels). With `muted=false`, groups whose every alert is
+/// silenced are left out.
 pub fn groups(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
     // By meeting in its account: two accounts' meetings may share a UUID.
     let mut groups: BTreeMap<(String, MeetingKey), Group> = BTreeMap::new();
     for (firing, silenced_by) in selected(board, query, now) {
         let all = labels(&firing.event);
         let mut group_labels = Map::new();
-        for name in ["meeting", "topic"] {
+        let account = (!firing.event.meeting.account.is_default()).then_some("account");
+        for name in ["meeting", "topic"].into_iter().chain(account) {
             if let Some(value) = all.get(name) {
                 group_labels.insert(name.to_owned(), value.clone());
             }
@@ -210,4 +213,40 @@ pub fn groups(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qoswatch_core::alert::{Account, AlertKey, AlertStatus};
+    use qoswatch_core::testing::example_event;
+
+    /// Two accounts may have the same meeting UUID (issue 27): one group
+    /// each, the named account's with its `account` label.
+    #[test]
+    fn two_accounts_meetings_of_one_uuid_are_two_groups() {
+        let now = chrono::Utc::now();
+        let mut board = Board::default();
+        let single = example_event("u1", AlertStatus::Firing);
+        let mut globex = example_event("u1", AlertStatus::Firing);
+        globex.meeting.account = Account::new("globex");
+        globex.key = AlertKey::new("latency", &globex.meeting, Some("u1"));
+        board.record(&single, now);
+        board.record(&globex, now);
+        let groups = groups(&board, &Query::default(), now);
+        let labels: Vec<&Value> = groups.iter().map(|g| &g["labels"]).collect();
+        assert_eq!(
+            labels,
+            [
+                &json!({ "meeting": "m1" }),
+                &json!({ "meeting": "m1", "account": "globex" })
+            ],
+            "{groups:?}"
+        );
+        assert!(
+            groups
+                .iter()
+                .all(|g| g["alerts"].as_array().map(Vec::len) == Some(1))
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! which `.ci/run` runs), Zoom played by the simulator, Slack by a loopback
 //! receiver. Each test has a database of its own.
 
+mod accounts;
 mod leases;
 mod rebalance;
 mod self_monitoring;

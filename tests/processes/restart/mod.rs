@@ -2,6 +2,7 @@
 //! data directory, is killed (SIGKILL) or stopped (SIGTERM) while an alert
 //! cannot be delivered, and starts again on the same directory.
 
+mod accounts;
 mod faults;
 
 use std::time::Duration;
@@ -250,20 +251,26 @@ async fn admin_get(admin: std::net::SocketAddr, path: &str) -> serde_json::Value
 /// a kill in between loses it as a crash would. This waits, with a
 /// deadline, until the database file holds an alert event.
 async fn wait_for_a_committed_alert(data_dir: &std::path::Path) {
+    wait_for_committed(data_dir, "SELECT COUNT(*) FROM alert_events").await;
+}
+
+/// Waits, with a deadline, until `count` (a `SELECT COUNT(*)`) finds a row
+/// in the database file of `data_dir`.
+async fn wait_for_committed(data_dir: &std::path::Path, count: &str) {
     let url = format!("sqlite://{}", data_dir.join("qoswatch.db").display());
-    let count = || async {
+    let rows = || async {
         let pool = sqlx::SqlitePool::connect(&url).await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alert_events")
+        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
             .fetch_one(&pool)
             .await?;
         pool.close().await;
-        Ok::<i64, sqlx::Error>(count)
+        Ok::<i64, sqlx::Error>(rows)
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while count().await.unwrap_or(0) == 0 {
+    while rows().await.unwrap_or(0) == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no alert event committed to {url} within 10 s"
+            "nothing committed to {url} within 10 s: {count}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
