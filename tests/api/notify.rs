@@ -648,41 +648,6 @@ async fn messages_keep_the_order_of_what_happened_within_a_window() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_same_meeting_uuid_in_two_accounts_is_never_one_message() {
-    let settings = NotifySettings {
-        group_window: Duration::from_secs(30),
-        ..fast_settings()
-    };
-    let running = Running::start(
-        &[console_channel("stdout", true)],
-        None,
-        settings,
-        &HashMap::new(),
-    )
-    .await;
-    let mut acme = firing(Some(person("1", "Ann Lee", "A", "Wifi")), &["stdout"]);
-    acme.meeting.account = qoswatch_core::alert::Account::new("acme");
-    acme.key = AlertKey::new(&acme.rule, &acme.meeting, Some("1"));
-    let mut globex = firing(Some(person("2", "Bob Ray", "B", "Wifi")), &["stdout"]);
-    globex.meeting.account = qoswatch_core::alert::Account::new("globex");
-    globex.key = AlertKey::new(&globex.rule, &globex.meeting, Some("2"));
-    assert_eq!(acme.meeting.uuid, globex.meeting.uuid);
-    running.handle.send(acme);
-    running.handle.send(globex);
-    tokio::time::sleep(Duration::from_secs(31)).await;
-    let lines = running.console.json_lines();
-    assert_eq!(
-        lines.len(),
-        2,
-        "one message per account's meeting: {lines:?}"
-    );
-    for line in &lines {
-        assert_eq!(line["alerts"].as_array().map(Vec::len), Some(1), "{line}");
-    }
-    running.shutdown().await;
-}
-
-#[tokio::test(start_paused = true)]
 async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
     let settings = NotifySettings {
         group_window: Duration::from_secs(30),

@@ -244,13 +244,6 @@ impl Monitor {
         self.inner.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The planner of the single account's polling intervals (the first
-    /// account's, with several).
-    pub fn planner(&self) -> &Arc<Planner> {
-        let first = self.inner.polls.keys().min().expect("an account");
-        &self.inner.polls[first].planner
-    }
-
     /// Each account's planner, by account name.
     pub fn planners(&self) -> Vec<(Account, Arc<Planner>)> {
         let mut planners: Vec<_> = self

@@ -457,3 +457,103 @@ async fn two_accounts_with_the_same_ids_are_leased_and_ended_apart() {
         "acme's 429 pause does not pause globex"
     );
 }
+
+/// A database the release before accounts left (migrations 1 and 2, the
+/// same SQL as shipped) with a running watch, its lease, the day's count
+/// and a pause: after the upgrade they are the single account's.
+#[tokio::test]
+async fn a_database_from_before_accounts_keeps_its_rows_in_the_single_account() {
+    use sqlx::Connection;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let database = fresh_database().await;
+    let older = Migrator::with_migrations(
+        [
+            (
+                1,
+                "initial",
+                include_str!("../../../src/store/migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                2,
+                "silence uuids",
+                include_str!("../../../src/store/migrations/postgres/0002_silence_uuids.sql"),
+            ),
+        ]
+        .into_iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                version,
+                name.into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect(),
+    );
+    let mut old = sqlx::PgConnection::connect(&database)
+        .await
+        .expect("connect");
+    older.run(&mut old).await.expect("the older schema");
+    let saved = serde_json::to_string(&subject("m1", "7")).expect("json");
+    let today = Utc::now().date_naive().to_string();
+    let pause = (Utc::now() + chrono::Duration::seconds(60)).timestamp_millis();
+    for (sql, text) in [
+        (
+            "INSERT INTO watches (meeting_uuid, user_id, subject, started_at) VALUES ('m1', '7', $1, 1000)",
+            saved.as_str(),
+        ),
+        (
+            "INSERT INTO leases (meeting_uuid, owner, expires_at) VALUES ($1, NULL, now())",
+            "m1",
+        ),
+        (
+            "INSERT INTO zoom_budget_use (replica, day, used) VALUES ('gone', $1, 17)",
+            today.as_str(),
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(text)
+            .execute(&mut old)
+            .await
+            .expect(sql);
+    }
+    sqlx::query("INSERT INTO zoom_pause (id, paused_until) VALUES (1, $1)")
+        .bind(pause)
+        .execute(&mut old)
+        .await
+        .expect("pause");
+    old.close().await.expect("close");
+
+    // The new release opens it: migration 3 moves everything to `default`.
+    let a = replica(&database, "a", LONG).await;
+    let beat = a.beat().await;
+    assert_eq!(
+        beat.held.iter().collect::<Vec<_>>(),
+        [&mk("m1")],
+        "the old lease, claimed"
+    );
+    assert_eq!(beat.watches.len(), 1);
+    assert_eq!(beat.watches[0].subject.key, key("m1", "7"));
+    let single = Account::default();
+    assert_eq!(beat.others_used_today.get(&single), Some(&17));
+    assert!(
+        beat.paused_until.contains_key(&single),
+        "the pause is the single account's"
+    );
+    // Another account's meeting of the same UUID is another lease.
+    let mut other = subject("m1", "7");
+    other.set_account(Account::new("acme"));
+    a.write(Write::WatchStarted {
+        subject: Box::new(other),
+        at: Utc::now(),
+    })
+    .await;
+    assert!(
+        a.leases
+            .claim(&MeetingKey::new(Account::new("acme"), "m1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(a.beat().await.held.len(), 2);
+}
