@@ -127,6 +127,35 @@ mod tests {
     }
 
     #[test]
+    fn a_test_call_can_belong_to_an_account() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("rules.yaml"),
+            "rules:\n  - name: acme-latency\n    metric: audio_input.latency\n    above: 150ms\n    \
+             scope: { account: acme }\n",
+        )
+        .expect("rules");
+        let test = |account: &str, firing: &str| {
+            format!(
+                "rules: rules.yaml\ninterval: 1m\ntests:\n  - meeting: {{ account: {account} }}\n    \
+                 participants:\n      - name: Ann\n        series:\n          audio_input.latency: 200ms x2\n    \
+                 expect:\n      - at: 1m\n        firing: {firing}\n"
+            )
+        };
+        let run = |text: String| run_bytes("t.test.yaml", text.as_bytes(), dir.path());
+        let (passed, report) = run(test("acme", "[{ rule: acme-latency }]"));
+        assert!(passed, "{report}");
+        let (passed, report) = run(test("globex", "[]"));
+        assert!(
+            passed,
+            "another account's call is out of the rule's scope: {report}"
+        );
+        let (passed, report) = run(test("Not_A_Name", "[]"));
+        assert!(!passed);
+        assert!(report.contains("`meeting.account`"), "{report}");
+    }
+
+    #[test]
     fn example_runs_from_text() {
         let (passed, report) = run_bytes("example.test.yaml", EXAMPLE.as_bytes(), base());
         assert!(passed, "{report}");

@@ -12,7 +12,7 @@ use crate::rules::diag::Pos;
 use crate::rules::yaml::{Node, Value};
 
 const TEST_KEYS: &[&str] = &["name", "interval", "meeting", "participants", "expect"];
-const MEETING_KEYS: &[&str] = &["topic", "id", "uuid", "kind"];
+const MEETING_KEYS: &[&str] = &["topic", "id", "uuid", "kind", "account"];
 const PARTICIPANT_KEYS: &[&str] = &[
     "name",
     "email",
@@ -241,6 +241,16 @@ pub(super) fn case(
         meeting.id = optional_text(ctx, &m, "id");
         if let Some(uuid) = optional_text(ctx, &m, "uuid") {
             meeting.uuid = uuid;
+        }
+        if let Some(account) = optional_text(ctx, &m, "account") {
+            if crate::alert::Account::valid_name(&account) {
+                meeting.account = crate::alert::Account::new(account);
+            } else if let Some(n) = m.get("account") {
+                ctx.error(
+                    n.pos,
+                    "`meeting.account` is an account's short name: a-z, 0-9 and '-', starting with a letter",
+                );
+            }
         }
         match optional_text(ctx, &m, "kind").as_deref() {
             None | Some("meeting") => {}
