@@ -217,8 +217,8 @@ pub fn groups(board: &Board, query: &Query, now: DateTime<Utc>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::example_event;
     use qoswatch_core::alert::{Account, AlertKey, AlertStatus};
+    use qoswatch_core::testing::example_event;
 
     /// Two accounts may have the same meeting UUID (issue 27): one group
     /// each, the named account's with its `account` label.
