@@ -603,19 +603,25 @@ async fn resolved_is_suppressed_per_channel_and_per_rule() {
     running.shutdown().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn messages_keep_the_order_of_what_happened_within_a_window() {
+/// The console channel alone (`stdout`, resolved sent), events grouped
+/// for `window`.
+async fn console_with_window(window: Duration) -> Running {
     let settings = NotifySettings {
-        group_window: Duration::from_secs(30),
+        group_window: window,
         ..fast_settings()
     };
-    let running = Running::start(
+    Running::start(
         &[console_channel("stdout", true)],
         None,
         settings,
         &HashMap::new(),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_keep_the_order_of_what_happened_within_a_window() {
+    let running = console_with_window(Duration::from_secs(30)).await;
     // Ann's alert ends: a resolved group opens (sent at 30 s).
     let ann = firing(Some(person("1", "Ann Lee", "A", "Wifi")), &["stdout"]);
     running.handle.send(resolved(&ann));
@@ -649,17 +655,7 @@ async fn messages_keep_the_order_of_what_happened_within_a_window() {
 
 #[tokio::test(start_paused = true)]
 async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
-    let settings = NotifySettings {
-        group_window: Duration::from_secs(30),
-        ..fast_settings()
-    };
-    let running = Running::start(
-        &[console_channel("stdout", true)],
-        None,
-        settings,
-        &HashMap::new(),
-    )
-    .await;
+    let running = console_with_window(Duration::from_secs(30)).await;
     let mut other_meeting = firing(Some(jill()), &["stdout"]);
     other_meeting.meeting.uuid = "other==".into();
     other_meeting.meeting.topic = Some("Board meeting".into());
@@ -719,17 +715,7 @@ async fn grouping_window_collects_one_meeting_and_zero_disables_it() {
 /// account's meeting.
 #[tokio::test(start_paused = true)]
 async fn grouping_window_keeps_two_accounts_meetings_of_one_uuid_apart() {
-    let settings = NotifySettings {
-        group_window: Duration::from_secs(30),
-        ..fast_settings()
-    };
-    let running = Running::start(
-        &[console_channel("stdout", true)],
-        None,
-        settings,
-        &HashMap::new(),
-    )
-    .await;
+    let running = console_with_window(Duration::from_secs(30)).await;
     let acme = firing(Some(person("1", "Ann Acme", "A", "Wifi")), &["stdout"]);
     let mut globex = firing(Some(person("1", "Gus Globex", "B", "Wifi")), &["stdout"]);
     globex.meeting.account = qoswatch_core::alert::Account::new("globex");
