@@ -474,9 +474,28 @@ async fn metric_of(admin: SocketAddr, name: &str) -> anyhow::Result<f64> {
 
 /// QoS requests a second at the simulator over `window`, from now.
 async fn request_rate(sim: &SimHandle, window: Duration) -> f64 {
+    request_rates(sim, window).await.0
+}
+
+/// QoS requests a second at the simulator over `window`, from now: in all,
+/// and per replica (by OAuth token; each replica has its own), largest
+/// first.
+async fn request_rates(sim: &SimHandle, window: Duration) -> (f64, Vec<f64>) {
+    let from = tokio::time::Instant::now();
     let before = sim.request_counts().qos();
     tokio::time::sleep(window).await;
-    (sim.request_counts().qos() - before) as f64 / window.as_secs_f64()
+    let total = (sim.request_counts().qos() - before) as f64 / window.as_secs_f64();
+    let mut by_token: BTreeMap<String, f64> = BTreeMap::new();
+    for request in sim.qos_requests() {
+        if request.arrived_at >= from {
+            *by_token
+                .entry(request.bearer_token.clone().unwrap_or_default())
+                .or_default() += 1.0 / window.as_secs_f64();
+        }
+    }
+    let mut rates: Vec<f64> = by_token.into_values().collect();
+    rates.sort_by(|a, b| b.total_cmp(a));
+    (total, rates)
 }
 
 async fn balance(bin: &Path, server: &str, trials: u32, how: &Balance) -> anyhow::Result<()> {
@@ -609,7 +628,20 @@ async fn balance(bin: &Path, server: &str, trials: u32, how: &Balance) -> anyhow
         };
         let even = even.unwrap_or(bounded);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let balanced = request_rate(&sim, how.window).await;
+        let (balanced, per_replica) = request_rates(&sim, how.window).await;
+        // All the work on one replica: what that replica's part of the
+        // rate allows (each replica has floor(rate / 3)), as measured here
+        // at the busiest one.
+        let one_part = per_replica.first().copied().unwrap_or(f64::NAN);
+        println!(
+            "trial {trial}: requests/s per replica after: {}; the cluster against its busiest replica alone (the skewed cluster's capacity): {:.2}",
+            per_replica
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            balanced / one_part
+        );
         let (skew_rate, skew_secs) = skewed.unwrap_or((f64::NAN, 0.0));
         println!(
             "| {trial} | {} | {:.1} s | {:.1} s ({:.1}) | {} | {} | {skew_rate:.2} ({skew_secs:.1} s) | {balanced:.2} | {:.2} | {:.2} |",
