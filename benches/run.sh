@@ -266,6 +266,7 @@ EOF
     # The high-water mark (the first polls included) and where the
     # resident memory is (anonymous: the heap; file: the binary, SQLite).
     echo "   RSS peak (VmHWM): $(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$QW_PID/status") MiB; $(awk '/^(Anonymous|Rss|Pss_File|Pss_Anon):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$QW_PID/smaps_rollup")"
+    echo "   store writes so far (qoswatch_store_writes_total): $(curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_store_writes_total/ { s += $2 } END { print s + 0 }'); samples: $(curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_samples_total/ { s += $2 } END { print s + 0 }')"
     # TRIM_PROBE=1 (needs gdb): glibc's malloc_trim(0) in the process; what
     # it gives back was freed memory the allocator kept, not live data.
     if [ -n "${TRIM_PROBE:-}" ]; then
