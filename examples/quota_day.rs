@@ -29,6 +29,7 @@
 //! ```text
 //! cargo run --release --example quota_day
 //! cargo run --release --example quota_day -- --sizes 50 --minutes 60 --degraded 0
+//! cargo run --release --example quota_day -- --workday --history   # issue 24's working day
 //! ```
 
 #[path = "support/mod.rs"]
