@@ -11,6 +11,7 @@
 #
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
 #   WATCHERS="1000 10000" WATCH_SECS=120 HISTORY=0 WARMUP_SECS=65 TRIALS=50
+#   POLL_MODE=fixed|default STORE=memory|sqlite TRIM_PROBE=1 (watchers only)
 #
 # Parts:
 # 1. http: qoswatch `serve` (in-memory store, polling the simulator) and the
@@ -75,7 +76,9 @@ for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh needs $tool" >&2; exit 1; }
 done
 # The qss part uses wrk (Debian `wrk`) where the others use oha.
-if [ "$PARTS" = qss ]; then
+if [ "$PARTS" = watchers ] || [ "$PARTS" = detection ]; then
+  LOADGEN="no load generator (this part needs none)"
+elif [ "$PARTS" = qss ]; then
   command -v wrk >/dev/null || echo "benches/run.sh qss: no wrk (apt-get install wrk): the throughput half is skipped" >&2
   LOADGEN=$( { wrk -v 2>&1 || true; } | head -1)
 else
@@ -222,13 +225,24 @@ fi
 
 if want watchers; then
   echo
-  echo "== 2. watchers: qoswatch serve polling qoswatch simulate once a minute (fixed mode), in-memory store, history $HISTORY min"
+  # POLL_MODE=default: qoswatch's default polling (adaptive, list pages)
+  # instead of fixed once a minute; STORE=sqlite: the durable store (a
+  # SQLite file, default `synchronous: full`) instead of in memory.
+  POLL_MODE=${POLL_MODE:-fixed}; STORE=${STORE:-memory}
+  mode_env=(QOSWATCH_POLL_MODE=fixed QOSWATCH_POLL_INTERVAL=60s)
+  [ "$POLL_MODE" = default ] && mode_env=()
+  echo "== 2. watchers: qoswatch serve polling qoswatch simulate ($POLL_MODE polling), $STORE store, history $HISTORY min"
   qos_requests() { curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_zoom_qos_requests_total/ { s += $2 } END { print s + 0 }'; }
   printf '%-9s %-14s %-14s %-16s %-14s %-12s\n' watchers "RSS start" "RSS end" "CPU (% core)" "QoS requests" "CPU us/req"
   for n in $WATCHERS; do
     meetings=$(( (n + 9) / 10 ))
     start_simulator "$meetings" 10 60s "$HISTORY"
-    start_qoswatch QOSWATCH_POLL_MODE=fixed QOSWATCH_POLL_INTERVAL=60s \
+    store_env=()
+    [ "$STORE" = sqlite ] && { mkdir -p "$WORK/data-$n"; store_env=(QOSWATCH_DATA_DIR="$WORK/data-$n"); }
+    # QW_EXTRA_ENV: more settings for qoswatch (KEY=VALUE ...).
+    # shellcheck disable=SC2206
+    extra_env=(${QW_EXTRA_ENV:-})
+    start_qoswatch "${mode_env[@]}" "${store_env[@]}" "${extra_env[@]}" \
       QOSWATCH_ZOOM_REQUESTS_PER_SECOND=1000 QOSWATCH_ZOOM_DAILY_LIMIT=100000000 \
       QOSWATCH_MAX_WATCHERS=$((n + 100))
     rss0=$(rss_kib "$QW_PID")
@@ -266,6 +280,16 @@ EOF
     cpu=$(python3 -c "print(f'{($c1 - $c0) / $WATCH_SECS:.1f}')")
     per=$(python3 -c "print(f'{($c1 - $c0) * 10000 / max(1, $q1 - $q0):.0f}')")
     printf '%-9s %-14s %-14s %-16s %-14s %-12s\n' "$n" "$((rss0 / 1024)) MiB" "$((rss1 / 1024)) MiB" "$cpu" "$((q1 - q0))" "$per"
+    # The high-water mark (the first polls included) and where the
+    # resident memory is (anonymous: the heap; file: the binary, SQLite).
+    echo "   RSS peak (VmHWM): $(awk '/^VmHWM:/ { print int($2 / 1024) }' "/proc/$QW_PID/status") MiB; $(awk '/^(Anonymous|Rss|Pss_File|Pss_Anon):/ { printf "%s %d MiB  ", $1, $2 / 1024 }' "/proc/$QW_PID/smaps_rollup")"
+    echo "   store writes so far (qoswatch_store_writes_total): $(curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_store_writes_total/ { s += $2 } END { print s + 0 }'); samples: $(curl -s "$QW_ADMIN/metrics" | awk '/^qoswatch_samples_total/ { s += $2 } END { print s + 0 }')"
+    # TRIM_PROBE=1 (needs gdb): glibc's malloc_trim(0) in the process; what
+    # it gives back was freed memory the allocator kept, not live data.
+    if [ -n "${TRIM_PROBE:-}" ]; then
+      gdb -p "$QW_PID" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || echo "   (gdb failed)"
+      echo "   RSS after malloc_trim(0): $(( $(rss_kib "$QW_PID") / 1024 )) MiB"
+    fi
     kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" 2>/dev/null || true
   done
 fi

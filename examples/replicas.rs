@@ -13,6 +13,14 @@
 //!   webhooks spread over both, polled every `--interval`; once all are
 //!   polled, the database's own counters (`pg_stat_database`) over
 //!   `--window`, and the replicas' heartbeat latency from `/metrics`.
+//! - `balance`: three replicas, `--participants` (60) in meetings of ten
+//!   all joined through replica A (A claims every meeting); the leases each
+//!   replica holds (`qoswatch_cluster_leases_held`) are read every 250 ms
+//!   until the set is even, and the heartbeats that took are counted. Zoom's
+//!   per-second rate (`--rate`) is the account's, fixed polling every
+//!   `--interval` asks for more than it: the QoS requests a second the
+//!   cluster makes while skewed (A alone polls, with its third of the rate)
+//!   and once balanced, against one replica alone at the same rate.
 //!
 //! ```sh
 //! eval "$(scripts/test-postgres.sh start)"
@@ -20,6 +28,7 @@
 //! cargo build --release --bin qoswatch --example replicas
 //! target/release/examples/replicas takeover --trials 5
 //! target/release/examples/replicas load --participants 1000
+//! target/release/examples/replicas balance --trials 3
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +78,24 @@ enum What {
         #[arg(long, default_value = "120s", value_parser = qoswatch_core::duration::parse)]
         window: Duration,
     },
+    Balance {
+        #[arg(long, default_value_t = 3)]
+        trials: u32,
+        #[arg(long, default_value_t = 60)]
+        participants: usize,
+        /// Zoom's per-second rate for the account (`zoom.requests_per_second`).
+        #[arg(long, default_value_t = 10)]
+        rate: u32,
+        /// `polling.interval` (fixed mode): short, so the rate binds.
+        #[arg(long, default_value = "1s", value_parser = qoswatch_core::duration::parse)]
+        interval: Duration,
+        /// `store.lease_ttl` (heartbeat: a third of it).
+        #[arg(long, default_value = "30s", value_parser = qoswatch_core::duration::parse)]
+        ttl: Duration,
+        /// How long the balanced (and the single replica's) rate is measured.
+        #[arg(long, default_value = "20s", value_parser = qoswatch_core::duration::parse)]
+        window: Duration,
+    },
 }
 
 #[tokio::main]
@@ -94,6 +121,23 @@ async fn main() -> anyhow::Result<()> {
             interval,
             window,
         } => load(&args.bin, &server, participants, interval, window).await,
+        What::Balance {
+            trials,
+            participants,
+            rate,
+            interval,
+            ttl,
+            window,
+        } => {
+            let how = Balance {
+                participants,
+                rate,
+                interval,
+                ttl,
+                window,
+            };
+            balance(&args.bin, &server, trials, &how).await
+        }
     }
 }
 
@@ -123,12 +167,25 @@ impl Replica {
         name: &str,
         yaml: &str,
     ) -> anyhow::Result<Replica> {
+        Self::start_at_rate(bin, dir, sim, database, name, yaml, 40).await
+    }
+
+    /// [`Replica::start`] with Zoom's per-second rate for the account.
+    async fn start_at_rate(
+        bin: &Path,
+        dir: &Path,
+        sim: &SimHandle,
+        database: &str,
+        name: &str,
+        yaml: &str,
+        rate: u32,
+    ) -> anyhow::Result<Replica> {
         let config = dir.join(format!("{name}.yaml"));
         std::fs::write(
             &config,
             format!(
                 "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n\
-                 zoom:\n  api_base: {}\n  token_url: {}\n  daily_limit: 50000000\n  requests_per_second: 40\n  rate_share: 1.0\n\
+                 zoom:\n  api_base: {}\n  token_url: {}\n  daily_limit: 50000000\n  requests_per_second: {rate}\n  rate_share: 1.0\n\
                  store:\n  replica_name: {name}\n{yaml}",
                 sim.api_base(),
                 sim.token_url()
@@ -394,6 +451,229 @@ async fn load(
             0.0
         };
         println!("replica {name}: {count:.0} heartbeats, mean {mean:.2} ms each");
+    }
+    Ok(())
+}
+
+struct Balance {
+    participants: usize,
+    rate: u32,
+    interval: Duration,
+    ttl: Duration,
+    window: Duration,
+}
+
+/// A gauge or counter of a replica's `/metrics` (0 when absent).
+async fn metric_of(admin: SocketAddr, name: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(qoswatch_testkit::metric_value(&text, name).unwrap_or(0.0))
+}
+
+/// QoS requests a second at the simulator over `window`, from now.
+async fn request_rate(sim: &SimHandle, window: Duration) -> f64 {
+    request_rates(sim, window).await.0
+}
+
+/// QoS requests a second at the simulator over `window`, from now: in all,
+/// and per replica (by OAuth token; each replica has its own), largest
+/// first.
+async fn request_rates(sim: &SimHandle, window: Duration) -> (f64, Vec<f64>) {
+    let from = tokio::time::Instant::now();
+    let before = sim.request_counts().qos();
+    tokio::time::sleep(window).await;
+    let total = (sim.request_counts().qos() - before) as f64 / window.as_secs_f64();
+    let mut by_token: BTreeMap<String, f64> = BTreeMap::new();
+    for request in sim.qos_requests() {
+        if request.arrived_at >= from {
+            *by_token
+                .entry(request.bearer_token.clone().unwrap_or_default())
+                .or_default() += 1.0 / window.as_secs_f64();
+        }
+    }
+    let mut rates: Vec<f64> = by_token.into_values().collect();
+    rates.sort_by(|a, b| b.total_cmp(a));
+    (total, rates)
+}
+
+async fn balance(bin: &Path, server: &str, trials: u32, how: &Balance) -> anyhow::Result<()> {
+    let yaml = format!(
+        "  lease_ttl: {}ms\npolling:\n  mode: fixed\n  interval: {}ms\n",
+        how.ttl.as_millis(),
+        how.interval.as_millis()
+    );
+    let meetings = how.participants.div_ceil(10);
+    let heartbeat = how.ttl / 3;
+    println!(
+        "balance: {} participants in {meetings} meetings of 10, all joined through replica A of 3; \
+         Zoom rate {}/s for the account, fixed polling every {:?} (asks for {:.0}/s); \
+         lease_ttl {:?}, heartbeat {heartbeat:?}",
+        how.participants,
+        how.rate,
+        how.interval,
+        how.participants as f64 / how.interval.as_secs_f64(),
+        how.ttl,
+    );
+    // One replica alone at the same rate: the capacity to compare with.
+    let single = {
+        let dir = tempfile::tempdir()?;
+        let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse()?).await?;
+        let database = fresh_database(server).await?;
+        let one = Replica::start_at_rate(bin, dir.path(), &sim, &database, "solo", &yaml, how.rate)
+            .await?;
+        join_all(&sim, how.participants, |_| one.address).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let rate = request_rate(&sim, how.window).await;
+        drop(one);
+        rate
+    };
+    println!("one replica alone: {single:.2} QoS requests/s");
+    println!(
+        "| trial | leases held A/B/C after the joins | first shed after | within ceil(m/3)+1 after (heartbeats) | even after (heartbeats) | leases held at the end | requests/s skewed (window) | requests/s after | after / skewed | after / one replica |"
+    );
+    println!("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|");
+    for trial in 1..=trials {
+        let dir = tempfile::tempdir()?;
+        let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse()?).await?;
+        let database = fresh_database(server).await?;
+        let mut replicas = Vec::new();
+        for name in ["a", "b", "c"] {
+            replicas.push(
+                Replica::start_at_rate(bin, dir.path(), &sim, &database, name, &yaml, how.rate)
+                    .await?,
+            );
+        }
+        // Every replica has seen the other two before the joins.
+        for replica in &replicas {
+            let admin = replica.admin;
+            let deadline = Instant::now() + how.ttl * 2;
+            while metric_of(admin, "qoswatch_cluster_replicas").await? < 3.0 {
+                if Instant::now() > deadline {
+                    bail!("the replicas did not see each other");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let a = replicas[0].address;
+        join_all(&sim, how.participants, |_| a).await?;
+        let joined = Instant::now();
+        // Unexpired leases per replica, from the shared database (the
+        // replicas' own gauge is only set at their heartbeats).
+        let mut db = sqlx::PgConnection::connect(&database).await?;
+        let mut held = async || {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT owner, count(*) FROM leases WHERE owner IS NOT NULL \
+                 AND expires_at > now() GROUP BY owner",
+            )
+            .fetch_all(&mut db)
+            .await?;
+            let count = |name: &str| {
+                rows.iter()
+                    .find(|(owner, _)| owner.starts_with(&format!("{name}-")))
+                    .map_or(0, |(_, n)| *n as usize)
+            };
+            anyhow::Ok(vec![count("a"), count("b"), count("c")])
+        };
+        let at_join = held().await?;
+        let fair = meetings.div_ceil(3);
+        let (mut first_shed, mut even) = (None, None);
+        let mut skewed = None;
+        // From one interval after the joins (the first polls), while A
+        // holds everything.
+        let ramp = how.interval + Duration::from_millis(500);
+        let mut ramped: Option<(Instant, u64)> = None;
+        let deadline = joined + heartbeat * 6;
+        let mut timeline: Vec<(Duration, Vec<usize>)> = Vec::new();
+        let mut bounded = None;
+        while even.is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = held().await?;
+            if ramped.is_none() && joined.elapsed() >= ramp {
+                ramped = Some((Instant::now(), sim.request_counts().qos()));
+            }
+            if first_shed.is_none() && now[0] < meetings {
+                first_shed = Some(joined.elapsed());
+                skewed = ramped.map(|(from, count)| {
+                    let secs = from.elapsed().as_secs_f64();
+                    ((sim.request_counts().qos() - count) as f64 / secs, secs)
+                });
+            }
+            if timeline.last().is_none_or(|(_, last)| *last != now) {
+                timeline.push((joined.elapsed(), now.clone()));
+            }
+            // The issue's bound: nobody above ceil(meetings / replicas) + 1.
+            if bounded.is_none()
+                && now.iter().all(|h| *h <= fair + 1)
+                && now.iter().sum::<usize>() == meetings
+            {
+                bounded = Some(joined.elapsed());
+            }
+            if now.iter().all(|h| *h <= fair) && now.iter().sum::<usize>() == meetings {
+                even = Some(joined.elapsed());
+            }
+        }
+        let shape = timeline
+            .iter()
+            .map(|(at, held)| {
+                let held: Vec<String> = held.iter().map(usize::to_string).collect();
+                format!("{:.1} s {}", at.as_secs_f64(), held.join("/"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("trial {trial}: leases held A/B/C over time: {shape}");
+        let Some(bounded) = bounded else {
+            bail!("not within ceil(meetings / 3) + 1 each within ten heartbeats");
+        };
+        let even = even.unwrap_or(bounded);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (balanced, per_replica) = request_rates(&sim, how.window).await;
+        // All the work on one replica: what that replica's part of the
+        // rate allows (each replica has floor(rate / 3)), as measured here
+        // at the busiest one.
+        let one_part = per_replica.first().copied().unwrap_or(f64::NAN);
+        println!(
+            "trial {trial}: requests/s per replica after: {}; the cluster against its busiest replica alone (the skewed cluster's capacity): {:.2}",
+            per_replica
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            balanced / one_part
+        );
+        let (skew_rate, skew_secs) = skewed.unwrap_or((f64::NAN, 0.0));
+        println!(
+            "| {trial} | {} | {:.1} s | {:.1} s ({:.1}) | {} | {} | {skew_rate:.2} ({skew_secs:.1} s) | {balanced:.2} | {:.2} | {:.2} |",
+            at_join
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
+            first_shed.unwrap_or_default().as_secs_f64(),
+            bounded.as_secs_f64(),
+            bounded.as_secs_f64() / heartbeat.as_secs_f64(),
+            if even == bounded
+                && timeline
+                    .last()
+                    .is_some_and(|(_, h)| h.iter().any(|h| *h > fair))
+            {
+                "never".to_owned()
+            } else {
+                format!(
+                    "{:.1} s ({:.1})",
+                    even.as_secs_f64(),
+                    even.as_secs_f64() / heartbeat.as_secs_f64()
+                )
+            },
+            timeline
+                .last()
+                .map(|(_, h)| h.iter().map(usize::to_string).collect::<Vec<_>>().join("/"))
+                .unwrap_or_default(),
+            balanced / skew_rate,
+            balanced / single,
+        );
+        drop(replicas);
     }
     Ok(())
 }

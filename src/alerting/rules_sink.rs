@@ -59,6 +59,7 @@ impl SampleSink for RulesSink {
             state: restored.map(ParticipantState::restore).unwrap_or_default(),
             key: subject.key.clone(),
             saved,
+            unsaved: false,
         })
     }
 }
@@ -70,6 +71,10 @@ struct RulesObserver {
     key: ParticipantKey,
     /// The state as last written to the store.
     saved: SavedState,
+    /// Samples changed the state without an alert transition: written
+    /// once their answer is done (`answered`), not per sample (a first
+    /// answer two hours into a call brings 120).
+    unsaved: bool,
 }
 
 impl RulesObserver {
@@ -77,6 +82,7 @@ impl RulesObserver {
     /// produced (one transaction: a restart sees both or neither), then
     /// hands the events to the dispatcher.
     fn send(&mut self, events: Vec<AlertEvent>) {
+        self.unsaved = false;
         let state = self.state.save();
         if events.is_empty() && state == self.saved {
             return;
@@ -134,7 +140,19 @@ impl WatchObserver for RulesObserver {
     fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>) {
         let rules = self.sink.rules.current();
         let events = rules.evaluate(&mut self.state, &subject_of(subject), sample, now);
+        if events.is_empty() {
+            // The state moved (runs, the last observation): saved with the
+            // answer's last sample, or with the next transition.
+            self.unsaved = true;
+            return;
+        }
         self.send(events);
+    }
+
+    fn answered(&mut self, _subject: &WatchSubject) {
+        if self.unsaved {
+            self.send(Vec::new());
+        }
     }
 
     fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {

@@ -21,6 +21,9 @@ pub trait WatchObserver: Send {
     fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>);
     /// The watch ended; the last call.
     fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>);
+    /// The new samples of one answer (or push) have all been given: the
+    /// moment to save what they changed, once rather than per sample.
+    fn answered(&mut self, _subject: &WatchSubject) {}
     /// How much the participant asks to be looked at, after the samples so
     /// far: adaptive polling polls the calm less often. Observers without
     /// an opinion are calm.
@@ -126,6 +129,12 @@ impl WatchObserver for FanOutObserver {
     fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>) {
         for observer in &mut self.observers {
             observer.finished(subject, reason, now);
+        }
+    }
+
+    fn answered(&mut self, subject: &WatchSubject) {
+        for observer in &mut self.observers {
+            observer.answered(subject);
         }
     }
 

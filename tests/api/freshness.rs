@@ -344,3 +344,46 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
     assert!((pace - 13.9).abs() < 0.1, "pace {pace}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_first_answer_saves_the_alert_state_once_not_per_sample() {
+    // Joined 30 minutes ago: the first answer brings 30 samples, all
+    // healthy, each moving the rule's state (its calm run, the last
+    // observation). The state goes to the store once for the answer; it
+    // went once per sample before (the 10,000-watcher run's queue,
+    // BENCHMARKS.md, issue 24).
+    let rules = rules_file("freshness-one-save", RULES);
+    let sim = SimConfig {
+        sample_period: MINUTE,
+        history_minutes: 30,
+        live_window: 30,
+        ..SimConfig::default()
+    };
+    let dir = tempfile::tempdir().expect("data dir");
+    let app = spawn_app_with(sim, |settings| {
+        adaptive(settings, &rules);
+        settings.store.data_dir = Some(dir.path().to_owned());
+    })
+    .await;
+    let meeting = "oNeSaVe00000000000000000==";
+    app.start_meeting(meeting, "Long call");
+    app.join(meeting, "6001", "Patient Pat").await;
+    assert!(
+        app.metric_reaches("qoswatch_samples_total", 30.0)
+            .await
+            .is_some_and(|samples| samples >= 30.0),
+        "the first answer's samples never came"
+    );
+    // A join is written durably before its answer: everything queued
+    // before it is committed by then, and counted.
+    app.join(meeting, "6002", "Late Lee").await;
+    let writes = app
+        .metric("qoswatch_store_writes_total")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        writes < 20.0,
+        "{writes} store writes for two joins and one first answer of 30 samples"
+    );
+    app.stop().await;
+}

@@ -103,6 +103,7 @@ impl MeetingPoller<'_> {
         metrics.taken(source, new);
         if new > 0 {
             member.last_new_sample = instant;
+            member.observer.answered(&member.subject);
         }
         if member.last_seen != seen {
             // Samples are deduplicated by time across a restart too.
