@@ -458,7 +458,7 @@ async fn seed_history(
     sessions: &[workday::Session],
 ) -> anyhow::Result<()> {
     use qoswatch::store::{Store, StoreSettings, Write};
-    use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+    use qoswatch_core::alert::{MeetingInfo, MeetingKey, ParticipantInfo, ParticipantKey};
     let settings = StoreSettings {
         data_dir: Some(dir.to_owned()),
         retention: Duration::from_secs(3650 * 86_400),
@@ -469,10 +469,10 @@ async fn seed_history(
     let week_ago = day - TimeDelta::days(7);
     for (i, session) in sessions.iter().enumerate() {
         for n in 0..session.size {
-            let key = ParticipantKey {
-                meeting_uuid: format!("hIsToRy{i:05}AAAAAAAAAAA=="),
-                user_id: format!("{}", 90_000_000 + i * 200 + n),
-            };
+            let key = ParticipantKey::new(
+                format!("hIsToRy{i:05}AAAAAAAAAAA=="),
+                format!("{}", 90_000_000 + i * 200 + n),
+            );
             let subject = WatchSubject {
                 key: key.clone(),
                 meeting: MeetingInfo {
@@ -498,7 +498,7 @@ async fn seed_history(
     }
     store
         .write_durably(Write::MeetingEnded {
-            uuid: "hIsToRy-last".into(),
+            meeting: MeetingKey::new(Default::default(), "hIsToRy-last"),
             at: week_ago,
         })
         .await?;
