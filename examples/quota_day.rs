@@ -370,17 +370,7 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
         group_window: Some(Duration::ZERO),
         taps: vec![Arc::new(tap)],
         tweak: Some(Box::new(move |settings| {
-            settings.polling.mode = mode;
-            settings.polling.max_interval = minute * 5;
-            settings.polling.max_staleness = minute * 15;
-            settings.polling.stale_after = minute * 10;
-            settings.polling.max_backoff = minute * 5;
-            settings.polling.max_watch_age = minute * 24 * 60;
-            settings.zoom.daily_limit = quota;
-            settings.zoom.daily_share = 1.0;
-            // Zoom's 10 a second (Pro), in simulated time.
-            settings.zoom.requests_per_second = 10 * speed;
-            settings.zoom.rate_share = 1.0;
+            day_settings(settings, mode, minute, quota, speed);
         })),
         quota_clock: Some(QuotaClock::Accelerated {
             at: start,
@@ -620,16 +610,7 @@ async fn run_workday(args: &Args, mode: PollingMode) -> anyhow::Result<(Report, 
         group_window: Some(Duration::ZERO),
         taps: vec![Arc::new(tap)],
         tweak: Some(Box::new(move |settings| {
-            settings.polling.mode = mode;
-            settings.polling.max_interval = minute * 5;
-            settings.polling.max_staleness = minute * 15;
-            settings.polling.stale_after = minute * 10;
-            settings.polling.max_backoff = minute * 5;
-            settings.polling.max_watch_age = minute * 24 * 60;
-            settings.zoom.daily_limit = quota;
-            settings.zoom.daily_share = 1.0;
-            settings.zoom.requests_per_second = 10 * speed;
-            settings.zoom.rate_share = 1.0;
+            day_settings(settings, mode, minute, quota, speed);
             settings.store.data_dir = Some(data_dir).filter(|_| !memory_store);
             // The history is older than the wall clock's week: keep it.
             settings.store.retention = Duration::from_secs(3650 * 86_400);
@@ -842,4 +823,25 @@ async fn workday_main(args: &Args, modes: Vec<PollingMode>) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+/// The polling and Zoom settings of a simulated day: intervals in simulated
+/// minutes, the day's `quota`, and Zoom's 10 a second (Pro) at `speed`.
+fn day_settings(
+    settings: &mut qoswatch::config::Settings,
+    mode: PollingMode,
+    minute: Duration,
+    quota: u32,
+    speed: u32,
+) {
+    settings.polling.mode = mode;
+    settings.polling.max_interval = minute * 5;
+    settings.polling.max_staleness = minute * 15;
+    settings.polling.stale_after = minute * 10;
+    settings.polling.max_backoff = minute * 5;
+    settings.polling.max_watch_age = minute * 24 * 60;
+    settings.zoom.daily_limit = quota;
+    settings.zoom.daily_share = 1.0;
+    settings.zoom.requests_per_second = 10 * speed;
+    settings.zoom.rate_share = 1.0;
 }
