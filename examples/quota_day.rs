@@ -448,7 +448,7 @@ async fn seed_history(
     sessions: &[workday::Session],
 ) -> anyhow::Result<()> {
     use qoswatch::store::{Store, StoreSettings, Write};
-    use qoswatch_core::alert::{MeetingInfo, MeetingKey, ParticipantInfo, ParticipantKey};
+    use qoswatch_core::alert::{MeetingKey, ParticipantKey};
     let settings = StoreSettings {
         data_dir: Some(dir.to_owned()),
         retention: Duration::from_secs(3650 * 86_400),
@@ -463,17 +463,7 @@ async fn seed_history(
                 format!("hIsToRy{i:05}AAAAAAAAAAA=="),
                 format!("{}", 90_000_000 + i * 200 + n),
             );
-            let subject = WatchSubject {
-                key: key.clone(),
-                meeting: MeetingInfo {
-                    uuid: key.meeting_uuid.clone(),
-                    ..MeetingInfo::default()
-                },
-                participant: ParticipantInfo {
-                    user_id: key.user_id.clone(),
-                    ..ParticipantInfo::default()
-                },
-            };
+            let subject = WatchSubject::of_key(key.clone());
             let minutes = |m: u32| week_ago + TimeDelta::minutes(i64::from(m));
             store.write(Write::WatchStarted {
                 subject: Box::new(subject),

@@ -13,11 +13,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 }
 
 fn key(user: &str) -> ParticipantKey {
-    ParticipantKey {
-        account: Default::default(),
-        meeting_uuid: "m1".into(),
-        user_id: user.into(),
-    }
+    ParticipantKey::new("m1", user)
 }
 
 fn subject(user: &str) -> Box<WatchSubject> {

@@ -236,11 +236,7 @@ mod tests {
     fn a_participant_is_gone_when_they_left_or_their_meeting_ended() {
         let t0 = Instant::now();
         let mut ended = Ended::new(KEEP, 10);
-        let key = |meeting: &str, user: &str| ParticipantKey {
-            account: Default::default(),
-            meeting_uuid: meeting.into(),
-            user_id: user.into(),
-        };
+        let key = |meeting: &str, user: &str| ParticipantKey::new(meeting, user);
         ended.participants.insert(key("m1", "1"), t0, t0);
         ended.meetings.insert(key("m2", "").meeting(), t0, t0);
         assert!(ended.contains(&key("m1", "1"), t0));

@@ -95,11 +95,7 @@ mod tests {
         email: Option<&str>,
     ) -> WatchSubject {
         WatchSubject {
-            key: ParticipantKey {
-                account: Default::default(),
-                meeting_uuid: meeting.into(),
-                user_id: user_id.into(),
-            },
+            key: ParticipantKey::new(meeting, user_id),
             meeting: MeetingInfo {
                 uuid: meeting.into(),
                 ..MeetingInfo::default()

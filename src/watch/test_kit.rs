@@ -156,11 +156,7 @@ pub(super) fn no_credentials() -> Credentials {
 /// A key, its meeting and its participant as a `participant_joined` names them.
 pub(super) fn subject(meeting_uuid: &str, user_id: &str) -> WatchSubject {
     WatchSubject {
-        key: ParticipantKey {
-            account: Default::default(),
-            meeting_uuid: meeting_uuid.to_owned(),
-            user_id: user_id.to_owned(),
-        },
+        key: ParticipantKey::new(meeting_uuid, user_id),
         meeting: MeetingInfo {
             account: Default::default(),
             uuid: meeting_uuid.to_owned(),

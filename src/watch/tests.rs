@@ -93,11 +93,7 @@ async fn a_sample_from_both_sources_reaches_the_observer_once() {
 async fn samples_for_a_participant_not_watched_are_refused() {
     let kit = Kit::start(sim(), fast_settings()).await;
     let key = kit.join("meeting-seam", "16778240");
-    let stranger = ParticipantKey {
-        account: Default::default(),
-        meeting_uuid: "meeting-seam".to_owned(),
-        user_id: "33554432".to_owned(),
-    };
+    let stranger = ParticipantKey::new("meeting-seam", "33554432");
     let now = kit.sim.sim_now();
     assert_eq!(
         kit.monitor

@@ -215,25 +215,7 @@ async fn degraded_audio_reaches_slack_and_email_once_then_resolves() {
 
 #[tokio::test]
 async fn zoom_meeting_alerts_are_relayed_once_when_enabled() {
-    let rules = rules_file(
-        "zoom",
-        "channels:\n  console:\n    type: console\nrules: []\n",
-    );
-    let console = Buffer::default();
-    let extras = Extras {
-        console: Box::new(console.clone()),
-        ..Extras::default()
-    };
-    let app = spawn_app_with_extras(
-        SimConfig::default(),
-        |settings| {
-            settings.rules.file = Some(rules.clone());
-            settings.alerts.dispatch.group_window = Duration::ZERO;
-            settings.alerts.zoom_meeting_alerts.enabled = true;
-        },
-        extras,
-    )
-    .await;
+    let (app, console) = spawn_relaying_app("zoom").await;
     let body = fixture("meeting.alert.json");
     assert_eq!(app.post_webhook(&body).await.status(), 200);
     assert_eq!(app.post_webhook(&body).await.status(), 200);

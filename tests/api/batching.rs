@@ -26,11 +26,7 @@ fn adaptive(settings: &mut Settings) {
 }
 
 fn key(user_id: &str) -> qoswatch_core::alert::ParticipantKey {
-    qoswatch_core::alert::ParticipantKey {
-        account: Default::default(),
-        meeting_uuid: MEETING.to_owned(),
-        user_id: user_id.to_owned(),
-    }
+    qoswatch_core::alert::ParticipantKey::new(MEETING, user_id)
 }
 
 fn list_requests(app: &TestApp) -> Vec<qoswatch_zoomsim::RecordedRequest> {

@@ -265,7 +265,7 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
     use qoswatch::quota::budget::QuotaClock;
     use qoswatch::startup::Extras;
     use qoswatch::store::{Store, StoreSettings, Write};
-    use qoswatch_core::alert::{MeetingInfo, ParticipantInfo, ParticipantKey};
+    use qoswatch_core::alert::ParticipantKey;
     use qoswatch_core::subject::{StopReason, WatchSubject};
 
     // A week ago, Wednesday 10:00-11:00 UTC, 100 people were watched; the
@@ -284,22 +284,8 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
         .await
         .expect("store opens");
     for n in 0..100 {
-        let key = ParticipantKey {
-            account: Default::default(),
-            meeting_uuid: "hIsToRy0000000000000000==".into(),
-            user_id: format!("{}", 9000 + n),
-        };
-        let subject = WatchSubject {
-            key: key.clone(),
-            meeting: MeetingInfo {
-                uuid: key.meeting_uuid.clone(),
-                ..MeetingInfo::default()
-            },
-            participant: ParticipantInfo {
-                user_id: key.user_id.clone(),
-                ..ParticipantInfo::default()
-            },
-        };
+        let key = ParticipantKey::new("hIsToRy0000000000000000==", format!("{}", 9000 + n));
+        let subject = WatchSubject::of_key(key.clone());
         store.write(Write::WatchStarted {
             subject: Box::new(subject),
             at: week_ago,

@@ -451,6 +451,31 @@ rules:
 
 /// Writes `text` as `rules.yaml` in a temporary directory of its own
 /// (per test process and `name`); returns its path.
+/// An app with no rules that relays Zoom's meeting alerts to a console
+/// channel, at once; its console, for what was relayed.
+pub async fn spawn_relaying_app(name: &str) -> (TestApp, qoswatch_testkit::Buffer) {
+    let rules = rules_file(
+        name,
+        "channels:\n  console:\n    type: console\nrules: []\n",
+    );
+    let console = qoswatch_testkit::Buffer::default();
+    let extras = Extras {
+        console: Box::new(console.clone()),
+        ..Extras::default()
+    };
+    let app = spawn_app_with_extras(
+        SimConfig::default(),
+        |settings| {
+            settings.rules.file = Some(rules.clone());
+            settings.alerts.dispatch.group_window = Duration::ZERO;
+            settings.alerts.zoom_meeting_alerts.enabled = true;
+        },
+        extras,
+    )
+    .await;
+    (app, console)
+}
+
 pub fn rules_file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("qoswatch-api-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

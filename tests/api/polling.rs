@@ -518,11 +518,7 @@ async fn joins_beyond_capacity_get_503_so_zoom_retries() {
 }
 
 fn key(user_id: &str) -> qoswatch_core::alert::ParticipantKey {
-    qoswatch_core::alert::ParticipantKey {
-        account: Default::default(),
-        meeting_uuid: MEETING.to_owned(),
-        user_id: user_id.to_owned(),
-    }
+    qoswatch_core::alert::ParticipantKey::new(MEETING, user_id)
 }
 
 #[tokio::test]

@@ -270,25 +270,7 @@ async fn a_webinar_of_fifty_is_listed_at_the_webinars_list_endpoint() {
 
 #[tokio::test]
 async fn a_webinar_alert_is_relayed_naming_the_webinar() {
-    let rules = rules_file(
-        "webinar-alert",
-        "channels:\n  console:\n    type: console\nrules: []\n",
-    );
-    let console = Buffer::default();
-    let extras = Extras {
-        console: Box::new(console.clone()),
-        ..Extras::default()
-    };
-    let app = spawn_app_with_extras(
-        SimConfig::default(),
-        |settings| {
-            settings.rules.file = Some(rules.clone());
-            settings.alerts.dispatch.group_window = Duration::ZERO;
-            settings.alerts.zoom_meeting_alerts.enabled = true;
-        },
-        extras,
-    )
-    .await;
+    let (app, console) = spawn_relaying_app("webinar-alert").await;
     let zoom = sender(&app);
     let issues = ["Unstable video quality".to_owned()];
     let relayed = zoom

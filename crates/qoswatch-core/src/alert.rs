@@ -177,6 +177,11 @@ impl ParticipantKey {
             user_id: user_id.into(),
         }
     }
+
+    /// The meeting this participant is in.
+    pub fn meeting(&self) -> MeetingKey {
+        MeetingKey::new(self.account.clone(), self.meeting_uuid.clone())
+    }
 }
 
 /// Identity of one meeting (or webinar) instance: its UUID in its account.
@@ -204,13 +209,6 @@ impl fmt::Display for MeetingKey {
             write!(f, "{}:", self.account)?;
         }
         f.write_str(&self.uuid)
-    }
-}
-
-impl ParticipantKey {
-    /// The meeting this participant is in.
-    pub fn meeting(&self) -> MeetingKey {
-        MeetingKey::new(self.account.clone(), self.meeting_uuid.clone())
     }
 }
 

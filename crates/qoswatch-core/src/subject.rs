@@ -16,6 +16,23 @@ pub struct WatchSubject {
 }
 
 impl WatchSubject {
+    /// A subject known only by its key: the meeting (UUID and account) and
+    /// the participant's id, nothing else yet.
+    pub fn of_key(key: ParticipantKey) -> Self {
+        Self {
+            meeting: MeetingInfo {
+                uuid: key.meeting_uuid.clone(),
+                account: key.account.clone(),
+                ..MeetingInfo::default()
+            },
+            participant: ParticipantInfo {
+                user_id: key.user_id.clone(),
+                ..ParticipantInfo::default()
+            },
+            key,
+        }
+    }
+
     /// Puts the watch in `account` (the store's column is the truth for
     /// what it kept; the JSON of older versions names no account).
     pub fn set_account(&mut self, account: Account) {
@@ -125,11 +142,7 @@ mod tests {
     #[test]
     fn zoom_details_fill_in_without_overwriting_the_webhook_name() {
         let mut subject = WatchSubject {
-            key: ParticipantKey {
-                account: Default::default(),
-                meeting_uuid: "m".into(),
-                user_id: "1".into(),
-            },
+            key: ParticipantKey::new("m", "1"),
             meeting: MeetingInfo::default(),
             participant: ParticipantInfo {
                 name: Some("From webhook".into()),

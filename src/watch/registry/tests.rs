@@ -57,11 +57,7 @@ async fn start_and_stop_are_idempotent_per_participant_key() {
         StartOutcome::AlreadyEnded,
         "a late retry of participant_joined"
     );
-    let never = ParticipantKey {
-        account: Default::default(),
-        meeting_uuid: "m1".into(),
-        user_id: "300".into(),
-    };
+    let never = ParticipantKey::new("m1", "300");
     assert!(
         !kit.monitor.stop_watch(&never, StopReason::Left).await,
         "a left before its joined"

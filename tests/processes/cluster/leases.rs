@@ -8,7 +8,7 @@ use chrono::Utc;
 use qoswatch::cluster::{Beat, Leases};
 use qoswatch::store::{BudgetUse, Store, StoreSettings, Write};
 use qoswatch::watch::WatchSubject;
-use qoswatch_core::alert::{Account, MeetingInfo, MeetingKey, ParticipantInfo, ParticipantKey};
+use qoswatch_core::alert::{Account, MeetingKey, ParticipantKey};
 use qoswatch_core::rules::SavedState;
 use secrecy::SecretString;
 
@@ -53,17 +53,7 @@ impl Replica {
 }
 
 fn subject(meeting: &str, user: &str) -> WatchSubject {
-    WatchSubject {
-        key: key(meeting, user),
-        meeting: MeetingInfo {
-            uuid: meeting.into(),
-            ..MeetingInfo::default()
-        },
-        participant: ParticipantInfo {
-            user_id: user.into(),
-            ..ParticipantInfo::default()
-        },
-    }
+    WatchSubject::of_key(key(meeting, user))
 }
 
 fn key(meeting: &str, user: &str) -> ParticipantKey {
