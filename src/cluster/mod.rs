@@ -11,9 +11,10 @@
 //! replicas) + 1` meetings hands the excess over (`Monitor::release`: stop,
 //! let the state reach the store, then release the leases). It also adopts
 //! the queued messages and events of replicas that are gone, and tells the
-//! Zoom budget how many replicas there are (the rate is split evenly), its
-//! part of the work (the day's plan follows it) and what the others spent
-//! today.
+//! Zoom budget how many replicas there are, its part of the per-second
+//! rate (granted in proportion to the watches each replica holds, see
+//! `crate::store::leases`), its part of the work (the day's plan follows
+//! it) and what the others spent today.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -198,6 +199,16 @@ impl Cluster {
         };
         // The first beat reads the recently ended participants too, so a
         // late `participant_joined` retry is refused here as well.
+        // Each account's requests a second, shared by the heartbeat: none
+        // until the first beat grants a part (another replica may hold the
+        // whole rate).
+        let rates: std::collections::BTreeMap<_, _> = budgets
+            .iter()
+            .map(|b| (b.account().clone(), b.per_second()))
+            .collect();
+        for budget in &budgets {
+            budget.grant_rate(0.0);
+        }
         let remember = chrono::Duration::from_std(REMEMBER_ENDED).unwrap_or_default();
         let mut ended_mark = millis(Utc::now() - remember);
         let mut first = true;
@@ -213,7 +224,7 @@ impl Cluster {
             let started = Instant::now();
             let result = tokio::select! {
                 () = cancel.cancelled() => break,
-                result = self.leases.beat(ended_mark, today()) => result,
+                result = self.leases.beat(ended_mark, today(), &rates) => result,
             };
             self.metrics
                 .heartbeat_seconds
@@ -286,6 +297,7 @@ impl Cluster {
                  have taken its meetings and messages (some may be polled or sent twice)"
             );
         }
+        share_budgets(&beat, budgets);
         let mut handed = 0;
         for meeting in monitor.meetings() {
             if !beat.held.contains(&meeting) {
@@ -332,23 +344,33 @@ impl Cluster {
                 ),
             }
         }
-        for budget in budgets {
-            let account = budget.account();
-            budget.share(
-                beat.live_replicas,
-                beat.others_used_today.get(account).copied().unwrap_or(0),
-                beat.paused_until.get(account).copied(),
-            );
-            // The day's plan follows the work this replica holds of the
-            // account's.
-            let count = |map: &std::collections::BTreeMap<_, u32>| map.get(account).copied();
-            budget.follow_work(work_share(
-                count(&beat.my_watches).unwrap_or(0),
-                count(&beat.all_watches).unwrap_or(0),
-                beat.live_replicas,
-            ));
-        }
         self.metrics.leases_held.set(beat.held.len() as i64);
         self.metrics.replicas.set(i64::from(beat.live_replicas));
+    }
+}
+
+/// Tells each account's budget what the beat found: the replicas alive, the
+/// others' use today and a pause, its granted part of the per-second rate,
+/// and its part of the work.
+fn share_budgets(beat: &Beat, budgets: &[Arc<Budget>]) {
+    for budget in budgets {
+        let account = budget.account();
+        budget.share(
+            beat.live_replicas,
+            beat.others_used_today.get(account).copied().unwrap_or(0),
+            beat.paused_until.get(account).copied(),
+        );
+        // Its granted part of the per-second rate.
+        if let Some(&part) = beat.rate_parts.get(account) {
+            budget.grant_rate(part);
+        }
+        // The day's plan follows the work this replica holds of the
+        // account's.
+        let count = |map: &std::collections::BTreeMap<_, u32>| map.get(account).copied();
+        budget.follow_work(work_share(
+            count(&beat.my_watches).unwrap_or(0),
+            count(&beat.all_watches).unwrap_or(0),
+            beat.live_replicas,
+        ));
     }
 }

@@ -21,42 +21,6 @@ use crate::store::{BudgetUse, Store, Write};
 pub use metrics::BudgetFamilies;
 use metrics::BudgetMetrics;
 
-/// The clock of the daily quota: the wall clock, or one running faster from
-/// a given time (the accelerated day of the quota benchmark, where one
-/// simulated minute passes in a second).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum QuotaClock {
-    Wall,
-    Accelerated {
-        /// The quota clock's time at `since`.
-        at: DateTime<Utc>,
-        since: Instant,
-        /// Quota-clock seconds per real second.
-        speed: u32,
-    },
-}
-
-impl QuotaClock {
-    /// The quota clock's time now.
-    pub fn now(&self) -> DateTime<Utc> {
-        match *self {
-            QuotaClock::Wall => Utc::now(),
-            QuotaClock::Accelerated { at, since, speed } => {
-                let real = since.elapsed() * speed.max(1);
-                at + chrono::TimeDelta::from_std(real).unwrap_or_default()
-            }
-        }
-    }
-
-    /// The real time that `quota_time` on this clock takes.
-    pub fn to_real(&self, quota_time: Duration) -> Duration {
-        match *self {
-            QuotaClock::Wall => quota_time,
-            QuotaClock::Accelerated { speed, .. } => quota_time / speed.max(1),
-        }
-    }
-}
-
 /// What is spent and left of today's quota, for the planner and the
 /// status line.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,6 +82,8 @@ struct State {
     work_share: Option<f64>,
     /// What the other replicas counted today, as of their last heartbeat.
     others_used: u32,
+    /// This replica's part of the per-second rate (`share.rs`).
+    rate: RatePart,
     exhausted_logged: bool,
     /// Reserved slots still in the future whose callers were cancelled
     /// (participant left while waiting): handed to the next callers so
@@ -153,7 +119,7 @@ impl Budget {
         families: &BudgetFamilies,
     ) -> Self {
         let metrics = families.of(&account);
-        Self {
+        let budget = Self {
             account,
             // A 2.5 % margin: at exactly 1 s / rate, network jitter put
             // rate + 1 requests into one second at the simulator.
@@ -173,17 +139,25 @@ impl Budget {
                 replicas: 1,
                 work_share: None,
                 others_used: 0,
+                rate: RatePart::default(),
                 exhausted_logged: false,
                 freed: BinaryHeap::new(),
             }),
             metrics,
             store: None,
-        }
+        };
+        budget.rate_now(&mut budget.lock());
+        budget
     }
 
     /// Whose quota this is.
     pub fn account(&self) -> &Account {
         &self.account
+    }
+
+    /// The requests a second this process may send (all replicas together).
+    pub fn per_second(&self) -> u32 {
+        self.per_second
     }
 
     /// The same budget on another quota clock (the accelerated day of the
@@ -228,7 +202,7 @@ impl Budget {
             until_reset: self
                 .clock
                 .to_real(until_next_utc_midnight(self.clock.now())),
-            rate: 1.0 / self.spacing(even_part(&state)).as_secs_f64(),
+            rate: self.rate_now(&mut state),
             share: share_of(&state),
         }
     }
@@ -346,7 +320,13 @@ impl Budget {
     pub async fn acquire(&self) -> Result<(), BudgetError> {
         loop {
             let mut reservation = self.reserve()?;
-            tokio::time::sleep_until(reservation.slot).await;
+            // A larger part of the rate coming in force before the slot:
+            // reserve again then, at the new pace.
+            let raise = reservation.raise_at.filter(|at| *at < reservation.slot);
+            tokio::time::sleep_until(raise.unwrap_or(reservation.slot)).await;
+            if raise.is_some() {
+                continue;
+            }
             // A pause that began while we waited wins over the
             // reservation: queue again behind it.
             let Some(record) = self.use_slot(&mut reservation) else {
@@ -371,12 +351,15 @@ impl Budget {
         self.roll_over(&mut state);
         self.check_daily(&mut state)?;
         let earliest = self.earliest_start(&mut state, Instant::now());
-        let slot = self.take_slot(&mut state, earliest);
+        let (slot, spaced) = self.take_slot(&mut state, earliest);
         state.reserved += 1;
         Ok(Reservation {
             budget: self,
             slot,
             used: false,
+            epoch: state.rate.epoch,
+            spaced,
+            raise_at: state.rate.raise_at(),
         })
     }
 
@@ -422,8 +405,9 @@ impl Budget {
 
     /// A slot no earlier than `earliest`: one a cancelled caller freed, if
     /// it is still ahead (a past one would crowd the schedule), else the
-    /// next in the schedule, which moves one spacing on.
-    fn take_slot(&self, state: &mut State, earliest: Instant) -> Instant {
+    /// next in the schedule, which moves one spacing on. Without a part of
+    /// the rate, a time to look again, not a slot (`false`).
+    fn take_slot(&self, state: &mut State, earliest: Instant) -> (Instant, bool) {
         while state
             .freed
             .peek()
@@ -431,12 +415,17 @@ impl Budget {
         {
             state.freed.pop();
         }
+        let part = self.rate_part(state, Instant::now());
+        if part < MIN_PART {
+            // No part of the rate granted (yet): look again shortly.
+            return (earliest + NO_PART_WAIT, false);
+        }
         match state.freed.pop() {
-            Some(Reverse(freed)) => freed,
+            Some(Reverse(freed)) => (freed, true),
             None => {
                 let slot = state.next_slot.max(earliest);
-                state.next_slot = slot + self.spacing(even_part(state));
-                slot
+                state.next_slot = slot + self.spacing(part);
+                (slot, true)
             }
         }
     }
@@ -448,9 +437,12 @@ impl Budget {
         let mut state = self.lock();
         reservation.used = true;
         state.reserved = state.reserved.saturating_sub(1);
+        let now = Instant::now();
         if state
             .paused_until
-            .is_some_and(|paused_until| paused_until > Instant::now())
+            .is_some_and(|paused_until| paused_until > now)
+            || reservation.epoch != state.rate.epoch
+            || !reservation.spaced
         {
             return None;
         }
@@ -526,6 +518,15 @@ struct Reservation<'a> {
     budget: &'a Budget,
     slot: Instant,
     used: bool,
+    /// The rate part's epoch it was reserved in: a slot of an older, faster
+    /// pace is not used.
+    epoch: u64,
+    /// A slot of the schedule; `false`: only a time to look again (there
+    /// was no part of the rate).
+    spaced: bool,
+    /// When a larger part of the rate waiting at the reservation comes in
+    /// force.
+    raise_at: Option<Instant>,
 }
 
 impl Drop for Reservation<'_> {
@@ -535,7 +536,7 @@ impl Drop for Reservation<'_> {
         }
         let mut state = self.budget.lock();
         state.reserved = state.reserved.saturating_sub(1);
-        if self.slot > Instant::now() {
+        if self.spaced && self.slot > Instant::now() && self.epoch == state.rate.epoch {
             state.freed.push(Reverse(self.slot));
         }
     }
@@ -547,44 +548,12 @@ const RATE_LIMIT_BACKOFF: Backoff = Backoff {
     max: Duration::from_secs(60),
 };
 
-/// Time from `now` until the next 00:00 UTC.
-pub fn until_next_utc_midnight(now: DateTime<Utc>) -> Duration {
-    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    midnight
-        .and_then(|m| (m - now).to_std().ok())
-        .unwrap_or(Duration::from_secs(60))
-}
-
-/// Parses Zoom's `Retry-After`: an ISO-8601 timestamp (Zoom's usual form)
-/// or a number of seconds (the HTTP standard's). Returns the wait from `now`,
-/// never longer than until the next daily reset plus an hour: no limit of
-/// Zoom's lasts longer, and a nonsense value must not stop polling for good.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let longest = until_next_utc_midnight(now) + Duration::from_secs(3600);
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds).min(longest));
-    }
-    let at = DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| DateTime::parse_from_rfc2822(value).map(|t| t.with_timezone(&Utc)))
-        .ok()?;
-    // A time in the past means "now"; keep a small floor so a burst of
-    // watchers does not hammer Zoom on a clock skew.
-    Some(
-        (at - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(100))
-            .min(longest),
-    )
-}
-
+mod clock;
 mod metrics;
+pub use clock::{QuotaClock, parse_retry_after, until_next_utc_midnight};
 mod share;
 pub use share::work_share;
-use share::{even_part, share_of};
+use share::{MIN_PART, NO_PART_WAIT, RatePart, share_of};
 
 #[cfg(test)]
 mod tests;

@@ -65,6 +65,9 @@ pub struct Beat {
     /// Per account (Zoom's quota is per account).
     pub my_watches: BTreeMap<Account, u32>,
     pub all_watches: BTreeMap<Account, u32>,
+    /// This replica's part of each account's per-second rate, granted by
+    /// this beat (`rate.rs`).
+    pub rate_parts: BTreeMap<Account, f64>,
 }
 
 /// Rows held by no live replica: no owner, or one whose heartbeat expired
@@ -133,12 +136,22 @@ impl Leases {
     /// One heartbeat, in one transaction: stay alive, renew, claim a fair
     /// share of the free meetings, read their watches and what ended, adopt
     /// orphaned messages, and read the Zoom budget's shared figures.
-    pub async fn beat(&self, ended_mark: i64, today: NaiveDate) -> Result<Beat, String> {
+    /// `rates`: each account's requests a second, to share.
+    pub async fn beat(
+        &self,
+        ended_mark: i64,
+        today: NaiveDate,
+        rates: &BTreeMap<Account, u32>,
+    ) -> Result<Beat, String> {
         let error = |e: sqlx::Error| database_error_text(&e);
         let mut tx = self.db.pool.begin().await.map_err(error)?;
         relaxed(&mut tx).await.map_err(error)?;
-        let beat = self
+        let mut beat = self
             .beat_in(&mut tx, ended_mark, today)
+            .await
+            .map_err(error)?;
+        // Last: its lock is held only until the commit just below.
+        beat.rate_parts = rate::share_rate(&mut tx, &self.db.replica, rates, &beat.my_watches)
             .await
             .map_err(error)?;
         tx.commit().await.map_err(error)?;
@@ -498,6 +511,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     }
 }
 
+mod rate;
 mod read;
 
 pub(crate) use read::columns;

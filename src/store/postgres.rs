@@ -46,6 +46,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/postgres/0003_accounts.sql")),
             false,
         ),
+        Migration::new(
+            4,
+            "rate parts".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0004_rate_parts.sql")),
+            false,
+        ),
     ])
 }
 

@@ -5,6 +5,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use qoswatch_core::alert::Account;
+use std::sync::atomic::AtomicU64;
 
 use crate::quota::AccountLabel;
 
@@ -13,6 +14,7 @@ pub(super) struct BudgetMetrics {
     pub(super) requests: Counter,
     pub(super) rate_limited: Counter,
     pub(super) paused: Gauge,
+    pub(super) rate: Gauge<f64, AtomicU64>,
 }
 
 /// The budget's metric families, registered once and labelled by account
@@ -22,6 +24,7 @@ pub struct BudgetFamilies {
     requests: Family<AccountLabel, Counter>,
     rate_limited: Family<AccountLabel, Counter>,
     paused: Family<AccountLabel, Gauge>,
+    rate: Family<AccountLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl BudgetFamilies {
@@ -42,6 +45,11 @@ impl BudgetFamilies {
             "1 while every watcher of the account waits out a Zoom rate limit",
             families.paused.clone(),
         );
+        registry.register(
+            "qoswatch_zoom_rate_per_second",
+            "Requests a second this replica spaces the account's Zoom requests at: its part of the rate (with replicas, granted by the heartbeat in proportion to the watches each holds)",
+            families.rate.clone(),
+        );
         families
     }
 
@@ -52,6 +60,7 @@ impl BudgetFamilies {
             requests: self.requests.get_or_create(&label).clone(),
             rate_limited: self.rate_limited.get_or_create(&label).clone(),
             paused: self.paused.get_or_create(&label).clone(),
+            rate: self.rate.get_or_create(&label).clone(),
         }
     }
 }

@@ -7,27 +7,67 @@
 //!   parts sum to one when the counts agree; when they do not (replicas
 //!   read them at different moments) the daily cap, counted over all
 //!   replicas in the database, still holds.
-//! - The per-second rate is split evenly, `floor(rate / replicas)` each.
-//!   Measured (`tests/processes/cluster`, 30 participants on three
-//!   replicas at 10 a second): proportional per-second parts from each
-//!   replica's own heartbeat put 11 requests into one second, because
-//!   each read the counts at another moment and their parts summed to
-//!   more than one; an even split never does, and the rebalancing
-//!   (`crate::store::leases`) keeps the work even, within one meeting.
-//!   A token bucket shared in PostgreSQL would be exact but put a database
-//!   round trip (2-3 ms at the median here, BENCHMARKS.md) before every
-//!   Zoom request and stop polling whenever the database is slow.
+//! - The per-second rate follows the work too: each heartbeat hands this
+//!   replica its part (`crate::store::leases` apportions whole requests a
+//!   second by the watches each replica holds, one at least, under a lock
+//!   in PostgreSQL, and never grants more than the others leave). A smaller
+//!   part is taken at once: the slots reserved at the old pace are given up
+//!   and taken again at the new one. A larger part is taken [`RAISE_AFTER`]
+//!   later, when the replica that gave the requests back has been at its
+//!   smaller pace for more than a one-second window. So the parts in force
+//!   never sum to more than the rate, even though every replica reads them
+//!   at its own heartbeat (proportional parts computed by each replica on
+//!   its own put 11 requests into one second at 10 a second, measured).
+//!   Before the first grant (and with one process) the rate is split
+//!   evenly, `floor(rate / replicas)` each.
+//!   A token bucket shared in PostgreSQL would be exact too but put a
+//!   database round trip (2-3 ms at the median here, BENCHMARKS.md) before
+//!   every Zoom request and stop polling whenever the database is slow; the
+//!   grant costs one short step of the heartbeat.
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::{Budget, State};
+
+/// How long a larger part of the rate waits before it is used: the replica
+/// that gave those requests back took its smaller part right after its
+/// heartbeat committed, and every one-second window of its old pace must be
+/// over (one second, and as much again for a slow scheduler).
+pub const RAISE_AFTER: Duration = Duration::from_secs(2);
+
+/// A part of the rate below this is none: no request goes out.
+pub(super) const MIN_PART: f64 = 1e-6;
+
+/// Without a part of the rate, a caller looks again this much later.
+pub(super) const NO_PART_WAIT: Duration = Duration::from_secs(1);
+
+/// This replica's part of the per-second rate.
+#[derive(Debug, Default)]
+pub(super) struct RatePart {
+    /// The part the heartbeat granted; `None`: the even split.
+    granted: Option<f64>,
+    /// A larger part granted, in force from that instant.
+    raise: Option<(f64, Instant)>,
+    /// Counts the times the part shrank: a slot reserved before is given
+    /// up and taken again at the new pace.
+    pub(super) epoch: u64,
+}
+
+impl RatePart {
+    /// When a larger part waits for its time.
+    pub(super) fn raise_at(&self) -> Option<Instant> {
+        self.raise.map(|(_, from)| from)
+    }
+}
 
 /// This replica's part of what is left today.
 pub(super) fn share_of(state: &State) -> f64 {
     state.work_share.unwrap_or_else(|| even_part(state))
 }
 
-/// This replica's part of the per-second rate: an even one.
+/// An even part of the cluster's: one of the live replicas'.
 pub(super) fn even_part(state: &State) -> f64 {
     1.0 / f64::from(state.replicas.max(1))
 }
@@ -55,6 +95,79 @@ impl Budget {
         } else {
             self.interval.div_f64(share)
         }
+    }
+
+    /// This replica's part of the per-second rate at `now`. A raise whose
+    /// time has come is taken: the schedule starts again at the new pace
+    /// (slots reserved at the old one are taken again, see `acquire`).
+    pub(super) fn rate_part(&self, state: &mut State, now: Instant) -> f64 {
+        if let Some((part, from)) = state.rate.raise
+            && from <= now
+        {
+            state.rate.granted = Some(part);
+            state.rate.raise = None;
+            self.respace(state, part, now);
+        }
+        state.rate.granted.unwrap_or_else(|| even_part(state))
+    }
+
+    /// A new part of the rate in force from `now`: slots reserved before
+    /// are not used (a new epoch), and the next is one new spacing on (or
+    /// after a pause in force).
+    fn respace(&self, state: &mut State, part: f64, now: Instant) {
+        state.rate.epoch += 1;
+        state.freed.clear();
+        let paused = state.paused_until.unwrap_or(now);
+        let next = if part < MIN_PART {
+            now
+        } else {
+            now + self.spacing(part)
+        };
+        state.next_slot = next.max(paused);
+    }
+
+    /// The requests a second this replica spaces its requests at now.
+    pub(super) fn rate_now(&self, state: &mut State) -> f64 {
+        let part = self.rate_part(state, Instant::now());
+        let rate = if part < MIN_PART {
+            0.0
+        } else {
+            1.0 / self.spacing(part).as_secs_f64()
+        };
+        self.metrics.rate.set(rate);
+        rate
+    }
+
+    /// The heartbeat's grant of this replica's part of the account's
+    /// per-second rate (`crate::store::leases`). Smaller: in force at once,
+    /// and slots reserved at the old pace are taken again. Larger: in force
+    /// [`RAISE_AFTER`] from now (a raise already waiting for a part at least
+    /// as large keeps its time).
+    pub fn grant_rate(&self, part: f64) {
+        let part = if part.is_finite() {
+            part.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let mut state = self.lock();
+        let now = Instant::now();
+        let current = self.rate_part(&mut state, now);
+        if part < current - MIN_PART {
+            state.rate.granted = Some(part);
+            state.rate.raise = None;
+            self.respace(&mut state, part, now);
+        } else if part > current + MIN_PART {
+            let from = match state.rate.raise {
+                Some((waiting, from)) if waiting + MIN_PART >= part => from,
+                _ => now + RAISE_AFTER,
+            };
+            state.rate.granted = Some(current);
+            state.rate.raise = Some((part, from));
+        } else {
+            state.rate.granted = Some(current);
+            state.rate.raise = None;
+        }
+        self.rate_now(&mut state);
     }
 
     /// The heartbeat's word on this replica's part of the work
@@ -115,5 +228,85 @@ mod tests {
             (quota.rate - 1.0 / 0.341_666_666).abs() < 1e-6,
             "the rate stays even, 3 a second: {quota:?}"
         );
+    }
+
+    /// Acquires from `callers` tasks at once for `secs` seconds of paused
+    /// time; the instants (from `start`) the requests went out at.
+    async fn sends(
+        budget: &std::sync::Arc<Budget>,
+        callers: usize,
+        run: Duration,
+    ) -> std::sync::Arc<std::sync::Mutex<Vec<Duration>>> {
+        let start = Instant::now();
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for _ in 0..callers {
+            let (budget, times) = (budget.clone(), times.clone());
+            tokio::spawn(async move {
+                loop {
+                    budget.acquire().await.expect("quota left");
+                    times.lock().unwrap().push(Instant::now() - start);
+                }
+            });
+        }
+        tokio::time::sleep(run).await;
+        times
+    }
+
+    fn in_window(times: &[Duration], from_ms: u64, to_ms: u64) -> usize {
+        times
+            .iter()
+            .filter(|t| **t >= Duration::from_millis(from_ms) && **t < Duration::from_millis(to_ms))
+            .count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_smaller_part_of_the_rate_holds_at_once_even_for_slots_reserved_before() {
+        let mut registry = Registry::default();
+        let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
+        budget.grant_rate(1.0);
+        // Fifty callers queue at ten a second: their slots reach 5 s ahead.
+        let times = sends(&budget, 50, Duration::from_millis(1_000)).await;
+        budget.grant_rate(0.3);
+        assert!((budget.quota().rate - 3.0 / 1.025).abs() < 1e-6);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let times = times.lock().unwrap().clone();
+        assert!(in_window(&times, 0, 1_000) >= 9, "{times:?}");
+        for second in 1..4 {
+            let from = 1_000 + second * 1_000;
+            assert!(
+                in_window(&times, from, from + 1_000) <= 3,
+                "the old pace's slots were used: {times:?}"
+            );
+        }
+        assert!(in_window(&times, 2_000, 5_000) >= 8, "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_larger_part_waits_two_seconds_and_no_part_sends_nothing() {
+        let mut registry = Registry::default();
+        let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
+        budget.grant_rate(0.0);
+        assert_eq!(budget.quota().rate, 0.0);
+        let times = sends(&budget, 20, Duration::from_secs(3)).await;
+        assert!(times.lock().unwrap().is_empty(), "sent without a part");
+        // Granted 2 of 10: from two seconds on.
+        budget.grant_rate(0.2);
+        tokio::time::sleep(Duration::from_millis(1_900)).await;
+        assert!(times.lock().unwrap().is_empty(), "a raise taken early");
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let count = times.lock().unwrap().len();
+        assert!((3..=5).contains(&count), "two a second: {count}");
+        // Raised to 6: still 2 a second for two seconds, then 6.
+        let before = times.lock().unwrap().len();
+        budget.grant_rate(0.6);
+        // The same grant again keeps the raise's time.
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        budget.grant_rate(0.6);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let slow = times.lock().unwrap().len() - before;
+        assert!(slow <= 4, "two a second while the raise waits: {slow}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let fast = times.lock().unwrap().len() - before - slow;
+        assert!(fast >= 16, "six a second after it: {fast}");
     }
 }

@@ -14,12 +14,12 @@ use secrecy::SecretString;
 
 use super::fresh_database;
 
-struct Replica {
-    store: Store,
-    leases: Leases,
+pub(super) struct Replica {
+    pub(super) store: Store,
+    pub(super) leases: Leases,
 }
 
-async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
+pub(super) async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
     let settings = StoreSettings {
         data_dir: None,
         lease_ttl: ttl,
@@ -40,13 +40,13 @@ async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
 }
 
 impl Replica {
-    async fn write(&self, write: Write) {
+    pub(super) async fn write(&self, write: Write) {
         self.store.write_durably(write).await.expect("committed");
     }
 
-    async fn beat(&self) -> Beat {
+    pub(super) async fn beat(&self) -> Beat {
         self.leases
-            .beat(0, Utc::now().date_naive())
+            .beat(0, Utc::now().date_naive(), &rates(10))
             .await
             .expect("heartbeat")
     }
@@ -56,23 +56,28 @@ fn subject(meeting: &str, user: &str) -> WatchSubject {
     WatchSubject::of_key(key(meeting, user))
 }
 
-fn key(meeting: &str, user: &str) -> ParticipantKey {
+pub(super) fn key(meeting: &str, user: &str) -> ParticipantKey {
     ParticipantKey::new(meeting, user)
 }
 
+/// The single account's requests a second, to share.
+pub(super) fn rates(per_second: u32) -> std::collections::BTreeMap<Account, u32> {
+    [(Account::default(), per_second)].into()
+}
+
 /// A meeting of the single account.
-fn mk(uuid: &str) -> MeetingKey {
+pub(super) fn mk(uuid: &str) -> MeetingKey {
     MeetingKey::new(Account::default(), uuid)
 }
 
-fn started(meeting: &str, user: &str) -> Write {
+pub(super) fn started(meeting: &str, user: &str) -> Write {
     Write::WatchStarted {
         subject: Box::new(subject(meeting, user)),
         at: Utc::now(),
     }
 }
 
-const LONG: Duration = Duration::from_secs(60);
+pub(super) const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_free_meeting_is_claimed_by_one_replica_only() {
@@ -277,7 +282,7 @@ async fn ends_recorded_by_one_replica_reach_the_others() {
     // Past the mark (and its second of overlap) nothing comes again.
     let later = b
         .leases
-        .beat(beat.ended_mark + 2_000, day_today())
+        .beat(beat.ended_mark + 2_000, day_today(), &rates(10))
         .await
         .unwrap();
     assert!(later.ended_participants.is_empty() && later.ended_meetings.is_empty());

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod leases;
+mod rate;
 mod rebalance;
 mod self_monitoring;
 mod silence_ids;
