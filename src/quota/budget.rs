@@ -34,8 +34,10 @@ pub struct QuotaView {
     pub zoom_remaining: Option<u32>,
     /// Real time until the quota renews at 00:00 UTC.
     pub until_reset: Duration,
-    /// Requests per second the budget spaces requests at (this replica's
-    /// part of the rate, with several).
+    /// Requests per second the budget spaces requests at, or is about to
+    /// (this replica's part of the rate, with several: a larger part
+    /// granted counts from its grant; without any part yet, an even one).
+    /// The plan spends this; requests wait in the budget meanwhile.
     pub rate: f64,
     /// This replica's part of what is left today: 1 alone, 1/N with N
     /// replicas sharing the database.

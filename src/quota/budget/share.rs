@@ -126,16 +126,27 @@ impl Budget {
         state.next_slot = next.max(paused);
     }
 
-    /// The requests a second this replica spaces its requests at now.
+    /// The requests a second this replica spaces its requests at now (its
+    /// gauge shows it), and the rate to plan with: the part granted even if
+    /// it waits for its time, an even part while there is none at all (a
+    /// replica waiting for the others to give back: a plan for no rate
+    /// would schedule every poll a day ahead).
     pub(super) fn rate_now(&self, state: &mut State) -> f64 {
         let part = self.rate_part(state, Instant::now());
-        let rate = if part < MIN_PART {
-            0.0
-        } else {
-            1.0 / self.spacing(part).as_secs_f64()
+        let rate = |part: f64| {
+            if part < MIN_PART {
+                0.0
+            } else {
+                1.0 / self.spacing(part).as_secs_f64()
+            }
         };
-        self.metrics.rate.set(rate);
-        rate
+        self.metrics.rate.set(rate(part));
+        let planned = match state.rate.raise {
+            Some((raise, _)) => raise.max(part),
+            None if part < MIN_PART => even_part(state),
+            None => part,
+        };
+        rate(planned)
     }
 
     /// The heartbeat's grant of this replica's part of the account's
@@ -286,11 +297,15 @@ mod tests {
         let mut registry = Registry::default();
         let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
         budget.grant_rate(0.0);
-        assert_eq!(budget.quota().rate, 0.0);
+        // Nothing is sent, but the plan is not for nothing: an even part.
+        assert!((budget.quota().rate - 10.0 / 1.025).abs() < 1e-6);
+        assert_eq!(budget.metrics.rate.get(), 0.0, "the gauge shows none");
         let times = sends(&budget, 20, Duration::from_secs(3)).await;
         assert!(times.lock().unwrap().is_empty(), "sent without a part");
-        // Granted 2 of 10: from two seconds on.
+        // Granted 2 of 10: from two seconds on (planned for at once).
         budget.grant_rate(0.2);
+        assert!((budget.quota().rate - 2.0 / 1.025).abs() < 1e-6);
+        assert_eq!(budget.metrics.rate.get(), 0.0);
         tokio::time::sleep(Duration::from_millis(1_900)).await;
         assert!(times.lock().unwrap().is_empty(), "a raise taken early");
         tokio::time::sleep(Duration::from_millis(2_100)).await;
