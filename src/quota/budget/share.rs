@@ -324,4 +324,22 @@ mod tests {
         let fast = times.lock().unwrap().len() - before - slow;
         assert!(fast >= 16, "six a second after it: {fast}");
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_queued_at_a_slow_pace_take_a_raise_when_it_comes() {
+        let mut registry = Registry::default();
+        let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
+        budget.grant_rate(0.1);
+        // Twenty callers queued at one a second: slots up to 20 s ahead.
+        let times = sends(&budget, 20, Duration::from_millis(500)).await;
+        budget.grant_rate(1.0);
+        tokio::time::sleep(Duration::from_millis(1_900)).await;
+        let before = times.lock().unwrap().len();
+        assert!(before <= 3, "one a second until the raise: {before}");
+        // In force at 2.0 s: the queued callers do not wait for their slots
+        // of the old pace.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let after = times.lock().unwrap().len() - before;
+        assert!(after >= 4, "ten a second from the raise on: {after}");
+    }
 }
