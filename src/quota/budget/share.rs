@@ -282,6 +282,8 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(4)).await;
         let times = times.lock().unwrap().clone();
         assert!(in_window(&times, 0, 1_000) >= 9, "{times:?}");
+        // The first at the new pace is one new spacing (341 ms) on.
+        assert_eq!(in_window(&times, 1_001, 1_300), 0, "{times:?}");
         for second in 1..4 {
             let from = 1_000 + second * 1_000;
             assert!(
