@@ -344,4 +344,40 @@ mod tests {
         let after = times.lock().unwrap().len() - before;
         assert!(after >= 4, "ten a second from the raise on: {after}");
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_grant_again_changes_nothing() {
+        let mut registry = Registry::default();
+        let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
+        budget.grant_rate(0.3);
+        let times = sends(&budget, 20, Duration::ZERO).await;
+        // Every heartbeat grants the same part: the schedule goes on.
+        for _ in 0..30 {
+            budget.grant_rate(0.3);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let count = times.lock().unwrap().len();
+        assert!((8..=10).contains(&count), "three a second: {count}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_larger_part_than_the_one_waiting_waits_from_its_own_grant() {
+        let mut registry = Registry::default();
+        let budget = std::sync::Arc::new(Budget::new(10, 100_000, &mut registry));
+        budget.grant_rate(0.1);
+        let times = sends(&budget, 20, Duration::ZERO).await;
+        budget.grant_rate(0.2);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // 6 of 10, granted 1 s later: in force at 3 s, not at the 2 s of
+        // the smaller raise.
+        budget.grant_rate(0.6);
+        tokio::time::sleep(Duration::from_millis(1_050)).await;
+        let at_two = times.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(850)).await;
+        let between = times.lock().unwrap().len() - at_two;
+        assert!(between <= 2, "two a second from 2 s to 3 s: {between}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = times.lock().unwrap().len() - at_two - between;
+        assert!(after >= 5, "six a second from 3 s: {after}");
+    }
 }
