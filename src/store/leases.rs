@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
+use super::signals::{SharedSignal, SignalListener};
 use super::{
     RecordId, SavedGrouped, SavedMessage, SavedWatch, SharedDb, database_error_text, from_millis,
 };
@@ -65,6 +66,9 @@ pub struct Beat {
     /// Per account (Zoom's quota is per account).
     pub my_watches: BTreeMap<Account, u32>,
     pub all_watches: BTreeMap<Account, u32>,
+    /// The other replicas' early signals of the last lease TTL (the
+    /// fallback for a missed notification: `super::signals`).
+    pub signals: Vec<SharedSignal>,
 }
 
 /// Rows held by no live replica: no owner, or one whose heartbeat expired
@@ -92,6 +96,11 @@ impl Leases {
     /// This replica's id.
     pub fn replica(&self) -> &str {
         &self.db.replica
+    }
+
+    /// Listens for the other replicas' early signals (`super::signals`).
+    pub async fn listen(&self) -> Result<SignalListener, String> {
+        SignalListener::connect(&self.db).await
     }
 
     /// Claims the lease of `meeting` for this replica if it is free
@@ -175,6 +184,7 @@ impl Leases {
         beat.grouped = self.adopt_grouped(tx).await?;
         beat.others_used_today = self.others_used(tx, today).await?;
         beat.paused_until = shared_pause(tx).await?;
+        beat.signals = super::signals::recent(tx, &self.db.replica, self.ttl).await?;
         Ok(beat)
     }
 

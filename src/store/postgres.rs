@@ -46,6 +46,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/postgres/0003_accounts.sql")),
             false,
         ),
+        Migration::new(
+            5,
+            "early signals".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0005_early_signals.sql")),
+            false,
+        ),
     ])
 }
 

@@ -7,6 +7,7 @@ mod accounts;
 mod leases;
 mod rebalance;
 mod self_monitoring;
+mod signals;
 mod silence_ids;
 
 use std::collections::{BTreeMap, BTreeSet};
