@@ -12,9 +12,20 @@
 //!   [`URGENT_INTERVALS`] intervals of leaving it (a dropped call). Zoom
 //!   gives a rejoin a new `user_id`, so the same person is recognised by a
 //!   hash of their e-mail (or, without one, their display name) within the
-//!   meeting, kept in memory only and only for that window. The rejoin's
+//!   meeting, kept in memory only and only for that window (with several
+//!   replicas the hash, never the e-mail or name, is also in the database
+//!   for four lease TTLs). The rejoin's
 //!   first poll is one interval after the join, as for any joiner (no
 //!   sample exists earlier); no extra request.
+//!
+//! With several replicas (PostgreSQL) both work wherever Zoom's webhook
+//! lands: a meeting alert taken by a replica that does not poll the
+//! meeting, and every leave (only its [`Person`] hash), go to the other
+//! replicas by `NOTIFY` (`crate::store::signals`); the holder hurries the
+//! meeting as for its own alert (counted once, there) and every replica
+//! remembers the leave, so the replica that starts the rejoiner's watch
+//! knows. Cost: one row and one notification per such webhook, in the
+//! writer's batch with the webhook's own records; nothing per poll.
 //!
 //! Cost: urgency only costs quota under pressure (without it everybody is
 //! polled every interval anyway): each signal keeps the participants it

@@ -7,6 +7,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use qoswatch::cluster::Leases;
+use qoswatch::store::signals::{SharedKind, SharedSignal};
+use qoswatch::store::{Store, StoreSettings, Write};
+use qoswatch_core::alert::{Account, MeetingKey};
 use qoswatch_testkit::eventually;
 use qoswatch_testkit::metrics::Scraper;
 use qoswatch_zoomsim::{Endpoint, MeetingSpec, ParticipantSpec, SimConfig};
@@ -151,6 +155,7 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
     let next = cluster.listings_of(prefix)[before + 1];
     let waited = next.saturating_duration_since(alerted);
     let calm = metric(&holder, CALM).await;
+    eprintln!("listed {waited:?} after the meeting alert (calm interval {calm} s)");
     assert!(
         waited <= Duration::from_millis(2500),
         "listed {waited:?} after Zoom's meeting alert (calm interval {calm} s)\n{}",
@@ -248,5 +253,90 @@ async fn a_leave_taken_by_one_replica_makes_the_rejoin_urgent_at_the_replica_tha
     for replica in [&left_at, &holder] {
         let logs = replica.service.logs().to_lowercase();
         assert!(!logs.contains("dee@example.com"), "an e-mail logged");
+    }
+}
+
+/// A store on the shared database and its leases, in this process.
+async fn in_process(database: &str, name: &str, ttl: Duration) -> (Store, Leases) {
+    let settings = StoreSettings {
+        data_dir: None,
+        lease_ttl: ttl,
+        replica_name: Some(name.into()),
+        ..StoreSettings::default()
+    };
+    let url = secrecy::SecretString::from(database.to_owned());
+    let (store, _) = Store::open_postgres(
+        &settings,
+        &url,
+        None,
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .await
+    .expect("store");
+    let leases = Leases::new(store.shared().expect("shared").clone(), ttl);
+    (store, leases)
+}
+
+async fn signals_at_beat(leases: &Leases) -> Vec<SharedSignal> {
+    leases
+        .beat(0, chrono::Utc::now().date_naive())
+        .await
+        .expect("heartbeat")
+        .signals
+}
+
+#[tokio::test]
+async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lease_ttl() {
+    let database = super::fresh_database().await;
+    let ttl = Duration::from_secs(2);
+    let (sender_store, sender) = in_process(&database, "sender", ttl).await;
+    let (_store, receiver) = in_process(&database, "receiver", ttl).await;
+    let mut listener = receiver.listen().await.expect("listening");
+    let meeting = MeetingKey::new(Account::new("globex"), "a/b+c==");
+    let who = 0xa000_0000_0000_0001;
+    sender_store
+        .write_durably(Write::Signal {
+            meeting: meeting.clone(),
+            kind: SharedKind::Left { who },
+        })
+        .await
+        .expect("committed");
+    // At once, by notification, parsed from what PostgreSQL built.
+    let heard = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("notified")
+        .expect("reachable")
+        .expect("a signal");
+    assert_eq!(heard.meeting, meeting);
+    assert_eq!(heard.kind, SharedKind::Left { who });
+    assert!(heard.from.starts_with("sender-"), "{}", heard.from);
+    // A listener that was not listening then (reconnecting) missed it; the
+    // heartbeat has it, with the same id, and never the sender's own.
+    let read = signals_at_beat(&receiver).await;
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].id, heard.id);
+    assert_eq!(read[0].kind, heard.kind);
+    assert_eq!(read[0].meeting, meeting);
+    assert!(read[0].age < ttl, "{:?}", read[0].age);
+    assert!(signals_at_beat(&sender).await.is_empty(), "its own");
+    // After a lease TTL no heartbeat reads it; after four it is deleted.
+    let deadline = std::time::Instant::now() + ttl * 3;
+    while !signals_at_beat(&receiver).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "read for too long");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database)
+        .await
+        .expect("database");
+    let count = || sqlx::query_scalar::<_, i64>("SELECT count(*) FROM early_signals");
+    assert_eq!(count().fetch_one(&mut db).await.expect("count"), 1);
+    let deadline = std::time::Instant::now() + ttl * 6;
+    loop {
+        signals_at_beat(&receiver).await;
+        if count().fetch_one(&mut db).await.expect("count") == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never pruned");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
