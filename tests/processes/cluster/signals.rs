@@ -177,6 +177,27 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leave_taken_by_one_replica_makes_the_rejoin_urgent_at_the_replica_that_watches_it() {
+    rejoin_across_replicas(RejoinThrough::Holder).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_taken_on_at_the_holder_s_heartbeat_is_recognised_by_a_leave_taken_elsewhere() {
+    rejoin_across_replicas(RejoinThrough::Other).await;
+}
+
+/// Which replica Zoom's `participant_joined` of the rejoin reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RejoinThrough {
+    /// The one polling the meeting: it starts the watch at once.
+    Holder,
+    /// The one the leave reached: it saves the watch, and the holder
+    /// takes it on at its next heartbeat.
+    Other,
+}
+
+/// A participant's leave reaches the replica that does not poll the
+/// meeting; the rejoin reaches `through`.
+async fn rejoin_across_replicas(through: RejoinThrough) {
     let cluster = Cluster::new(SimConfig::default()).await;
     let left_at = cluster.replica("left-at", SLOW_TTL, 40).await;
     let holder = cluster.replica("holder", SLOW_TTL, 40).await;
@@ -214,16 +235,20 @@ async fn a_leave_taken_by_one_replica_makes_the_rejoin_urgent_at_the_replica_tha
         "the holder never heard of the leave:\n{}",
         left_at.service.logs()
     );
-    // She is back at once, with a new user_id, through the holder (which
-    // the holder's heartbeat, seconds away, has not told of the leave).
+    // She is back at once, with a new user_id (the holder's heartbeat,
+    // seconds away, has not told it of the leave).
     let again = ParticipantSpec {
         email: "Dee@Example.com".into(),
         ..ParticipantSpec::new("16950003", "Dee (phone)")
     };
-    cluster.join_as(&meeting, &again, holder.address).await;
+    let to = match through {
+        RejoinThrough::Holder => &holder,
+        RejoinThrough::Other => &left_at,
+    };
+    cluster.join_as(&meeting, &again, to.address).await;
     assert!(
         scraper
-            .until(REJOINS, Duration::from_secs(10), POLL, |v| v >= 1.0)
+            .until(REJOINS, SLOW_TTL, POLL, |v| v >= 1.0)
             .await
             .is_some_and(|v| v >= 1.0),
         "the rejoin was not recognised where it is watched:\n{}",
