@@ -14,12 +14,13 @@ use secrecy::SecretString;
 
 use super::fresh_database;
 
-struct Replica {
-    store: Store,
-    leases: Leases,
+pub(super) struct Replica {
+    pub(super) store: Store,
+    pub(super) leases: Leases,
 }
 
-async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
+/// A store on the shared database and its leases, in this process.
+pub(super) async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
     let settings = StoreSettings {
         data_dir: None,
         lease_ttl: ttl,

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use qoswatch::cluster::Leases;
+use qoswatch::store::Write;
 use qoswatch::store::signals::{SharedKind, SharedSignal};
-use qoswatch::store::{Store, StoreSettings, Write};
 use qoswatch_core::alert::{Account, MeetingKey};
 use qoswatch_testkit::eventually;
 use qoswatch_testkit::metrics::Scraper;
@@ -17,7 +17,6 @@ use qoswatch_zoomsim::{Endpoint, MeetingSpec, ParticipantSpec, SimConfig};
 use tokio::time::Instant;
 
 use super::{Cluster, Replica, sender};
-use crate::setup::{environment, start};
 
 /// Long enough that a heartbeat (a third of it) cannot pass for the
 /// notification: what the holder does at once, it heard by `NOTIFY`.
@@ -39,21 +38,7 @@ impl Cluster {
             "polling:\n  mode: adaptive\n  max_interval: 16s\n  max_staleness: 32s\n",
         );
         std::fs::write(&config, text).expect("config");
-        let env = environment(
-            &self.sim,
-            &[
-                ("QOSWATCH_TEST_SLACK_URL", self.slack.url("T1/B1/hook")),
-                ("QOSWATCH_DATABASE_URL", self.database.clone()),
-            ],
-        );
-        let service = start(&config, &env, &[]);
-        let address = service.address().await;
-        let admin = service.admin_address().await;
-        Replica {
-            service,
-            address,
-            admin,
-        }
+        self.launch(&config).await
     }
 
     /// `participant` joins `meeting` at the simulator and Zoom tells `address`.
@@ -281,27 +266,6 @@ async fn rejoin_across_replicas(through: RejoinThrough) {
     }
 }
 
-/// A store on the shared database and its leases, in this process.
-async fn in_process(database: &str, name: &str, ttl: Duration) -> (Store, Leases) {
-    let settings = StoreSettings {
-        data_dir: None,
-        lease_ttl: ttl,
-        replica_name: Some(name.into()),
-        ..StoreSettings::default()
-    };
-    let url = secrecy::SecretString::from(database.to_owned());
-    let (store, _) = Store::open_postgres(
-        &settings,
-        &url,
-        None,
-        &mut prometheus_client::registry::Registry::default(),
-    )
-    .await
-    .expect("store");
-    let leases = Leases::new(store.shared().expect("shared").clone(), ttl);
-    (store, leases)
-}
-
 async fn signals_at_beat(leases: &Leases) -> Vec<SharedSignal> {
     leases
         .beat(0, chrono::Utc::now().date_naive())
@@ -314,8 +278,9 @@ async fn signals_at_beat(leases: &Leases) -> Vec<SharedSignal> {
 async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lease_ttl() {
     let database = super::fresh_database().await;
     let ttl = Duration::from_secs(2);
-    let (sender_store, sender) = in_process(&database, "sender", ttl).await;
-    let (_store, receiver) = in_process(&database, "receiver", ttl).await;
+    let sending = super::leases::replica(&database, "sender", ttl).await;
+    let receiving = super::leases::replica(&database, "receiver", ttl).await;
+    let (sender_store, sender, receiver) = (&sending.store, &sending.leases, &receiving.leases);
     let mut listener = receiver.listen().await.expect("listening");
     let meeting = MeetingKey::new(Account::new("globex"), "a/b+c==");
     let who = 0xa000_0000_0000_0001;
@@ -337,16 +302,16 @@ async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lea
     assert!(heard.from.starts_with("sender-"), "{}", heard.from);
     // A listener that was not listening then (reconnecting) missed it; the
     // heartbeat has it, with the same id, and never the sender's own.
-    let read = signals_at_beat(&receiver).await;
+    let read = signals_at_beat(receiver).await;
     assert_eq!(read.len(), 1, "{read:?}");
     assert_eq!(read[0].id, heard.id);
     assert_eq!(read[0].kind, heard.kind);
     assert_eq!(read[0].meeting, meeting);
     assert!(read[0].age < ttl, "{:?}", read[0].age);
-    assert!(signals_at_beat(&sender).await.is_empty(), "its own");
+    assert!(signals_at_beat(sender).await.is_empty(), "its own");
     // After a lease TTL no heartbeat reads it; after four it is deleted.
     let deadline = std::time::Instant::now() + ttl * 3;
-    while !signals_at_beat(&receiver).await.is_empty() {
+    while !signals_at_beat(receiver).await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "read for too long");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -357,7 +322,7 @@ async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lea
     assert_eq!(count().fetch_one(&mut db).await.expect("count"), 1);
     let deadline = std::time::Instant::now() + ttl * 6;
     loop {
-        signals_at_beat(&receiver).await;
+        signals_at_beat(receiver).await;
         if count().fetch_one(&mut db).await.expect("count") == 0 {
             break;
         }
