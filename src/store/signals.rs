@@ -16,8 +16,8 @@
 //! short name, the meeting UUID and, for a leave, `who`: a meeting-scoped
 //! 64-bit hash of the person (`crate::watch::signals`), never an e-mail
 //! or a name. Cost: one row (and one notification, about 150 bytes) per
-//! such webhook, written in the writer's batch with the webhook's other
-//! records (no extra round trip); nothing per poll; the heartbeat reads
+//! such webhook: one more statement in the writer's transaction with the
+//! webhook's other records (no extra commit); nothing per poll; the heartbeat reads
 //! the last TTL's rows (one indexed query) and deletes older ones.
 
 use std::time::Duration;

@@ -25,7 +25,8 @@
 //! meeting as for its own alert (counted once, there) and every replica
 //! remembers the leave, so the replica that starts the rejoiner's watch
 //! knows. Cost: one row and one notification per such webhook, in the
-//! writer's batch with the webhook's own records; nothing per poll.
+//! writer's transaction with the webhook's own records (one statement, no
+//! extra commit); nothing per poll.
 //!
 //! Cost: urgency only costs quota under pressure (without it everybody is
 //! polled every interval anyway): each signal keeps the participants it
