@@ -158,6 +158,32 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
         1.0
     );
     assert_eq!(cluster.sim.request_counts().rate_limited, 0);
+    // Zoom's alert reaching the holder itself is acted on there and sent
+    // nowhere: once a later durable write of the holder's (a leave) has
+    // committed, the only alert in the table is the other replica's.
+    let answer = sender(holder.address)
+        .meeting_alert(&meeting, cluster.sim.sim_now(), &issues)
+        .await
+        .expect("webhook sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(metric(&holder, ALERTS_ACTED).await, 2.0);
+    let leaver = ParticipantSpec::new("16940003", "Person 16940003");
+    let now = cluster.sim.sim_now();
+    let answer = sender(holder.address)
+        .participant_left(&meeting, now, &leaver, now, "left the meeting")
+        .await
+        .expect("webhook sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&cluster.database)
+        .await
+        .expect("database");
+    let alerts: Vec<String> =
+        sqlx::query_scalar("SELECT replica FROM early_signals WHERE kind = 'meeting_alert'")
+            .fetch_all(&mut db)
+            .await
+            .expect("signals");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].starts_with("other-"), "{alerts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
