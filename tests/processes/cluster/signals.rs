@@ -99,7 +99,7 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
         cluster.join(&filler, &user, to.address).await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while metric(&holder, CALM).await < 4.0 {
+    while metric(&holder, CALM).await < 6.0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the holder's calm never stretched: {} s",
@@ -127,8 +127,8 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
         .expect("webhook sent");
     assert_eq!(answer.status, 200, "{answer:?}");
     // The holder lists it at the fastest pace (one interval after the
-    // last listing, plus the wait for a request slot), not a calm stretch
-    // later.
+    // last listing, plus the wait for a request slot at one a second: up
+    // to 2 s measured), not a calm stretch (6 s or more) later.
     assert!(
         eventually(Duration::from_secs(20), || cluster
             .listings_of(prefix)
@@ -142,7 +142,7 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
     let calm = metric(&holder, CALM).await;
     eprintln!("listed {waited:?} after the meeting alert (calm interval {calm} s)");
     assert!(
-        waited <= Duration::from_millis(2500),
+        waited <= Duration::from_secs(4),
         "listed {waited:?} after Zoom's meeting alert (calm interval {calm} s)\n{}",
         holder.service.logs()
     );
