@@ -5,7 +5,6 @@
 //! dropped, and so is this replica's own.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -48,8 +47,9 @@ struct HeardLabels {
 #[derive(Debug)]
 pub(super) struct Ear {
     heard: Family<HeardLabels, Counter>,
-    /// Row ids acted on, with when: kept for twice the heartbeat's
-    /// look-back (a lease TTL), so a row is never acted on twice.
+    /// Row ids done with, with when: kept for twice the heartbeat's
+    /// look-back (two lease TTLs) and one more, so a row is never acted on
+    /// twice.
     seen: Mutex<HashMap<i64, Instant>>,
     keep: Duration,
     error_log: LogEvery,
@@ -60,7 +60,7 @@ impl Ear {
         let heard = Family::<HeardLabels, Counter>::default();
         registry.register(
             "qoswatch_cluster_early_signals_heard",
-            "Early signals other replicas sent (Zoom's meeting alerts for meetings they do not poll, participants who left), by how they were first heard (notify: at once; heartbeat: a notification was missed)",
+            "Early signals acted on here that another replica took (Zoom's meeting alerts for meetings it did not poll, participants who left), or this one for a meeting it took over since; by how they came (notify: at once; heartbeat: read from the database, a notification missed or a meeting taken over)",
             heard.clone(),
         );
         for signal in SharedKind::NAMES {
@@ -74,43 +74,55 @@ impl Ear {
         Self {
             heard,
             seen: Mutex::new(HashMap::new()),
-            keep: ttl * 2,
+            keep: ttl * 3,
             error_log: LogEvery::new(Duration::from_secs(60)),
         }
     }
 
-    /// Whether `signal` is new to this replica (not its own, not heard
-    /// before); remembers it. Forgets what is older than `keep`.
-    pub(super) fn first_time(&self, me: &str, signal: &SharedSignal, now: Instant) -> bool {
-        if signal.from == me {
+    /// Whether to act on `signal`, heard `via`: not if it was acted on
+    /// before, nor if it is this replica's own notification (it was written
+    /// because this replica did not poll the meeting; its own meeting
+    /// alerts come back with the heartbeat, in case it took the meeting
+    /// over since). Forgets what is older than `keep`.
+    pub(super) fn to_act(&self, me: &str, signal: &SharedSignal, via: Via, now: Instant) -> bool {
+        if signal.from == me && via == Via::Notify {
             return false;
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.retain(|_, at| now.saturating_duration_since(*at) < self.keep);
-        match seen.entry(signal.id) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(entry) => {
-                entry.insert(now);
-                true
-            }
-        }
+        !seen.contains_key(&signal.id)
+    }
+
+    /// `signal` is done with here: never acted on again.
+    pub(super) fn done(&self, signal: &SharedSignal, now: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry(signal.id).or_insert(now);
     }
 }
 
 impl Cluster {
-    /// Acts on a signal heard `via`, unless it was heard before.
+    /// Acts on a signal heard `via`. A leave is done with once heard (it
+    /// is remembered here, or too old to matter); a meeting alert once it
+    /// hurried a meeting polled here: until then a later heartbeat may find
+    /// the meeting taken over (its holder died after Zoom's alert).
     pub(super) fn heard(&self, signal: &SharedSignal, via: Via, monitor: &Monitor) {
-        if !self.ear.first_time(self.replica(), signal, Instant::now()) {
+        let now = Instant::now();
+        if !self.ear.to_act(self.replica(), signal, via, now) {
             return;
         }
-        self.ear
-            .heard
-            .get_or_create(&HeardLabels {
-                signal: signal.kind.as_str(),
-                via: via.as_str(),
-            })
-            .inc();
-        monitor.signal_from_elsewhere(signal);
+        let acted = monitor.signal_from_elsewhere(signal);
+        if acted || matches!(signal.kind, SharedKind::Left { .. }) {
+            self.ear.done(signal, now);
+        }
+        if acted {
+            self.ear
+                .heard
+                .get_or_create(&HeardLabels {
+                    signal: signal.kind.as_str(),
+                    via: via.as_str(),
+                })
+                .inc();
+        }
     }
 
     /// The heartbeat's watches of held meetings, taken on, and the signals
@@ -208,19 +220,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_signal_is_acted_on_once_however_it_is_heard_and_never_its_own() {
+    async fn a_signal_is_acted_on_once_however_it_is_heard_and_its_own_only_from_the_heartbeat() {
         let ttl = Duration::from_secs(30);
         let ear = Ear::new(ttl, &mut Registry::default());
         let now = Instant::now();
-        assert!(ear.first_time("me", &signal(1, "other"), now));
+        let other = signal(1, "other");
+        assert!(ear.to_act("me", &other, Via::Notify, now));
         assert!(
-            !ear.first_time("me", &signal(1, "other"), now + ttl),
-            "heard again at a heartbeat within the look-back"
+            ear.to_act("me", &other, Via::Heartbeat, now),
+            "not done yet"
         );
-        assert!(ear.first_time("me", &signal(2, "other"), now + ttl));
-        assert!(!ear.first_time("me", &signal(3, "me"), now), "its own");
-        // Forgotten after twice the look-back, when no heartbeat reads the
-        // row any more.
-        assert!(ear.first_time("me", &signal(1, "other"), now + ttl * 2));
+        ear.done(&other, now);
+        assert!(
+            !ear.to_act("me", &other, Via::Heartbeat, now + ttl),
+            "read again at a heartbeat within the look-back"
+        );
+        assert!(ear.to_act("me", &signal(2, "other"), Via::Heartbeat, now + ttl));
+        let own = signal(3, "me");
+        assert!(
+            !ear.to_act("me", &own, Via::Notify, now),
+            "its own notification"
+        );
+        assert!(
+            ear.to_act("me", &own, Via::Heartbeat, now),
+            "its own alert, for a meeting it may have taken over"
+        );
+        // Done twice: the first time counts.
+        ear.done(&other, now + ttl);
+        // Forgotten after three TTLs, when no heartbeat reads the row any
+        // more (they read two).
+        assert!(!ear.to_act(
+            "me",
+            &other,
+            Via::Notify,
+            now + ttl * 3 - Duration::from_millis(1)
+        ));
+        assert!(ear.to_act("me", &other, Via::Notify, now + ttl * 3));
     }
 }

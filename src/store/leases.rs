@@ -66,8 +66,9 @@ pub struct Beat {
     /// Per account (Zoom's quota is per account).
     pub my_watches: BTreeMap<Account, u32>,
     pub all_watches: BTreeMap<Account, u32>,
-    /// The other replicas' early signals of the last lease TTL (the
-    /// fallback for a missed notification: `super::signals`).
+    /// The other replicas' early signals of the last two lease TTLs, and this
+    /// one's own meeting alerts (the fallback for a missed notification or
+    /// a meeting taken over since: `super::signals`).
     pub signals: Vec<SharedSignal>,
 }
 

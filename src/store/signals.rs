@@ -8,7 +8,7 @@
 //! inserts it into `early_signals` and, in the same statement, sends it as
 //! a `NOTIFY` on [`CHANNEL`]; every replica listens ([`SignalListener`]),
 //! so the holder hears of it as soon as the writer's batch commits. The
-//! heartbeat reads the rows of the last lease TTL too ([`recent`]), so a
+//! heartbeat reads the rows of the last two lease TTLs too ([`recent`]), so a
 //! notification missed while a listener reconnected is acted on a
 //! heartbeat later; the receiver drops what it saw already by `id`.
 //!
@@ -18,7 +18,8 @@
 //! or a name. Cost: one row (and one notification, about 150 bytes) per
 //! such webhook: one more statement in the writer's transaction with the
 //! webhook's other records (no extra commit); nothing per poll; the heartbeat reads
-//! the last TTL's rows (one indexed query) and deletes older ones.
+//! the last two TTLs' rows (one indexed query) and deletes those older
+//! than four.
 
 use std::time::Duration;
 
@@ -162,15 +163,17 @@ pub(super) async fn record(
     .map(|_| ())
 }
 
-/// The heartbeat's fallback: the other replicas' signals of the last
-/// `within`, oldest first; and the rows older than four times that go.
-/// A row that cannot be read is skipped and logged.
+/// The heartbeat's fallback: the other replicas' signals of the last two
+/// `ttl`s, and this replica's own meeting alerts (for a meeting it took over
+/// since: a takeover comes within a TTL and a heartbeat of the holder's
+/// death), oldest first; and the rows older than four TTLs go. A row that
+/// cannot be read is skipped and logged.
 pub(super) async fn recent(
     tx: &mut Transaction<'_, Postgres>,
     me: &str,
-    within: Duration,
+    ttl: Duration,
 ) -> Result<Vec<SharedSignal>, sqlx::Error> {
-    let secs = within.as_secs_f64();
+    let secs = ttl.as_secs_f64();
     sqlx::query("DELETE FROM early_signals WHERE at < now() - make_interval(secs => $1)")
         .bind(secs * 4.0)
         .execute(&mut **tx)
@@ -178,10 +181,11 @@ pub(super) async fn recent(
     let rows = sqlx::query(
         "SELECT id, replica, kind, account, meeting_uuid, who, \
          greatest(EXTRACT(EPOCH FROM now() - at), 0)::float8 \
-         FROM early_signals WHERE at > now() - make_interval(secs => $1) AND replica <> $2 \
+         FROM early_signals WHERE at > now() - make_interval(secs => $1) \
+         AND (replica <> $2 OR kind = 'meeting_alert') \
          ORDER BY id",
     )
-    .bind(secs)
+    .bind(secs * 2.0)
     .bind(me)
     .fetch_all(&mut **tx)
     .await?;

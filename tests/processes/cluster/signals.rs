@@ -187,6 +187,55 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_alert_for_a_dead_holder_s_meeting_hurries_it_where_it_is_taken_over() {
+    let cluster = Cluster::new(SimConfig::default()).await;
+    let holder = cluster.replica("holder", super::TTL, 40).await;
+    let other = cluster.replica("other", super::TTL, 40).await;
+    let meeting = cluster.meeting(60);
+    for user in ["16960001", "16960002"] {
+        let person = ParticipantSpec::new(user, format!("Person {user}"));
+        cluster.join_as(&meeting, &person, holder.address).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || cluster.polls().len() >= 2).await,
+        "the meeting is not polled"
+    );
+    // The holder dies; Zoom's alert reaches the other replica while the
+    // dead one's lease still holds: nobody polls the meeting to hurry.
+    holder.service.kill();
+    let issues = ["Unstable audio quality".to_owned()];
+    let answer = sender(other.address)
+        .meeting_alert(&meeting, cluster.sim.sim_now(), &issues)
+        .await
+        .expect("webhook sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        metric(&other, ALERTS_ACTED).await,
+        0.0,
+        "not polled there yet"
+    );
+    // After the TTL the other takes the meeting over, and its heartbeat
+    // finds the alert it wrote: the meeting is urgent there.
+    let scraper = Scraper::new(other.admin);
+    assert!(
+        scraper
+            .until(ALERTS_ACTED, super::TTL * 4, POLL, |v| v >= 1.0)
+            .await
+            .is_some_and(|v| v >= 1.0),
+        "the alert was lost with the holder:\n{}",
+        other.service.logs()
+    );
+    assert_eq!(
+        metric(
+            &other,
+            "qoswatch_cluster_early_signals_heard_total{signal=\"meeting_alert\",via=\"heartbeat\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leave_taken_by_one_replica_makes_the_rejoin_urgent_at_the_replica_that_watches_it() {
     rejoin_across_replicas(RejoinThrough::Holder).await;
 }
@@ -301,7 +350,7 @@ async fn signals_at_beat(leases: &Leases) -> Vec<SharedSignal> {
 }
 
 #[tokio::test]
-async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lease_ttl() {
+async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_two_lease_ttls() {
     let database = super::fresh_database().await;
     let ttl = Duration::from_secs(2);
     let sending = super::leases::replica(&database, "sender", ttl).await;
@@ -334,9 +383,10 @@ async fn a_signal_is_heard_at_once_by_listeners_and_read_by_heartbeats_for_a_lea
     assert_eq!(read[0].kind, heard.kind);
     assert_eq!(read[0].meeting, meeting);
     assert!(read[0].age < ttl, "{:?}", read[0].age);
+    // The sender's own leave is not (it remembered it when it wrote it).
     assert!(signals_at_beat(sender).await.is_empty(), "its own");
-    // After a lease TTL no heartbeat reads it; after four it is deleted.
-    let deadline = std::time::Instant::now() + ttl * 3;
+    // After two lease TTLs no heartbeat reads it; after four it is deleted.
+    let deadline = std::time::Instant::now() + ttl * 4;
     while !signals_at_beat(receiver).await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "read for too long");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,8 +2,8 @@
 -- meeting.alert, or a participant who left (for the rejoin signal), taken
 -- by a replica that does not hold the meeting's lease. Each row is also
 -- sent as a NOTIFY on channel qoswatch_early_signals when it commits; the
--- heartbeat reads the rows of the last lease TTL in case a notification
--- was missed. `who` is a meeting-scoped hash of the person: no e-mail or
+-- heartbeat reads the rows of the last two lease TTLs in case a
+-- notification was missed or the meeting was taken over since. `who` is a meeting-scoped hash of the person: no e-mail or
 -- name is kept here. Rows are pruned by the heartbeat.
 CREATE TABLE early_signals (
     id BIGSERIAL PRIMARY KEY,
