@@ -184,6 +184,27 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
             .expect("signals");
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].starts_with("other-"), "{alerts:?}");
+    // The holder's next heartbeat reads the other's alert again and leaves
+    // it: it was acted on once, by notification.
+    let beats = "qoswatch_cluster_heartbeat_seconds_count";
+    let seen = metric(&holder, beats).await;
+    let scraper = Scraper::new(holder.admin);
+    assert!(
+        scraper
+            .until(beats, SLOW_TTL, POLL, |v| v > seen)
+            .await
+            .is_some_and(|v| v > seen),
+        "no heartbeat"
+    );
+    assert_eq!(metric(&holder, ALERTS_ACTED).await, 2.0);
+    assert_eq!(
+        metric(
+            &holder,
+            "qoswatch_cluster_early_signals_heard_total{signal=\"meeting_alert\",via=\"heartbeat\"}"
+        )
+        .await,
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
