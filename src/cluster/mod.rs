@@ -116,7 +116,11 @@ pub struct Cluster {
     /// When the last heartbeat committed, and the last failure's text.
     health: Mutex<Health>,
     error_log: LogEvery,
+    /// The other replicas' early signals.
+    ear: signals::Ear,
 }
+
+mod signals;
 
 #[derive(Debug)]
 struct Health {
@@ -141,6 +145,7 @@ impl Cluster {
                 error: None,
             }),
             error_log: LogEvery::new(Duration::from_secs(60)),
+            ear: signals::Ear::new(ttl, registry),
         })
     }
 
@@ -177,6 +182,12 @@ impl Cluster {
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) {
+        let cluster = self.clone();
+        let (listening, listen_cancel) = (monitor.clone(), cancel.clone());
+        tracker.spawn(
+            async move { cluster.listen(listening, listen_cancel).await }
+                .instrument(tracing::info_span!("cluster")),
+        );
         let cluster = self.clone();
         tracker.spawn(
             async move { cluster.run(monitor, dispatch, budgets, cancel).await }
@@ -309,12 +320,7 @@ impl Cluster {
             tracing::info!(meetings = handed, "meetings handed over to other replicas");
         }
         monitor.ended_elsewhere(&beat.ended_participants, &beat.ended_meetings);
-        let mut adopted = 0;
-        for saved in beat.watches {
-            if !monitor.is_watching(&saved.subject.key) && monitor.adopt(saved) {
-                adopted += 1;
-            }
-        }
+        let adopted = self.take_on(beat.watches, &beat.signals, monitor);
         if beat.taken_over > 0 {
             self.metrics.takeovers.inc_by(beat.taken_over as u64);
             tracing::info!(

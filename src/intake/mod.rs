@@ -408,11 +408,9 @@ async fn zoom_webhook(
             participant_joined(&state.monitor, joined, tracking).await
         }
         Event::ParticipantLeft(left) => {
-            if state
-                .monitor
-                .stop_watch(&left.key(), StopReason::Left)
-                .await
-            {
+            let key = left.key();
+            let (_, participant) = left.into_infos();
+            if state.monitor.participant_left(&key, &participant).await {
                 WebhookOutcome::Handled
             } else {
                 WebhookOutcome::NoWatch

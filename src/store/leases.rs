@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
+use super::signals::{SharedSignal, SignalListener};
 use super::{
     RecordId, SavedGrouped, SavedMessage, SavedWatch, SharedDb, database_error_text, from_millis,
 };
@@ -68,6 +69,10 @@ pub struct Beat {
     /// This replica's part of each account's per-second rate, granted by
     /// this beat (`rate.rs`).
     pub rate_parts: BTreeMap<Account, f64>,
+    /// The other replicas' early signals of the last two lease TTLs, and this
+    /// one's own meeting alerts (the fallback for a missed notification or
+    /// a meeting taken over since: `super::signals`).
+    pub signals: Vec<SharedSignal>,
 }
 
 /// Rows held by no live replica: no owner, or one whose heartbeat expired
@@ -95,6 +100,11 @@ impl Leases {
     /// This replica's id.
     pub fn replica(&self) -> &str {
         &self.db.replica
+    }
+
+    /// Listens for the other replicas' early signals (`super::signals`).
+    pub async fn listen(&self) -> Result<SignalListener, String> {
+        SignalListener::connect(&self.db).await
     }
 
     /// Claims the lease of `meeting` for this replica if it is free
@@ -188,6 +198,7 @@ impl Leases {
         beat.grouped = self.adopt_grouped(tx).await?;
         beat.others_used_today = self.others_used(tx, today).await?;
         beat.paused_until = shared_pause(tx).await?;
+        beat.signals = super::signals::recent(tx, &self.db.replica, self.ttl).await?;
         Ok(beat)
     }
 

@@ -17,6 +17,7 @@
 pub mod leases;
 mod metrics;
 mod postgres;
+pub mod signals;
 mod sqlite;
 mod writer;
 
@@ -200,6 +201,13 @@ pub enum Write {
     /// after their tasks stopped and wrote their state (PostgreSQL only).
     Release {
         meetings: Vec<MeetingKey>,
+    },
+    /// An early signal for the replica that polls `meeting`, sent to every
+    /// replica (PostgreSQL only: `store::signals`; nothing to do on SQLite,
+    /// where one process polls every meeting).
+    Signal {
+        meeting: MeetingKey,
+        kind: signals::SharedKind,
     },
 }
 

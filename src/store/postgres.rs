@@ -53,6 +53,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("migrations/postgres/0004_rate_parts.sql")),
             false,
         ),
+        Migration::new(
+            5,
+            "early signals".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("migrations/postgres/0005_early_signals.sql")),
+            false,
+        ),
     ])
 }
 

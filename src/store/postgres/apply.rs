@@ -41,6 +41,9 @@ pub(super) async fn apply_one(tx: &mut Tx<'_>, me: &str, write: &Write) -> Resul
         Write::Budget(budget) => save_budget(tx, me, budget).await,
         Write::HandBack => hand_back(tx, me).await,
         Write::Release { meetings } => release(tx, me, meetings).await,
+        Write::Signal { meeting, kind } => super::super::signals::record(tx, me, meeting, *kind)
+            .await
+            .map_err(write_error),
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) async fn apply_one(tx: &mut Tx, write: &Write) -> Result<(), StoreErr
         Write::Failed { id, at } => finish_message(tx, *id, "failed", *at).await,
         Write::Retry { id, attempts, due } => retry(tx, *id, *attempts, *due).await,
         Write::Silence(silence) => save_silence(tx, silence).await,
-        Write::HandBack | Write::Release { .. } => Ok(()),
+        Write::HandBack | Write::Release { .. } | Write::Signal { .. } => Ok(()),
         Write::Budget(budget) => save_budget(tx, budget).await,
     }
 }

@@ -19,6 +19,7 @@ pub(super) struct Replica {
     pub(super) leases: Leases,
 }
 
+/// A store on the shared database and its leases, in this process.
 pub(super) async fn replica(database: &str, name: &str, ttl: Duration) -> Replica {
     let settings = StoreSettings {
         data_dir: None,

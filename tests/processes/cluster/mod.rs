@@ -8,6 +8,7 @@ mod leases;
 mod rate;
 mod rebalance;
 mod self_monitoring;
+mod signals;
 mod silence_ids;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +129,11 @@ impl Cluster {
     /// Starts a replica; waits for its listeners.
     async fn replica(&self, name: &str, ttl: Duration, rate: u32) -> Replica {
         let config = self.config(name, ttl, rate);
+        self.launch(&config).await
+    }
+
+    /// Starts a replica on `config`; waits for its listeners.
+    async fn launch(&self, config: &std::path::Path) -> Replica {
         let env = environment(
             &self.sim,
             &[
@@ -135,7 +141,7 @@ impl Cluster {
                 ("QOSWATCH_DATABASE_URL", self.database.clone()),
             ],
         );
-        let service = start(&config, &env, &[]);
+        let service = start(config, &env, &[]);
         let address = service.address().await;
         let admin = service.admin_address().await;
         Replica {
