@@ -364,7 +364,11 @@ async fn rejoin_across_replicas(through: RejoinThrough) {
 
 async fn signals_at_beat(leases: &Leases) -> Vec<SharedSignal> {
     leases
-        .beat(0, chrono::Utc::now().date_naive(), &super::leases::rates(10))
+        .beat(
+            0,
+            chrono::Utc::now().date_naive(),
+            &super::leases::rates(10),
+        )
         .await
         .expect("heartbeat")
         .signals
