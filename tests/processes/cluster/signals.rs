@@ -98,7 +98,17 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
         let user = format!("{}", 16_941_000 + m);
         cluster.join(&filler, &user, to.address).await;
     }
+    // Both replicas hold their part of the rate (granted by their
+    // heartbeats, a few seconds after they start): the steady state.
+    const RATE: &str = "qoswatch_zoom_rate_per_second{account=\"default\"}";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while metric(&holder, RATE).await <= 0.0 || metric(&other, RATE).await <= 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part of the rate granted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     while metric(&holder, CALM).await < 6.0 {
         assert!(
             std::time::Instant::now() < deadline,
