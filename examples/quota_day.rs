@@ -99,6 +99,12 @@ struct Args {
     /// disk (no fsync: at 300x, 10 ms of a disk's flush is 3 s of the day).
     #[arg(long)]
     memory_store: bool,
+    /// Without `--workday`: meeting i of n joins i/n of a minute after the
+    /// start instead of all at once, so that polls (one interval after the
+    /// join) fall at every phase of Zoom's sample minute, the worst (just
+    /// before a sample appears) included.
+    #[arg(long)]
+    spread_joins: bool,
 }
 
 const RULES: &str = "rules:\n  - name: audio-latency\n    metric: audio_input.latency\n    above: 150ms\n    for: 2 samples\n    clear: { for: 2 samples }\n";
@@ -405,7 +411,21 @@ async fn run(args: &Args, mode: PollingMode) -> anyhow::Result<Report> {
             ));
         }
     }
+    let joins_from = Instant::now();
+    let meetings = participants
+        .iter()
+        .map(|(m, _)| m.uuid.clone())
+        .collect::<HashSet<_>>()
+        .len()
+        .max(1);
+    let mut phase = HashMap::new();
     for (meeting, who) in &participants {
+        if args.spread_joins {
+            let next = phase.len();
+            let index = *phase.entry(meeting.uuid.clone()).or_insert(next);
+            let offset = minute.mul_f64(index as f64 / meetings as f64);
+            tokio::time::sleep_until(joins_from + offset).await;
+        }
         let now = app.sim.sim_now();
         sender
             .participant_joined(meeting, now, who, now)
