@@ -12,6 +12,8 @@
 # Settings (environment): ROUNDS=3 SECS=10 CONNS=32 RATE=1000
 #   WATCHERS="1000 10000" WATCH_SECS=120 HISTORY=0 WARMUP_SECS=65 TRIALS=50
 #   POLL_MODE=fixed|default STORE=memory|sqlite TRIM_PROBE=1 (watchers only)
+#   HEAPTRACK=FILE (watchers only, one size): qoswatch runs under Debian's
+#     heaptrack, its profile written to FILE.zst (`heaptrack_print FILE.zst`)
 #
 # Parts:
 # 1. http: qoswatch `serve` (in-memory store, polling the simulator) and the
@@ -135,10 +137,12 @@ start_qoswatch() {
   env $SIM_ENV ZOOM_WEBHOOK_SECRET_TOKEN="$SECRET" \
     QOSWATCH_LISTEN="127.0.0.1:$port" QOSWATCH_ADMIN_LISTEN="127.0.0.1:$admin" \
     QOSWATCH_DATA_DIR= QOSWATCH_RULES_FILE= QOSWATCH_LOG_FILTER=warn "$@" \
-    "$BIN/qoswatch" serve >"$WORK/qoswatch.out" 2>"$WORK/qoswatch.err" &
+    ${HEAPTRACK:+heaptrack -o "$HEAPTRACK"} "$BIN/qoswatch" serve >"$WORK/qoswatch.out" 2>"$WORK/qoswatch.err" &
   PIDS+=($!); QW_PID=$!
   QW_URL="http://127.0.0.1:$port/webhooks/zoom"; QW_ADMIN="http://127.0.0.1:$admin"
   wait_http "$QW_ADMIN/healthz"
+  # Under heaptrack the process measured is the script's child.
+  if [ -n "${HEAPTRACK:-}" ]; then HT_PID=$QW_PID; QW_PID=$(pgrep -P "$HT_PID" -x qoswatch); fi
 }
 
 SECRET=$(openssl rand -hex 16)
@@ -290,7 +294,7 @@ EOF
       gdb -p "$QW_PID" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || echo "   (gdb failed)"
       echo "   RSS after malloc_trim(0): $(( $(rss_kib "$QW_PID") / 1024 )) MiB"
     fi
-    kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" 2>/dev/null || true
+    kill "$QW_PID" "$SIM_PID"; wait "$QW_PID" "$SIM_PID" ${HT_PID:-} 2>/dev/null || true
   done
 fi
 

@@ -53,7 +53,7 @@ impl RulesSink {
 
 impl SampleSink for RulesSink {
     fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
-        let saved = restored.clone().unwrap_or_default();
+        let saved = fingerprint(restored.as_ref().unwrap_or(&SavedState::default()));
         Box::new(RulesObserver {
             sink: self.clone(),
             state: restored.map(ParticipantState::restore).unwrap_or_default(),
@@ -69,8 +69,9 @@ struct RulesObserver {
     sink: RulesSink,
     state: ParticipantState,
     key: ParticipantKey,
-    /// The state as last written to the store.
-    saved: SavedState,
+    /// The [`fingerprint`] of the state as last written to the store (not
+    /// a copy of it: 10,000 copies were 7 MB, BENCHMARKS.md issue 24).
+    saved: u64,
     /// Samples changed the state without an alert transition: written
     /// once their answer is done (`answered`), not per sample (a first
     /// answer two hours into a call brings 120).
@@ -84,7 +85,8 @@ impl RulesObserver {
     fn send(&mut self, events: Vec<AlertEvent>) {
         self.unsaved = false;
         let state = self.state.save();
-        if events.is_empty() && state == self.saved {
+        let saved = fingerprint(&state);
+        if events.is_empty() && saved == self.saved {
             return;
         }
         let store = self.sink.dispatch.store();
@@ -95,10 +97,10 @@ impl RulesObserver {
         store.write(Write::WatchProgress {
             key: self.key.clone(),
             last_seen: None,
-            alert_state: Some(state.clone()),
+            alert_state: Some(state),
             events: events.clone(),
         });
-        self.saved = state;
+        self.saved = saved;
         for (id, event) in events {
             self.sink.dispatch.send_recorded(id, event);
         }
@@ -188,6 +190,18 @@ impl WatchObserver for RulesObserver {
     }
 }
 
+/// A 64-bit hash of the state as the store writes it (its JSON): equal
+/// states hash equal; two different ones collide about once in 2^64, and
+/// then that one write waits for the state's next change.
+fn fingerprint(state: &SavedState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(state)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether a watch that ended for `reason` means the participant's problem
 /// is over for them: they left, or the meeting ended. Otherwise (Zoom
 /// refuses, the watch got too old) qoswatch merely stopped looking.
@@ -200,4 +214,41 @@ fn ends_the_problem(reason: StopReason) -> bool {
             | StopReason::NotLive
             | StopReason::Stale
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use qoswatch_core::alert::ParticipantKey;
+    use qoswatch_core::qos::parse_participant_qos;
+    use qoswatch_core::rules::RuleSet;
+
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_tells_a_moved_state_from_an_unchanged_one() {
+        let rules = RuleSet::from_str(
+            "calm.yaml",
+            "rules:\n  - name: calm\n    metric: audio_input.latency\n    above: 100s\n    for: 2 samples\n",
+        )
+        .expect("rules");
+        let (qos, _) =
+            parse_participant_qos(include_bytes!("../../tests/fixtures/qos.participant.json"))
+                .expect("fixture");
+        let subject = subject_of(&WatchSubject::of_key(ParticipantKey::new(
+            "mEeTiNg==",
+            "1670000000",
+        )));
+        let mut state = ParticipantState::default();
+        let before = state.save();
+        assert_eq!(fingerprint(&before), fingerprint(&before.clone()));
+        let sample = &qos.samples[0];
+        let events = rules.evaluate(&mut state, &subject, sample, sample.at);
+        assert!(events.is_empty(), "a healthy sample fires nothing");
+        // The calm run and the last observation moved: a write is due.
+        let after = state.save();
+        assert_ne!(after, before);
+        assert_ne!(fingerprint(&after), fingerprint(&before));
+        // The same state saved again: no write.
+        assert_eq!(fingerprint(&state.save()), fingerprint(&after));
+    }
 }

@@ -74,6 +74,7 @@ env_settings! {
     "QOSWATCH_ZOOM_DAILY_SHARE" => zoom.daily_share: fraction, "share of the daily quota qoswatch may use";
     "QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN" => zoom.token_refresh_margin: duration, "renew the OAuth token this long before it expires";
     "QOSWATCH_ZOOM_MAX_ANSWER_BYTES" => zoom.max_answer_bytes: number, "most bytes read of one answer from Zoom";
+    "QOSWATCH_ZOOM_MAX_REQUESTS_IN_FLIGHT" => zoom.max_requests_in_flight: number, "most QoS requests of an account in flight at once (answers held in memory)";
     "QOSWATCH_POLL_MODE" => polling.mode: polling_mode, "adaptive or fixed";
     "QOSWATCH_POLL_INTERVAL" => polling.interval: duration, "fastest interval between two polls of one participant";
     "QOSWATCH_POLL_MAX_INTERVAL" => polling.max_interval: duration, "under quota pressure, how far a calm participant stretches first";

@@ -251,6 +251,10 @@ fn validation_names_the_setting() {
             "polling.max_remembered_ended",
         ),
         ("zoom:\n  max_answer_bytes: 1000\n", "zoom.max_answer_bytes"),
+        (
+            "zoom:\n  max_requests_in_flight: 0\n",
+            "zoom.max_requests_in_flight",
+        ),
         ("server:\n  shutdown_grace: 5s\n", "server.shutdown_grace"),
         ("server:\n  max_connections: 0\n", "server.max_connections"),
         (
@@ -398,6 +402,7 @@ fn every_variable_of_the_table_sets_its_setting() {
         ("QOSWATCH_ZOOM_DAILY_SHARE", " 0.25 "),
         ("QOSWATCH_ZOOM_TOKEN_REFRESH_MARGIN", "1m"),
         ("QOSWATCH_ZOOM_MAX_ANSWER_BYTES", "1048576"),
+        ("QOSWATCH_ZOOM_MAX_REQUESTS_IN_FLIGHT", "5"),
         ("QOSWATCH_POLL_MODE", "fixed"),
         ("QOSWATCH_POLL_INTERVAL", "30s"),
         ("QOSWATCH_POLL_MAX_INTERVAL", "3m"),
@@ -460,6 +465,7 @@ fn every_variable_of_the_table_sets_its_setting() {
     assert_eq!(s.zoom.daily_share, 0.25);
     assert_eq!(s.zoom.token_refresh_margin, Duration::from_secs(60));
     assert_eq!(s.zoom.max_answer_bytes, 1_048_576);
+    assert_eq!(s.zoom.max_requests_in_flight, 5);
     assert_eq!(s.polling.mode, PollingMode::Fixed);
     assert_eq!(s.polling.interval, Duration::from_secs(30));
     assert_eq!(s.polling.max_interval, Duration::from_secs(180));

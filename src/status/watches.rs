@@ -83,10 +83,12 @@ impl Watches {
     fn sampled(&mut self, subject: &WatchSubject, quality: Quality) {
         if let Some(watched) = self.by_key.get_mut(&subject.key) {
             watched.subject.clone_from(subject);
-            watched.samples.push_back(quality);
-            while watched.samples.len() > TREND {
+            // Room first, then the new one: pushed onto a full deque it
+            // would double its buffer for good (about 0.9 KB a watch).
+            while watched.samples.len() >= TREND {
                 watched.samples.pop_front();
             }
+            watched.samples.push_back(quality);
         }
     }
 
@@ -131,5 +133,46 @@ impl WatchObserver for StatusTap {
     fn finished(&mut self, subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {
         self.status
             .update_watches(|watches| watches.finished(&subject.key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use qoswatch_core::alert::ParticipantKey;
+
+    use super::*;
+
+    fn quality(at: DateTime<Utc>) -> Quality {
+        Quality {
+            at,
+            latency_ms: Some(120.0),
+            jitter_ms: None,
+            loss_pct: None,
+            frame_rate_fps: None,
+            cpu_pct: None,
+        }
+    }
+
+    #[test]
+    fn a_long_answer_keeps_the_newest_trend_in_a_buffer_of_its_size() {
+        let subject = WatchSubject::of_key(ParticipantKey::new("mEeTiNg==", "16778240"));
+        let start: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().expect("time");
+        let mut watches = Watches::default();
+        watches.opened(&subject, start);
+        // A first answer two hours into the meeting: 120 samples at once.
+        for minute in 0..120 {
+            watches.sampled(&subject, quality(start + TimeDelta::minutes(minute)));
+        }
+        let samples = &watches.by_key[&subject.key].samples;
+        assert_eq!(samples.len(), TREND);
+        assert_eq!(samples[0].at, start + TimeDelta::minutes(110));
+        assert_eq!(samples[TREND - 1].at, start + TimeDelta::minutes(119));
+        // 10,000 watches: a doubled buffer is 9 MB more for good.
+        assert!(
+            samples.capacity() < 2 * TREND,
+            "capacity {} for a trend of {TREND}",
+            samples.capacity()
+        );
     }
 }

@@ -134,6 +134,7 @@ fn client_and_planner(
             request_timeout: Duration::from_millis(800),
             token_refresh_margin: Duration::from_secs(60),
             max_answer_bytes: 4 << 20,
+            max_requests_in_flight: crate::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
         credentials,
         budget.clone(),

@@ -39,6 +39,10 @@ pub struct ZoomSettings {
     /// The most bytes read of one answer from Zoom (QoS, token, error);
     /// a larger answer is dropped and the request counts as failed.
     pub max_answer_bytes: usize,
+    /// The most QoS requests of the account in flight at once, from the
+    /// request to its answer parsed: what bounds the answers held in memory
+    /// (a burst of first polls of long meetings: about 1.2 MB a list page).
+    pub max_requests_in_flight: usize,
 }
 
 impl Default for ZoomSettings {
@@ -53,9 +57,21 @@ impl Default for ZoomSettings {
             daily_share: 0.8,
             token_refresh_margin: Duration::from_secs(5 * 60),
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
+            max_requests_in_flight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         }
     }
 }
+
+/// The default of `zoom.max_requests_in_flight`: 16.
+///
+/// Zoom's per-second limit of the QoS endpoints is 10 (Pro) or 40
+/// (Business and up), of which qoswatch takes `rate_share` (0.8): 32 a
+/// second at most. 16 in flight carry that as long as Zoom answers within
+/// half a second, and bound the answers in memory at once to 16 (a list
+/// page of ten participants two hours into a meeting is about 1.2 MB; the
+/// burst of first polls after a restart or a mass join held hundreds of
+/// them at 1,000 requests a second, BENCHMARKS.md, issue 24).
+pub const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = 16;
 
 /// The default cap on one Zoom answer: 16 MiB.
 ///
@@ -109,6 +125,7 @@ impl ZoomSettings {
             request_timeout: self.request_timeout,
             token_refresh_margin: self.token_refresh_margin,
             max_answer_bytes: self.max_answer_bytes,
+            max_requests_in_flight: self.max_requests_in_flight,
         }
     }
 }
@@ -140,6 +157,9 @@ impl ZoomSettings {
                     "must be more than 0 and at most 1 (a share such as 0.8)",
                 );
             }
+        }
+        if self.max_requests_in_flight == 0 {
+            return Invalid::err("zoom.max_requests_in_flight", "must be at least 1");
         }
         if self.max_answer_bytes < 16 * 1024 {
             return Invalid::err(

@@ -21,7 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 
 use super::{encode_meeting_uuid, encode_path_segment};
 use crate::logging::LogEvery;
@@ -61,6 +61,9 @@ pub struct ClientSettings {
     /// The most bytes read of any answer (QoS, token, error); past it the
     /// answer is dropped unread and the request failed.
     pub max_answer_bytes: usize,
+    /// The most QoS requests in flight at once, each from before it takes
+    /// the budget's permit to its answer parsed (`zoom.max_requests_in_flight`).
+    pub max_requests_in_flight: usize,
 }
 
 /// The most samples taken from one QoS answer: the newest ones win.
@@ -196,6 +199,10 @@ pub struct ZoomClient {
     token: Mutex<TokenState>,
     metrics: ClientCounters,
     too_large_log: LogEvery,
+    /// Slots of `max_requests_in_flight`: a QoS request takes one before
+    /// the budget's permit (a request waiting for a slot spends no rate)
+    /// and gives it back once its answer is parsed.
+    in_flight: Semaphore,
 }
 
 impl ZoomClient {
@@ -229,13 +236,22 @@ impl ZoomClient {
             .build()?;
         Ok(Self {
             http,
-            settings,
             credentials,
             budget,
             token: Mutex::new(TokenState::default()),
             metrics,
             too_large_log: LogEvery::new(TOO_LARGE_LOG_EVERY),
+            in_flight: Semaphore::new(settings.max_requests_in_flight.max(1)),
+            settings,
         })
+    }
+
+    /// A slot for one QoS request, held until its answer is parsed.
+    async fn slot(&self) -> SemaphorePermit<'_> {
+        self.in_flight
+            .acquire()
+            .await
+            .expect("the client never closes its semaphore")
     }
 
     /// `GET /metrics/meetings/{uuid}/participants/{user_id}/qos?type=live`
@@ -256,6 +272,7 @@ impl ZoomClient {
             encode_meeting_uuid(call.uuid),
             encode_path_segment(user_id),
         );
+        let _slot = self.slot().await;
         let body = self
             .qos_request(QosEndpoint::Participant, &url, &[("type", "live")])
             .await?;
@@ -286,6 +303,7 @@ impl ZoomClient {
         if let Some(token) = page_token {
             query.push(("next_page_token", token));
         }
+        let _slot = self.slot().await;
         let body = self.qos_request(QosEndpoint::List, &url, &query).await?;
         parse_meeting_qos_page(&body, MAX_SAMPLES_PER_ANSWER, after)
             .map_err(|e| ZoomError::Transient(e.to_string()))

@@ -100,6 +100,7 @@ impl ZoomClient {
         if let Some(token) = page_token {
             query.push(("next_page_token", token));
         }
+        let _slot = self.slot().await;
         let body = self
             .qos_request(QosEndpoint::Meetings, &url, &query)
             .await?;
@@ -139,6 +140,7 @@ impl ZoomClient {
             call.kind.path(),
             encode_meeting_uuid(call.uuid),
         );
+        let _slot = self.slot().await;
         let body = self
             .qos_request(QosEndpoint::Meetings, &url, &[("type", "past")])
             .await?;
@@ -173,6 +175,7 @@ impl ZoomClient {
         if let Some(token) = page_token {
             query.push(("next_page_token", token));
         }
+        let _slot = self.slot().await;
         self.qos_request(QosEndpoint::PastList, &url, &query).await
     }
 }

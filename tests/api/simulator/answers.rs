@@ -27,6 +27,7 @@ async fn client_with_cap(sim: &SimHandle, max_answer_bytes: usize) -> (ZoomClien
             request_timeout: Duration::from_secs(20),
             token_refresh_margin: Duration::from_secs(60),
             max_answer_bytes,
+            max_requests_in_flight: qoswatch::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
         Credentials {
             account_id: SecretString::from(credentials.account_id.clone()),

@@ -5,6 +5,7 @@
 //! `crates/qoswatch-zoomsim/tests/`.
 
 mod answers;
+mod in_flight;
 mod samples;
 mod webhooks;
 
@@ -213,6 +214,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
             request_timeout: Duration::from_secs(5),
             token_refresh_margin: Duration::from_secs(60),
             max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
+            max_requests_in_flight: qoswatch::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
         Credentials {
             account_id: SecretString::from(credentials.account_id.clone()),
