@@ -333,6 +333,9 @@ async fn the_plan_follows_the_day_s_shape_from_the_stored_history() {
 
 #[tokio::test]
 async fn a_long_first_answer_saves_the_alert_state_once_not_per_sample() {
+    use qoswatch::store::{Store, StoreSettings};
+    use qoswatch_core::rules::SavedState;
+
     // Joined 30 minutes ago: the first answer brings 30 samples, all
     // healthy, each moving the rule's state (its calm run, the last
     // observation). The state goes to the store once for the answer; it
@@ -372,4 +375,27 @@ async fn a_long_first_answer_saves_the_alert_state_once_not_per_sample() {
         "{writes} store writes for two joins and one first answer of 30 samples"
     );
     app.stop().await;
+    // But it is written: the answer's calm run is in the store for a
+    // restart to carry on (no alert transition wrote it).
+    let (_, snapshot) = Store::open(
+        &StoreSettings {
+            data_dir: Some(dir.path().to_owned()),
+            ..StoreSettings::default()
+        },
+        &mut prometheus_client::registry::Registry::default(),
+    )
+    .await
+    .expect("store reopens");
+    let pat = snapshot
+        .watches
+        .iter()
+        .find(|w| w.subject.key.user_id == "6001")
+        .expect("Pat's watch kept");
+    assert!(
+        pat.alert_state
+            .as_ref()
+            .is_some_and(|state| *state != SavedState::default()),
+        "the answer's rule state was never saved: {:?}",
+        pat.alert_state
+    );
 }
