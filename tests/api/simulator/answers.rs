@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use qoswatch::quota::budget::Budget;
-use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError};
+use qoswatch::zoom::client::{ClientSettings, ZoomClient, ZoomError};
 use qoswatch_zoomsim::{Fault, MeetingSpec, ParticipantSpec, SimConfig, SimHandle};
-use secrecy::SecretString;
 
 use super::{PLAIN_UUID, start};
 
@@ -29,11 +28,7 @@ async fn client_with_cap(sim: &SimHandle, max_answer_bytes: usize) -> (ZoomClien
             max_answer_bytes,
             max_requests_in_flight: qoswatch::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
-        Credentials {
-            account_id: SecretString::from(credentials.account_id.clone()),
-            client_id: SecretString::from(credentials.client_id.clone()),
-            client_secret: credentials.client_secret.clone(),
-        },
+        super::client_credentials(credentials),
         budget,
         &mut registry,
     )

@@ -11,10 +11,9 @@ use std::time::Duration;
 use axum::extract::State;
 use prometheus_client::registry::Registry;
 use qoswatch::quota::budget::Budget;
-use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient};
+use qoswatch::zoom::client::{ClientSettings, ZoomClient};
 use qoswatch_testkit::wait_for;
 use qoswatch_zoomsim::SimConfig;
-use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
 use super::{PLAIN_UUID, start};
@@ -76,11 +75,7 @@ async fn a_burst_of_qos_requests_keeps_at_most_the_limit_in_flight_and_answers_a
                 max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
                 max_requests_in_flight: LIMIT,
             },
-            Credentials {
-                account_id: SecretString::from(credentials.account_id.clone()),
-                client_id: SecretString::from(credentials.client_id.clone()),
-                client_secret: credentials.client_secret.clone(),
-            },
+            super::client_credentials(credentials),
             budget,
             &mut registry,
         )

@@ -192,8 +192,7 @@ async fn qoswatch_encodes_uuids_the_way_the_simulator_requires() {
 #[tokio::test]
 async fn qoswatch_zoom_client_works_against_the_simulator() {
     use qoswatch::quota::budget::Budget;
-    use qoswatch::zoom::client::{ClientSettings, Credentials, ZoomClient, ZoomError};
-    use secrecy::SecretString;
+    use qoswatch::zoom::client::{ClientSettings, ZoomClient, ZoomError};
     use std::sync::Arc;
 
     let sim = start(SimConfig::default()).await;
@@ -216,11 +215,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
             max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
             max_requests_in_flight: qoswatch::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
-        Credentials {
-            account_id: SecretString::from(credentials.account_id.clone()),
-            client_id: SecretString::from(credentials.client_id.clone()),
-            client_secret: credentials.client_secret.clone(),
-        },
+        client_credentials(&credentials),
         budget,
         &mut registry,
     )
@@ -255,4 +250,15 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
         Some(ZoomError::NotLive)
     );
     sim.shutdown().await;
+}
+
+/// The simulator's OAuth credentials as qoswatch's client takes them.
+pub(super) fn client_credentials(
+    credentials: &qoswatch_zoomsim::SimCredentials,
+) -> qoswatch::zoom::client::Credentials {
+    qoswatch::zoom::client::Credentials {
+        account_id: secrecy::SecretString::from(credentials.account_id.clone()),
+        client_id: secrecy::SecretString::from(credentials.client_id.clone()),
+        client_secret: credentials.client_secret.clone(),
+    }
 }

@@ -42,6 +42,16 @@ impl Cluster {
     }
 
     /// `participant` joins `meeting` at the simulator and Zoom tells `address`.
+    /// Zoom's `meeting.alert` for `meeting`, sent to the replica at `to`.
+    async fn meeting_alert(&self, meeting: &MeetingSpec, to: SocketAddr) {
+        let issues = ["Unstable audio quality".to_owned()];
+        let answer = sender(to)
+            .meeting_alert(meeting, self.sim.sim_now(), &issues)
+            .await
+            .expect("webhook sent");
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+
     async fn join_as(&self, meeting: &MeetingSpec, participant: &ParticipantSpec, to: SocketAddr) {
         self.sim
             .add_participant(&meeting.uuid, participant.clone())
@@ -130,12 +140,7 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
         "the meeting is not listed"
     );
     let alerted = Instant::now();
-    let issues = ["Unstable audio quality".to_owned()];
-    let answer = sender(other.address)
-        .meeting_alert(&meeting, cluster.sim.sim_now(), &issues)
-        .await
-        .expect("webhook sent");
-    assert_eq!(answer.status, 200, "{answer:?}");
+    cluster.meeting_alert(&meeting, other.address).await;
     // The holder lists it at the fastest pace (one interval after the
     // last listing, plus the wait for a request slot at one a second: up
     // to 2 s measured), not a calm stretch (6 s or more) later.
@@ -171,11 +176,7 @@ async fn a_meeting_alert_taken_by_another_replica_polls_the_meeting_at_once_wher
     // Zoom's alert reaching the holder itself is acted on there and sent
     // nowhere: once a later durable write of the holder's (a leave) has
     // committed, the only alert in the table is the other replica's.
-    let answer = sender(holder.address)
-        .meeting_alert(&meeting, cluster.sim.sim_now(), &issues)
-        .await
-        .expect("webhook sent");
-    assert_eq!(answer.status, 200, "{answer:?}");
+    cluster.meeting_alert(&meeting, holder.address).await;
     assert_eq!(metric(&holder, ALERTS_ACTED).await, 2.0);
     let leaver = ParticipantSpec::new("16940003", "Person 16940003");
     let now = cluster.sim.sim_now();
@@ -234,12 +235,7 @@ async fn a_meeting_alert_for_a_dead_holder_s_meeting_hurries_it_where_it_is_take
     // The holder dies; Zoom's alert reaches the other replica while the
     // dead one's lease still holds: nobody polls the meeting to hurry.
     holder.service.kill();
-    let issues = ["Unstable audio quality".to_owned()];
-    let answer = sender(other.address)
-        .meeting_alert(&meeting, cluster.sim.sim_now(), &issues)
-        .await
-        .expect("webhook sent");
-    assert_eq!(answer.status, 200, "{answer:?}");
+    cluster.meeting_alert(&meeting, other.address).await;
     assert_eq!(
         metric(&other, ALERTS_ACTED).await,
         0.0,
