@@ -215,7 +215,7 @@ async fn qoswatch_zoom_client_works_against_the_simulator() {
             max_answer_bytes: qoswatch::config::DEFAULT_MAX_ANSWER_BYTES,
             max_requests_in_flight: qoswatch::zoom::settings::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         },
-        client_credentials(&credentials),
+        client_credentials(credentials),
         budget,
         &mut registry,
     )
