@@ -173,6 +173,9 @@ mod tests {
         assert_eq!(whole(10, &[1, 2, 4]), vec![2, 3, 5]);
         // Largest remainder: 5 spare over 1:1:2 is 1.25, 1.25, 2.5.
         assert_eq!(whole(8, &[1, 1, 2]), vec![2, 2, 4]);
+        // The largest remainder, not the largest part: 4 spare over 2:3 is
+        // 1.6 and 2.4, so the first gets the spare one.
+        assert_eq!(whole(6, &[2, 3]), vec![3, 3]);
         // Nobody holds anything: even.
         assert_eq!(whole(10, &[0, 0, 0]), vec![4, 3, 3]);
         // Alone: everything.
