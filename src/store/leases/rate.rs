@@ -45,9 +45,8 @@ pub(crate) fn rate_parts(per_second: u32, demand: &[u32]) -> Vec<f64> {
         return vec![1.0 / n as f64; n];
     }
     let spare = u64::from(rate) - n as u64;
-    let total: u64 = demand.iter().map(|&d| u64::from(d)).sum();
     // Without demand every replica weighs the same.
-    let weights: Vec<u64> = if total == 0 {
+    let weights: Vec<u64> = if demand.iter().all(|&d| d == 0) {
         vec![1; n]
     } else {
         demand.iter().map(|&d| u64::from(d)).collect()
@@ -92,7 +91,7 @@ pub(super) async fn share_rate(
     sqlx::query("LOCK TABLE zoom_rate_parts IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut **tx)
         .await?;
-    let live: Vec<String> =
+    let mut live: Vec<String> =
         sqlx::query_scalar("SELECT id FROM replicas WHERE expires_at > now() ORDER BY number")
             .fetch_all(&mut **tx)
             .await?;
@@ -113,7 +112,6 @@ pub(super) async fn share_rate(
     .bind(me)
     .fetch_all(&mut **tx)
     .await?;
-    let mut live = live;
     if !live.iter().any(|id| id == me) {
         live.push(me.to_owned());
     }
