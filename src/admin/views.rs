@@ -14,7 +14,7 @@ use crate::notify::{ChannelHealth, DispatchHandle};
 use crate::quota::view::{BudgetSource, BudgetView, budget_view};
 use crate::status::Status;
 use crate::status::board::{Board, Firing, Transition};
-use crate::status::watches::{Quality, Watches};
+use crate::status::watches::{Kept, Quality, Watches};
 use qoswatch_core::alert::{AlertEvent, AlertStatus, CallKind, ParticipantKey, Severity};
 use qoswatch_core::silence::{Labels, Matcher, MatcherSpec, Silence};
 
@@ -298,8 +298,8 @@ pub fn meetings(board: &Board, watches: &Watches) -> Vec<MeetingView> {
             device: subject.participant.device.clone(),
             network: subject.participant.network_type.clone(),
             watched_since: watched.since,
-            latest: watched.samples.back().copied(),
-            trend: watched.samples.iter().copied().collect(),
+            latest: watched.samples.back().map(Kept::quality),
+            trend: watched.samples.iter().map(Kept::quality).collect(),
             worst: alerts.iter().map(|a| a.event.severity).max(),
             alerts: alerts.iter().map(|a| a.event.rule.clone()).collect(),
         };

@@ -18,20 +18,31 @@ use super::Status;
 pub const TREND: usize = 10;
 
 /// One sample reduced to what the page shows. Audio figures are the worse
-/// of the two directions (what the participant sends and receives).
+/// of the two directions (what the participant sends and receives). Single
+/// precision: the page shows milliseconds, percents and frames, and the
+/// trend of 10,000 watches is a third of its size in `f64`s.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quality {
     pub at: DateTime<Utc>,
-    pub latency_ms: Option<f64>,
-    pub jitter_ms: Option<f64>,
-    pub loss_pct: Option<f64>,
-    pub frame_rate_fps: Option<f64>,
-    pub cpu_pct: Option<f64>,
+    pub latency_ms: Option<f32>,
+    pub jitter_ms: Option<f32>,
+    pub loss_pct: Option<f32>,
+    pub frame_rate_fps: Option<f32>,
+    pub cpu_pct: Option<f32>,
 }
 
-impl Quality {
-    pub fn of(sample: &QosSample) -> Self {
+/// A [`Quality`] as the trend keeps it: 32 bytes, a figure not measured
+/// stored as NaN (an `Option<f32>` each would make it 52).
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    at: DateTime<Utc>,
+    /// Latency, jitter, loss, frame rate, CPU.
+    figures: [f32; 5],
+}
+
+impl Kept {
+    fn of(sample: &QosSample) -> Self {
         let audio = |metric| {
             let input = sample.get(MetricId::Stream(Stream::AudioInput, metric));
             let output = sample.get(MetricId::Stream(Stream::AudioOutput, metric));
@@ -40,16 +51,35 @@ impl Quality {
                 (a, b) => a.or(b),
             }
         };
-        Quality {
+        let figure = |value: Option<f64>| value.map_or(f32::NAN, |v| v as f32);
+        Kept {
             at: sample.at,
-            latency_ms: audio(StreamMetric::Latency),
-            jitter_ms: audio(StreamMetric::Jitter),
-            loss_pct: audio(StreamMetric::AvgLoss),
-            frame_rate_fps: sample.get(MetricId::Stream(
-                Stream::VideoInput,
-                StreamMetric::FrameRate,
-            )),
-            cpu_pct: sample.get(MetricId::Cpu(CpuMetric::SystemMax)),
+            figures: [
+                figure(audio(StreamMetric::Latency)),
+                figure(audio(StreamMetric::Jitter)),
+                figure(audio(StreamMetric::AvgLoss)),
+                figure(sample.get(MetricId::Stream(
+                    Stream::VideoInput,
+                    StreamMetric::FrameRate,
+                ))),
+                figure(sample.get(MetricId::Cpu(CpuMetric::SystemMax))),
+            ],
+        }
+    }
+
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    pub fn quality(&self) -> Quality {
+        let figure = |index: usize| Some(self.figures[index]).filter(|v| !v.is_nan());
+        Quality {
+            at: self.at,
+            latency_ms: figure(0),
+            jitter_ms: figure(1),
+            loss_pct: figure(2),
+            frame_rate_fps: figure(3),
+            cpu_pct: figure(4),
         }
     }
 }
@@ -60,7 +90,7 @@ pub struct Watched {
     pub subject: WatchSubject,
     pub since: DateTime<Utc>,
     /// Oldest first, at most [`TREND`].
-    pub samples: VecDeque<Quality>,
+    pub samples: VecDeque<Kept>,
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +110,7 @@ impl Watches {
         );
     }
 
-    fn sampled(&mut self, subject: &WatchSubject, quality: Quality) {
+    fn sampled(&mut self, subject: &WatchSubject, quality: Kept) {
         if let Some(watched) = self.by_key.get_mut(&subject.key) {
             watched.subject.clone_from(subject);
             // Room first, then the new one: pushed onto a full deque it
@@ -123,7 +153,7 @@ impl SampleSink for StatusTap {
 
 impl WatchObserver for StatusTap {
     fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
-        let quality = Quality::of(sample);
+        let quality = Kept::of(sample);
         self.status
             .update_watches(|watches| watches.sampled(subject, quality));
     }
@@ -140,18 +170,62 @@ impl WatchObserver for StatusTap {
 mod tests {
     use chrono::TimeDelta;
     use qoswatch_core::alert::ParticipantKey;
+    use qoswatch_core::qos::StreamQos;
 
     use super::*;
 
-    fn quality(at: DateTime<Utc>) -> Quality {
-        Quality {
+    fn quality(at: DateTime<Utc>) -> Kept {
+        let mut sample = QosSample {
             at,
-            latency_ms: Some(120.0),
-            jitter_ms: None,
-            loss_pct: None,
-            frame_rate_fps: None,
-            cpu_pct: None,
-        }
+            ..QosSample::default()
+        };
+        sample.streams.insert(
+            Stream::AudioInput,
+            StreamQos {
+                latency_ms: Some(120.0),
+                ..StreamQos::default()
+            },
+        );
+        Kept::of(&sample)
+    }
+
+    #[test]
+    fn the_page_s_figures_are_the_worse_direction_and_none_where_unmeasured() {
+        let at: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().expect("time");
+        let mut sample = QosSample {
+            at,
+            ..QosSample::default()
+        };
+        let stream = |latency, jitter, loss| StreamQos {
+            latency_ms: Some(latency),
+            jitter_ms: jitter,
+            avg_loss_pct: loss,
+            ..StreamQos::default()
+        };
+        sample
+            .streams
+            .insert(Stream::AudioInput, stream(120.0, Some(12.3), None));
+        sample
+            .streams
+            .insert(Stream::AudioOutput, stream(80.0, Some(40.5), Some(2.5)));
+        let quality = Kept::of(&sample).quality();
+        assert_eq!(
+            quality,
+            Quality {
+                at,
+                latency_ms: Some(120.0),
+                jitter_ms: Some(40.5),
+                loss_pct: Some(2.5),
+                frame_rate_fps: None,
+                cpu_pct: None,
+            }
+        );
+        // Kept in single precision, shown as measured: 12.3, not
+        // 12.300000190734863.
+        sample.streams.remove(&Stream::AudioOutput);
+        let json = serde_json::to_string(&Kept::of(&sample).quality()).expect("json");
+        assert!(json.contains(r#""jitterMs":12.3,"lossPct":null"#), "{json}");
+        assert_eq!(std::mem::size_of::<Kept>(), 32);
     }
 
     #[test]

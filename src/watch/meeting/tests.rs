@@ -447,3 +447,27 @@ fn the_first_stop_reason_wins_and_a_bare_cancel_is_a_shutdown() {
     assert!(stop.cancel.is_cancelled());
     assert_eq!(stop.reason(), StopReason::HandedOver);
 }
+
+#[tokio::test]
+async fn a_meeting_holds_room_for_its_members_not_for_twice_as_many() {
+    let fixture = Fixture::new(PollingSettings::default()).await;
+    let ten: Vec<String> = (1..=10).map(|n| format!("u{n}")).collect();
+    let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+    let poller = fixture.poller(&ten);
+    // About 0.5 KB a member: doubling would hold 16 for 10, 3 KB a meeting
+    // of ten more, 3 MB at 10,000 watches.
+    assert_eq!(poller.members.len(), 10);
+    assert!(
+        poller.members.capacity() <= 12,
+        "capacity {}",
+        poller.members.capacity()
+    );
+    let hundred: Vec<String> = (1..=100).map(|n| format!("u{n}")).collect();
+    let hundred: Vec<&str> = hundred.iter().map(String::as_str).collect();
+    let poller = fixture.poller(&hundred);
+    assert!(
+        poller.members.capacity() <= 125,
+        "{}",
+        poller.members.capacity()
+    );
+}
