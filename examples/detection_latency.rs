@@ -41,7 +41,7 @@ use axum::extract::State;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use qoswatch::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use qoswatch::watch::{SampleSink, SharedSubject, StopReason, WatchObserver};
 use qoswatch_core::qos::{MetricId, QosSample};
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{Degradation, MeetingSpec, ParticipantSpec, SimConfig, Target};
@@ -81,7 +81,7 @@ struct FirstBad(Mutex<HashMap<String, DateTime<Utc>>>);
 struct FirstBadObserver(Arc<FirstBad>);
 
 impl WatchObserver for FirstBadObserver {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _: DateTime<Utc>) {
         let latency = MetricId::parse("audio_input.latency").and_then(|m| sample.get(m));
         if latency.is_some_and(|ms| ms > 150.0) {
             let mut first = self.0.0.lock().expect("first bad");
@@ -90,8 +90,8 @@ impl WatchObserver for FirstBadObserver {
                 .or_insert(sample.at);
         }
     }
-    fn idle(&mut self, _: &WatchSubject, _: DateTime<Utc>) {}
-    fn finished(&mut self, _: &WatchSubject, _: StopReason, _: DateTime<Utc>) {}
+    fn idle(&mut self, _: &SharedSubject, _: DateTime<Utc>) {}
+    fn finished(&mut self, _: &SharedSubject, _: StopReason, _: DateTime<Utc>) {}
 }
 
 #[derive(Debug)]
@@ -100,7 +100,7 @@ struct FirstBadSink(Arc<FirstBad>);
 impl SampleSink for FirstBadSink {
     fn open(
         &self,
-        _: &WatchSubject,
+        _: &SharedSubject,
         _: Option<qoswatch_core::rules::SavedState>,
     ) -> Box<dyn WatchObserver> {
         Box::new(FirstBadObserver(self.0.clone()))

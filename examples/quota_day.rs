@@ -47,7 +47,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use qoswatch::config::PollingMode;
 use qoswatch::quota::budget::QuotaClock;
-use qoswatch::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use qoswatch::watch::{SampleSink, SharedSubject, StopReason, WatchObserver, WatchSubject};
 use qoswatch_core::qos::QosSample;
 use qoswatch_zoomsim::webhooks::WebhookSender;
 use qoswatch_zoomsim::{Degradation, MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Target};
@@ -183,7 +183,7 @@ struct StalenessObserver {
 impl SampleSink for StalenessTap {
     fn open(
         &self,
-        _: &WatchSubject,
+        _: &SharedSubject,
         _: Option<qoswatch_core::rules::SavedState>,
     ) -> Box<dyn WatchObserver> {
         Box::new(StalenessObserver {
@@ -196,7 +196,7 @@ impl SampleSink for StalenessTap {
 }
 
 impl WatchObserver for StalenessObserver {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _: DateTime<Utc>) {
         let now = sim_now(&self.tap.clock);
         let episode = self
             .tap
@@ -228,8 +228,8 @@ impl WatchObserver for StalenessObserver {
         }
         self.newest = Some(self.newest.map_or(sample.at, |n| n.max(sample.at)));
     }
-    fn idle(&mut self, _: &WatchSubject, _: DateTime<Utc>) {}
-    fn finished(&mut self, _: &WatchSubject, _: StopReason, _: DateTime<Utc>) {}
+    fn idle(&mut self, _: &SharedSubject, _: DateTime<Utc>) {}
+    fn finished(&mut self, _: &SharedSubject, _: StopReason, _: DateTime<Utc>) {}
 }
 
 struct Report {

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use qoswatch::config::Settings;
 use qoswatch::startup::{Application, Extras};
-use qoswatch::watch::{Monitor, SampleSink, StopReason, WatchObserver, WatchSubject};
+use qoswatch::watch::{Monitor, SampleSink, SharedSubject, StopReason, WatchObserver};
 use qoswatch_core::qos::QosSample;
 use qoswatch_zoomsim::{MeetingSpec, ParticipantSpec, SimConfig, SimHandle, Simulator};
 use secrecy::{ExposeSecret, SecretString};
@@ -38,11 +38,11 @@ pub struct CountingTap {
 struct CountingObserver(Arc<CountingTap>);
 
 impl WatchObserver for CountingObserver {
-    fn sample(&mut self, _: &WatchSubject, _: &QosSample, _: DateTime<Utc>) {
+    fn sample(&mut self, _: &SharedSubject, _: &QosSample, _: DateTime<Utc>) {
         self.0.samples.fetch_add(1, Ordering::Relaxed);
     }
-    fn idle(&mut self, _: &WatchSubject, _: DateTime<Utc>) {}
-    fn finished(&mut self, _: &WatchSubject, _: StopReason, _: DateTime<Utc>) {}
+    fn idle(&mut self, _: &SharedSubject, _: DateTime<Utc>) {}
+    fn finished(&mut self, _: &SharedSubject, _: StopReason, _: DateTime<Utc>) {}
 }
 
 /// Wrapper so the tap (an `Arc`) can be a `SampleSink` and still be read.
@@ -52,7 +52,7 @@ struct TapSink(Arc<CountingTap>);
 impl SampleSink for TapSink {
     fn open(
         &self,
-        _: &WatchSubject,
+        _: &SharedSubject,
         _: Option<qoswatch_core::rules::SavedState>,
     ) -> Box<dyn WatchObserver> {
         Box::new(CountingObserver(self.0.clone()))

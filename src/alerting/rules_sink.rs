@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use super::live_rules::LiveRules;
 use crate::notify::DispatchHandle;
 use crate::store::Write;
-use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use crate::watch::{SampleSink, SharedSubject, StopReason, WatchObserver, WatchSubject};
 use qoswatch_core::alert::{AlertEvent, ParticipantKey};
 use qoswatch_core::qos::QosSample;
 use qoswatch_core::rules::{Attention, ParticipantState, SavedState, Subject};
@@ -52,7 +52,11 @@ impl RulesSink {
 }
 
 impl SampleSink for RulesSink {
-    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
+    fn open(
+        &self,
+        subject: &SharedSubject,
+        restored: Option<SavedState>,
+    ) -> Box<dyn WatchObserver> {
         let saved = fingerprint(restored.as_ref().unwrap_or(&SavedState::default()));
         Box::new(RulesObserver {
             sink: self.clone(),
@@ -139,7 +143,7 @@ impl WatchObserver for RulesObserver {
         self.state.attention()
     }
 
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, now: DateTime<Utc>) {
         let rules = self.sink.rules.current();
         let events = rules.evaluate(&mut self.state, &subject_of(subject), sample, now);
         if events.is_empty() {
@@ -151,19 +155,19 @@ impl WatchObserver for RulesObserver {
         self.send(events);
     }
 
-    fn answered(&mut self, _subject: &WatchSubject) {
+    fn answered(&mut self, _subject: &SharedSubject) {
         if self.unsaved {
             self.send(Vec::new());
         }
     }
 
-    fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {
+    fn idle(&mut self, subject: &SharedSubject, now: DateTime<Utc>) {
         let rules = self.sink.rules.current();
         let events = rules.tick(&mut self.state, &subject_of(subject), now);
         self.send(events);
     }
 
-    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>) {
+    fn finished(&mut self, subject: &SharedSubject, reason: StopReason, now: DateTime<Utc>) {
         // qoswatch stopping says nothing about the call: leave alerts open
         // rather than announce a recovery that did not happen; neither does
         // a hand-over, where another replica carries the state on.

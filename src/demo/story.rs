@@ -14,13 +14,13 @@ use tokio::sync::mpsc;
 
 use super::{DemoSummary, SeenAlert};
 use crate::config::EnvLookup;
-use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use crate::watch::{SampleSink, SharedSubject, StopReason, WatchObserver};
 use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
 
 pub(super) enum DemoEvent {
-    Joined(WatchSubject),
-    Sample(WatchSubject, Box<QosSample>),
-    Left(WatchSubject, StopReason),
+    Joined(SharedSubject),
+    Sample(SharedSubject, Box<QosSample>),
+    Left(SharedSubject, StopReason),
     Notification(Value),
 }
 
@@ -40,7 +40,7 @@ impl Tap {
 impl SampleSink for Tap {
     fn open(
         &self,
-        subject: &WatchSubject,
+        subject: &SharedSubject,
         _restored: Option<qoswatch_core::rules::SavedState>,
     ) -> Box<dyn WatchObserver> {
         let _ = self.events.send(DemoEvent::Joined(subject.clone()));
@@ -49,15 +49,15 @@ impl SampleSink for Tap {
 }
 
 impl WatchObserver for Tap {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _now: DateTime<Utc>) {
         let _ = self
             .events
             .send(DemoEvent::Sample(subject.clone(), Box::new(sample.clone())));
     }
 
-    fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
+    fn idle(&mut self, _subject: &SharedSubject, _now: DateTime<Utc>) {}
 
-    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, _now: DateTime<Utc>) {
+    fn finished(&mut self, subject: &SharedSubject, reason: StopReason, _now: DateTime<Utc>) {
         let _ = self.events.send(DemoEvent::Left(subject.clone(), reason));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::watch::{SampleSink, StopReason, WatchObserver, WatchSubject};
+use crate::watch::{SampleSink, SharedSubject, StopReason, WatchObserver};
 use qoswatch_core::alert::ParticipantKey;
 use qoswatch_core::qos::{CpuMetric, MetricId, QosSample, Stream, StreamMetric};
 use qoswatch_core::rules::SavedState;
@@ -87,7 +87,8 @@ impl Kept {
 /// One watched participant.
 #[derive(Debug, Clone)]
 pub struct Watched {
-    pub subject: WatchSubject,
+    /// The watch's own (shared with its task, not copied).
+    pub subject: SharedSubject,
     pub since: DateTime<Utc>,
     /// Oldest first, at most [`TREND`].
     pub samples: VecDeque<Kept>,
@@ -99,7 +100,7 @@ pub struct Watches {
 }
 
 impl Watches {
-    fn opened(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {
+    fn opened(&mut self, subject: &SharedSubject, now: DateTime<Utc>) {
         self.by_key.insert(
             subject.key.clone(),
             Watched {
@@ -110,9 +111,11 @@ impl Watches {
         );
     }
 
-    fn sampled(&mut self, subject: &WatchSubject, quality: Kept) {
+    fn sampled(&mut self, subject: &SharedSubject, quality: Kept) {
         if let Some(watched) = self.by_key.get_mut(&subject.key) {
-            watched.subject.clone_from(subject);
+            if !SharedSubject::ptr_eq(&watched.subject, subject) {
+                watched.subject = subject.clone();
+            }
             // Room first, then the new one: pushed onto a full deque it
             // would double its buffer for good (about 0.9 KB a watch).
             while watched.samples.len() >= TREND {
@@ -142,7 +145,7 @@ impl StatusTap {
 impl SampleSink for StatusTap {
     fn open(
         &self,
-        subject: &WatchSubject,
+        subject: &SharedSubject,
         _restored: Option<SavedState>,
     ) -> Box<dyn WatchObserver> {
         self.status
@@ -152,15 +155,15 @@ impl SampleSink for StatusTap {
 }
 
 impl WatchObserver for StatusTap {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _now: DateTime<Utc>) {
         let quality = Kept::of(sample);
         self.status
             .update_watches(|watches| watches.sampled(subject, quality));
     }
 
-    fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
+    fn idle(&mut self, _subject: &SharedSubject, _now: DateTime<Utc>) {}
 
-    fn finished(&mut self, subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {
+    fn finished(&mut self, subject: &SharedSubject, _reason: StopReason, _now: DateTime<Utc>) {
         self.status
             .update_watches(|watches| watches.finished(&subject.key));
     }
@@ -171,6 +174,7 @@ mod tests {
     use chrono::TimeDelta;
     use qoswatch_core::alert::ParticipantKey;
     use qoswatch_core::qos::StreamQos;
+    use qoswatch_core::subject::WatchSubject;
 
     use super::*;
 
@@ -230,7 +234,10 @@ mod tests {
 
     #[test]
     fn a_long_answer_keeps_the_newest_trend_in_a_buffer_of_its_size() {
-        let subject = WatchSubject::of_key(ParticipantKey::new("mEeTiNg==", "16778240"));
+        let subject = SharedSubject::new(WatchSubject::of_key(ParticipantKey::new(
+            "mEeTiNg==",
+            "16778240",
+        )));
         let start: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().expect("time");
         let mut watches = Watches::default();
         watches.opened(&subject, start);
@@ -248,5 +255,26 @@ mod tests {
             "capacity {} for a trend of {TREND}",
             samples.capacity()
         );
+    }
+
+    #[test]
+    fn the_page_holds_the_watch_s_subject_not_a_copy_and_takes_a_newer_one() {
+        let start: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().expect("time");
+        let first = SharedSubject::new(WatchSubject::of_key(ParticipantKey::new("m==", "7")));
+        let mut watches = Watches::default();
+        watches.opened(&first, start);
+        assert!(SharedSubject::ptr_eq(
+            &watches.by_key[&first.key].subject,
+            &first
+        ));
+        // The task learned the participant's name: a new subject.
+        let mut named = (*first).clone();
+        named.participant.name = Some("Ada".into());
+        let named = SharedSubject::new(named);
+        watches.sampled(&named, quality(start));
+        let watched = &watches.by_key[&first.key];
+        assert!(SharedSubject::ptr_eq(&watched.subject, &named));
+        assert_eq!(watched.subject.participant.name.as_deref(), Some("Ada"));
+        assert_eq!(SharedSubject::strong_count(&first), 1, "the old one let go");
     }
 }

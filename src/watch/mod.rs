@@ -43,5 +43,5 @@ mod tests;
 pub use qoswatch_core::subject::{self, StopReason, WatchSubject};
 pub use registry::{AccountPolling, Monitor, MonitorParts, StartOutcome};
 pub use settings::PollingSettings;
-pub use sink::{FanOutSink, LoggingSink, SampleSink, WatchObserver};
+pub use sink::{FanOutSink, LoggingSink, SampleSink, SharedSubject, WatchObserver};
 pub use source::{Delivered, Source};

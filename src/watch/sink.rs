@@ -12,18 +12,24 @@ use qoswatch_core::rules::{Attention, SavedState};
 
 use qoswatch_core::subject::{StopReason, WatchSubject};
 
+/// Who a watch is about, shared: the watch's task holds it, and an
+/// observer that keeps it (the status page) holds the same allocation, not
+/// a copy (10,000 watches, ~0.7 KB each). New details of the participant
+/// replace it in the task; observers get the new one with the next call.
+pub type SharedSubject = Arc<WatchSubject>;
+
 /// Receives what one watch observes. Owned by the watcher task, so it may
 /// keep per-participant state (the rules engine's alert state) without locks.
 pub trait WatchObserver: Send {
     /// A sample newer than any seen before in this watch.
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>);
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, now: DateTime<Utc>);
     /// A poll brought nothing new (or failed); time passes.
-    fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>);
+    fn idle(&mut self, subject: &SharedSubject, now: DateTime<Utc>);
     /// The watch ended; the last call.
-    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>);
+    fn finished(&mut self, subject: &SharedSubject, reason: StopReason, now: DateTime<Utc>);
     /// The new samples of one answer (or push) have all been given: the
     /// moment to save what they changed, once rather than per sample.
-    fn answered(&mut self, _subject: &WatchSubject) {}
+    fn answered(&mut self, _subject: &SharedSubject) {}
     /// How much the participant asks to be looked at, after the samples so
     /// far: adaptive polling polls the calm less often. Observers without
     /// an opinion are calm.
@@ -36,7 +42,8 @@ pub trait WatchObserver: Send {
 pub trait SampleSink: Send + Sync + fmt::Debug {
     /// Opens the observer of one watch; `restored` is the alert state the
     /// store kept when the watch resumes after a restart.
-    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver>;
+    fn open(&self, subject: &SharedSubject, restored: Option<SavedState>)
+    -> Box<dyn WatchObserver>;
 }
 
 /// A sink that logs every sample at debug level and counts it. Used when no
@@ -61,7 +68,7 @@ impl LoggingSink {
 impl SampleSink for LoggingSink {
     fn open(
         &self,
-        _subject: &WatchSubject,
+        _subject: &SharedSubject,
         _restored: Option<SavedState>,
     ) -> Box<dyn WatchObserver> {
         Box::new(self.clone())
@@ -69,7 +76,7 @@ impl SampleSink for LoggingSink {
 }
 
 impl WatchObserver for LoggingSink {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _now: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _now: DateTime<Utc>) {
         self.samples.inc();
         tracing::debug!(
             meeting = %subject.key.meeting_uuid,
@@ -80,9 +87,9 @@ impl WatchObserver for LoggingSink {
         );
     }
 
-    fn idle(&mut self, _subject: &WatchSubject, _now: DateTime<Utc>) {}
+    fn idle(&mut self, _subject: &SharedSubject, _now: DateTime<Utc>) {}
 
-    fn finished(&mut self, _subject: &WatchSubject, _reason: StopReason, _now: DateTime<Utc>) {}
+    fn finished(&mut self, _subject: &SharedSubject, _reason: StopReason, _now: DateTime<Utc>) {}
 }
 
 /// Hands every watch to several sinks (the rules, and a demo's display).
@@ -98,7 +105,11 @@ impl FanOutSink {
 }
 
 impl SampleSink for FanOutSink {
-    fn open(&self, subject: &WatchSubject, restored: Option<SavedState>) -> Box<dyn WatchObserver> {
+    fn open(
+        &self,
+        subject: &SharedSubject,
+        restored: Option<SavedState>,
+    ) -> Box<dyn WatchObserver> {
         Box::new(FanOutObserver {
             observers: self
                 .sinks
@@ -114,25 +125,25 @@ struct FanOutObserver {
 }
 
 impl WatchObserver for FanOutObserver {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, now: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, now: DateTime<Utc>) {
         for observer in &mut self.observers {
             observer.sample(subject, sample, now);
         }
     }
 
-    fn idle(&mut self, subject: &WatchSubject, now: DateTime<Utc>) {
+    fn idle(&mut self, subject: &SharedSubject, now: DateTime<Utc>) {
         for observer in &mut self.observers {
             observer.idle(subject, now);
         }
     }
 
-    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, now: DateTime<Utc>) {
+    fn finished(&mut self, subject: &SharedSubject, reason: StopReason, now: DateTime<Utc>) {
         for observer in &mut self.observers {
             observer.finished(subject, reason, now);
         }
     }
 
-    fn answered(&mut self, subject: &WatchSubject) {
+    fn answered(&mut self, subject: &SharedSubject) {
         for observer in &mut self.observers {
             observer.answered(subject);
         }

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::meeting::PollContext;
 use super::metrics::WatchMetrics;
 use super::settings::PollingSettings;
-use super::sink::{SampleSink, WatchObserver};
+use super::sink::{SampleSink, SharedSubject, WatchObserver};
 use super::{Monitor, MonitorParts, StartOutcome};
 use crate::logging::LogEvery;
 use crate::quota::budget::Budget;
@@ -61,13 +61,13 @@ impl RecordingSink {
 }
 
 impl SampleSink for RecordingSink {
-    fn open(&self, _: &WatchSubject, _: Option<SavedState>) -> Box<dyn WatchObserver> {
+    fn open(&self, _: &SharedSubject, _: Option<SavedState>) -> Box<dyn WatchObserver> {
         Box::new(self.clone())
     }
 }
 
 impl WatchObserver for RecordingSink {
-    fn sample(&mut self, subject: &WatchSubject, sample: &QosSample, _: DateTime<Utc>) {
+    fn sample(&mut self, subject: &SharedSubject, sample: &QosSample, _: DateTime<Utc>) {
         self.heard().samples.push((
             subject.key.user_id.clone(),
             sample.at,
@@ -75,11 +75,11 @@ impl WatchObserver for RecordingSink {
         ));
     }
 
-    fn idle(&mut self, _: &WatchSubject, _: DateTime<Utc>) {
+    fn idle(&mut self, _: &SharedSubject, _: DateTime<Utc>) {
         self.heard().idles += 1;
     }
 
-    fn finished(&mut self, subject: &WatchSubject, reason: StopReason, _: DateTime<Utc>) {
+    fn finished(&mut self, subject: &SharedSubject, reason: StopReason, _: DateTime<Utc>) {
         self.heard()
             .finished
             .push((subject.key.user_id.clone(), reason));

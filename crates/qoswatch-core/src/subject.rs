@@ -43,6 +43,18 @@ impl WatchSubject {
     /// Adds what Zoom's answer says about the participant to what webhooks
     /// said: a name only where the webhook gave none; device, location and
     /// network as Zoom last reported them.
+    /// Whether [`WatchSubject::merge_details`] would change anything: most
+    /// answers repeat what is known, and a subject shared with observers
+    /// is copied only for news.
+    pub fn changed_by(&self, details: &ParticipantDetails) -> bool {
+        let participant = &self.participant;
+        let news = |known: &Option<String>, told: &Option<String>| told.is_some() && known != told;
+        (participant.name.is_none() && details.user_name.is_some())
+            || news(&participant.device, &details.device)
+            || news(&participant.location, &details.location)
+            || news(&participant.network_type, &details.network_type)
+    }
+
     pub fn merge_details(&mut self, details: &ParticipantDetails) {
         let participant = &mut self.participant;
         if participant.name.is_none() {
@@ -138,6 +150,37 @@ impl fmt::Display for StopReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_count_as_news_exactly_when_merging_them_changes_the_subject() {
+        let values = [None, Some("a".to_string()), Some("b".to_string())];
+        for field in 0..4 {
+            for known in &values {
+                for told in &values {
+                    let mut subject = WatchSubject::of_key(ParticipantKey::new("m", "1"));
+                    let mut details = ParticipantDetails::default();
+                    let (slot, from) = match field {
+                        0 => (&mut subject.participant.name, &mut details.user_name),
+                        1 => (&mut subject.participant.device, &mut details.device),
+                        2 => (&mut subject.participant.location, &mut details.location),
+                        _ => (
+                            &mut subject.participant.network_type,
+                            &mut details.network_type,
+                        ),
+                    };
+                    slot.clone_from(known);
+                    from.clone_from(told);
+                    let mut merged = subject.clone();
+                    merged.merge_details(&details);
+                    assert_eq!(
+                        subject.changed_by(&details),
+                        merged != subject,
+                        "field {field}, known {known:?}, told {told:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn zoom_details_fill_in_without_overwriting_the_webhook_name() {

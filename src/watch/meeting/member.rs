@@ -1,17 +1,20 @@
 //! One watched participant of a meeting, as its loop keeps it.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use qoswatch_core::rules::Attention;
-use qoswatch_core::subject::{StopReason, WatchSubject};
+use qoswatch_core::subject::StopReason;
 use tokio::time::Instant;
 
-use super::Joining;
-use crate::watch::sink::WatchObserver;
+use super::Resume;
+use crate::watch::sink::{SharedSubject, WatchObserver};
 
 /// One watched participant of the meeting.
 pub(super) struct Member {
     pub(super) id: u64,
-    pub(super) subject: WatchSubject,
+    /// Shared with the observers that keep it ([`SharedSubject`]).
+    pub(super) subject: SharedSubject,
     pub(super) observer: Box<dyn WatchObserver>,
     pub(super) started: Instant,
     pub(super) last_seen: Option<DateTime<Utc>>,
@@ -37,24 +40,27 @@ pub(super) struct Member {
 
 impl Member {
     pub(super) fn new(
-        joining: Joining,
+        id: u64,
+        subject: SharedSubject,
+        resume: &Resume,
+        urgent_for: Option<Duration>,
         observer: Box<dyn WatchObserver>,
         first_poll: Instant,
     ) -> Self {
         let now = Instant::now();
         Self {
-            id: joining.id,
-            subject: joining.subject,
+            id,
+            subject,
             observer,
-            started: now.checked_sub(joining.resume.age).unwrap_or(now),
-            last_seen: joining.resume.last_seen,
+            started: now.checked_sub(resume.age).unwrap_or(now),
+            last_seen: resume.last_seen,
             last_new_sample: now,
             last_refresh: None,
             due_from: first_poll,
             retry_at: None,
             failures: 0,
             answered_before: false,
-            urgent_until: joining.urgent_for.map(|d| now + d),
+            urgent_until: urgent_for.map(|d| now + d),
             ending: None,
             pushed_at: None,
             fed: false,

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::WatchMetrics;
 use super::settings::{PollingSettings, QssSettings};
-use super::sink::SampleSink;
+use super::sink::{SampleSink, SharedSubject};
 use super::source::Source;
 use crate::logging::LogEvery;
 use crate::quota::Planner;
@@ -251,10 +251,10 @@ impl<'a> MeetingPoller<'a> {
         while let Ok(command) = commands.try_recv() {
             match command {
                 Command::Join(joining) => {
-                    let mut observer = self.sink.open(&joining.subject, joining.resume.alert_state);
-                    observer.finished(&joining.subject, reason, Utc::now());
-                    self.host
-                        .member_finished(&joining.subject, joining.id, reason);
+                    let subject = SharedSubject::new(joining.subject);
+                    let mut observer = self.sink.open(&subject, joining.resume.alert_state);
+                    observer.finished(&subject, reason, Utc::now());
+                    self.host.member_finished(&subject, joining.id, reason);
                 }
                 Command::Samples {
                     samples, source, ..
@@ -329,33 +329,38 @@ impl<'a> MeetingPoller<'a> {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Join(joining) => {
-                let observer = self
-                    .sink
-                    .open(&joining.subject, joining.resume.alert_state.clone());
+                let Joining {
+                    subject,
+                    id,
+                    mut resume,
+                    urgent_for,
+                } = *joining;
+                let subject = SharedSubject::new(subject);
+                let observer = self.sink.open(&subject, resume.alert_state.take());
                 let now = Instant::now();
                 // A new joiner's first sample exists one sample minute after
                 // the join: poll then, at the fastest interval, not at a
                 // stretched one. A resumed watch polls at once.
-                let first_poll = if joining.resume.poll_now {
+                let first_poll = if resume.poll_now {
                     now.checked_sub(self.settings().interval).unwrap_or(now)
                 } else {
                     now
                 };
                 tracing::info!(
-                    participant = %joining.subject.key.user_id,
-                    kind = %joining.subject.meeting.kind,
+                    participant = %subject.key.user_id,
+                    kind = %subject.meeting.kind,
                     "watching participant"
                 );
                 // One UUID is one call, of one kind.
-                self.kind = joining.subject.meeting.kind;
-                // Members are most of a meeting's memory (about 0.5 KB
+                self.kind = subject.meeting.kind;
+                // Members are most of a meeting's memory (about 0.2 KB
                 // each): grown by a quarter, not doubled, a meeting of ten
                 // holds room for ten, not sixteen.
                 if self.members.len() == self.members.capacity() {
                     self.members.reserve_exact((self.members.len() / 4).max(4));
                 }
-                self.members
-                    .push(Member::new(*joining, observer, first_poll));
+                let joined = Member::new(id, subject, &resume, urgent_for, observer, first_poll);
+                self.members.push(joined);
             }
             Command::Leave { id, reason } => {
                 if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::MeetingPoller;
 use crate::store::Write;
+use crate::watch::sink::SharedSubject;
 use crate::watch::source::Source;
 
 impl MeetingPoller<'_> {
@@ -30,7 +31,9 @@ impl MeetingPoller<'_> {
         member.retry_at = None;
         member.failures = 0;
         member.answered_before = true;
-        member.subject.merge_details(&qos.details);
+        if member.subject.changed_by(&qos.details) {
+            SharedSubject::make_mut(&mut member.subject).merge_details(&qos.details);
+        }
         let any_new = self.take_samples(index, qos.samples, Source::Poll, now, instant) > 0;
         let member = &mut self.members[index];
         if !any_new {
