@@ -64,6 +64,12 @@ impl Floors {
     pub fn apply(self, desired: f64, urgent: bool) -> f64 {
         desired.max(if urgent { self.urgent } else { self.calm })
     }
+
+    /// Whether some participant may be polled sooner under these floors
+    /// than under `before`: a floor of either class is lower.
+    pub fn eased_from(self, before: Floors) -> bool {
+        self.urgent < before.urgent || self.calm < before.calm
+    }
 }
 
 /// The limits the plan works within.
@@ -263,6 +269,29 @@ fn raise_urgent(urgent: f64, calm: f64) -> Floors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floors_ease_when_either_class_may_be_polled_sooner() {
+        let floors = |urgent, calm| Floors { urgent, calm };
+        let stretched = floors(60.0, 300.0);
+        assert!(Floors::NONE.eased_from(stretched));
+        assert!(!stretched.eased_from(Floors::NONE));
+        assert!(!stretched.eased_from(stretched));
+        assert!(floors(60.0, 299.0).eased_from(stretched), "the calm sooner");
+        assert!(
+            floors(59.0, 300.0).eased_from(stretched),
+            "the urgent sooner"
+        );
+        assert!(
+            floors(30.0, 600.0).eased_from(stretched),
+            "one class sooner is enough"
+        );
+        // Nothing left today, then a new day.
+        let none_left = floors(f64::INFINITY, f64::INFINITY);
+        assert!(stretched.eased_from(none_left));
+        assert!(!none_left.eased_from(none_left));
+        assert!(!none_left.eased_from(stretched));
+    }
 
     fn meeting(members: &[(f64, bool)], pages: Option<u32>) -> MeetingDemand {
         MeetingDemand {

@@ -111,6 +111,9 @@ pub struct Planner {
     current: Mutex<Current>,
     tally: Mutex<Tally>,
     metrics: PlanMetrics,
+    /// Bumped when a replan lowers a floor: a meeting sleeping on a
+    /// stretched interval may be due sooner (`watch::meeting` wakes on it).
+    eased: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -307,6 +310,7 @@ impl Planner {
             }),
             tally: Mutex::new(Tally::default()),
             metrics,
+            eased: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -390,23 +394,36 @@ impl Planner {
             );
             changed
         };
-        let due = self
-            .current()
-            .at
-            .is_none_or(|at| at.elapsed() >= REPLAN_ON_CHANGE_EVERY);
-        if changed && due {
+        if changed && self.replan_due() {
             self.replan();
         }
     }
 
-    /// A meeting's poller ended.
+    /// A meeting's poller ended: replanned at once like a changed demand
+    /// (at most once a second), so that the others feel the relief.
     pub(crate) fn withdraw(&self, meeting: u64) {
-        self.meetings().remove(&meeting);
+        let removed = self.meetings().remove(&meeting).is_some();
+        if removed && self.replan_due() {
+            self.replan();
+        }
+    }
+
+    /// Whether a changed demand may replan now.
+    fn replan_due(&self) -> bool {
+        self.current()
+            .at
+            .is_none_or(|at| at.elapsed() >= REPLAN_ON_CHANGE_EVERY)
     }
 
     /// A participant was polled successfully `gap` after the previous time.
     pub(crate) fn refreshed(&self, gap: Duration) {
         self.metrics.staleness.observe(gap.as_secs_f64());
+    }
+
+    /// Changes when a replan lowered a floor (pressure eased): whoever
+    /// sleeps on an interval the old floors stretched looks again.
+    pub(crate) fn eased(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.eased.subscribe()
     }
 
     /// The plan in force.
@@ -460,6 +477,7 @@ impl Planner {
                 staleness_bound: self.settings.interval.as_secs_f64(),
             }
         };
+        let before = self.current().plan.floors;
         *self.current() = Current {
             plan,
             pace,
@@ -470,6 +488,11 @@ impl Planner {
             participants,
         };
         self.update_metrics(&self.status());
+        // After the new floors are in force, so that those woken see them.
+        if plan.floors.eased_from(before) {
+            self.eased
+                .send_modify(|generation| *generation = generation.wrapping_add(1));
+        }
         plan
     }
 
@@ -748,6 +771,53 @@ mod tests {
         assert!(status.staleness_max_s >= 0.0 && status.staleness_bound_s >= 576.0);
         planner.withdraw(7);
         assert_eq!(planner.meetings().len(), 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replan_that_lowers_a_floor_tells_the_sleepers_and_one_that_raises_it_not() {
+        let mut registry = Registry::default();
+        let clock = crate::quota::budget::QuotaClock::Accelerated {
+            at: "2026-03-02T08:00:00Z".parse().expect("time"),
+            since: Instant::now(),
+            speed: 1,
+        };
+        let budget = Arc::new(Budget::new(10, 1000, &mut registry).with_clock(clock));
+        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        let mut eased = planner.eased();
+        let calm = MeetingDemand {
+            members: vec![(60.0, false)],
+            pages: Some(1),
+        };
+        // Ten calm one-person meetings: the calm stretch (1000 requests
+        // left for the day).
+        for meeting in 0..10 {
+            planner.publish(meeting, calm.clone(), Instant::now());
+        }
+        let stretched = planner.replan().floors;
+        assert!(stretched.calm > 60.0, "{stretched:?}");
+        assert!(
+            !eased.has_changed().expect("open"),
+            "a stretch wakes nobody"
+        );
+        // Nine end: the first end replans at once, and the sleepers are told.
+        tokio::time::advance(REPLAN_ON_CHANGE_EVERY).await;
+        for meeting in 1..10 {
+            planner.withdraw(meeting);
+        }
+        assert!(planner.plan().floors.calm < stretched.calm);
+        assert!(eased.has_changed().expect("open"), "the sleepers are told");
+        // One calm person alone is polled at the fastest pace.
+        assert_eq!(planner.replan().floors, Floors::NONE);
+        eased.borrow_and_update();
+        // The same plan again tells nobody.
+        planner.replan();
+        assert!(!eased.has_changed().expect("open"));
+        // Pressure again: raised floors wake nobody.
+        for meeting in 1..10 {
+            planner.publish(meeting, calm.clone(), Instant::now());
+        }
+        assert!(planner.replan().floors.calm > 60.0);
+        assert!(!eased.has_changed().expect("open"));
     }
 
     #[test]

@@ -223,6 +223,71 @@ async fn zoom_s_meeting_alert_polls_the_meeting_at_once_under_pressure() {
     app.stop().await;
 }
 
+/// When each QoS request for meeting `prefix…` (listed or one by one)
+/// arrived at the simulator.
+fn polls_of_meeting(app: &TestApp, prefix: &str) -> Vec<Instant> {
+    app.sim
+        .log()
+        .requests()
+        .filter(|r| match &r.endpoint {
+            Endpoint::ListQos { raw_meeting_id }
+            | Endpoint::ParticipantQos { raw_meeting_id, .. } => raw_meeting_id.starts_with(prefix),
+            _ => false,
+        })
+        .map(|r| r.arrived_at)
+        .collect()
+}
+
+#[tokio::test]
+async fn when_the_pressure_eases_a_stretched_participant_is_polled_at_the_fastest_pace_at_once() {
+    // 4.5 requests a second planned: 31 calm people want 103, stretched
+    // to about 6.9 s (23 intervals); one alone wants 3.3 and is polled
+    // every interval.
+    let app = app_with_minutes("freshness-eased", Some(5)).await;
+    let meeting = "eAsEd0000000000000000000==";
+    app.start_meeting(meeting, "Stays on");
+    app.join(meeting, "6001", "Staying Sam").await;
+    fillers(&app, 30).await;
+    calm_stretched_to(&app, 5.0).await;
+    // Right after one of Sam's polls, every other meeting ends.
+    let before = polls_of_meeting(&app, "eAsEd").len();
+    assert!(
+        eventually(Duration::from_secs(20), || polls_of_meeting(&app, "eAsEd")
+            .len()
+            > before)
+        .await,
+        "Sam is not polled"
+    );
+    let eased = Instant::now();
+    for i in 0..30 {
+        let filler = format!("fIlLeR{i:02}00000000000000==");
+        let response = app
+            .post_webhook(&left_body(&filler, &format!("{}", 7000 + i)))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    assert!(eventually(Duration::from_secs(10), || app.monitor.active() == 1).await);
+    // His next poll comes within a replan (at most a second after the
+    // last leave) and an interval, not at the stretched wake.
+    assert!(
+        eventually(Duration::from_secs(20), || polls_of_meeting(&app, "eAsEd")
+            .len()
+            > before + 1)
+        .await,
+        "never polled again"
+    );
+    let next = polls_of_meeting(&app, "eAsEd")[before + 1];
+    let waited = next.saturating_duration_since(eased);
+    assert!(
+        waited <= Duration::from_secs(3),
+        "polled {waited:?} after the pressure eased (calm interval now {} s)",
+        calm_interval(&app).await
+    );
+    assert_eq!(calm_interval(&app).await, MINUTE.as_secs_f64());
+    assert_eq!(app.sim.request_counts().rate_limited, 0);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_participant_who_rejoins_shortly_after_leaving_is_polled_as_urgent() {
     // 4.5 requests a second planned: seven calm people at 1.6 s, but one

@@ -271,6 +271,10 @@ impl<'a> MeetingPoller<'a> {
         commands: &mut mpsc::UnboundedReceiver<Command>,
         stop: &StopRequest,
     ) -> PollEnd {
+        // A wake computed under stretched floors is looked at again when
+        // the pressure eases (meetings ended, the day's quota reset, a
+        // larger share of the rate): freshness first, not at the old wake.
+        let mut eased = self.ctx.planner.eased();
         loop {
             while let Ok(command) = commands.try_recv() {
                 self.apply(command);
@@ -292,6 +296,9 @@ impl<'a> MeetingPoller<'a> {
                 continue;
             }
             self.publish();
+            // Seen: the plan this schedule is made under (publishing may
+            // have just replanned).
+            eased.borrow_and_update();
             let schedule = self.schedule(Instant::now());
             tokio::select! {
                 biased;
@@ -303,6 +310,7 @@ impl<'a> MeetingPoller<'a> {
                     }
                     None => return PollEnd::Done,
                 },
+                Ok(()) = eased.changed() => continue,
                 () = tokio::time::sleep_until(schedule.wake) => {}
             }
             self.check_age();
