@@ -649,6 +649,30 @@ mod tests {
         }
     }
 
+    /// A budget of 10 a second and `daily` a day whose quota clock reads
+    /// `at` now and runs `speed` times real time.
+    fn budget_at(
+        at: DateTime<Utc>,
+        speed: u32,
+        daily: u32,
+        registry: &mut Registry,
+    ) -> Arc<Budget> {
+        let clock = crate::quota::budget::QuotaClock::Accelerated {
+            at,
+            since: Instant::now(),
+            speed,
+        };
+        Arc::new(Budget::new(10, daily, registry).with_clock(clock))
+    }
+
+    /// A planner with 1000 requests for the day, at 08:00 UTC.
+    fn morning_planner() -> Planner {
+        let mut registry = Registry::default();
+        let at = "2026-03-02T08:00:00Z".parse().expect("time");
+        let budget = budget_at(at, 1, 1000, &mut registry);
+        Planner::new(settings(), 1.0, budget, &mut registry)
+    }
+
     #[test]
     fn everybody_wants_the_fastest_interval_and_gets_it_while_the_day_affords_it() {
         let mut registry = Registry::default();
@@ -722,14 +746,7 @@ mod tests {
 
     #[test]
     fn a_changed_demand_replans_at_once_and_floors_reach_the_intervals() {
-        let mut registry = Registry::default();
-        let clock = crate::quota::budget::QuotaClock::Accelerated {
-            at: "2026-03-02T08:00:00Z".parse().expect("time"),
-            since: Instant::now(),
-            speed: 1,
-        };
-        let budget = Arc::new(Budget::new(10, 1000, &mut registry).with_clock(clock));
-        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        let planner = morning_planner();
         assert_eq!(planner.plan().floors, Floors::NONE);
         // 10 one-person meetings at 60 s want 10/60 a second; the day has
         // 1000 requests from 08:00, 1/57.6 a second: the calm stretch to
@@ -775,14 +792,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_replan_that_lowers_a_floor_tells_the_sleepers_and_one_that_raises_it_not() {
-        let mut registry = Registry::default();
-        let clock = crate::quota::budget::QuotaClock::Accelerated {
-            at: "2026-03-02T08:00:00Z".parse().expect("time"),
-            since: Instant::now(),
-            speed: 1,
-        };
-        let budget = Arc::new(Budget::new(10, 1000, &mut registry).with_clock(clock));
-        let planner = Planner::new(settings(), 1.0, budget, &mut registry);
+        let planner = morning_planner();
         let mut eased = planner.eased();
         let calm = MeetingDemand {
             members: vec![(60.0, false)],
@@ -827,12 +837,7 @@ mod tests {
         let spans = vec![(week_ago, week_ago + chrono::TimeDelta::hours(1)); 100];
         let plan_for = |history: Option<&[(DateTime<Utc>, DateTime<Utc>)]>| {
             let mut registry = Registry::default();
-            let clock = crate::quota::budget::QuotaClock::Accelerated {
-                at: today,
-                since: Instant::now(),
-                speed: 1,
-            };
-            let budget = Arc::new(Budget::new(10, 14_000, &mut registry).with_clock(clock));
+            let budget = budget_at(today, 1, 14_000, &mut registry);
             let mut planner = Planner::new(settings(), 1.0, budget, &mut registry);
             if let Some(history) = history {
                 planner = planner.with_history(history, Duration::from_secs(8 * 86_400));
@@ -867,12 +872,12 @@ mod tests {
     async fn the_planner_tallies_what_the_cluster_watches_into_the_history() {
         let mut registry = Registry::default();
         // One quota-clock hour per real minute.
-        let clock = crate::quota::budget::QuotaClock::Accelerated {
-            at: "2026-11-25T09:00:00Z".parse().expect("time"),
-            since: Instant::now(),
-            speed: 60,
-        };
-        let budget = Arc::new(Budget::new(10, 1_000_000, &mut registry).with_clock(clock));
+        let budget = budget_at(
+            "2026-11-25T09:00:00Z".parse().expect("time"),
+            60,
+            1_000_000,
+            &mut registry,
+        );
         // One of two replicas, with half the work: it counts for both.
         budget.share(2, 0, None);
         budget.follow_work(0.5);
