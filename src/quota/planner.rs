@@ -814,8 +814,18 @@ mod tests {
         for meeting in 1..10 {
             planner.withdraw(meeting);
         }
-        assert!(planner.plan().floors.calm < stretched.calm);
+        let first_end = planner.plan().floors;
+        assert!(first_end.calm < stretched.calm, "{first_end:?}");
+        assert!(
+            first_end.calm > 60.0,
+            "planned once, for nine, in the second: {first_end:?}"
+        );
         assert!(eased.has_changed().expect("open"), "the sleepers are told");
+        // A meeting unknown to the plan changes nothing: no replan.
+        tokio::time::advance(REPLAN_ON_CHANGE_EVERY).await;
+        let planned_at = planner.current().at;
+        planner.withdraw(99);
+        assert_eq!(planner.current().at, planned_at);
         // One calm person alone is polled at the fastest pace.
         assert_eq!(planner.replan().floors, Floors::NONE);
         eased.borrow_and_update();

@@ -152,6 +152,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_subject_known_by_its_key_names_the_key_s_meeting_account_and_participant() {
+        let key = ParticipantKey::in_account(Account::new("emea"), "mEeT==", "16778240");
+        let subject = WatchSubject::of_key(key.clone());
+        assert_eq!(subject.meeting.uuid, "mEeT==");
+        assert_eq!(subject.meeting.account, Account::new("emea"));
+        assert_eq!(subject.participant.user_id, "16778240");
+        assert_eq!(
+            (subject.meeting.topic, subject.participant.name),
+            (None, None)
+        );
+        assert_eq!(subject.key, key);
+    }
+
+    #[test]
     fn details_count_as_news_exactly_when_merging_them_changes_the_subject() {
         let values = [None, Some("a".to_string()), Some("b".to_string())];
         for field in 0..4 {
