@@ -110,9 +110,9 @@ pub struct Planner {
     current: Mutex<Current>,
     tally: Mutex<Tally>,
     metrics: PlanMetrics,
-    /// Bumped when a replan lowers a floor: a meeting sleeping on a
+    /// Marked changed when a replan lowers a floor: a meeting sleeping on a
     /// stretched interval may be due sooner (`watch::meeting` wakes on it).
-    eased: tokio::sync::watch::Sender<u64>,
+    eased: tokio::sync::watch::Sender<()>,
 }
 
 impl Planner {
@@ -156,7 +156,7 @@ impl Planner {
             }),
             tally: Mutex::new(Tally::default()),
             metrics,
-            eased: tokio::sync::watch::Sender::new(0),
+            eased: tokio::sync::watch::Sender::new(()),
         }
     }
 
@@ -268,7 +268,7 @@ impl Planner {
 
     /// Changes when a replan lowered a floor (pressure eased): whoever
     /// sleeps on an interval the old floors stretched looks again.
-    pub(crate) fn eased(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn eased(&self) -> tokio::sync::watch::Receiver<()> {
         self.eased.subscribe()
     }
 
@@ -323,21 +323,24 @@ impl Planner {
                 staleness_bound: self.settings.interval.as_secs_f64(),
             }
         };
-        let before = self.current().plan.floors;
-        *self.current() = Current {
-            plan,
-            pace,
-            quota: Some(quota),
-            at: Some(Instant::now()),
-            oldest_refresh: oldest,
-            meetings: demands.len(),
-            participants,
-        };
+        let before = std::mem::replace(
+            &mut *self.current(),
+            Current {
+                plan,
+                pace,
+                quota: Some(quota),
+                at: Some(Instant::now()),
+                oldest_refresh: oldest,
+                meetings: demands.len(),
+                participants,
+            },
+        )
+        .plan
+        .floors;
         self.metrics.show(&self.status());
         // After the new floors are in force, so that those woken see them.
         if plan.floors.eased_from(before) {
-            self.eased
-                .send_modify(|generation| *generation = generation.wrapping_add(1));
+            self.eased.send_replace(());
         }
         plan
     }

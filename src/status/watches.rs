@@ -67,10 +67,6 @@ impl Kept {
         }
     }
 
-    pub fn at(&self) -> DateTime<Utc> {
-        self.at
-    }
-
     pub fn quality(&self) -> Quality {
         let figure = |index: usize| Some(self.figures[index]).filter(|v| !v.is_nan());
         Quality {

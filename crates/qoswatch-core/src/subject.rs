@@ -40,9 +40,6 @@ impl WatchSubject {
         self.key.account = account;
     }
 
-    /// Adds what Zoom's answer says about the participant to what webhooks
-    /// said: a name only where the webhook gave none; device, location and
-    /// network as Zoom last reported them.
     /// Whether [`WatchSubject::merge_details`] would change anything: most
     /// answers repeat what is known, and a subject shared with observers
     /// is copied only for news.
@@ -55,6 +52,9 @@ impl WatchSubject {
             || news(&participant.network_type, &details.network_type)
     }
 
+    /// Adds what Zoom's answer says about the participant to what webhooks
+    /// said: a name only where the webhook gave none; device, location and
+    /// network as Zoom last reported them.
     pub fn merge_details(&mut self, details: &ParticipantDetails) {
         let participant = &mut self.participant;
         if participant.name.is_none() {

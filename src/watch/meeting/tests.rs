@@ -454,8 +454,8 @@ async fn a_meeting_holds_room_for_its_members_not_for_twice_as_many() {
     let ten: Vec<String> = (1..=10).map(|n| format!("u{n}")).collect();
     let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
     let poller = fixture.poller(&ten);
-    // About 0.5 KB a member: doubling would hold 16 for 10, 3 KB a meeting
-    // of ten more, 3 MB at 10,000 watches.
+    // About 0.2 KB a member: doubling would hold 16 for 10, 1.2 KB a
+    // meeting of ten more, 1.2 MB at 10,000 watches.
     assert_eq!(poller.members.len(), 10);
     assert!(
         poller.members.capacity() <= 12,
